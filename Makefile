@@ -1,0 +1,56 @@
+# CallCenterRate — two commands: `make run` (app with demo data) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export HF_HUB_OFFLINE := 1
+APT_PACKAGES := chromium espeak-ng
+
+.PHONY: run test venv deps dev-deps system-deps lint migrate demo bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+deps: $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements.txt
+
+dev-deps: deps
+	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet -r requirements-asr-extra.txt
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installation des paquets Debian :$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+migrate: deps
+	$(PY) -m ccr migrate
+
+demo: migrate
+	CCR_DEMO_MODE=1 $(PY) -m ccr seed-demo --if-empty
+
+run: demo
+	@echo ""
+	@echo "CallCenterRate : http://127.0.0.1:8501"
+	@echo "Comptes de démonstration (mode démo uniquement, à ne jamais utiliser en production) :"
+	@CCR_DEMO_MODE=1 $(PY) -c "from ccr.demo import print_demo_logins; print_demo_logins()"
+	CCR_DEMO_MODE=1 $(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+
+test: dev-deps system-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+
+bench: deps
+	$(PY) benchmarks/bench_scoring.py tests/fixtures/eval/public
+	$(PY) benchmarks/bench_scoring.py tests/fixtures/eval/public-asr
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

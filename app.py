@@ -1,0 +1,28 @@
+"""CCR frame: page config, login, consent banner and the navigation built from the user's role."""
+
+import streamlit as st
+
+from ccr.permissions import pages_for
+from ccr.ui.auth import authenticate
+from ccr.ui.runtime import boot
+
+st.set_page_config(page_title="CallCenterRate", page_icon="📞", layout="wide")
+boot()
+
+actor = authenticate()
+role = actor.role if actor else None
+specs = pages_for(role)
+if actor is None:
+    def _login_landing() -> None:
+        st.title("📞 CallCenterRate")
+        st.caption("Évaluation de la qualité des appels, hébergée chez vous.")
+
+    pages = [st.Page(_login_landing, title="Connexion", icon="🔐", url_path="connexion", default=True)]
+    pages += [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.key) for p in specs]
+    st.navigation(pages, position="hidden" if len(pages) == 1 else "sidebar").run()
+else:
+    sections: dict[str, list] = {}
+    for i, p in enumerate(specs):
+        sections.setdefault(p.section, []).append(
+            st.Page(p.path, title=p.title, icon=p.icon, url_path=p.key, default=(i == 0)))
+    st.navigation(sections).run()

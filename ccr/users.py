@@ -1,0 +1,349 @@
+"""Users, roles, the acting user (:class:`Actor`), login lockout and session revocation.
+
+Passwords are bcrypt hashes. Failed logins are counted in the database, so a
+lockout holds across browsers and server processes. A user's sessions and
+re-login cookies issued before ``sessions_revoked_at`` are void: logout,
+deactivation, password reset and role changes set it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import bcrypt
+from sqlmodel import Session, col, select
+
+from ccr import audit
+from ccr.config import get_settings
+from ccr.db import utcnow
+from ccr.errors import AccessDenied, InvalidInput, NotFound
+from ccr.models import ROLES, Organisation, Team, User, UserTeam
+
+ROLE_LABELS = {
+    "admin": "Administrateur",
+    "dpo": "Délégué à la protection des données",
+    "supervisor": "Superviseur",
+    "team_lead": "Chef d'équipe",
+}
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+MIN_PASSWORD_LEN = 10  # ANSSI/CNIL recommendation for password-only authentication
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores anything longer
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The acting user, as every ``ccr`` data function receives it."""
+
+    user_id: int
+    username: str
+    display_name: str
+    org_id: int
+    role: str
+    team_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def who(self) -> audit.Who:
+        """The audit identity of this actor."""
+        return audit.Who(org_id=self.org_id, user_id=self.user_id, username=self.username)
+
+    @property
+    def sees_all_teams(self) -> bool:
+        """Team leads are limited to their teams; other roles see the whole organisation."""
+        return self.role != "team_lead"
+
+
+def hash_password(password: str) -> str:
+    """Return the bcrypt hash of a password."""
+    return bcrypt.hashpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], bcrypt.gensalt()).decode("ascii")
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    """True when ``password`` matches the bcrypt hash."""
+    try:
+        return bcrypt.checkpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+def validate_password(password: str) -> None:
+    """Refuse weak passwords with a French message."""
+    if len(password) < MIN_PASSWORD_LEN:
+        raise InvalidInput(f"Le mot de passe doit contenir au moins {MIN_PASSWORD_LEN} caractères.")
+    classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    if classes < 3:
+        raise InvalidInput(
+            "Le mot de passe doit mélanger au moins trois types de caractères "
+            "(minuscules, majuscules, chiffres, symboles)."
+        )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(f"Rôle inconnu : {role!r}. Rôles possibles : {', '.join(ROLES)}.")
+
+
+def load_actor(*, session: Session, user_id: int, now: datetime | None = None) -> Actor:
+    """Rebuild the actor from the database, refusing inactive, locked or suspended accounts."""
+    now = now or utcnow()
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise AccessDenied("Votre compte est désactivé ou n'existe plus.")
+    if user.locked_until and user.locked_until > now:
+        raise AccessDenied("Votre compte est temporairement verrouillé.")
+    org = session.get(Organisation, user.org_id)
+    if org is None or org.status != "active":
+        raise AccessDenied("L'accès de votre organisation est suspendu ou résilié.")
+    teams = session.exec(select(UserTeam.team_id).where(UserTeam.user_id == user.id)).all()
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        org_id=user.org_id,
+        role=user.role,
+        team_ids=frozenset(teams),
+    )
+
+
+def session_is_valid(*, session: Session, user_id: int, issued_at: datetime) -> bool:
+    """False when the user's sessions were revoked after ``issued_at`` (logout, deactivation...)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return False
+    return user.sessions_revoked_at is None or issued_at > user.sessions_revoked_at
+
+
+def get_user_by_username(*, session: Session, username: str) -> User | None:
+    """Look a login up by its (global, lower-case) username; used by the login frame only."""
+    return session.exec(select(User).where(User.username == username.strip().lower())).first()
+
+
+def login_candidates(*, session: Session, now: datetime | None = None) -> list[User]:
+    """Active users of active organisations: the credentials the login form may accept."""
+    now = now or utcnow()
+    stmt = (
+        select(User)
+        .join(Organisation, Organisation.id == User.org_id)
+        .where(User.active == True, Organisation.status == "active")  # noqa: E712
+    )
+    users = list(session.exec(stmt).all())
+    for u in users:
+        # An expired lock gives the user a fresh count of attempts.
+        if u.locked_until and u.locked_until <= now and u.failed_logins:
+            u.failed_logins = 0
+            u.locked_until = None
+            session.add(u)
+    return users
+
+
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    """True while the account is locked after too many wrong passwords."""
+    return bool(user.locked_until and user.locked_until > (now or utcnow()))
+
+
+def record_failed_login(*, session: Session, username: str, now: datetime | None = None) -> User | None:
+    """Count a wrong password in the database; lock the account when the limit is reached."""
+    settings = get_settings()
+    now = now or utcnow()
+    user = get_user_by_username(session=session, username=username)
+    if user is None:
+        audit.log_event(session=session, who=audit.SYSTEM, action="login_failed", outcome="refused",
+                        detail={"raison": "identifiant inconnu"})
+        return None
+    if user.locked_until and user.locked_until <= now:
+        user.failed_logins = 0
+        user.locked_until = None
+    user.failed_logins += 1
+    who = audit.Who(org_id=user.org_id, user_id=user.id, username=user.username)
+    audit.log_event(session=session, who=who, action="login_failed", target_type="user", target_id=user.id,
+                    outcome="refused", detail={"tentatives": user.failed_logins})
+    if user.failed_logins >= settings.lockout_attempts and not is_locked(user, now):
+        user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+        audit.log_event(session=session, who=who, action="account_locked", target_type="user",
+                        target_id=user.id, outcome="refused",
+                        detail={"jusqu_a": user.locked_until.isoformat(timespec="seconds")})
+    session.add(user)
+    return user
+
+
+def record_login(*, session: Session, user_id: int, method: str = "formulaire") -> None:
+    """Reset the failure count and log a successful login."""
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+    session.add(user)
+    audit.log_event(session=session, who=audit.Who(user.org_id, user.id, user.username), action="login",
+                    target_type="user", target_id=user.id, detail={"methode": method})
+
+
+def record_logout(*, session: Session, user_id: int) -> None:
+    """Revoke the user's sessions and cookies, and log the logout."""
+    user = session.get(User, user_id)
+    if user is None:
+        return
+    user.sessions_revoked_at = utcnow()
+    session.add(user)
+    audit.log_event(session=session, who=audit.Who(user.org_id, user.id, user.username), action="logout",
+                    target_type="user", target_id=user.id)
+
+
+# --- administration (admin role) ---------------------------------------------------
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.role != "admin":
+        raise AccessDenied("Seul un administrateur peut gérer les utilisateurs.")
+
+
+def _check_teams(session: Session, org_id: int, team_ids: list[int]) -> None:
+    if not team_ids:
+        return
+    found = session.exec(select(Team.id).where(Team.org_id == org_id, col(Team.id).in_(team_ids))).all()
+    if set(found) != set(team_ids):
+        raise NotFound("Équipe introuvable dans votre organisation.")
+
+
+def create_user(
+    *,
+    session: Session,
+    org_id: int,
+    username: str,
+    display_name: str,
+    password: str,
+    role: str,
+    team_ids: list[int] | None = None,
+    email: str | None = None,
+    actor: Actor | None = None,
+    check_strength: bool = True,
+) -> User:
+    """Create a login in ``org_id``; an actor, when given, must be an admin of that organisation."""
+    if actor is not None:
+        _require_admin(actor)
+        if actor.org_id != org_id:
+            raise AccessDenied("Vous ne pouvez créer des utilisateurs que dans votre organisation.")
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidInput(
+            "Identifiant invalide : 3 à 64 caractères, minuscules, chiffres, point, tiret ou souligné."
+        )
+    _check_role(role)
+    if check_strength:
+        validate_password(password)
+    if get_user_by_username(session=session, username=username) is not None:
+        raise InvalidInput(f"L'identifiant « {username} » est déjà utilisé.")
+    team_ids = list(team_ids or [])
+    _check_teams(session, org_id, team_ids)
+    if role == "team_lead" and not team_ids:
+        raise InvalidInput("Un chef d'équipe doit être rattaché à au moins une équipe.")
+    user = User(org_id=org_id, username=username, display_name=display_name.strip() or username,
+                email=email, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    for tid in team_ids:
+        session.add(UserTeam(user_id=user.id, team_id=tid, org_id=org_id))
+    who = actor.who if actor else audit.Who(org_id=org_id, username="cli")
+    audit.log_event(session=session, who=who, action="user_created", target_type="user", target_id=user.id,
+                    detail={"identifiant": username, "role": role, "equipes": team_ids}, org_id=org_id)
+    return user
+
+
+def list_users(*, session: Session, actor: Actor) -> list[dict]:
+    """Users of the actor's organisation, with their teams (admin only)."""
+    _require_admin(actor)
+    users = session.exec(select(User).where(User.org_id == actor.org_id).order_by(User.username)).all()
+    links = session.exec(select(UserTeam).where(UserTeam.org_id == actor.org_id)).all()
+    teams_of: dict[int, list[int]] = {}
+    for link in links:
+        teams_of.setdefault(link.user_id, []).append(link.team_id)
+    now = utcnow()
+    return [
+        {
+            "id": u.id,
+            "username": u.username,
+            "display_name": u.display_name,
+            "email": u.email,
+            "role": u.role,
+            "active": u.active,
+            "locked": is_locked(u, now),
+            "team_ids": sorted(teams_of.get(u.id, [])),
+            "last_login_at": u.last_login_at,
+        }
+        for u in users
+    ]
+
+
+def _get_own_user(session: Session, actor: Actor, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.org_id != actor.org_id:
+        raise NotFound("Utilisateur introuvable.")
+    return user
+
+
+def update_user(
+    *,
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    role: str | None = None,
+    team_ids: list[int] | None = None,
+    display_name: str | None = None,
+    active: bool | None = None,
+) -> User:
+    """Change a user's role, teams, name or active flag (admin only); revokes their sessions."""
+    _require_admin(actor)
+    user = _get_own_user(session, actor, user_id)
+    changes: dict = {}
+    if role is not None and role != user.role:
+        _check_role(role)
+        if user.id == actor.user_id and role != "admin":
+            raise InvalidInput("Vous ne pouvez pas retirer votre propre rôle d'administrateur.")
+        changes["role"] = [user.role, role]
+        user.role = role
+    if display_name is not None and display_name.strip() and display_name != user.display_name:
+        changes["nom"] = [user.display_name, display_name.strip()]
+        user.display_name = display_name.strip()
+    if active is not None and active != user.active:
+        if user.id == actor.user_id and not active:
+            raise InvalidInput("Vous ne pouvez pas désactiver votre propre compte.")
+        changes["actif"] = [user.active, active]
+        user.active = active
+    if team_ids is not None:
+        _check_teams(session, actor.org_id, team_ids)
+        current = set(session.exec(select(UserTeam.team_id).where(UserTeam.user_id == user.id)).all())
+        if current != set(team_ids):
+            for link in session.exec(select(UserTeam).where(UserTeam.user_id == user.id)).all():
+                session.delete(link)
+            session.flush()
+            for tid in team_ids:
+                session.add(UserTeam(user_id=user.id, team_id=tid, org_id=actor.org_id))
+            changes["equipes"] = [sorted(current), sorted(team_ids)]
+    if user.role == "team_lead":
+        has_team = team_ids if team_ids is not None else session.exec(
+            select(UserTeam.team_id).where(UserTeam.user_id == user.id)
+        ).all()
+        if not has_team:
+            raise InvalidInput("Un chef d'équipe doit être rattaché à au moins une équipe.")
+    if changes:
+        user.sessions_revoked_at = utcnow()
+        session.add(user)
+        audit.log_event(session=session, who=actor.who, action="user_updated", target_type="user",
+                        target_id=user.id, detail=changes)
+    return user
+
+
+def reset_password(*, session: Session, actor: Actor, user_id: int, new_password: str) -> None:
+    """Set a new password (admin only), unlock the account and revoke its sessions."""
+    _require_admin(actor)
+    user = _get_own_user(session, actor, user_id)
+    validate_password(new_password)
+    user.password_hash = hash_password(new_password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.sessions_revoked_at = utcnow()
+    session.add(user)
+    audit.log_event(session=session, who=actor.who, action="password_reset", target_type="user",
+                    target_id=user.id)

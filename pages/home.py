@@ -1,0 +1,15 @@
+"""Accueil: who is logged in and what their role can do."""
+
+import streamlit as st
+
+from ccr.permissions import pages_for
+from ccr.ui.guard import require_page
+from ccr.users import ROLE_LABELS
+
+actor = require_page("home")
+st.title("📞 CallCenterRate")
+st.write(f"Bonjour **{actor.display_name}** — rôle : {ROLE_LABELS[actor.role]}.")
+st.subheader("Vos pages")
+for spec in pages_for(actor.role):
+    if spec.key != "home":
+        st.page_link(spec.path, label=spec.title, icon=spec.icon)

@@ -1,0 +1,91 @@
+"""Shared fixtures: a temporary data directory with a migrated database, and two tenants."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+TEST_PASSWORD = "Motdepasse-Test-2026"
+
+
+@pytest.fixture
+def settings_env(tmp_path, monkeypatch):
+    """Point CCR at a fresh temporary data directory and return its Settings."""
+    from ccr import config, db
+
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("CCR_DATA_DIR", str(data))
+    for var in ("CCR_SECRET_KEY", "DATABASE_URL", "CCR_DATABASE_URL", "CCR_BROKER_URL"):
+        monkeypatch.delenv(var, raising=False)
+    if os.environ.get("CCR_TEST_DATABASE_URL"):
+        monkeypatch.setenv("DATABASE_URL", os.environ["CCR_TEST_DATABASE_URL"])
+    config.get_settings.cache_clear()
+    db.dispose_engines()
+    settings = config.get_settings()
+    yield settings
+    db.dispose_engines()
+    config.get_settings.cache_clear()
+
+
+@pytest.fixture
+def migrated(settings_env):
+    """A migrated, empty database in the temporary data directory."""
+    from ccr.db import migrate
+
+    migrate(settings_env)
+    return settings_env
+
+
+@dataclass
+class Tenant:
+    """One organisation with two teams, agents and one user per role."""
+
+    org_id: int
+    team_ids: list[int]
+    agent_ids: list[int]
+    users: dict[str, int]  # role -> user id (team_lead attached to the first team only)
+
+    def actor(self, role: str):
+        """The Actor of this tenant's user with ``role``."""
+        from ccr.db import session
+        from ccr.users import load_actor
+
+        with session() as s:
+            return load_actor(session=s, user_id=self.users[role])
+
+
+def make_tenant(name: str, prefix: str) -> Tenant:
+    """Create an organisation with teams, agents and one user per role."""
+    from ccr.db import session
+    from ccr.models import Agent, Team
+    from ccr.orgs import create_organisation
+    from ccr.users import create_user
+
+    with session() as s:
+        org = create_organisation(session=s, name=name)
+        teams = [Team(org_id=org.id, name=f"{name} équipe {i}") for i in (1, 2)]
+        s.add_all(teams)
+        s.flush()
+        agents = [Agent(org_id=org.id, team_id=teams[i % 2].id, name=f"{prefix} agent {i}") for i in range(4)]
+        s.add_all(agents)
+        s.flush()
+        users = {}
+        for role in ("admin", "dpo", "supervisor", "team_lead"):
+            u = create_user(session=s, org_id=org.id, username=f"{prefix}.{role.replace('_', '')}",
+                            display_name=f"{prefix} {role}", password=TEST_PASSWORD, role=role,
+                            team_ids=[teams[0].id] if role == "team_lead" else [])
+            users[role] = u.id
+        return Tenant(org.id, [t.id for t in teams], [a.id for a in agents], users)
+
+
+@pytest.fixture
+def tenants(migrated):
+    """Two organisations, A and B, each with teams, agents and users of every role."""
+    return make_tenant("Alpha Conseil", "alpha"), make_tenant("Beta Services", "beta")
