@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     lockout_attempts: int = Field(5, description="Wrong passwords before an account is locked.")
     lockout_minutes: int = Field(15, description="How long a locked account stays locked.")
     cookie_expiry_hours: float = Field(10.0, description="Re-login cookie lifetime: one working day.")
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor of password hashes.")
 
     # --- uploads and audio ---------------------------------------------------------
     max_audio_seconds: float = Field(7200.0, description="Longest recording accepted (default 2 h).")

@@ -56,7 +56,8 @@ class Actor:
 
 def hash_password(password: str) -> str:
     """Return the bcrypt hash of a password."""
-    return bcrypt.hashpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], bcrypt.gensalt()).decode("ascii")
+    rounds = get_settings().bcrypt_rounds
+    return bcrypt.hashpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def check_password(password: str, password_hash: str) -> bool:

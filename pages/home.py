@@ -10,6 +10,7 @@ actor = require_page("home")
 st.title("📞 CallCenterRate")
 st.write(f"Bonjour **{actor.display_name}** — rôle : {ROLE_LABELS[actor.role]}.")
 st.subheader("Vos pages")
+st.caption("Elles sont listées dans le menu de gauche ; seules celles de votre rôle y figurent.")
 for spec in pages_for(actor.role):
     if spec.key != "home":
-        st.page_link(spec.path, label=spec.title, icon=spec.icon)
+        st.markdown(f"- {spec.icon} {spec.title}")

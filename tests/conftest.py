@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("CCR_BCRYPT_ROUNDS", "4")  # the minimum cost keeps fixtures fast; production uses 12
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 TEST_PASSWORD = "Motdepasse-Test-2026"

@@ -117,12 +117,23 @@ def _on_logout(details: dict) -> None:
     _clear_session()
 
 
-def authenticate() -> Actor | None:
-    """Render the login form when needed and return the logged-in, re-validated actor."""
-    now = utcnow()
+def _validated_actor() -> Actor | None:
+    """The session's actor if the account and this session are still valid, else None."""
+    with session() as s:
+        try:
+            actor = load_actor(session=s, user_id=int(st.session_state[USER_KEY]))
+        except AccessDenied as err:
+            st.error(str(err))
+            return None
+        if not session_is_valid(session=s, user_id=actor.user_id, issued_at=st.session_state[ISSUED_KEY]):
+            st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
+            return None
+        return actor
+
+
+def _login_form(authenticator: stauth.Authenticate) -> bool:
+    """Render the library's login form (or re-login from the cookie); False when it raised."""
     settings = get_settings()
-    authenticator, start_counts = _build_authenticator(now)
-    token = _cookie_token()
     try:
         authenticator.login(location="main", fields=LOGIN_FIELDS, key="ccr_login",
                             max_login_attempts=settings.lockout_attempts)
@@ -133,62 +144,69 @@ def authenticate() -> Actor | None:
         else:  # a cookie of a user who no longer may log in
             st.session_state["logout"] = True
             st.session_state["authentication_status"] = None
-        return None
+        return False
+    return True
 
+
+def _record_failure(authenticator: stauth.Authenticate, start_counts: dict[str, int], now: datetime) -> None:
+    settings = get_settings()
+    username = _failed_username(authenticator, start_counts)
+    with session() as s:
+        user = record_failed_login(session=s, username=username or "", now=now)
+        locked = bool(username and user and is_locked(user, now))
+    if locked:
+        st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
+                 f"réessayez dans {settings.lockout_minutes} minutes.")
+    else:
+        st.error("Identifiant ou mot de passe incorrect.")
+
+
+def _start_session(username: str, token: dict | None, now: datetime) -> bool:
+    """Bind a fresh login (form or cookie) to the database user; False when it must be refused."""
+    settings = get_settings()
+    with session() as s:
+        user = get_user_by_username(session=s, username=username)
+        if user is None:
+            return False
+        if token and token.get("username") == username:
+            issued_at = datetime.fromtimestamp(token["exp_date"], UTC) - timedelta(hours=settings.cookie_expiry_hours)
+            method = "cookie"
+        else:
+            issued_at, method = now, "formulaire"
+        if not session_is_valid(session=s, user_id=user.id, issued_at=issued_at):
+            return False
+        record_login(session=s, user_id=user.id, method=method)
+    st.session_state[USER_KEY] = user.id
+    st.session_state[ISSUED_KEY] = issued_at
+    return True
+
+
+def authenticate() -> Actor | None:
+    """Render the login form when needed and return the logged-in, re-validated actor."""
+    now = utcnow()
+    authenticator, start_counts = _build_authenticator(now)
+    token = _cookie_token()
+    # An existing session is re-validated first, so a revoked one gets the login form in this same run.
+    if st.session_state.get(USER_KEY) and _validated_actor() is None:
+        _force_logout(authenticator)
+    if not _login_form(authenticator):
+        return None
     status = st.session_state.get("authentication_status")
     if status is False:
-        username = _failed_username(authenticator, start_counts)
-        if username:
-            with session() as s:
-                user = record_failed_login(session=s, username=username, now=now)
-                locked = bool(user and is_locked(user, now))
-        else:
-            with session() as s:
-                record_failed_login(session=s, username="", now=now)
-                locked = False
-        if locked:
-            st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
-                     f"réessayez dans {settings.lockout_minutes} minutes.")
-        else:
-            st.error("Identifiant ou mot de passe incorrect.")
+        _record_failure(authenticator, start_counts, now)
         return None
     if not status:
         return None
-
-    username = st.session_state.get("username")
     if not st.session_state.get(USER_KEY):
-        # A new session: logged in by the form just now, or by the re-login cookie.
-        with session() as s:
-            user = get_user_by_username(session=s, username=username or "")
-            if user is None:
-                _force_logout(authenticator)
-                return None
-            if token and token.get("username") == username:
-                issued_at = datetime.fromtimestamp(token["exp_date"], UTC) - timedelta(
-                    hours=settings.cookie_expiry_hours)
-                method = "cookie"
-            else:
-                issued_at, method = now, "formulaire"
-            if not session_is_valid(session=s, user_id=user.id, issued_at=issued_at):
-                method = None
-            else:
-                record_login(session=s, user_id=user.id, method=method)
-        if method is None:
+        if not _start_session(st.session_state.get("username") or "", token, now):
             _force_logout(authenticator)
-            st.info("Votre session a expiré : veuillez vous reconnecter.")
+            st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
+            _login_form(authenticator)
             return None
-        st.session_state[USER_KEY] = user.id
-        st.session_state[ISSUED_KEY] = issued_at
-
-    with session() as s:
-        try:
-            actor = load_actor(session=s, user_id=int(st.session_state[USER_KEY]))
-            valid = session_is_valid(session=s, user_id=actor.user_id, issued_at=st.session_state[ISSUED_KEY])
-        except AccessDenied as err:
-            actor, valid = None, False
-            st.error(str(err))
-    if not valid or actor is None:
+    actor = _validated_actor()
+    if actor is None:
         _force_logout(authenticator)
+        _login_form(authenticator)
         return None
 
     # The re-login cookie is written by an iframe component and is sometimes lost when a rerun

@@ -1,0 +1,141 @@
+"""Accuracy and speed of the scorer on a labelled set.
+
+Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details]
+
+DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
+written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ccr.scoring import score_transcript
+
+HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval" / "heldout"
+
+
+def load_labels(directory: Path) -> dict[str, dict]:
+    """Labels keyed by call id."""
+    out = {}
+    for line in (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out[row["call_id"]] = row
+    return out
+
+
+def evaluate_dir(directory: Path, engine: str = "rules") -> dict:
+    """Score every transcript of ``directory`` and compare with its labels; returns the figures."""
+    labels = load_labels(directory)
+    crit_total = crit_ok = 0
+    per_crit: dict[str, list[int]] = {}
+    confusions: dict[str, Counter] = {}
+    cat_ok = pass_ok = 0
+    tp = fp = fn = 0
+    abs_err = 0.0
+    times = []
+    mistakes = []
+    n = 0
+    paths = sorted((directory / "transcripts").glob("*.json"))
+    if paths:  # warm-up: the first call parses the grid and compiles the lexicons once per process
+        score_transcript(json.loads(paths[0].read_text(encoding="utf-8")), engine=engine)
+    for path in paths:
+        tr = json.loads(path.read_text(encoding="utf-8"))
+        label = labels.get(tr.get("call_id") or path.stem)
+        if label is None:
+            continue
+        t0 = time.perf_counter()
+        ev = score_transcript(tr, engine=engine)
+        times.append((time.perf_counter() - t0) * 1000)
+        n += 1
+        got = {c["id"]: c["verdict"] for c in ev["criteria"]}
+        for cid, want in label["criteria"].items():
+            have = got.get(cid, "na")
+            crit_total += 1
+            stats = per_crit.setdefault(cid, [0, 0])
+            stats[1] += 1
+            if have == want:
+                crit_ok += 1
+                stats[0] += 1
+            else:
+                confusions.setdefault(cid, Counter())[f"{want}->{have}"] += 1
+                mistakes.append(f"{path.stem} {cid}: attendu {want}, obtenu {have}")
+        cat_ok += ev["category"] == label["category"]
+        if ev["category"] != label["category"]:
+            mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
+        pass_ok += ev["passed"] == label["passed"]
+        want_irr = set(label["irritants"])
+        have_irr = {i["label"] for i in ev["irritants"]}
+        tp += len(want_irr & have_irr)
+        fp += len(have_irr - want_irr)
+        fn += len(want_irr - have_irr)
+        if want_irr != have_irr:
+            mistakes.append(f"{path.stem} irritants: attendu {sorted(want_irr)}, obtenu {sorted(have_irr)}")
+        abs_err += abs(ev["score"] - label["score"])
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "calls": n,
+        "criterion_agreement": crit_ok / crit_total if crit_total else 0.0,
+        "per_criterion": {k: v[0] / v[1] for k, v in per_crit.items()},
+        "confusions": {k: v.most_common(3) for k, v in confusions.items()},
+        "category_accuracy": cat_ok / n if n else 0.0,
+        "irritant_precision": precision,
+        "irritant_recall": recall,
+        "irritant_f1": f1,
+        "score_mae": abs_err / n if n else 0.0,
+        "pass_fail_agreement": pass_ok / n if n else 0.0,
+        "ms_per_call": sum(times) / len(times) if times else 0.0,
+        "ms_max": max(times, default=0.0),
+        "mistakes": mistakes,
+    }
+
+
+def print_report(name: str, r: dict, details: bool) -> None:
+    """Human-readable figures."""
+    print(f"== {name} ({r['calls']} appels)")
+    print(f"  accord par critère      : {100 * r['criterion_agreement']:.1f} %")
+    for cid, acc in r["per_criterion"].items():
+        conf = ", ".join(f"{k} x{v}" for k, v in r["confusions"].get(cid, []))
+        print(f"    {cid:15s} {100 * acc:5.1f} %  {conf}")
+    print(f"  catégorie               : {100 * r['category_accuracy']:.1f} %")
+    print(f"  irritants P / R / F1    : {r['irritant_precision']:.2f} / {r['irritant_recall']:.2f} / "
+          f"{r['irritant_f1']:.2f}")
+    print(f"  erreur absolue moyenne  : {r['score_mae']:.1f} points")
+    print(f"  accord réussi/échoué    : {100 * r['pass_fail_agreement']:.1f} %")
+    print(f"  temps                   : {r['ms_per_call']:.1f} ms/appel (max {r['ms_max']:.1f} ms)")
+    if details:
+        for m in r["mistakes"]:
+            print("   -", m)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="*", type=Path)
+    ap.add_argument("--engine", default="rules", choices=["rules", "llm"])
+    ap.add_argument("--heldout", action="store_true", help="also report the held-out calls apart")
+    ap.add_argument("--details", action="store_true", help="list every disagreement")
+    args = ap.parse_args(argv)
+    dirs = list(args.dirs)
+    if args.heldout:
+        dirs.append(HELDOUT_DIR)
+    if not dirs:
+        ap.error("indiquez au moins un dossier, ou --heldout")
+    for d in dirs:
+        label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
+        print_report(label, evaluate_dir(d, args.engine), args.details)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

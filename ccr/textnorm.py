@@ -1,0 +1,128 @@
+"""French text normalisation for the rules scorer: case, accents, elisions, numbers, stems.
+
+Two forms are produced for a piece of text:
+
+- ``normalize``: lowercase, no accents, elisions expanded (``j'`` -> ``je``), digits kept,
+  number words turned into digits, punctuation removed. Used for display-independent matching.
+- ``match_form``: ``normalize`` plus folding of the words that speech recognition confuses most
+  on telephone French (object pronouns and possessives, "merci" heard as "même si"). Both the
+  lexicon phrases and the transcript go through it, so the folding is symmetric.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Elided articles and pronouns; expanded so "l'adresse" and "la adresse" match the same phrase.
+ELISIONS = {
+    "j": "je", "l": "le", "qu": "que", "d": "de", "n": "ne", "s": "se", "c": "ce", "m": "me", "t": "te",
+    "jusqu": "jusque", "lorsqu": "lorsque", "puisqu": "puisque", "quoiqu": "quoique",
+}
+NUMBER_WORDS = {
+    "zero": "0", "un": "1", "une": "1", "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6",
+    "sept": "7", "huit": "8", "neuf": "9", "dix": "10", "onze": "11", "douze": "12", "treize": "13",
+    "quatorze": "14", "quinze": "15", "seize": "16", "vingt": "20", "trente": "30", "quarante": "40",
+    "cinquante": "50", "soixante": "60", "cent": "100", "mille": "1000",
+}
+# "un"/"une" are far more often articles than numbers: only turned into digits next to another number.
+AMBIGUOUS_NUMBERS = frozenset({"un", "une"})
+# Ordinals that customers use to count their calls ("troisième fois", "3e fois").
+ORDINALS = {
+    "premiere": "1e", "premier": "1e", "deuxieme": "2e", "second": "2e", "seconde": "2e", "troisieme": "3e",
+    "quatrieme": "4e", "cinquieme": "5e", "dixieme": "10e", "enieme": "ne", "nieme": "ne",
+}
+# Words speech recognition swaps on 8 kHz telephone audio (v/m/n are close): folding them lets
+# "je m'envoie" match "je vous envoie" and "mon dossier" match "votre dossier".
+PRONOUN_FOLD = {w: "vous" for w in ("vous", "nous", "mous", "mou", "me", "te", "se", "vou", "tu", "toi", "moi")}
+POSSESSIVE_FOLD = {
+    w: "votre"
+    for w in ("votre", "notre", "motre", "motte", "mon", "ma", "mes", "ton", "ta", "tes", "vos", "nos", "son", "sa")
+}
+# Multi-word ASR confusions seen with whisper on French telephone speech; applied on match_form only.
+ASR_PHRASE_FOLD = (
+    (re.compile(r"\bmeme si\b"), "merci"),
+    (re.compile(r"\bmensi\b"), "merci"),
+    (re.compile(r"\bmaille\b"), "mail"),
+    (re.compile(r"\be mail\b"), "mail"),
+    (re.compile(r"\bemail\b"), "mail"),
+    (re.compile(r"\bcourriel\b"), "mail"),
+)
+_APOS = re.compile(r"[’'`´]")
+_NON_WORD = re.compile(r"[^a-z0-9\[\] ]+")
+_SPACES = re.compile(r"\s+")
+_ELISION = re.compile(r"\b(" + "|".join(sorted(ELISIONS, key=len, reverse=True)) + r")'(?=\w)")
+
+# Suffixes for the light stemmer, longest first (Snowball-like step 1 plus plural/feminine endings).
+_SUFFIXES = (
+    "issements", "issement", "atrices", "ateurs", "ations", "logies", "ements", "ements", "amment", "emment",
+    "ations", "ation", "atrice", "ateur", "ences", "ances", "ismes", "istes", "ables", "ibles", "ement",
+    "ments", "ment", "euses", "ence", "ance", "isme", "iste", "able", "ible", "euse", "ites", "ite", "eux",
+    "ives", "ive", "ifs", "if", "erons", "eront", "erais", "erait", "erez", "eras", "era", "ions", "iez",
+    "ais", "ait", "aient", "ant", "ants", "antes", "ante", "ees", "ee", "es", "er", "ez", "e", "s", "x",
+)
+MIN_STEM = 3  # shorter stems collide too much ("mes"/"met")
+
+
+def strip_accents(text: str) -> str:
+    """Remove diacritics ("é" -> "e", "ç" -> "c"), keeping the base letters."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("œ", "oe").replace("æ", "ae")
+
+
+@lru_cache(maxsize=20000)
+def normalize(text: str) -> str:
+    """Lowercase, strip accents, expand elisions, map number words to digits, drop punctuation."""
+    t = _APOS.sub("'", text.lower())
+    t = t.replace("œ", "oe").replace("æ", "ae")
+    t = strip_accents(t)
+    t = _ELISION.sub(lambda m: ELISIONS[m.group(1)] + " ", t)
+    t = t.replace("-", " ").replace("'", " ")
+    t = _NON_WORD.sub(" ", t)
+    words = _SPACES.sub(" ", t).strip().split(" ")
+    out: list[str] = []
+    for i, w in enumerate(words):
+        if w in ORDINALS:
+            out.append(ORDINALS[w])
+        elif w in NUMBER_WORDS:
+            if w in AMBIGUOUS_NUMBERS:
+                near = [x for x in (words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else "")]
+                out.append(NUMBER_WORDS[w] if any(x in NUMBER_WORDS or x.isdigit() for x in near) else w)
+            else:
+                out.append(NUMBER_WORDS[w])
+        elif w:
+            out.append(w)
+    return " ".join(out)
+
+
+@lru_cache(maxsize=20000)
+def match_form(text: str) -> str:
+    """``normalize`` plus folding of ASR-confusable pronouns, possessives and phrases."""
+    t = normalize(text)
+    for pattern, repl in ASR_PHRASE_FOLD:
+        t = pattern.sub(repl, t)
+    words = [PRONOUN_FOLD.get(w) or POSSESSIVE_FOLD.get(w) or w for w in t.split(" ") if w]
+    return " ".join(words)
+
+
+def tokens(text: str) -> list[str]:
+    """Tokens of the normalised text."""
+    norm = normalize(text)
+    return norm.split(" ") if norm else []
+
+
+@lru_cache(maxsize=50000)
+def stem(word: str) -> str:
+    """Light French stem: strips the longest known suffix while keeping at least 3 letters."""
+    if len(word) <= MIN_STEM + 1 or word.isdigit():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            return word[: -len(suffix)]
+    return word
+
+
+def stems(text: str) -> str:
+    """Space-joined stems of the match form of ``text``."""
+    return " ".join(stem(w) for w in match_form(text).split(" ") if w)

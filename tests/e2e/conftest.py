@@ -1,0 +1,169 @@
+"""Browser journeys: a real Streamlit server on a free loopback port and Debian's headless Chromium.
+
+Playwright drives ``/usr/bin/chromium`` (never ``playwright install``). Every
+request the browser makes is recorded on ``page.ccr_requests`` so tests can
+assert that nothing leaves 127.0.0.1. Screenshots go to tests/e2e/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO / "tests" / "e2e" / "screenshots"
+DEMO_PASSWORD_ENV = "CCR_DEMO_PASSWORD"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running CCR server: its base URL, data directory, environment and log file."""
+
+    url: str
+    data_dir: Path
+    env: dict
+    log_path: Path
+    proc: subprocess.Popen
+
+    def logs(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: dict | None = None) -> Server:
+    """Migrate and seed a fresh data directory, then start Streamlit on a free port."""
+    data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CCR_DATA_DIR": str(data), "CCR_DEMO_MODE": "1", "HF_HUB_OFFLINE": "1",
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "ccr", "migrate"], cwd=REPO, env=env, check=True,
+                   capture_output=True)
+    if seed_args is not None:
+        subprocess.run([sys.executable, "-m", "ccr", "seed-demo", *seed_args], cwd=REPO, env=env, check=True,
+                       capture_output=True)
+    port = _free_port()
+    log_path = tmp / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Le serveur s'est arrêté : {log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("Le serveur n'a pas démarré en 90 s.")
+    return Server(url=url, data_dir=data, env=env, log_path=log_path, proc=proc)
+
+
+def stop_server(server: Server) -> None:
+    """Terminate the server process."""
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; missing is a failure in CI (``make test`` installs it), a skip elsewhere."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium absent : `make test` doit installer le paquet Debian chromium.")
+        pytest.skip("Chromium absent (installé par `make test`).")
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """One headless Chromium for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; every request URL is recorded on ``page.ccr_requests``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    pg = context.new_page()
+    pg.ccr_requests = []
+    pg.on("request", lambda req: pg.ccr_requests.append(req.url))
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """A server seeded with a small demo organisation, shared by the journeys of this session."""
+    server = start_server(tmp_path_factory.mktemp("e2e-demo"), seed_args=["--calls", "120", "--days", "30"])
+    yield server
+    stop_server(server)
+
+
+def wait_idle(page, timeout: float = 30_000) -> None:
+    """Wait until Streamlit has finished the current run (no running indicator)."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout,
+    )
+    page.wait_for_timeout(300)
+
+
+def login(page, server: Server, username: str, password: str) -> None:
+    """Log in through the real form of the app."""
+    page.goto(server.url)
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Se déconnecter").wait_for(timeout=30_000)
+    wait_idle(page)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under tests/e2e/screenshots/ (git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,70 @@
+"""Browser journeys of the frame: deep links refused before login, and each role's own navigation."""
+
+import pytest
+
+from ccr.demo import DEMO_PASSWORD
+from ccr.permissions import PAGES, pages_for
+from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
+
+pytestmark = pytest.mark.e2e
+DEMO_LOGINS = {"admin": "admin", "dpo": "dpo", "supervisor": "superviseur", "team_lead": "chef.equipe"}
+
+
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory):
+    """A server nobody has opened yet: Streamlit may still be in its legacy pages/ mode."""
+    server = start_server(tmp_path_factory.mktemp("fresh"), seed_args=["--calls", "30", "--days", "10"])
+    yield server
+    stop_server(server)
+
+
+def _nav_titles(page) -> set[str]:
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    return {t.strip() for t in links.all_inner_texts()}
+
+
+def test_deep_links_refuse_before_any_login(fresh_server, page):
+    private = [p for p in PAGES if "public" not in p.roles]
+    for spec in private:
+        page.goto(f"{fresh_server.url}/{spec.key}")
+        wait_idle(page)
+        body = page.locator("body").inner_text()
+        refused = "Accès refusé" in body or page.get_by_label("Identifiant").count() > 0
+        assert refused, f"/{spec.key} rendered without login"
+        assert "Se déconnecter" not in body
+    # the users page's table of accounts never appeared
+    page.goto(f"{fresh_server.url}/users")
+    wait_idle(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    screenshot(page, "deep-link-refused")
+
+
+@pytest.mark.parametrize("role", ["admin", "dpo", "supervisor", "team_lead"])
+def test_each_demo_role_sees_its_pages_and_only_those(demo_server, page, role):
+    login(page, demo_server, DEMO_LOGINS[role], DEMO_PASSWORD)
+    expected = {p.title for p in pages_for(role)}
+    assert _nav_titles(page) == expected
+    forbidden = [p for p in PAGES if p.title not in expected]
+    for spec in forbidden:
+        page.goto(f"{demo_server.url}/{spec.key}")
+        wait_idle(page)
+        body = page.locator("body").inner_text()
+        assert "Accès refusé" in body or spec.title not in _nav_titles(page)
+    screenshot(page, f"home-{role}")
+
+
+def test_wrong_password_is_refused_and_counted(demo_server, page):
+    page.goto(demo_server.url)
+    page.get_by_label("Identifiant").fill("superviseur")
+    page.get_by_label("Mot de passe").fill("mauvais-mot-de-passe")
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_text("Identifiant ou mot de passe incorrect").wait_for()
+
+
+def test_logout_returns_to_the_login_form(demo_server, page):
+    login(page, demo_server, "superviseur", DEMO_PASSWORD)
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.get_by_label("Identifiant").wait_for()
+    page.reload()
+    wait_idle(page)
+    assert page.get_by_label("Identifiant").count() == 1

@@ -1,0 +1,147 @@
+"""Accounts: password policy, database lockout, revocation, and admin-only management."""
+
+from datetime import timedelta
+
+import pytest
+
+from ccr.db import session, utcnow
+from ccr.errors import AccessDenied, InvalidInput, NotFound
+from ccr.models import User
+from ccr.users import (
+    check_password,
+    create_user,
+    hash_password,
+    is_locked,
+    load_actor,
+    record_failed_login,
+    record_login,
+    record_logout,
+    reset_password,
+    session_is_valid,
+    update_user,
+    validate_password,
+)
+from tests.conftest import TEST_PASSWORD
+
+
+def test_password_hash_round_trip():
+    h = hash_password("Un-mot-de-passe-1")
+    assert h.startswith("$2")
+    assert check_password("Un-mot-de-passe-1", h)
+    assert not check_password("un-mot-de-passe-1", h)
+
+
+@pytest.mark.parametrize("weak", ["court1A!", "toutenminuscules", "SEULEMENTMAJ123"])
+def test_weak_passwords_are_refused(weak):
+    with pytest.raises(InvalidInput):
+        validate_password(weak)
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tenants):
+    a, _ = tenants
+    now = utcnow()
+    with session() as s:
+        for i in range(4):
+            user = record_failed_login(session=s, username="alpha.supervisor", now=now + timedelta(seconds=i))
+            assert not is_locked(user, now)
+        user = record_failed_login(session=s, username="alpha.supervisor", now=now + timedelta(seconds=5))
+        assert is_locked(user, now + timedelta(seconds=6))
+        assert user.locked_until == now + timedelta(seconds=5, minutes=15)
+    with session() as s:  # counted in the database: a new session sees the lock
+        user = s.get(User, a.users["supervisor"])
+        assert user.failed_logins == 5 and is_locked(user, now + timedelta(minutes=10))
+        with pytest.raises(AccessDenied, match="verrouillé"):
+            load_actor(session=s, user_id=user.id, now=now + timedelta(minutes=10))
+        assert not is_locked(user, now + timedelta(minutes=16))
+        load_actor(session=s, user_id=user.id, now=now + timedelta(minutes=16))
+
+
+def test_an_expired_lock_gives_a_fresh_count(tenants):
+    now = utcnow()
+    with session() as s:
+        for i in range(5):
+            record_failed_login(session=s, username="alpha.dpo", now=now)
+        user = record_failed_login(session=s, username="alpha.dpo", now=now + timedelta(minutes=20))
+        assert user.failed_logins == 1 and not is_locked(user, now + timedelta(minutes=20))
+
+
+def test_a_successful_login_resets_the_count(tenants):
+    a, _ = tenants
+    with session() as s:
+        record_failed_login(session=s, username="alpha.admin")
+        record_login(session=s, user_id=a.users["admin"])
+        assert s.get(User, a.users["admin"]).failed_logins == 0
+
+
+def test_logout_revokes_sessions_issued_before(tenants):
+    a, _ = tenants
+    issued = utcnow()
+    with session() as s:
+        assert session_is_valid(session=s, user_id=a.users["dpo"], issued_at=issued)
+        record_logout(session=s, user_id=a.users["dpo"])
+        assert not session_is_valid(session=s, user_id=a.users["dpo"], issued_at=issued)
+        assert session_is_valid(session=s, user_id=a.users["dpo"], issued_at=utcnow() + timedelta(seconds=1))
+
+
+def test_deactivation_cuts_access_at_once(tenants):
+    a, _ = tenants
+    admin = a.actor("admin")
+    issued = utcnow()
+    with session() as s:
+        update_user(session=s, actor=admin, user_id=a.users["supervisor"], active=False)
+    with session() as s:
+        with pytest.raises(AccessDenied):
+            load_actor(session=s, user_id=a.users["supervisor"])
+        assert not session_is_valid(session=s, user_id=a.users["supervisor"], issued_at=issued)
+
+
+@pytest.mark.parametrize("role", ["dpo", "supervisor", "team_lead"])
+def test_only_admins_manage_users(tenants, role):
+    a, _ = tenants
+    actor = a.actor(role)
+    with session() as s:
+        with pytest.raises(AccessDenied):
+            create_user(session=s, org_id=a.org_id, username="new.user", display_name="N", password=TEST_PASSWORD,
+                        role="supervisor", actor=actor)
+        with pytest.raises(AccessDenied):
+            reset_password(session=s, actor=actor, user_id=a.users["admin"], new_password=TEST_PASSWORD)
+
+
+def test_an_admin_cannot_touch_another_organisation(tenants):
+    a, b = tenants
+    admin = a.actor("admin")
+    with session() as s:
+        with pytest.raises(NotFound):
+            update_user(session=s, actor=admin, user_id=b.users["supervisor"], active=False)
+        with pytest.raises(AccessDenied):
+            create_user(session=s, org_id=b.org_id, username="intrus", display_name="I", password=TEST_PASSWORD,
+                        role="admin", actor=admin)
+        with pytest.raises(NotFound):
+            update_user(session=s, actor=admin, user_id=a.users["team_lead"], team_ids=[b.team_ids[0]])
+
+
+def test_a_team_lead_needs_a_team(tenants):
+    a, _ = tenants
+    with session() as s:
+        with pytest.raises(InvalidInput, match="équipe"):
+            create_user(session=s, org_id=a.org_id, username="lead.sans.equipe", display_name="L",
+                        password=TEST_PASSWORD, role="team_lead", actor=a.actor("admin"))
+
+
+def test_duplicate_usernames_are_refused(tenants):
+    a, _ = tenants
+    with session() as s:
+        with pytest.raises(InvalidInput, match="déjà utilisé"):
+            create_user(session=s, org_id=a.org_id, username="beta.admin", display_name="X",
+                        password=TEST_PASSWORD, role="admin")
+
+
+def test_suspended_organisation_users_lose_access(tenants):
+    from ccr.orgs import set_organisation_status
+
+    a, _ = tenants
+    with session() as s:
+        set_organisation_status(session=s, actor=a.actor("admin"), status="suspended")
+    with session() as s:
+        with pytest.raises(AccessDenied, match="organisation"):
+            load_actor(session=s, user_id=a.users["supervisor"])
