@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     consent_policy_version: str = Field("2026-05-13", description="Cookie policy version; a change re-asks.")
     consent_max_days: int = Field(182, description="Consent lifetime (at most 6 months).")
 
+    # --- service level (availability, maintenance, support) -------------------------
+    maintenance_notice_hours: int = Field(
+        72, ge=0, description="Hours before a maintenance window from which its banner shows on every page."
+    )
+    support_open_hour: int = Field(9, ge=0, le=23, description="Support opening hour (local time, Mon-Fri).")
+    support_close_hour: int = Field(18, ge=1, le=24, description="Support closing hour (local time, Mon-Fri).")
+
     @field_validator("consent_max_days")
     @classmethod
     def _consent_at_most_six_months(cls, v: int) -> int:
