@@ -24,7 +24,7 @@ from ccr.config import get_settings
 from ccr.db import migrate, session, utcnow
 from ccr.errors import ConfigError
 from ccr.evaluations import store_evaluation
-from ccr.models import Agent, Call, Grid, Organisation, Team, Transcript
+from ccr.models import Agent, Call, Organisation, Team, Transcript
 from ccr.orgs import create_organisation
 from ccr.users import create_user
 
@@ -204,26 +204,12 @@ def _require_demo_mode() -> None:
         raise ConfigError("Le jeu de démonstration n'est disponible qu'en mode démo (CCR_DEMO_MODE=1).")
 
 
-def ensure_grid(*, session, org_id: int) -> Grid:
-    """Store the default grid as the organisation's active grid version (if it has none)."""
-    row = session.exec(select(Grid).where(Grid.org_id == org_id, Grid.is_active == True)).first()  # noqa: E712
-    if row:
-        return row
-    g = grids.default_grid()
-    row = Grid(org_id=org_id, slug=g.id, name=g.name, version=g.version,
-               definition_json=json.dumps(grids.grid_to_dict(g), ensure_ascii=False), is_active=True)
-    session.add(row)
-    session.flush()
-    return row
-
-
 def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bool = False) -> SeedResult | None:
     """Create the demo organisation; with ``if_empty``, do nothing when an organisation exists."""
     _require_demo_mode()
     t0 = time.perf_counter()
     migrate()
     rng = random.Random(seed)
-    grid = grids.default_grid()
     with session() as s:
         if if_empty and s.exec(select(Organisation)).first():
             return None
@@ -237,7 +223,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         for username, display, role in DEMO_USERS:
             create_user(session=s, org_id=org.id, username=username, display_name=display, password=DEMO_PASSWORD,
                         role=role, team_ids=[teams[0].id] if role == "team_lead" else [], check_strength=False)
-        grid_row = ensure_grid(session=s, org_id=org.id)
+        grid_row, grid = grids.active_grid(session=s, org_id=org.id)
         org_id, grid_id = org.id, grid_row.id
         agent_rows = [(a.id, a.team_id, a.name.split()[0]) for a in agents]
     skills = {a[0]: rng.uniform(0.35, 1.0) for a in agent_rows}

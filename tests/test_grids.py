@@ -1,25 +1,51 @@
-"""Grids and taxonomies: validation errors (French), YAML round trip, versioning."""
+"""Grids and taxonomies: validation errors (French), YAML round trip, editor rows, per-organisation storage."""
 
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import replace
 
 import pytest
+from sqlmodel import select
 
-from ccr.errors import InvalidInput
+from ccr import audit, jobs
+from ccr.db import session
+from ccr.errors import AccessDenied, InvalidInput, NotFound
+from ccr.evaluations import store_evaluation
 from ccr.grids import (
+    activate_grid,
+    active_grid,
+    active_taxonomy,
+    active_taxonomy_version,
+    criteria_rows,
     default_grid,
     default_taxonomy,
     dump_grid_yaml,
     dump_taxonomy_yaml,
+    get_grid_version,
     grid_from_dict,
+    grid_from_editor,
     grid_to_dict,
+    list_grid_versions,
     load_grid_yaml,
     load_taxonomy_yaml,
     new_version,
+    params_yaml,
+    preview_evaluation,
+    save_grid_version,
+    save_taxonomy,
     taxonomy_from_dict,
+    taxonomy_from_editor,
+    taxonomy_rows,
     taxonomy_to_dict,
 )
+from ccr.models import Call, Evaluation
+from ccr.models import Grid as GridRow
+from ccr.models import Taxonomy as TaxonomyRow
+from ccr.scoring import score_transcript
+from tests.conftest import FIXTURES
+from tests.reviewdata import make_call
 
 
 def test_default_grid_is_ccr_standard_fr_v1():
@@ -140,3 +166,234 @@ def test_invalid_taxonomies_are_refused(mutate, message):
     mutate(data)
     with pytest.raises(InvalidInput, match=message):
         taxonomy_from_dict(data)
+
+
+# --- editor rows -------------------------------------------------------------------------------
+
+
+def _editor_inputs(grid=None):
+    g = grid or default_grid()
+    return criteria_rows(g), {c.id: params_yaml(c) for c in g.criteria}
+
+
+def test_editor_rows_round_trip_to_the_same_grid():
+    rows, params = _editor_inputs()
+    grid, errors = grid_from_editor(default_grid(), rows, params=params)
+    assert errors == [] and grid == default_grid()
+
+
+@pytest.mark.parametrize(("edit", "messages"), [
+    ({0: {"weight": 20}}, ["somme des poids vaut 105"]),
+    ({0: {"weight": 20}, 1: {"method": "telepathie"}}, ["méthode de détection inconnue", "somme des poids vaut 105"]),
+    ({0: {"weight": float("nan")}}, ["« accueil » : le poids doit être un entier"]),
+    ({2: {"id": None}}, ["Ligne 3 : l'identifiant du critère est obligatoire"]),
+    ({1: {"id": "accueil"}}, ["« accueil » apparaît deux fois"]),
+    ({0: {"window_start_s": 40.0}}, ["fenêtre se termine avant de commencer"]),
+    ({0: {"speaker": "superviseur"}}, ["locuteur « superviseur » inconnu"]),
+])
+def test_editor_lists_every_problem_in_french(edit, messages):
+    rows, params = _editor_inputs()
+    for i, change in edit.items():
+        rows[i].update(change)
+    grid, errors = grid_from_editor(default_grid(), rows, params=params)
+    assert grid is None
+    assert len(errors) == len(messages)
+    for error, message in zip(errors, messages, strict=True):
+        assert message in error
+
+
+def test_editor_reads_params_yaml_and_reports_unreadable_yaml():
+    rows, params = _editor_inputs()
+    params["accueil"] = "groups: [oops"
+    _, errors = grid_from_editor(default_grid(), rows, params=params)
+    assert errors and "YAML illisible pour les paramètres du critère « accueil »" in errors[0]
+    params["accueil"] = "groups:\n  greeting: [bonjour]\n  intro: [je m'appelle]\n"
+    grid, errors = grid_from_editor(default_grid(), rows, params=params, slug="ma-grille", name="Ma grille",
+                                    pass_threshold=80)
+    assert errors == []
+    assert (grid.id, grid.name, grid.pass_threshold) == ("ma-grille", "Ma grille", 80.0)
+    assert grid.criterion("accueil").params == {"groups": {"greeting": ["bonjour"], "intro": ["je m'appelle"]}}
+
+
+def test_taxonomy_editor_rows_round_trip_and_refuse_duplicates():
+    tax = default_taxonomy()
+    cats, irrs = taxonomy_rows(tax)
+    assert taxonomy_from_editor(cats, irrs, default_category=tax.default_category,
+                                fuzzy_threshold=tax.fuzzy_threshold) == tax
+    with pytest.raises(InvalidInput, match="Irritant « relances » apparaît deux fois"):
+        taxonomy_from_editor(cats, [*irrs, irrs[1]], default_category="information", fuzzy_threshold=88)
+
+
+def test_preview_scores_the_bundled_sample_or_pasted_json():
+    ev = preview_evaluation(default_grid())
+    assert ev["grid"] == "ccr-standard-fr" and ev["engine"] == "rules"
+    assert {c["id"]: c["verdict"] for c in ev["criteria"]}["attente"] == "fail"  # the sample's hold is not thanked
+    # a pass on something said carries its quote; politeness passes on the absence of rude words
+    assert all(c["evidence"] for c in ev["criteria"] if c["verdict"] == "pass" and c["id"] != "politesse")
+    with pytest.raises(InvalidInput, match="Transcription JSON illisible"):
+        preview_evaluation(default_grid(), transcript="{pas du json")
+
+
+# --- storage (per organisation) ----------------------------------------------------------------
+
+
+def _reweighted(grid, **weights):
+    rows, params = _editor_inputs(grid)
+    for r in rows:
+        r["weight"] = weights.get(r["id"], r["weight"])
+    out, errors = grid_from_editor(grid, rows, params=params)
+    assert errors == []
+    return out
+
+
+def _rows(org_id):
+    with session() as s:
+        return s.exec(select(GridRow).where(GridRow.org_id == org_id).order_by(GridRow.id)).all()
+
+
+def test_an_organisation_without_grid_gets_the_default_as_active_version_1(tenants):
+    a, _ = tenants
+    with session() as s:
+        row, grid = active_grid(session=s, org_id=a.org_id)
+    with session() as s:
+        again, _ = active_grid(session=s, org_id=a.org_id)
+    assert (row.slug, row.version, row.is_active, again.id) == ("ccr-standard-fr", 1, True, row.id)
+    assert grid == default_grid()
+    assert len(_rows(a.org_id)) == 1
+
+
+def test_saving_a_version_never_rewrites_older_rows(tenants):
+    a, _ = tenants
+    sup = a.actor("supervisor")
+    with session() as s:
+        v1, grid = active_grid(session=s, org_id=a.org_id)
+    before = {r.id: r.definition_json for r in _rows(a.org_id)}
+    with session() as s:
+        v2 = save_grid_version(session=s, actor=sup, grid=_reweighted(grid, accueil=20, identification=5),
+                               activate=True)
+    with session() as s:
+        v3 = save_grid_version(session=s, actor=sup, grid=_reweighted(grid, accueil=25, identification=0),
+                               activate=False)
+    rows = {r.id: r for r in _rows(a.org_id)}
+    assert [(r.version, r.is_active) for r in rows.values()] == [(1, False), (2, True), (3, False)]
+    assert rows[v1.id].definition_json == before[v1.id]
+    with session() as s:
+        _, stored_v2 = get_grid_version(session=s, actor=sup, grid_id=v2.id)
+        _, stored_v3 = get_grid_version(session=s, actor=sup, grid_id=v3.id)
+        assert [r.version for r in list_grid_versions(session=s, actor=sup)] == [3, 2, 1]
+        assert active_grid(session=s, org_id=a.org_id)[0].id == v2.id
+    assert (stored_v2.version, stored_v2.criterion("accueil").weight) == (2, 20)
+    assert (stored_v3.version, stored_v3.criterion("accueil").weight) == (3, 25)
+    with session() as s:
+        saved = audit.list_events(session=s, org_id=a.org_id, action="grid_saved")
+    assert sorted(e.target_id for e in saved) == sorted([str(v2.id), str(v3.id)])
+
+
+def test_copying_the_default_under_a_new_slug_starts_an_own_grid_at_version_1(tenants):
+    a, _ = tenants
+    with session() as s:
+        _, grid = active_grid(session=s, org_id=a.org_id)
+        own = save_grid_version(session=s, actor=a.actor("admin"), grid=replace(grid, id="alpha-qualite",
+                                                                              name="Qualité Alpha"), activate=True)
+    assert (own.slug, own.name, own.version, own.is_active) == ("alpha-qualite", "Qualité Alpha", 1, True)
+    assert [(r.slug, r.version, r.is_active) for r in _rows(a.org_id)] == [
+        ("ccr-standard-fr", 1, False), ("alpha-qualite", 1, True)]
+
+
+def test_an_evaluation_keeps_the_grid_version_it_was_scored_with(tenants):
+    a, _ = tenants
+    call_id = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0])
+    transcript = json.loads((FIXTURES / "eval" / "public" / "transcripts" / "a01-000.json").read_text("utf-8"))
+    with session() as s:
+        grid, grid_id = jobs.active_grid_for_org(s, a.org_id)  # the pipeline's entry point uses this module
+        ev = store_evaluation(session=s, call=s.get(Call, call_id), result=score_transcript(transcript, grid=grid),
+                              grid_id=grid_id)
+        ev_id = ev.id
+    with session() as s:
+        v2 = save_grid_version(session=s, actor=a.actor("supervisor"), grid=_reweighted(grid, accueil=5, solution=30),
+                               activate=True)
+    with session() as s:
+        ev = s.get(Evaluation, ev_id)
+        assert (ev.grid_id, ev.grid_slug, ev.grid_version) == (grid_id, "ccr-standard-fr", 1)
+        assert json.loads(ev.result_json)["grid_version"] == 1
+        _, used = get_grid_version(session=s, actor=a.actor("supervisor"), grid_id=ev.grid_id)
+        assert used.criterion("accueil").weight == 15
+        new_grid, new_id = jobs.active_grid_for_org(s, a.org_id)
+    assert (new_id, new_grid.version, new_grid.criterion("accueil").weight) == (v2.id, 2, 5)
+    assert score_transcript(transcript, grid=new_grid)["grid_version"] == 2
+
+
+def test_activating_an_older_version_leaves_exactly_one_active(tenants):
+    a, _ = tenants
+    sup = a.actor("supervisor")
+    with session() as s:
+        v1, grid = active_grid(session=s, org_id=a.org_id)
+        save_grid_version(session=s, actor=sup, grid=_reweighted(grid, accueil=20, identification=5), activate=True)
+    with session() as s:
+        activate_grid(session=s, actor=sup, grid_id=v1.id)
+    assert [(r.version, r.is_active) for r in _rows(a.org_id)] == [(1, True), (2, False)]
+    with session() as s:
+        assert active_grid(session=s, org_id=a.org_id)[1] == grid
+        events = audit.list_events(session=s, org_id=a.org_id, action="grid_activated")
+    assert [e.target_id for e in events] == [str(v1.id)]
+
+
+def test_another_organisation_s_grid_is_not_found(tenants):
+    a, b = tenants
+    with session() as s:
+        a_row, _ = active_grid(session=s, org_id=a.org_id)
+    other = b.actor("supervisor")
+    for call in (lambda s: get_grid_version(session=s, actor=other, grid_id=a_row.id),
+                 lambda s: activate_grid(session=s, actor=other, grid_id=a_row.id),
+                 lambda s: get_grid_version(session=s, actor=other, grid_id=10_000)):
+        with pytest.raises(NotFound, match=r"^Grille introuvable\.$"), session() as s:
+            call(s)
+    with session() as s:
+        assert a_row.id not in {r.id for r in list_grid_versions(session=s, actor=other)}
+    assert [r.is_active for r in _rows(a.org_id)] == [True]
+
+
+@pytest.mark.parametrize("role", ["team_lead", "dpo"])
+def test_only_supervisors_and_admins_change_grids_and_taxonomies(tenants, role):
+    a, _ = tenants
+    actor = a.actor(role)
+    with session() as s:
+        v1, grid = active_grid(session=s, org_id=a.org_id)
+    for action in (lambda s: save_grid_version(session=s, actor=actor, grid=grid, activate=True),
+                   lambda s: activate_grid(session=s, actor=actor, grid_id=v1.id),
+                   lambda s: save_taxonomy(session=s, actor=actor, taxonomy=default_taxonomy())):
+        with pytest.raises(AccessDenied, match="superviseur ou un administrateur"), session() as s:
+            action(s)
+    assert len(_rows(a.org_id)) == 1
+    with session() as s:
+        assert active_taxonomy_version(session=s, org_id=a.org_id) is None
+
+
+def test_saving_an_invalid_grid_is_refused(tenants):
+    a, _ = tenants
+    bad = replace(default_grid(), pass_threshold=70.0, sections=default_grid().sections[:1])
+    with pytest.raises(InvalidInput, match="somme des poids"), session() as s:
+        save_grid_version(session=s, actor=a.actor("admin"), grid=bad, activate=True)
+    assert _rows(a.org_id) == []
+
+
+def test_taxonomies_are_versioned_per_organisation(tenants):
+    a, b = tenants
+    sup = a.actor("supervisor")
+    with session() as s:
+        assert active_taxonomy(session=s, org_id=a.org_id) == default_taxonomy()
+    data = taxonomy_to_dict(default_taxonomy())
+    data["irritants"]["relances"]["phrases"].append("vous ne rappelez jamais")
+    edited = taxonomy_from_dict(data)
+    with session() as s:
+        first = save_taxonomy(session=s, actor=sup, taxonomy=default_taxonomy())
+        second = save_taxonomy(session=s, actor=sup, taxonomy=edited)
+    with session() as s:
+        assert (first.version, second.version) == (1, 2)
+        assert active_taxonomy_version(session=s, org_id=a.org_id) == 2
+        assert jobs.active_taxonomy_for_org(s, a.org_id) == edited
+        assert active_taxonomy(session=s, org_id=b.org_id) == default_taxonomy()
+        rows = s.exec(select(TaxonomyRow).where(TaxonomyRow.org_id == a.org_id).order_by(TaxonomyRow.id)).all()
+        assert [(r.version, r.is_active) for r in rows] == [(1, False), (2, True)]
+        assert taxonomy_from_dict(json.loads(rows[0].definition_json)) == default_taxonomy()
+        assert len(audit.list_events(session=s, org_id=a.org_id, action="taxonomy_saved")) == 2

@@ -1,0 +1,160 @@
+"""``python -m ccr score`` in a subprocess: the JSON contract of issue 4, the LLM engine, --grid, and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ccr.grids import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
+from ccr.scoring import compute_score
+from tests.conftest import FIXTURES, REPO
+from tests.test_llm import FakeOpenAI, good_answer
+
+TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
+CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
+                 "irritants", "summary", "recommendations"}
+CRITERION_KEYS = {"id", "verdict", "weight", "evidence", "explanation"}
+EVIDENCE_KEYS = {"start", "speaker", "text"}
+IRRITANT_KEYS = {"label", "start", "text"}
+CATEGORIES = {"facturation", "livraison", "resiliation", "support_technique", "information"}
+IRRITANT_LABELS = {"attente_delai", "relances", "erreur_facturation", "menace_depart", "mecontentement"}
+SUBPROCESS_TIMEOUT_S = 120  # a cold interpreter on a busy 2-core machine
+
+
+def run_ccr(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m ccr ARGS`` from an empty directory (no stray .env) with a temporary data dir."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CCR_") and k not in ("DATABASE_URL",)}
+    base.update(PYTHONPATH=str(REPO), CCR_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
+    base.update(env or {})
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "ccr", *args], cwd=tmp_path, env=base, capture_output=True,
+                          text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
+
+
+def assert_contract(ev: dict, *, engine: str, extra_allowed: bool = False) -> None:
+    """The evaluation object has exactly the contract's keys, with the contract's types."""
+    assert set(ev) - {"extra"} == CONTRACT_KEYS
+    assert extra_allowed or "extra" not in ev
+    assert isinstance(ev["grid"], str) and ev["grid"]
+    assert type(ev["grid_version"]) is int and ev["grid_version"] >= 1
+    assert ev["engine"] == engine
+    assert type(ev["score"]) in (int, float) and 0 <= ev["score"] <= 100
+    assert type(ev["passed"]) is bool and type(ev["critical_failed"]) is bool
+    assert isinstance(ev["criteria"], list) and ev["criteria"]
+    for c in ev["criteria"]:
+        assert set(c) == CRITERION_KEYS
+        assert isinstance(c["id"], str) and c["verdict"] in ("pass", "fail", "na")
+        assert type(c["weight"]) is int and isinstance(c["explanation"], str)
+        for e in c["evidence"]:
+            assert set(e) == EVIDENCE_KEYS
+            assert type(e["start"]) in (int, float) and e["speaker"] in ("agent", "customer", "inconnu")
+            assert isinstance(e["text"], str) and e["text"]
+    assert ev["category"] in CATEGORIES
+    for irr in ev["irritants"]:
+        assert set(irr) == IRRITANT_KEYS
+        assert irr["label"] in IRRITANT_LABELS and type(irr["start"]) in (int, float) and isinstance(irr["text"], str)
+    assert isinstance(ev["summary"], str)
+    assert isinstance(ev["recommendations"], list) and all(isinstance(r, str) for r in ev["recommendations"])
+    if "extra" in ev:
+        assert isinstance(ev["extra"], dict)
+
+
+def test_score_json_prints_exactly_the_contract(tmp_path):
+    out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-000.json"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()) == 1  # one JSON object, nothing else on stdout
+    ev = json.loads(out.stdout)
+    assert_contract(ev, engine="rules")
+    assert (ev["grid"], ev["grid_version"]) == ("ccr-standard-fr", 1)
+    assert [(c["id"], c["weight"]) for c in ev["criteria"]] == [(c.id, c.weight) for c in default_grid().criteria]
+    verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
+    assert (ev["score"], ev["passed"], ev["critical_failed"]) == compute_score(verdicts, default_grid())
+
+
+def test_score_with_the_llm_engine_uses_the_configured_endpoint(tmp_path):
+    fake = FakeOpenAI()
+    fake.thread.start()
+    try:
+        fake.completion(good_answer())
+        out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-005.json"), "--engine", "llm", "--json", env={
+            "CCR_OPENAI_BASE_URL": fake.base_url, "CCR_OPENAI_API_KEY": "cle-de-test",
+            "CCR_LLM_MODEL": "modele-auto-heberge", "CCR_LLM_MAX_RETRIES": "0", "CCR_LLM_TIMEOUT_S": "20"})
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+    assert out.returncode == 0, out.stderr
+    ev = json.loads(out.stdout)
+    assert_contract(ev, engine="llm", extra_allowed=True)
+    assert len(fake.requests) == 1
+    assert fake.requests[0]["path"] == "/v1/chat/completions"
+    assert fake.requests[0]["body"]["model"] == "modele-auto-heberge"
+    verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
+    assert verdicts == {c["id"]: c["verdict"] for c in good_answer()["criteria"]}
+    assert ev["score"] == 45.0 and ev["extra"]["usage"]["total_tokens"] == 1500
+
+
+def test_score_with_an_unreachable_llm_keeps_the_rules_evaluation(tmp_path):
+    fake = FakeOpenAI()
+    fake.thread.start()
+    try:
+        fake.error(503)
+        out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-005.json"), "--engine", "llm", "--json", env={
+            "CCR_OPENAI_BASE_URL": fake.base_url, "CCR_OPENAI_API_KEY": "cle-de-test", "CCR_LLM_MAX_RETRIES": "0"})
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+    assert out.returncode == 0, out.stderr
+    ev = json.loads(out.stdout)
+    assert_contract(ev, engine="rules", extra_allowed=True)
+    assert ev["extra"]["retry"] is True and "503" in ev["extra"]["llm_error"]
+    rules = json.loads(run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-005.json"), "--json").stdout)
+    assert {k: v for k, v in ev.items() if k != "extra"} == rules
+
+
+def test_score_with_an_edited_grid_file(tmp_path):
+    data = grid_to_dict(default_grid())
+    data.update(id="ma-grille", version=3, pass_threshold=90)
+    crits = {c["id"]: c for s in data["sections"] for c in s["criteria"]}
+    crits["accueil"]["weight"], crits["identification"]["weight"] = 5, 20
+    grid_file = tmp_path / "ma-grille.yaml"
+    edited = load_grid_yaml(json.dumps(data))
+    grid_file.write_text(dump_grid_yaml(edited), encoding="utf-8")
+    out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-000.json"), "--grid", str(grid_file), "--json")
+    assert out.returncode == 0, out.stderr
+    ev = json.loads(out.stdout)
+    assert_contract(ev, engine="rules")
+    assert (ev["grid"], ev["grid_version"]) == ("ma-grille", 3)
+    weights = {c["id"]: c["weight"] for c in ev["criteria"]}
+    assert (weights["accueil"], weights["identification"]) == (5, 20)
+    verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
+    assert (ev["score"], ev["passed"], ev["critical_failed"]) == compute_score(verdicts, edited)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"call_id": "x", "segments": [{"speaker": "robot", "start": 0, "end": 1, "text": "Bonjour"}]}',
+     "Erreur : Segment n°1 : locuteur « robot » inconnu"),
+    ('{"call_id": "x", "duration_s": 3}', "Erreur : La transcription doit contenir une liste « segments »."),
+    ('{"segments": [{"speaker": "agent", "start": 5, "end": 1, "text": "Bonjour"}]}', "la fin (1 s) précède"),
+    ("{pas du json", "Erreur : Transcription illisible"),
+])
+def test_an_invalid_transcript_exits_2_with_a_french_message(tmp_path, content, message):
+    bad = tmp_path / "appel.json"
+    bad.write_text(content, encoding="utf-8")
+    out = run_ccr(tmp_path, "score", str(bad), "--json")
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert out.stdout == "" and "Traceback" not in out.stderr
+
+
+def test_an_invalid_grid_file_exits_2_with_a_french_message(tmp_path):
+    data = grid_to_dict(default_grid())
+    data["sections"][0]["criteria"][0]["weight"] = 40
+    grid_file = tmp_path / "grille.yaml"
+    grid_file.write_text(json.dumps(data), encoding="utf-8")
+    out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-000.json"), "--grid", str(grid_file), "--json")
+    assert out.returncode == 2
+    assert "Erreur : La somme des poids vaut 125 au lieu de 100" in out.stderr and out.stdout == ""
