@@ -154,6 +154,7 @@ def wait_idle(page, timeout: float = 30_000) -> None:
 def login(page, server: Server, username: str, password: str) -> None:
     """Log in through the real form of the app."""
     page.goto(server.url)
+    wait_idle(page)  # a rerun right after load would empty fields filled too early
     page.get_by_label("Identifiant").fill(username)
     page.get_by_label("Mot de passe").fill(password)
     page.get_by_role("button", name="Se connecter").click()

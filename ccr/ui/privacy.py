@@ -1,0 +1,34 @@
+"""Reads behind the public privacy pages, so the pages stay free of sessions and queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccr.config import get_settings
+from ccr.db import session
+from ccr.privacy import other_durations, retention_rows, subprocessor_rows
+from ccr.users import Actor
+
+# French column titles of the sub-processor table; keys not listed keep their own name.
+SUBPROCESSOR_COLUMNS = {
+    "name": "Sous-traitant", "purpose": "Finalité", "data": "Données transmises", "location": "Localisation",
+    "country": "Pays", "host": "Adresse", "guarantees": "Garanties", "transfer": "Transfert hors UE",
+    "enabled": "Actif", "since": "Depuis",
+}
+
+
+def retention_table(actor: Actor | None) -> list[dict[str, Any]]:
+    """Durations in force, as table rows: the actor's organisation, else the defaults (not cached: always live)."""
+    settings = get_settings()
+    with session() as s:
+        rows = retention_rows(session=s, settings=settings, org_id=actor.org_id if actor else None)
+    table = [{"Données": r["label"], "Durée de conservation": f"{r['days']} jours",
+              "À compter de": r["counted_from"]} for r in rows]
+    table += [{"Données": o["label"], "Durée de conservation": o["duration"], "À compter de": ""}
+              for o in other_durations(settings)]
+    return table
+
+
+def subprocessor_table() -> list[dict[str, Any]]:
+    """The sub-processors in force, with French column titles."""
+    return [{SUBPROCESSOR_COLUMNS.get(k, k): v for k, v in row.items()} for row in subprocessor_rows(get_settings())]
