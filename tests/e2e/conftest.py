@@ -154,9 +154,12 @@ def wait_idle(page, timeout: float = 30_000) -> None:
 def login(page, server: Server, username: str, password: str) -> None:
     """Log in through the real form of the app."""
     page.goto(server.url)
-    wait_idle(page)  # a rerun right after load would empty fields filled too early
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(password)
+    for _attempt in range(3):
+        wait_idle(page)  # a rerun right after load (cookie components) redraws the form and empties it
+        page.get_by_label("Identifiant").fill(username)
+        page.get_by_label("Mot de passe").fill(password)
+        if page.get_by_label("Identifiant").input_value() == username:
+            break
     page.get_by_role("button", name="Se connecter").click()
     page.get_by_role("button", name="Se déconnecter").wait_for(timeout=30_000)
     wait_idle(page)

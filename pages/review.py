@@ -1,0 +1,274 @@
+"""Revue d'appel: listen to one call, read it, see why each criterion got its verdict, validate or correct it."""
+
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from ccr import reviews
+from ccr.calls import DIRECTION_LABELS, STATUS_LABELS
+from ccr.config import get_settings
+from ccr.db import session
+from ccr.errors import CcrError
+from ccr.scoring import VERDICTS
+from ccr.ui.dashboard_cache import clear_dashboard_cache
+from ccr.ui.guard import require_page
+from ccr.ui.links import page_link
+from ccr.ui.text import fmt_ts, md_escape
+
+actor = require_page("review")
+
+OPENED_KEY = "ccr_review_opened"  # calls whose opening is already logged in this browser session
+AUDIO_KEY = "ccr_review_audio"  # (call id, bytes): the decrypted recording, in memory only
+START_KEY = "ccr_review_start"  # (call id, seconds): where the player starts
+FLASH_KEY = "ccr_review_flash"  # message shown once after a validation
+AUDIO_ERROR_KEY = "ccr_review_audio_error"
+
+st.title("🎧 Revue d'appel")
+
+
+def _call_id_from_query() -> int | None:
+    raw = st.query_params.get("call_id", "")
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+call_id = _call_id_from_query()
+if call_id is None:
+    st.info("Ouvrez un appel depuis la liste des appels ou la file « À revoir », ou saisissez son numéro.")
+    with st.form("open_call"):
+        typed = st.number_input("Numéro de l'appel", min_value=1, step=1, value=None)
+        if st.form_submit_button("Ouvrir") and typed:
+            st.query_params["call_id"] = str(int(typed))
+            st.rerun()
+    st.stop()
+
+opened: set = st.session_state.setdefault(OPENED_KEY, set())
+try:
+    with session() as s:
+        view = reviews.open_call(session=s, actor=actor, call_id=call_id, log=call_id not in opened)
+except CcrError as err:
+    st.error(str(err))
+    st.stop()
+opened.add(call_id)
+can_validate = actor.role in reviews.VALIDATOR_ROLES
+tz = ZoneInfo(get_settings().timezone)
+
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash)
+
+
+def _load_audio() -> bytes | None:
+    held = st.session_state.get(AUDIO_KEY)
+    if held and held[0] == call_id:
+        return held[1]
+    try:
+        with session() as s:
+            data = reviews.load_audio(session=s, actor=actor, call_id=call_id)
+    except CcrError as err:
+        st.session_state[AUDIO_ERROR_KEY] = str(err)
+        return None
+    # Only the call on screen is kept: opening another call drops the previous recording.
+    st.session_state[AUDIO_KEY] = (call_id, data)
+    return data
+
+
+def _jump(seconds: float) -> None:
+    st.session_state[START_KEY] = (call_id, int(seconds))
+    if view.has_audio:
+        _load_audio()
+
+
+def _field(column, label: str, value) -> None:
+    column.caption(label)
+    column.markdown(md_escape(value) if value not in (None, "") else "—")
+
+
+# --- header ---------------------------------------------------------------------------------
+st.caption(f"Appel n° {view.call_id}")
+cols = st.columns(4)
+_field(cols[0], "Agent", view.agent_name or "Sans agent")
+_field(cols[1], "Équipe", view.team_name)
+_field(cols[2], "Date", view.started_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))
+_field(cols[3], "Durée", fmt_ts(view.duration_s) if view.duration_s else None)
+cols = st.columns(4)
+_field(cols[0], "Sens", DIRECTION_LABELS.get(view.direction or "", view.direction))
+_field(cols[1], "Campagne", view.campaign)
+_field(cols[2], "Catégorie", view.category)
+_field(cols[3], "Statut", STATUS_LABELS.get(view.status, view.status))
+
+if not view.scored:
+    st.warning("Cet appel n'a pas encore été évalué : rien à valider pour le moment.")
+else:
+    if view.final_critical_failed:
+        badge = "⛔ Échec critique"
+    elif view.final_passed:
+        badge = "✅ Conforme"
+    else:
+        badge = "❌ Non conforme"
+    score_col, origin_col = st.columns(2)
+    score_col.metric("Score retenu", f"{view.final_score:g}")
+    score_col.markdown(f"**{badge}**")
+    if view.validated:
+        origin_col.markdown(f"**Validé par un humain** — score IA initial : {view.ai_score:g}")
+        if view.latest_review:
+            rv = view.latest_review
+            origin_col.caption(f"Dernière validation par {md_escape(rv.reviewer)} le "
+                               f"{rv.created_at.astimezone(tz).strftime('%d/%m/%Y %H:%M')}.")
+    else:
+        origin_col.markdown("**Score IA uniquement** (non validé par un humain)")
+    origin_col.caption(f"Grille : {md_escape(view.grid_label)}")
+    if view.unverified:
+        st.warning("Certains verdicts du modèle de langue n'ont pas pu être vérifiés : relisez-les avec attention.")
+
+# --- audio ------------------------------------------------------------------------------------
+st.subheader("Enregistrement")
+start = st.session_state.get(START_KEY)
+start_s = start[1] if start and start[0] == call_id else 0
+if audio_error := st.session_state.pop(AUDIO_ERROR_KEY, None):
+    st.error(audio_error)
+if not view.has_audio:
+    st.info("L'enregistrement audio n'est pas disponible (supprimé à l'échéance de conservation ou absent).")
+else:
+    held = st.session_state.get(AUDIO_KEY)
+    if held and held[0] == call_id:
+        st.audio(held[1], format=reviews.audio_mime(view.codec), start_time=start_s, autoplay=bool(start_s))
+        if start_s:
+            st.caption(f"Lecture à partir de {fmt_ts(start_s)}")
+    else:
+        st.button("▶️ Écouter l'enregistrement", on_click=_load_audio,
+                  help="L'enregistrement est déchiffré en mémoire ; chaque écoute est journalisée.")
+if start_s and not view.has_audio:
+    st.caption(f"Position demandée : {fmt_ts(start_s)}")
+
+# --- transcript ---------------------------------------------------------------------------------
+st.subheader("Transcription")
+st.caption("Les données personnelles sont masquées ([CARTE], [IBAN], [TÉLÉPHONE]…). Les irritants 🔥 "
+           "concernent uniquement le client : CCR n'infère aucune émotion des agents "
+           "(règlement européen sur l'IA, art. 5(1)(f)).")
+irritants = (view.result or {}).get("irritants") or []
+irritant_at = {round(float(i.get("start") or 0.0), 2): i.get("label", "") for i in irritants}
+if not view.segments:
+    st.info("Pas de transcription pour cet appel.")
+for i, seg in enumerate(view.segments):
+    t_col, text_col = st.columns([1, 9], vertical_alignment="top")
+    t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=_jump, args=(seg.get("start") or 0,),
+                 help="Écouter à partir de ce moment")
+    speaker = reviews.SPEAKER_LABELS.get(seg.get("speaker"), "Inconnu")
+    label = irritant_at.get(round(float(seg.get("start") or 0.0), 2))
+    if label is not None and seg.get("speaker") != "agent":
+        text_col.markdown(f"🔥 **{speaker}** — **{md_escape(seg.get('text'))}**")
+        text_col.caption(f"Irritant client : {md_escape(label)}")
+    else:
+        text_col.markdown(f"**{speaker}** — {md_escape(seg.get('text'))}")
+
+if not view.scored:
+    st.stop()
+
+# --- scorecard ------------------------------------------------------------------------------------
+st.subheader("Grille d'évaluation")
+live = st.container()
+review = view.latest_review
+previous_comments = review.comments if review else {}
+for crit in view.criteria:
+    cid = crit["id"]
+    with st.container(border=True):
+        head = f"**{md_escape(crit['label'])}** · poids {crit['weight']}"
+        if crit["critical"]:
+            head += " · éliminatoire"
+        st.markdown(head)
+        ai_label = reviews.VERDICT_LABELS.get(crit["ai_verdict"], crit["ai_verdict"])
+        st.caption(f"Verdict IA : {ai_label}")
+        if crit["explanation"]:
+            st.markdown(md_escape(crit["explanation"]))
+        for j, ev in enumerate(crit["evidence"]):
+            e_time, e_text = st.columns([1, 9])
+            e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{cid}_{j}", on_click=_jump,
+                          args=(ev.get("start") or 0,), help="Écouter ce passage")
+            who = reviews.SPEAKER_LABELS.get(ev.get("speaker"), "Inconnu")
+            e_text.markdown(f"{who} : « {md_escape(ev.get('text'))} »")
+        if can_validate:
+            v_col, c_col = st.columns([1, 2])
+            v_col.selectbox("Verdict retenu", VERDICTS, index=VERDICTS.index(crit["final_verdict"]),
+                            format_func=reviews.VERDICT_LABELS.get, key=f"ov_{view.evaluation_id}_{cid}")
+            c_col.text_input("Commentaire (obligatoire si le verdict change)", value=previous_comments.get(cid, ""),
+                             key=f"cm_{view.evaluation_id}_{cid}", max_chars=reviews.MAX_COMMENT_CHARS)
+        else:
+            final_label = reviews.VERDICT_LABELS.get(crit["final_verdict"], crit["final_verdict"])
+            st.markdown(f"Verdict retenu : **{final_label}**")
+            if previous_comments.get(cid):
+                st.caption(f"Commentaire : {md_escape(previous_comments[cid])}")
+
+overrides = {c["id"]: st.session_state.get(f"ov_{view.evaluation_id}_{c['id']}", c["final_verdict"])
+             for c in view.criteria}
+comments = {c["id"]: st.session_state.get(f"cm_{view.evaluation_id}_{c['id']}", "") for c in view.criteria}
+changed = reviews.changed_verdicts(view.result, overrides)
+with live:
+    try:
+        live_score, live_passed, live_critical = reviews.recompute(view.result, changed, view.grid)
+        state = "échec critique" if live_critical else ("conforme" if live_passed else "non conforme")
+        st.markdown(f"**Score recalculé : {live_score:g}** ({state}) — score IA initial : {view.ai_score:g}")
+    except CcrError as err:
+        st.error(str(err))
+
+# --- summary, recommendations, coaching ------------------------------------------------------------
+st.subheader("Synthèse")
+ai_summary = (view.result or {}).get("summary") or ""
+ai_recos = (view.result or {}).get("recommendations") or []
+summary_default = review.summary if review and review.summary is not None else ai_summary
+recos_default = review.recommendations if review else ai_recos
+note_default = (review.coaching_note if review else None) or ""
+if can_validate:
+    summary = st.text_area("Résumé", value=summary_default, key=f"sum_{view.evaluation_id}")
+    recos_text = st.text_area("Recommandations (une par ligne)", value="\n".join(recos_default),
+                              key=f"rec_{view.evaluation_id}")
+    note = st.text_area("Note de coaching pour l'agent", value=note_default, key=f"note_{view.evaluation_id}",
+                        help="Texte libre, conservé avec la validation et visible sur cette page.")
+    if st.button("Valider", type="primary"):
+        try:
+            with session() as s:
+                saved = reviews.validate_review(
+                    session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
+                    summary=summary, recommendations=recos_text.splitlines(), coaching_note=note)
+            clear_dashboard_cache()  # dashboards and the calls list show the validated score at once
+            st.session_state[FLASH_KEY] = (f"Évaluation validée : score {saved.final_score:g} "
+                                           f"(score IA initial : {saved.ai_score:g}).")
+            st.rerun()
+        except CcrError as err:
+            st.error(str(err))
+else:
+    st.info("Lecture seule : les chefs d'équipe consultent les évaluations sans les valider.")
+    st.markdown(md_escape(summary_default) or "—")
+    for reco in recos_default:
+        st.markdown(f"- {md_escape(reco)}")
+    if note_default:
+        st.caption("Note de coaching")
+        st.markdown(md_escape(note_default))
+
+# --- re-scoring ---------------------------------------------------------------------------------
+if can_validate:
+    with st.expander("Re-scorer avec une autre version de grille"):
+        with session() as s:
+            options = reviews.rescore_grids(session=s, actor=actor)
+        if not options:
+            st.caption("Aucune version de grille enregistrée pour votre organisation.")
+        else:
+            labels = dict(options)
+            grid_id = st.selectbox("Version de grille", list(labels), format_func=labels.get)
+            if st.button("Re-scorer"):
+                try:
+                    from ccr import jobs
+
+                    with session() as s:
+                        queued = jobs.rescore_calls(session=s, actor=actor, grid_id=grid_id, call_ids=[call_id])
+                    if queued:
+                        st.success("Re-notation demandée : la nouvelle évaluation remplacera l'actuelle "
+                                   "(l'ancienne et sa validation restent dans l'historique).")
+                    else:
+                        st.warning("Cet appel ne peut pas être re-scoré pour le moment (traitement en cours "
+                                   "ou transcription absente).")
+                except ImportError:
+                    st.warning("La re-notation n'est pas encore disponible sur cette installation.")
+                except CcrError as err:
+                    st.error(str(err))
+
+if actor.role in reviews.QUEUE_ROLES:
+    page_link("to_review", "Retour à la file « À revoir »", icon="📝")

@@ -1,0 +1,219 @@
+"""Revue d'appel and À revoir pages: per role, by link (?call_id=), validation, audio, and hostile text."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from ccr import audit
+from ccr.db import session
+from ccr.models import Evaluation
+from tests.conftest import FIXTURES
+from tests.pages.helpers import refused, run_page
+from tests.reviewdata import SEGMENTS, contract, make_call
+
+XSS_IMG = "<img src=x onerror=alert(1)>"
+XSS_SCRIPT = "<script>alert('xss')</script>"
+
+
+@pytest.fixture
+def calls(tenants):
+    a, b = tenants
+    return a, b, {
+        "team1": make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract()),
+        "team2": make_call(org_id=a.org_id, team_id=a.team_ids[1], agent_id=a.agent_ids[1], result=contract()),
+        "other_org": make_call(org_id=b.org_id, team_id=b.team_ids[0], agent_id=b.agent_ids[0],
+                               result=contract()),
+    }
+
+
+def _texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.mark.parametrize(
+    ("role", "target", "expect"),
+    [
+        ("supervisor", "team1", "edit"),
+        ("admin", "team2", "edit"),
+        ("team_lead", "team1", "read"),
+        ("team_lead", "team2", "not_found"),  # a link to another team's call
+        ("supervisor", "other_org", "not_found"),  # a link to another organisation's call
+        ("dpo", "team1", "refused"),
+    ],
+)
+def test_review_page_by_role_and_link(calls, role, target, expect):
+    a, _, ids = calls
+    at = run_page("pages/review.py", a.users[role], query={"call_id": str(ids[target])})
+    assert not at.exception, [e.value for e in at.exception]
+    if expect == "refused":
+        assert refused(at)
+        return
+    if expect == "not_found":
+        assert [e.value for e in at.error] == ["Appel introuvable."]
+        assert not at.selectbox
+        return
+    text = _texts(at)
+    assert "Score IA uniquement" in text
+    assert "\\[CARTE\\]" in text  # the redaction placeholder is shown as such
+    assert "Irritant client" in text
+    if expect == "edit":
+        assert len(at.selectbox) == 8 and any(b.label == "Valider" for b in at.button)
+    else:
+        assert not at.selectbox and not any(b.label == "Valider" for b in at.button)
+        assert any("Lecture seule" in i.value for i in at.info)
+
+
+def test_review_page_without_call_id_offers_to_open_one(calls):
+    a, _, _ = calls
+    at = run_page("pages/review.py", a.users["supervisor"])
+    assert not at.exception
+    assert any("Ouvrez un appel" in i.value for i in at.info)
+
+
+def test_override_with_comment_validates_and_keeps_ai_score_visible(calls):
+    a, _, ids = calls
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
+    ev_id = next(b.key for b in at.selectbox).split("_")[1]
+    at.selectbox(key=f"ov_{ev_id}_identification").set_value("pass").run()
+    assert any("Score recalculé : 87.5" in m.value for m in at.markdown)  # live recompute
+    _button(at, "Valider").click().run()
+    assert any("commentaire est obligatoire" in e.value for e in at.error)
+    at.text_input(key=f"cm_{ev_id}_identification").input("Numéro client demandé à 0:40.").run()
+    _button(at, "Valider").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("score 87.5 (score IA initial : 75)" in s.value for s in at.success)
+    assert any("Validé par un humain** — score IA initial : 75" in m.value for m in at.markdown)
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == ids["team1"])).one()
+        assert (ev.final_score, ev.ai_score, ev.validated) == (87.5, 75.0, True)
+        assert [e.action for e in audit.list_events(session=s, org_id=a.org_id)][:2] == [
+            "call_validated", "call_opened"]
+
+
+def test_reruns_log_a_single_opening(calls):
+    a, _, ids = calls
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
+    at.run()
+    at.run()
+    with session() as s:
+        assert audit.count_events(session=s, org_id=a.org_id, action="call_opened") == 1
+
+
+def test_audio_is_played_from_memory_jumps_to_evidence_and_is_logged(calls):
+    from ccr import storage
+    from ccr.models import Call
+
+    a, _, ids = calls
+    wav = (FIXTURES / "audio" / "a01-000.wav").read_bytes()
+    with session() as s:
+        call = s.get(Call, ids["team1"])
+        call.audio_key = storage.put_audio(wav, org_id=a.org_id)
+        call.codec = "pcm_s16le"
+        s.add(call)
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
+    assert not at.get("audio")
+    _button(at, "⏱ 00:12").click().run()  # the evidence of the "solution" criterion (12.0 s)
+    assert not at.exception, [e.value for e in at.exception]
+    (player,) = at.get("audio")
+    assert player.proto.start_time == 12
+    assert any("Lecture à partir de 00:12" in c.value for c in at.caption)
+    with session() as s:
+        assert audit.count_events(session=s, org_id=a.org_id, action="audio_played") == 1
+
+
+def test_hostile_transcript_and_agent_name_render_as_text(tenants):
+    from ccr.models import Agent
+
+    a, _ = tenants
+    with session() as s:
+        agent = s.get(Agent, a.agent_ids[0])
+        agent.name = f"{XSS_SCRIPT} Mallory"
+        s.add(agent)
+    hostile = [dict(SEGMENTS[0]), dict(SEGMENTS[1], text=f"Voici {XSS_IMG} et {XSS_SCRIPT} [lien](javascript:alert(1))")]
+    result = contract()
+    result["criteria"][4]["evidence"] = [{"start": 4.5, "speaker": "customer", "text": XSS_IMG}]
+    result["irritants"] = [{"label": XSS_SCRIPT, "start": 4.5, "text": XSS_IMG}]
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=result,
+                    segments=hostile)
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(cid)})
+    assert not at.exception
+    bodies = [(m.value, m.proto.allow_html) for m in at.markdown] + [(c.value, c.proto.allow_html)
+                                                                    for c in at.caption]
+    for body, allow_html in bodies:
+        if allow_html:
+            assert "<script" not in body.lower() and "<img" not in body.lower()
+        # In Markdown, an unescaped "<" or "[" would be markup: every one coming from the data is escaped.
+        assert "<script" not in body.replace("\\<script", "")
+        assert "<img" not in body.replace("\\<img", "")
+        assert "](javascript" not in body
+    shown = "\n".join(b for b, _ in bodies)
+    assert "\\<script\\>alert\\(\\'xss\\'\\)\\</script\\> Mallory" in shown  # the agent name, as text
+    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in shown
+
+
+def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
+    from ccr.config import get_settings
+
+    monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
+    get_settings.cache_clear()
+    a, _, ids = calls
+    failed = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                       result=contract({"solution": "fail"}))
+    at = run_page("pages/to_review.py", a.users["supervisor"])
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert f"(/review?call_id={failed})" in text
+    assert f"(/review?call_id={ids['team1']})" in text  # 75 is near the 70 threshold
+    assert f"call_id={ids['other_org']})" not in text
+    assert "Échec" in text and "Proche du seuil de réussite" in text
+    assert at.metric[0].value == "0"  # calibration: nothing validated yet
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("supervisor", True), ("admin", True), ("team_lead", False),
+                                               ("dpo", False)])
+def test_to_review_page_roles(calls, role, allowed):
+    a, _, _ = calls
+    at = run_page("pages/to_review.py", a.users[role])
+    assert not at.exception
+    assert refused(at) is not allowed
+
+
+def test_calibration_tab_counts_a_validated_disagreement(calls):
+    from ccr import reviews
+
+    a, _, ids = calls
+    with session() as s:
+        reviews.validate_review(session=s, actor=a.actor("supervisor"), call_id=ids["team1"],
+                                overrides={"identification": "pass"}, comments={"identification": "demandé"})
+    at = run_page("pages/to_review.py", a.users["supervisor"])
+    table = at.dataframe[0].value
+    row = table[table["Critère"] == "Identification du client"].iloc[0]
+    assert (row["Verdicts"], row["Accord (%)"], row["IA NC → humain C"]) == (1, 0.0, 1)
+    assert f"(/review?call_id={ids['team1']})" in _texts(at)
+
+
+def test_rescore_queues_the_call_with_the_chosen_grid_version(calls):
+    from ccr.grids import dump_grid_yaml, new_version
+    from ccr.models import Call
+    from ccr.models import Grid as GridRow
+    from tests.reviewdata import GRID
+
+    a, _, ids = calls
+    v2 = new_version(GRID, pass_threshold=80.0)
+    with session() as s:
+        row = GridRow(org_id=a.org_id, slug=v2.id, name=v2.name, version=v2.version, definition_json=dump_grid_yaml(v2))
+        s.add(row)
+        s.flush()
+        grid_id = row.id
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
+    _button(at, "Re-scorer").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Re-notation demandée" in m.value for m in at.success)
+    with session() as s:
+        call = s.get(Call, ids["team1"])
+        assert (call.status, call.rescore_grid_id) == ("scoring", grid_id)
