@@ -4,10 +4,15 @@ import streamlit as st
 
 from ccr.permissions import pages_for
 from ccr.ui.auth import authenticate
+from ccr.ui.consent import render_consent_banner, render_cookie_manager_button
+from ccr.ui.maintenance_banner import render_maintenance_banner
 from ccr.ui.runtime import boot
 
 st.set_page_config(page_title="CallCenterRate", page_icon="📞", layout="wide")
 boot()
+render_consent_banner()  # before login: the choice is asked on every page until it is made
+render_cookie_manager_button()
+render_maintenance_banner()  # every page, from the notice period on
 
 actor = authenticate()
 role = actor.role if actor else None

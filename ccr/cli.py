@@ -128,8 +128,13 @@ def _score(args: argparse.Namespace) -> int:
         transcript = json.loads(Path(args.transcript).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise CcrError(f"Transcription illisible ({args.transcript}) : {err}") from err
-    grid = grids.default_grid() if args.grid in ("default", grids.DEFAULT_GRID_ID) else grids.load_grid_file(
-        Path(args.grid))
+    if args.grid in ("default", grids.default_grid().id):
+        grid = grids.default_grid()
+    else:
+        try:
+            grid = grids.load_grid_yaml(Path(args.grid).read_text(encoding="utf-8"))
+        except OSError as err:
+            raise CcrError(f"Grille illisible ({args.grid}) : {err.strerror}.") from err
     result = scoring.score_transcript(transcript, grid=grid, engine=args.engine)
     if args.json:
         _print_json(result)
@@ -181,6 +186,288 @@ def _analyze_args(parser: argparse.ArgumentParser) -> None:
 
 
 register("analyze", "Transcrit, mesure, caviarde et évalue un fichier, sans base de données.", _analyze, _analyze_args)
+
+
+# --- worker, ingest, status (the durable job queue) -----------------------------------
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import logging
+    import threading
+
+    from ccr import jobs
+    from ccr.config import get_settings
+    from ccr.db import migrate, session
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    migrate(settings)
+    with session(settings) as s:
+        jobs.release_dead_leases(session=s)
+    count = 1 if args.once else max(1, args.threads or settings.worker_threads)
+    stop = threading.Event()
+    # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
+    extra = [threading.Thread(target=jobs.run_worker, args=(jobs.worker_owner_id(i),),
+                              kwargs={"settings": settings, "stop": stop}, daemon=True) for i in range(1, count)]
+    for t in extra:
+        t.start()
+    print(f"Worker démarré ({count} fil(s)) : Ctrl-C pour arrêter.", file=sys.stderr)
+    try:
+        done = jobs.run_worker(jobs.worker_owner_id(0), settings=settings, stop=stop, once=args.once)
+    except KeyboardInterrupt:
+        stop.set()
+        print("Arrêt du worker : l'appel en cours est remis en file.", file=sys.stderr)
+        return 0
+    stop.set()
+    print(f"{done} appel(s) traité(s) ; file vide." if args.once else "Worker arrêté.", file=sys.stderr)
+    return 0
+
+
+def _worker_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true",
+                        help="Traite la file jusqu'à ce qu'elle soit vide, puis s'arrête")
+    parser.add_argument("--threads", type=int, help="Nombre de fils de traitement (défaut : CCR_WORKER_THREADS)")
+
+
+register("worker", "Traite la file des appels (transcription, évaluation) sans interface.", _worker, _worker_args)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ccr import ingest, orgs
+    from ccr.db import migrate, session
+
+    migrate()
+    with session() as s:
+        org = orgs.find_organisation(session=s, slug=orgs.slugify(args.org))
+    files = []
+    for name in args.files:
+        try:
+            files.append((Path(name).name, Path(name).read_bytes()))
+        except OSError as err:
+            raise CcrError(f"Fichier illisible : {name} ({err.strerror}).") from err
+    metadata = None
+    if args.metadata:
+        try:
+            metadata = Path(args.metadata).read_bytes()
+        except OSError as err:
+            raise CcrError(f"Fichier de métadonnées illisible : {args.metadata} ({err.strerror}).") from err
+    defaults = {"agent": args.agent, "team": args.team, "direction": args.direction, "campaign": args.campaign}
+    batch = ingest.ingest_files(actor=ingest.cli_actor(org.id), files=files, metadata_csv=metadata,
+                                defaults=defaults)
+    if args.json:
+        _print_json({"results": [r.as_row() | {"status": r.status} for r in batch.results],
+                     "line_errors": [e.as_row() for e in batch.line_errors]})
+    else:
+        for e in batch.line_errors:
+            print(f"Métadonnées, ligne {e.line} : {e.message}", file=sys.stderr)
+        for r in batch.results:
+            ref = f" (appel {r.call_id})" if r.call_id else ""
+            print(f"{r.status_label:<13} {r.filename}{ref} — {r.reason}")
+    return 1 if any(r.status == "rejected" for r in batch.results) else 0
+
+
+def _ingest_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", help="Enregistrements audio")
+    parser.add_argument("--org", required=True, help="Organisation (nom ou identifiant court)")
+    parser.add_argument("--metadata", help="Fichier CSV de métadonnées")
+    parser.add_argument("--agent", help="Agent par défaut (nom)")
+    parser.add_argument("--team", help="Équipe par défaut (nom)")
+    parser.add_argument("--direction", choices=["entrant", "sortant"], help="Sens par défaut")
+    parser.add_argument("--campaign", help="Campagne par défaut")
+    parser.add_argument("--json", action="store_true", help="Imprime un objet JSON")
+
+
+register("ingest", "Importe des enregistrements et les met en file, comme la page Import.", _ingest, _ingest_args)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ccr import jobs
+    from ccr.db import migrate, session
+
+    migrate()
+    with session() as s:
+        stats = jobs.queue_stats(session=s, actor=None)
+    if args.json:
+        _print_json(stats)
+        return 0
+    for status, n in stats["counts"].items():
+        print(f"{stats['labels'][status]:<26} {n}")
+    print(f"Workers actifs : {stats['live_workers']}")
+    eta = stats["eta_s"]
+    print("Temps restant estimé : " + ("inconnu (aucun worker actif)" if eta is None else f"{eta:.0f} s"))
+    return 0
+
+
+def _status_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="Imprime un objet JSON")
+
+
+register("status", "Affiche la file des appels par statut et les workers actifs.", _status, _status_args)
+
+
+# --- data protection: purge, audit verify, backup, restore ----------------------------------
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ccr.db import migrate
+    from ccr.retention import DELETED_LABELS, run_purge
+
+    migrate()
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+    except ValueError as err:
+        raise CcrError(f"Date invalide pour --now : {args.now} (format ISO attendu).") from err
+    run = run_purge(now=now, dry_run=args.dry_run, trigger="cli")
+    print(f"Purge {'(simulation) ' if args.dry_run else ''}: {run.status} en {run.duration_s or 0:.2f} s")
+    for key, count in json.loads(run.deleted_json).items():
+        print(f"  {DELETED_LABELS.get(key, key)} : {count}")
+    if run.error:
+        print(run.error, file=sys.stderr)
+    from ccr.db import session
+    from ccr.retention import pending_terminations
+
+    with session() as s:
+        for t in pending_terminations(session=s):
+            print(f"Organisation résiliée « {t['name']} » : suppression le {t['deadline']:%d/%m/%Y} "
+                  f"(dans {t['days_left']} jour(s)) ; export possible avec `python -m ccr export`.")
+    return 0 if run.status in ("ok", "skipped") else 1
+
+
+def _purge_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="Compte sans rien supprimer")
+    parser.add_argument("--now", help="Date de référence ISO 8601 (tests, rattrapage)")
+
+
+register("purge", "Applique les durées de conservation (suppression et statistiques anonymes).", _purge, _purge_args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ccr.audit import verify_all
+    from ccr.db import session
+
+    with session() as s:
+        reports = verify_all(session=s)
+    broken = False
+    for r in reports:
+        chain = "système" if r.org_id is None else f"organisation {r.org_id}"
+        if r.ok:
+            print(f"{chain} : intègre ({r.checked} entrées)")
+        else:
+            broken = True
+            print(f"{chain} : ALTÉRÉ aux entrées {', '.join(map(str, r.broken_at))} ({r.checked} entrées)")
+    return 1 if broken else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ccr import orgs
+    from ccr.db import session
+    from ccr.exports import export_organisation_to_file
+
+    with session() as s:
+        org_id = orgs.find_organisation(session=s, slug=orgs.slugify(args.org)).id
+    manifest = export_organisation_to_file(org_id=org_id, out=Path(args.out), include_audio=args.audio)
+    print(f"Export écrit dans {args.out} : {manifest.get('counts')}")
+    return 0
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--org", required=True, help="Nom de l'organisation")
+    parser.add_argument("--out", required=True, help="Fichier ZIP à écrire")
+    parser.add_argument("--audio", action="store_true", help="Inclut les enregistrements déchiffrés")
+
+
+register("export", "Exporte toutes les données d'une organisation (même résiliée) en ZIP.", _export, _export_args)
+
+
+register("audit", "Vérifie la chaîne de hachage du journal d'audit.", _audit,
+         lambda p: p.add_argument("action", choices=["verify"], help="verify : vérifie chaque chaîne"))
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from ccr.backup import create_backup
+
+    path = create_backup()
+    print(f"Sauvegarde chiffrée créée : {path}")
+    return 0
+
+
+register("backup", "Sauvegarde chiffrée de la base SQLite et des enregistrements.", _backup)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from ccr.backup import restore_backup
+
+    restored = restore_backup(Path(args.file), force=args.force)
+    print(f"Restauration terminée : {restored['db_bytes']} octets de base, {restored['audio_files']} fichiers audio.")
+    return 0
+
+
+def _restore_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="Fichier de sauvegarde (.tar.enc)")
+    parser.add_argument("--force", action="store_true", help="Écrase une base existante non vide")
+
+
+register("restore", "Restaure une sauvegarde dans le répertoire de données.", _restore, _restore_args)
+
+
+# --- health and maintenance (service level) -----------------------------------------------
+
+
+def _health(args: argparse.Namespace) -> int:
+    from ccr.health import record_health, run_health_checks
+
+    report = run_health_checks()
+    if args.record and report.checks[0].status != "down":
+        from ccr.db import session
+
+        with session() as s:
+            record_health(session=s, report=report, source="cli")
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _health_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="Imprime un objet JSON")
+    parser.add_argument("--record", action="store_true", help="Enregistre aussi la sonde (mesure de disponibilité)")
+
+
+register("health", "Vérifie base, stockage, worker et moteur de transcription (code 0 : en service, 1 : en panne).",
+         _health, _health_args)
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ccr import maintenance
+    from ccr.db import migrate, session
+
+    migrate()
+    try:
+        start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
+    except ValueError as err:
+        raise CcrError("Dates invalides : format ISO 8601 avec fuseau attendu (2026-06-01T22:00+02:00).") from err
+    if start.tzinfo is None or end.tzinfo is None:
+        raise CcrError("Précisez le fuseau horaire des dates (ex. 2026-06-01T22:00+02:00).")
+    with session() as s:
+        window = maintenance.schedule_window(session=s, actor=None, starts_at=start, ends_at=end,
+                                             message=args.message)
+    print(f"Maintenance n° {window.id} programmée pour toutes les organisations.")
+    return 0
+
+
+def _maintenance_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", required=True, help="Début, ISO 8601 avec fuseau")
+    parser.add_argument("--end", required=True, help="Fin, ISO 8601 avec fuseau")
+    parser.add_argument("--message", required=True, help="Message affiché aux utilisateurs")
+
+
+register("maintenance", "Programme une maintenance pour toutes les organisations (bandeau, appels en attente).",
+         _maintenance, _maintenance_args)
 
 
 # --- entry point ----------------------------------------------------------------------

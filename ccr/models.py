@@ -188,6 +188,12 @@ class Evaluation(SQLModel, table=True):
         Index("ix_eval_dash", "org_id", "is_current", "started_at"),
         Index("ix_eval_team", "org_id", "team_id", "started_at"),
         Index("ix_eval_agent", "org_id", "agent_id", "started_at"),
+        # Dashboards (ccr.kpis): every figure of a period is read from this index alone, in time order,
+        # never from the wide rows (result_json holds the whole scoring contract).
+        Index("ix_eval_cover", "org_id", "is_current", "restricted", "started_at", "team_id", "agent_id",
+              "final_score", "final_passed", "final_critical_failed", "validated", "irritant_count", "duration_s",
+              "silence_s", "agent_talk_s", "customer_talk_s", "category"),
+        Index("ix_eval_campaign", "org_id", "campaign"),  # distinct campaigns by skipping along the index
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
@@ -226,7 +232,11 @@ class Evaluation(SQLModel, table=True):
 class CriterionResult(SQLModel, table=True):
     """One criterion verdict of an evaluation, flattened for SQL aggregation (heatmaps)."""
 
-    __table_args__ = (Index("ix_crit_dash", "org_id", "criterion_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_crit_dash", "org_id", "criterion_id", "started_at"),
+        # Heatmap (ccr.kpis): each drawn agent's verdicts of a period, read from the index alone.
+        Index("ix_crit_agent", "org_id", "agent_id", "started_at", "criterion_id", "final_verdict", "evaluation_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
@@ -242,7 +252,11 @@ class CriterionResult(SQLModel, table=True):
 class IrritantHit(SQLModel, table=True):
     """A customer irritant found in a call (customer side only, from text)."""
 
-    __table_args__ = (Index("ix_irritant_dash", "org_id", "label", "started_at"),)
+    __table_args__ = (
+        Index("ix_irritant_dash", "org_id", "label", "started_at"),
+        # Irritants over time (ccr.kpis): a period's hits read from the index alone.
+        Index("ix_irritant_time", "org_id", "started_at", "label", "evaluation_id", "team_id", "agent_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
     evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
@@ -337,8 +351,11 @@ class PurgeRun(SQLModel, table=True):
     reference_now: datetime | None = None
     dry_run: bool = False
     trigger: str = "schedule"  # schedule | manual | cli
-    status: str = "running"  # running | ok | error | skipped
+    status: str = "running"  # running | ok | error | skipped | interrupted
     deleted_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # Files whose rows were deleted in a committed batch, removed right after the commit; a run killed
+    # in between leaves them here and the next run removes them (no orphan, nothing half-deleted).
+    pending_files_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text))
     duration_s: float | None = None
 
@@ -380,3 +397,66 @@ class ConsentRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
     expires_at: datetime
     withdrawn_at: datetime | None = None
+
+
+class HealthCheck(SQLModel, table=True):
+    """One run of the health probe (system-wide, no organisation): the basis of measured availability.
+
+    ``ok`` is True when the service is up (every check ok or only degraded); ``status`` says which.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(default_factory=_now, index=True)
+    ok: bool
+    status: str = "ok"  # ok | degraded | down
+    results_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # check -> {status, detail}
+    duration_ms: int = 0
+    source: str = "scheduler"  # scheduler | cli
+
+
+class MaintenanceWindow(SQLModel, table=True):
+    """A scheduled maintenance window: uploads are held during it and its minutes leave the availability.
+
+    ``org_id`` None = every organisation (scheduled by the operator from the command line).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    starts_at: datetime = Field(index=True)
+    ends_at: datetime
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=_now)
+    cancelled_at: datetime | None = None  # cancelled windows are kept (announcement history), never applied
+
+
+class Incident(SQLModel, table=True):
+    """An entry of the incident register (SLA priorities and deadlines); ``kind="breach"`` = data breach.
+
+    The breach fields follow the DPA (nature, categories, consequences, measures) and GDPR art. 33.
+    """
+
+    __table_args__ = (Index("ix_incident_org_opened", "org_id", "opened_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    kind: str = "incident"  # incident | breach
+    priority: str = "P3"  # P1 | P2 | P3
+    title: str
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    impact: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = "open"  # open | in_progress | resolved
+    opened_at: datetime = Field(default_factory=_now)
+    response_due_at: datetime | None = None  # fixed when opened (or when the priority changes)
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    caused_downtime: bool = False
+    downtime_start: datetime | None = None
+    downtime_end: datetime | None = None
+    # data breach (kind == "breach")
+    data_categories: str | None = Field(default=None, sa_column=Column(Text))
+    people_count: int | None = None
+    likely_consequences: str | None = Field(default=None, sa_column=Column(Text))
+    measures_taken: str | None = Field(default=None, sa_column=Column(Text))
+    client_notified_at: datetime | None = None
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=_now)

@@ -27,7 +27,22 @@ def _roles(*names: str) -> frozenset[str]:
 # the browser fetch a font from a third-party host.
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home", "pages/home.py", "Accueil", "🏠", _roles("admin", "dpo", "supervisor", "team_lead"), "CCR"),
+    PageSpec("dashboard", "pages/dashboard.py", "Tableau de bord", "📊", _roles("team_lead", "supervisor", "admin"),
+             "Qualité"),
+    PageSpec("calls", "pages/calls.py", "Appels", "📞", _roles("team_lead", "supervisor", "admin"), "Qualité"),
+    PageSpec("review", "pages/review.py", "Revue d'appel", "🎧", _roles("supervisor", "admin", "team_lead"), "Qualité"),
+    PageSpec("to_review", "pages/to_review.py", "À revoir", "📝", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("grids", "pages/grids.py", "Grilles", "📐", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("import", "pages/import_calls.py", "Import", "📥", _roles("supervisor", "admin"), "Appels"),
     PageSpec("users", "pages/users.py", "Utilisateurs", "👥", _roles("admin"), "Administration"),
+    PageSpec("data_protection", "pages/data_protection.py", "Protection des données", "🛡️", _roles("dpo", "admin"),
+             "Administration"),
+    # The DPO reads the data breaches there (read-only) and exports them; the administrator keeps the register.
+    PageSpec("incidents", "pages/incidents.py", "Incidents & support", "🚨", _roles("admin", "dpo"), "Administration"),
+    PageSpec("privacy", "pages/privacy.py", "Confidentialité", "🔒", frozenset({PUBLIC}), "Informations"),
+    PageSpec("cookies", "pages/cookies.py", "Cookies", "🍪", frozenset({PUBLIC}), "Informations"),
+    PageSpec("agent_notice", "pages/agent_notice.py", "Information des agents", "🧑‍💼", frozenset({PUBLIC}),
+             "Informations"),
 )
 
 PAGE_BY_KEY = {p.key: p for p in PAGES}

@@ -16,8 +16,13 @@ _running: dict = {}
 
 def start_services(settings: Settings) -> dict:
     """Start (once) and return the background services of this process."""
+    from ccr.jobs import start_worker_pool
+    from ccr.scheduler import start_scheduler
+
     with _lock:
         if _running:
             return _running
+        _running["workers"] = start_worker_pool(settings)  # None when worker_threads is 0 (external worker)
+        _running["scheduler"] = start_scheduler(settings)  # daily retention purge (fixed job id)
         _running["started"] = True
         return _running

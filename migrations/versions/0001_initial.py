@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:38:08.148402
+Create Date: 2026-11-22 12:03:35.160221
 """
 
 from alembic import op
@@ -75,6 +75,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_dailystat_day'), ['day'], unique=False)
         batch_op.create_index(batch_op.f('ix_dailystat_org_id'), ['org_id'], unique=False)
 
+    op.create_table('healthcheck',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('checked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('results_json', sa.Text(), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('healthcheck', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_healthcheck_checked_at'), ['checked_at'], unique=False)
+
     op.create_table('joblock',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -102,6 +115,7 @@ def upgrade() -> None:
     sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('deleted_json', sa.Text(), nullable=False),
+    sa.Column('pending_files_json', sa.Text(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('duration_s', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id')
@@ -206,6 +220,54 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('grid', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_grid_org_id'), ['org_id'], unique=False)
+
+    op.create_table('incident',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('priority', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('impact', sa.Text(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('opened_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('response_due_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('first_response_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('resolved_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('caused_downtime', sa.Boolean(), nullable=False),
+    sa.Column('downtime_start', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('downtime_end', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('data_categories', sa.Text(), nullable=True),
+    sa.Column('people_count', sa.Integer(), nullable=True),
+    sa.Column('likely_consequences', sa.Text(), nullable=True),
+    sa.Column('measures_taken', sa.Text(), nullable=True),
+    sa.Column('client_notified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organisation.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incident_org_id'), ['org_id'], unique=False)
+        batch_op.create_index('ix_incident_org_opened', ['org_id', 'opened_at'], unique=False)
+
+    op.create_table('maintenancewindow',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=True),
+    sa.Column('starts_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('ends_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('cancelled_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organisation.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('maintenancewindow', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_maintenancewindow_org_id'), ['org_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_maintenancewindow_starts_at'), ['starts_at'], unique=False)
 
     op.create_table('retentionsetting',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -329,6 +391,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.create_index('ix_eval_agent', ['org_id', 'agent_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_eval_campaign', ['org_id', 'campaign'], unique=False)
+        batch_op.create_index('ix_eval_cover', ['org_id', 'is_current', 'restricted', 'started_at', 'team_id', 'agent_id', 'final_score', 'final_passed', 'final_critical_failed', 'validated', 'irritant_count', 'duration_s', 'silence_s', 'agent_talk_s', 'customer_talk_s', 'category'], unique=False)
         batch_op.create_index('ix_eval_dash', ['org_id', 'is_current', 'started_at'], unique=False)
         batch_op.create_index('ix_eval_team', ['org_id', 'team_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluation_agent_id'), ['agent_id'], unique=False)
@@ -373,6 +437,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('criterionresult', schema=None) as batch_op:
+        batch_op.create_index('ix_crit_agent', ['org_id', 'agent_id', 'started_at', 'criterion_id', 'final_verdict', 'evaluation_id'], unique=False)
         batch_op.create_index('ix_crit_dash', ['org_id', 'criterion_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_criterionresult_call_id'), ['call_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_criterionresult_evaluation_id'), ['evaluation_id'], unique=False)
@@ -395,6 +460,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('irritanthit', schema=None) as batch_op:
         batch_op.create_index('ix_irritant_dash', ['org_id', 'label', 'started_at'], unique=False)
+        batch_op.create_index('ix_irritant_time', ['org_id', 'started_at', 'label', 'evaluation_id', 'team_id', 'agent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_irritanthit_call_id'), ['call_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_irritanthit_evaluation_id'), ['evaluation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_irritanthit_org_id'), ['org_id'], unique=False)
@@ -440,6 +506,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_irritanthit_org_id'))
         batch_op.drop_index(batch_op.f('ix_irritanthit_evaluation_id'))
         batch_op.drop_index(batch_op.f('ix_irritanthit_call_id'))
+        batch_op.drop_index('ix_irritant_time')
         batch_op.drop_index('ix_irritant_dash')
 
     op.drop_table('irritanthit')
@@ -448,6 +515,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_criterionresult_evaluation_id'))
         batch_op.drop_index(batch_op.f('ix_criterionresult_call_id'))
         batch_op.drop_index('ix_crit_dash')
+        batch_op.drop_index('ix_crit_agent')
 
     op.drop_table('criterionresult')
     with op.batch_alter_table('transcript', schema=None) as batch_op:
@@ -461,6 +529,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_evaluation_agent_id'))
         batch_op.drop_index('ix_eval_team')
         batch_op.drop_index('ix_eval_dash')
+        batch_op.drop_index('ix_eval_cover')
+        batch_op.drop_index('ix_eval_campaign')
         batch_op.drop_index('ix_eval_agent')
 
     op.drop_table('evaluation')
@@ -482,6 +552,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_retentionsetting_org_id'))
 
     op.drop_table('retentionsetting')
+    with op.batch_alter_table('maintenancewindow', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_maintenancewindow_starts_at'))
+        batch_op.drop_index(batch_op.f('ix_maintenancewindow_org_id'))
+
+    op.drop_table('maintenancewindow')
+    with op.batch_alter_table('incident', schema=None) as batch_op:
+        batch_op.drop_index('ix_incident_org_opened')
+        batch_op.drop_index(batch_op.f('ix_incident_org_id'))
+
+    op.drop_table('incident')
     with op.batch_alter_table('grid', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_grid_org_id'))
 
@@ -514,6 +594,10 @@ def downgrade() -> None:
 
     op.drop_table('organisation')
     op.drop_table('joblock')
+    with op.batch_alter_table('healthcheck', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_healthcheck_checked_at'))
+
+    op.drop_table('healthcheck')
     with op.batch_alter_table('dailystat', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dailystat_org_id'))
         batch_op.drop_index(batch_op.f('ix_dailystat_day'))

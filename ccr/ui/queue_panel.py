@@ -1,0 +1,100 @@
+"""Progress of the processing queue: the small queue panel and a batch's progress, refreshed by fragments.
+
+``st.fragment(run_every=...)`` reruns only these blocks, never the page: no busy loop, and the
+rest of the page stays usable while calls are processed. Nothing is cached: states change every second.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ccr import jobs
+from ccr.db import session
+from ccr.errors import CcrError
+from ccr.ui.text import md_escape
+from ccr.users import Actor
+
+PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
+PROGRESS_REFRESH_S = 2  # a batch being watched: a call's state changes within seconds
+
+
+def format_eta(seconds: float | None) -> str:
+    """A French estimate of the time left: « environ 3 min », « moins d'une minute »."""
+    if seconds is None:
+        return "inconnu (aucun worker actif)"
+    if seconds <= 0:
+        return "aucun"
+    if seconds < 60:
+        return "moins d'une minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"environ {minutes} min"
+    return f"environ {minutes // 60} h {minutes % 60:02d} min"
+
+
+def _panel_body(actor: Actor) -> None:
+    with session() as s:
+        stats = jobs.queue_stats(session=s, actor=actor)
+    counts = stats["counts"]
+    st.markdown("**File de traitement**")
+    c1, c2 = st.columns(2)
+    c1.metric("En file", counts["queued"] + counts["held"])
+    c2.metric("En cours", stats["in_progress"])
+    c1.metric("Terminés", counts["done"])
+    c2.metric("Échecs", counts["failed"])
+    st.caption(f"Workers actifs : {stats['live_workers']} — temps restant estimé : {format_eta(stats['eta_s'])}")
+
+
+@st.fragment(run_every=PANEL_REFRESH_S)
+def queue_panel(actor: Actor) -> None:
+    """The organisation's queue: counts per state, live workers and time left (refreshed every few seconds)."""
+    _panel_body(actor)
+
+
+def _retry(actor: Actor, call_id: int) -> None:
+    try:
+        with session() as s:
+            jobs.retry_call(session=s, actor=actor, call_id=call_id)
+        st.session_state["ccr_import_flash"] = f"Appel n° {call_id} relancé."
+    except CcrError as err:
+        st.session_state["ccr_import_flash"] = f"Relance impossible : {err}"
+
+
+def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
+    with session() as s:
+        progress = jobs.calls_progress(session=s, actor=actor, call_ids=call_ids)
+    total, finished = progress["total"], progress["done"] + progress["failed"]
+    text = f"{progress['done']} terminé(s), {progress['failed']} en échec sur {total}"
+    if finished < total:
+        text += f" — temps restant estimé : {format_eta(progress['eta_s'])}"
+    st.progress(progress["fraction"], text=text)
+    if progress["rows"]:
+        table = pd.DataFrame(progress["rows"]).drop(columns=["status"])
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config={"appel": st.column_config.NumberColumn("Appel", format="%d"),
+                                    "fichier": "Fichier", "statut": "Statut", "tentatives": "Tentatives",
+                                    "raison": "Raison"})
+    for row in progress["rows"]:
+        if row["status"] == "failed" and actor.role in jobs.MANAGE_ROLES:
+            col1, col2 = st.columns([4, 1])
+            col1.error(f"Appel n° {row['appel']} ({md_escape(row['fichier'])}) : {md_escape(row['raison'])}")
+            col2.button("Relancer", key=f"ccr_retry_{row['appel']}", on_click=_retry, args=(actor, row["appel"]))
+    return progress
+
+
+@st.fragment(run_every=PROGRESS_REFRESH_S)
+def _live_progress(actor: Actor, call_ids: list[int]) -> None:
+    progress = _progress_body(actor, call_ids)
+    if progress["total"] and progress["done"] + progress["failed"] == progress["total"]:
+        st.rerun(scope="app")  # all finished: the page redraws without a timer
+
+
+def batch_progress(actor: Actor, call_ids: list[int]) -> None:
+    """The state of each call of a batch with an overall progress bar; live until every call is finished."""
+    with session() as s:
+        progress = jobs.calls_progress(session=s, actor=actor, call_ids=call_ids)
+    if progress["total"] and progress["done"] + progress["failed"] == progress["total"]:
+        _progress_body(actor, call_ids)
+    else:
+        _live_progress(actor, call_ids)

@@ -1,0 +1,84 @@
+"""Import page: who may open it, what it shows, and the progress of a batch with « Relancer » on failures."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ccr.db import session
+from ccr.models import Call
+from tests.pages.helpers import refused, run_page
+
+PAGE = "pages/import_calls.py"
+
+
+@pytest.mark.parametrize("role", ["supervisor", "admin"])
+def test_supervisors_and_admins_get_the_uploaders_and_the_defaults_form(tenants, role):
+    alpha, _ = tenants
+    at = run_page(PAGE, alpha.users[role])
+    assert not at.exception and not refused(at)
+    assert at.title[0].value == "📥 Import d'appels"
+    assert [s.label for s in at.selectbox] == ["Agent", "Équipe", "Sens"]
+    agent_box = at.selectbox[0]
+    assert agent_box.options[1:] == [
+        "alpha agent 0", "alpha agent 1", "alpha agent 2", "alpha agent 3"]  # own organisation only
+    assert "Importer" in [b.label for b in at.button]
+    panel = {m.label: m.value for m in at.sidebar.metric}
+    assert panel == {"En file": "0", "En cours": "0", "Terminés": "0", "Échecs": "0"}
+
+
+@pytest.mark.parametrize("role", ["team_lead", "dpo"])
+def test_other_roles_are_refused(tenants, role):
+    alpha, _ = tenants
+    at = run_page(PAGE, alpha.users[role])
+    assert refused(at)
+    assert not at.selectbox
+
+
+def _call(org_id: int, name: str, **fields) -> int:
+    with session() as s:
+        call = Call(org_id=org_id, sha256=uuid.uuid4().hex, source_name=name, **fields)
+        s.add(call)
+        s.flush()
+        return call.id
+
+
+def test_a_batch_shows_each_state_and_a_failed_call_can_be_relaunched(tenants):
+    from streamlit.testing.v1 import AppTest
+
+    from ccr.db import utcnow
+    from tests.pages.helpers import REPO
+
+    alpha, beta = tenants
+    done = _call(alpha.org_id, "fini.wav", status="done")
+    queued = _call(alpha.org_id, "attente.wav", status="queued", duration_s=30.0)
+    failed = _call(alpha.org_id, "echec.wav", status="failed", attempts=3,
+                   last_error="Le fichier audio chiffré a été altéré.")
+    foreign = _call(beta.org_id, "autre.wav", status="failed")
+    at = AppTest.from_file(str(REPO / PAGE), default_timeout=60)
+    at.session_state["ccr_user_id"] = alpha.users["supervisor"]
+    at.session_state["ccr_issued_at"] = utcnow()
+    at.session_state["ccr_import_batch"] = {
+        "results": [{"fichier": "fini.wav", "statut": "accepté", "raison": "", "appel": done},
+                    {"fichier": "bruit.wav", "statut": "refusé", "raison": "Le fichier est vide (0 octet).",
+                     "appel": None}],
+        "line_errors": [{"ligne": 3, "fichier": "x.wav", "erreur": "Agent « X » inconnu."}],
+        "call_ids": [done, queued, failed, foreign],
+    }
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Fichiers reçus", "Lignes du fichier de métadonnées non appliquées",
+                                               "Traitement"]
+    progress = at.dataframe[2].value
+    assert list(progress["fichier"]) == ["fini.wav", "attente.wav", "echec.wav"]  # another tenant's call is hidden
+    assert list(progress["statut"]) == ["terminé", "en file", "échec"]
+    assert "inconnu (aucun worker actif)" in at.get("progress")[0].proto.text
+    assert any("altéré" in e.value for e in at.error)
+    relaunch = [b for b in at.button if b.label == "Relancer"]
+    assert len(relaunch) == 1
+    relaunch[0].click().run()
+    with session() as s:
+        assert s.get(Call, failed).status == "queued"
+        assert s.get(Call, foreign).status == "failed"
+    assert any("relancé" in i.value for i in at.info)
