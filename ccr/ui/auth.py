@@ -197,12 +197,14 @@ def authenticate() -> Actor | None:
         return None
     if not status:
         return None
-    if not st.session_state.get(USER_KEY):
+    fresh_login = not st.session_state.get(USER_KEY)
+    if fresh_login:
         if not _start_session(st.session_state.get("username") or "", token, now):
             _force_logout(authenticator)
             st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
             _login_form(authenticator)
             return None
+        st.session_state[_COOKIE_RESET_KEY] = "armed"
     actor = _validated_actor()
     if actor is None:
         _force_logout(authenticator)
@@ -210,10 +212,12 @@ def authenticate() -> Actor | None:
         return None
 
     # The re-login cookie is written by an iframe component and is sometimes lost when a rerun
-    # follows at once: write it again once per session when the page load did not carry it.
-    if token is None and not st.session_state.get(_COOKIE_RESET_KEY):
-        st.session_state[_COOKIE_RESET_KEY] = True
-        authenticator.cookie_controller.set_cookie()
+    # follows at once: write it again once, on a later run than the login itself (the library already
+    # wrote it during that run, and a second write in the same run would reuse the component's key).
+    if not fresh_login and st.session_state.get(_COOKIE_RESET_KEY) == "armed":
+        st.session_state[_COOKIE_RESET_KEY] = "done"
+        if token is None:
+            authenticator.cookie_controller.set_cookie()
 
     with st.sidebar:
         st.caption(f"Connecté : **{actor.display_name}**")

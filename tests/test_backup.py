@@ -1,0 +1,85 @@
+"""Backups: an encrypted round trip of the database and recordings, a capped count, safe restores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlmodel import select
+
+from ccr import backup, config, storage
+from ccr.db import dispose_engines, session
+from ccr.errors import ConfigError, InvalidInput
+from ccr.models import Call, Organisation
+from tests.conftest import REPO
+from tests.retdata import NOW, add_call
+
+
+def test_backup_then_restore_into_an_empty_data_dir_gives_back_rows_and_audio(tenants, tmp_path, monkeypatch):
+    a, _ = tenants
+    cid = add_call(a.org_id, a.agent_ids[0], NOW, text="sauvegarde")
+    with session() as s:
+        key = s.get(Call, cid).audio_key
+    secret = config.get_settings().secret()
+    path = backup.create_backup()
+    raw = path.read_bytes()
+    assert b"SQLite format 3" not in raw and b"sauvegarde" not in raw  # encrypted at rest
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    other = tmp_path / "restored"
+    other.mkdir()
+    monkeypatch.setenv("CCR_DATA_DIR", str(other))
+    monkeypatch.setenv("CCR_SECRET_KEY", secret)  # the same secret opens the backup
+    config.get_settings.cache_clear()
+    dispose_engines()
+    result = backup.restore_backup(path)
+    assert result["audio_files"] == 1
+    with session() as s:
+        assert s.exec(select(Organisation.name)).all() == ["Alpha Conseil", "Beta Services"]
+        call = s.get(Call, cid)
+    assert storage.get_audio(call.audio_key, org_id=a.org_id) == storage.get_audio(
+        key, org_id=a.org_id, settings=config.get_settings())
+    with pytest.raises(InvalidInput):
+        backup.restore_backup(path)  # now non-empty: refused without --force
+    backup.restore_backup(path, force=True)
+
+
+def test_a_backup_does_not_open_with_another_secret(tenants, monkeypatch):
+    path = backup.create_backup()
+    monkeypatch.setenv("CCR_SECRET_KEY", "f" * 64)
+    config.get_settings.cache_clear()
+    from ccr.errors import CcrError
+
+    with pytest.raises(CcrError):
+        backup.restore_backup(path, force=True)
+
+
+def test_backups_are_capped_by_the_setting(migrated, monkeypatch):
+    monkeypatch.setenv("CCR_BACKUP_KEEP", "2")
+    config.get_settings.cache_clear()
+    made = [backup.create_backup() for _ in range(4)]
+    assert backup.list_backups() == made[-2:]
+
+
+def test_postgresql_gets_a_clear_pg_dump_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("CCR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@localhost/ccr")
+    config.get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="pg_dump"):
+            backup.create_backup()
+    finally:
+        config.get_settings.cache_clear()
+
+
+def test_cli_backup_and_restore(migrated):
+    env = os.environ.copy()
+    out = subprocess.run([sys.executable, "-m", "ccr", "backup"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    path = backup.list_backups()[-1]
+    out = subprocess.run([sys.executable, "-m", "ccr", "restore", str(path)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr  # an empty database may be overwritten

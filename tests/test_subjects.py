@@ -1,0 +1,165 @@
+"""Data-subject rights: preview, erasure that leaves nothing behind (FTS index included) but keeps
+anonymised statistics, restriction out of dashboards and listening, rectification."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from ccr import storage, subjects
+from ccr.calls import scope_calls
+from ccr.db import get_engine, session
+from ccr.errors import AccessDenied, InvalidInput
+from ccr.models import Agent, Call, DailyStat, Evaluation, Export
+from tests.retdata import NOW, add_call
+
+NAME = "Zéphyrine Quenouille"  # unique enough to search every table for it
+PHONE = "06 98 76 54 32"
+
+
+@pytest.fixture
+def subject_data(tenants):
+    a, _ = tenants
+    with session() as s:
+        agent = Agent(org_id=a.org_id, team_id=a.team_ids[0], name=NAME)
+        s.add(agent)
+        s.flush()
+        agent_id = agent.id
+    mine = [add_call(a.org_id, agent_id, NOW, text=f"bonjour je suis {NAME} motunique", phone=PHONE,
+                     irritants=["attente"]) for _ in range(2)]
+    others = [add_call(a.org_id, a.agent_ids[1], NOW, text="autre conversation")]
+    return a, agent_id, mine, others
+
+
+def _fts(word: str) -> list:
+    with session() as s:
+        return s.exec(sa.text("SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH :w").bindparams(w=word)).all()
+
+
+def _everywhere(needle: str) -> list[str]:
+    """Tables and columns whose text contains ``needle`` (the whole database is scanned)."""
+    found = []
+    with get_engine().connect() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            if table.startswith("transcript_fts_"):
+                continue  # shadow tables of the FTS index: checked through MATCH
+            for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')).mappings():
+                found += [f"{table}.{k}" for k, v in row.items() if isinstance(v, str) and needle in v]
+    return found
+
+
+def test_preview_counts_everything_about_the_agent(subject_data):
+    a, agent_id, _mine, _ = subject_data
+    with session() as s:
+        p = subjects.preview(session=s, actor=a.actor("dpo"), agent_id=agent_id)
+    assert (p["calls"], p["transcripts"], p["evaluations"], p["audio_files"]) == (2, 2, 2, 2)
+    assert p["confirmation"] == f"EFFACER {NAME}"
+
+
+@pytest.mark.parametrize("phone", ["0698765432", "+33 6 98 76 54 32", "0033698765432", "06.98.76.54.32"])
+def test_a_phone_number_is_found_whatever_its_format(subject_data, phone):
+    a, _, mine, _ = subject_data
+    with session() as s:
+        assert subjects.resolve_subject(session=s, actor=a.actor("dpo"), phone=phone).call_ids == mine
+
+
+def test_erasure_needs_the_typed_confirmation(subject_data):
+    a, agent_id, _, _ = subject_data
+    for wrong in ("", "EFFACER", f"effacer {NAME}", "EFFACER quelqu'un"):
+        with pytest.raises(InvalidInput):
+            subjects.erase_subject(actor=a.actor("dpo"), agent_id=agent_id, confirmation=wrong)
+    with session() as s:
+        assert s.get(Agent, agent_id) is not None
+
+
+def test_erasing_an_agent_leaves_nothing_but_anonymised_statistics(subject_data):
+    from ccr import exports
+
+    a, agent_id, mine, others = subject_data
+    dpo = a.actor("dpo")
+    exports.start_organisation_export(actor=dpo, background=False)  # a copy that contains the agent
+    with session() as s:
+        keys = [s.get(Call, c).audio_key for c in mine]
+    assert _fts("motunique") and _everywhere(NAME)
+    counts = subjects.erase_subject(actor=dpo, agent_id=agent_id, confirmation=f"EFFACER {NAME}")
+    assert counts["calls"] == 2 and counts["transcripts"] == 2 and counts["folded"] == 2
+    assert _everywhere(NAME) == []
+    assert _everywhere("motunique") == []
+    assert _fts("motunique") == [] and _fts("quenouille") == []  # the FTS index forgot the text
+    assert _fts("conversation")  # ... and only that text
+    assert not any(storage.audio_path(k, org_id=a.org_id).exists() for k in keys)
+    assert not list(get_settings_exports_dir().rglob("*.enc"))
+    with session() as s:
+        assert s.exec(select(Export)).all() == []
+        assert s.exec(select(Evaluation).where(Evaluation.agent_id == agent_id)).all() == []
+        assert sum(r.calls for r in s.exec(select(DailyStat)).all()) == 2  # statistics stay
+        assert s.get(Call, others[0]) is not None
+
+
+def get_settings_exports_dir():
+    from ccr.config import get_settings
+
+    return get_settings().exports_dir
+
+
+def test_erasing_a_phone_number_removes_its_calls_only(subject_data):
+    a, _, _mine, others = subject_data
+    counts = subjects.erase_subject(actor=a.actor("dpo"), phone=PHONE, confirmation=f"EFFACER {PHONE}")
+    assert counts["calls"] == 2
+    assert _everywhere("98 76 54 32") == [] and _fts("motunique") == []
+    with session() as s:
+        assert [c.id for c in s.exec(select(Call)).all()] == others
+
+
+def test_restricted_calls_leave_dashboards_and_listening(subject_data):
+    a, agent_id, mine, others = subject_data
+    dpo = a.actor("dpo")
+    with session() as s:
+        assert subjects.set_restriction(session=s, actor=dpo, agent_id=agent_id, restricted=True) == 2
+    sup = a.actor("supervisor")
+    with session() as s:
+        dash = s.exec(scope_calls(select(Evaluation.call_id), sup, model=Evaluation,
+                                  include_restricted=False)).all()
+        assert set(dash) == set(others)
+        calls = s.exec(scope_calls(select(Call.id), sup, include_restricted=False)).all()
+        assert set(calls) == set(others)
+        with pytest.raises(AccessDenied):
+            storage.load_call_audio(session=s, actor=sup, call_id=mine[0])
+    with session() as s:
+        assert s.get(Call, mine[0]) is not None  # kept
+        subjects.set_restriction(session=s, actor=dpo, agent_id=agent_id, restricted=False)
+    with session() as s:
+        assert len(s.exec(scope_calls(select(Evaluation.id), sup, model=Evaluation,
+                                      include_restricted=False)).all()) == 3
+
+
+def test_rectification_of_a_name_and_of_call_metadata(subject_data):
+    a, agent_id, mine, _ = subject_data
+    dpo = a.actor("dpo")
+    with session() as s:
+        subjects.rectify_agent(session=s, actor=dpo, agent_id=agent_id, name="Zéphyrine Q.")
+        subjects.rectify_call(session=s, actor=dpo, call_id=mine[0], campaign="Fidélisation",
+                              agent_id=a.agent_ids[1])
+    with session() as s:
+        assert s.get(Agent, agent_id).name == "Zéphyrine Q."
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == mine[0])).one()
+        assert (ev.agent_id, ev.campaign) == (a.agent_ids[1], "Fidélisation")
+    with session() as s, pytest.raises(InvalidInput):
+        subjects.rectify_call(session=s, actor=dpo, call_id=mine[0], sha256="x")
+
+
+@pytest.mark.parametrize("role", ["supervisor", "team_lead"])
+def test_only_dpo_and_admin_handle_subject_requests(subject_data, role):
+    a, agent_id, _, _ = subject_data
+    with session() as s, pytest.raises(AccessDenied):
+        subjects.preview(session=s, actor=a.actor(role), agent_id=agent_id)
+
+
+def test_another_tenant_agent_is_not_found(tenants, subject_data):
+    from ccr.errors import NotFound
+
+    _, agent_id, _, _ = subject_data
+    _, b = tenants
+    with session() as s, pytest.raises(NotFound):
+        subjects.preview(session=s, actor=b.actor("dpo"), agent_id=agent_id)
