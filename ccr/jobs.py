@@ -40,6 +40,7 @@ from ccr.errors import AccessDenied, CcrError, InvalidInput, NotFound
 from ccr.grids import Grid as GridSpec
 from ccr.grids import Taxonomy as TaxonomySpec
 from ccr.grids import load_grid_yaml
+from ccr.maintenance import release_held_calls
 from ccr.models import CALL_STATUSES, Call, Grid, JobLock, Organisation, Transcript
 from ccr.users import Actor
 
@@ -64,7 +65,7 @@ class _LeaseLost(Exception):
 
 def is_maintenance_active(session: Session, org_id: int) -> bool:
     """True while a maintenance window holds new calls of ``org_id`` (see ``ccr.maintenance``)."""
-    from ccr.maintenance import is_maintenance_active as window_active
+    from ccr.maintenance import is_maintenance_active as window_active  # same name as this wrapper
 
     return window_active(session=session, org_id=org_id)
 
@@ -569,6 +570,9 @@ def run_worker(owner: str, *, settings: Settings | None = None, stop: threading.
                 if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
                     with db_session(settings) as s:
                         _beat(s, owner)
+                        # Held uploads are released here too, so a headless worker without the
+                        # UI's scheduler still processes them once the maintenance window ends.
+                        release_held_calls(session=s)
                     last_beat = time.monotonic()
                 with db_session(settings) as s:
                     call_id = claim_next(session=s, owner=owner, settings=settings)

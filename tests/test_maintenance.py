@@ -147,3 +147,25 @@ def test_only_an_admin_schedules_a_window(tenants):
     with session() as s, pytest.raises(AccessDenied):
         schedule_window(session=s, actor=a.actor("supervisor"), starts_at=now + timedelta(hours=1),
                         ends_at=now + timedelta(hours=2), message="x")
+
+
+def test_a_headless_worker_releases_held_calls_after_the_window(tenants, monkeypatch):
+    """Without the UI's scheduler, the worker loop itself queues held calls once the window is over."""
+    a, _ = tenants
+    admin = a.actor("admin")
+    now = utcnow()
+    with session() as s:
+        window = schedule_window(session=s, actor=admin, starts_at=now - timedelta(minutes=5),
+                                 ends_at=now + timedelta(minutes=30), message="Mise à jour",
+                                 now=now - timedelta(days=3))
+    with session() as s:
+        call_id = ingest_upload(session=s, actor=admin, filename="tenu.wav", data=tiny_wav()).call_id
+    # Processing itself is covered elsewhere: here only the release matters, so the claim is observed.
+    claimed: list[int] = []
+    monkeypatch.setattr(jobs, "process_call", lambda cid, **kw: claimed.append(cid))
+    jobs.run_worker("test:1:w9", once=True)
+    assert _status(call_id) == "held" and claimed == []
+    with session() as s:
+        cancel_window(session=s, actor=admin, window_id=window.id)
+    jobs.run_worker("test:1:w9", once=True)
+    assert claimed == [call_id]
