@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ccr.errors import ConfigError
 
-SECRET_KEY_FILE = "secret.key"  # generated on first start, mode 0600
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name; the key is generated on first start, mode 0600
 MIN_SECRET_LEN = 32  # 256 bits of hex at least
 # Values seen in tutorials and .env templates: never accepted as a secret key.
 DEFAULT_SECRETS = frozenset(
@@ -88,11 +88,17 @@ class Settings(BaseSettings):
     scoring_engine: Literal["rules", "llm"] = Field("rules", description="Default scoring engine.")
 
     # --- worker --------------------------------------------------------------------
+    background_services: bool = Field(
+        True, description="Start the worker pool and the scheduler inside the app process (off in page tests)."
+    )
     worker_threads: int = Field(1, description="In-process transcription workers.")
     worker_poll_s: float = Field(1.0, description="Idle worker poll interval.")
     job_lease_s: int = Field(900, description="A job whose lease expired is taken again.")
     job_max_attempts: int = Field(3, description="Attempts before a call is marked failed.")
     broker_url: str | None = Field(None, description="Celery broker URL; unset keeps the in-process worker.")
+    broker_visibility_s: int = Field(
+        1800, ge=1, description="Celery: a task unacknowledged this long (its worker died) is delivered again."
+    )
 
     # --- review --------------------------------------------------------------------
     review_sample_rate: float = Field(0.05, description="Share of calls sampled for calibration review.")

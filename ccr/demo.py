@@ -29,7 +29,7 @@ from ccr.orgs import create_organisation
 from ccr.users import create_user
 
 DEMO_ORG = "Helios Énergie"
-DEMO_PASSWORD = "Demo-CCR-2026!"  # published in the README: demo mode only
+DEMO_PASSWORD = "Demo-CCR-2026!"  # noqa: S105 - published in the README, demo mode only
 DEMO_USERS = (  # username, display name, role
     ("admin", "Claire Admin", "admin"),
     ("dpo", "Marc Délégué", "dpo"),

@@ -22,6 +22,9 @@ def start_services(settings: Settings) -> dict:
     with _lock:
         if _running:
             return _running
+        if not settings.background_services:  # e.g. in-process page tests: nothing outlives the test
+            _running["started"] = False
+            return _running
         _running["workers"] = start_worker_pool(settings)  # None when worker_threads is 0 (external worker)
         _running["scheduler"] = start_scheduler(settings)  # daily retention purge (fixed job id)
         _running["started"] = True

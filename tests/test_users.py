@@ -59,7 +59,7 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tenants):
 def test_an_expired_lock_gives_a_fresh_count(tenants):
     now = utcnow()
     with session() as s:
-        for i in range(5):
+        for _ in range(5):
             record_failed_login(session=s, username="alpha.dpo", now=now)
         user = record_failed_login(session=s, username="alpha.dpo", now=now + timedelta(minutes=20))
         assert user.failed_logins == 1 and not is_locked(user, now + timedelta(minutes=20))

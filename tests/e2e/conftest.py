@@ -58,7 +58,7 @@ def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: di
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CCR_DATA_DIR": str(data), "CCR_DEMO_MODE": "1", "HF_HUB_OFFLINE": "1",
-           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+           "PYTHONUNBUFFERED": "1", "CCR_BACKGROUND_SERVICES": "1", **(extra_env or {})}
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "ccr", "migrate"], cwd=REPO, env=env, check=True,
                    capture_output=True)
@@ -67,7 +67,7 @@ def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: di
                        capture_output=True)
     port = _free_port()
     log_path = tmp / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    log = open(log_path, "w")  # closed when the process ends
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
