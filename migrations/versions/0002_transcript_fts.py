@@ -2,7 +2,7 @@
 
 SQLite: an external-content FTS5 table kept in step by triggers, so an erased
 transcript disappears from the index in the same transaction.
-PostgreSQL: a GIN index on the French tsvector of the text.
+PostgreSQL: a GIN index on the French, accent-folded tsvector of the text (configuration ccr_french).
 
 Revision ID: 0002
 Revises: 0001
@@ -33,8 +33,15 @@ SQLITE_DOWN = [
     "DROP TRIGGER IF EXISTS transcript_fts_ai",
     "DROP TABLE IF EXISTS transcript_fts",
 ]
-PG_UP = ["CREATE INDEX ix_transcript_fts ON transcript USING gin (to_tsvector('french', text))"]
-PG_DOWN = ["DROP INDEX IF EXISTS ix_transcript_fts"]
+# PostgreSQL: French stemming with accents folded (like SQLite's remove_diacritics), through the
+# "unaccent" dictionary (a trusted extension: the database owner may create it, no superuser needed).
+PG_UP = [
+    "CREATE EXTENSION IF NOT EXISTS unaccent",
+    "CREATE TEXT SEARCH CONFIGURATION ccr_french (COPY = pg_catalog.french)",
+    "ALTER TEXT SEARCH CONFIGURATION ccr_french ALTER MAPPING FOR hword, hword_part, word WITH unaccent, french_stem",
+    "CREATE INDEX ix_transcript_fts ON transcript USING gin (to_tsvector('ccr_french', text))",
+]
+PG_DOWN = ["DROP INDEX IF EXISTS ix_transcript_fts", "DROP TEXT SEARCH CONFIGURATION IF EXISTS ccr_french"]
 
 
 def upgrade() -> None:

@@ -1,0 +1,156 @@
+"""Dashboard filter widgets kept in step with the URL query parameters (so a view can be shared).
+
+The URL is the source of truth when it changes from outside (a shared link, a drill-down from the
+dashboard): the widgets are then re-seeded from it. When the user changes a widget, the URL is
+rewritten from the widgets. Parsing and scoping are :mod:`ccr.kpis`'s job; a team lead's foreign
+ids never reach a widget.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from ccr import kpis
+from ccr.config import get_settings
+from ccr.ui import dashboard_cache as cache
+from ccr.users import Actor
+
+ALL = "__all__"  # sentinel option of the single-choice filters
+
+
+def local_today() -> date:
+    """Today in the configured timezone (presets end today)."""
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _sig(params: dict[str, str]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
+def _write_query(params: dict[str, str], owned: set[str]) -> None:
+    """Replace the ``owned`` keys of the URL by ``params``, leaving the others alone."""
+    current = st.query_params.to_dict()
+    for key in owned:
+        if key in current and key not in params:
+            del st.query_params[key]
+    for key, value in params.items():
+        if current.get(key) != value:
+            st.query_params[key] = value
+
+
+FILTER_KEYS = {"periode", "du", "au", "equipe", "agent", "campagne", "categorie", "grille", "sens"}
+CALL_KEYS = {"score_min", "score_max", "statut", "irritant", "critere", "a_revoir", "q", "tri", "page"}
+
+
+def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
+    """Draw the filters in the sidebar and return them; the URL follows the widgets and vice versa."""
+    today = local_today()
+    url = kpis.filters_from_query(st.query_params.to_dict(), actor, today)
+    lab: kpis.Labels = cache.get("labels", actor)
+    campaigns: list[str] = cache.get("campaigns", actor)
+    k = f"{prefix}_f_"
+    if st.session_state.get(k + "sig") != _sig(kpis.filters_to_query(url)):
+        st.session_state[k + "preset"] = url.preset
+        st.session_state[k + "range"] = (url.start, url.end)
+        st.session_state[k + "teams"] = [t for t in url.team_ids if t in lab.teams]
+        st.session_state[k + "agents"] = [a for a in url.agent_ids if a in lab.agents]
+        st.session_state[k + "campaign"] = url.campaign if url.campaign in campaigns else ALL
+        st.session_state[k + "category"] = url.category if url.category in lab.categories else ALL
+        st.session_state[k + "grid"] = url.grid if url.grid in lab.grids else ALL
+        st.session_state[k + "direction"] = url.direction or ALL
+    side = st.sidebar
+    side.header("Filtres")
+    preset = side.selectbox("Période", list(kpis.PRESETS), format_func=kpis.PRESETS.get, key=k + "preset")
+    if preset == "perso":
+        picked = side.date_input("Du … au …", key=k + "range", format="DD/MM/YYYY", max_value=today)
+        start, end = (picked[0], picked[-1]) if isinstance(picked, (list, tuple)) and picked else (url.start, url.end)
+    else:
+        start, end = kpis.preset_period(preset, today)
+    teams = side.multiselect("Équipes", list(lab.teams), format_func=lab.teams.get, key=k + "teams",
+                             placeholder="Toutes mes équipes" if not actor.sees_all_teams else "Toutes")
+    agent_options = [a for a in lab.agents if not teams or lab.agent_team.get(a) in teams]
+    st.session_state[k + "agents"] = [a for a in st.session_state.get(k + "agents", []) if a in agent_options]
+    agents = side.multiselect("Agents", agent_options, format_func=lab.agents.get, key=k + "agents",
+                              placeholder="Tous")
+
+    def single(label: str, options: dict[str, str], key: str) -> str | None:
+        value = side.selectbox(label, [ALL, *options], key=k + key,
+                               format_func=lambda v: "Toutes" if v == ALL else options.get(v, v))
+        return None if value == ALL else value
+
+    campaign = single("Campagne", {c: c for c in campaigns}, "campaign")
+    category = single("Catégorie", lab.categories, "category")
+    grid = single("Grille", lab.grids, "grid")
+    direction = single("Sens", kpis.DIRECTIONS, "direction")
+    filters = kpis.Filters(start=min(start, end), end=max(start, end), preset=preset, team_ids=tuple(sorted(teams)),
+                           agent_ids=tuple(sorted(agents)), campaign=campaign, category=category, grid=grid,
+                           direction=direction)
+    query = kpis.filters_to_query(filters)
+    _write_query(query, FILTER_KEYS)
+    st.session_state[k + "sig"] = _sig(query)
+    return filters
+
+
+def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuery:
+    """The calls list's own criteria (score range, status, irritant, to review, search, sort), URL-synced."""
+    url = kpis.call_query_from_query(st.query_params.to_dict())
+    k = f"{prefix}_q_"
+    if st.session_state.get(k + "sig") != _sig(kpis.call_query_to_query(url)):
+        st.session_state[k + "score"] = (url.score_min or 0.0, 100.0 if url.score_max is None else url.score_max)
+        st.session_state[k + "status"] = url.status or ALL
+        st.session_state[k + "irritant"] = url.irritant if url.irritant in lab.irritants else ALL
+        st.session_state[k + "criterion"] = url.failed_criterion if url.failed_criterion in lab.criteria else ALL
+        st.session_state[k + "review"] = url.to_review
+        st.session_state[k + "search"] = url.search
+        st.session_state[k + "sort"] = url.sort
+        st.session_state[k + "page"] = url.page
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    search = c1.text_input("Recherche dans les transcriptions", key=k + "search",
+                           placeholder="ex. : remboursement facture")
+    status = c2.selectbox("Statut", [ALL, *kpis.CALL_STATUSES], key=k + "status",
+                          format_func=lambda v: "Tous" if v == ALL else kpis.CALL_STATUSES[v])
+    irritant = c3.selectbox("Irritant", [ALL, *lab.irritants], key=k + "irritant",
+                            format_func=lambda v: "Tous" if v == ALL else lab.irritants.get(v, v))
+    criterion = c4.selectbox("Critère en échec", [ALL, *lab.criteria], key=k + "criterion",
+                             format_func=lambda v: "Tous" if v == ALL else lab.criteria.get(v, v))
+    c5, c6, c7 = st.columns([3, 2, 2])
+    lo, hi = c5.slider("Score", 0.0, 100.0, key=k + "score", step=1.0)
+    sort = c6.selectbox("Tri", list(kpis.CALL_SORTS), key=k + "sort", format_func=kpis.CALL_SORTS.get)
+    to_review = c7.checkbox("À revoir uniquement", key=k + "review",
+                            help="Non validés, et proches du seuil, en échec critique ou non vérifiés.")
+    q = kpis.CallQuery(score_min=lo if lo > 0 else None, score_max=hi if hi < 100 else None,
+                       status=None if status == ALL else status, irritant=None if irritant == ALL else irritant,
+                       failed_criterion=None if criterion == ALL else criterion, to_review=to_review,
+                       search=search.strip()[:200], sort=sort, page=int(st.session_state.get(k + "page", 1)))
+    return q
+
+
+def set_call_page(actor: Actor, prefix: str, q: kpis.CallQuery, page: int) -> kpis.CallQuery:
+    """Record the current page of the calls list in the URL and the session."""
+    from dataclasses import replace
+
+    k = f"{prefix}_q_"
+    q = replace(q, page=page)
+    st.session_state[k + "page"] = page
+    query = kpis.call_query_to_query(q)
+    _write_query(query, CALL_KEYS)
+    st.session_state[k + "sig"] = _sig(query)
+    return q
+
+
+def go_to(key: str, query_params: dict[str, str], label: str) -> None:
+    """Open the registered page ``key`` with ``query_params``; where no navigation exists, offer a link."""
+    from streamlit.errors import StreamlitAPIException
+
+    from ccr.permissions import PAGE_BY_KEY
+    from ccr.ui.links import page_link
+
+    try:
+        st.switch_page(PAGE_BY_KEY[key].path, query_params=query_params)
+    except StreamlitAPIException:
+        # A page run on its own (AppTest, legacy pages/ mode) cannot switch: a link still leads there.
+        page_link(key, label, query_params=query_params)

@@ -1,0 +1,75 @@
+"""Appels: the evaluated calls, filtered, searched in their transcripts, sorted and paginated in the database."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from ccr import kpis, reports
+from ccr.db import session
+from ccr.ui import dashboard_cache as cache
+from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
+from ccr.ui.guard import require_page
+
+actor = require_page("calls")
+PAGE_SIZE = 50  # one screen of rows; the database returns only these
+SIG_KEY = "ccr_calls_sig"  # criteria of the previous run: a change goes back to page 1
+
+st.title("📞 Appels")
+filters = filter_bar(actor, "calls")
+lab = cache.get("labels", actor)
+query = call_query_bar(actor, "calls", lab)
+signature = repr((filters, replace(query, page=1)))
+if st.session_state.get(SIG_KEY, signature) != signature:
+    query = replace(query, page=1)
+st.session_state[SIG_KEY] = signature
+
+rows, total = cache.get("list_calls", actor, filters, page=query.page, page_size=PAGE_SIZE, **kpis.query_kwargs(query))
+pages = max(1, -(-total // PAGE_SIZE))
+if query.page > pages:
+    query = replace(query, page=pages)
+    rows, total = cache.get("list_calls", actor, filters, page=query.page, page_size=PAGE_SIZE,
+                            **kpis.query_kwargs(query))
+query = set_call_page(actor, "calls", query, query.page)
+
+shown = f"plus de {kpis.SEARCH_COUNT_CAP:,}" if total > kpis.SEARCH_COUNT_CAP and query.search else f"{total:,}"
+st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}".replace(",", "\u202f")
+           + ("" if actor.sees_all_teams else " — vos équipes uniquement."))
+table = reports.calls_table(rows)
+table.insert(1, "Ouvrir", [f"review?call_id={r['call_id']}" for r in rows])
+event = st.dataframe(
+    table, hide_index=True, key="calls_table", on_select="rerun", selection_mode="single-row",
+    column_config={
+        "Ouvrir": st.column_config.LinkColumn("Revue", display_text="Ouvrir"),
+        "Score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
+    },
+)
+selected = event.selection.rows if event and event.selection else []
+if selected and selected[0] < len(rows):
+    call_id = rows[selected[0]]["call_id"]
+    go_to("review", {"call_id": str(call_id)}, f"Ouvrir l'appel n° {call_id}")
+
+prev_col, info_col, next_col = st.columns([1, 2, 1])
+if prev_col.button("← Page précédente", disabled=query.page <= 1, key="calls_prev"):
+    set_call_page(actor, "calls", query, query.page - 1)
+    st.rerun()
+info_col.markdown(f"Page **{query.page}** sur **{pages}**")
+if next_col.button("Page suivante →", disabled=query.page >= pages, key="calls_next"):
+    set_call_page(actor, "calls", query, query.page + 1)
+    st.rerun()
+
+st.subheader("Exporter la vue")
+
+
+def _export(fmt: str) -> bytes:
+    with session() as s:
+        return reports.export_calls_file(session=s, actor=actor, filters=filters, query=query, fmt=fmt)[1]
+
+
+stem = f"appels-{filters.start.isoformat()}-{filters.end.isoformat()}"
+c1, c2 = st.columns(2)
+c1.download_button("CSV", lambda: _export("csv"), file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
+                   key="calls_csv")
+c2.download_button("Excel", lambda: _export("xlsx"), file_name=f"{stem}.xlsx", on_click="ignore", key="calls_xlsx",
+                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+st.caption(f"Export limité à {kpis.EXPORT_MAX_ROWS:,} lignes".replace(",", "\u202f")
+           + " ; les cellules qui ressemblent à des formules sont neutralisées.")
