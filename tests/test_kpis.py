@@ -498,3 +498,19 @@ def test_a_broad_search_counts_up_to_a_cap(data, monkeypatch):
     monkeypatch.setattr(kpis, "SEARCH_COUNT_CAP", 1)
     got, total = calls(a.actor("admin"), search="remboursement")
     assert set(got) == {ids["c1"], ids["c4"]} and total == 2  # "more than 1"
+
+
+def test_a_plain_failure_not_yet_validated_is_to_review(data):
+    """Same reasons as the review queue: a failed call (score far below the threshold) needs a human look."""
+    from sqlmodel import select
+
+    from ccr.models import Evaluation
+
+    a, _b, ids = data
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == ids["c3"], Evaluation.is_current == True)).one()  # noqa: E712
+        ev.ai_score = ev.final_score = 30.0
+        ev.ai_passed = ev.final_passed = False
+        s.add(ev)
+    got, _ = calls(a.actor("admin"), to_review=True)
+    assert got == [ids["c3"], ids["c2"]]
