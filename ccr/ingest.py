@@ -264,6 +264,17 @@ def _find_team(session: Session, org_id: int, name: str) -> Team | None:
     return None
 
 
+def _name_index(session: Session, model, org_id: int) -> dict[str, Any]:
+    """Folded name (and external reference) -> row, built once per CSV: a 100 000-line file must not run
+    one query per line (it took minutes)."""
+    index: dict[str, Any] = {}
+    for row in session.exec(select(model).where(model.org_id == org_id)).all():
+        for name in (row.name, getattr(row, "external_ref", None)):
+            if name and (folded := _fold(name)):
+                index.setdefault(folded, row)
+    return index
+
+
 def _own_agent(session: Session, org_id: int, agent_id: int) -> Agent:
     agent = session.get(Agent, int(agent_id))
     if agent is None or agent.org_id != org_id:
@@ -287,14 +298,12 @@ def decode_csv_bytes(data: bytes) -> str:
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # decodes any byte: the last resort
 
 
 def _header_field(name: str) -> str | None:
@@ -317,6 +326,7 @@ def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[
     header: list[str | None] | None = None
     header_line = 0
     seen_at: dict[str, int] = {}
+    names = {"agent": _name_index(session, Agent, actor.org_id), "team": _name_index(session, Team, actor.org_id)}
     for raw in reader:
         line_no = reader.line_num
         if not any(cell.strip() for cell in raw):
@@ -345,7 +355,7 @@ def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[
             continue
         seen_at[key] = line_no
         try:
-            rows[key] = _metadata_from_values(values, session=session, org_id=actor.org_id) | {"line": line_no}
+            rows[key] = _metadata_from_values(values, names=names) | {"line": line_no}
         except InvalidInput as e:
             errors.append(LineError(line_no, str(e)[:1].upper() + str(e)[1:] + ".", filename))
     if header is None:
@@ -358,17 +368,17 @@ def _cell_file(raw: list[str], header: list[str | None]) -> str | None:
     return raw[idx].strip() if idx < len(raw) and raw[idx].strip() else None
 
 
-def _metadata_from_values(values: dict[str, str], *, session: Session, org_id: int) -> dict[str, Any]:
+def _metadata_from_values(values: dict[str, str], *, names: dict[str, dict[str, Any]]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     problems: list[str] = []
     if values.get("agent"):
-        agent = _find_agent(session, org_id, values["agent"])
+        agent = names["agent"].get(_fold(values["agent"]))
         if agent is None:
             problems.append(f"agent « {values['agent']} » inconnu dans votre organisation")
         else:
             meta["agent_id"] = agent.id
     if values.get("team"):
-        team = _find_team(session, org_id, values["team"])
+        team = names["team"].get(_fold(values["team"]))
         if team is None:
             problems.append(f"équipe « {values['team']} » inconnue dans votre organisation")
         else:
@@ -441,7 +451,7 @@ def ingest_upload(
     """Validate, de-duplicate, encrypt and queue one uploaded recording, in the caller's transaction.
 
     ``metadata`` (a CSV line) wins over ``defaults`` (the form), which win over the file name."""
-    from ccr.jobs import is_maintenance_active
+    from ccr.jobs import dispatch_after_commit, is_maintenance_active
 
     _require_import(actor)
     settings = get_settings()
@@ -490,6 +500,8 @@ def ingest_upload(
     except BaseException:
         storage.delete_audio(key, org_id=actor.org_id, settings=settings)
         raise
+    if status == "queued":
+        dispatch_after_commit(session, [call.id])  # Celery mode: its task is sent once this upload commits
     audit.log_event(session=session, who=_who(actor), action="call_uploaded", target_type="call",
                     target_id=call.id, detail={"fichier": name, "duree_s": info.duration_s,
                                                "canaux": info.channels, "statut": status})

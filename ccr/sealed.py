@@ -9,6 +9,7 @@ key never decrypts a backup or a recording.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Iterator
@@ -108,11 +109,9 @@ def iter_open(path: Path, key: bytes) -> Iterator[bytes]:
             ct = fh.read(struct.unpack(">I", size)[0])
             nonce = prefix + struct.pack(">I", index)
             index += 1
-            try:
+            with contextlib.suppress(InvalidTag):  # not a middle chunk: it must be the final one
                 yield aes.decrypt(nonce, ct, b"\x00")
                 continue
-            except InvalidTag:
-                pass
             try:
                 plain = aes.decrypt(nonce, ct, b"\x01")
             except InvalidTag as err:

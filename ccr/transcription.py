@@ -152,7 +152,6 @@ class TranscriptionEngine(Protocol):
 
     def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float) -> ChannelResult:
         """Transcribe one mono float32 16 kHz channel, stopping when ``time.monotonic()`` passes deadline."""
-        ...
 
 
 # --- public API --------------------------------------------------------------------------------
