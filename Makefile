@@ -5,9 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
-APT_PACKAGES := chromium espeak-ng
+APT_PACKAGES := chromium espeak-ng postgresql redis-server
+# The database-heavy tests, run a second time on a throwaway PostgreSQL cluster (no Whisper, no browser).
+PG_TESTS := tests/test_db.py tests/test_tenancy.py tests/test_audit.py tests/test_kpis.py tests/test_reviews.py \
+	tests/test_retention.py tests/test_subjects.py tests/test_exports.py tests/test_jobs.py tests/test_ingest.py \
+	tests/test_maintenance.py tests/test_incidents.py tests/test_tasks.py
 
-.PHONY: run test venv deps dev-deps system-deps lint migrate demo bench clean
+.PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +48,10 @@ run: demo
 test: dev-deps system-deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-postgres
+
+test-postgres: dev-deps system-deps
+	scripts/with_postgres.sh $(PY) -m pytest -q -p no:cacheprovider -m "not slow and not e2e" $(PG_TESTS)
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

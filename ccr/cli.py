@@ -293,6 +293,14 @@ def _status(args: argparse.Namespace) -> int:
     for status, n in stats["counts"].items():
         print(f"{stats['labels'][status]:<26} {n}")
     print(f"Workers actifs : {stats['live_workers']}")
+    if stats.get("broker"):  # Celery mode
+        broker = stats["broker"]
+        if broker["error"]:
+            print(f"Courtier : {broker['error']}")
+        for queue in ("asr", "score"):
+            waiting = broker["queued"].get(queue)
+            print(f"File {queue:<5} : {'?' if waiting is None else waiting} message(s) en attente, "
+                  f"{broker['by_queue'].get(queue, 0)} worker(s)")
     eta = stats["eta_s"]
     print("Temps restant estimé : " + ("inconnu (aucun worker actif)" if eta is None else f"{eta:.0f} s"))
     return 0
@@ -468,6 +476,30 @@ def _maintenance_args(parser: argparse.ArgumentParser) -> None:
 
 register("maintenance", "Programme une maintenance pour toutes les organisations (bandeau, appels en attente).",
          _maintenance, _maintenance_args)
+
+
+# --- rotate-key ------------------------------------------------------------------------
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from ccr.keys import rotate_secret
+
+    new_secret = Path(args.new_key_file).read_text().strip() if args.new_key_file else None
+    report = rotate_secret(new_secret=new_secret, keep_old=args.keep_old)
+    print(f"Clé secrète remplacée : {report.audio} enregistrement(s), {report.exports} export(s) et "
+          f"{report.backups} sauvegarde(s) rechiffrés ({report.already_done} déjà sous la nouvelle clé). "
+          "Les utilisateurs doivent se reconnecter.")
+    return 0
+
+
+def _rotate_key_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--new-key-file", help="Fichier contenant la nouvelle clé (sinon elle est générée)")
+    parser.add_argument("--keep-old", action="store_true",
+                        help="Garde l'ancienne clé dans data/secret.key.old-<horodatage> (0600)")
+
+
+register("rotate-key", "Change la clé secrète et rechiffre enregistrements, exports et sauvegardes "
+         "(serveur arrêté).", _rotate_key, _rotate_key_args)
 
 
 # --- entry point ----------------------------------------------------------------------

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     # --- review --------------------------------------------------------------------
     review_sample_rate: float = Field(0.05, description="Share of calls sampled for calibration review.")
     review_margin: float = Field(5.0, description="Scores within this margin of the threshold go to review.")
+    dashboard_rollups: bool = Field(
+        True, description="Dashboards read pre-aggregated daily figures (exact; off: every figure is live SQL)."
+    )
 
     # --- data protection -----------------------------------------------------------
     dpo_contact: str = Field("dpo@example.invalid", description="DPO contact shown on the privacy pages.")

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, update
+from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, select
 
 from ccr import audit, grids, storage
@@ -57,6 +58,14 @@ WORKER_LOCK_PREFIX = "worker:"  # JobLock rows of live workers (other JobLock ro
 ETA_HISTORY = 50  # recent calls averaged for the time estimate
 DEFAULT_RTF = 0.3  # processing seconds per audio second before any call was measured (2 CPU threads)
 MANAGE_ROLES = frozenset({"admin", "supervisor"})
+CRASH_ENV = "CCR_TEST_CRASH_AT"  # fault-injection tests only (tests/security/test_faults.py); unset in production
+CRASH_EXIT = 86  # an exit code no real failure uses, so the test knows the crash was the injected one
+
+
+def _crash_point(name: str) -> None:
+    """Fault injection: die at once, like a power cut, when ``CCR_TEST_CRASH_AT`` names this step."""
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(CRASH_EXIT)
 
 
 class _LeaseLost(Exception):
@@ -125,7 +134,10 @@ def _fail_exhausted(session: Session, now: datetime, max_attempts: int) -> None:
     """Calls whose every attempt was interrupted (the process died each time) end failed."""
     session.exec(
         update(Call)
-        .where(col(Call.status).in_(IN_PROGRESS), col(Call.lease_until) < now, col(Call.attempts) >= max_attempts)
+        # A lease released after a crash (release_dead_leases) has no expiry: without the IS NULL test such a
+        # call, out of attempts, stayed "in progress" for ever (found by tests/security/test_faults.py).
+        .where(col(Call.status).in_(IN_PROGRESS), or_(col(Call.lease_until).is_(None), col(Call.lease_until) < now),
+               col(Call.attempts) >= max_attempts)
         .values(status="failed", lease_owner=None, lease_until=None,
                 last_error="Le traitement a été interrompu à chaque tentative (arrêt du serveur ou mémoire "
                            "insuffisante ?). Relancez l'appel une fois la cause corrigée.")
@@ -241,6 +253,7 @@ def process_call(call_id: int, *, owner: str, settings: Settings | None = None) 
             return "lost"
         has_transcript = s.exec(select(Transcript.id).where(Transcript.call_id == call_id)).first() is not None
         status = call.status
+    _crash_point("claimed")
     try:
         with _LeaseKeeper(call_id, owner, settings):
             transcribed = False
@@ -273,6 +286,7 @@ def _transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     if not key:
         raise NotFound("L'enregistrement audio de cet appel n'est plus disponible.")
     data = storage.get_audio(key, org_id=org_id, settings=settings)
+    _crash_point("decrypted")
     info, audio = load_audio(data, max_seconds=settings.max_audio_seconds)
     del data
     transcript = transcribe(audio, settings=settings)
@@ -280,6 +294,7 @@ def _transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     # Metrics count raw words; only numbers come out. The raw text never reaches the database.
     metrics = conversation_metrics(transcript.segments, info.duration_s)
     segments, counts = redact_segments(transcript.segments)
+    _crash_point("transcribed")
     with db_session(settings) as s:
         # The conditional write comes first: it takes the write lock and proves the lease is still ours.
         result = s.exec(
@@ -300,6 +315,9 @@ def _transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
         row.text = flatten_text(segments)
         row.redactions_json = json.dumps(counts, ensure_ascii=False)
         s.add(row)
+        s.flush()
+        _crash_point("transcript_uncommitted")
+    _crash_point("transcript_committed")
 
 
 def _score_step(call_id: int, *, owner: str, settings: Settings, started: float | None) -> None:
@@ -336,6 +354,9 @@ def _score_step(call_id: int, *, owner: str, settings: Settings, started: float 
         if done.rowcount != 1:
             raise _LeaseLost()
         store_evaluation(session=s, call=s.get(Call, call_id), result=result, grid_id=grid_id)
+        s.flush()
+        _crash_point("evaluation_uncommitted")
+    _crash_point("evaluation_committed")
 
 
 def _error_message(err: BaseException) -> str:
@@ -396,6 +417,7 @@ def retry_call(*, session: Session, actor: Actor, call_id: int) -> Call:
     call.attempts, call.last_error, call.lease_owner, call.lease_until = 0, None, None, None
     call.queued_at = utcnow()
     session.add(call)
+    dispatch_after_commit(session, [call.id])
     audit.log_event(session=session, who=actor.who, action="call_retried", target_type="call", target_id=call.id,
                     detail={"erreur_precedente": previous})
     return call
@@ -432,6 +454,7 @@ def rescore_calls(
                      .values(status="scoring", rescore_grid_id=grid.id, attempts=0, last_error=None,
                              lease_owner=None, lease_until=None, queued_at=now)
                      .execution_options(synchronize_session=False))
+        dispatch_after_commit(session, ids)
     audit.log_event(session=session, who=actor.who, action="calls_rescored", target_type="grid", target_id=grid.id,
                     detail={"grille": grid.slug, "version": grid.version, "appels": len(ids)})
     return len(ids)
@@ -489,7 +512,7 @@ def queue_stats(*, session: Session, actor: Actor | None) -> dict[str, Any]:
     pending_n, pending_audio = session.exec(
         select(func.count(), func.coalesce(func.sum(Call.duration_s), 0.0)).where(col(Call.status).in_(PENDING))
     ).one()
-    workers = live_worker_count(session=session)
+    workers, broker = _workers_now(session)
     mean, _ = _average_processing(session)
     return {
         "counts": counts,
@@ -499,7 +522,19 @@ def queue_stats(*, session: Session, actor: Actor | None) -> dict[str, Any]:
         "live_workers": workers,
         "avg_processing_s": round(mean, 1) if mean is not None else None,
         "eta_s": _eta(session, float(pending_audio or 0.0), int(pending_n), workers),
+        "broker": broker,  # Celery mode: workers per queue and messages waiting (ccr.tasks.broker_status)
     }
+
+
+def _workers_now(session: Session) -> tuple[int, dict[str, Any] | None]:
+    """Live workers: in-process ones by their heartbeat rows, or Celery ones answering the broker."""
+    settings = get_settings()
+    if not settings.broker_url:
+        return live_worker_count(session=session), None
+    from ccr.tasks import broker_status
+
+    broker = broker_status(settings)
+    return int(broker["workers"]), broker
 
 
 def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> dict[str, Any]:
@@ -515,7 +550,7 @@ def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> di
     finished = sum(c.status in FINISHED for c in calls)
     # Everything queued before the last call of the batch runs first: count that audio too.
     last_queued = max((c.queued_at for c in calls if c.status in PENDING), default=None)
-    workers = live_worker_count(session=session)
+    workers, _ = _workers_now(session)
     if last_queued is None:
         eta = 0.0
     else:
@@ -645,3 +680,134 @@ def start_worker_pool(settings: Settings) -> WorkerPool | None:
             return None
         _pool = WorkerPool(settings).start()
         return _pool
+
+
+# --- distributed dispatch (Celery, ``ccr.tasks``) ---------------------------------------------
+# The same rows and leases as the embedded workers: a task only says "look at call N"; the database
+# says whether there is anything to do. A task delivered twice, late or for a finished call is a no-op.
+
+STAGES = {"asr": ("queued", "transcribing"), "score": ("scoring",)}  # the call statuses each queue works on
+BUSY_RECHECK_S = 30  # a call leased by a worker of another host: look again this often until the lease ends
+DISPATCH_KEY = "ccr_dispatch"  # Session.info key of the calls to send to the broker once the transaction commits
+
+
+def stage_of(status: str) -> str | None:
+    """The queue (``asr`` or ``score``) that works on a call in ``status``; None when there is nothing to do."""
+    return next((stage for stage, statuses in STAGES.items() if status in statuses), None)
+
+
+def claim_call(*, session: Session, call_id: int, owner: str, stage: str, settings: Settings | None = None,
+               now: datetime | None = None) -> bool:
+    """Atomically lease call ``call_id`` to ``owner`` for ``stage``, like :func:`claim_next`; False if not claimable."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    _fail_exhausted(session, now, settings.job_max_attempts)
+    row = session.exec(
+        update(Call)
+        .where(Call.id == call_id, col(Call.status).in_(STAGES[stage]), _claimable(now, settings.job_max_attempts))
+        .values(status=case((Call.status == "queued", "transcribing"), else_=Call.status), lease_owner=owner,
+                lease_until=now + timedelta(seconds=settings.job_lease_s), attempts=Call.attempts + 1)
+        .returning(Call.id).execution_options(synchronize_session=False)
+    ).first()
+    return row is not None
+
+
+def _free_if_owner_dead(session: Session, call_id: int) -> None:
+    """Free at once the lease of a dead process of this host on ``call_id`` (a killed worker's task redelivered)."""
+    owner = session.exec(select(Call.lease_owner).where(Call.id == call_id)).first()
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        session.exec(update(Call).where(Call.id == call_id, Call.lease_owner == owner)
+                     .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
+
+
+def run_stage(call_id: int, *, stage: str, owner: str, settings: Settings | None = None) -> tuple[str, float]:
+    """Claim call ``call_id`` for ``stage`` (``asr``: transcription, ``score``: scoring) and run that step.
+
+    Returns ``(outcome, delay_s)``: ``next`` (transcribed: send it to ``score``), ``done``, ``retry`` (a
+    failed attempt or a live lease: look again in ``delay_s``), ``forward`` (the call is at the other stage),
+    or ``skip`` (nothing to do: finished, held, restricted, gone)."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    with db_session(settings) as s:
+        _free_if_owner_dead(s, call_id)
+    with db_session(settings) as s:
+        claimed = claim_call(session=s, call_id=call_id, owner=owner, stage=stage, settings=settings)
+    if not claimed:
+        return _not_claimed(call_id, stage, settings)
+    try:
+        with _LeaseKeeper(call_id, owner, settings):
+            if stage == "asr":
+                _transcribe_step(call_id, owner=owner, settings=settings)
+                # Hand the call over to the score queue: the lease is freed, and this attempt is not counted
+                # twice (the scoring claim counts it again), so a call done in one go shows one attempt.
+                took = round(time.monotonic() - started, 3)  # the ETA learns from the transcription time
+                with db_session(settings) as s:
+                    s.exec(update(Call).where(Call.id == call_id, Call.lease_owner == owner)
+                           .values(lease_owner=None, lease_until=None, processing_s=took,
+                                   attempts=case((Call.attempts > 0, Call.attempts - 1), else_=0))
+                           .execution_options(synchronize_session=False))
+                return "next", 0.0
+            _score_step(call_id, owner=owner, settings=settings, started=None)
+            return "done", 0.0
+    except _LeaseLost:
+        log.warning("Appel %s : bail perdu, résultat abandonné (un autre worker le traite).", call_id)
+        return "skip", 0.0
+    except (KeyboardInterrupt, SystemExit):
+        _release(call_id, owner, settings)
+        raise
+    except Exception as err:
+        if not isinstance(err, CcrError):
+            log.exception("Appel %s : erreur inattendue du traitement", call_id)
+        _record_failure(call_id, owner=owner, err=err, settings=settings)
+        return _not_claimed(call_id, stage, settings)  # failed for good: skip; else retry after the delay
+
+
+def _not_claimed(call_id: int, stage: str, settings: Settings) -> tuple[str, float]:
+    with db_session(settings) as s:
+        call = s.get(Call, call_id)
+        if call is None or call.status not in PENDING or call.restricted:
+            return "skip", 0.0
+        now = utcnow()
+        lease_until = call.lease_until
+        if lease_until is not None and lease_until.tzinfo is None:  # SQLite hands back naive UTC
+            lease_until = lease_until.replace(tzinfo=now.tzinfo)
+        if lease_until is not None and lease_until > now:
+            # Leased by a live worker (it sends the next stage itself), or waiting before a retry.
+            wait = (lease_until - now).total_seconds()
+            return "retry", max(1.0, wait if call.lease_owner is None else min(wait, BUSY_RECHECK_S))
+        if stage_of(call.status) != stage:
+            return "forward", 0.0
+        return "skip", 0.0  # attempts exhausted, or its organisation is suspended
+
+
+def dispatch_after_commit(session: Session, call_ids: list[int]) -> None:
+    """With a broker (``CCR_BROKER_URL``), send the calls' tasks once ``session`` commits; no-op otherwise.
+
+    After the commit, so a worker never looks for a row that is not there yet; a lost send is made good
+    by :func:`ccr.tasks.redispatch_orphans`."""
+    if not call_ids or not get_settings().broker_url:
+        return
+    if DISPATCH_KEY + "_hooked" not in session.info:  # listeners stay for the session's (short) life
+        session.info[DISPATCH_KEY + "_hooked"] = True
+        sa_event.listen(session, "after_commit", _send_pending)
+        sa_event.listen(session, "after_soft_rollback", _drop_pending)
+    session.info.setdefault(DISPATCH_KEY, []).extend(int(i) for i in call_ids)
+
+
+def _send_pending(session: Session) -> None:
+    ids = session.info.pop(DISPATCH_KEY, None) or []
+    if ids:
+        from ccr.tasks import dispatch_calls
+
+        try:
+            dispatch_calls(ids)
+        except Exception:  # the broker is down: the rows stay pending and the orphan sweep sends them later
+            log.warning("Envoi de %s appel(s) au courtier impossible ; nouvel essai plus tard.", len(ids),
+                        exc_info=True)
+
+
+def _drop_pending(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction was rolled back: nothing to send
+        session.info.pop(DISPATCH_KEY, None)

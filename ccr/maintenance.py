@@ -168,12 +168,16 @@ def release_held_calls(*, session: Session, now: datetime | None = None) -> int:
         if is_maintenance_active(session=session, org_id=org_id, now=now):
             continue
         # queued_at is kept: held calls go to the worker in their upload order, ahead of newer ones.
+        held = list(session.exec(select(Call.id).where(Call.org_id == org_id, Call.status == "held")).all())
         result = session.exec(
             update(Call).where(Call.org_id == org_id, Call.status == "held")
             .values(status="queued", lease_owner=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:
+            from ccr.jobs import dispatch_after_commit
+
+            dispatch_after_commit(session, held)  # Celery mode: their tasks are sent once this commits
             released += result.rowcount
             audit.log_event(session=session, who=audit.SYSTEM, org_id=org_id, action="held_calls_released",
                             target_type="call", detail={"appels": result.rowcount})

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 PURGE_JOB_ID = "ccr-retention-purge"
 JOBS_TABLE = "apscheduler_jobs"  # APScheduler's own table, created by its job store (not a model)
+REDISPATCH_EVERY_MIN = 2  # a lost message delays its call by two minutes at most; the check is one LLEN
 MISFIRE_GRACE_S = 6 * 3600  # a server down at 03:00 still purges when it is back the same morning
 
 _lock = threading.Lock()
@@ -62,6 +63,10 @@ def start_scheduler(settings: Settings | None = None) -> BackgroundScheduler:
         scheduler.add_job("ccr.health:probe_job", "interval", minutes=1, id="ccr-health-probe",
                           name="Sonde de santé", replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=30)
+        if settings.broker_url:  # Celery mode: calls whose message was lost (broker down) are sent again
+            scheduler.add_job("ccr.tasks:redispatch_job", "interval", minutes=REDISPATCH_EVERY_MIN,
+                              id="ccr-celery-redispatch", name="Renvoi des appels orphelins",
+                              replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=60)
         scheduler.start()
         _scheduler = scheduler
         return scheduler

@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CCR_BCRYPT_ROUNDS", "4")  # the minimum cost keeps fixtures fast; production uses 12
+# AppTest runs app.py in this process: its boot() must not leave a worker pool and a scheduler running
+# against a temporary database that the next test deletes. Browser-test servers turn them back on.
+os.environ.setdefault("CCR_BACKGROUND_SERVICES", "0")
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 TEST_PASSWORD = "Motdepasse-Test-2026"
@@ -25,21 +28,31 @@ def settings_env(tmp_path, monkeypatch):
     monkeypatch.setenv("CCR_DATA_DIR", str(data))
     for var in ("CCR_SECRET_KEY", "DATABASE_URL", "CCR_DATABASE_URL", "CCR_BROKER_URL"):
         monkeypatch.delenv(var, raising=False)
-    if os.environ.get("CCR_TEST_DATABASE_URL"):
-        monkeypatch.setenv("DATABASE_URL", os.environ["CCR_TEST_DATABASE_URL"])
+    server_url, test_url = os.environ.get("CCR_TEST_DATABASE_URL"), None
+    if server_url:
+        from tests import pg
+
+        # PostgreSQL: an empty database per test, as fresh as a new SQLite data directory.
+        test_url = pg.fresh_database(server_url) if pg.is_postgres(server_url) else server_url
+        monkeypatch.setenv("DATABASE_URL", test_url)
     config.get_settings.cache_clear()
     db.dispose_engines()
     settings = config.get_settings()
     yield settings
     db.dispose_engines()
     config.get_settings.cache_clear()
+    if test_url and test_url != server_url:
+        pg.drop_database(server_url, test_url)
 
 
 @pytest.fixture
 def migrated(settings_env):
     """A migrated, empty database in the temporary data directory."""
     from ccr.db import migrate
+    from tests import pg
 
+    if pg.is_postgres(settings_env.database_url):  # a copy of a migrated database: 10x faster than migrating
+        pg.replace_with_migrated(os.environ["CCR_TEST_DATABASE_URL"], settings_env.database_url, settings_env)
     migrate(settings_env)
     return settings_env
 

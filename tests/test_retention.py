@@ -30,6 +30,7 @@ from ccr.models import (
     Transcript,
     User,
 )
+from tests import pg
 from tests.conftest import REPO
 from tests.retdata import NOW, PARIS, add_call, aggregates, stats_rows
 
@@ -46,8 +47,7 @@ def _audio_files(org_id: int) -> set[str]:
 
 def _fts_hits(word: str) -> list[int]:
     with session() as s:
-        return [r[0] for r in s.exec(text("SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH :w")
-                                     .bindparams(w=word)).all()]
+        return pg.fts_hits(s, word)
 
 
 # --- settings -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from ccr.calls import scope_calls
 from ccr.db import get_engine, session
 from ccr.errors import AccessDenied, InvalidInput
 from ccr.models import Agent, Call, DailyStat, Evaluation, Export
+from tests import pg
 from tests.retdata import NOW, add_call
 
 NAME = "Zéphyrine Quenouille"  # unique enough to search every table for it
@@ -34,7 +35,7 @@ def subject_data(tenants):
 
 def _fts(word: str) -> list:
     with session() as s:
-        return s.exec(sa.text("SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH :w").bindparams(w=word)).all()
+        return pg.fts_hits(s, word)
 
 
 def _everywhere(needle: str) -> list[str]:

@@ -44,6 +44,21 @@ def _panel_body(actor: Actor) -> None:
     c1.metric("Terminés", counts["done"])
     c2.metric("Échecs", counts["failed"])
     st.caption(f"Workers actifs : {stats['live_workers']} — temps restant estimé : {format_eta(stats['eta_s'])}")
+    broker = stats.get("broker")
+    if broker:  # Celery mode: the broker's own view, all organisations together
+        st.caption(broker_line(broker))
+
+
+def broker_line(broker: dict) -> str:
+    """One French line on the Celery queues: messages waiting and workers per queue, or why it is unknown."""
+    if broker.get("error"):
+        return f"Courtier : {broker['error']}"
+    parts = []
+    for queue, label in (("asr", "transcription"), ("score", "évaluation")):
+        waiting = broker["queued"].get(queue)
+        parts.append(f"{label} : {'?' if waiting is None else waiting} en attente, "
+                     f"{broker['by_queue'].get(queue, 0)} worker(s)")
+    return "File Celery — " + " ; ".join(parts)
 
 
 @st.fragment(run_every=PANEL_REFRESH_S)
