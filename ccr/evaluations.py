@@ -13,11 +13,13 @@ from sqlmodel import Session, col, select, update
 
 from ccr.errors import NotFound
 from ccr.models import Call, CriterionResult, Evaluation, IrritantHit
+from ccr.rollups import mark_dirty
 from ccr.users import Actor
 
 
 def store_evaluation(*, session: Session, call: Call, result: dict[str, Any], grid_id: int | None) -> Evaluation:
     """Save ``result`` (the scoring contract object) as the call's current evaluation, in the caller's transaction."""
+    mark_dirty(session, call.org_id, [call.started_at])  # dashboard rollups of that day (ccr.rollups)
     session.exec(
         update(Evaluation)
         .where(Evaluation.call_id == call.id, Evaluation.org_id == call.org_id, Evaluation.is_current == True)  # noqa: E712

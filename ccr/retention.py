@@ -58,6 +58,7 @@ from ccr.models import (
     Review,
     Transcript,
 )
+from ccr.rollups import mark_dirty
 from ccr.users import Actor
 
 log = logging.getLogger(__name__)
@@ -583,6 +584,7 @@ class _Purger:
                                                               Evaluation.started_at < cut["evaluations_reviews"]))))
         for chunk in _chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
+                mark_dirty(s, org.id, call_ids=chunk)  # dashboard rollups of those days (ccr.rollups)
                 counts["folded"] += fold_into_daily_stats(session=s, org_id=org.id, call_ids=chunk,
                                                           settings=self.settings)
                 ev_ids = list(s.exec(select(Evaluation.id).where(Evaluation.org_id == org.id,

@@ -29,6 +29,7 @@ from ccr.evaluations import result_of
 from ccr.grids import Grid, default_grid, load_grid_yaml
 from ccr.models import Agent, Call, CriterionResult, Evaluation, Review, Team, Transcript, User
 from ccr.models import Grid as GridRow
+from ccr.rollups import mark_dirty
 from ccr.scoring import VERDICTS, compute_score
 from ccr.users import Actor
 
@@ -350,6 +351,7 @@ def validate_review(
     )
     session.add(review)
     ev.final_score, ev.final_passed, ev.final_critical_failed, ev.validated = score, passed, critical, True
+    mark_dirty(session, ev.org_id, [ev.started_at])  # dashboard rollups of that day (ccr.rollups)
     session.add(ev)
     for row in session.exec(select(CriterionResult).where(CriterionResult.evaluation_id == ev.id,
                                                           CriterionResult.org_id == ev.org_id)).all():

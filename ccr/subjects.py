@@ -40,6 +40,7 @@ from ccr.models import (
     Team,
     Transcript,
 )
+from ccr.rollups import mark_dirty
 from ccr.users import Actor
 
 SUBJECT_ROLES = ("dpo", "admin")
@@ -268,6 +269,7 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
         counts["folded"] = fold_into_daily_stats(session=s, org_id=org, call_ids=ids, settings=settings)
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
+            mark_dirty(s, org, call_ids=chunk)  # dashboard rollups of those days (ccr.rollups)
             ev_ids = list(s.exec(select(Evaluation.id).where(Evaluation.org_id == org,
                                                              col(Evaluation.call_id).in_(chunk))).all())
             counts["reviews"] = counts.get("reviews", 0) + _rowcount(
@@ -329,6 +331,7 @@ def set_restriction(*, session: Session, actor: Actor, restricted: bool, agent_i
     changed = 0
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
+        mark_dirty(session, actor.org_id, call_ids=chunk)  # dashboard rollups of those days (ccr.rollups)
         changed += _rowcount(session, update(Call).where(Call.org_id == actor.org_id, col(Call.id).in_(chunk),
                                                          Call.restricted != restricted)
                              .values(restricted=restricted))
@@ -385,6 +388,7 @@ def rectify_call(*, session: Session, actor: Actor, call_id: int, **fields: Any)
     if not changed:
         return call
     session.add(call)
+    mark_dirty(session, actor.org_id, [call.started_at])  # dashboard rollups of that day (ccr.rollups)
     # Dashboards aggregate denormalised copies: keep them in step with the corrected call.
     denorm = {"agent_id": call.agent_id, "team_id": call.team_id}
     session.execute(update(Evaluation).where(Evaluation.call_id == call.id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:03:35.160221
+Create Date: 2026-11-22 12:50:40.106972
 """
 
 from alembic import op
@@ -120,6 +120,112 @@ def upgrade() -> None:
     sa.Column('duration_s', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('rollupagent',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('span', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('agent_id', sa.Integer(), nullable=True),
+    sa.Column('calls', sa.Integer(), nullable=False),
+    sa.Column('score_sum', sa.Float(), nullable=False),
+    sa.Column('passed', sa.Integer(), nullable=False),
+    sa.Column('critical', sa.Integer(), nullable=False),
+    sa.Column('talk_duration', sa.Float(), nullable=True),
+    sa.Column('agent_talk', sa.Float(), nullable=True),
+    sa.Column('customer_talk', sa.Float(), nullable=True),
+    sa.Column('talk_silence', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rollupagent', schema=None) as batch_op:
+        batch_op.create_index('ix_rollup_agent', ['org_id', 'span', 'day', 'team_id', 'agent_id', 'calls', 'score_sum', 'passed', 'critical', 'talk_duration', 'agent_talk', 'customer_talk', 'talk_silence'], unique=False)
+
+    op.create_table('rollupcategory',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('span', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('category', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('calls', sa.Integer(), nullable=False),
+    sa.Column('score_sum', sa.Float(), nullable=False),
+    sa.Column('passed', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rollupcategory', schema=None) as batch_op:
+        batch_op.create_index('ix_rollup_category', ['org_id', 'span', 'day', 'team_id', 'category', 'calls', 'score_sum', 'passed'], unique=False)
+
+    op.create_table('rollupcriterionweek',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('agent_id', sa.Integer(), nullable=True),
+    sa.Column('criterion_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('passed', sa.Integer(), nullable=False),
+    sa.Column('applicable', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rollupcriterionweek', schema=None) as batch_op:
+        batch_op.create_index('ix_rollup_criterion_week', ['org_id', 'agent_id', 'day', 'team_id', 'criterion_id', 'passed', 'applicable'], unique=False)
+        batch_op.create_index('ix_rollup_criterion_week_day', ['org_id', 'day'], unique=False)
+
+    op.create_table('rollupdirty',
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'day')
+    )
+    op.create_table('rollupirritantday',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('utc_day', sa.Date(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('calls', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rollupirritantday', schema=None) as batch_op:
+        batch_op.create_index('ix_rollup_irritant_day', ['org_id', 'day', 'utc_day', 'label', 'team_id', 'calls'], unique=False)
+
+    op.create_table('rollupstate',
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('refreshed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('org_id')
+    )
+    op.create_table('rollupteamday',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('utc_day', sa.Date(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('calls', sa.Integer(), nullable=False),
+    sa.Column('score_sum', sa.Float(), nullable=False),
+    sa.Column('passed', sa.Integer(), nullable=False),
+    sa.Column('critical', sa.Integer(), nullable=False),
+    sa.Column('validated', sa.Integer(), nullable=False),
+    sa.Column('with_irritant', sa.Integer(), nullable=False),
+    sa.Column('duration_sum', sa.Float(), nullable=True),
+    sa.Column('duration_n', sa.Integer(), nullable=False),
+    sa.Column('silence_sum', sa.Float(), nullable=True),
+    sa.Column('silence_duration_sum', sa.Float(), nullable=True),
+    sa.Column('b0', sa.Integer(), nullable=False),
+    sa.Column('b1', sa.Integer(), nullable=False),
+    sa.Column('b2', sa.Integer(), nullable=False),
+    sa.Column('b3', sa.Integer(), nullable=False),
+    sa.Column('b4', sa.Integer(), nullable=False),
+    sa.Column('b5', sa.Integer(), nullable=False),
+    sa.Column('b6', sa.Integer(), nullable=False),
+    sa.Column('b7', sa.Integer(), nullable=False),
+    sa.Column('b8', sa.Integer(), nullable=False),
+    sa.Column('b9', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('rollupteamday', schema=None) as batch_op:
+        batch_op.create_index('ix_rollup_team_day', ['org_id', 'day', 'team_id'], unique=False)
+        batch_op.create_index('ix_rollup_team_day_trend', ['org_id', 'day', 'utc_day', 'team_id', 'calls', 'score_sum', 'passed'], unique=False)
+
     op.create_table('taxonomy',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
@@ -588,6 +694,30 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_taxonomy_org_id'))
 
     op.drop_table('taxonomy')
+    with op.batch_alter_table('rollupteamday', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollup_team_day_trend')
+        batch_op.drop_index('ix_rollup_team_day')
+
+    op.drop_table('rollupteamday')
+    op.drop_table('rollupstate')
+    with op.batch_alter_table('rollupirritantday', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollup_irritant_day')
+
+    op.drop_table('rollupirritantday')
+    op.drop_table('rollupdirty')
+    with op.batch_alter_table('rollupcriterionweek', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollup_criterion_week_day')
+        batch_op.drop_index('ix_rollup_criterion_week')
+
+    op.drop_table('rollupcriterionweek')
+    with op.batch_alter_table('rollupcategory', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollup_category')
+
+    op.drop_table('rollupcategory')
+    with op.batch_alter_table('rollupagent', schema=None) as batch_op:
+        batch_op.drop_index('ix_rollup_agent')
+
+    op.drop_table('rollupagent')
     op.drop_table('purgerun')
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organisation_slug'))
