@@ -63,6 +63,10 @@ TOP_IRRITANTS = 6  # more lines than this on one chart become noise (and exhaust
 PAGE_SIZE_MAX = 200  # the calls list is paginated in the database, never loaded whole
 EXPORT_MAX_ROWS = 50_000  # a CSV/Excel of the current view; beyond this, the organisation export is the tool
 SEARCH_COUNT_CAP = 1000  # beyond this a search is too broad to browse; counting further costs time
+# A word in at least this many transcripts is "common": its first page is found by walking the date index
+# and checking each call (measured at 300k calls: 18 ms instead of 104 ms), a rare word by its match set.
+DENSE_SEARCH_HITS = 20_000
+DATE_SORTS = ("recent", "ancien")
 FTS_MAX_TERMS = 12  # a search box query, not a document: longer input is cut
 PG_TS_CONFIG = "ccr_french"  # migration 0002: French stemming, accents folded (the GIN index's configuration)
 _SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -970,12 +974,27 @@ def fts_query(text_in: str) -> str:
     return " ".join(f'"{w}"' for w in words)
 
 
-def _search_condition(session: Session, actor: Actor, search: str):
+def _dense_search(session: Session, search: str) -> bool:
+    """True when a (SQLite) search matches so many transcripts that walking the list's date index wins."""
+    if _dialect(session) != "sqlite" or not fts_query(search):
+        return False
+    hits = session.exec(text("SELECT count(*) FROM (SELECT rowid FROM transcript_fts WHERE transcript_fts "
+                             "MATCH :q LIMIT :cap)").bindparams(q=fts_query(search), cap=DENSE_SEARCH_HITS)).one()
+    return int(hits[0]) >= DENSE_SEARCH_HITS
+
+
+def _search_condition(session: Session, actor: Actor, search: str, *, dense: bool = False):
     t = Transcript
     if _dialect(session) == "sqlite":
         q = fts_query(search)
         if not q:
             return None
+        if dense:
+            # Checked row by row while walking the evaluations in date order: the first page of a
+            # common word is found after a few hundred rows instead of materialising every match.
+            return text("EXISTS (SELECT 1 FROM transcript t JOIN transcript_fts f ON f.rowid = t.id "
+                        "WHERE t.call_id = evaluation.call_id AND t.org_id = :fts_org "
+                        "AND transcript_fts MATCH :fts_dq)").bindparams(fts_org=actor.org_id, fts_dq=q)
         fts = table("transcript_fts")
         matching = (select(literal_column("rowid")).select_from(fts)
                     .where(text("transcript_fts MATCH :fts_q").bindparams(fts_q=q)))
@@ -1001,7 +1020,8 @@ def _to_review_condition(threshold: float, margin: float):
 
 def _calls_conditions(session: Session, actor: Actor, filters: Filters, *, score_min: float | None,
                       score_max: float | None, status: str | None, irritant: str | None, to_review: bool,
-                      search: str, failed_criterion: str | None, threshold: float, margin: float) -> list:
+                      search: str, failed_criterion: str | None, threshold: float, margin: float,
+                      dense_search: bool = False) -> list:
     e = Evaluation
     conds = _where(actor, filters)
     if score_min is not None:
@@ -1028,7 +1048,7 @@ def _calls_conditions(session: Session, actor: Actor, filters: Filters, *, score
     if to_review:
         conds.append(_to_review_condition(threshold, margin))
     if search and search.strip():
-        cond = _search_condition(session, actor, search)
+        cond = _search_condition(session, actor, search, dense=dense_search)
         if cond is not None:
             conds.append(cond)
     return conds
@@ -1089,6 +1109,11 @@ def list_calls(*, session: Session, actor: Actor, filters: Filters, score_min: f
         total = int(session.exec(select(func.count()).select_from(capped)).one())
     else:
         total = int(session.exec(select(func.count()).select_from(Evaluation).where(*conds)).one())
+    if search and search.strip() and sort in DATE_SORTS and _dense_search(session, search):
+        conds = _calls_conditions(session, actor, filters, score_min=score_min, score_max=score_max,
+                                  status=status, irritant=irritant, to_review=to_review, search=search,
+                                  failed_criterion=failed_criterion, threshold=threshold, margin=margin,
+                                  dense_search=True)
     rows = _fetch_calls(session, actor, conds, sort, (page - 1) * page_size, page_size, threshold, margin)
     return rows, total
 

@@ -450,13 +450,24 @@ def test_calls_list_is_paginated_in_the_database(data):
     ("facture -remboursement", {"c1"}),
     ("^:()*", None),  # nothing searchable: no search at all
 ])
-def test_full_text_search_quotes_the_users_words(query, expected, data):
+@pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
+def test_full_text_search_quotes_the_users_words(query, expected, dense, data, monkeypatch):
+    # "dense" forces the common-word plan (date-index walk with a per-call check): same answers.
+    monkeypatch.setattr(kpis, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
     a, _b, ids = data
     got, _ = calls(a.actor("admin"), search=query)
     if expected is None:
         assert len(got) == 4
     else:
         assert set(got) == {ids[k] for k in expected}
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
+def test_both_search_plans_respect_the_team_leads_scope_and_order(dense, data, monkeypatch):
+    monkeypatch.setattr(kpis, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
+    a, _b, ids = data
+    assert calls(a.actor("team_lead"), search="remboursement")[0] == [ids["c1"]]
+    assert calls(a.actor("admin"), search="remboursement", sort="ancien")[0] == [ids["c1"], ids["c4"]]
 
 
 def test_full_text_search_stays_in_the_team_leads_scope(data):
