@@ -183,6 +183,9 @@ def _decode(
         if not container.streams.audio:
             raise AudioError("Ce fichier ne contient aucune piste audio.", detail=filename)
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # found by benchmarks/fuzz_audio.py: a WAV with format tag 0
+            raise AudioError(f"Le codage audio de ce fichier est inconnu : {ACCEPTED_FORMATS_FR} attendus.",
+                             detail=filename)
         codec = stream.codec_context.name
         channels = stream.codec_context.channels
         rate = stream.codec_context.sample_rate

@@ -17,6 +17,7 @@ File format (``<audio_dir>/<org_id>/<key>.enc``)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -114,12 +115,22 @@ def put_audio(data: bytes, *, org_id: int, settings: Settings | None = None) -> 
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # a full disk must refuse this upload in French, not kill the batch
+            raise CcrError(_write_error_message(err)) from err
         raise
     _fsync_dir(path.parent)
     return key
+
+
+def _write_error_message(err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("Espace disque insuffisant sur le serveur : l'enregistrement n'a pas été stocké. "
+                "Prévenez l'administrateur, puis importez-le de nouveau.")
+    return (f"L'enregistrement n'a pas pu être écrit sur le disque du serveur ({err.strerror or 'erreur système'}) :"
+            " prévenez l'administrateur.")
 
 
 def get_audio(key: str, *, org_id: int, settings: Settings | None = None) -> bytes:
@@ -179,8 +190,7 @@ def _fsync_dir(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # some filesystems cannot sync a directory
+            os.fsync(fd)
     finally:
         os.close(fd)

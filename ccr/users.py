@@ -108,9 +108,13 @@ def load_actor(*, session: Session, user_id: int, now: datetime | None = None) -
 
 
 def session_is_valid(*, session: Session, user_id: int, issued_at: datetime) -> bool:
-    """False when the user's sessions were revoked after ``issued_at`` (logout, deactivation...)."""
+    """False when the session has expired or the user's sessions were revoked after ``issued_at``."""
     user = session.get(User, user_id)
     if user is None or not user.active:
+        return False
+    # Absolute lifetime, the re-login cookie's: without it a browser tab left open kept its server-side
+    # session for ever (found by tests/security/test_web_hardening.py).
+    if issued_at <= utcnow() - timedelta(hours=get_settings().cookie_expiry_hours):
         return False
     return user.sessions_revoked_at is None or issued_at > user.sessions_revoked_at
 

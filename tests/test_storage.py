@@ -102,7 +102,7 @@ def test_an_interrupted_write_leaves_no_file_and_no_temporary(settings_env, monk
         raise OSError("disque plein")
 
     monkeypatch.setattr(storage.os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(CcrError, match="n'a pas pu être écrit"):  # a French refusal, not a raw OSError
         storage.put_audio(RECORDING, org_id=1)
     assert list((settings_env.audio_dir / "1").iterdir()) == []
 

@@ -18,20 +18,35 @@ def fresh_server(tmp_path_factory):
     stop_server(server)
 
 
-def _nav_titles(page) -> set[str]:
+def _nav_titles(page, expected: set[str]) -> set[str]:
+    """The navigation's page titles, once the sidebar has drawn (or after 20 s)."""
     links = page.locator('[data-testid="stSidebarNav"] a')
-    return {t.strip() for t in links.all_inner_texts()}
+    titles: set[str] = set()
+    for _ in range(40):
+        titles = {t.strip() for t in links.all_inner_texts()}
+        if titles == expected:
+            break
+        page.wait_for_timeout(500)
+    return titles
+
+
+def _refusal_or_login(page):
+    """Wait until the page shows the guard's refusal or the login form; return which text is shown."""
+    shown = page.get_by_text("Accès refusé").or_(page.get_by_label("Identifiant")).first
+    shown.wait_for(timeout=30_000)
+    return shown
 
 
 def test_deep_links_refuse_before_any_login(fresh_server, page):
     private = [p for p in PAGES if "public" not in p.roles]
     for spec in private:
         page.goto(f"{fresh_server.url}/{spec.key}")
+        _refusal_or_login(page)
         wait_idle(page)
         body = page.locator("body").inner_text()
-        refused = "Accès refusé" in body or page.get_by_label("Identifiant").count() > 0
-        assert refused, f"/{spec.key} rendered without login"
-        assert "Se déconnecter" not in body
+        assert "Se déconnecter" not in body, f"/{spec.key} rendered a logged-in page"
+        assert spec.title not in [h.strip() for h in page.locator("h1").all_inner_texts()], (
+            f"/{spec.key} rendered its content without login")
     # the users page's table of accounts never appeared
     page.goto(f"{fresh_server.url}/users")
     wait_idle(page)
@@ -43,13 +58,14 @@ def test_deep_links_refuse_before_any_login(fresh_server, page):
 def test_each_demo_role_sees_its_pages_and_only_those(demo_server, page, role):
     login(page, demo_server, DEMO_LOGINS[role], DEMO_PASSWORD)
     expected = {p.title for p in pages_for(role)}
-    assert _nav_titles(page) == expected
+    assert _nav_titles(page, expected) == expected
     forbidden = [p for p in PAGES if p.title not in expected]
     for spec in forbidden:
         page.goto(f"{demo_server.url}/{spec.key}")
         wait_idle(page)
-        body = page.locator("body").inner_text()
-        assert "Accès refusé" in body or spec.title not in _nav_titles(page)
+        # Not listed for this role: the URL falls back to the role's own default page, never the forbidden one.
+        assert spec.title not in [h.strip() for h in page.locator("h1").all_inner_texts()]
+        assert spec.title not in _nav_titles(page, expected)
     screenshot(page, f"home-{role}")
 
 

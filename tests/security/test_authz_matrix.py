@@ -1,0 +1,515 @@
+"""The authorisation matrix, generated: every ``ccr`` function taking an id, every page taking an id from the
+URL, every role (and anonymous for pages), against a record of the actor's own team, another team of the
+same organisation, and another organisation.
+
+The function list is discovered by introspection (a public function of a ``ccr`` module with a keyword
+parameter ending in ``_id``/``_ids`` and a ``session`` or ``actor`` parameter). Each one must have an entry
+below: a recipe (roles allowed, whether team leads are limited to their teams, how to call it on a target)
+or, for functions without an actor, the reason they are trusted-caller only. A new function without an
+entry fails :func:`test_every_id_taking_function_has_an_entry`.
+
+Expected outcome of a cell: another organisation is always refused (NotFound / AccessDenied / nothing); a
+role outside the function's roles is refused; a team lead on another team is refused when the function is
+team-scoped; everything else must succeed (so no cell can pass because the function is broken). Every
+cell is asserted and printed in the summary table (``tests/security/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import pkgutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+import ccr
+from ccr.db import session, utcnow
+from ccr.errors import AccessDenied, InvalidInput, NotFound
+from tests.conftest import TEST_PASSWORD
+from tests.pages.helpers import refused as page_refused
+from tests.pages.helpers import run_page
+
+ROLES = ("admin", "dpo", "supervisor", "team_lead")
+ALL = frozenset(ROLES)
+TARGETS = ("own_team", "other_team", "other_org")
+OK, REFUSED = "ok", "refus"
+_seq = itertools.count(1)
+
+RESULT = {
+    "grid": "ccr-standard-fr", "grid_version": 1, "engine": "rules", "score": 80.0, "passed": True,
+    "critical_failed": False,
+    "criteria": [{"id": "accueil", "verdict": "pass", "weight": 100, "evidence": [], "explanation": ""}],
+    "category": "information", "irritants": [], "summary": "", "recommendations": [],
+}
+
+
+# --- the world: two organisations, built once for the module --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Organisations A (the actors) and B (the other tenant), in a migrated temporary data directory."""
+    from ccr import config, db
+    from tests.conftest import make_tenant
+
+    with pytest.MonkeyPatch.context() as mp:
+        data = tmp_path_factory.mktemp("authz") / "data"
+        data.mkdir()
+        mp.setenv("CCR_DATA_DIR", str(data))
+        for var in ("CCR_SECRET_KEY", "DATABASE_URL", "CCR_DATABASE_URL", "CCR_BROKER_URL"):
+            mp.delenv(var, raising=False)
+        config.get_settings.cache_clear()
+        db.dispose_engines()
+        db.migrate(config.get_settings())
+        a, b = make_tenant("Alpha Conseil", "alpha"), make_tenant("Beta Services", "beta")
+        yield {"a": a, "b": b}
+        db.dispose_engines()
+        config.get_settings.cache_clear()
+
+
+def _tenant(world, target: str):
+    return world["b"] if target == "other_org" else world["a"]
+
+
+def _team_index(target: str) -> int:
+    return 1 if target == "other_team" else 0  # A's team lead belongs to A's first team only
+
+
+# --- record factories: a fresh record per cell, so a write in one cell never changes another ---------
+
+
+def make_agent(tenant, team_idx: int) -> int:
+    from ccr.models import Agent
+
+    with session() as s:
+        agent = Agent(org_id=tenant.org_id, team_id=tenant.team_ids[team_idx], name=f"cible {next(_seq)}")
+        s.add(agent)
+        s.flush()
+        return agent.id
+
+
+def make_call(tenant, team_idx: int, *, status: str = "done", agent_id: int | None = None,
+              audio: bool = True) -> int:
+    """A scored call with a transcript, an evaluation and (optionally) its encrypted recording."""
+    from ccr import evaluations, storage
+    from ccr.models import Call, Transcript
+    from tests.audiodata import cut_wav
+
+    agent_id = agent_id or make_agent(tenant, team_idx)
+    key = storage.put_audio(cut_wav("a01-000.wav", 1), org_id=tenant.org_id) if audio else None
+    with session() as s:
+        call = Call(org_id=tenant.org_id, team_id=tenant.team_ids[team_idx], agent_id=agent_id,
+                    sha256=f"sha-{next(_seq)}", status=status, duration_s=30.0, audio_key=key, codec="pcm_s16le",
+                    customer_phone=f"06{next(_seq):08d}", started_at=utcnow() - timedelta(days=1))
+        s.add(call)
+        s.flush()
+        s.add(Transcript(org_id=tenant.org_id, call_id=call.id, segments_json=json.dumps(
+            [{"speaker": "agent", "start": 0, "end": 1, "text": "bonjour"}]), text="bonjour"))
+        evaluations.store_evaluation(session=s, call=call, result=RESULT, grid_id=None)
+        return call.id
+
+
+def make_evaluation(tenant, team_idx: int) -> int:
+    from ccr import evaluations
+
+    call_id = make_call(tenant, team_idx)
+    with session() as s:
+        return evaluations.current_evaluation(session=s, actor=tenant.actor("admin"), call_id=call_id).id
+
+
+def make_grid(tenant, team_idx: int) -> int:
+    from ccr import grids
+
+    with session() as s:
+        row, _ = grids.active_grid(session=s, org_id=tenant.org_id)
+        return row.id
+
+
+def make_incident(tenant, team_idx: int) -> int:
+    from ccr import incidents
+
+    with session() as s:
+        return incidents.create_incident(session=s, actor=tenant.actor("admin"), title="Fuite de test",
+                                         priority="P2", kind="breach",
+                                         data_categories="enregistrements").id
+
+
+def make_window(tenant, team_idx: int) -> int:
+    from ccr import maintenance
+
+    start = utcnow() + timedelta(days=3)
+    with session() as s:
+        return maintenance.schedule_window(session=s, actor=tenant.actor("admin"), starts_at=start,
+                                           ends_at=start + timedelta(hours=1), message="Maintenance test").id
+
+
+def make_export(tenant, team_idx: int) -> int:
+    from ccr import exports
+
+    agent_id = make_agent(tenant, team_idx)
+    make_call(tenant, team_idx, agent_id=agent_id, audio=False)
+    return exports.create_subject_export(actor=tenant.actor("dpo"), agent_id=agent_id)
+
+
+def make_user(tenant, team_idx: int) -> int:
+    from ccr.users import create_user
+
+    with session() as s:
+        return create_user(session=s, org_id=tenant.org_id, username=f"cible.{tenant.org_id}.{next(_seq)}",
+                           display_name="Cible", password=TEST_PASSWORD, role="supervisor",
+                           check_strength=False).id
+
+
+def team_id(tenant, team_idx: int) -> int:
+    return tenant.team_ids[team_idx]
+
+
+def agent_with_call(tenant, team_idx: int) -> int:
+    agent_id = make_agent(tenant, team_idx)
+    make_call(tenant, team_idx, agent_id=agent_id, audio=False)
+    return agent_id
+
+
+def failed_call(tenant, team_idx: int) -> int:
+    return make_call(tenant, team_idx, status="failed")
+
+
+# --- the recipes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to attack one function: the roles it serves, team scoping, target factory and the call."""
+
+    roles: frozenset[str]
+    team_scoped: bool
+    make: object  # (tenant, team_idx) -> id
+    call: object  # (session, actor, target_id, world) -> result
+    empty_is_refusal: bool = False  # list/count results: nothing returned = nothing leaked
+
+
+def _filters(actor):
+    from ccr import kpis
+
+    return kpis.filters_from_query({}, actor, date.today())
+
+
+def _own_grid(s, actor) -> int:
+    from ccr import grids
+
+    return grids.active_grid(session=s, org_id=actor.org_id)[0].id
+
+
+def _erase(s, act, agent_id, w):
+    from ccr import subjects
+
+    # The typed confirmation is built from the subject, which only the DPO of its organisation can resolve.
+    with session() as own:
+        try:
+            subj = subjects.resolve_subject(session=own, actor=act, agent_id=agent_id)
+            phrase = subjects.confirmation_phrase(subj)
+        except (NotFound, AccessDenied, InvalidInput):
+            phrase = "EFFACER cible"
+    return subjects.erase_subject(actor=act, confirmation=phrase, agent_id=agent_id)
+
+
+def _imp(path: str):
+    module, name = path.rsplit(".", 1)
+    return getattr(__import__(f"ccr.{module}", fromlist=[name]), name)
+
+
+R = Recipe
+RECIPES: dict[str, Recipe] = {
+    "calls.get_call": R(ALL, True, make_call, lambda s, a, i, w: _imp("calls.get_call")(
+        session=s, actor=a, call_id=i)),
+    "calls.get_transcript": R(ALL, True, make_call, lambda s, a, i, w: _imp("calls.get_transcript")(
+        session=s, actor=a, call_id=i)),
+    "evaluations.current_evaluation": R(ALL, True, make_call, lambda s, a, i, w: _imp(
+        "evaluations.current_evaluation")(session=s, actor=a, call_id=i)),
+    "evaluations.list_evaluations": R(ALL, True, make_call, lambda s, a, i, w: _imp(
+        "evaluations.list_evaluations")(session=s, actor=a, call_id=i), empty_is_refusal=True),
+    "evaluations.get_evaluation": R(ALL, True, make_evaluation, lambda s, a, i, w: _imp(
+        "evaluations.get_evaluation")(session=s, actor=a, evaluation_id=i)),
+    "exports.get_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
+        "exports.get_export")(session=s, actor=a, export_id=i)),
+    "exports.read_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
+        "exports.read_export")(actor=a, export_id=i)),
+    "exports.create_subject_export": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "exports.create_subject_export")(actor=a, agent_id=i)),
+    "grids.get_grid_version": R(ALL, False, make_grid, lambda s, a, i, w: _imp("grids.get_grid_version")(
+        session=s, actor=a, grid_id=i)),
+    "grids.activate_grid": R(frozenset({"supervisor", "admin"}), False, make_grid, lambda s, a, i, w: _imp(
+        "grids.activate_grid")(session=s, actor=a, grid_id=i)),
+    "incidents.get_incident": R(frozenset({"admin", "dpo"}), False, make_incident, lambda s, a, i, w: _imp(
+        "incidents.get_incident")(session=s, actor=a, incident_id=i)),
+    "incidents.update_incident": R(frozenset({"admin"}), False, make_incident, lambda s, a, i, w: _imp(
+        "incidents.update_incident")(session=s, actor=a, incident_id=i, description="Pris en charge")),
+    "jobs.retry_call": R(frozenset({"admin", "supervisor"}), True, failed_call, lambda s, a, i, w: _imp(
+        "jobs.retry_call")(session=s, actor=a, call_id=i)),
+    "jobs.rescore_calls": R(frozenset({"admin", "supervisor"}), True, make_call, lambda s, a, i, w: _imp(
+        "jobs.rescore_calls")(session=s, actor=a, grid_id=_own_grid(s, a), call_ids=[i]), empty_is_refusal=True),
+    "jobs.rescore_calls(grid)": R(frozenset({"admin", "supervisor"}), False, make_grid, lambda s, a, i, w: _imp(
+        "jobs.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
+    "jobs.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("jobs.calls_progress")(
+        session=s, actor=a, call_ids=[i])["rows"], empty_is_refusal=True),
+    "kpis.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
+        "kpis.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
+        empty_is_refusal=True),
+    "maintenance.cancel_window": R(frozenset({"admin"}), False, make_window, lambda s, a, i, w: _imp(
+        "maintenance.cancel_window")(session=s, actor=a, window_id=i) or "annulée"),
+    "orgs.get_team": R(ALL, True, team_id, lambda s, a, i, w: _imp("orgs.get_team")(
+        session=s, actor=a, team_id=i)),
+    "orgs.list_agents": R(ALL, True, team_id, lambda s, a, i, w: _imp("orgs.list_agents")(
+        session=s, actor=a, team_id=i), empty_is_refusal=True),
+    "orgs.get_agent": R(ALL, True, make_agent, lambda s, a, i, w: _imp("orgs.get_agent")(
+        session=s, actor=a, agent_id=i)),
+    "orgs.create_agent": R(frozenset({"admin", "supervisor"}), False, team_id, lambda s, a, i, w: _imp(
+        "orgs.create_agent")(session=s, actor=a, name=f"Nouvel agent {next(_seq)}", team_id=i)),
+    "reports.team_report_html": R(frozenset({"admin", "supervisor", "team_lead", "dpo"}), True, team_id,
+                                  lambda s, a, i, w: _imp("reports.team_report_html")(
+                                      session=s, actor=a, filters=_filters(a), team_id=i)),
+    "reviews.open_call": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                           lambda s, a, i, w: _imp("reviews.open_call")(session=s, actor=a, call_id=i)),
+    "reviews.record_audio_play": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                                   lambda s, a, i, w: _imp("reviews.record_audio_play")(
+                                       session=s, actor=a, call_id=i) or "journalisé"),
+    "reviews.load_audio": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                            lambda s, a, i, w: _imp("reviews.load_audio")(session=s, actor=a, call_id=i)),
+    "reviews.validate_review": R(frozenset({"supervisor", "admin"}), True, make_call,
+                                 lambda s, a, i, w: _imp("reviews.validate_review")(
+                                     session=s, actor=a, call_id=i, overrides={}, comments={})),
+    "storage.load_call_audio": R(ALL, True, make_call, lambda s, a, i, w: _imp("storage.load_call_audio")(
+        session=s, actor=a, call_id=i)),
+    "subjects.resolve_subject": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "subjects.resolve_subject")(session=s, actor=a, agent_id=i)),
+    "subjects.preview": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "subjects.preview")(session=s, actor=a, agent_id=i)),
+    "subjects.erase_subject": R(frozenset({"dpo", "admin"}), False, make_agent, _erase),
+    "subjects.set_restriction": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
+        "subjects.set_restriction")(session=s, actor=a, restricted=True, call_ids=[i]), empty_is_refusal=True),
+    "subjects.rectify_agent": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "subjects.rectify_agent")(session=s, actor=a, agent_id=i, name=f"Rectifié {next(_seq)}")),
+    "subjects.rectify_call": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
+        "subjects.rectify_call")(session=s, actor=a, call_id=i, campaign="Rectifiée")),
+    "users.update_user": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp("users.update_user")(
+        session=s, actor=a, user_id=i, display_name="Renommé")),
+    "users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
+        "users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
+}
+
+# Functions with an id but no actor: called by trusted code only (worker, scheduler, CLI, login frame), with
+# an organisation or user id that already comes from an authenticated, scoped context. Each says why.
+TRUSTED: dict[str, str] = {
+    "audit.log_event": "écriture du journal, identité fournie par l'appelant",
+    "audit.verify_chain": "CLI / page DPO après contrôle du rôle",
+    "audit.list_events": "org_id de l'acteur, page DPO après contrôle du rôle",
+    "audit.count_events": "org_id de l'acteur",
+    "consent.record_consent": "cookie de consentement signé, sans donnée client",
+    "consent.withdraw": "identifiant de consentement du cookie signé du navigateur",
+    "consent.list_consent_records": "preuve de consentement du navigateur lui-même",
+    "evaluations.store_evaluation": "worker : l'appel vient de la ligne réclamée",
+    "grids.active_grid": "worker / pages : org_id de l'acteur",
+    "grids.active_taxonomy": "worker / pages : org_id de l'acteur",
+    "grids.active_taxonomy_version": "org_id de l'acteur",
+    "health.monthly_availability": "org_id de l'acteur, page incidents",
+    "incidents.downtime_incidents": "org_id de l'acteur",
+    "ingest.metadata_from_filename": "org_id de l'acteur déjà contrôlé par ingest_upload",
+    "jobs.renew_lease": "worker : bail détenu par ce worker",
+    "jobs.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
+    "rollups.mark_dirty": "écritures internes (évaluation, revue, purge) : org_id de l'appel",
+    "rollups.refresh_rollups": "lecture du tableau de bord : org_id de l'acteur",
+    "maintenance.list_windows": "org_id de l'acteur",
+    "maintenance.upcoming_or_active": "org_id de l'acteur (bandeau)",
+    "maintenance.is_maintenance_active": "org_id de l'acteur (import)",
+    "orgs.find_agent_by_name": "org_id de l'acteur (import)",
+    "privacy.retention_rows": "org_id de l'acteur, page Confidentialité",
+    "retention.retention_days": "job de purge / org_id de l'acteur",
+    "retention.reportable_team_ids": "job de purge",
+    "retention.fold_into_daily_stats": "job de purge",
+    "retention.stats_history": "org_id de l'acteur",
+    "users.load_actor": "garde de page : user_id de la session authentifiée",
+    "users.session_is_valid": "garde de page : user_id de la session authentifiée",
+    "users.record_login": "cadre de connexion après vérification du mot de passe",
+    "users.record_logout": "cadre de connexion : utilisateur de la session",
+    "users.create_user": "CLI / page Utilisateurs (org_id de l'administrateur)",
+}
+
+
+def discover() -> dict[str, inspect.Signature]:
+    """Public ``ccr`` functions taking an id keyword and a session or an actor."""
+    import importlib
+
+    found = {}
+    for info in pkgutil.iter_modules(ccr.__path__):
+        if info.name.startswith("_") or info.ispkg:
+            continue
+        module = importlib.import_module(f"ccr.{info.name}")
+        for name, fn in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
+                continue
+            params = inspect.signature(fn).parameters
+            ids = [p for p, v in params.items() if p.endswith(("_id", "_ids")) and v.kind == v.KEYWORD_ONLY]
+            if ids and ("session" in params or "actor" in params):
+                found[f"{info.name}.{name}"] = inspect.signature(fn)
+    return found
+
+
+def test_every_id_taking_function_has_an_entry():
+    found = discover()
+    covered = {k.split("(")[0] for k in RECIPES} | set(TRUSTED)
+    assert not set(found) - covered, f"fonctions sans entrée dans la matrice : {sorted(set(found) - covered)}"
+    assert not covered - set(found), f"entrées obsolètes : {sorted(covered - set(found))}"
+    for name in TRUSTED:  # the exemption is only for functions that cannot receive a user's actor
+        assert "actor" not in found[name].parameters or name == "users.create_user", name
+
+
+def _expected(recipe: Recipe, role: str, target: str) -> str:
+    if target == "other_org" or role not in recipe.roles:
+        return REFUSED
+    if target == "other_team" and recipe.team_scoped and role == "team_lead":
+        return REFUSED
+    return OK
+
+
+def _observe(recipe: Recipe, world, actor, target_id) -> str:
+    try:
+        with session() as s:
+            out = recipe.call(s, actor, target_id, world)
+            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], bytes):
+                out = out[1]
+    except (NotFound, AccessDenied):
+        return REFUSED
+    if out is None or (recipe.empty_is_refusal and not out):
+        return REFUSED
+    return OK
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_data_function_matrix(world, name, matrix_cell):
+    recipe = RECIPES[name]
+    failures = []
+    for role in ROLES:
+        actor = world["a"].actor(role)
+        for target in TARGETS:
+            tenant = _tenant(world, target)
+            target_id = recipe.make(tenant, _team_index(target))
+            expected = _expected(recipe, role, target)
+            observed = _observe(recipe, world, actor, target_id)
+            matrix_cell("fonctions ccr (acteur de l'organisation A)", name, f"{role}/{target}", expected, observed)
+            if observed != expected:
+                failures.append(f"{role}/{target}: {observed} (attendu {expected})")
+    assert not failures, f"{name}: {failures}"
+
+
+# --- pages: role x target, with ids taken from the URL ------------------------------------------------
+
+
+def _page_text(at) -> str:
+    """Everything a page rendered as text, tables included (what a user could read)."""
+    parts = []
+    for kind in ("markdown", "caption", "title", "header", "subheader", "text", "metric", "info", "warning",
+                 "success", "error", "code", "json", "table"):
+        for el in getattr(at, kind, []):
+            parts.append(str(getattr(el, "value", "")) + " " + str(getattr(el, "label", "")))
+    for df in at.dataframe:
+        parts.append(df.value.to_string())
+    return "\n".join(parts)
+
+
+PAGE_ROLES = (*ROLES, None)
+URL_PAGES = {
+    # page key -> the query parameters that carry an id (each tampered with in turn)
+    "review": ("call_id",),
+    "calls": ("agent", "equipe"),
+    "dashboard": ("equipe", "agent"),
+}
+
+
+@pytest.fixture(scope="module")
+def page_targets(world):
+    """One distinctive call per target, with an agent whose name appears only on pages that may show it."""
+    from ccr.models import Agent
+
+    out = {}
+    for target in TARGETS:
+        tenant = _tenant(world, target)
+        idx = _team_index(target)
+        marker = f"Agent{target.replace('_', '')}Marqueur"
+        with session() as s:
+            agent = Agent(org_id=tenant.org_id, team_id=tenant.team_ids[idx], name=marker)
+            s.add(agent)
+            s.flush()
+            agent_id = agent.id
+        call_id = make_call(tenant, idx, agent_id=agent_id, audio=False)
+        out[target] = {"call_id": call_id, "agent": agent_id, "equipe": tenant.team_ids[idx], "marker": marker}
+    return out
+
+
+def _page_expected(key: str, role: str | None, target: str | None) -> str:
+    from ccr.permissions import allowed
+
+    if not allowed(key, role):
+        return REFUSED
+    if target is None or target == "other_org":
+        return OK if target is None else "caché"
+    if target == "other_team" and role == "team_lead":
+        return "caché"
+    return "visible"
+
+
+def _page_spec_ids():
+    from ccr.permissions import PAGES
+
+    return [p.key for p in PAGES]
+
+
+@pytest.mark.parametrize("key", _page_spec_ids())
+def test_page_matrix(world, page_targets, key, matrix_cell):
+    from ccr.permissions import PAGE_BY_KEY, allowed
+
+    spec = PAGE_BY_KEY[key]
+    failures = []
+    for role in PAGE_ROLES:
+        user_id = world["a"].users[role] if role else None
+        name = role or "anonyme"
+        if key not in URL_PAGES or not allowed(key, role):
+            at = run_page(spec.path, user_id)
+            assert not at.exception, (key, role, [e.value for e in at.exception])
+            observed = REFUSED if page_refused(at) else OK
+            expected = _page_expected(key, role, None)
+            matrix_cell("pages (rôle)", key, name, expected, observed)
+            if observed != expected:
+                failures.append(f"{name}: {observed}")
+            continue
+        for param, target in itertools.product(URL_PAGES[key], TARGETS):
+            t = page_targets[target]
+            at = run_page(spec.path, user_id, query={param: str(t[param])})
+            assert not at.exception, (key, role, target, [e.value for e in at.exception])
+            text = _page_text(at)
+            if page_refused(at):
+                observed = REFUSED
+            else:
+                observed = "visible" if t["marker"] in text else "caché"
+            expected = _page_expected(key, role, target)
+            matrix_cell("pages avec un identifiant dans l'URL", f"{key}?{param}= · {name}", target, expected,
+                        observed)
+            if observed != expected:
+                failures.append(f"{name}/{param}/{target}: {observed} (attendu {expected})")
+            # Whatever the page shows, another organisation's marker never appears on it.
+            assert page_targets["other_org"]["marker"] not in text, (key, name, target)
+    assert not failures, f"{key}: {failures}"
+
+
+def test_the_matrix_covers_every_registered_page():
+    from ccr.permissions import PAGES
+
+    assert {p.key for p in PAGES} == set(_page_spec_ids())
+    assert set(URL_PAGES) <= {p.key for p in PAGES}
+    readers = Path("ccr/kpis.py").read_text()  # the dashboard and calls filters parse the URL there
+    for key, params in URL_PAGES.items():  # the parameters really are read from the URL
+        for param in params:
+            assert f'"{param}"' in Path(f"pages/{key}.py").read_text() + readers, (key, param)

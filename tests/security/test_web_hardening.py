@@ -1,0 +1,205 @@
+"""Web hardening: the effective Streamlit configuration, upload caps kept consistent, no secret in the logs of a
+browser journey, session expiry, and a copied re-login cookie that stops working after logout or deactivation.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from ccr.config import Settings
+from ccr.db import utcnow
+from tests.e2e.conftest import (
+    CHROMIUM_ARGS,
+    chromium_path,  # noqa: F401 - fixture used by ``browser``
+    login,
+    screenshot,
+    start_server,
+    stop_server,
+    wait_idle,
+)
+from tests.pages.helpers import refused, run_page
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / ".streamlit" / "config.toml"
+DEMO_LOGINS = ("admin", "dpo", "superviseur", "chef.equipe")
+COOKIE = "ccr_auth"
+COOKIE_CHECKS = {"superviseur": "déconnexion", "chef.equipe": "désactivation"}  # copied-cookie replays
+
+
+def _effective(option: str):
+    """The value Streamlit itself reads from .streamlit/config.toml."""
+    from streamlit import config
+
+    config.get_config_options(force_reparse=True, options_from_flags={})
+    return config.get_option(option)
+
+
+def test_effective_streamlit_config_is_hardened(monkeypatch):
+    monkeypatch.chdir(REPO)  # Streamlit reads the project's .streamlit/config.toml from the working directory
+    assert _effective("server.enableXsrfProtection") is True
+    assert _effective("server.enableCORS") is True  # CORS *protection* on: no cross-origin caller
+    assert _effective("server.fileWatcherType") == "none"
+    assert _effective("server.address") == "127.0.0.1"
+    assert _effective("client.showErrorDetails") == "none"  # no traceback, no path, no SQL shown to users
+    assert _effective("browser.gatherUsageStats") is False
+    # The file says it too (a flag or an environment variable could not silently be the only guard).
+    server = tomllib.loads(CONFIG.read_text())["server"]
+    assert server["enableXsrfProtection"] is True and server["enableCORS"] is True
+
+
+def test_upload_caps_agree_everywhere(monkeypatch):
+    monkeypatch.chdir(REPO)
+    cap = Settings.model_fields["max_upload_mb"].default
+    assert _effective("server.maxUploadSize") == cap
+    assert tomllib.loads(CONFIG.read_text())["server"]["maxUploadSize"] == cap
+    # A widget may lower the cap (grids: YAML files), never raise it above the server's.
+    for path in (REPO / "pages").glob("*.py"):
+        for size in re.findall(r"max_upload_size\s*=\s*(\d+)", path.read_text()):
+            assert int(size) <= cap, (path.name, size)
+
+
+@pytest.mark.parametrize(("age_hours", "valid"), [(1, True), (9.5, True), (10.5, False), (72, False)])
+def test_a_session_expires_with_the_relogin_cookie_lifetime(tenants, age_hours, valid):
+    from ccr.db import session
+    from ccr.users import session_is_valid
+
+    a, _ = tenants
+    with session() as s:
+        ok = session_is_valid(session=s, user_id=a.users["supervisor"],
+                              issued_at=utcnow() - timedelta(hours=age_hours))
+    assert ok is valid
+    at = run_page("pages/home.py", a.users["supervisor"])  # the guard applies it on every run
+    at.session_state["ccr_issued_at"] = utcnow() - timedelta(hours=age_hours)
+    at.run()
+    assert refused(at) is (not valid)
+
+
+# --- browser journeys -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path):  # noqa: F811 - the e2e fixture, imported above
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("hardening"), seed_args=["--calls", "30", "--days", "10"])
+    yield srv
+    stop_server(srv)
+
+
+def _context(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    return ctx, page
+
+
+def _logged_in_with_cookie(browser, server, cookie: dict) -> bool:
+    """Open the app in a NEW browser context holding only a copied re-login cookie."""
+    ctx, page = _context(browser)
+    try:
+        ctx.add_cookies([cookie])
+        page.goto(server.url)
+        wait_idle(page)
+        page.wait_for_timeout(1500)  # the cookie component reports after the first run
+        wait_idle(page)
+        return page.get_by_role("button", name="Se déconnecter").count() > 0
+    finally:
+        ctx.close()
+
+
+def _wait_cookies(ctx, timeout_s: float = 15) -> dict[str, dict]:
+    """The context's cookies once the re-login cookie is written (an iframe component writes it late)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        cookies = {c["name"]: c for c in ctx.cookies()}
+        if COOKIE in cookies or time.monotonic() > deadline:
+            return cookies
+        time.sleep(0.3)
+
+
+def _login(page, server, username: str, password: str) -> None:
+    """The e2e login, tried twice: on a loaded machine the form is sometimes redrawn while being filled."""
+    try:
+        login(page, server, username, password)
+    except Exception:
+        screenshot(page, f"hardening-login-{username}")
+        page.wait_for_timeout(2000)
+        login(page, server, username, password)
+
+
+def _logout(page) -> None:
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.get_by_label("Identifiant").wait_for(timeout=30_000)
+    wait_idle(page)
+
+
+def _run_cli(server, code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, env=server.env, check=True, capture_output=True)
+
+
+@pytest.mark.e2e
+def test_no_secret_in_logs_and_copied_cookies_die_with_logout_and_deactivation(browser, server):
+    from ccr.demo import DEMO_PASSWORD
+
+    tokens: list[str] = []
+    for username in DEMO_LOGINS:
+        ctx, page = _context(browser)
+        _login(page, server, username, DEMO_PASSWORD)
+        for title in ("Tableau de bord", "Protection des données")[: 1 if username in COOKIE_CHECKS else 2]:
+            link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title)
+            if link.count():  # clicks, not page loads: a reload would be a new session
+                link.first.click()
+                wait_idle(page)
+        cookies = _wait_cookies(ctx)
+        assert COOKIE in cookies, cookies.keys()
+        tokens += [c["value"] for c in cookies.values() if len(c["value"]) >= 16]
+        cookie = cookies[COOKIE]
+        if username not in COOKIE_CHECKS:
+            _logout(page)
+            ctx.close()
+            continue
+        # The copied cookie opens a session in another browser (that is its purpose) ...
+        assert _logged_in_with_cookie(browser, server, cookie), username
+        if COOKIE_CHECKS[username] == "désactivation":
+            # ... until the account is deactivated (not logged out: the cookie itself is still unexpired).
+            _run_cli(server, "from ccr.db import session; from ccr.models import User; from sqlmodel import select\n"
+                             "from ccr.users import load_actor, update_user\n"
+                             "with session() as s:\n"
+                             "    admin = s.exec(select(User).where(User.username == 'admin')).one()\n"
+                             "    lead = s.exec(select(User).where(User.username == 'chef.equipe')).one()\n"
+                             "    update_user(session=s, actor=load_actor(session=s, user_id=admin.id),\n"
+                             "                user_id=lead.id, active=False)\n")
+        else:
+            _logout(page)  # ... until its owner logs out, anywhere
+        assert not _logged_in_with_cookie(browser, server, cookie), f"cookie de {username} encore valide"
+        ctx.close()
+
+    secret = (server.data_dir / "secret.key").read_text().strip()
+    needles = {"clé secrète": secret, "mot de passe de démo": DEMO_PASSWORD}
+    needles |= {f"jeton {i}": t for i, t in enumerate(tokens)}
+    assert len(tokens) >= len(DEMO_LOGINS)
+    haystacks = {"journal du serveur": server.logs()}
+    for path in server.data_dir.rglob("*"):
+        if path.is_file() and not path.name.startswith(("ccr.db", "secret.key")):
+            haystacks[str(path.relative_to(server.data_dir))] = path.read_bytes().decode("latin-1")
+    leaks = [f"{what} dans {where}" for where, text in haystacks.items() for what, value in needles.items()
+             if value in text]
+    assert not leaks, leaks
+    assert "Traceback" not in server.logs()
