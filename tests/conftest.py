@@ -103,3 +103,13 @@ def make_tenant(name: str, prefix: str) -> Tenant:
 def tenants(migrated):
     """Two organisations, A and B, each with teams, agents and users of every role."""
     return make_tenant("Alpha Conseil", "alpha"), make_tenant("Beta Services", "beta")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_data_cache():
+    """Every test starts with empty ``st.cache_data``: ids restart at 1 in each fresh database, so a
+    dashboard result cached by an earlier test would otherwise be served for the same (org, filters) key."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield

@@ -151,17 +151,27 @@ def wait_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_timeout(300)
 
 
-def login(page, server: Server, username: str, password: str) -> None:
-    """Log in through the real form of the app."""
+def login(page, server: Server, username: str, password: str, attempts: int = 4) -> None:
+    """Log in through the real form of the app.
+
+    Retried: right after a page load, the cookie components' first rerun can redraw the form and
+    drop what was typed (seen on a loaded 2-core machine). A wrong password fails every attempt.
+    """
     page.goto(server.url)
-    for _attempt in range(3):
-        wait_idle(page)  # a rerun right after load (cookie components) redraws the form and empties it
-        page.get_by_label("Identifiant").fill(username)
-        page.get_by_label("Mot de passe").fill(password)
-        if page.get_by_label("Identifiant").input_value() == username:
+    for attempt in range(attempts):
+        try:
+            wait_idle(page)
+            page.wait_for_function(
+                "() => document.querySelectorAll('input[aria-label=\"Identifiant\"]').length === 1")
+            page.get_by_label("Identifiant").fill(username)
+            page.get_by_label("Mot de passe").fill(password)
+            page.get_by_label("Mot de passe").press("Enter")  # submits the form with what was typed
+            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=20_000)
             break
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("button", name="Se déconnecter").wait_for(timeout=30_000)
+        except Exception:
+            if attempt == attempts - 1:
+                screenshot(page, f"echec-connexion-{username}")
+                raise
     wait_idle(page)
 
 

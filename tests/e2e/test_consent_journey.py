@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import REPO, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import REPO, login, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -87,15 +87,7 @@ def _banner_visible(page) -> bool:
     return page.get_by_role("button", name="Tout refuser").count() > 0
 
 
-def _login(page, server) -> None:
-    """Log in through the form once the page has settled (a rerun while typing would empty the fields)."""
-    page.goto(server.url)
-    page.get_by_label("Identifiant").wait_for()
-    wait_idle(page)
-    page.get_by_label("Identifiant").fill(USERNAME)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.get_by_role("button", name="Se déconnecter").wait_for(timeout=60_000)
+
 
 
 def _wait_for(predicate, timeout_s: float = 20.0) -> bool:
@@ -161,7 +153,7 @@ def journey(browser, tmp_path_factory):
         step("refused_reloaded")
 
         # 3. Log in (the re-login cookie appears), still refused: nothing may leave.
-        _login(page, server)
+        login(page, server, USERNAME, PASSWORD)
         step("logged_in_refused")
 
         # 4. Change of mind: accept everything from "Gérer mes cookies".

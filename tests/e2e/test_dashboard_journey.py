@@ -9,28 +9,12 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ccr.demo import DEMO_PASSWORD
-from tests.e2e.conftest import screenshot, wait_idle
+from tests.e2e.conftest import login, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
 
-def _login(page, server) -> None:
-    page.goto(server.url)
-    # The cookie components may rerun the script right after the first render and drop what was typed.
-    for attempt in range(4):
-        wait_idle(page)
-        page.wait_for_timeout(1000 * (attempt + 1))
-        page.get_by_label("Identifiant").fill("chef.equipe")
-        page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
-        try:
-            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    else:
-        raise AssertionError("La connexion n'a pas abouti.")
-    wait_idle(page)
+
 
 
 def _query(page) -> dict[str, list[str]]:
@@ -38,7 +22,7 @@ def _query(page) -> dict[str, list[str]]:
 
 
 def test_team_lead_goes_from_the_dashboard_to_an_agents_calls(page, demo_server):
-    _login(page, demo_server)
+    login(page, demo_server, "chef.equipe", DEMO_PASSWORD)
     page.get_by_test_id("stSidebarNav").get_by_text("Tableau de bord", exact=True).click()
     page.get_by_test_id("stMetric").filter(has_text="Appels analysés").first.wait_for()
     wait_idle(page)

@@ -11,31 +11,16 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ccr.demo import DEMO_PASSWORD
-from tests.e2e.conftest import screenshot, wait_idle
+from tests.e2e.conftest import login, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
 
-def _login(page, server, username: str, password: str) -> None:
-    page.goto(server.url)
-    # The cookie components mount a moment after the first render and may redraw the form: retry.
-    for attempt in range(4):
-        wait_idle(page)
-        page.wait_for_timeout(1000 * (attempt + 1))
-        page.get_by_label("Identifiant").fill(username)
-        page.get_by_label("Mot de passe").fill(password)
-        page.get_by_role("button", name="Se connecter").click()
-        try:
-            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=10_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    screenshot(page, "dpo-login-failed")
-    raise AssertionError("connexion impossible")
+
 
 
 def test_dpo_sets_retention_purges_and_downloads_the_organisation_export(demo_server, page, tmp_path):
-    _login(page, demo_server, "dpo", DEMO_PASSWORD)
+    login(page, demo_server, "dpo", DEMO_PASSWORD)
     page.goto(f"{demo_server.url}/data_protection")
     wait_idle(page)
     page.get_by_role("heading", name="Protection des données").wait_for()

@@ -6,10 +6,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import FIXTURES, TEST_PASSWORD
-from tests.e2e.conftest import screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
 from tests.reviewdata import SEGMENTS, contract, make_call
 
 pytestmark = pytest.mark.e2e
@@ -61,25 +60,7 @@ def review_server(tmp_path_factory):
         stop_server(server)
 
 
-def _login(page, server) -> None:
-    page.goto(server.url)
-    # The cookie components mount a moment after the first render and rerun the script, which can
-    # redraw the login form and drop what was typed: type again until the login goes through.
-    for attempt in range(4):
-        wait_idle(page)
-        page.wait_for_timeout(1000 * (attempt + 1))
-        page.get_by_label("Identifiant").fill("alpha.supervisor")
-        page.get_by_label("Mot de passe").fill(TEST_PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
-        try:
-            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeout:
-            continue
-    else:
-        screenshot(page, "review-login-failed")
-        raise AssertionError("La connexion n'a pas abouti.")
-    wait_idle(page)
+
 
 
 def _nav(page, title: str) -> None:
@@ -90,7 +71,7 @@ def _nav(page, title: str) -> None:
 def test_supervisor_reviews_a_call_from_the_queue(page, review_server):
     server, ids = review_server
     cid = ids["review"]
-    _login(page, server)
+    login(page, server, "alpha.supervisor", TEST_PASSWORD)
     _nav(page, "Tableau de bord")
     assert _tile(page, "Score moyen") == "75,0"
 
@@ -141,7 +122,7 @@ def test_hostile_transcript_and_agent_name_stay_text_in_the_browser(page, review
     server, ids = review_server
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    _login(page, server)
+    login(page, server, "alpha.supervisor", TEST_PASSWORD)
     page.goto(f"{server.url}/review?call_id={ids['xss']}")
     page.get_by_text("Transcription", exact=True).wait_for()
     wait_idle(page)

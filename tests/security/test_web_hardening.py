@@ -19,7 +19,6 @@ from tests.e2e.conftest import (
     CHROMIUM_ARGS,
     chromium_path,  # noqa: F401 - fixture used by ``browser``
     login,
-    screenshot,
     start_server,
     stop_server,
     wait_idle,
@@ -134,14 +133,7 @@ def _wait_cookies(ctx, timeout_s: float = 15) -> dict[str, dict]:
         time.sleep(0.3)
 
 
-def _login(page, server, username: str, password: str) -> None:
-    """The e2e login, tried twice: on a loaded machine the form is sometimes redrawn while being filled."""
-    try:
-        login(page, server, username, password)
-    except Exception:
-        screenshot(page, f"hardening-login-{username}")
-        page.wait_for_timeout(2000)
-        login(page, server, username, password)
+
 
 
 def _logout(page) -> None:
@@ -161,7 +153,7 @@ def test_no_secret_in_logs_and_copied_cookies_die_with_logout_and_deactivation(b
     tokens: list[str] = []
     for username in DEMO_LOGINS:
         ctx, page = _context(browser)
-        _login(page, server, username, DEMO_PASSWORD)
+        login(page, server, username, DEMO_PASSWORD)
         for title in ("Tableau de bord", "Protection des données")[: 1 if username in COOKIE_CHECKS else 2]:
             link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title)
             if link.count():  # clicks, not page loads: a reload would be a new session
