@@ -24,7 +24,7 @@ from typing import Any
 from ccr.config import Settings, get_settings
 from ccr.db import dispose_engines, utcnow
 from ccr.errors import ConfigError, InvalidInput
-from ccr.sealed import BACKUP_INFO, FILE_MODE, SealedWriter, derive_key, iter_open
+from ccr.sealed import BACKUP_INFO, FILE_MODE, ChunkStream, SealedWriter, derive_key, iter_open
 
 BACKUP_PREFIX = "ccr-backup-"
 BACKUP_SUFFIX = ".tar.enc"
@@ -103,28 +103,6 @@ def create_backup(settings: Settings | None = None) -> Path:
     return path
 
 
-class _Stream(io.RawIOBase):
-    """A readable stream over the decrypted chunks of a sealed file."""
-
-    def __init__(self, chunks) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
 def _db_has_data(db_path: Path) -> bool:
     if not db_path.exists() or db_path.stat().st_size == 0:
         return False
@@ -145,7 +123,7 @@ def restore_backup(path: Path, *, force: bool = False, settings: Settings | None
     if _db_has_data(db_path) and not force:
         raise InvalidInput("La base de données actuelle contient des données : restauration refusée "
                            "(ajoutez --force pour l'écraser, serveur arrêté).")
-    stream = io.BufferedReader(_Stream(iter_open(path, derive_key(BACKUP_INFO, settings))))
+    stream = io.BufferedReader(ChunkStream(iter_open(path, derive_key(BACKUP_INFO, settings))))
     db_bytes, audio_files, manifest = None, 0, {}
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=stream, mode="r|") as tar:

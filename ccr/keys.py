@@ -140,32 +140,12 @@ def _reseal(src: Path, dst: Path, old_key: bytes, new_key: bytes) -> None:
             writer.write(chunk)
 
 
-class _ChunkStream(io.RawIOBase):
-    """A readable stream over decrypted chunks (tarfile reads a backup as a stream)."""
-
-    def __init__(self, chunks) -> None:
-        self._chunks, self._buf = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n], self._buf = self._buf[:n], self._buf[n:]
-        return n
-
-
 def _reseal_backup(src: Path, dst: Path, old: Settings, new: Settings) -> None:
     """Re-seal a backup, re-encrypting the recordings it holds (else a restore would bring old-key audio)."""
     from ccr.backup import AUDIO_MEMBER_RE
 
     old_key, new_key = sealed.derive_key(sealed.BACKUP_INFO, old), sealed.derive_key(sealed.BACKUP_INFO, new)
-    reader = io.BufferedReader(_ChunkStream(sealed.iter_open(src, old_key)))
+    reader = io.BufferedReader(sealed.ChunkStream(sealed.iter_open(src, old_key)))
     with sealed.SealedWriter(dst, new_key) as writer, tarfile.open(fileobj=writer, mode="w|") as out, \
             tarfile.open(fileobj=reader, mode="r|") as tar:
         for member in tar:

@@ -10,6 +10,7 @@ key never decrypts a backup or a recording.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import struct
 from collections.abc import Iterator
@@ -125,3 +126,25 @@ def iter_open(path: Path, key: bytes) -> Iterator[bytes]:
 def open_bytes(path: Path, key: bytes) -> bytes:
     """The whole decrypted content of a sealed file, in memory."""
     return b"".join(iter_open(path, key))
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable stream over decrypted chunks, so ``tarfile`` can read a sealed backup as a stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._buf = chunks, b""
+
+    def readable(self) -> bool:
+        """Always readable: it is a source of bytes."""
+        return True
+
+    def readinto(self, b) -> int:
+        """Fill ``b`` from the next decrypted chunks; 0 at the end."""
+        while not self._buf:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n], self._buf = self._buf[:n], self._buf[n:]
+        return n
