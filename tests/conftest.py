@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,43 @@ def _fresh_streamlit_data_cache():
 
     st.cache_data.clear()
     yield
+
+
+# --- browser (one Playwright for the whole session: a second sync Playwright in the same thread fails) ---
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; missing is a failure in CI (``make test`` installs it), a skip elsewhere."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium absent : `make test` doit installer le paquet Debian chromium.")
+        pytest.skip("Chromium absent (installé par `make test`).")
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """One headless Chromium (Debian's, never ``playwright install``) shared by every browser test."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; every request URL is recorded on ``page.ccr_requests``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    pg = context.new_page()
+    pg.ccr_requests = []
+    pg.on("request", lambda req: pg.ccr_requests.append(req.url))
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()

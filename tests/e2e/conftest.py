@@ -8,7 +8,6 @@ assert that nothing leaves 127.0.0.1. Screenshots go to tests/e2e/screenshots/.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "tests" / "e2e" / "screenshots"
 DEMO_PASSWORD_ENV = "CCR_DEMO_PASSWORD"
 CHROMIUM_ARGS = [
@@ -97,39 +95,6 @@ def stop_server(server: Server) -> None:
         server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    """Debian's Chromium; missing is a failure in CI (``make test`` installs it), a skip elsewhere."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        if os.environ.get("CI"):
-            pytest.fail("Chromium absent : `make test` doit installer le paquet Debian chromium.")
-        pytest.skip("Chromium absent (installé par `make test`).")
-    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_path):
-    """One headless Chromium for the whole session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    """A fresh browser context and page; every request URL is recorded on ``page.ccr_requests``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
-    pg = context.new_page()
-    pg.ccr_requests = []
-    pg.on("request", lambda req: pg.ccr_requests.append(req.url))
-    pg.set_default_timeout(30_000)
-    yield pg
-    context.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,6 @@ import pytest
 from ccr.config import Settings
 from ccr.db import utcnow
 from tests.e2e.conftest import (
-    CHROMIUM_ARGS,
-    chromium_path,  # noqa: F401 - fixture used by ``browser``
     login,
     start_server,
     stop_server,
@@ -81,16 +79,6 @@ def test_a_session_expires_with_the_relogin_cookie_lifetime(tenants, age_hours, 
 
 
 # --- browser journeys -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path):  # noqa: F811 - the e2e fixture, imported above
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
