@@ -110,6 +110,15 @@ def _opens_with(path: Path, key: bytes) -> bool:
 # --- recordings ---------------------------------------------------------------------------------
 
 
+def _decrypts(blob: bytes, org_id: int, key: str, settings: Settings) -> bool:
+    """True when ``blob`` already decrypts with ``settings``' secret."""
+    try:
+        storage.decrypt(blob, org_id=org_id, key=key, settings=settings)
+    except CcrError:
+        return False
+    return True
+
+
 def _rotate_audio(old: Settings, new: Settings, report: RotationReport) -> None:
     root = old.audio_dir
     if not root.is_dir():
@@ -119,12 +128,9 @@ def _rotate_audio(old: Settings, new: Settings, report: RotationReport) -> None:
         for key in storage.iter_stored_keys(org_id, settings=old):
             path = storage.audio_path(key, org_id=org_id, settings=old)
             blob = path.read_bytes()
-            try:
-                storage.decrypt(blob, org_id=org_id, key=key, settings=new)
+            if _decrypts(blob, org_id, key, new):  # re-encrypted by an interrupted earlier run
                 report.already_done += 1
                 continue
-            except CcrError:
-                pass
             data = storage.decrypt(blob, org_id=org_id, key=key, settings=old)
             fresh = storage.encrypt(data, org_id=org_id, key=key, settings=new)
             _replace_with(path, lambda tmp, fresh=fresh: tmp.write_bytes(fresh))
