@@ -287,10 +287,7 @@ def build_organisation_export(export_id: int, *, settings: Settings | None = Non
         archive.close(manifest)
         part.replace(path)
         with db_session(settings) as s:
-            ex = s.get(Export, export_id)
-            ex.status, ex.progress = "done", 1.0
-            ex.manifest_json = json.dumps(manifest, ensure_ascii=False, sort_keys=True)
-            s.add(ex)
+            _mark_done(s, export_id, manifest)
             audit.log_event(session=s, who=audit.SYSTEM, org_id=org_id, action="export_built",
                             target_type="export", target_id=export_id, detail={"comptes": counts})
     except Exception as err:
@@ -392,11 +389,16 @@ def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: s
     archive.close(manifest)
     part.replace(path)
     with db_session(settings) as s:
-        ex = s.get(Export, export_id)
-        ex.status, ex.progress = "done", 1.0
-        ex.manifest_json = json.dumps(manifest, ensure_ascii=False, sort_keys=True)
-        s.add(ex)
+        _mark_done(s, export_id, manifest)
     return export_id
+
+
+def _mark_done(s, export_id: int, manifest: dict) -> None:
+    """Record a finished export and its manifest, in the caller's transaction."""
+    ex = s.get(Export, export_id)
+    ex.status, ex.progress = "done", 1.0
+    ex.manifest_json = json.dumps(manifest, ensure_ascii=False, sort_keys=True)
+    s.add(ex)
 
 
 def audit_log_csv(*, actor: Actor, user: str | None = None, action: str | None = None, target: str | None = None,
