@@ -14,15 +14,12 @@ render_consent_banner()  # before login: the choice is asked on every page until
 render_cookie_manager_button()
 render_maintenance_banner()  # every page, from the notice period on
 
-actor = authenticate()
+login = authenticate()
+actor = login.actor
 role = actor.role if actor else None
 specs = pages_for(role)
 if actor is None:
-    def _login_landing() -> None:
-        st.title("📞 CallCenterRate")
-        st.caption("Évaluation de la qualité des appels, hébergée chez vous.")
-
-    pages = [st.Page(_login_landing, title="Connexion", icon="🔐", url_path="connexion", default=True)]
+    pages = [st.Page(login.render_page, title="Connexion", icon="🔐", url_path="connexion", default=True)]
     pages += [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.key) for p in specs]
     st.navigation(pages, position="hidden" if len(pages) == 1 else "sidebar").run()
 else:

@@ -1,15 +1,28 @@
-"""Load run, loopback only and bounded: N concurrent browser sessions against a server holding 100 000 calls
+"""Load run, loopback only and bounded: N concurrent sessions against a server holding 100 000 calls
 while its worker transcribes.
 
-    python benchmarks/bench_load.py [--calls 100000] [--sessions 20] [--rounds 2] [--data-dir DIR --reuse]
+    python benchmarks/bench_load.py [--calls 100000] [--sessions 20] [--rounds 2] [--client ws|browser]
+                                    [--think-s 1.0] [--data-dir DIR --reuse]
 
 The data directory is generated with ``benchmarks/bench_dashboard.py``'s bulk loader (40 teams, 600
-agents, evaluated calls), plus a few real recordings queued for the in-process worker. The server is the
-real one (``tests/e2e/conftest.start_server``, 127.0.0.1 only). Each session is a Playwright context of one
-headless Chromium (async API): log in, open the dashboard, the calls list, then open calls in the review
-page, ``--rounds`` times. A page time runs from the click to the end of Streamlit's run. Prints p50, p95,
-p99 and max per page and overall, and every error (an exception shown by a page, a timeout, a refusal).
-Target (issue 9): no error, p95 < 3 s.
+agents, evaluated calls). Each run queues fresh real recordings for the server's in-process worker, so
+it transcribes during the load. The server is the real one (``tests/e2e/conftest.start_server``,
+127.0.0.1 only).
+
+Each session logs in through the real form, then ``--rounds`` times opens the dashboard, the calls
+list and three calls in the review page, pausing ``--think-s`` (± 50 %) between two clicks as a person
+does. Sessions alternate between an administrator (every team) and a team lead (one team); each opens
+calls its user may see.
+
+Two clients:
+- ``ws`` (default): ``st_client.StreamlitSession`` speaks the browser's websocket protocol. A page time
+  is the server's: from the click's message to the end of the run. Twenty of them cost the load
+  machine almost nothing, so the figure is the server's, not the load generator's.
+- ``browser``: Playwright contexts of one headless Chromium; a page time also includes the paint. On
+  this 2-core machine the browsers compete with the server, so use it with few sessions.
+
+Prints p50, p95, p99 and max per page and overall, and every error (an exception shown by a page, a
+refusal, a call not found, a page not found, a timeout). Target (issue 9): no error, p95 < 3 s.
 """
 
 from __future__ import annotations
@@ -18,6 +31,8 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -31,12 +46,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PASSWORD = "Bench-Motdepasse-2026"  # bench_dashboard.setup_org's users
 USERS = ("bench.admin", "bench.lead")
-ACTION_TIMEOUT_MS = 60_000
+ACTION_TIMEOUT_S = 60.0
 RECORDINGS = 6  # short real clips queued so the worker transcribes during the run
+CALLS_OPENED = 3  # per round and session
 
 
-def prepare(data_dir: Path, n: int, reuse: bool) -> None:
-    """Bulk-generate the organisation and its calls, then queue a few real recordings."""
+def prepare(data_dir: Path, n: int, reuse: bool) -> list[int]:
+    """Bulk-generate the organisation and its calls (unless reused), then queue fresh recordings (their ids)."""
     from bench_dashboard import load_sqlite, setup_org
 
     from ccr import config
@@ -47,121 +63,180 @@ def prepare(data_dir: Path, n: int, reuse: bool) -> None:
     os.environ["CCR_DATA_DIR"] = str(data_dir)
     config.get_settings.cache_clear()
     dispose_engines()
+    t0 = time.perf_counter()
     if reuse and (data_dir / "ccr.db").exists():
         print("  base existante réutilisée")
-        return
-    t0 = time.perf_counter()
-    org_id, _teams, agents, _admin, _lead = setup_org(n)
-    dispose_engines()
-    load_sqlite(data_dir / "ccr.db", n, org_id, agents)
-    files = [(f"charge-{i}.wav", cut_wav(f"a01-00{i % 4}.wav", 8, start=8.0 * (i // 4))) for i in range(RECORDINGS)]
+    else:
+        org_id, _teams, agents, _admin, _lead = setup_org(n)
+        dispose_engines()
+        load_sqlite(data_dir / "ccr.db", n, org_id, agents)
+        print(f"  {n:,} appels générés en {time.perf_counter() - t0:.0f} s")
+    con = sqlite3.connect(data_dir / "ccr.db")
+    org_id = con.execute("SELECT id FROM organisation ORDER BY id LIMIT 1").fetchone()[0]
+    con.close()
+    # A new offset per run: the same clip twice would be refused as a duplicate (sha256).
+    rng = random.Random()
+    files = [(f"charge-{i}.wav", cut_wav(f"a01-00{i % 4}.wav", 8, start=rng.uniform(0, 40)))
+             for i in range(RECORDINGS)]
     batch = ingest_files(actor=cli_actor(org_id), files=files)
     dispose_engines()
-    print(f"  {n:,} appels générés et {len(batch.call_ids)} enregistrements en file en "
-          f"{time.perf_counter() - t0:.0f} s")
+    print(f"  {len(batch.call_ids)} enregistrements mis en file pour le worker")
+    return list(batch.call_ids)
 
 
-async def _idle(page, started: bool = False) -> None:
-    if started:  # a click: wait (briefly) for the run it triggers to show, so its end is what is timed
-        with contextlib.suppress(Exception):
-            await page.wait_for_function(
-                "() => (document.querySelector('[data-testid=\"stStatusWidget\"]') || {}).innerText"
-                "?.includes('Running')", timeout=1500)
-    await page.wait_for_load_state("networkidle")
-    await page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
-        timeout=ACTION_TIMEOUT_MS)
+def visible_calls(data_dir: Path, username: str, k: int = 200) -> list[int]:
+    """Ids of done calls this user may open (every team for an admin, its own teams for a team lead)."""
+    con = sqlite3.connect(data_dir / "ccr.db")
+    try:
+        user_id, role = con.execute("SELECT id, role FROM user WHERE username = ?", (username,)).fetchone()
+        if role == "team_lead":
+            rows = con.execute(
+                "SELECT c.id FROM call c JOIN userteam ut ON ut.team_id = c.team_id "
+                "WHERE ut.user_id = ? AND c.status = 'done' ORDER BY random() LIMIT ?", (user_id, k))
+        else:
+            rows = con.execute("SELECT id FROM call WHERE status = 'done' ORDER BY random() LIMIT ?", (k,))
+        return [r[0] for r in rows]
+    finally:
+        con.close()
 
 
-async def _check(page, label: str, errors: list[str], who: str) -> None:
-    if await page.locator('[data-testid="stException"]').count():
-        errors.append(f"{who} {label} : exception affichée")
-    body = await page.locator("body").inner_text()
-    if "Accès refusé" in body:
-        errors.append(f"{who} {label} : accès refusé")
+class Recorder:
+    """Page times by label and the errors of the run."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+
+    def add(self, label: str, seconds: float) -> None:
+        """Record one page time."""
+        self.times.setdefault(label, []).append(seconds)
 
 
-async def _timed(times: dict, label: str, page, action) -> None:
-    t0 = time.perf_counter()
-    await action()
-    await _idle(page, started=True)
-    times.setdefault(label, []).append(time.perf_counter() - t0)
+def _think(think_s: float) -> float:
+    return random.uniform(0.5 * think_s, 1.5 * think_s)
 
 
-async def session_run(browser, url: str, idx: int, rounds: int, times: dict, errors: list[str],
-                      call_ids: list[int], users: tuple[str, ...] = USERS, ramp_s: float = 0.0) -> None:
-    """One user's journey, ``rounds`` times: dashboard, calls list, three calls opened."""
-    username = users[idx % len(users)]
+def _problems(result) -> list[str]:
+    """What a websocket run showed that a user would call an error."""
+    found = [f"exception affichée ({e[:80]})" for e in result.exceptions]
+    if result.page_not_found:
+        found.append("page introuvable")
+    for needle in ("Accès refusé", "introuvable"):
+        if result.has_text(needle):
+            found.append(needle.lower())
+    return found
+
+
+async def ws_session(url: str, idx: int, username: str, rounds: int, think_s: float, ramp_s: float,
+                     call_ids: list[int], rec: Recorder) -> None:
+    """One user's journey over the websocket protocol."""
+    from st_client import StreamlitSession
+
     who = f"session {idx:02d} ({username})"
     await asyncio.sleep(idx * ramp_s)  # arrivals spread out, as users log in over a morning, not at one instant
+    try:
+        async with StreamlitSession(url) as tab:
+            first = await tab.run(timeout=ACTION_TIMEOUT_S)
+            rec.add("accueil", first.seconds)
+            await asyncio.sleep(_think(think_s))
+            done = await tab.run(widgets=[
+                tab.text_value(first.widget("text_input", "Identifiant"), username),
+                tab.text_value(first.widget("text_input", "Mot de passe"), PASSWORD),
+                tab.click(first.widget("button", "Se connecter"))], timeout=ACTION_TIMEOUT_S)
+            rec.add("connexion", done.seconds)
+            done.widget("button", "Se déconnecter")  # KeyError: the login did not go through
+            for r in range(rounds):
+                steps = [("tableau de bord", "dashboard", ""), ("liste des appels", "calls", "")]
+                steps += [("appel ouvert", "review", f"call_id={call_ids[(idx * 7 + r * 3 + k) % len(call_ids)]}")
+                          for k in range(CALLS_OPENED)]
+                for label, page, query in steps:
+                    await asyncio.sleep(_think(think_s))
+                    result = await tab.run(page=page, query=query, timeout=ACTION_TIMEOUT_S)
+                    rec.add(label, result.seconds)
+                    rec.errors += [f"{who} {label} : {p}" for p in _problems(result)]
+    except Exception as err:  # a timeout or a failed login is an error of the run, not a crash of the bench
+        rec.errors.append(f"{who} : {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}")
+
+
+async def browser_session(browser, url: str, idx: int, username: str, rounds: int, think_s: float,
+                          ramp_s: float, call_ids: list[int], rec: Recorder) -> None:
+    """One user's journey in a Chromium context (clicks in the real page)."""
+    who = f"session {idx:02d} ({username})"
+    await asyncio.sleep(idx * ramp_s)
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
     page = await ctx.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT_MS)
+    page.set_default_timeout(ACTION_TIMEOUT_S * 1000)
+
+    async def idle(started: bool) -> None:
+        if started:  # wait (briefly) for the run a click triggers to show, so its end is what is timed
+            with contextlib.suppress(Exception):
+                await page.wait_for_function(
+                    "() => (document.querySelector('[data-testid=\"stStatusWidget\"]') || {}).innerText"
+                    "?.includes('Running')", timeout=1500)
+        await page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
+
+    async def timed(label: str, action) -> None:
+        t0 = time.perf_counter()
+        await action()
+        await idle(started=True)
+        rec.add(label, time.perf_counter() - t0)
+        if await page.locator('[data-testid="stException"]').count():
+            rec.errors.append(f"{who} {label} : exception affichée")
+        body = await page.locator("body").inner_text()
+        rec.errors += [f"{who} {label} : {n.lower()}" for n in ("Accès refusé", "introuvable") if n in body]
+
     try:
         await page.goto(url)
-        for _ in range(3):  # a rerun right after load (cookie components) redraws the form and empties it
-            await _idle(page)
-            # During a rerun the previous form can linger next to the new one: wait for a single form.
-            await page.wait_for_function(
-                "() => document.querySelectorAll('input[aria-label=\"Identifiant\"]').length === 1")
-            await page.get_by_label("Identifiant").fill(username)
-            await page.get_by_label("Mot de passe").fill(PASSWORD)
-            if await page.get_by_label("Identifiant").input_value() == username:
-                break
+        await page.get_by_label("Identifiant").fill(username)
+        await page.get_by_label("Mot de passe").fill(PASSWORD)
 
-        async def login():
+        async def login() -> None:
             await page.get_by_role("button", name="Se connecter").click()
             await page.get_by_role("button", name="Se déconnecter").wait_for()
 
-        await _timed(times, "connexion", page, login)
+        await timed("connexion", login)
         nav = page.locator('[data-testid="stSidebarNav"] a')
         for r in range(rounds):
             for title, label in (("Tableau de bord", "tableau de bord"), ("Appels", "liste des appels")):
-                await _timed(times, label, page, lambda title=title: nav.filter(has_text=title).first.click())
-                await _check(page, label, errors, who)
-            await _timed(times, "revue (ouverture)", page, lambda: nav.filter(has_text="Revue").first.click())
-            for k in range(3):
+                await asyncio.sleep(_think(think_s))
+                await timed(label, lambda title=title: nav.filter(has_text=title).first.click())
+            for k in range(CALLS_OPENED):
+                await asyncio.sleep(_think(think_s))
                 call_id = call_ids[(idx * 7 + r * 3 + k) % len(call_ids)]
-
-                async def open_call(call_id=call_id):
-                    box = page.get_by_label("Numéro de l'appel")
-                    if not await box.count():  # a call is already open: back to the empty review page
-                        await nav.filter(has_text="Revue").first.click()
-                        await _idle(page)
-                    await page.get_by_label("Numéro de l'appel").fill(str(call_id))
-                    await page.get_by_role("button", name="Ouvrir").click()
-
-                await _timed(times, "appel ouvert", page, open_call)
-                await _check(page, "appel ouvert", errors, who)
-    except Exception as err:  # a timeout is an error of the run, not a crash of the benchmark
-        errors.append(f"{who} : {type(err).__name__}: {str(err).splitlines()[0][:160]}")
-        if os.environ.get("CCR_LOAD_DEBUG"):
-            print((await page.locator("body").inner_text())[:600])
+                await timed("appel ouvert", lambda call_id=call_id: page.goto(f"{url}/review?call_id={call_id}"))
+    except Exception as err:
+        rec.errors.append(f"{who} : {type(err).__name__}: {str(err).splitlines()[0][:160]}")
     finally:
         await ctx.close()
+
+
+async def load(url: str, args, calls_by_user: dict[str, list[int]]) -> Recorder:
+    """Run the sessions concurrently with the chosen client."""
+    users = args.users.split(",")
+    rec = Recorder()
+    plan = [(i, users[i % len(users)]) for i in range(args.sessions)]
+    if args.client == "ws":
+        await asyncio.gather(*(ws_session(url, i, u, args.rounds, args.think_s, args.ramp_s, calls_by_user[u], rec)
+                               for i, u in plan))
+        return rec
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM
+    from tests.e2e.conftest import CHROMIUM_ARGS
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        await asyncio.gather(*(browser_session(browser, url, i, u, args.rounds, args.think_s, args.ramp_s,
+                                               calls_by_user[u], rec) for i, u in plan))
+        await browser.close()
+    return rec
 
 
 def _pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(p / 100 * len(values) + 0.5) - 1))]
-
-
-async def load(url: str, sessions: int, rounds: int, call_ids: list[int], chromium: str,
-               users: tuple[str, ...] = USERS, ramp_s: float = 0.0) -> tuple[dict, list]:
-    """Run the sessions concurrently in one headless Chromium."""
-    from playwright.async_api import async_playwright
-
-    from tests.e2e.conftest import CHROMIUM_ARGS
-
-    times: dict[str, list[float]] = {}
-    errors: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        await asyncio.gather(*(session_run(browser, url, i, rounds, times, errors, call_ids, users, ramp_s)
-                               for i in range(sessions)))
-        await browser.close()
-    return times, errors
 
 
 def main() -> None:
@@ -170,49 +245,50 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--client", choices=("ws", "browser"), default="ws")
+    parser.add_argument("--think-s", type=float, default=1.0, help="pause moyenne entre deux clics (± 50 %%)")
+    parser.add_argument("--ramp-s", type=float, default=0.5, help="délai entre deux arrivées de session")
+    parser.add_argument("--users", default=",".join(USERS), help="comptes utilisés tour à tour")
     parser.add_argument("--data-dir")
     parser.add_argument("--reuse", action="store_true")
-    parser.add_argument("--ramp-s", type=float, default=3.0, help="délai entre deux arrivées de session")
-    parser.add_argument("--users", default=",".join(USERS), help="comptes utilisés tour à tour")
     args = parser.parse_args()
 
-    from tests.e2e.conftest import CHROMIUM, start_server, stop_server
+    from tests.e2e.conftest import start_server, stop_server
 
     root = Path(args.data_dir).parent if args.data_dir else Path(tempfile.mkdtemp(prefix="ccr-load-"))
     data_dir = root / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    print(f"# CCR bench_load — {args.calls:,} appels, {args.sessions} sessions, {args.rounds} tour(s) ; {root}")
-    prepare(data_dir, args.calls, args.reuse)
-
-    import sqlite3
-
+    print(f"# CCR bench_load — {args.calls:,} appels, {args.sessions} sessions ({args.client}), "
+          f"{args.rounds} tour(s), pause {args.think_s} s ; {root}")
+    queued = prepare(data_dir, args.calls, args.reuse)
     con = sqlite3.connect(data_dir / "ccr.db")
-    call_ids = [r[0] for r in con.execute("SELECT id FROM call WHERE status='done' ORDER BY random() LIMIT 200")]
+    total = con.execute("SELECT count(*) FROM call").fetchone()[0]
     con.close()
+    calls_by_user = {u: visible_calls(data_dir, u) for u in args.users.split(",")}
     server = start_server(root)
     try:
         t0 = time.perf_counter()
-        times, errors = asyncio.run(load(server.url, args.sessions, args.rounds, call_ids, CHROMIUM,
-                                          tuple(args.users.split(",")), args.ramp_s))
+        rec = asyncio.run(load(server.url, args, calls_by_user))
         wall = time.perf_counter() - t0
         con = sqlite3.connect(data_dir / "ccr.db")
-        queue = dict(con.execute("SELECT status, count(*) FROM call WHERE source_name LIKE 'charge-%' "
-                                 "GROUP BY status").fetchall())
+        marks = ",".join("?" * len(queued)) or "NULL"
+        queue = dict(con.execute(f"SELECT status, count(*) FROM call WHERE id IN ({marks}) GROUP BY status",
+                                 queued).fetchall())
         con.close()
     finally:
         stop_server(server)
-    all_times = [t for v in times.values() for t in v]
-    print(f"\n{'page':<20} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'max s':>7}")
-    for label, values in [*times.items(), ("TOUTES", all_times)]:
+    all_times = [t for v in rec.times.values() for t in v]
+    print(f"\n{total:,} appels en base\n{'page':<20} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'max s':>7}")
+    for label, values in [*rec.times.items(), ("TOUTES", all_times)]:
         if values:
             print(f"{label:<20} {len(values):>5} {statistics.median(values):>7.2f} {_pct(values, 95):>7.2f} "
                   f"{_pct(values, 99):>7.2f} {max(values):>7.2f}")
-    print(f"\ndurée {wall:.0f} s ; enregistrements du worker pendant la charge : {queue}")
-    print(f"erreurs : {len(errors)}")
-    for e in errors[:30]:
+    print(f"\ndurée {wall:.0f} s ; enregistrements de cette charge côté worker : {queue}")
+    print(f"erreurs : {len(rec.errors)}")
+    for e in rec.errors[:30]:
         print(f"  - {e}")
     p95 = _pct(all_times, 95) if all_times else float("nan")
-    print(f"objectif (aucune erreur, p95 < 3 s) : {'atteint' if not errors and p95 < 3 else 'NON atteint'}")
+    print(f"objectif (aucune erreur, p95 < 3 s) : {'atteint' if not rec.errors and p95 < 3 else 'NON atteint'}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -44,7 +45,6 @@ LOGIN_FIELDS = {
     "Captcha": "Captcha",
 }
 _COOKIE_RESET_KEY = "ccr_cookie_reset"
-_LOCK_MSG_KEY = "ccr_login_message"
 
 
 def cookie_key() -> str:
@@ -131,11 +131,14 @@ def _validated_actor() -> Actor | None:
         return actor
 
 
-def _login_form(authenticator: stauth.Authenticate) -> bool:
-    """Render the library's login form (or re-login from the cookie); False when it raised."""
+def _login_form(authenticator: stauth.Authenticate, location: str = "main") -> bool:
+    """Run the library's login: the form (``main``) or only the cookie re-login (``unrendered``).
+
+    False when it raised (account locked, or a cookie of a user who no longer may log in).
+    """
     settings = get_settings()
     try:
-        authenticator.login(location="main", fields=LOGIN_FIELDS, key="ccr_login",
+        authenticator.login(location=location, fields=LOGIN_FIELDS, key="ccr_login",
                             max_login_attempts=settings.lockout_attempts)
     except LoginError as err:
         if "attempts" in str(err):
@@ -181,35 +184,59 @@ def _start_session(username: str, token: dict | None, now: datetime) -> bool:
     return True
 
 
-def authenticate() -> Actor | None:
-    """Render the login form when needed and return the logged-in, re-validated actor."""
+@dataclass
+class Login:
+    """This run's login state: the actor (None when anonymous) and what the "Connexion" page needs."""
+
+    actor: Actor | None
+    authenticator: stauth.Authenticate
+    start_counts: dict[str, int]
+    now: datetime
+
+    def render_page(self) -> None:
+        """The "Connexion" page: the login form; a successful login reruns the app into the user's pages.
+
+        The form lives in a page, not in the frame around the pages: Streamlit derives widget ids from
+        the running page, and the frame's first run on a fresh load runs under another page id than the
+        next one, which redrew the form empty under the user's typing.
+        """
+        st.title("📞 CallCenterRate")
+        st.caption("Évaluation de la qualité des appels, hébergée chez vous.")
+        if not _login_form(self.authenticator):
+            return
+        status = st.session_state.get("authentication_status")
+        if status is False:
+            _record_failure(self.authenticator, self.start_counts, self.now)
+        elif status:
+            st.rerun()  # the frame starts the session and builds the user's navigation
+
+
+def authenticate() -> Login:
+    """Re-validate the session, or log in from the re-login cookie; draws no form (see ``Login``).
+
+    A session is re-validated on every run, and a valid re-login cookie logs its user in here, so
+    a deep link opened with the cookie lands on its page.
+    """
     now = utcnow()
     authenticator, start_counts = _build_authenticator(now)
+    login = Login(actor=None, authenticator=authenticator, start_counts=start_counts, now=now)
     token = _cookie_token()
-    # An existing session is re-validated first, so a revoked one gets the login form in this same run.
+    # An existing session is re-validated first, so a revoked one is logged out in this same run.
     if st.session_state.get(USER_KEY) and _validated_actor() is None:
         _force_logout(authenticator)
-    if not _login_form(authenticator):
-        return None
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        _record_failure(authenticator, start_counts, now)
-        return None
-    if not status:
-        return None
+    if not _login_form(authenticator, location="unrendered") or not st.session_state.get("authentication_status"):
+        return login
     fresh_login = not st.session_state.get(USER_KEY)
     if fresh_login:
         if not _start_session(st.session_state.get("username") or "", token, now):
             _force_logout(authenticator)
             st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
-            _login_form(authenticator)
-            return None
+            return login
         st.session_state[_COOKIE_RESET_KEY] = "armed"
     actor = _validated_actor()
     if actor is None:
         _force_logout(authenticator)
-        _login_form(authenticator)
-        return None
+        return login
 
     # The re-login cookie is written by an iframe component and is sometimes lost when a rerun
     # follows at once: write it again once, on a later run than the login itself (the library already
@@ -225,7 +252,8 @@ def authenticate() -> Actor | None:
                              callback=_on_logout)
     if not st.session_state.get("authentication_status"):
         st.rerun()
-    return actor
+    login.actor = actor
+    return login
 
 
 def _force_logout(authenticator: stauth.Authenticate) -> None:
@@ -236,3 +264,4 @@ def _force_logout(authenticator: stauth.Authenticate) -> None:
     except Exception:  # not logged in from the library's point of view: nothing to undo
         st.session_state["logout"] = True
     st.session_state["authentication_status"] = None
+

@@ -1,12 +1,14 @@
 """Browser journeys of the frame: deep links refused before login, and each role's own navigation."""
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ccr.demo import DEMO_PASSWORD
 from ccr.permissions import PAGES, pages_for
-from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import REPO, login, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 DEMO_LOGINS = {"admin": "admin", "dpo": "dpo", "supervisor": "superviseur", "team_lead": "chef.equipe"}
@@ -89,3 +91,53 @@ def test_logout_returns_to_the_login_form(demo_server, page):
     page.reload()
     wait_idle(page)
     assert page.get_by_label("Identifiant").count() == 1
+
+
+def _run(coro):
+    """Run a coroutine in its own thread: the session's Playwright browser owns this thread's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _ws_session(server):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from st_client import StreamlitSession
+
+    return StreamlitSession(server.url)
+
+
+def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):
+    """The browser sends the ids of the form it drew first; they must still be the form's ids.
+
+    Streamlit derives widget ids from the running page; the form used to be drawn by the frame,
+    whose first run on a fresh load ran under another page id than the next, so what a user typed
+    right after the page loaded was wiped by the following run.
+    """
+    async def journey():
+        async with _ws_session(demo_server) as tab:
+            first = await tab.run()
+            user, pwd = first.widget("text_input", "Identifiant"), first.widget("text_input", "Mot de passe")
+            submit = first.widget("button", "Se connecter")
+            second = await tab.run()  # the rerun a cookie component triggers right after the load
+            assert second.widget("text_input", "Identifiant").id == user.id
+            done = await tab.run(widgets=[tab.text_value(user, "superviseur"),
+                                          tab.text_value(pwd, DEMO_PASSWORD), tab.click(submit)])
+            return done
+
+    done = _run(journey())
+    assert done.widget("button", "Se déconnecter")
+    assert not done.exceptions
+
+
+def test_public_pages_show_no_login_form(demo_server):
+    """An anonymous visitor reading the privacy notice gets the notice, not a login form above it."""
+    async def journey():
+        async with _ws_session(demo_server) as tab:
+            await tab.run()
+            return await tab.run(page="privacy")
+
+    shown = _run(journey())
+    assert any("confidentialité" in t.lower() for t in shown.texts)
+    assert not [w for w in shown.widgets if w.kind == "text_input"]
