@@ -31,6 +31,16 @@ def _sig(params: dict[str, str]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def _must_seed(k: str, params: dict[str, str], sentinel: str) -> bool:
+    """True when the widgets must be (re)filled from the URL: it changed, or they were dropped.
+
+    Streamlit forgets a widget's keyed value once a run does not draw it (another page was opened),
+    while the signature, a plain session key, survives: without the sentinel check, coming back to the
+    page drew the widgets with their bare defaults (a range slider came back as a single value).
+    """
+    return st.session_state.get(k + "sig") != _sig(params) or k + sentinel not in st.session_state
+
+
 def _write_query(params: dict[str, str], owned: set[str]) -> None:
     """Replace the ``owned`` keys of the URL by ``params``, leaving the others alone."""
     current = st.query_params.to_dict()
@@ -53,7 +63,7 @@ def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
     lab: kpis.Labels = cache.get("labels", actor)
     campaigns: list[str] = cache.get("campaigns", actor)
     k = f"{prefix}_f_"
-    if st.session_state.get(k + "sig") != _sig(kpis.filters_to_query(url)):
+    if _must_seed(k, kpis.filters_to_query(url), "preset"):
         st.session_state[k + "preset"] = url.preset
         st.session_state[k + "range"] = (url.start, url.end)
         st.session_state[k + "teams"] = [t for t in url.team_ids if t in lab.teams]
@@ -99,7 +109,7 @@ def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuer
     """The calls list's own criteria (score range, status, irritant, to review, search, sort), URL-synced."""
     url = kpis.call_query_from_query(st.query_params.to_dict())
     k = f"{prefix}_q_"
-    if st.session_state.get(k + "sig") != _sig(kpis.call_query_to_query(url)):
+    if _must_seed(k, kpis.call_query_to_query(url), "score"):
         st.session_state[k + "score"] = (url.score_min or 0.0, 100.0 if url.score_max is None else url.score_max)
         st.session_state[k + "status"] = url.status or ALL
         st.session_state[k + "irritant"] = url.irritant if url.irritant in lab.irritants else ALL

@@ -7,12 +7,14 @@ assert that nothing leaves 127.0.0.1. Screenshots go to tests/e2e/screenshots/.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,3 +148,18 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def run_async(coro):
+    """Run a coroutine to its end in its own thread: the session's Playwright browser owns this thread's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def ws_tab(server: Server):
+    """A browser-like tab speaking Streamlit's websocket protocol (``benchmarks/st_client.py``)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+    from st_client import StreamlitSession
+
+    return StreamlitSession(server.url)

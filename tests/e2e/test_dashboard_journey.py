@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from ccr.demo import DEMO_PASSWORD
-from tests.e2e.conftest import login, screenshot, wait_idle
+from tests.e2e.conftest import login, run_async, screenshot, wait_idle, ws_tab
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +73,26 @@ def test_team_lead_goes_from_the_dashboard_to_an_agents_calls(page, demo_server)
     page.get_by_text(re.compile(r"appel\(s\) du")).wait_for()
     # every request stayed on the server (no CDN, no font host)
     assert all(u.startswith((demo_server.url, "data:", "blob:")) for u in page.ccr_requests)
+
+
+@pytest.mark.parametrize("username", ["admin", "chef.equipe"])
+def test_coming_back_to_a_page_draws_it_again_without_error(demo_server, username):
+    """Calls list, dashboard, calls list again…: a page opened a second time works as the first time.
+
+    Streamlit forgets the filters' widget values while another page is shown; the calls list used to
+    crash on its second opening (its score range came back as a single value).
+    """
+    async def journey():
+        seen = []
+        async with ws_tab(demo_server) as tab:
+            first = await tab.run()
+            await tab.run(widgets=[tab.text_value(first.widget("text_input", "Identifiant"), username),
+                                   tab.text_value(first.widget("text_input", "Mot de passe"), DEMO_PASSWORD),
+                                   tab.click(first.widget("button", "Se connecter"))])
+            for page in ("calls", "dashboard", "calls", "review", "dashboard", "calls"):
+                result = await tab.run(page=page)
+                seen.append((page, result.exceptions, result.page_not_found))
+        return seen
+
+    for page, exceptions, not_found in run_async(journey()):
+        assert not exceptions and not not_found, page

@@ -1,14 +1,12 @@
 """Browser journeys of the frame: deep links refused before login, and each role's own navigation."""
 
-import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ccr.demo import DEMO_PASSWORD
 from ccr.permissions import PAGES, pages_for
-from tests.e2e.conftest import REPO, login, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import login, run_async, screenshot, start_server, stop_server, wait_idle, ws_tab
 
 pytestmark = pytest.mark.e2e
 DEMO_LOGINS = {"admin": "admin", "dpo": "dpo", "supervisor": "superviseur", "team_lead": "chef.equipe"}
@@ -93,21 +91,6 @@ def test_logout_returns_to_the_login_form(demo_server, page):
     assert page.get_by_label("Identifiant").count() == 1
 
 
-def _run(coro):
-    """Run a coroutine in its own thread: the session's Playwright browser owns this thread's loop."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _ws_session(server):
-    import sys
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from st_client import StreamlitSession
-
-    return StreamlitSession(server.url)
-
-
 def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):
     """The browser sends the ids of the form it drew first; they must still be the form's ids.
 
@@ -116,7 +99,7 @@ def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):
     right after the page loaded was wiped by the following run.
     """
     async def journey():
-        async with _ws_session(demo_server) as tab:
+        async with ws_tab(demo_server) as tab:
             first = await tab.run()
             user, pwd = first.widget("text_input", "Identifiant"), first.widget("text_input", "Mot de passe")
             submit = first.widget("button", "Se connecter")
@@ -126,7 +109,7 @@ def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):
                                           tab.text_value(pwd, DEMO_PASSWORD), tab.click(submit)])
             return done
 
-    done = _run(journey())
+    done = run_async(journey())
     assert done.widget("button", "Se déconnecter")
     assert not done.exceptions
 
@@ -134,10 +117,10 @@ def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):
 def test_public_pages_show_no_login_form(demo_server):
     """An anonymous visitor reading the privacy notice gets the notice, not a login form above it."""
     async def journey():
-        async with _ws_session(demo_server) as tab:
+        async with ws_tab(demo_server) as tab:
             await tab.run()
             return await tab.run(page="privacy")
 
-    shown = _run(journey())
+    shown = run_async(journey())
     assert any("confidentialité" in t.lower() for t in shown.texts)
     assert not [w for w in shown.widgets if w.kind == "text_input"]
