@@ -76,7 +76,7 @@ def prepare(data_dir: Path, n: int, reuse: bool) -> list[int]:
     con.close()
     # A new offset per run: the same clip twice would be refused as a duplicate (sha256).
     rng = random.Random()
-    files = [(f"charge-{i}.wav", cut_wav(f"a01-00{i % 4}.wav", 8, start=rng.uniform(0, 40)))
+    files = [(f"charge-{i}.wav", cut_wav(f"a01-00{i % 4}.wav", 8, start=rng.uniform(0, 20)))
              for i in range(RECORDINGS)]
     batch = ingest_files(actor=cli_actor(org_id), files=files)
     dispose_engines()
@@ -85,16 +85,20 @@ def prepare(data_dir: Path, n: int, reuse: bool) -> list[int]:
 
 
 def visible_calls(data_dir: Path, username: str, k: int = 200) -> list[int]:
-    """Ids of done calls this user may open (every team for an admin, its own teams for a team lead)."""
+    """Ids of done calls this user may open (every team for an admin, its own teams for a team lead).
+
+    Restricted calls (a person's objection) are left out: refusing them is the expected answer.
+    """
     con = sqlite3.connect(data_dir / "ccr.db")
     try:
         user_id, role = con.execute("SELECT id, role FROM user WHERE username = ?", (username,)).fetchone()
         if role == "team_lead":
             rows = con.execute(
                 "SELECT c.id FROM call c JOIN userteam ut ON ut.team_id = c.team_id "
-                "WHERE ut.user_id = ? AND c.status = 'done' ORDER BY random() LIMIT ?", (user_id, k))
+                "WHERE ut.user_id = ? AND c.status = 'done' AND NOT c.restricted ORDER BY random() LIMIT ?", (user_id, k))
         else:
-            rows = con.execute("SELECT id FROM call WHERE status = 'done' ORDER BY random() LIMIT ?", (k,))
+            rows = con.execute("SELECT id FROM call WHERE status = 'done' AND NOT restricted ORDER BY random() LIMIT ?",
+                               (k,))
         return [r[0] for r in rows]
     finally:
         con.close()
