@@ -193,6 +193,10 @@ async def browser_session(browser, url: str, idx: int, username: str, rounds: in
 
     try:
         await page.goto(url)
+        # As a person does, type once the page has settled: a click made while the re-login cookie's
+        # reader reports back (the run right after a load) can be dropped by Streamlit.
+        await page.wait_for_load_state("networkidle")
+        await idle(started=False)
         await page.get_by_label("Identifiant").fill(username)
         await page.get_by_label("Mot de passe").fill(PASSWORD)
 
@@ -212,6 +216,9 @@ async def browser_session(browser, url: str, idx: int, username: str, rounds: in
                 await timed("appel ouvert", lambda call_id=call_id: page.goto(f"{url}/review?call_id={call_id}"))
     except Exception as err:
         rec.errors.append(f"{who} : {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+        if os.environ.get("CCR_LOAD_SCREENSHOTS"):  # a folder: what the page showed when it failed
+            with contextlib.suppress(Exception):
+                await page.screenshot(path=str(Path(os.environ["CCR_LOAD_SCREENSHOTS"]) / f"echec-{idx:02d}.png"))
     finally:
         await ctx.close()
 
