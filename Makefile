@@ -47,7 +47,7 @@ run: demo
 
 test: dev-deps system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 	$(MAKE) --no-print-directory test-postgres
 
 test-postgres: dev-deps system-deps
