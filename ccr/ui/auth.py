@@ -232,6 +232,10 @@ def authenticate() -> Login:
             _force_logout(authenticator)
             st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
             return login
+        if token is None:
+            # A form login: the library wrote the re-login cookie in the "Connexion" page's run, which its
+            # rerun cut short before the browser could mount the writer. Write it in this run.
+            authenticator.cookie_controller.set_cookie()
         st.session_state[_COOKIE_RESET_KEY] = "armed"
     actor = _validated_actor()
     if actor is None:
