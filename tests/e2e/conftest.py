@@ -146,6 +146,14 @@ def login(page, server: Server, username: str, password: str, attempts: int = 4)
             if attempt == attempts - 1:
                 screenshot(page, f"echec-connexion-{username}")
                 raise
+    # The re-login cookie's writer reports back and reruns the page once or twice after a login; a click
+    # made during those runs can be dropped. Wait for the cookie, then for the runs to end.
+    for _ in range(40):
+        if any(c["name"] == "ccr_auth" for c in page.context.cookies()):
+            break
+        page.wait_for_timeout(250)
+    wait_idle(page)
+    page.wait_for_timeout(500)
     wait_idle(page)
 
 
