@@ -243,8 +243,8 @@ def authenticate() -> Login:
         return login
 
     # The re-login cookie is written by an iframe component and is sometimes lost when a rerun
-    # follows at once: write it again once, on a later run than the login itself (the library already
-    # wrote it during that run, and a second write in the same run would reuse the component's key).
+    # follows at once: write it again once, on a later run than the login (a second write in the
+    # login's own run would reuse the component's key).
     if not fresh_login and st.session_state.get(_COOKIE_RESET_KEY) == "armed":
         st.session_state[_COOKIE_RESET_KEY] = "done"
         if token is None:
@@ -268,4 +268,3 @@ def _force_logout(authenticator: stauth.Authenticate) -> None:
     except Exception:  # not logged in from the library's point of view: nothing to undo
         st.session_state["logout"] = True
     st.session_state["authentication_status"] = None
-
