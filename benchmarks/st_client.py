@@ -3,8 +3,10 @@
 It speaks what the browser speaks to the server (``/_stcore/stream``, protobuf ``BackMsg`` and
 ``ForwardMsg``): it asks for script runs with a page, a query string and widget values, and reads
 the elements the run sends back, until the run ends. No rendering happens, so twenty sessions cost
-the server what twenty browsers would, but cost the load machine almost nothing; a page time here is
-the server's time (the run plus the transfer), not the paint time in a browser.
+the load machine almost nothing; a page time here is the server's time (the run plus the transfer),
+not the paint time in a browser. One difference with a browser: component iframes (the cookie reader
+of the login library) never report back, so the extra run a browser triggers after a page load or a
+login is not generated.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlparse
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 # Statuses that end a run for good; FINISHED_EARLY_FOR_RERUN means another run follows at once.
@@ -78,7 +81,7 @@ class StreamlitSession:
     async def __aexit__(self, *exc) -> None:
         await self._ws.close()
 
-    async def run(self, *, page: str | None = None, query: str = "", widgets: list | None = None,
+    async def run(self, *, page: str | None = None, query: str = "", widgets: list[WidgetState] | None = None,
                   timeout: float = 120.0) -> RunResult:
         """Ask for a run (of ``page``, by url path, or of the current page) and read it to its end."""
         msg = BackMsg()
@@ -114,17 +117,13 @@ class StreamlitSession:
                 return result
 
     @staticmethod
-    def text_value(widget: Widget, value: str):
+    def text_value(widget: Widget, value: str) -> WidgetState:
         """The widget state of a text input holding ``value``."""
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
         return WidgetState(id=widget.id, string_value=value)
 
     @staticmethod
-    def click(widget: Widget):
+    def click(widget: Widget) -> WidgetState:
         """The widget state of a button just pressed."""
-        from streamlit.proto.WidgetStates_pb2 import WidgetState
-
         return WidgetState(id=widget.id, trigger_value=True)
 
 
