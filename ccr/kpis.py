@@ -399,6 +399,17 @@ def _light_conditions(model, actor: Actor, filters: Filters, lo: datetime, hi: d
     return conds
 
 
+def _scope_child(stmt, model, actor: Actor, filters: Filters, lo: datetime, hi: datetime):
+    """Restrict a query on a child table to the actor's scope and the filters: without the join to
+    Evaluation when the filters allow it (``_light_conditions``), through it otherwise."""
+    light = _light_conditions(model, actor, filters, lo, hi)
+    if light is not None:
+        return stmt.where(*light)
+    e = Evaluation
+    return stmt.join(e, e.id == model.evaluation_id).where(
+        model.org_id == actor.org_id, model.started_at >= lo, model.started_at < hi, *_where(actor, filters, lo, hi))
+
+
 def _use_rollups(session: Session, actor: Actor, filters: Filters) -> bool:
     """True when the figures may come from the rollups (only period and teams filtered), once refreshed.
 
@@ -868,17 +879,12 @@ def criterion_agent_heatmap(*, session: Session, actor: Actor, filters: Filters,
 
 def _heatmap_rows(session: Session, actor: Actor, filters: Filters, agent_ids: list[int] | None) -> list:
     """(agent_id, criterion_id, passed, applicable) of the period's verdicts, from the base tables."""
-    cr, e = CriterionResult, Evaluation
+    cr = CriterionResult
     lo, hi = _bounds(filters.start, filters.end)
     applicable = case((cr.final_verdict != "na", 1), else_=0)
     passed = case((cr.final_verdict == "pass", 1), else_=0)
     stmt = select(cr.agent_id, cr.criterion_id, func.sum(passed).label("p"), func.sum(applicable).label("a"))
-    light = _light_conditions(cr, actor, filters, lo, hi)
-    if light is not None:
-        stmt = stmt.where(*light)
-    else:
-        stmt = stmt.join(e, e.id == cr.evaluation_id).where(cr.org_id == actor.org_id, cr.started_at >= lo,
-                                                            cr.started_at < hi, *_where(actor, filters, lo, hi))
+    stmt = _scope_child(stmt, cr, actor, filters, lo, hi)
     if agent_ids is not None:
         # An explicit agent list lets the (org, agent, time) index range over each agent in turn.
         stmt = stmt.where(col(cr.agent_id).in_(list(agent_ids) or [-1]))
@@ -906,7 +912,7 @@ def irritants_over_time(*, session: Session, actor: Actor, filters: Filters, top
 
     Returns ``{granularity, irritants: [[id, label, calls]], points: [{period, irritant, calls}]}``.
     """
-    ih, e, ri = IrritantHit, Evaluation, RollupIrritantDay
+    ih, ri = IrritantHit, RollupIrritantDay
     gran = trend_granularity(filters, granularity)
     lo, hi = _bounds(filters.start, filters.end)
     if _use_rollups(session, actor, filters):
@@ -917,13 +923,7 @@ def irritants_over_time(*, session: Session, actor: Actor, filters: Filters, top
     else:
         day = _day_expr(session, ih.started_at).label("day")
         stmt = select(ih.label, day, func.count(sa_func.distinct(ih.evaluation_id)).label("n"))
-        light = _light_conditions(ih, actor, filters, lo, hi)
-        if light is not None:
-            stmt = stmt.where(*light)
-        else:
-            stmt = stmt.join(e, e.id == ih.evaluation_id).where(ih.org_id == actor.org_id, ih.started_at >= lo,
-                                                                ih.started_at < hi, *_where(actor, filters, lo, hi))
-        stmt = stmt.group_by(ih.label, day)
+        stmt = _scope_child(stmt, ih, actor, filters, lo, hi).group_by(ih.label, day)
     per: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
     for r in session.exec(stmt).all():
