@@ -121,6 +121,19 @@ def _fresh_streamlit_data_cache():
 CHROMIUM = "/usr/bin/chromium"
 
 
+def count_rows(model, **where) -> int:
+    """Rows of ``model`` whose columns equal the given values, read in a fresh session."""
+    from sqlmodel import func, select
+
+    from ccr.db import session
+
+    with session() as s:
+        stmt = select(func.count()).select_from(model)
+        for k, v in where.items():
+            stmt = stmt.where(getattr(model, k) == v)
+        return s.exec(stmt).one()
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Debian's Chromium; missing is a failure in CI (``make test`` installs it), a skip elsewhere."""

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from ccr import cli, grids, jobs, storage
 from ccr.db import session, utcnow
@@ -22,6 +22,7 @@ from ccr.errors import AccessDenied, InvalidInput
 from ccr.ingest import ingest_files
 from ccr.models import AuditLog, Call, Evaluation, Grid, Organisation, Transcript
 from tests.audiodata import cut_wav, offline_model_dir
+from tests.conftest import count_rows
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLIC = REPO / "tests" / "fixtures" / "eval" / "public" / "transcripts"
@@ -65,14 +66,6 @@ def _call(call_id: int) -> Call:
 def _claim(owner: str, now=None) -> int | None:
     with session() as s:
         return jobs.claim_next(session=s, owner=owner, now=now)
-
-
-def _count(model, **where) -> int:
-    with session() as s:
-        stmt = select(func.count()).select_from(model)
-        for k, v in where.items():
-            stmt = stmt.where(getattr(model, k) == v)
-        return s.exec(stmt).one()
 
 
 # --- claims and leases -----------------------------------------------------------------------
@@ -193,7 +186,7 @@ def test_three_failed_attempts_mark_the_call_failed_with_a_french_reason_then_re
             now = call.lease_until + timedelta(seconds=1)
     assert state == call.status == "failed"
     assert _claim("hote:1:w0", now=now + timedelta(hours=1)) is None
-    assert _count(Transcript, call_id=call_id) == 0
+    assert count_rows(Transcript, call_id=call_id) == 0
 
     with session() as s, pytest.raises(AccessDenied):
         jobs.retry_call(session=s, actor=alpha.actor("team_lead"), call_id=call_id)
@@ -201,7 +194,7 @@ def test_three_failed_attempts_mark_the_call_failed_with_a_french_reason_then_re
         jobs.retry_call(session=s, actor=alpha.actor("supervisor"), call_id=call_id)
     call = _call(call_id)
     assert (call.status, call.attempts, call.last_error) == ("queued", 0, None)
-    assert _count(AuditLog, action="call_retried", target_id=str(call_id)) == 1
+    assert count_rows(AuditLog, action="call_retried", target_id=str(call_id)) == 1
     with session() as s, pytest.raises(InvalidInput, match="Seul un appel en échec"):
         jobs.retry_call(session=s, actor=alpha.actor("supervisor"), call_id=call_id)
 
@@ -282,9 +275,9 @@ def test_a_worker_that_lost_its_lease_writes_nothing(tenants):
     later = utcnow() + timedelta(seconds=jobs.get_settings().job_lease_s + 1)
     assert _claim("rapide:2:w0", now=later) == call_id  # the slow worker's lease expired
     assert jobs.process_call(call_id, owner="lent:1:w0") == "lost"
-    assert _count(Evaluation, call_id=call_id) == 0
+    assert count_rows(Evaluation, call_id=call_id) == 0
     assert jobs.process_call(call_id, owner="rapide:2:w0") == "done"
-    assert _count(Evaluation, call_id=call_id) == 1
+    assert count_rows(Evaluation, call_id=call_id) == 1
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -340,7 +333,7 @@ def test_worker_pool_starts_once_per_process_and_processes_the_queue(tenants, mo
     finally:
         pool.stop()
     assert pool.alive == 0
-    assert _count(Evaluation) == 3
+    assert count_rows(Evaluation) == 3
 
 
 # --- the real pipeline --------------------------------------------------------------------------
@@ -386,7 +379,7 @@ def test_a_worker_killed_mid_job_leaves_the_call_to_be_processed_exactly_once(as
         proc.wait()
     call = _call(call_id)
     assert call.status == "transcribing" and call.lease_owner.endswith(f":{proc.pid}:w0")
-    assert _count(Transcript, call_id=call_id) == 0  # nothing half-written
+    assert count_rows(Transcript, call_id=call_id) == 0  # nothing half-written
 
     # Another process (not on the dead one's behalf) must wait for the lease to expire.
     assert jobs.run_worker("autre:1:w0", once=True) == 0
@@ -394,8 +387,8 @@ def test_a_worker_killed_mid_job_leaves_the_call_to_be_processed_exactly_once(as
     assert jobs.run_worker("autre:1:w0", once=True) == 1
     call = _call(call_id)
     assert (call.status, call.attempts, call.lease_owner) == ("done", 2, None)
-    assert _count(Transcript, call_id=call_id) == 1
-    assert _count(Evaluation, call_id=call_id) == 1 and _count(Evaluation, call_id=call_id, is_current=True) == 1
+    assert count_rows(Transcript, call_id=call_id) == 1
+    assert count_rows(Evaluation, call_id=call_id) == 1 and count_rows(Evaluation, call_id=call_id, is_current=True) == 1
 
 
 @pytest.mark.slow
@@ -424,5 +417,5 @@ def test_ctrl_c_stops_the_headless_worker_cleanly_and_gives_the_call_back(asr_en
     assert "l'appel en cours est remis en file" in err
     call = _call(call_id)
     assert (call.status, call.lease_owner, call.attempts) == ("transcribing", None, 0)
-    assert _count(Transcript, call_id=call_id) == 0
+    assert count_rows(Transcript, call_id=call_id) == 0
     assert _claim("suivant:1:w0") == call_id  # at once, without waiting for a lease to expire

@@ -25,13 +25,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from ccr import jobs, storage
 from ccr.db import session
 from ccr.ingest import ingest_files
 from ccr.models import AuditLog, Call, Evaluation, Transcript
 from tests.audiodata import cut_wav, offline_model_dir
+from tests.conftest import count_rows
 
 REPO = Path(__file__).resolve().parents[2]
 CRASH_POINTS = ("claimed", "decrypted", "transcribed", "transcript_uncommitted", "transcript_committed",
@@ -49,14 +50,6 @@ def asr_env(tenants, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CCR_ASR_MODEL", str(offline_model_dir(tmp_path_factory)))
     get_settings.cache_clear()
     return tenants
-
-
-def _count(model, **where) -> int:
-    with session() as s:
-        stmt = select(func.count()).select_from(model)
-        for k, v in where.items():
-            stmt = stmt.where(getattr(model, k) == v)
-        return s.exec(stmt).one()
 
 
 def _worker(env: dict, crash_at: str | None) -> subprocess.Popen:
@@ -100,7 +93,7 @@ def test_workers_killed_at_random_points_leave_every_call_done_or_failed_once(as
         # Between two crashes nothing may be half-written: a transcript only with its call in scoring or later.
         with session() as s:
             for call in s.exec(select(Call).where(Call.id.in_(call_ids))).all():
-                has_tr = _count(Transcript, call_id=call.id) == 1
+                has_tr = count_rows(Transcript, call_id=call.id) == 1
                 assert call.status in ("queued", "transcribing", "scoring", "done", "failed"), call.status
                 if call.status in ("scoring", "done"):
                     assert has_tr, (i, call.id, call.status)
@@ -117,12 +110,12 @@ def test_workers_killed_at_random_points_leave_every_call_done_or_failed_once(as
     for call in calls:
         assert call.status in ("done", "failed"), (call.id, call.status)
         assert call.lease_owner is None
-        assert _count(Transcript, call_id=call.id) == (1 if call.status == "done" else _count(
+        assert count_rows(Transcript, call_id=call.id) == (1 if call.status == "done" else count_rows(
             Transcript, call_id=call.id))
-        assert _count(Transcript, call_id=call.id) <= 1
-        evals = _count(Evaluation, call_id=call.id)
+        assert count_rows(Transcript, call_id=call.id) <= 1
+        evals = count_rows(Evaluation, call_id=call.id)
         if call.status == "done":
-            assert evals == 1 and _count(Evaluation, call_id=call.id, is_current=True) == 1, call.id
+            assert evals == 1 and count_rows(Evaluation, call_id=call.id, is_current=True) == 1, call.id
         else:
             assert evals == 0, call.id
     # No orphan: every file on disk is a call's recording, every call's recording is on disk, no temporary.
@@ -155,7 +148,7 @@ def test_a_database_held_by_another_writer_makes_the_app_wait_then_succeed(tenan
     waited = time.monotonic() - t0
     assert released.is_set() and waited >= LOCK_HOLD_S * 0.8, waited
     assert batch.results[0].status == "accepted"
-    assert _count(Call, org_id=alpha.org_id) == 1 and _count(AuditLog, action="test_lock") == 1
+    assert count_rows(Call, org_id=alpha.org_id) == 1 and count_rows(AuditLog, action="test_lock") == 1
     other.close()
 
 
@@ -175,7 +168,7 @@ def test_a_full_disk_during_upload_refuses_the_file_in_french_and_leaves_nothing
     result = batch.results[0]
     assert (result.status, result.call_id) == ("rejected", None)
     assert "Espace disque insuffisant" in result.reason
-    assert _count(Call) == 0
+    assert count_rows(Call) == 0
     folder = settings_env.audio_dir / str(alpha.org_id)
     assert not folder.exists() or not any(folder.iterdir())  # no partial file, no temporary
     full["on"] = False  # space freed: the same file goes through
