@@ -60,22 +60,18 @@ class RunResult:
 
 
 class StreamlitSession:
-    """One tab of the app: a websocket, its cookies and the pages the app announced."""
+    """One tab of the app: a websocket and the pages the app announced."""
 
-    def __init__(self, url: str, cookies: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self.cookies = cookies or {}
         self.pages: dict[str, str] = {}  # url path -> page script hash
         self.page_hash = ""
         self._ws = None
 
     async def __aenter__(self) -> StreamlitSession:
         parsed = urlparse(self.url)
-        headers = {"Origin": self.url}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         self._ws = await connect(f"ws://{parsed.netloc}/_stcore/stream", subprotocols=["streamlit"],
-                                 additional_headers=headers, max_size=MAX_FRAME, open_timeout=60)
+                                 additional_headers={"Origin": self.url}, max_size=MAX_FRAME, open_timeout=60)
         return self
 
     async def __aexit__(self, *exc) -> None:
