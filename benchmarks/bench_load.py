@@ -49,6 +49,7 @@ USERS = ("bench.admin", "bench.lead")
 ACTION_TIMEOUT_S = 60.0
 RECORDINGS = 6  # short real clips queued so the worker transcribes during the run
 CALLS_OPENED = 3  # per round and session
+ERROR_TEXTS = ("Accès refusé", "introuvable")  # shown by a page, an error of the run for both clients
 
 
 def prepare(data_dir: Path, n: int, reuse: bool) -> list[int]:
@@ -116,6 +117,11 @@ class Recorder:
         self.times.setdefault(label, []).append(seconds)
 
 
+def _call_to_open(call_ids: list[int], idx: int, r: int, k: int) -> int:
+    """The k-th call session ``idx`` opens in round ``r``: sessions spread over the list, same plan for both clients."""
+    return call_ids[(idx * 7 + r * 3 + k) % len(call_ids)]
+
+
 def _think(think_s: float) -> float:
     return random.uniform(0.5 * think_s, 1.5 * think_s)
 
@@ -125,7 +131,7 @@ def _problems(result) -> list[str]:
     found = [f"exception affichée ({e[:80]})" for e in result.exceptions]
     if result.page_not_found:
         found.append("page introuvable")
-    for needle in ("Accès refusé", "introuvable"):
+    for needle in ERROR_TEXTS:
         if result.has_text(needle):
             found.append(needle.lower())
     return found
@@ -151,7 +157,7 @@ async def ws_session(url: str, idx: int, username: str, rounds: int, think_s: fl
             done.widget("button", "Se déconnecter")  # KeyError: the login did not go through
             for r in range(rounds):
                 steps = [("tableau de bord", "dashboard", ""), ("liste des appels", "calls", "")]
-                steps += [("appel ouvert", "review", f"call_id={call_ids[(idx * 7 + r * 3 + k) % len(call_ids)]}")
+                steps += [("appel ouvert", "review", f"call_id={_call_to_open(call_ids, idx, r, k)}")
                           for k in range(CALLS_OPENED)]
                 for label, page, query in steps:
                     await asyncio.sleep(_think(think_s))
@@ -189,7 +195,7 @@ async def browser_session(browser, url: str, idx: int, username: str, rounds: in
         if await page.locator('[data-testid="stException"]').count():
             rec.errors.append(f"{who} {label} : exception affichée")
         body = await page.locator("body").inner_text()
-        rec.errors += [f"{who} {label} : {n.lower()}" for n in ("Accès refusé", "introuvable") if n in body]
+        rec.errors += [f"{who} {label} : {n.lower()}" for n in ERROR_TEXTS if n in body]
 
     try:
         await page.goto(url)
@@ -212,7 +218,7 @@ async def browser_session(browser, url: str, idx: int, username: str, rounds: in
                 await timed(label, lambda title=title: nav.filter(has_text=title).first.click())
             for k in range(CALLS_OPENED):
                 await asyncio.sleep(_think(think_s))
-                call_id = call_ids[(idx * 7 + r * 3 + k) % len(call_ids)]
+                call_id = _call_to_open(call_ids, idx, r, k)
                 await timed("appel ouvert", lambda call_id=call_id: page.goto(f"{url}/review?call_id={call_id}"))
     except Exception as err:
         rec.errors.append(f"{who} : {type(err).__name__}: {str(err).splitlines()[0][:160]}")
