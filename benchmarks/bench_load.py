@@ -149,10 +149,7 @@ async def ws_session(url: str, idx: int, username: str, rounds: int, think_s: fl
             first = await tab.run(timeout=ACTION_TIMEOUT_S)
             rec.add("accueil", first.seconds)
             await asyncio.sleep(_think(think_s))
-            done = await tab.run(widgets=[
-                tab.text_value(first.widget("text_input", "Identifiant"), username),
-                tab.text_value(first.widget("text_input", "Mot de passe"), PASSWORD),
-                tab.click(first.widget("button", "Se connecter"))], timeout=ACTION_TIMEOUT_S)
+            done = await tab.run(widgets=tab.login_states(first, username, PASSWORD), timeout=ACTION_TIMEOUT_S)
             rec.add("connexion", done.seconds)
             done.widget("button", "Se déconnecter")  # KeyError: the login did not go through
             for r in range(rounds):

@@ -122,6 +122,13 @@ class StreamlitSession:
         """The widget state of a button just pressed."""
         return WidgetState(id=widget.id, trigger_value=True)
 
+    @classmethod
+    def login_states(cls, form: RunResult, username: str, password: str) -> list[WidgetState]:
+        """The widget states of CCR's login form (as drawn in ``form``) filled in and submitted."""
+        return [cls.text_value(form.widget("text_input", "Identifiant"), username),
+                cls.text_value(form.widget("text_input", "Mot de passe"), password),
+                cls.click(form.widget("button", "Se connecter"))]
+
 
 def _read_element(element, result: RunResult) -> None:
     kind = element.WhichOneof("type")

@@ -86,9 +86,7 @@ def test_coming_back_to_a_page_draws_it_again_without_error(demo_server, usernam
         seen = []
         async with ws_tab(demo_server) as tab:
             first = await tab.run()
-            await tab.run(widgets=[tab.text_value(first.widget("text_input", "Identifiant"), username),
-                                   tab.text_value(first.widget("text_input", "Mot de passe"), DEMO_PASSWORD),
-                                   tab.click(first.widget("button", "Se connecter"))])
+            await tab.run(widgets=tab.login_states(first, username, DEMO_PASSWORD))
             for page in ("calls", "dashboard", "calls", "review", "dashboard", "calls"):
                 result = await tab.run(page=page)
                 seen.append((page, result.exceptions, result.page_not_found))
