@@ -396,6 +396,19 @@ def _release(call_id: int, owner: str, settings: Settings) -> None:
         log.warning("Appel %s : bail non rendu à l'arrêt", call_id, exc_info=True)
 
 
+def give_back_leases(settings: Settings | None = None) -> int:
+    """Give back every call this process holds (a clean stop): wherever Ctrl-C landed, even between the
+    claim and the step's own handler, the call is queued again at once and the attempt does not count."""
+    settings = settings or get_settings()
+    prefix = f"{socket.gethostname()}:{os.getpid()}:"
+    with db_session(settings) as s:
+        result = s.exec(update(Call).where(col(Call.lease_owner).startswith(prefix))
+                        .values(lease_owner=None, lease_until=None,
+                                attempts=case((Call.attempts > 0, Call.attempts - 1), else_=0))
+                        .execution_options(synchronize_session=False))
+        return result.rowcount
+
+
 # --- user actions -----------------------------------------------------------------------------
 
 
