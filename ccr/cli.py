@@ -216,6 +216,7 @@ def _worker(args: argparse.Namespace) -> int:
         done = jobs.run_worker(jobs.worker_owner_id(0), settings=settings, stop=stop, once=args.once)
     except KeyboardInterrupt:
         stop.set()
+        jobs.give_back_leases(settings)
         print("Arrêt du worker : l'appel en cours est remis en file.", file=sys.stderr)
         return 0
     stop.set()
