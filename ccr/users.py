@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import bcrypt
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ccr import audit
@@ -29,7 +30,12 @@ ROLE_LABELS = {
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LEN = 10  # ANSSI/CNIL recommendation for password-only authentication
-BCRYPT_MAX_BYTES = 72  # bcrypt ignores anything longer
+# bcrypt reads 72 bytes at most, and bcrypt 5 (as the login library calls it) refuses a longer password
+# outright: such a password is refused when it is set, never silently cut.
+BCRYPT_MAX_BYTES = 72
+# Logins are global (the login form has no organisation field): the same words whatever the organisation
+# that holds a taken login, so creating a user never tells an admin where a login is used.
+USERNAME_TAKEN = "Cet identifiant n'est pas disponible : choisissez-en un autre."
 
 
 @dataclass(frozen=True)
@@ -54,22 +60,32 @@ class Actor:
         return self.role != "team_lead"
 
 
+def _check_length(password: str) -> None:
+    if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        raise InvalidInput(
+            f"Le mot de passe est trop long : {BCRYPT_MAX_BYTES} octets au plus (soit {BCRYPT_MAX_BYTES} "
+            "caractères sans accent ; un caractère accentué en compte deux)."
+        )
+
+
 def hash_password(password: str) -> str:
-    """Return the bcrypt hash of a password."""
+    """Return the bcrypt hash of a password; a password bcrypt cannot read whole is refused."""
+    _check_length(password)
     rounds = get_settings().bcrypt_rounds
-    return bcrypt.hashpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], bcrypt.gensalt(rounds)).decode("ascii")
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def check_password(password: str, password_hash: str) -> bool:
     """True when ``password`` matches the bcrypt hash."""
     try:
-        return bcrypt.checkpw(password.encode("utf-8")[:BCRYPT_MAX_BYTES], password_hash.encode("ascii"))
-    except ValueError:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except ValueError:  # longer than bcrypt reads, or not a bcrypt hash
         return False
 
 
 def validate_password(password: str) -> None:
-    """Refuse weak passwords with a French message."""
+    """Refuse weak passwords, and passwords bcrypt cannot read whole, with a French message."""
+    _check_length(password)
     if len(password) < MIN_PASSWORD_LEN:
         raise InvalidInput(f"Le mot de passe doit contenir au moins {MIN_PASSWORD_LEN} caractères.")
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
@@ -239,15 +255,21 @@ def create_user(
     if check_strength:
         validate_password(password)
     if get_user_by_username(session=session, username=username) is not None:
-        raise InvalidInput(f"L'identifiant « {username} » est déjà utilisé.")
+        raise InvalidInput(USERNAME_TAKEN)
     team_ids = list(team_ids or [])
     _check_teams(session, org_id, team_ids)
     if role == "team_lead" and not team_ids:
         raise InvalidInput("Un chef d'équipe doit être rattaché à au moins une équipe.")
     user = User(org_id=org_id, username=username, display_name=display_name.strip() or username,
                 email=email, password_hash=hash_password(password), role=role)
-    session.add(user)
-    session.flush()
+    try:
+        # A savepoint: a concurrent creation of the same login (the unique index) must not undo the caller's
+        # other work, and gets the same answer as the check above.
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError as err:
+        raise InvalidInput(USERNAME_TAKEN) from err
     for tid in team_ids:
         session.add(UserTeam(user_id=user.id, team_id=tid, org_id=org_id))
     who = actor.who if actor else audit.Who(org_id=org_id, username="cli")

@@ -18,6 +18,8 @@ with session() as s:
     agents = orgs.list_agents(session=s, actor=actor, include_inactive=True)
 team_names = {t.id: t.name for t in teams}
 role_fmt = users.ROLE_LABELS.get
+PASSWORD_HELP = (f"Au moins {users.MIN_PASSWORD_LEN} caractères, trois types de caractères ; "
+                 f"{users.BCRYPT_MAX_BYTES} octets au plus (un caractère accentué en compte deux).")
 
 st.dataframe(
     pd.DataFrame(
@@ -46,8 +48,7 @@ with tab_new, st.form("new_user", clear_on_submit=True):
     email = st.text_input("E-mail (facultatif)")
     role = st.selectbox("Rôle", ROLES, format_func=role_fmt)
     team_ids = st.multiselect("Équipes (chef d'équipe)", list(team_names), format_func=team_names.get)
-    password = st.text_input("Mot de passe initial", type="password",
-                             help=f"Au moins {users.MIN_PASSWORD_LEN} caractères, trois types de caractères.")
+    password = st.text_input("Mot de passe initial", type="password", help=PASSWORD_HELP)
     if st.form_submit_button("Créer l'utilisateur"):
         try:
             with session() as s:
@@ -79,7 +80,7 @@ with tab_edit:
                 except CcrError as err:
                     st.error(str(err))
         with st.form("reset_password_form", clear_on_submit=True):
-            new_password = st.text_input("Nouveau mot de passe", type="password")
+            new_password = st.text_input("Nouveau mot de passe", type="password", help=PASSWORD_HELP)
             if st.form_submit_button("Réinitialiser le mot de passe"):
                 try:
                     with session() as s:

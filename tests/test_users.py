@@ -6,8 +6,10 @@ import pytest
 
 from ccr.db import session, utcnow
 from ccr.errors import AccessDenied, InvalidInput, NotFound
-from ccr.models import User
+from ccr.models import AuditLog, User
 from ccr.users import (
+    BCRYPT_MAX_BYTES,
+    USERNAME_TAKEN,
     check_password,
     create_user,
     hash_password,
@@ -21,7 +23,7 @@ from ccr.users import (
     update_user,
     validate_password,
 )
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, count_rows
 
 
 def test_password_hash_round_trip():
@@ -128,12 +130,60 @@ def test_a_team_lead_needs_a_team(tenants):
                         password=TEST_PASSWORD, role="team_lead", actor=a.actor("admin"))
 
 
-def test_duplicate_usernames_are_refused(tenants):
+@pytest.mark.parametrize("taken", ["alpha.dpo", "beta.admin", "  Beta.Admin "])
+def test_a_taken_login_gets_the_same_answer_whatever_its_organisation(tenants, taken):
+    """Logins are global; an admin of Alpha must not learn that a login exists in another organisation."""
     a, _ = tenants
+    logged = count_rows(AuditLog)
     with session() as s:
-        with pytest.raises(InvalidInput, match="déjà utilisé"):
+        with pytest.raises(InvalidInput) as refused:
+            create_user(session=s, org_id=a.org_id, username=taken, display_name="X",
+                        password=TEST_PASSWORD, role="admin", actor=a.actor("admin"))
+    assert str(refused.value) == USERNAME_TAKEN
+    assert "beta" not in str(refused.value).lower() and "organisation" not in str(refused.value)
+    assert count_rows(AuditLog) == logged  # nothing written about it either
+
+
+def test_a_concurrent_creation_of_the_same_login_gets_the_same_answer(tenants, monkeypatch):
+    """Two admins creating one login at once: the unique index decides, with the same words, not an SQL error."""
+    import ccr.users
+
+    a, _ = tenants
+    monkeypatch.setattr(ccr.users, "get_user_by_username", lambda **kw: None)  # both passed the check
+    with session() as s:
+        with pytest.raises(InvalidInput) as refused:
             create_user(session=s, org_id=a.org_id, username="beta.admin", display_name="X",
                         password=TEST_PASSWORD, role="admin")
+    assert str(refused.value) == USERNAME_TAKEN
+
+
+LONG_PASSWORDS = {
+    "73 ASCII characters": "Aa1!" + "x" * 69,
+    "40 accented characters (80 bytes)": "Éé1!" + "é" * 36,
+}
+
+
+@pytest.mark.parametrize("password", LONG_PASSWORDS.values(), ids=LONG_PASSWORDS.keys())
+def test_a_password_bcrypt_cannot_read_whole_is_refused_at_creation_and_reset(tenants, password):
+    a, _ = tenants
+    assert len(password.encode("utf-8")) > BCRYPT_MAX_BYTES
+    with session() as s:
+        with pytest.raises(InvalidInput, match="trop long"):
+            create_user(session=s, org_id=a.org_id, username="long.password", display_name="L",
+                        password=password, role="supervisor", actor=a.actor("admin"))
+        with pytest.raises(InvalidInput, match="trop long"):  # even where strength is not checked (CLI, demo)
+            create_user(session=s, org_id=a.org_id, username="long.password", display_name="L",
+                        password=password, role="supervisor", check_strength=False)
+        with pytest.raises(InvalidInput, match="trop long"):
+            reset_password(session=s, actor=a.actor("admin"), user_id=a.users["dpo"], new_password=password)
+
+
+def test_a_password_of_exactly_72_bytes_is_kept_whole():
+    password = "Aa1!" + "x" * 68
+    h = hash_password(password)
+    assert check_password(password, h)
+    assert not check_password(password[:-1] + "y", h)
+    assert not check_password(password + "z", h)  # never cut to match
 
 
 def test_suspended_organisation_users_lose_access(tenants):
