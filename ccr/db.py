@@ -37,6 +37,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows (purged or erased transcripts, names, phone numbers) are overwritten with zeros in the
+    # file instead of lingering in free pages until they are reused.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

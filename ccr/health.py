@@ -9,7 +9,11 @@ The probe checks four things, each ``ok``, ``degraded`` (works, needs attention)
 - **worker**: a transcription worker's heartbeat (``ccr.jobs``, any process) is recent; none is
   *degraded*: uploads are still accepted and wait in the queue;
 - **transcription engine**: the model files are present (the offline model's sha256 is checked once per
-  process and again only when the file changes, never by loading the model every minute).
+  process and again only when the file changes, never by loading the model every minute);
+- **scheduler**: this process's scheduler thread is alive (when it has one), and, judged from the
+  database so that ``python -m ccr health`` in another process sees it too: the scheduler's last probe
+  is at most ``PROBE_LATE_MIN`` minutes old (older: *down*, nothing probes or purges any more), and the
+  daily purge ran after its last due time (missed: *degraded*, with the command that catches up).
 
 The service is *up* unless a check is ``down``. The scheduler records one probe a minute
 (:func:`probe_job`); ``python -m ccr health`` prints the same checks for an external monitor.
@@ -51,7 +55,7 @@ from sqlmodel import Session, col, func, select
 from ccr.config import Settings, get_settings
 from ccr.db import utcnow
 from ccr.errors import InvalidInput
-from ccr.models import HealthCheck, JobLock, MaintenanceWindow
+from ccr.models import HealthCheck, JobLock, MaintenanceWindow, PurgeRun
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +64,16 @@ AVAILABILITY_TARGET = 0.99  # SLA § 3: 99 % a month
 MIN_FREE_DISK_BYTES = 1024**3
 PROBE_GAP_TOLERANCE_MIN = 2  # a probe vouches for itself and the next 2 minutes (late or coalesced runs)
 HEALTH_KEEP_DAYS = 400  # 13 months of probes: the current month, the previous one and a year back
+# The probe runs every minute: five silent minutes are no late or coalesced run but a stopped scheduler.
+PROBE_LATE_MIN = 5
+# The purge starts within seconds of its hour (or of a restart within its misfire grace): an hour after
+# it was due with no run recorded, it was missed.
+PURGE_LATE_MIN = 60
 PROBE_LOCK_PREFIX = "health-probe:"  # JobLock names of the write test (rolled back, never kept)
 STATUS_ORDER = {"ok": 0, "degraded": 1, "down": 2}
 STATUS_LABELS = {"ok": "OK", "degraded": "dégradé", "down": "EN PANNE"}
 CHECK_LABELS = {"database": "Base de données", "storage": "Stockage", "worker": "Worker",
-                "transcription": "Moteur de transcription"}
+                "transcription": "Moteur de transcription", "scheduler": "Planificateur"}
 # Minute states of the availability computation.
 _UNKNOWN, _UP, _DOWN, _MAINTENANCE, _UNMONITORED = 0, 1, 2, 3, 4
 
@@ -234,13 +243,58 @@ def _check_transcription(settings: Settings) -> CheckResult:
     return CheckResult("transcription", "ok", "modèle hors ligne présent, empreinte sha256 vérifiée")
 
 
+def check_scheduler(settings: Settings, *, now: datetime | None = None, probing: bool = False) -> CheckResult:
+    """This process's scheduler thread, then from the database: the last probe's age and the last purge.
+
+    ``probing`` is True inside the probe job itself: the run under way proves the probe is not late."""
+    from ccr.db import get_engine
+    from ccr.scheduler import last_purge_due, scheduler_state
+
+    here = scheduler_state()
+    if here == "dead":
+        return CheckResult("scheduler", "down", "planificateur de ce serveur arrêté : plus de sonde ni de purge "
+                                                "de conservation ; redémarrez le serveur")
+    now = _aware(now or utcnow())
+    try:
+        with Session(get_engine(settings)) as s:
+            scheduled = col(HealthCheck.source) == "scheduler"
+            first_probe = s.exec(select(func.min(HealthCheck.checked_at)).where(scheduled)).one()
+            last_probe = s.exec(select(func.max(HealthCheck.checked_at)).where(scheduled)).one()
+            due = last_purge_due(settings, now - timedelta(minutes=PURGE_LATE_MIN))
+            purge = s.exec(select(PurgeRun).where(col(PurgeRun.dry_run).is_(False),
+                                                  col(PurgeRun.started_at) >= due - timedelta(minutes=1))
+                           .order_by(col(PurgeRun.started_at).desc())).first()
+    except Exception as e:
+        return CheckResult("scheduler", "down", f"état du planificateur illisible ({_short(e)})")
+    if last_probe is None:
+        if here == "alive" or probing:
+            return CheckResult("scheduler", "ok", "planificateur actif, première sonde à venir")
+        return CheckResult("scheduler", "degraded", "aucune sonde du planificateur enregistrée : services du "
+                                                    "serveur jamais démarrés (python -m ccr serve)")
+    age_min = (now - _aware(last_probe)).total_seconds() / 60
+    if not probing and age_min > PROBE_LATE_MIN:
+        return CheckResult("scheduler", "down", f"dernière sonde du planificateur il y a {age_min:.0f} min "
+                                                "(attendue chaque minute) : planificateur arrêté ou serveur éteint")
+    local_due = due.astimezone(ZoneInfo(settings.timezone))
+    if _aware(first_probe) <= due:  # the scheduler was running before the purge was due: it should have run it
+        if purge is None:
+            return CheckResult("scheduler", "degraded", f"purge de conservation du {local_due:%d/%m/%Y à %H:%M} "
+                                                        "non exécutée : lancez python -m ccr purge")
+        if purge.status == "error":
+            return CheckResult("scheduler", "degraded", f"la purge de conservation du {local_due:%d/%m/%Y} a "
+                                                        "échoué : voir Protection des données > Purges")
+    return CheckResult("scheduler", "ok", f"sonde il y a {max(age_min, 0):.0f} min ; purge à jour")
+
+
 def _short(err: Exception) -> str:
     msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return msg[:200]
 
 
-def run_health_checks(settings: Settings | None = None) -> HealthReport:
-    """Run every check (database, storage, worker, transcription engine) and return the report."""
+def run_health_checks(settings: Settings | None = None, *, probing: bool = False) -> HealthReport:
+    """Run every check (database, storage, worker, transcription engine, scheduler) and return the report.
+
+    ``probing``: called by the scheduler's probe job (see :func:`check_scheduler`)."""
     settings = settings or get_settings()
     started = time.monotonic()
     report = HealthReport(checked_at=utcnow())
@@ -252,6 +306,10 @@ def run_health_checks(settings: Settings | None = None) -> HealthReport:
     else:
         report.checks.append(check_worker(settings))
     report.checks.append(check_transcription(settings))
+    if database.status == "down":
+        report.checks.append(CheckResult("scheduler", "down", "inconnu : la base de données ne répond pas"))
+    else:
+        report.checks.append(check_scheduler(settings, now=report.checked_at, probing=probing))
     report.duration_ms = int((time.monotonic() - started) * 1000)
     return report
 
@@ -276,7 +334,7 @@ def probe_job(settings: Settings | None = None) -> HealthReport:
     from ccr.maintenance import release_held_calls
 
     settings = settings or get_settings()
-    report = run_health_checks(settings)
+    report = run_health_checks(settings, probing=True)
     try:
         with db_session(settings) as s:
             record_health(session=s, report=report)

@@ -1,5 +1,7 @@
 """The schema: migrations apply to an empty database and match the models exactly."""
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -7,6 +9,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import ccr.models  # noqa: F401
+from ccr import db
 from ccr.db import get_engine, migrate, session, utcnow
 
 
@@ -33,6 +36,30 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(migrated):
     with session() as s:
         assert s.exec(sa.text("PRAGMA journal_mode")).one()[0] == "wal"
         assert s.exec(sa.text("PRAGMA busy_timeout")).one()[0] >= 5000
+
+
+def test_sqlite_overwrites_deleted_content(migrated):
+    """Purged or erased text must not survive in the file's free pages (read back from the file itself)."""
+    if not migrated.is_sqlite:
+        pytest.skip("réglage propre à SQLite")
+    with session() as s:
+        s.exec(sa.text("CREATE TABLE scratch (body TEXT)"))
+        s.exec(sa.text("INSERT INTO scratch VALUES (:b)"), params={"b": "Numéro secret 0612345678 " * 200})
+    with session() as s:
+        s.exec(sa.text("DELETE FROM scratch"))
+    with session() as s:
+        s.exec(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    raw = (migrated.data_dir / "ccr.db").read_bytes()
+    assert b"0612345678" not in raw
+
+
+def test_every_connection_turns_secure_delete_on_whatever_the_sqlite_build(tmp_path):
+    """Debian builds SQLite with secure delete on, others do not: the app sets it on every connection."""
+    conn = sqlite3.connect(str(tmp_path / "x.db"))
+    conn.execute("PRAGMA secure_delete=OFF")  # a build whose default is off
+    db._sqlite_pragmas(conn, None)
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    conn.close()
 
 
 def test_utcnow_is_aware_utc():

@@ -29,9 +29,18 @@ def _statuses(report: health.HealthReport) -> dict[str, str]:
 # --- checks ----------------------------------------------------------------------------------------
 
 
+def _scheduler_probe(minutes_ago: float = 0.5, now: datetime | None = None, **fields) -> HealthCheck:
+    """A probe row as the scheduler records it, ``minutes_ago`` before ``now``."""
+    return HealthCheck(checked_at=(now or utcnow()) - timedelta(minutes=minutes_ago), ok=True, source="scheduler",
+                       **fields)
+
+
 def test_a_healthy_server_is_up_and_a_missing_worker_only_degrades_it(migrated):
+    with session() as s:
+        s.add(_scheduler_probe())
     report = health.run_health_checks(migrated)
-    assert _statuses(report) == {"database": "ok", "storage": "ok", "worker": "degraded", "transcription": "ok"}
+    assert _statuses(report) == {"database": "ok", "storage": "ok", "worker": "degraded", "transcription": "ok",
+                                 "scheduler": "ok"}
     assert report.ok and report.status == "degraded"
     assert "aucun worker actif" in next(c.detail for c in report.checks if c.name == "worker")
 
@@ -42,6 +51,7 @@ def test_a_worker_heartbeat_makes_the_worker_check_ok(migrated):
     with session() as s:
         s.add(JobLock(name=WORKER_LOCK_PREFIX + "hote:1:w0", owner="hote:1:w0",
                       expires_at=utcnow() + timedelta(seconds=30)))
+        s.add(_scheduler_probe())
     report = health.run_health_checks(migrated)
     assert _statuses(report)["worker"] == "ok" and report.status == "ok"
 
@@ -58,7 +68,7 @@ def broken_db(settings_env, tmp_path, monkeypatch):
 def test_an_unreachable_database_makes_the_service_down(broken_db):
     report = health.run_health_checks(broken_db)
     statuses = _statuses(report)
-    assert statuses["database"] == "down" and statuses["worker"] == "down"
+    assert statuses["database"] == "down" and statuses["worker"] == "down" and statuses["scheduler"] == "down"
     assert not report.ok and report.status == "down"
 
 
@@ -94,19 +104,56 @@ def test_a_corrupt_or_missing_model_makes_transcription_down(tmp_path):
 def test_record_health_stores_the_probe_and_drops_old_ones(migrated):
     with session() as s:
         s.add(HealthCheck(checked_at=utcnow() - timedelta(days=health.HEALTH_KEEP_DAYS + 1), ok=True))
-    report = health.run_health_checks(migrated)
+    report = health.run_health_checks(migrated, probing=True)  # as the probe job runs it
     with session() as s:
         health.record_health(session=s, report=report)
     with session() as s:
         rows = s.exec(select(HealthCheck)).all()
     assert len(rows) == 1
-    assert rows[0].ok and set(json.loads(rows[0].results_json)) == {"database", "storage", "worker", "transcription"}
+    assert rows[0].ok and set(json.loads(rows[0].results_json)) == {"database", "storage", "worker", "transcription",
+                                                                    "scheduler"}
 
 
 def test_the_probe_job_records_one_probe(migrated):
     health.probe_job(migrated)
     with session() as s:
         assert health.latest_probe(session=s)["ok"] is True
+
+
+# --- the scheduler, judged from the database (any process) -------------------------------------------
+
+PROBED_AT = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)  # 14:00 in Paris: the 03:00 purge was due at 01:00 UTC
+PURGE_DUE = datetime(2026, 5, 10, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("probes", "purges", "expected", "words"),
+    [
+        # probes: minutes before PROBED_AT; purges: (minutes after the due time, status, dry run)
+        ([], [], "degraded", "jamais démarrés"),
+        ([3 * 1440, 1], [(0.1, "ok", False)], "ok", "purge à jour"),
+        ([3 * 1440, 1], [(0.1, "skipped", False)], "ok", "purge à jour"),  # another process purged
+        ([3 * 1440, 10], [(0.1, "ok", False)], "down", "il y a 10 min"),
+        ([3 * 1440, 1], [], "degraded", "du 10/05/2026 à 03:00 non exécutée"),
+        ([3 * 1440, 1], [(-1440, "ok", False)], "degraded", "non exécutée"),  # yesterday's run is not today's
+        ([3 * 1440, 1], [(0.1, "ok", True)], "degraded", "non exécutée"),  # a dry run deletes nothing
+        ([3 * 1440, 1], [(0.1, "error", False)], "degraded", "a échoué"),
+        ([60, 1], [], "ok", "purge à jour"),  # installed after 03:00: nothing was due yet
+    ],
+    ids=["jamais", "a-jour", "autre-processus", "sonde-en-retard", "purge-manquee", "purge-d-hier",
+         "simulation", "purge-en-echec", "installe-ce-matin"],
+)
+def test_the_scheduler_check_reads_the_last_probe_and_purge_against_their_schedule(migrated, probes, purges,
+                                                                                    expected, words):
+    from ccr.models import PurgeRun
+
+    with session() as s:
+        s.add_all([_scheduler_probe(m, now=PROBED_AT) for m in probes])
+        s.add(HealthCheck(checked_at=PROBED_AT - timedelta(minutes=0.2), ok=True, source="cli"))  # not a proof
+        s.add_all([PurgeRun(started_at=PURGE_DUE + timedelta(minutes=m), status=status, dry_run=dry, trigger="schedule")
+                   for m, status, dry in purges])
+    check = health.check_scheduler(migrated, now=PROBED_AT)
+    assert (check.status, words in check.detail) == (expected, True), check.detail
 
 
 # --- CLI ---------------------------------------------------------------------------------------------
@@ -124,6 +171,14 @@ def test_cli_health_exits_0_when_up_and_1_when_down(migrated, tmp_path):
     assert up.returncode == 0, up.stderr
     assert "Base de données" in up.stdout and "aucun worker actif" in up.stdout
     assert "Service opérationnel" in up.stdout
+
+    # Another process cannot see the server's scheduler thread: a probe that stopped says it is dead.
+    with session() as s:
+        s.add(_scheduler_probe(minutes_ago=health.PROBE_LATE_MIN + 3))
+    stale = _cli({"CCR_DATA_DIR": str(migrated.data_dir)})
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert "Service opérationnel" not in stale.stdout
+    assert any(line.startswith("Planificateur") and "EN PANNE" in line for line in stale.stdout.splitlines())
 
     down = _cli({"CCR_DATA_DIR": str(migrated.data_dir),
                  "CCR_DATABASE_URL": f"sqlite:///{tmp_path / 'absent' / 'ccr.db'}"}, "--json")

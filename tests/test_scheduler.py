@@ -1,13 +1,18 @@
-"""The scheduler: started once per process, one purge job with a fixed id, daily at 03:00 in Paris."""
+"""The scheduler: started once per process, fixed job ids (purge daily at 03:00 in Paris), and a thread
+that survives a database locked across its ticks."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
-from ccr import scheduler
+from ccr import db, scheduler
 from ccr.db import get_engine
 
 
@@ -47,3 +52,87 @@ def test_next_run_is_at_three_in_the_morning_paris_time(running):
 def test_next_run_is_known_without_a_running_scheduler(migrated):
     nxt = scheduler.next_run_time(migrated).astimezone(ZoneInfo("Europe/Paris"))
     assert (nxt.hour, nxt.minute) == (3, 0)
+
+
+# --- surviving the database -------------------------------------------------------------------------
+
+TICKS: list[float] = []  # runs of the test job below (the scheduler runs it in this process)
+
+
+def _tick() -> None:
+    TICKS.append(time.monotonic())
+
+
+def _wait_for(predicate, deadline_s: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + deadline_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"état jamais atteint : {what}"
+        time.sleep(0.05)
+
+
+def test_the_job_store_writes_with_the_app_busy_timeout(running):
+    if not running.is_sqlite:
+        pytest.skip("réglage propre à SQLite")
+    store = scheduler.start_scheduler(running)._jobstores["default"]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_a_write_lock_across_ticks_does_not_kill_the_scheduler(running, monkeypatch, caplog):
+    if not running.is_sqlite:
+        pytest.skip("verrou d'écriture propre à SQLite")
+    # A lock that outlasts the busy timeout, as a long one does in production: shortened so the test is quick.
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr(scheduler, "JOBSTORE_RETRY_S", 0.5, raising=False)
+    db.dispose_engines()
+    TICKS.clear()
+    sched = scheduler.start_scheduler(running)
+    sched.add_job("tests.test_scheduler:_tick", "interval", seconds=1, id="test-tick", replace_existing=True)
+    _wait_for(lambda: len(TICKS) >= 1, what="première exécution")
+
+    caplog.set_level(logging.WARNING, logger="ccr.scheduler")
+    locker = sqlite3.connect(str(running.data_dir / "ccr.db"), timeout=30, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the database across the next ticks
+        _wait_for(lambda: "Tour du planificateur en échec" in caplog.text or not sched._thread.is_alive(),
+                  what="un tour bloqué par le verrou")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    released = time.monotonic()
+    _wait_for(lambda: any(t > released for t in TICKS), deadline_s=60, what="une exécution après le verrou")
+    assert sched._thread.is_alive() and scheduler.scheduler_state() == "alive"
+
+
+def test_a_failing_purge_is_logged_not_raised(monkeypatch, caplog):
+    from ccr import retention
+
+    def boom(**_kw):
+        raise RuntimeError("base verrouillée")
+
+    monkeypatch.setattr(retention, "run_purge", boom)
+    caplog.set_level(logging.ERROR, logger="ccr.scheduler")
+    scheduler.purge_job()
+    assert "Purge planifiée impossible" in caplog.text
+
+
+class _ThreadKiller(BaseException):
+    """Not an Exception: nothing catches it, the scheduler's thread ends like the old one did."""
+
+
+def test_a_dead_scheduler_thread_is_reported(running, monkeypatch):
+    sched = scheduler.start_scheduler(running)
+    assert scheduler.scheduler_state() == "alive"
+
+    def die():
+        raise _ThreadKiller
+
+    monkeypatch.setattr(sched, "_process_jobs", die)
+    monkeypatch.setattr(threading, "excepthook", lambda _args: None)  # the expected death, not a test error
+    sched.wakeup()
+    _wait_for(lambda: not sched._thread.is_alive(), what="fil du planificateur arrêté")
+    assert sched.running and scheduler.scheduler_state() == "dead"
+    from ccr import health
+
+    check = health.check_scheduler(running)
+    assert check.status == "down" and "arrêté" in check.detail
