@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,10 +20,9 @@ from sqlmodel import Session, col, func, select
 from ccr.db import utcnow
 from ccr.models import AuditLog
 
-# Serialises chain appends inside one process; PostgreSQL also takes an advisory lock
-# and SQLite serialises writers itself, so two processes never fork a chain.
-_chain_lock = threading.Lock()
 PG_ADVISORY_BASE = 0x0CC2_0000  # namespace for the per-organisation advisory lock
+# A statement that writes nothing yet takes SQLite's write lock: used when a transaction is already open.
+SQLITE_TAKE_WRITE_LOCK = "UPDATE auditlog SET id = id WHERE 0"
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,24 @@ def _chain_filter(org_id: int | None):
     return AuditLog.org_id.is_(None) if org_id is None else AuditLog.org_id == org_id
 
 
+def _lock_chain(session: Session, chain_org: int | None) -> None:
+    """Hold the chain's write lock until the transaction ends, before its head is read.
+
+    Two processes that read the same head would both link to it and fork the chain. PostgreSQL: a
+    transaction-level advisory lock per chain. SQLite: the database write lock, taken now rather than at
+    the INSERT (pysqlite opens its transactions lazily, so a read alone holds nothing): ``BEGIN IMMEDIATE``
+    when no transaction is open yet, else a statement that writes nothing; it waits the busy timeout."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PG_ADVISORY_BASE + (chain_org or 0)))
+    elif dialect == "sqlite":
+        driver = session.connection().connection.driver_connection
+        if driver.in_transaction:
+            session.exec(text(SQLITE_TAKE_WRITE_LOCK))
+        else:
+            driver.execute("BEGIN IMMEDIATE")
+
+
 def log_event(
     *,
     session: Session,
@@ -76,27 +92,25 @@ def log_event(
 ) -> AuditLog:
     """Append one entry to the chain of ``org_id`` (default: the actor's organisation)."""
     chain_org = who.org_id if org_id is None else org_id
-    with _chain_lock:
-        if session.get_bind().dialect.name == "postgresql":
-            session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PG_ADVISORY_BASE + (chain_org or 0)))
-        last = session.exec(
-            select(AuditLog.hash).where(_chain_filter(chain_org)).order_by(col(AuditLog.id).desc()).limit(1)
-        ).first()
-        entry = AuditLog(
-            org_id=chain_org,
-            user_id=who.user_id,
-            username=who.username,
-            action=action,
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id),
-            outcome=outcome,
-            detail_json=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
-            created_at=utcnow(),
-            prev_hash=last or "",
-        )
-        entry.hash = _entry_digest(entry)
-        session.add(entry)
-        session.flush()
+    _lock_chain(session, chain_org)
+    last = session.exec(
+        select(AuditLog.hash).where(_chain_filter(chain_org)).order_by(col(AuditLog.id).desc()).limit(1)
+    ).first()
+    entry = AuditLog(
+        org_id=chain_org,
+        user_id=who.user_id,
+        username=who.username,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        outcome=outcome,
+        detail_json=json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str),
+        created_at=utcnow(),
+        prev_hash=last or "",
+    )
+    entry.hash = _entry_digest(entry)
+    session.add(entry)
+    session.flush()
     return entry
 
 
