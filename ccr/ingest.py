@@ -20,6 +20,10 @@ File-name pattern (every part after the time is optional, parts are separated by
 - date and time are local (``CCR_TIMEZONE``); ``<agent>`` is an agent's name, with ``-`` or ``.``
   for spaces, case-insensitive; ``<direction>`` is ``entrant`` or ``sortant``; ``<campagne>`` is free text.
 
+A call date in the future (beyond one day of clock skew) or older than any retention duration allows
+(``ccr.retention.call_date_error``) is refused, wherever it comes from: the CSV line, the form or the
+file name; the file is refused with the reason, the rest of the batch goes on.
+
 Metadata CSV: ``;`` or ``,`` separated; UTF-8 (with or without BOM), UTF-16 with BOM, or Windows-1252/latin-1.
 Columns (header names are case- and accent-insensitive): ``fichier`` (required), ``agent``, ``equipe``,
 ``date`` (``JJ/MM/AAAA HH:MM[:SS]`` or ``AAAA-MM-JJ HH:MM[:SS]``), ``heure`` (optional, ``HH:MM[:SS]``),
@@ -48,6 +52,8 @@ from ccr.config import get_settings
 from ccr.db import utcnow
 from ccr.errors import AccessDenied, AudioError, CcrError, InvalidInput
 from ccr.models import Agent, Call, Team
+from ccr.retention import call_date_error
+from ccr.textnorm import strip_bidi
 from ccr.users import Actor
 
 IMPORT_ROLES = frozenset({"admin", "supervisor"})
@@ -344,7 +350,9 @@ def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[
             errors.append(LineError(line_no, f"Colonne manquante : {len(raw)} valeurs pour {len(header)} colonnes "
                                              f"(séparateur « {delimiter} »).", _cell_file(raw, header)))
             continue
-        values = {f: raw[i].strip() for i, f in enumerate(header) if f is not None}
+        # Bidi controls reorder what screens show; the file name keeps them, to match the upload's own name.
+        values = {f: (raw[i] if f == "file" else strip_bidi(raw[i])).strip() for i, f in enumerate(header)
+                  if f is not None}
         filename = values.get("file", "")
         if not filename:
             errors.append(LineError(line_no, "Nom de fichier vide."))
@@ -388,6 +396,9 @@ def _metadata_from_values(values: dict[str, str], *, names: dict[str, dict[str, 
             meta["started_at"] = _parse_datetime(values["date"], values.get("time"))
         except InvalidInput as e:
             problems.append(str(e))
+        else:
+            if (error := call_date_error(meta["started_at"])) is not None:
+                problems.append(error)
     try:
         if (direction := _direction(values.get("direction"))) is not None:
             meta["direction"] = direction
@@ -478,6 +489,13 @@ def ingest_upload(
         fields = _resolve_fields(session, actor.org_id, merged)
     except InvalidInput as e:
         return IngestResult(name, "rejected", f"Métadonnées invalides : {e}")
+    # The date's source, by precedence, so the refusal says what to correct.
+    origin = next((label for label, source in (("ligne du fichier de métadonnées", metadata),
+                                               ("valeur par défaut du formulaire", defaults),
+                                               ("nom du fichier", from_name)) if (source or {}).get("started_at")),
+                  None)
+    if origin is not None and (error := call_date_error(fields["started_at"])) is not None:
+        return IngestResult(name, "rejected", f"Date refusée ({origin}) : {error}.")
 
     status = "held" if is_maintenance_active(session, actor.org_id) else "queued"
     key = storage.put_audio(data, org_id=actor.org_id, settings=settings)

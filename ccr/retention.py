@@ -1,6 +1,9 @@
 """Retention: how long each category of data is kept, and the purge job that really deletes it.
 
-The durations are set per organisation and data category by the DPO (or an admin).
+The durations are set per organisation and data category by the DPO (or an admin). Everything dated
+by its call counts from the later of the call date and the import date (:func:`call_expired`): a call
+imported long after it happened still gets its full duration here, and a call date in the future is
+not believed (the import date counts), so no date, however absurd, keeps a call beyond its term.
 The purge (:func:`run_purge`, daily through ``ccr.scheduler``, or ``python -m ccr purge``):
 
 1. takes a lease row in the database (:class:`~ccr.models.JobLock` "purge"), so two server
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
@@ -68,6 +71,7 @@ CNIL_2014_474 = (
     "CNIL, délibération n° 2014-474 du 27 novembre 2014 (norme simplifiée NS-057, écoute et "
     "enregistrement des appels sur le lieu de travail)"
 )
+COUNTED_FROM_CALL = "date de l'appel, ou date de son import si elle est plus tardive"
 
 
 @dataclass(frozen=True)
@@ -86,17 +90,17 @@ CATEGORIES: dict[str, CategoryRule] = {
     # CNIL 2014-474 art. 5: recordings are kept at most 6 months; 183 days covers any 6 calendar months.
     "recordings": CategoryRule(
         "recordings", "Enregistrements audio", 183, 183,
-        f"{CNIL_2014_474}, art. 5 : enregistrements conservés 6 mois au plus.", "date de l'appel"),
+        f"{CNIL_2014_474}, art. 5 : enregistrements conservés 6 mois au plus.", COUNTED_FROM_CALL),
     # A transcript reproduces the recording word for word, so it gets the recording's limit, not the
     # one-year limit of analysis documents (the evaluations keep their own short evidence quotes).
     "transcripts": CategoryRule(
         "transcripts", "Transcriptions", 183, 183,
         f"{CNIL_2014_474}, art. 5 : une transcription reproduit l'enregistrement, même durée (6 mois).",
-        "date de l'appel"),
+        COUNTED_FROM_CALL),
     # CNIL 2014-474 art. 5: analysis documents (grids, scores, reviews) are kept at most 1 year.
     "evaluations_reviews": CategoryRule(
         "evaluations_reviews", "Évaluations et validations", 365, 365,
-        f"{CNIL_2014_474}, art. 5 : documents d'analyse conservés 1 an au plus.", "date de l'appel"),
+        f"{CNIL_2014_474}, art. 5 : documents d'analyse conservés 1 an au plus.", COUNTED_FROM_CALL),
     # CNIL recommendation on logging (délibération 2021-122): access logs kept 6 months to 1 year;
     # one year lets the DPO answer a data subject about the past year's accesses.
     "audit_log": CategoryRule(
@@ -118,6 +122,13 @@ CATEGORIES: dict[str, CategoryRule] = {
 }
 MIN_DAYS = 1  # zero would delete data the moment it arrives, before anyone can review it
 MAX_DAYS = 3650  # ten years: a typo guard, far beyond any justified duration
+# A call cannot happen after its import, but a recorder's clock or a wrong time zone (they span 26 h)
+# may put it some hours ahead: a call date up to one day ahead is believed, a later one is refused at
+# import, and for rows stored before that check, retention counts from the import date instead.
+CLOCK_SKEW = timedelta(days=1)
+# The oldest call date accepted at import: no organisation may keep call data longer than MAX_DAYS, so
+# an older date (01/01/1900, a clock reset to 1970) is a mistake, never a call that may still be held.
+MAX_CALL_AGE = timedelta(days=MAX_DAYS)
 MIN_JUSTIFICATION_CHARS = 20  # a written reason, not "ok"
 MIN_TEAM_AGENTS = 5  # smaller teams fold into the organisation level to avoid re-identification
 BATCH_CALLS = 500  # calls per transaction: bounded memory, short write locks, and under SQLite's bind limit
@@ -215,6 +226,32 @@ def set_retention(*, session: Session, actor: Actor, category: str, days: int,
                     target_id=category, detail={"avant": before, "apres": days,
                                                 "justification": row.justification})
     return row
+
+
+def call_date_error(started_at: datetime, *, now: datetime | None = None,
+                    settings: Settings | None = None) -> str | None:
+    """Why a call date cannot be accepted at import (French, lower case), or None when it is plausible."""
+    now = _aware(now) if now else utcnow()
+    started_at = _aware(started_at)
+    tz = ZoneInfo((settings or get_settings()).timezone)
+    shown = f"{started_at.astimezone(tz):%d/%m/%Y %H:%M}"
+    if started_at > now + CLOCK_SKEW:
+        return (f"date de l'appel {shown} dans le futur : un appel ne peut pas être daté après son import "
+                f"(un jour de décalage d'horloge au plus est toléré)")
+    oldest = now - MAX_CALL_AGE
+    if started_at < oldest:
+        return (f"date de l'appel {shown} antérieure au {oldest.astimezone(tz):%d/%m/%Y} : plus ancienne "
+                f"que toute durée de conservation autorisée ({MAX_DAYS // 365} ans)")
+    return None
+
+
+def call_expired(cutoff: datetime, *, now: datetime) -> Any:
+    """SQL condition: the call's retention instant is before ``cutoff``.
+
+    That instant is the later of the call date and the import date (``Call.created_at``), except for a
+    call date beyond ``now`` + CLOCK_SKEW, which is not believed: the import date alone counts."""
+    return and_(Call.created_at < cutoff,
+                or_(Call.started_at < cutoff, Call.started_at > now + CLOCK_SKEW))
 
 
 def termination_deadline(org: Organisation, settings: Settings | None = None) -> datetime | None:
@@ -576,12 +613,12 @@ class _Purger:
         deadline = termination_deadline(org, self.settings)
         wipe = deadline is not None and self.now >= deadline
         far = self.now + timedelta(days=1)
-        cut = {c: far if wipe else _day_cutoff(self.now, days[c], self.tz)
-               for c in ("recordings", "transcripts", "evaluations_reviews")}
+        # What has expired, per category: everything once a termination is due, else by retention instant.
+        expired = {c: true() if wipe else call_expired(_day_cutoff(self.now, days[c], self.tz), now=self.now)
+                   for c in ("recordings", "transcripts", "evaluations_reviews")}
         # 1. evaluations (+ verdicts, irritants, reviews), folded into the statistics first
-        ids = self._call_batches(org.id, [], lambda st: st.where(
-            col(Call.id).in_(select(Evaluation.call_id).where(Evaluation.org_id == org.id,
-                                                              Evaluation.started_at < cut["evaluations_reviews"]))))
+        ids = self._call_batches(org.id, [expired["evaluations_reviews"]], lambda st: st.where(
+            col(Call.id).in_(select(Evaluation.call_id).where(Evaluation.org_id == org.id))))
         for chunk in _chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 mark_dirty(s, org.id, call_ids=chunk)  # dashboard rollups of those days (ccr.rollups)
@@ -594,14 +631,14 @@ class _Purger:
                 _delete(s, IrritantHit, col(IrritantHit.evaluation_id).in_(ev_ids))
                 counts["evaluations"] += _delete(s, Evaluation, col(Evaluation.id).in_(ev_ids))
         # 2. transcripts (the FTS index follows through its delete trigger)
-        ids = self._call_batches(org.id, [Call.started_at < cut["transcripts"]], lambda st: st.where(
+        ids = self._call_batches(org.id, [expired["transcripts"]], lambda st: st.where(
             col(Call.id).in_(select(Transcript.call_id).where(Transcript.org_id == org.id))))
         for chunk in _chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 counts["transcripts"] += _delete(s, Transcript, Transcript.org_id == org.id,
                                                  col(Transcript.call_id).in_(chunk))
         # 3. recordings: the row forgets its file in the transaction; the file goes after the commit
-        ids = self._call_batches(org.id, [Call.started_at < cut["recordings"], col(Call.audio_key).is_not(None)])
+        ids = self._call_batches(org.id, [expired["recordings"], col(Call.audio_key).is_not(None)])
         for chunk in _chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 calls = s.exec(select(Call).where(col(Call.id).in_(chunk))).all()
@@ -612,9 +649,8 @@ class _Purger:
                 counts["recordings"] += len(calls)
                 self._commit_batch(s, files)
             self._after_commit(files)
-        # 4. the call rows themselves, once nothing hangs on them any more
-        oldest = min(cut.values())
-        ids = self._call_batches(org.id, [Call.started_at < oldest, col(Call.audio_key).is_(None)], lambda st: st.where(
+        # 4. the call rows themselves, once every category has expired and nothing hangs on them any more
+        ids = self._call_batches(org.id, [*expired.values(), col(Call.audio_key).is_(None)], lambda st: st.where(
             col(Call.id).not_in(select(Evaluation.call_id).where(Evaluation.org_id == org.id)),
             col(Call.id).not_in(select(Transcript.call_id).where(Transcript.org_id == org.id))))
         for chunk in _chunks(ids):

@@ -46,7 +46,8 @@ def add_call(org_id: int, agent_id: int, started_at: datetime, *, text: str = "b
         agent = s.get(Agent, agent_id)
         key = storage.put_audio(AUDIO + str(started_at).encode(), org_id=org_id) if audio else None
         call = Call(org_id=org_id, team_id=agent.team_id, agent_id=agent_id, sha256=uuid.uuid4().hex,
-                    audio_key=key, started_at=started_at, duration_s=60.0, silence_s=5.0, status="done",
+                    audio_key=key, started_at=started_at, created_at=started_at,  # imported as it ended
+                    duration_s=60.0, silence_s=5.0, status="done",
                     customer_phone=phone, restricted=restricted, source_name=source_name, campaign="Service client")
         s.add(call)
         s.flush()

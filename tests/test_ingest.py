@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import wave
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -216,6 +217,60 @@ def test_batch_applies_csv_lines_and_refuses_files_whose_line_is_wrong(tenants):
     assert calls["bon.wav"].agent_id == alpha.agent_ids[3]
     assert calls["bon.wav"].campaign == "Défaut"  # the form fills what the line leaves empty
     assert calls["sans-ligne.wav"].agent_id is None
+
+
+# --- call dates outside reason ----------------------------------------------------------------
+
+
+def test_call_dates_in_the_future_or_before_any_retention_are_refused_per_line_and_per_file(tenants):
+    alpha, _ = tenants
+    soon = datetime.now(ZoneInfo("Europe/Paris")) + timedelta(hours=2)  # a recorder's clock a little ahead
+    csv_data = (f"fichier;date\n"
+                f"futur.wav;31/12/2999 10:00\n"
+                f"ancien.wav;01/01/1900 10:00\n"
+                f"bientot.wav;{soon:%d/%m/%Y %H:%M}\n"
+                f"bon.wav;01/04/2026 10:00\n").encode()
+    files = [("futur.wav", _wav(2)), ("ancien.wav", _wav(2.2)), ("bientot.wav", _wav(2.4)), ("bon.wav", _wav(2.6)),
+             ("29991231-100000_alpha-agent-1.wav", _wav(2.8)), ("19000101-100000.wav", _wav(3.2)),
+             ("sans-date.wav", _wav(3.4))]
+    batch = ingest_files(actor=alpha.actor("supervisor"), files=files, metadata_csv=csv_data)
+    by_name = {r.filename: r for r in batch.results}
+    assert {n for n, r in by_name.items() if r.status == "accepted"} == {"bientot.wav", "bon.wav", "sans-date.wav"}
+    assert [(e.line, e.filename) for e in batch.line_errors] == [(2, "futur.wav"), (3, "ancien.wav")]
+    assert "Date de l'appel 31/12/2999 10:00 dans le futur" in batch.line_errors[0].message
+    assert "Date de l'appel 01/01/1900 10:00 antérieure au" in batch.line_errors[1].message
+    assert "Ligne 2 du fichier de métadonnées invalide : Date de l'appel" in by_name["futur.wav"].reason
+    future = by_name["29991231-100000_alpha-agent-1.wav"]
+    assert future.status == "rejected"
+    assert future.reason.startswith("Date refusée (nom du fichier) : date de l'appel 31/12/2999 10:00 dans le futur")
+    assert by_name["19000101-100000.wav"].reason.startswith(
+        "Date refusée (nom du fichier) : date de l'appel 01/01/1900 10:00 antérieure au")
+    assert sorted(c.source_name for c in _calls(alpha.org_id)) == ["bientot.wav", "bon.wav", "sans-date.wav"]
+
+
+def test_a_form_date_in_the_future_refuses_the_files_it_dates(tenants):
+    alpha, _ = tenants
+    batch = ingest_files(actor=alpha.actor("supervisor"), files=[("a.wav", GOOD), ("b.wav", _wav(2))],
+                         defaults={"started_at": date(2999, 12, 31)},
+                         metadata_csv=b"fichier;date\nb.wav;01/04/2026 10:00\n")  # the CSV line wins for b
+    a, b = batch.results
+    assert a.status == "rejected" and a.reason.startswith("Date refusée (valeur par défaut du formulaire)")
+    assert b.status == "accepted"
+
+
+def test_cli_ingest_refuses_absurd_dates_from_names_and_metadata(tenants, tmp_path, capsys):
+    alpha, _ = tenants
+    (tmp_path / "29991231-100000.wav").write_bytes(_wav(2))
+    (tmp_path / "vieux.wav").write_bytes(_wav(2.5))
+    (tmp_path / "bon.wav").write_bytes(GOOD)
+    (tmp_path / "meta.csv").write_bytes(b"fichier;date\nvieux.wav;1900-01-01 08:00\n")
+    code = cli.main(["ingest", *(str(tmp_path / n) for n in ("29991231-100000.wav", "vieux.wav", "bon.wav")),
+                     "--org", "Alpha Conseil", "--metadata", str(tmp_path / "meta.csv")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "Date refusée (nom du fichier) : date de l'appel 31/12/2999 10:00 dans le futur" in captured.out
+    assert "Métadonnées, ligne 2 : Date de l'appel 01/01/1900 08:00 antérieure au" in captured.err
+    assert [c.source_name for c in _calls(alpha.org_id)] == ["bon.wav"]
 
 
 # --- file-name pattern -----------------------------------------------------------------------

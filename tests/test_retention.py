@@ -8,10 +8,10 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import select
 
 from ccr import audit, retention, storage
@@ -155,6 +155,63 @@ def test_recordings_expire_on_the_day_they_reach_the_duration(tenants, age_days,
     retention.run_purge(now=NOW)
     with session() as s:
         assert (s.get(Call, cid).audio_key is None) is expired
+
+
+# --- call dates outside reason: retention counts from the later of the call and the import ----------
+
+FAR_FUTURE = datetime(2999, 12, 31, 10, tzinfo=UTC)
+LONG_AGO = datetime(1900, 1, 1, 10, tzinfo=UTC)
+KEPT = {"call", "recording", "transcript", "evaluation"}
+ANALYSIS_ONLY = {"call", "evaluation"}  # recording and transcript (6 months) gone, evaluation (1 year) kept
+
+
+def _left_of(call_id: int) -> set[str]:
+    with session() as s:
+        call = s.get(Call, call_id)
+        if call is None:
+            return set()
+        left = {"call"} | ({"recording"} if call.audio_key else set())
+        if s.exec(select(Transcript).where(Transcript.call_id == call_id)).first():
+            left.add("transcript")
+        if s.exec(select(Evaluation).where(Evaluation.call_id == call_id)).first():
+            left.add("evaluation")
+        return left
+
+
+@pytest.mark.parametrize(("call_date", "days_after_import", "left"), [
+    (FAR_FUTURE, 100, KEPT),             # the import date counts: nothing due yet
+    (FAR_FUTURE, 200, ANALYSIS_ONLY),    # ... 6 months after the import, the recording goes
+    (FAR_FUTURE, 400, set()),            # ... a year after, everything
+    (LONG_AGO, 1, KEPT),                 # a call dated 1900 is not deleted at the next purge
+    (LONG_AGO, 200, ANALYSIS_ONLY),
+    (NOW - timedelta(days=300), 100, KEPT),  # a call imported late gets its full duration
+    (NOW - timedelta(days=300), 400, set()),
+    (NOW + timedelta(hours=20), 183, KEPT),  # within the clock skew: the call date counts (a day later)
+    (NOW + timedelta(hours=20), 185, ANALYSIS_ONLY),
+])
+def test_retention_counts_from_the_later_of_call_and_import_and_never_trusts_a_future_date(
+        tenants, call_date, days_after_import, left):
+    a, _ = tenants
+    cid = add_call(a.org_id, a.agent_ids[0], call_date)
+    with session() as s:
+        s.execute(update(Call).where(Call.id == cid).values(created_at=NOW))  # imported at NOW
+    run = retention.run_purge(now=NOW + timedelta(days=days_after_import))
+    assert run.status == "ok", run.error
+    assert _left_of(cid) == left
+
+
+@pytest.mark.parametrize(("call_date", "error"), [
+    (NOW, None),
+    (NOW + timedelta(hours=23), None),  # a recorder's clock a few hours ahead
+    (NOW + timedelta(days=2), "dans le futur"),
+    (FAR_FUTURE, "date de l'appel 31/12/2999 11:00 dans le futur"),
+    (NOW - timedelta(days=retention.MAX_DAYS - 1), None),
+    (NOW - timedelta(days=retention.MAX_DAYS + 1), "plus ancienne que toute durée de conservation autorisée"),
+    (LONG_AGO, "date de l'appel 01/01/1900 10:09 antérieure au 17/06/2016"),
+])
+def test_call_dates_in_the_future_or_beyond_any_retention_are_refused(migrated, call_date, error):
+    found = retention.call_date_error(call_date, now=NOW)
+    assert (found is None) if error is None else (error in found), found
 
 
 def test_statistics_equal_the_aggregates_computed_before_deletion(dataset):

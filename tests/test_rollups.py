@@ -8,11 +8,12 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from ccr import kpis, retention, reviews, subjects
 from ccr.config import get_settings
 from ccr.db import session
-from ccr.models import RollupDirty, RollupTeamDay
+from ccr.models import Call, RollupDirty, RollupTeamDay
 from ccr.rollups import refresh_rollups, split_period
 from tests.kpidata import add_call
 from tests.reviewdata import contract, make_call
@@ -54,6 +55,8 @@ def world(tenants):
                  10.0, verdicts={"accueil": "fail"}, irritants=["relances"])
     scored = [make_call(org_id=a.org_id, team_id=a.team_ids[i % 2], agent_id=a.agent_ids[i % 4], result=contract(),
                         started_at=_instant(rng, START + timedelta(days=20 + 15 * i))) for i in range(6)]
+    with session() as s:  # imported as they happened: the purge below counts from the call dates
+        s.execute(update(Call).values(created_at=Call.started_at))
     return a, b, scored
 
 
