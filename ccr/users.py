@@ -1,9 +1,14 @@
 """Users, roles, the acting user (:class:`Actor`), login lockout and session revocation.
 
 Passwords are bcrypt hashes. Failed logins are counted in the database, so a
-lockout holds across browsers and server processes. A user's sessions and
-re-login cookies issued before ``sessions_revoked_at`` are void: logout,
-deactivation, password reset and role changes set it.
+lockout holds across browsers and server processes. A lock refuses every new
+login, by password or by re-login cookie, and only a password login after the
+lock has ended resets the count: a cookie proves no password, so it neither
+unlocks nor gives an attacker fresh guesses. A session opened before the lock
+goes on (the lock stops guessing; it is no revocation an attacker could use to
+knock a user out of an open tab). A user's sessions and re-login cookies issued
+before ``sessions_revoked_at`` are void: logout, deactivation, password reset
+and role changes set it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ccr.config import get_settings
 from ccr.db import utcnow
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.models import ROLES, Organisation, Team, User, UserTeam
+from ccr.textnorm import strip_bidi
 
 ROLE_LABELS = {
     "admin": "Administrateur",
@@ -28,6 +34,7 @@ ROLE_LABELS = {
     "supervisor": "Superviseur",
     "team_lead": "Chef d'équipe",
 }
+FORM_LOGIN = "formulaire"  # the login method (as the audit names it) that proves the password
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LEN = 10  # ANSSI/CNIL recommendation for password-only authentication
 # bcrypt reads 72 bytes at most, and bcrypt 5 (as the login library calls it) refuses a longer password
@@ -101,14 +108,14 @@ def _check_role(role: str) -> None:
         raise InvalidInput(f"Rôle inconnu : {role!r}. Rôles possibles : {', '.join(ROLES)}.")
 
 
-def load_actor(*, session: Session, user_id: int, now: datetime | None = None) -> Actor:
-    """Rebuild the actor from the database, refusing inactive, locked or suspended accounts."""
-    now = now or utcnow()
+def load_actor(*, session: Session, user_id: int) -> Actor:
+    """Rebuild the actor from the database, refusing inactive accounts and suspended organisations.
+
+    A lock is no refusal here: it bars new logins (:func:`record_login`), not a session opened before it.
+    """
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise AccessDenied("Votre compte est désactivé ou n'existe plus.")
-    if user.locked_until and user.locked_until > now:
-        raise AccessDenied("Votre compte est temporairement verrouillé.")
     org = session.get(Organisation, user.org_id)
     if org is None or org.status != "active":
         raise AccessDenied("L'accès de votre organisation est suspendu ou résilié.")
@@ -163,6 +170,13 @@ def is_locked(user: User, now: datetime | None = None) -> bool:
     return bool(user.locked_until and user.locked_until > (now or utcnow()))
 
 
+def locked_message() -> str:
+    """The French refusal shown to every login attempt while an account is locked."""
+    settings = get_settings()
+    return (f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
+            f"réessayez dans {settings.lockout_minutes} minutes.")
+
+
 def record_failed_login(*, session: Session, username: str, now: datetime | None = None) -> User | None:
     """Count a wrong password in the database; lock the account when the limit is reached."""
     settings = get_settings()
@@ -188,17 +202,28 @@ def record_failed_login(*, session: Session, username: str, now: datetime | None
     return user
 
 
-def record_login(*, session: Session, user_id: int, method: str = "formulaire") -> None:
-    """Reset the failure count and log a successful login."""
+def record_login(*, session: Session, user_id: int, method: str = FORM_LOGIN,
+                 now: datetime | None = None) -> None:
+    """Log a new login; refuse it while the account is locked, whatever the method.
+
+    Only a password login resets the failure count: a re-login cookie proves no password.
+    """
+    now = now or utcnow()
     user = session.get(User, user_id)
     if user is None:
         return
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = utcnow()
+    who = audit.Who(user.org_id, user.id, user.username)
+    if is_locked(user, now):
+        audit.log_event(session=session, who=who, action="login", target_type="user", target_id=user.id,
+                        outcome="refused", detail={"methode": method, "raison": "compte verrouillé"})
+        raise AccessDenied(locked_message())
+    if method == FORM_LOGIN:
+        user.failed_logins = 0
+        user.locked_until = None
+    user.last_login_at = now
     session.add(user)
-    audit.log_event(session=session, who=audit.Who(user.org_id, user.id, user.username), action="login",
-                    target_type="user", target_id=user.id, detail={"methode": method})
+    audit.log_event(session=session, who=who, action="login", target_type="user", target_id=user.id,
+                    detail={"methode": method})
 
 
 def record_logout(*, session: Session, user_id: int) -> None:
@@ -260,7 +285,7 @@ def create_user(
     _check_teams(session, org_id, team_ids)
     if role == "team_lead" and not team_ids:
         raise InvalidInput("Un chef d'équipe doit être rattaché à au moins une équipe.")
-    user = User(org_id=org_id, username=username, display_name=display_name.strip() or username,
+    user = User(org_id=org_id, username=username, display_name=strip_bidi(display_name).strip() or username,
                 email=email, password_hash=hash_password(password), role=role)
     try:
         # A savepoint: a concurrent creation of the same login (the unique index) must not undo the caller's
@@ -330,6 +355,7 @@ def update_user(
             raise InvalidInput("Vous ne pouvez pas retirer votre propre rôle d'administrateur.")
         changes["role"] = [user.role, role]
         user.role = role
+    display_name = None if display_name is None else strip_bidi(display_name)  # reorders what screens show
     if display_name is not None and display_name.strip() and display_name != user.display_name:
         changes["nom"] = [user.display_name, display_name.strip()]
         user.display_name = display_name.strip()

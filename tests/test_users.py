@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from ccr.db import session, utcnow
 from ccr.errors import AccessDenied, InvalidInput, NotFound
@@ -53,9 +54,51 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(tenants):
         user = s.get(User, a.users["supervisor"])
         assert user.failed_logins == 5 and is_locked(user, now + timedelta(minutes=10))
         with pytest.raises(AccessDenied, match="verrouillé"):
-            load_actor(session=s, user_id=user.id, now=now + timedelta(minutes=10))
+            record_login(session=s, user_id=user.id, now=now + timedelta(minutes=10))
         assert not is_locked(user, now + timedelta(minutes=16))
-        load_actor(session=s, user_id=user.id, now=now + timedelta(minutes=16))
+        record_login(session=s, user_id=user.id, now=now + timedelta(minutes=16))
+
+
+@pytest.mark.parametrize("method", ["formulaire", "cookie"])
+def test_a_lock_refuses_every_new_login_and_leaves_the_count_alone(tenants, method):
+    a, _ = tenants
+    now = utcnow()
+    with session() as s:
+        for _ in range(5):
+            record_failed_login(session=s, username="alpha.supervisor", now=now)
+        locked_until = s.get(User, a.users["supervisor"]).locked_until
+    with session() as s:
+        with pytest.raises(AccessDenied, match="verrouillé"):
+            record_login(session=s, user_id=a.users["supervisor"], method=method, now=now + timedelta(minutes=1))
+    with session() as s:
+        user = s.get(User, a.users["supervisor"])
+        assert (user.failed_logins, user.locked_until) == (5, locked_until)
+        refused = s.exec(select(AuditLog).where(AuditLog.action == "login", AuditLog.outcome == "refused")).all()
+        assert len(refused) == 1 and method in refused[0].detail_json
+
+
+def test_a_session_opened_before_the_lock_goes_on(tenants):
+    """The lock stops guesses; it does not let an attacker knock a user out of an open session."""
+    a, _ = tenants
+    issued = utcnow()
+    with session() as s:
+        for _ in range(5):
+            record_failed_login(session=s, username="alpha.supervisor")
+    with session() as s:
+        assert is_locked(s.get(User, a.users["supervisor"]))
+        assert load_actor(session=s, user_id=a.users["supervisor"]).role == "supervisor"
+        assert session_is_valid(session=s, user_id=a.users["supervisor"], issued_at=issued)
+
+
+def test_a_cookie_login_does_not_reset_the_count(tenants):
+    """A cookie proves no password: it must not hand an attacker a fresh set of guesses."""
+    a, _ = tenants
+    with session() as s:
+        for _ in range(4):
+            record_failed_login(session=s, username="alpha.supervisor")
+        record_login(session=s, user_id=a.users["supervisor"], method="cookie")
+        user = record_failed_login(session=s, username="alpha.supervisor")
+        assert user.failed_logins == 5 and is_locked(user)
 
 
 def test_an_expired_lock_gives_a_fresh_count(tenants):

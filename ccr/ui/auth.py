@@ -2,8 +2,9 @@
 
 What the library does: the login form, bcrypt checks and the signed re-login
 cookie. What CCR adds: failed logins counted (and accounts locked) in the
-database, audit entries for login, failure and logout, re-validation of the
-user on every run, and server-side revocation of cookies issued before a
+database, a lock that refuses the re-login cookie as well as the form (see
+``ccr.users``), audit entries for login, failure and logout, re-validation of
+the user on every run, and server-side revocation of cookies issued before a
 logout or a deactivation. Its e-mail and two-factor features are never used:
 they call the author's cloud service and data would leave the premises.
 """
@@ -24,11 +25,14 @@ from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.errors import AccessDenied
 from ccr.ui.guard import ISSUED_KEY, USER_KEY
+from ccr.ui.text import md_escape
 from ccr.users import (
+    FORM_LOGIN,
     Actor,
     get_user_by_username,
     is_locked,
     load_actor,
+    locked_message,
     login_candidates,
     record_failed_login,
     record_login,
@@ -45,6 +49,7 @@ LOGIN_FIELDS = {
     "Captcha": "Captcha",
 }
 _COOKIE_RESET_KEY = "ccr_cookie_reset"
+SESSION_ENDED = "Votre session a expiré ou a été fermée : veuillez vous reconnecter."
 
 
 def cookie_key() -> str:
@@ -126,7 +131,7 @@ def _validated_actor() -> Actor | None:
             st.error(str(err))
             return None
         if not session_is_valid(session=s, user_id=actor.user_id, issued_at=st.session_state[ISSUED_KEY]):
-            st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
+            st.info(SESSION_ENDED)
             return None
         return actor
 
@@ -136,14 +141,12 @@ def _login_form(authenticator: stauth.Authenticate, location: str = "main") -> b
 
     False when it raised (account locked, or a cookie of a user who no longer may log in).
     """
-    settings = get_settings()
     try:
         authenticator.login(location=location, fields=LOGIN_FIELDS, key="ccr_login",
-                            max_login_attempts=settings.lockout_attempts)
+                            max_login_attempts=get_settings().lockout_attempts)
     except LoginError as err:
         if "attempts" in str(err):
-            st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
-                     f"réessayez dans {settings.lockout_minutes} minutes.")
+            st.error(locked_message())
         else:  # a cookie of a user who no longer may log in
             st.session_state["logout"] = True
             st.session_state["authentication_status"] = None
@@ -152,36 +155,34 @@ def _login_form(authenticator: stauth.Authenticate, location: str = "main") -> b
 
 
 def _record_failure(authenticator: stauth.Authenticate, start_counts: dict[str, int], now: datetime) -> None:
-    settings = get_settings()
     username = _failed_username(authenticator, start_counts)
     with session() as s:
         user = record_failed_login(session=s, username=username or "", now=now)
         locked = bool(username and user and is_locked(user, now))
-    if locked:
-        st.error(f"Compte temporairement verrouillé après {settings.lockout_attempts} échecs : "
-                 f"réessayez dans {settings.lockout_minutes} minutes.")
-    else:
-        st.error("Identifiant ou mot de passe incorrect.")
+    st.error(locked_message() if locked else "Identifiant ou mot de passe incorrect.")
 
 
-def _start_session(username: str, token: dict | None, now: datetime) -> bool:
-    """Bind a fresh login (form or cookie) to the database user; False when it must be refused."""
+def _start_session(username: str, token: dict | None, now: datetime) -> str | None:
+    """Bind a fresh login (form or cookie) to the database user; the French refusal when it must be refused."""
     settings = get_settings()
     with session() as s:
         user = get_user_by_username(session=s, username=username)
         if user is None:
-            return False
+            return SESSION_ENDED
         if token and token.get("username") == username:
             issued_at = datetime.fromtimestamp(token["exp_date"], UTC) - timedelta(hours=settings.cookie_expiry_hours)
             method = "cookie"
         else:
-            issued_at, method = now, "formulaire"
+            issued_at, method = now, FORM_LOGIN
         if not session_is_valid(session=s, user_id=user.id, issued_at=issued_at):
-            return False
-        record_login(session=s, user_id=user.id, method=method)
+            return SESSION_ENDED
+        try:
+            record_login(session=s, user_id=user.id, method=method, now=now)
+        except AccessDenied as err:  # locked: caught here so the refusal's audit entry is committed
+            return str(err)
     st.session_state[USER_KEY] = user.id
     st.session_state[ISSUED_KEY] = issued_at
-    return True
+    return None
 
 
 @dataclass
@@ -228,9 +229,17 @@ def authenticate() -> Login:
         return login
     fresh_login = not st.session_state.get(USER_KEY)
     if fresh_login:
-        if not _start_session(st.session_state.get("username") or "", token, now):
+        refusal = _start_session(st.session_state.get("username") or "", token, now)
+        if refusal == SESSION_ENDED:
             _force_logout(authenticator)
-            st.info("Votre session a expiré ou a été fermée : veuillez vous reconnecter.")
+            st.info(SESSION_ENDED)
+            return login
+        if refusal:  # locked
+            if token and token.get("username") == st.session_state.get("username"):
+                _refuse_login()  # the re-login cookie stays, to serve again once the lock has ended
+            else:
+                _force_logout(authenticator)  # a form login refused: no cookie may outlive the refusal
+            st.error(refusal)
             return login
         if token is None:
             # A form login: the library wrote the re-login cookie in the "Connexion" page's run, which its
@@ -251,13 +260,24 @@ def authenticate() -> Login:
             authenticator.cookie_controller.set_cookie()
 
     with st.sidebar:
-        st.caption(f"Connecté : **{actor.display_name}**")
+        st.caption(f"Connecté : **{md_escape(actor.display_name)}**")
         authenticator.logout(button_name="Se déconnecter", location="sidebar", key="ccr_logout_button",
                              callback=_on_logout)
     if not st.session_state.get("authentication_status"):
         st.rerun()
     login.actor = actor
     return login
+
+
+def _refuse_login() -> None:
+    """Leave this browser session logged out without deleting the re-login cookie.
+
+    The library's ``logout`` flag stops it reading the cookie again in this session (each run would log in
+    and be refused again); a new page load reads it afresh.
+    """
+    _clear_session()
+    st.session_state["logout"] = True
+    st.session_state["authentication_status"] = None
 
 
 def _force_logout(authenticator: stauth.Authenticate) -> None:

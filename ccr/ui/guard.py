@@ -1,7 +1,8 @@
 """The one page guard: every page calls :func:`require_page` first.
 
-It re-reads the user from the database on every run, so a deactivated, locked
-or revoked account loses access at its next interaction, and it refuses (in
+It re-reads the user from the database on every run, so a deactivated or
+revoked account loses access at its next interaction (a locked one keeps the
+sessions opened before its lock: see ``ccr.users``), and it refuses (in
 French, logged, ``st.stop()``) a role the page does not allow. It also closes
 the hole of Streamlit's legacy ``pages/`` mode, where a deep link runs a page
 without ``app.py``: with no logged-in user in the session, the page stops.

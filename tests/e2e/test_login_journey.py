@@ -1,15 +1,29 @@
 """Browser journeys of the frame: deep links refused before login, and each role's own navigation."""
 
 import re
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 from ccr.demo import DEMO_PASSWORD
 from ccr.permissions import PAGES, pages_for
-from tests.e2e.conftest import login, run_async, screenshot, start_server, stop_server, wait_idle, ws_tab
+from tests.e2e.conftest import (
+    REPO,
+    login,
+    run_async,
+    screenshot,
+    start_server,
+    stop_server,
+    wait_idle,
+    ws_tab,
+)
 
 pytestmark = pytest.mark.e2e
 DEMO_LOGINS = {"admin": "admin", "dpo": "dpo", "supervisor": "superviseur", "team_lead": "chef.equipe"}
+LOCKED_TEXT = "Compte temporairement verrouillé"
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +136,83 @@ def test_public_pages_show_no_login_form(demo_server):
     shown = run_async(journey())
     assert any("confidentialité" in t.lower() for t in shown.texts)
     assert not [w for w in shown.widgets if w.kind == "text_input"]
+
+
+def _add_user(server, username: str) -> None:
+    """A login of its own in a separate organisation, so locking it leaves the other journeys alone."""
+    subprocess.run([sys.executable, "-m", "ccr", "create-user", "--org", f"Org {username}", "--create-org",
+                    "--username", username, "--role", "supervisor", "--password", DEMO_PASSWORD],
+                   cwd=REPO, env=server.env, check=True, capture_output=True)
+
+
+def _lock_state(server, username: str) -> tuple[int, str | None]:
+    """(failed_logins, locked_until) as the database holds them."""
+    with sqlite3.connect(f"file:{server.data_dir / 'ccr.db'}?mode=ro", uri=True, timeout=30) as db:
+        return db.execute("SELECT failed_logins, locked_until FROM user WHERE username = ?", (username,)).fetchone()
+
+
+def _wait_failures(server, username: str, count: int, timeout_s: float = 60) -> tuple[int, str | None]:
+    deadline = time.monotonic() + timeout_s
+    while (state := _lock_state(server, username))[0] < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return state
+
+
+def _submit_form(page, username: str, password: str) -> None:
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_label("Mot de passe").press("Enter")
+
+
+def test_a_lock_holds_against_the_victims_relogin_cookie(demo_server, browser):
+    """An attacker's five wrong passwords lock the account for every new way in, the re-login cookie too.
+
+    The victim's open tab keeps working (a lock stops guesses, not a session proved before it); reloading it
+    is a new login through the cookie, refused while locked, and it neither resets the count nor the lock,
+    so the attacker gets no fresh guesses, and the right password is refused until the lock ends.
+    """
+    user = "victime.verrou"
+    _add_user(demo_server, user)
+    victim_ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    attacker_ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        victim, attacker = victim_ctx.new_page(), attacker_ctx.new_page()
+        for pg in (victim, attacker):
+            pg.set_default_timeout(30_000)
+        login(victim, demo_server, user, DEMO_PASSWORD)
+        assert any(c["name"] == "ccr_auth" for c in victim_ctx.cookies())
+
+        attacker.goto(demo_server.url)
+        wait_idle(attacker)
+        for attempt in range(1, 6):
+            _submit_form(attacker, user, f"Mauvais-{attempt}!x")
+            assert _wait_failures(demo_server, user, attempt)[0] == attempt
+            wait_idle(attacker)
+        attacker.get_by_text(LOCKED_TEXT).wait_for()
+        failures, locked_until = _lock_state(demo_server, user)
+        assert failures == 5 and locked_until
+
+        # The victim's open session goes on: a click is a rerun of a session proved before the lock.
+        victim.locator('[data-testid="stSidebarNav"] a').filter(has_text="Tableau de bord").first.click()
+        wait_idle(victim)
+        assert victim.get_by_role("button", name="Se déconnecter").count() == 1
+
+        # A reload is a new login through the re-login cookie: refused while locked, the count untouched.
+        victim.reload()
+        victim.get_by_text(LOCKED_TEXT).wait_for()
+        wait_idle(victim)
+        assert victim.get_by_role("button", name="Se déconnecter").count() == 0
+        assert _lock_state(demo_server, user) == (5, locked_until)
+
+        # The attacker's sixth try, with the right password, is still refused.
+        attacker.reload()
+        wait_idle(attacker)
+        _submit_form(attacker, user, DEMO_PASSWORD)
+        attacker.get_by_text(LOCKED_TEXT).wait_for()
+        wait_idle(attacker)
+        assert attacker.get_by_role("button", name="Se déconnecter").count() == 0
+        assert _lock_state(demo_server, user) == (5, locked_until)
+        screenshot(attacker, "verrouillage-tient")
+    finally:
+        victim_ctx.close()
+        attacker_ctx.close()
