@@ -1,8 +1,10 @@
 """The one database engine and a ``session()`` context manager.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout so the UI,
-the worker and the scheduler can write concurrently; PostgreSQL works through
-the same ``DATABASE_URL``. The schema is owned by Alembic (``migrations/``).
+the worker and the scheduler can write concurrently, and overwrites deleted content
+(``secure_delete``); PostgreSQL works through the same ``DATABASE_URL``. The schema
+is owned by Alembic (``migrations/``). Creating the engine or migrating makes the data
+directory owner-only (``ccr.storage.secure_data_dir``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """Return the process-wide engine for the configured database URL."""
+    from ccr.storage import secure_data_dir
+
     settings = settings or get_settings()
     url = settings.db_url
     with _engines_lock:
@@ -52,6 +56,8 @@ def get_engine(settings: Settings | None = None) -> Engine:
         if engine is None:
             if url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
+            secure_data_dir(settings)  # owner-only from now on, and for what an older start left open
+            if url.startswith("sqlite"):
                 engine = create_engine(
                     url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
                 )
@@ -97,7 +103,10 @@ def migrate(settings: Settings | None = None) -> None:
     """Apply every Alembic migration up to head (idempotent)."""
     from alembic import command
 
+    from ccr.storage import secure_data_dir
+
     settings = settings or get_settings()
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings)  # Alembic may create the database file: owner-only
     command.upgrade(alembic_config(settings), "head")

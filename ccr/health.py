@@ -10,6 +10,8 @@ The probe checks four things, each ``ok``, ``degraded`` (works, needs attention)
   *degraded*: uploads are still accepted and wait in the queue;
 - **transcription engine**: the model files are present (the offline model's sha256 is checked once per
   process and again only when the file changes, never by loading the model every minute);
+- **permissions**: nothing in the top levels of the data directory (database, -wal, -shm, secret key,
+  recordings' folders) is open to the group or the others (else *degraded*, with the command that fixes it);
 - **scheduler**: this process's scheduler thread is alive (when it has one), and, judged from the
   database so that ``python -m ccr health`` in another process sees it too: the scheduler's last probe
   is at most ``PROBE_LATE_MIN`` minutes old (older: *down*, nothing probes or purges any more), and the
@@ -73,7 +75,8 @@ PROBE_LOCK_PREFIX = "health-probe:"  # JobLock names of the write test (rolled b
 STATUS_ORDER = {"ok": 0, "degraded": 1, "down": 2}
 STATUS_LABELS = {"ok": "OK", "degraded": "dégradé", "down": "EN PANNE"}
 CHECK_LABELS = {"database": "Base de données", "storage": "Stockage", "worker": "Worker",
-                "transcription": "Moteur de transcription", "scheduler": "Planificateur"}
+                "transcription": "Moteur de transcription", "permissions": "Droits des fichiers",
+                "scheduler": "Planificateur"}
 # Minute states of the availability computation.
 _UNKNOWN, _UP, _DOWN, _MAINTENANCE, _UNMONITORED = 0, 1, 2, 3, 4
 
@@ -168,6 +171,24 @@ def check_storage(settings: Settings) -> CheckResult:
         return CheckResult("storage", "degraded",
                            f"espace disque faible : {free_gb:.2f} Go libres (seuil {threshold_gb:.0f} Go)")
     return CheckResult("storage", "ok", f"inscriptible, {free_gb:.1f} Go libres")
+
+
+def check_permissions(settings: Settings) -> CheckResult:
+    """Nothing in the top levels of the data directory is readable by the group or the others."""
+    from ccr.storage import exposed_paths
+
+    folder = Path(settings.data_dir)
+    try:
+        exposed = exposed_paths(settings)
+    except Exception as e:
+        return CheckResult("permissions", "degraded", f"droits du répertoire de données illisibles ({_short(e)})")
+    if exposed:
+        names = ", ".join(str(p.relative_to(folder)) if p != folder else str(folder) for p in exposed[:5])
+        more = f" et {len(exposed) - 5} autre(s)" if len(exposed) > 5 else ""
+        return CheckResult("permissions", "degraded",
+                           f"{len(exposed)} fichier(s) ou dossier(s) accessibles à d'autres comptes : {names}{more} "
+                           f"(corriger : chmod -R go-rwx {folder})")
+    return CheckResult("permissions", "ok", "répertoire de données réservé au compte du service")
 
 
 def check_worker(settings: Settings) -> CheckResult:
@@ -301,6 +322,7 @@ def run_health_checks(settings: Settings | None = None, *, probing: bool = False
     database = check_database(settings)
     report.checks.append(database)
     report.checks.append(check_storage(settings))
+    report.checks.append(check_permissions(settings))
     if database.status == "down":
         report.checks.append(CheckResult("worker", "down", "inconnu : la base de données ne répond pas"))
     else:

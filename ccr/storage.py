@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import secrets
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +39,8 @@ from ccr.config import Settings, get_settings
 from ccr.errors import AccessDenied, CcrError, NotFound
 from ccr.users import Actor
 
+log = logging.getLogger(__name__)
+
 MAGIC = b"CCRA1"
 KEY_VERSION = 1  # bump to rotate: new files use the new key, the header tells which key opens a file
 NONCE_LEN = 12  # 96 bits: the GCM nonce size NIST recommends; random per file, never reused
@@ -46,6 +50,12 @@ SUFFIX = ".enc"
 TMP_PREFIX = ".tmp-"  # temporary files of an interrupted write; they hold ciphertext only
 KEY_BYTES = 16  # 128-bit random ids: unguessable and collision-free
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")  # exactly what new_key() makes: never a path
+# Everything under the data directory (database and its -wal/-shm, secret key, recordings, exports,
+# backups) holds transcripts, names, phone numbers or password hashes: owner-only, whatever the umask
+# the service was started with.
+PRIVATE_UMASK = 0o077  # files created by this process: 0600, folders: 0700
+EXPOSED_BITS = 0o077  # any right for the group or the others
+MODE_SAMPLE_MAX = 500  # entries the health probe looks at each minute: the top levels, never a full walk
 
 
 def _derive_key(settings: Settings, version: int) -> bytes:
@@ -194,3 +204,57 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# --- file modes of the data directory ---------------------------------------------------------------
+
+def restrict_umask() -> None:
+    """Make every file and folder this process creates from now on owner-only."""
+    os.umask(PRIVATE_UMASK)
+
+
+def secure_data_dir(settings: Settings | None = None) -> int:
+    """Set owner-only modes on the data directory and everything under it (at start); returns the fixes made."""
+    settings = settings or get_settings()
+    restrict_umask()
+    root = Path(settings.data_dir)
+    if not root.is_dir():
+        return 0
+    fixed = 0
+    for folder, dirs, files in os.walk(root):  # not following links: a link's target is not ours to change
+        for name in [folder, *(os.path.join(folder, f) for f in files)]:
+            try:
+                st = os.lstat(name)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & EXPOSED_BITS:
+                    os.chmod(name, stat.S_IMODE(st.st_mode) & ~EXPOSED_BITS)
+                    fixed += 1
+            except OSError as err:  # a file removed meanwhile, or not ours: health reports what stays open
+                log.warning("Droits non restreints sur %s : %s", name, err.strerror)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    return fixed
+
+
+def exposed_paths(settings: Settings | None = None, limit: int = MODE_SAMPLE_MAX) -> list[Path]:
+    """Paths under the data directory that the group or others may access (its top two levels, bounded)."""
+    settings = settings or get_settings()
+    root = Path(settings.data_dir)
+    found: list[Path] = []
+    seen = 0
+    pending = [(root, 0)]
+    while pending and seen < limit:
+        path, depth = pending.pop(0)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        seen += 1
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if st.st_mode & EXPOSED_BITS:
+            found.append(path)
+        if stat.S_ISDIR(st.st_mode) and depth < 2:
+            try:
+                pending.extend((child, depth + 1) for child in sorted(path.iterdir()))
+            except OSError:
+                continue
+    return found

@@ -1,6 +1,9 @@
 """The schema: migrations apply to an empty database and match the models exactly."""
 
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +13,7 @@ from sqlmodel import SQLModel
 
 import ccr.models  # noqa: F401
 from ccr import db
-from ccr.db import get_engine, migrate, session, utcnow
+from ccr.db import REPO_ROOT, get_engine, migrate, session, utcnow
 
 
 def test_migrations_apply_to_an_empty_database(settings_env):
@@ -60,6 +63,28 @@ def test_every_connection_turns_secure_delete_on_whatever_the_sqlite_build(tmp_p
     db._sqlite_pragmas(conn, None)
     assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
     conn.close()
+
+
+def test_a_start_makes_an_open_data_directory_owner_only(tmp_path):
+    """An older release (or a umask of 022) left the database, the key and recordings readable by all."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCR_") and k != "DATABASE_URL"}
+    env |= {"CCR_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+
+    def cli(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "ccr", *args], cwd=REPO_ROOT, env=env, check=True, timeout=120,
+                       capture_output=True, preexec_fn=lambda: os.umask(0o022))
+
+    cli("migrate")
+    (data / "secret.key").write_text("0" * 64)
+    (data / "audio" / "1").mkdir(parents=True)
+    (data / "audio" / "1" / ("a" * 32 + ".enc")).write_bytes(b"chiffre")
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cli("status")
+    opened = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in [data, *data.rglob("*")]
+              if p.stat().st_mode & 0o077}
+    assert opened == {}
 
 
 def test_utcnow_is_aware_utc():

@@ -39,8 +39,8 @@ def test_a_healthy_server_is_up_and_a_missing_worker_only_degrades_it(migrated):
     with session() as s:
         s.add(_scheduler_probe())
     report = health.run_health_checks(migrated)
-    assert _statuses(report) == {"database": "ok", "storage": "ok", "worker": "degraded", "transcription": "ok",
-                                 "scheduler": "ok"}
+    assert _statuses(report) == {"database": "ok", "storage": "ok", "permissions": "ok", "worker": "degraded",
+                                 "transcription": "ok", "scheduler": "ok"}
     assert report.ok and report.status == "degraded"
     assert "aucun worker actif" in next(c.detail for c in report.checks if c.name == "worker")
 
@@ -80,6 +80,18 @@ def test_a_data_directory_that_takes_no_file_is_down(tmp_path):
     assert health.check_storage(Settings(data_dir=blocker)).status == "down"
 
 
+def test_a_data_file_open_to_other_accounts_degrades_the_service(migrated):
+    db.get_engine(migrated)  # a running server: its start already made the directory owner-only
+    assert health.check_permissions(migrated).status == "ok"
+    (migrated.data_dir / "ccr.db").chmod(0o644)
+    (migrated.data_dir / "exports").mkdir(mode=0o755, exist_ok=True)
+    (migrated.data_dir / "exports").chmod(0o755)
+    report = health.run_health_checks(migrated)
+    check = next(c for c in report.checks if c.name == "permissions")
+    assert check.status == "degraded" and report.ok
+    assert "ccr.db" in check.detail and "exports" in check.detail and "chmod -R go-rwx" in check.detail
+
+
 def test_low_free_disk_space_degrades_storage(tmp_path, monkeypatch):
     monkeypatch.setattr(health, "MIN_FREE_DISK_BYTES", 1 << 60)  # more than any disk
     result = health.check_storage(Settings(data_dir=tmp_path))
@@ -110,8 +122,8 @@ def test_record_health_stores_the_probe_and_drops_old_ones(migrated):
     with session() as s:
         rows = s.exec(select(HealthCheck)).all()
     assert len(rows) == 1
-    assert rows[0].ok and set(json.loads(rows[0].results_json)) == {"database", "storage", "worker", "transcription",
-                                                                    "scheduler"}
+    assert rows[0].ok and set(json.loads(rows[0].results_json)) == {"database", "storage", "permissions", "worker",
+                                                                    "transcription", "scheduler"}
 
 
 def test_the_probe_job_records_one_probe(migrated):
