@@ -11,7 +11,14 @@ from ccr import audit
 from ccr.db import utcnow
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.models import Agent, Organisation, Team, User
+from ccr.textnorm import strip_bidi
 from ccr.users import Actor
+
+
+def clean_name(name: str) -> str:
+    """A typed or imported name as stored: bidirectional controls removed (they reorder what screens
+    show after them), surrounding spaces trimmed."""
+    return strip_bidi(name or "").strip()
 
 
 def slugify(name: str) -> str:
@@ -22,6 +29,7 @@ def slugify(name: str) -> str:
 
 def create_organisation(*, session: Session, name: str) -> Organisation:
     """Create a tenant (CLI and demo seeding only)."""
+    name = clean_name(name)
     slug = slugify(name)
     if session.exec(select(Organisation).where(Organisation.slug == slug)).first():
         raise InvalidInput(f"L'organisation « {name} » existe déjà.")
@@ -75,7 +83,7 @@ def create_team(*, session: Session, actor: Actor, name: str) -> Team:
     """Create a team in the actor's organisation (admin)."""
     if actor.role != "admin":
         raise AccessDenied("Seul un administrateur peut créer une équipe.")
-    name = name.strip()
+    name = clean_name(name)
     if not name:
         raise InvalidInput("Le nom de l'équipe est obligatoire.")
     if session.exec(select(Team).where(Team.org_id == actor.org_id, Team.name == name)).first():
@@ -113,9 +121,9 @@ def get_agent(*, session: Session, actor: Actor, agent_id: int) -> Agent:
 
 def find_agent_by_name(*, session: Session, org_id: int, name: str) -> Agent | None:
     """An agent of ``org_id`` by exact name, case-insensitively (metadata CSV import)."""
-    wanted = name.strip().casefold()
+    wanted = clean_name(name).casefold()
     for agent in session.exec(select(Agent).where(Agent.org_id == org_id)).all():
-        if agent.name.casefold() == wanted:
+        if clean_name(agent.name).casefold() == wanted:
             return agent
     return None
 
@@ -125,7 +133,7 @@ def create_agent(*, session: Session, actor: Actor, name: str, team_id: int | No
     """Create an agent in the actor's organisation (admin or supervisor)."""
     if actor.role not in ("admin", "supervisor"):
         raise AccessDenied("Seuls un administrateur ou un superviseur peuvent créer un agent.")
-    name = name.strip()
+    name = clean_name(name)
     if not name:
         raise InvalidInput("Le nom de l'agent est obligatoire.")
     if team_id is not None:

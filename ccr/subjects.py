@@ -41,6 +41,7 @@ from ccr.models import (
     Transcript,
 )
 from ccr.rollups import mark_dirty
+from ccr.textnorm import strip_bidi
 from ccr.users import Actor
 
 SUBJECT_ROLES = ("dpo", "admin")
@@ -349,7 +350,7 @@ def rectify_agent(*, session: Session, actor: Actor, agent_id: int, name: str) -
     agent = session.get(Agent, agent_id)
     if agent is None or agent.org_id != actor.org_id:
         raise NotFound("Agent introuvable.")
-    name = (name or "").strip()
+    name = strip_bidi(name or "").strip()  # a bidi control would reverse the name on every screen
     if not name:
         raise InvalidInput("Le nom de l'agent est obligatoire.")
     clash = session.exec(select(Agent).where(Agent.org_id == actor.org_id, Agent.id != agent_id)).all()

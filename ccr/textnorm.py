@@ -7,6 +7,9 @@ Two forms are produced for a piece of text:
 - ``match_form``: ``normalize`` plus folding of the words that speech recognition confuses most
   on telephone French (object pronouns and possessives, "merci" heard as "même si"). Both the
   lexicon phrases and the transcript go through it, so the folding is symmetric.
+
+``strip_bidi`` removes the invisible bidirectional controls from names typed or imported by people:
+a right-to-left override in an agent or team name would reverse what every screen shows after it.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ _SUFFIXES = (
     "ais", "ait", "aient", "ant", "ants", "antes", "ante", "ees", "ee", "es", "er", "ez", "e", "s", "x",
 )
 MIN_STEM = 3  # shorter stems collide too much ("mes"/"met")
+# Unicode bidirectional formatting characters (embeddings, overrides, isolates, marks): invisible, and
+# able to reorder the text displayed after them. Names never need them; Arabic or Hebrew letters do not.
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_TABLE = dict.fromkeys(map(ord, BIDI_CONTROLS))
+
+
+def strip_bidi(text: str) -> str:
+    """``text`` without bidirectional control characters (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C)."""
+    return text.translate(_BIDI_TABLE)
 
 
 def strip_accents(text: str) -> str:

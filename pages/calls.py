@@ -9,6 +9,7 @@ from ccr.db import session
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
 from ccr.ui.guard import require_page
+from ccr.ui.text import plain_frame
 
 actor = require_page("calls")
 PAGE_SIZE = 50  # one screen of rows; the database returns only these
@@ -34,7 +35,7 @@ query = set_call_page(actor, "calls", query, query.page)
 shown = f"plus de {kpis.SEARCH_COUNT_CAP:,}" if total > kpis.SEARCH_COUNT_CAP and query.search else f"{total:,}"
 st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}".replace(",", "\u202f")
            + ("" if actor.sees_all_teams else " — vos équipes uniquement."))
-table = reports.calls_table(rows)
+table = plain_frame(reports.calls_table(rows))
 table.insert(1, "Ouvrir", [f"review?call_id={r['call_id']}" for r in rows])
 event = st.dataframe(
     table, hide_index=True, key="calls_table", on_select="rerun", selection_mode="single-row",

@@ -8,6 +8,7 @@ from ccr.ui import charts
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import filter_bar, go_to
 from ccr.ui.guard import require_page
+from ccr.ui.text import plain, plain_frame
 
 actor = require_page("dashboard")
 GOTO_KEY = "ccr_dash_goto"  # a one-shot drill-down request set by a selection callback
@@ -54,7 +55,7 @@ def _on_agent_selected() -> None:
                                       "label": f"Voir les appels de {r['agent']}"}
 
 
-ranking_df = reports.ranking_table(ranking)
+ranking_df = plain_frame(reports.ranking_table(ranking))
 ranking_df["Tendance"] = [[v for v in r["trend"] if v is not None] for r in ranking]
 st.dataframe(
     ranking_df, hide_index=True, key="dash_ranking", on_select=_on_agent_selected, selection_mode="single-row",
@@ -85,8 +86,8 @@ if heat["cells"]:
             go_to("calls", {**base_query, "agent": str(agent_id), "critere": crit_id},
                   "Voir les appels en échec sur ce critère")
     with st.expander("Ouvrir les appels en échec d'un agent sur un critère"):
-        names = dict((a, n) for a, n in heat["agents"])
-        crits = dict((c, n) for c, n in heat["criteria"])
+        names = {a: plain(n) for a, n in heat["agents"]}
+        crits = {c: plain(n) for c, n in heat["criteria"]}
         c1, c2 = st.columns(2)
         pick_agent = c1.selectbox("Agent", list(names), format_func=names.get, key="dash_heat_agent")
         pick_crit = c2.selectbox("Critère", list(crits), format_func=crits.get, key="dash_heat_crit")
@@ -120,7 +121,7 @@ c2.download_button("Classement (Excel)", lambda: _ranking_file("xlsx"), file_nam
                    key="dash_xlsx")
 team_choices: list = ([None] if actor.sees_all_teams or len(lab.teams) > 1 else []) + list(lab.teams)
 report_team = c3.selectbox("Équipe du rapport", team_choices, key="dash_report_team",
-                           format_func=lambda t: "Toutes mes équipes" if t is None else lab.teams.get(t, ""))
+                           format_func=lambda t: "Toutes mes équipes" if t is None else plain(lab.teams.get(t, "")))
 
 
 def _report() -> bytes:

@@ -14,6 +14,7 @@ from ccr.db import session
 from ccr.errors import CcrError
 from ccr.subprocessors import list_subprocessors
 from ccr.ui.guard import require_page
+from ccr.ui.text import md_escape, plain, plain_frame
 
 actor = require_page("data_protection")
 settings = get_settings()
@@ -112,8 +113,8 @@ with tab_keep:
             st.warning(f"La résiliation coupe immédiatement l'accès de tous les utilisateurs. Toutes les données "
                        f"sont supprimées {settings.termination_grace_days} jours plus tard (statistiques anonymes "
                        "exceptées). Exportez-les d'abord (onglet Exports).")
-            phrase = f"RÉSILIER {org.name}"
-            typed = st.text_input(f"Tapez « {phrase} » pour confirmer", key="terminate_confirm")
+            phrase = f"RÉSILIER {plain(org.name)}"
+            typed = st.text_input(f"Tapez « {md_escape(phrase)} » pour confirmer", key="terminate_confirm")
             if st.button("Résilier l'organisation", type="primary", disabled=typed.strip() != phrase):
                 try:
                     with session() as s:
@@ -161,7 +162,7 @@ with tab_exports:
     for ex in export_rows:
         if ex.status in ("queued", "running"):
             continue
-        kind = "Organisation" if ex.kind == "organisation" else f"Personne ({ex.subject})"
+        kind = "Organisation" if ex.kind == "organisation" else f"Personne ({md_escape(ex.subject)})"
         cols = st.columns([3, 2, 2])
         cols[0].write(f"**{kind}** — {local(ex.created_at)}" + (" — avec audio" if ex.include_audio else ""))
         cols[1].write(f"Expire le {local(ex.expires_at)}")
@@ -172,13 +173,13 @@ with tab_exports:
                 mime="application/zip", on_click="ignore",
                 data=lambda export_id=ex.id: exports.read_export(actor=actor, export_id=export_id))
         else:
-            cols[2].error(f"Échec : {ex.error or 'erreur inconnue'}")
+            cols[2].error(f"Échec : {md_escape(ex.error or 'erreur inconnue')}")
 
     st.subheader("Export des données d'une personne")
     st.caption("Droit d'accès et portabilité : données au format JSON et résumé lisible en français.")
     with session() as s:
         agents = orgs.list_agents(session=s, actor=actor, include_inactive=True)
-    agent_names = {a.id: a.name for a in agents}
+    agent_names = {a.id: plain(a.name) for a in agents}
     by = st.radio("Personne concernée", ["Agent", "Numéro de téléphone client"], horizontal=True, key="sub_exp_by")
     if by == "Agent":
         sub_agent = st.selectbox("Agent", list(agent_names), format_func=agent_names.get, key="sub_exp_agent")
@@ -270,7 +271,7 @@ with tab_rights:
             st.warning("L'effacement est définitif : appels, enregistrements, transcriptions, évaluations, "
                        "validations et exports existants. Les statistiques anonymes sont conservées ; le journal "
                        "d'audit aussi (preuve des traitements, RGPD art. 17.3), jusqu'à sa propre échéance.")
-            typed = st.text_input(f"Tapez « {pv['confirmation']} » pour confirmer", key="erase_confirm")
+            typed = st.text_input(f"Tapez « {md_escape(pv['confirmation'])} » pour confirmer", key="erase_confirm")
             if st.button("Effacer définitivement", type="primary", key="erase_go",
                          disabled=typed.strip() != pv["confirmation"]):
                 try:
@@ -298,22 +299,29 @@ with tab_audit:
                "until": datetime.combine(end + timedelta(days=1), time.min, TZ) if end else None}
     with session() as s:
         entries = audit.list_events(session=s, org_id=actor.org_id, limit=500, **filters)
-    st.dataframe(pd.DataFrame([{
+    st.dataframe(plain_frame(pd.DataFrame([{
         "Date": local(e.created_at), "Utilisateur": e.username, "Action": e.action,
         "Cible": f"{e.target_type or ''} {e.target_id or ''}".strip(), "Résultat": e.outcome, "Détail": e.detail_json,
-    } for e in entries]), hide_index=True, width="stretch")
+    } for e in entries])), hide_index=True, width="stretch")
     st.caption(f"{len(entries)} entrée(s) affichée(s) (500 au plus). Le journal est en ajout seul ; chaque entrée "
                "porte l'empreinte de la précédente.")
-    a1, a2 = st.columns(2)
+    a1, a2, a3 = st.columns(3)
     a1.download_button("Exporter en CSV", key="aud_csv", file_name="journal-audit.csv", mime="text/csv",
                        on_click="ignore", data=lambda: exports.audit_log_csv(actor=actor, **filters))
+    a3.download_button("Exporter les points de contrôle signés", key="aud_points",
+                       file_name="journal-audit-points-de-controle.jsonl", mime="application/jsonl",
+                       on_click="ignore", data=lambda: exports.audit_checkpoints_file(actor=actor),
+                       help="À garder hors du serveur : « python -m ccr audit verify --points FICHIER » "
+                            "y confronte le journal.")
     if a2.button("Vérifier l'intégrité du journal", key="aud_verify"):
         with session() as s:
             report = audit.verify_chain(session=s, org_id=actor.org_id)
         if report.ok:
             a2.success(f"Journal intègre : {report.checked} entrées vérifiées.")
         else:
-            a2.error(f"Journal altéré aux entrées : {', '.join(map(str, report.broken_at))}.")
+            # Built from ids and dates only: no user-supplied text.
+            where = f" aux entrées : {', '.join(map(str, report.broken_at))}" if report.broken_at else ""
+            a2.error(f"Journal altéré{where}. " + " ; ".join(report.problems))
 
 # --- Sous-traitants ---------------------------------------------------------------------------------
 with tab_sub:

@@ -12,7 +12,7 @@ from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.errors import CcrError
 from ccr.ui.guard import require_page
-from ccr.ui.text import fmt_ts, md_escape
+from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
 
 actor = require_page("grids")
 
@@ -82,7 +82,7 @@ with tab_grid:
     first = {} if SELECT_KEY in st.session_state else {"index": list(by_id).index(active_id)}
     chosen = st.selectbox(
         "Version de grille", list(by_id), key=SELECT_KEY, **first,
-        format_func=lambda i: f"{by_id[i].name} ({by_id[i].slug}) — v{by_id[i].version}"
+        format_func=lambda i: f"{plain(by_id[i].name)} ({by_id[i].slug}) — v{by_id[i].version}"
                               + (" — ✅ active" if by_id[i].is_active else ""))
     uploaded = st.file_uploader("Importer une grille (YAML)", type=["yaml", "yml", "json"],
                                 key=f"grid_upload_{st.session_state.get(UPLOAD_GEN_KEY, 0)}",
@@ -176,12 +176,12 @@ with tab_grid:
             critical = " — échec critique" if ev["critical_failed"] else ""
             st.metric("Note", f"{ev['score']:g} / 100", f"{verdict}{critical}",
                       delta_color="normal" if ev["passed"] else "inverse")
-            st.dataframe(pd.DataFrame([{
+            st.dataframe(plain_frame(pd.DataFrame([{
                 "Critère": c["id"], "Verdict": VERDICTS.get(c["verdict"], c["verdict"]), "Poids": c["weight"],
                 "Preuves": " | ".join(f"[{fmt_ts(e['start'])}] {SPEAKER_LABELS.get(e['speaker'], e['speaker'])} : "
                                       f"{e['text']}" for e in c["evidence"]),
                 "Explication": c["explanation"],
-            } for c in ev["criteria"]]), hide_index=True, width="stretch")
+            } for c in ev["criteria"]])), hide_index=True, width="stretch")
             st.markdown(f"**Catégorie :** {md_escape(ev['category'])}  \n**Résumé :** {md_escape(ev['summary'])}")
             for irr in ev["irritants"]:
                 st.markdown(f"- Irritant client **{md_escape(irr['label'])}** à {fmt_ts(irr['start'])} : "

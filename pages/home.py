@@ -4,11 +4,12 @@ import streamlit as st
 
 from ccr.permissions import pages_for
 from ccr.ui.guard import require_page
+from ccr.ui.text import md_escape
 from ccr.users import ROLE_LABELS
 
 actor = require_page("home")
 st.title("📞 CallCenterRate")
-st.write(f"Bonjour **{actor.display_name}** — rôle : {ROLE_LABELS[actor.role]}.")
+st.markdown(f"Bonjour **{md_escape(actor.display_name)}** — rôle : {ROLE_LABELS[actor.role]}.")
 st.subheader("Vos pages")
 st.caption("Elles sont listées dans le menu de gauche ; seules celles de votre rôle y figurent.")
 for spec in pages_for(actor.role):

@@ -10,7 +10,7 @@ from ccr.db import session
 from ccr.errors import CcrError
 from ccr.ui.guard import require_page
 from ccr.ui.queue_panel import batch_progress, queue_panel
-from ccr.ui.text import md_escape
+from ccr.ui.text import md_escape, plain, plain_frame
 
 actor = require_page("import")
 st.title("📥 Import d'appels")
@@ -29,8 +29,8 @@ results_area = st.container()  # filled at the end, shown above the form: what w
 with session() as s:
     agents = orgs.list_agents(session=s, actor=actor)
     teams = orgs.list_teams(session=s, actor=actor)
-agent_names = {a.id: a.name for a in agents}
-team_names = {t.id: t.name for t in teams}
+agent_names = {a.id: plain(a.name) for a in agents}
+team_names = {t.id: plain(t.name) for t in teams}
 
 with st.form("ccr_import_form", clear_on_submit=True):
     uploads = st.file_uploader("Enregistrements (wav, mp3, ogg/opus, flac, m4a ; mono ou stéréo)",
@@ -93,7 +93,7 @@ with results_area:
         st.subheader("Fichiers reçus")
         accepted = sum(r["statut"] == "accepté" for r in last["results"])
         st.caption(f"{accepted} accepté(s), {len(last['results']) - accepted} non importé(s).")
-        st.dataframe(pd.DataFrame(last["results"]), hide_index=True, width="stretch",
+        st.dataframe(plain_frame(pd.DataFrame(last["results"])), hide_index=True, width="stretch",
                      column_config={"fichier": "Fichier", "statut": "Statut", "raison": "Raison",
                                     "appel": st.column_config.NumberColumn("Appel", format="%d")})
         for r in last["results"]:
@@ -101,7 +101,7 @@ with results_area:
                 st.warning(f"**{md_escape(r['fichier'])}** refusé : {md_escape(r['raison'])}")
         if last["line_errors"]:
             st.subheader("Lignes du fichier de métadonnées non appliquées")
-            st.dataframe(pd.DataFrame(last["line_errors"]), hide_index=True, width="stretch",
+            st.dataframe(plain_frame(pd.DataFrame(last["line_errors"])), hide_index=True, width="stretch",
                          column_config={"ligne": "Ligne", "fichier": "Fichier", "erreur": "Erreur"})
         if last["call_ids"]:
             st.subheader("Traitement")

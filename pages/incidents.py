@@ -12,6 +12,7 @@ from ccr.errors import CcrError
 from ccr.ui.guard import require_page
 from ccr.ui.maintenance_banner import announcements
 from ccr.ui.service_level import availability, current_month, latest_probe, local, local_naive, to_utc
+from ccr.ui.text import plain, plain_frame
 
 actor = require_page("incidents")
 settings = get_settings()
@@ -60,9 +61,9 @@ if is_admin:
                                        for k, v in probe["checks"].items()]), hide_index=True, width="stretch")
     if avail["incidents"]:
         st.markdown("**Incidents ayant causé une indisponibilité**")
-        st.dataframe(pd.DataFrame([{"N°": i["id"], "Titre": i["titre"], "Priorité": i["priorite"],
-                                    "Début": _fmt(i["debut"]), "Fin": _fmt(i["fin"]) or "en cours",
-                                    "Minutes": i["minutes"]} for i in avail["incidents"]]),
+        st.dataframe(plain_frame(pd.DataFrame([{"N°": i["id"], "Titre": i["titre"], "Priorité": i["priorite"],
+                                                "Début": _fmt(i["debut"]), "Fin": _fmt(i["fin"]) or "en cours",
+                                                "Minutes": i["minutes"]} for i in avail["incidents"]])),
                      hide_index=True, width="stretch")
 
 # --- register -------------------------------------------------------------------------------------
@@ -83,12 +84,12 @@ if late_notice:
     st.error(f"Violation(s) de données sans notification du client après {incidents.BREACH_NOTIFY_HOURS} h : "
              + ", ".join(f"n° {r['id']}" for r in late_notice))
 if rows:
-    table = pd.DataFrame([{
+    table = plain_frame(pd.DataFrame([{
         "N°": r["id"], "Type": r["type"], "Priorité": r["priorite"], "Titre": r["titre"], "Statut": r["statut"],
         "Ouvert le": _fmt(r["ouvert_le"]), "Échéance de réponse": _fmt(r["echeance_reponse"]),
         "Première réponse": _fmt(r["premiere_reponse"]), "Résolu le": _fmt(r["resolu_le"]),
         "Délai": r["delai"], "Reste (h ouvrées)": r["reste_ouvre_h"],
-    } for r in rows])
+    } for r in rows]))
     colours = {"breached": "background-color: #f8d7da", "near": "background-color: #fff3cd"}
     states = [r["sla"] for r in rows]
     styled = table.style.apply(lambda row: [colours.get(states[row.name], "")] * len(row), axis=1)
@@ -145,7 +146,7 @@ with tab_new, st.form("new_incident", clear_on_submit=True):
 
 with tab_edit:
     by_id = {inc.id: inc for inc in register}
-    chosen = st.selectbox("Incident", list(by_id), format_func=lambda i: f"n° {i} — {by_id[i].title}",
+    chosen = st.selectbox("Incident", list(by_id), format_func=lambda i: f"n° {i} — {plain(by_id[i].title)}",
                           key="edit_incident")
     if chosen is not None:
         cur = by_id[chosen]
@@ -158,7 +159,7 @@ with tab_edit:
             first_response = st.datetime_input("Première réponse le", value=local_naive(cur.first_response_at),
                                                step=timedelta(minutes=1))
             resolved = st.datetime_input("Résolu le", value=local_naive(cur.resolved_at), step=timedelta(minutes=1))
-            impact_edit = st.text_area("Impact", value=cur.impact)
+            impact_edit = st.text_area("Impact", value=plain(cur.impact))
             downtime_edit = st.checkbox("A causé une indisponibilité du service", value=cur.caused_downtime)
             d_start = st.datetime_input("Début de l'indisponibilité", value=local_naive(cur.downtime_start),
                                         step=timedelta(minutes=1))
@@ -167,12 +168,12 @@ with tab_edit:
             extra = {}
             if cur.kind == "breach":
                 extra = {
-                    "data_categories": st.text_input("Catégories de données", value=cur.data_categories or ""),
+                    "data_categories": st.text_input("Catégories de données", value=plain(cur.data_categories)),
                     "people_count": int(st.number_input("Personnes concernées", min_value=0, step=1,
                                                         value=cur.people_count or 0)),
                     "likely_consequences": st.text_area("Conséquences probables",
-                                                        value=cur.likely_consequences or ""),
-                    "measures_taken": st.text_area("Mesures prises", value=cur.measures_taken or ""),
+                                                        value=plain(cur.likely_consequences)),
+                    "measures_taken": st.text_area("Mesures prises", value=plain(cur.measures_taken)),
                     "client_notified_at": to_utc(st.datetime_input(
                         "Client notifié le", value=local_naive(cur.client_notified_at), step=timedelta(minutes=1))),
                 }
@@ -194,11 +195,11 @@ with tab_maint:
     with session() as s:
         windows = maintenance.list_windows(session=s, org_id=actor.org_id, since=utcnow() - timedelta(days=31))
     if windows:
-        st.dataframe(pd.DataFrame([{
+        st.dataframe(plain_frame(pd.DataFrame([{
             "N°": w.id, "Début": _fmt(w.starts_at), "Fin": _fmt(w.ends_at), "Message": w.message,
             "Portée": "toutes les organisations" if w.org_id is None else "votre organisation",
             "Programmée le": _fmt(w.created_at),
-        } for w in windows]), hide_index=True, width="stretch")
+        } for w in windows])), hide_index=True, width="stretch")
     st.caption(f"Le bandeau s'affiche sur toutes les pages {settings.maintenance_notice_hours} h avant le début ; "
                "pendant la maintenance, les appels importés sont mis en attente puis traités ensuite.")
     with st.form("new_window", clear_on_submit=True):

@@ -10,10 +10,11 @@ from ccr.config import get_settings
 from ccr.db import session
 from ccr.errors import CcrError
 from ccr.scoring import VERDICTS
+from ccr.ui.audio_player import play_recording
 from ccr.ui.dashboard_cache import clear_dashboard_cache
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
-from ccr.ui.text import fmt_ts, md_escape
+from ccr.ui.text import fmt_ts, md_escape, plain
 
 actor = require_page("review")
 
@@ -130,7 +131,7 @@ if not view.has_audio:
 else:
     held = st.session_state.get(AUDIO_KEY)
     if held and held[0] == call_id:
-        st.audio(held[1], format=reviews.audio_mime(view.codec), start_time=start_s, autoplay=bool(start_s))
+        play_recording(held[1], reviews.audio_mime(view.codec), start_s=start_s, autoplay=bool(start_s))
         if start_s:
             st.caption(f"Lecture à partir de {fmt_ts(start_s)}")
     else:
@@ -251,7 +252,7 @@ if can_validate:
         if not options:
             st.caption("Aucune version de grille enregistrée pour votre organisation.")
         else:
-            labels = dict(options)
+            labels = {gid: plain(label) for gid, label in options}
             grid_id = st.selectbox("Version de grille", list(labels), format_func=labels.get)
             if st.button("Re-scorer"):
                 try:

@@ -12,7 +12,7 @@ from ccr.db import session, utcnow
 from ccr.errors import CcrError
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
-from ccr.ui.text import md_escape
+from ccr.ui.text import md_escape, plain_frame
 
 actor = require_page("to_review")
 
@@ -75,7 +75,7 @@ with tab_cal:
                     for human in ("pass", "fail", "na"):
                         row[f"IA {SHORT[ai]} → humain {SHORT[human]}"] = c["confusion"][ai][human]
                 rows.append(row)
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            st.dataframe(plain_frame(pd.DataFrame(rows)), hide_index=True, width="stretch")
             st.subheader("Désaccords les plus fréquents")
             if not cal["disagreements"]:
                 st.success("Aucun désaccord : l'IA et les superviseurs concordent sur tous les critères.")

@@ -8,6 +8,7 @@ from ccr.db import session
 from ccr.errors import CcrError
 from ccr.models import ROLES
 from ccr.ui.guard import require_page
+from ccr.ui.text import md_escape, plain, plain_frame
 
 actor = require_page("users")
 st.title("👥 Utilisateurs")
@@ -16,13 +17,13 @@ with session() as s:
     rows = users.list_users(session=s, actor=actor)
     teams = orgs.list_teams(session=s, actor=actor)
     agents = orgs.list_agents(session=s, actor=actor, include_inactive=True)
-team_names = {t.id: t.name for t in teams}
+team_names = {t.id: plain(t.name) for t in teams}
 role_fmt = users.ROLE_LABELS.get
 PASSWORD_HELP = (f"Au moins {users.MIN_PASSWORD_LEN} caractères, trois types de caractères ; "
                  f"{users.BCRYPT_MAX_BYTES} octets au plus (un caractère accentué en compte deux).")
 
 st.dataframe(
-    pd.DataFrame(
+    plain_frame(pd.DataFrame(
         [
             {
                 "Identifiant": r["username"],
@@ -35,7 +36,7 @@ st.dataframe(
             }
             for r in rows
         ]
-    ),
+    )),
     hide_index=True,
     width="stretch",
 )
@@ -55,14 +56,15 @@ with tab_new, st.form("new_user", clear_on_submit=True):
                 users.create_user(session=s, org_id=actor.org_id, username=username, display_name=display_name,
                                   password=password, role=role, team_ids=team_ids, email=email or None,
                                   actor=actor)
-            st.success(f"Utilisateur « {username} » créé.")
+            st.success(f"Utilisateur « {md_escape(username)} » créé.")
             st.rerun()
         except CcrError as err:
             st.error(str(err))
 
 with tab_edit:
     by_id = {r["id"]: r for r in rows}
-    chosen = st.selectbox("Utilisateur", list(by_id), format_func=lambda i: by_id[i]["username"], key="edit_user")
+    chosen = st.selectbox("Utilisateur", list(by_id), format_func=lambda i: plain(by_id[i]["username"]),
+                          key="edit_user")
     if chosen is not None:
         current = by_id[chosen]
         with st.form("edit_user_form"):
@@ -91,8 +93,8 @@ with tab_edit:
 
 with tab_teams:
     st.dataframe(
-        pd.DataFrame([{"Agent": a.name, "Équipe": team_names.get(a.team_id, "—"), "Actif": a.active}
-                      for a in agents]),
+        plain_frame(pd.DataFrame([{"Agent": a.name, "Équipe": team_names.get(a.team_id, "—"), "Actif": a.active}
+                                  for a in agents])),
         hide_index=True,
         width="stretch",
     )

@@ -15,6 +15,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ccr.ui.text import plain
+
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 HISTORY_COLOUR = "#999999"  # anonymised history: grey, visibly not the same kind of data
 THRESHOLD_COLOUR = "#D55E00"
@@ -24,8 +26,8 @@ HEIGHT = 340  # two charts per row stay readable on a laptop screen
 
 
 def esc(value: Any) -> str:
-    """Text for plotly labels and hover templates: ``&``, ``<`` and ``>`` escaped."""
-    return html.escape(str(value), quote=False)
+    """Text for plotly labels and hover templates: ``&``, ``<`` and ``>`` escaped, bidi controls removed."""
+    return html.escape(plain(value), quote=False)
 
 
 def _layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:

@@ -17,6 +17,7 @@ import streamlit as st
 from ccr import kpis
 from ccr.config import get_settings
 from ccr.ui import dashboard_cache as cache
+from ccr.ui.text import plain
 from ccr.users import Actor
 
 ALL = "__all__"  # sentinel option of the single-choice filters
@@ -80,16 +81,16 @@ def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
         start, end = (picked[0], picked[-1]) if isinstance(picked, (list, tuple)) and picked else (url.start, url.end)
     else:
         start, end = kpis.preset_period(preset, today)
-    teams = side.multiselect("Équipes", list(lab.teams), format_func=lab.teams.get, key=k + "teams",
+    teams = side.multiselect("Équipes", list(lab.teams), format_func=lambda t: plain(lab.teams.get(t)), key=k + "teams",
                              placeholder="Toutes mes équipes" if not actor.sees_all_teams else "Toutes")
     agent_options = [a for a in lab.agents if not teams or lab.agent_team.get(a) in teams]
     st.session_state[k + "agents"] = [a for a in st.session_state.get(k + "agents", []) if a in agent_options]
-    agents = side.multiselect("Agents", agent_options, format_func=lab.agents.get, key=k + "agents",
+    agents = side.multiselect("Agents", agent_options, format_func=lambda a: plain(lab.agents.get(a)), key=k + "agents",
                               placeholder="Tous")
 
     def single(label: str, options: dict[str, str], key: str) -> str | None:
         value = side.selectbox(label, [ALL, *options], key=k + key,
-                               format_func=lambda v: "Toutes" if v == ALL else options.get(v, v))
+                               format_func=lambda v: "Toutes" if v == ALL else plain(options.get(v, v)))
         return None if value == ALL else value
 
     campaign = single("Campagne", {c: c for c in campaigns}, "campaign")
@@ -124,9 +125,9 @@ def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuer
     status = c2.selectbox("Statut", [ALL, *kpis.CALL_STATUSES], key=k + "status",
                           format_func=lambda v: "Tous" if v == ALL else kpis.CALL_STATUSES[v])
     irritant = c3.selectbox("Irritant", [ALL, *lab.irritants], key=k + "irritant",
-                            format_func=lambda v: "Tous" if v == ALL else lab.irritants.get(v, v))
+                            format_func=lambda v: "Tous" if v == ALL else plain(lab.irritants.get(v, v)))
     criterion = c4.selectbox("Critère en échec", [ALL, *lab.criteria], key=k + "criterion",
-                             format_func=lambda v: "Tous" if v == ALL else lab.criteria.get(v, v))
+                             format_func=lambda v: "Tous" if v == ALL else plain(lab.criteria.get(v, v)))
     c5, c6, c7 = st.columns([3, 2, 2])
     lo, hi = c5.slider("Score", 0.0, 100.0, key=k + "score", step=1.0)
     sort = c6.selectbox("Tri", list(kpis.CALL_SORTS), key=k + "sort", format_func=kpis.CALL_SORTS.get)

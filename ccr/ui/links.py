@@ -15,7 +15,7 @@ def page_link(key: str, label: str, *, query_params: dict | None = None, icon: s
     """A link to the registered page ``key`` with optional query parameters."""
     spec = PAGE_BY_KEY[key]
     try:
-        st.page_link(spec.path, label=label, icon=icon, query_params=query_params)
+        st.page_link(spec.path, label=md_escape(label), icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         # A page run on its own (AppTest, legacy pages/ mode) has no st.navigation to resolve paths:
         # a plain relative link to the page's url_path (its key, see app.py) still leads there.

@@ -10,6 +10,7 @@ from ccr import maintenance
 from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.ui.guard import current_actor
+from ccr.ui.text import md_escape
 
 CACHE_TTL_S = 60  # the banner appears or goes at most a minute late; one query a minute per organisation
 
@@ -28,4 +29,4 @@ def render_maintenance_banner() -> None:
     """Show a warning per window announced to the viewer's organisation (active or within the notice)."""
     actor = current_actor()
     for line in announcements(actor.org_id if actor else None):
-        st.warning(line)
+        st.warning(md_escape(line))

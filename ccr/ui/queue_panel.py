@@ -12,7 +12,7 @@ import streamlit as st
 from ccr import jobs
 from ccr.db import session
 from ccr.errors import CcrError
-from ccr.ui.text import md_escape
+from ccr.ui.text import md_escape, plain_frame
 from ccr.users import Actor
 
 PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
@@ -73,7 +73,7 @@ def _retry(actor: Actor, call_id: int) -> None:
             jobs.retry_call(session=s, actor=actor, call_id=call_id)
         st.session_state["ccr_import_flash"] = f"Appel n° {call_id} relancé."
     except CcrError as err:
-        st.session_state["ccr_import_flash"] = f"Relance impossible : {err}"
+        st.session_state["ccr_import_flash"] = f"Relance impossible : {md_escape(err)}"
 
 
 def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
@@ -85,7 +85,7 @@ def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
         text += f" — temps restant estimé : {format_eta(progress['eta_s'])}"
     st.progress(progress["fraction"], text=text)
     if progress["rows"]:
-        table = pd.DataFrame(progress["rows"]).drop(columns=["status"])
+        table = plain_frame(pd.DataFrame(progress["rows"]).drop(columns=["status"]))
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={"appel": st.column_config.NumberColumn("Appel", format="%d"),
                                     "fichier": "Fichier", "statut": "Statut", "tentatives": "Tentatives",
