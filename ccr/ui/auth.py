@@ -11,6 +11,7 @@ they call the author's cloud service and data would leave the premises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit_authenticator.models.cookie_model import CookieModel
 from streamlit_authenticator.utilities.exceptions import LoginError
 
 from ccr.config import get_settings
@@ -72,6 +74,30 @@ def _cookie_token() -> dict | None:
         return None
 
 
+def _served_over_https() -> bool:
+    """True when the browser reached the app over HTTPS, directly or through a TLS reverse proxy."""
+    try:
+        url = st.context.url
+    except Exception:  # AppTest has no browser URL
+        return False
+    return isinstance(url, str) and url.startswith("https://")
+
+
+def _write_cookie(model: CookieModel) -> None:
+    """The library's cookie write, with ``Secure`` whenever the page came over HTTPS.
+
+    The cookie is written from JavaScript by the library's cookie component, so it cannot be
+    ``HttpOnly``: the server-side checks in ``ccr.users`` (revocation, lock, lifetime) are what bound a
+    copied cookie. ``SameSite=Strict`` keeps other sites' requests from carrying it.
+    """
+    expires = datetime.now(UTC) + timedelta(days=model.cookie_expiry_days)
+    model.exp_date = expires.timestamp()
+    token = jwt.encode({"username": st.session_state["username"], "exp_date": model.exp_date}, model.cookie_key,
+                       algorithm="HS256")
+    model.cookie_manager.set(model.cookie_name, token, expires_at=expires, secure=_served_over_https(),
+                             same_site="strict")
+
+
 def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, int]]:
     settings = get_settings()
     with session() as s:
@@ -98,6 +124,9 @@ def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, 
         auto_hash=False,
         login_sleep_time=0,  # otherwise deep links opened through cookie re-login land on the default page
     )
+    # Every write of the re-login cookie, the library's own after a form login included, goes through ours.
+    model = authenticator.cookie_controller.cookie_model
+    model.set_cookie = functools.partial(_write_cookie, model)
     return authenticator, start_counts
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,12 +56,15 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: dict | None = None) -> Server:
+def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: dict | None = None,
+                 tls: tuple[Path, Path] | None = None) -> Server:
     """Migrate and seed a fresh data directory, then start Streamlit on a free port."""
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CCR_DATA_DIR": str(data), "CCR_DEMO_MODE": "1", "HF_HUB_OFFLINE": "1",
            "PYTHONUNBUFFERED": "1", "CCR_BACKGROUND_SERVICES": "1", **(extra_env or {})}
+    if tls:  # (certificate file, key file): served over HTTPS, as behind a TLS reverse proxy
+        env |= {"STREAMLIT_SERVER_SSL_CERT_FILE": str(tls[0]), "STREAMLIT_SERVER_SSL_KEY_FILE": str(tls[1])}
     env.pop("DATABASE_URL", None)
     subprocess.run([sys.executable, "-m", "ccr", "migrate"], cwd=REPO, env=env, check=True,
                    capture_output=True)
@@ -75,13 +79,14 @@ def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: di
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    trust = ssl.create_default_context(cafile=tls[0]) if tls else None  # the test's own self-signed certificate
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"Le serveur s'est arrêté : {log_path.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=trust) as r:
                 if r.status == 200:
                     break
         except OSError:

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,9 +46,11 @@ def test_effective_streamlit_config_is_hardened(monkeypatch):
     assert _effective("server.address") == "127.0.0.1"
     assert _effective("client.showErrorDetails") == "none"  # no traceback, no path, no SQL shown to users
     assert _effective("browser.gatherUsageStats") is False
+    assert _effective("server.enableAgentApi") is False  # no HTTP way to drive the app besides the browser's
     # The file says it too (a flag or an environment variable could not silently be the only guard).
     server = tomllib.loads(CONFIG.read_text())["server"]
     assert server["enableXsrfProtection"] is True and server["enableCORS"] is True
+    assert server["enableAgentApi"] is False
 
 
 def test_no_full_garbage_collection_after_each_script_run(monkeypatch):
@@ -138,6 +140,62 @@ def _logout(page) -> None:
 
 def _run_cli(server, code: str) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=server.env, check=True, capture_output=True)
+
+
+def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made for this test (certificate file, key file)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """The app served over HTTPS, as behind a TLS reverse proxy."""
+    tmp = tmp_path_factory.mktemp("hardening-https")
+    srv = start_server(tmp, seed_args=["--calls", "5", "--days", "5"], tls=_self_signed_certificate(tmp))
+    yield srv
+    stop_server(srv)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_relogin_cookie_is_strict_bounded_and_secure_over_https(browser, request, scheme):
+    """The re-login cookie is written by JavaScript (no HttpOnly possible): the other attributes are the guard."""
+    from ccr.demo import DEMO_PASSWORD
+
+    srv = request.getfixturevalue("https_server" if scheme == "https" else "server")
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR", ignore_https_errors=True)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        login(page, srv, "dpo", DEMO_PASSWORD)
+        cookie = _wait_cookies(ctx)[COOKIE]
+        assert cookie["secure"] is (scheme == "https")
+        assert cookie["sameSite"] == "Strict"
+        lifetime_s = Settings.model_fields["cookie_expiry_hours"].default * 3600
+        assert abs(cookie["expires"] - (datetime.now(UTC).timestamp() + lifetime_s)) < 300
+    finally:
+        ctx.close()
 
 
 @pytest.mark.e2e
