@@ -3,12 +3,14 @@
 The URL is the source of truth when it changes from outside (a shared link, a drill-down from the
 dashboard): the widgets are then re-seeded from it. When the user changes a widget, the URL is
 rewritten from the widgets. Parsing and scoping are :mod:`ccr.kpis`'s job; a team lead's foreign
-ids never reach a widget.
+ids never reach a widget. A shared link's custom period is kept between :data:`EARLIEST` and today
+(the date picker refuses anything else), with a French notice when it had to be moved.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,11 +23,46 @@ from ccr.ui.text import plain
 from ccr.users import Actor
 
 ALL = "__all__"  # sentinel option of the single-choice filters
+# Earliest day a period may start: older than any call CCR can hold, and the date picker needs a bound
+# (left to itself it computes one ten years before the value, which fails before year 11).
+EARLIEST = date(2000, 1, 1)
 
 
 def local_today() -> date:
     """Today in the configured timezone (presets end today)."""
     return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _iso(raw: object) -> date | None:
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        return None
+
+
+def sane_query(params: dict[str, str], today: date) -> tuple[dict[str, str], str | None]:
+    """``params`` with a custom period kept between :data:`EARLIEST` and ``today``, and the French notice
+    to show when it moved (a shared link with a future end date, or one from another century).
+
+    Done on the raw dates, before :func:`ccr.kpis.filters_from_query` caps the period's length from its end.
+    """
+    d1, d2 = _iso(params.get("du", "")), _iso(params.get("au", ""))
+    if params.get("periode") != "perso" or d1 is None or d2 is None:
+        return params, None
+    lo, hi = min(d1, d2), max(d1, d2)
+    if EARLIEST <= lo and hi <= today:
+        return params, None
+    asked = f"du {lo:%d/%m/%Y} au {hi:%d/%m/%Y}"
+    if lo > today or hi < EARLIEST:
+        kept = {k: v for k, v in params.items() if k not in ("periode", "du", "au")}
+        label = kpis.PRESETS[kpis.DEFAULT_PRESET]
+        return ({**kept, "periode": kpis.DEFAULT_PRESET},
+                f"La période du lien ({asked}) ne contient aucun jour possible : affichage de la période "
+                f"par défaut ({label}).")
+    lo, hi = max(lo, EARLIEST), min(hi, today)
+    return ({**params, "du": lo.isoformat(), "au": hi.isoformat()},
+            f"La période du lien ({asked}) dépasse les dates possibles : affichage du {lo:%d/%m/%Y} "
+            f"au {hi:%d/%m/%Y}.")
 
 
 def _sig(params: dict[str, str]) -> str:
@@ -60,7 +97,10 @@ CALL_KEYS = {"score_min", "score_max", "statut", "irritant", "critere", "a_revoi
 def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
     """Draw the filters in the sidebar and return them; the URL follows the widgets and vice versa."""
     today = local_today()
-    url = kpis.filters_from_query(st.query_params.to_dict(), actor, today)
+    params, notice = sane_query(st.query_params.to_dict(), today)
+    url = kpis.filters_from_query(params, actor, today)
+    if notice:
+        st.warning(notice)
     lab: kpis.Labels = cache.get("labels", actor)
     campaigns: list[str] = cache.get("campaigns", actor)
     k = f"{prefix}_f_"
@@ -77,7 +117,8 @@ def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
     side.header("Filtres")
     preset = side.selectbox("Période", list(kpis.PRESETS), format_func=kpis.PRESETS.get, key=k + "preset")
     if preset == "perso":
-        picked = side.date_input("Du … au …", key=k + "range", format="DD/MM/YYYY", max_value=today)
+        picked = side.date_input("Du … au …", key=k + "range", format="DD/MM/YYYY", min_value=EARLIEST,
+                                 max_value=today)
         start, end = (picked[0], picked[-1]) if isinstance(picked, (list, tuple)) and picked else (url.start, url.end)
     else:
         start, end = kpis.preset_period(preset, today)
@@ -142,8 +183,6 @@ def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuer
 
 def set_call_page(actor: Actor, prefix: str, q: kpis.CallQuery, page: int) -> kpis.CallQuery:
     """Record the current page of the calls list in the URL and the session."""
-    from dataclasses import replace
-
     k = f"{prefix}_q_"
     q = replace(q, page=page)
     st.session_state[k + "page"] = page

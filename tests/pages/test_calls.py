@@ -81,3 +81,26 @@ def test_search_box_narrows_the_list(listed):
     at.text_input[0].set_value("retard").run()
     assert _ids(at) == {ids["t1_a2"]}
     assert at.query_params["q"] == "retard"
+
+
+@pytest.mark.parametrize(("du", "au", "shown"), [
+    ("FUTURE_START", "2999-12-31", "clamped"),  # a shared link whose end date is in the future
+    ("2999-01-01", "2999-12-31", "default"),  # a period entirely in the future
+    ("0001-01-01", "0002-01-01", "default"),  # a period before any possible call
+])
+def test_a_shared_link_with_impossible_dates_opens_with_a_french_notice(listed, du, au, shown):
+    from ccr.ui.filters import local_today
+
+    a, _, ids = listed
+    today = local_today()
+    du = du.replace("FUTURE_START", (today - timedelta(days=5)).isoformat())
+    at = run_page("pages/calls.py", a.users["admin"], query={"periode": "perso", "du": du, "au": au})
+    assert not at.exception, [e.value for e in at.exception]
+    notice = " ".join(w.value for w in at.warning)
+    assert "La période du lien" in notice
+    assert _ids(at) == {ids["t1_a0"], ids["t1_a2"], ids["t2_a1"]}  # yesterday's calls, in every case
+    if shown == "clamped":
+        assert at.query_params.get("au") == today.isoformat(), at.query_params  # the link is rewritten with the period shown
+        assert f"au {today:%d/%m/%Y}" in notice
+    else:
+        assert "période par défaut" in notice

@@ -77,3 +77,15 @@ def test_dashboard_filters_are_written_to_the_url(dash):
     at.sidebar.selectbox[0].set_value("perso").run()
     assert at.query_params["periode"] == "perso" and "du" in at.query_params
     assert at.query_params["sens"] == "entrant"
+
+
+def test_a_shared_link_with_a_future_end_date_opens_the_dashboard(dash):
+    from ccr.ui.filters import local_today
+
+    a, _ = dash
+    today = local_today()
+    at = run_page("pages/dashboard.py", a.users["admin"],
+                  query={"periode": "perso", "du": (today - timedelta(days=10)).isoformat(), "au": "2999-12-31"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("La période du lien" in w.value for w in at.warning)
+    assert any(f"au {today:%d/%m/%Y}" in c.value for c in at.caption)
