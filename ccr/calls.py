@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col, select
 
@@ -67,3 +68,15 @@ def transcript_dict(call: Call, row: Transcript) -> dict[str, Any]:
 def flatten_text(segments: list[dict[str, Any]]) -> str:
     """The text of all segments, one per line, as indexed for full-text search."""
     return "\n".join(str(seg.get("text", "")) for seg in segments)
+
+
+def optimize_search_index(*, session: Session) -> None:
+    """Merge the full-text index so the words of deleted transcripts leave its blocks (after erasure, purge).
+
+    SQLite's FTS5 only records a deletion next to the old index blocks, which keep the words until their
+    segments are merged; an ``optimize`` merges them all (it returns at once when there is nothing to
+    merge). On PostgreSQL no query finds a deleted row any more, but its bytes stay in the table and GIN
+    index files until a ``VACUUM FULL`` rewrites them (a plain VACUUM leaves them): not done here, as it
+    locks the table for its whole duration."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("INSERT INTO transcript_fts(transcript_fts) VALUES ('optimize')"))

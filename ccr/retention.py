@@ -12,7 +12,11 @@ The purge (:func:`run_purge`, daily through ``ccr.scheduler``, or ``python -m cc
    deleted into anonymised :class:`~ccr.models.DailyStat` rows, deletes the expired rows, and
    records the files to remove in the run (``PurgeRun.pending_files_json``);
 3. after the commit, removes those files; a run killed in between leaves them listed, and the next
-   run removes them first; finally a sweep removes files that no row references.
+   run removes them first; finally a sweep removes files that no row references;
+4. optimises the full-text index, whose blocks keep deleted words until their segments are merged.
+
+The dashboard rollups of the deleted evaluations are rebuilt in the batch's transaction
+(:func:`ccr.rollups.settle_rollups`), not when a dashboard next opens.
 
 Invariant used by the dashboards' history: every current, unrestricted evaluation is counted
 exactly once, either live (``Evaluation``) or folded (``DailyStat``), never both
@@ -41,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from ccr import audit, storage
+from ccr.calls import optimize_search_index
 from ccr.config import Settings, get_settings
 from ccr.db import get_engine, utcnow
 from ccr.errors import AccessDenied, CcrError, InvalidInput
@@ -61,7 +66,7 @@ from ccr.models import (
     Review,
     Transcript,
 )
-from ccr.rollups import mark_dirty
+from ccr.rollups import mark_dirty, settle_rollups
 from ccr.users import Actor
 
 log = logging.getLogger(__name__)
@@ -616,7 +621,8 @@ class _Purger:
         # What has expired, per category: everything once a termination is due, else by retention instant.
         expired = {c: true() if wipe else call_expired(_day_cutoff(self.now, days[c], self.tz), now=self.now)
                    for c in ("recordings", "transcripts", "evaluations_reviews")}
-        # 1. evaluations (+ verdicts, irritants, reviews), folded into the statistics first
+        # 1. evaluations (+ verdicts, irritants, reviews), folded into the statistics first; the dashboard
+        # rollups of their days are rebuilt in the same transaction (no per-agent figure outlives them)
         ids = self._call_batches(org.id, [expired["evaluations_reviews"]], lambda st: st.where(
             col(Call.id).in_(select(Evaluation.call_id).where(Evaluation.org_id == org.id))))
         for chunk in _chunks(ids):
@@ -630,7 +636,8 @@ class _Purger:
                 _delete(s, CriterionResult, col(CriterionResult.evaluation_id).in_(ev_ids))
                 _delete(s, IrritantHit, col(IrritantHit.evaluation_id).in_(ev_ids))
                 counts["evaluations"] += _delete(s, Evaluation, col(Evaluation.id).in_(ev_ids))
-        # 2. transcripts (the FTS index follows through its delete trigger)
+                settle_rollups(session=s, org_id=org.id, settings=self.settings)
+        # 2. transcripts (the FTS index follows through its delete trigger, and is optimised after the run)
         ids = self._call_batches(org.id, [expired["transcripts"]], lambda st: st.where(
             col(Call.id).in_(select(Transcript.call_id).where(Transcript.org_id == org.id))))
         for chunk in _chunks(ids):
@@ -783,6 +790,10 @@ def run_purge(*, now: datetime | None = None, dry_run: bool = False, trigger: st
             purger.counts["audit_log"] += purger.purge_system_audit()
             if not dry_run:
                 purger.counts["orphans"] += sweep_orphans(settings=settings)
+                # Every run, not only when it deleted transcripts: an erasure that died before optimising
+                # is covered by the next night; with nothing to merge it returns at once.
+                with _tx(settings, False) as s:
+                    optimize_search_index(session=s)
         except Exception as err:  # the run is recorded with its error; the next run resumes
             log.exception("La purge a échoué")
             status, error = "error", f"{type(err).__name__}: {err}"

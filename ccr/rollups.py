@@ -5,7 +5,9 @@ erasure, the purge, a rectified call) calls :func:`mark_dirty` with the instants
 touches, in its own transaction. Before reading, :func:`refresh_rollups` recomputes only the dirty
 local days (and the weeks containing them) from the base tables, then clears their markers, in the
 reader's transaction. Rollups are therefore exact: a marker and its data change commit together,
-and a reader never uses a day whose marker is still set.
+and a reader never uses a day whose marker is still set. Deletions (erasure, purge) do not wait for
+a reader: :func:`settle_rollups` runs in their own transaction, so no per-agent figure outlives the
+evaluations it was made of.
 
 Days are local calendar days (``Settings.timezone``), as the dashboard's periods are; a change of
 timezone (or an organisation never rolled up, e.g. after the upgrade that adds these tables)
@@ -260,6 +262,22 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
         _rebuild_week(session, org_id, monday, tz)
     session.flush()
     return len(days)
+
+
+def settle_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:
+    """Bring the rollups in step with rows just deleted (erasure, purge), in the deleting transaction.
+
+    Current rollups get their dirty days recomputed; stale ones (never built, or another timezone) are
+    dropped instead, as a reader would rebuild them all anyway. Returns the days recomputed."""
+    settings = settings or get_settings()
+    if not _is_sqlite(session):
+        session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
+    state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+    if state != settings.timezone:
+        for model in (*ROLLUP_MODELS, RollupDirty, RollupState):
+            session.exec(delete(model).where(model.org_id == org_id))
+        return 0
+    return refresh_rollups(session=session, org_id=org_id, settings=settings)
 
 
 def period_rows(model, conds: list, start: date, end: date):

@@ -4,7 +4,10 @@ access (export), rectification, restriction and erasure.
 Erasure folds the subject's evaluations into the anonymised statistics first (the same
 function as the retention job, under the same lock), then deletes the calls, transcripts
 (the FTS index follows through its delete trigger), evaluations, reviews, recordings and the
-organisation's existing exports (copies that may contain the subject). The audit log is kept:
+organisation's existing exports (copies that may contain the subject), and rebuilds the
+dashboard rollups of the days concerned, all in one transaction; then the full-text index is
+optimised, so the erased words leave its blocks too (with SQLite's ``secure_delete``, freed
+pages are overwritten: the words leave the database file). The audit log is kept:
 it is the proof of the processing and of this very erasure (RGPD art. 17.3 b and e), it holds
 no transcript, and the retention job deletes it at its own term.
 
@@ -24,6 +27,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from ccr import audit, storage
+from ccr.calls import optimize_search_index
 from ccr.config import Settings, get_settings
 from ccr.db import session as db_session
 from ccr.db import utcnow
@@ -40,7 +44,7 @@ from ccr.models import (
     Team,
     Transcript,
 )
-from ccr.rollups import mark_dirty
+from ccr.rollups import mark_dirty, settle_rollups
 from ccr.textnorm import strip_bidi
 from ccr.users import Actor
 
@@ -295,9 +299,14 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
         if subject.kind == "agent":
             s.delete(s.get(Agent, subject.agent_id))
             counts["agent"] = 1
+        settle_rollups(session=s, org_id=org, settings=settings)  # no per-agent figure outlives the erasure
         # The log records the erasure without the name or number that was erased.
         audit.log_event(session=s, who=actor.who, action="subject_erased", target_type=subject.kind,
                         target_id=subject.agent_id, detail={k: v for k, v in counts.items() if v})
+    # Its own transaction: it rewrites the whole index, too long to hold the erasure's lock for. A crash
+    # before it leaves the words in index blocks only until the nightly purge optimises again.
+    with db_session(settings) as s:
+        optimize_search_index(session=s)
     # Rows are committed: now the files. A crash here leaves orphans that the purge's sweep removes.
     for key in audio:
         storage.delete_audio(key, org_id=actor.org_id, settings=settings)

@@ -32,6 +32,7 @@ from ccr.models import (
 )
 from tests import pg
 from tests.conftest import REPO
+from tests.dbfile import files_holding
 from tests.retdata import NOW, PARIS, add_call, aggregates, stats_rows
 
 
@@ -285,6 +286,40 @@ def test_dry_run_deletes_nothing_but_reports(dataset):
         assert s.get(Call, calls["old"]).audio_key is not None
         assert s.exec(select(DailyStat)).all() == []
     assert len(_audio_files(a.org_id)) == 3
+
+
+# --- remnants: the database file and the dashboard rollups after a purge ---------------------------
+
+SURNAME = "Xylqorvenz"  # a made-up customer surname: present in the file's bytes only if something kept it
+
+
+@pytest.mark.skipif(pg.is_postgres(os.environ.get("CCR_TEST_DATABASE_URL")), reason="octets du fichier SQLite")
+def test_purged_transcripts_leave_no_byte_in_the_database_file_or_its_log(tenants, settings_env):
+    a, _ = tenants
+    for i in range(3):
+        add_call(a.org_id, a.agent_ids[0], _days_ago(200), text=f"bonjour madame {SURNAME} appel {i}")
+    add_call(a.org_id, a.agent_ids[1], _days_ago(10), text="conversation recente")
+    assert files_holding(settings_env, SURNAME) == ["ccr.db"]  # the word is really written there first
+    run = retention.run_purge(now=NOW)
+    assert json.loads(run.deleted_json)["transcripts"] == 3
+    assert _fts_hits("recente")
+    assert files_holding(settings_env, SURNAME) == []  # neither in a freed page nor in an FTS index block
+
+
+def test_purged_evaluations_leave_no_dashboard_rollup_behind(dataset):
+    from ccr.models import RollupAgent, RollupDirty
+    from ccr.rollups import refresh_rollups
+
+    a, _, _calls = dataset
+    with session() as s:  # a dashboard was opened: the rollups hold every evaluation's figures
+        refresh_rollups(session=s, org_id=a.org_id)
+        assert s.exec(select(RollupAgent).where(RollupAgent.agent_id == a.agent_ids[0])).all()
+    retention.run_purge(now=NOW)
+    with session() as s:  # read as stored, before any dashboard opens again
+        assert s.exec(select(RollupAgent).where(RollupAgent.agent_id == a.agent_ids[0])).all() == []
+        assert s.exec(select(RollupDirty).where(RollupDirty.org_id == a.org_id)).all() == []
+        left = {r.agent_id for r in s.exec(select(RollupAgent).where(RollupAgent.org_id == a.org_id)).all()}
+        assert left == {a.agent_ids[1], a.agent_ids[2]}  # the "mid" and "new" calls keep their evaluations
 
 
 def test_restricted_evaluations_are_deleted_but_not_folded(tenants):

@@ -3,6 +3,8 @@ anonymised statistics, restriction out of dashboards and listening, rectificatio
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -11,8 +13,10 @@ from ccr import storage, subjects
 from ccr.calls import scope_calls
 from ccr.db import get_engine, session
 from ccr.errors import AccessDenied, InvalidInput
-from ccr.models import Agent, Call, DailyStat, Evaluation, Export
+from ccr.models import Agent, Call, DailyStat, Evaluation, Export, RollupAgent, RollupDirty
+from ccr.rollups import refresh_rollups
 from tests import pg
+from tests.dbfile import files_holding
 from tests.retdata import NOW, add_call
 
 NAME = "Zéphyrine Quenouille"  # unique enough to search every table for it
@@ -164,3 +168,34 @@ def test_another_tenant_agent_is_not_found(tenants, subject_data):
     _, b = tenants
     with session() as s, pytest.raises(NotFound):
         subjects.preview(session=s, actor=b.actor("dpo"), agent_id=agent_id)
+
+
+# --- remnants: what the database file and the dashboard rollups keep after an erasure ------------------
+
+SURNAME = "Xylqorvenz"  # a made-up customer surname: present in the file's bytes only if something kept it
+
+
+@pytest.mark.skipif(pg.is_postgres(os.environ.get("CCR_TEST_DATABASE_URL")),
+                    reason="octets du fichier SQLite")
+def test_an_erased_customer_leaves_no_byte_in_the_database_file_or_its_log(tenants, settings_env):
+    a, _ = tenants
+    phone = "07 11 22 33 44"
+    for i in range(3):
+        add_call(a.org_id, a.agent_ids[0], NOW, text=f"bonjour madame {SURNAME} appel {i}", phone=phone)
+    add_call(a.org_id, a.agent_ids[1], NOW, text="autre conversation")
+    assert files_holding(settings_env, SURNAME) == ["ccr.db"]  # the word is really written there first
+    subjects.erase_subject(actor=a.actor("dpo"), phone=phone, confirmation=f"EFFACER {phone}")
+    assert _fts("conversation")
+    assert files_holding(settings_env, SURNAME) == []  # neither in a freed page nor in an FTS index block
+
+
+def test_erasing_an_agent_removes_their_dashboard_rollups_at_once(subject_data):
+    a, agent_id, _mine, others = subject_data
+    with session() as s:  # a dashboard was opened: the rollups hold the agent's figures
+        refresh_rollups(session=s, org_id=a.org_id)
+        assert s.exec(select(RollupAgent).where(RollupAgent.agent_id == agent_id)).all()
+    subjects.erase_subject(actor=a.actor("dpo"), agent_id=agent_id, confirmation=f"EFFACER {NAME}")
+    with session() as s:  # read as stored, before any dashboard opens again
+        assert s.exec(select(RollupAgent).where(RollupAgent.agent_id == agent_id)).all() == []
+        assert s.exec(select(RollupDirty).where(RollupDirty.org_id == a.org_id)).all() == []
+        assert sum(r.calls for r in s.exec(select(RollupAgent).where(RollupAgent.span == "d")).all()) == len(others)
