@@ -353,20 +353,41 @@ register("purge", "Applique les durées de conservation (suppression et statisti
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from ccr.audit import verify_all
-    from ccr.db import session
+    from zoneinfo import ZoneInfo
 
+    from ccr import audit
+    from ccr.config import get_settings
+    from ccr.db import migrate, session
+
+    migrate()  # a log still hashed the old way is re-keyed first, as at the service's start
+    if args.action == "checkpoint":
+        path = audit.write_checkpoint()
+        print(f"Point de contrôle écrit dans {path}" if path else "Journal vide : aucun point de contrôle à écrire.")
+        return 0
     with session() as s:
-        reports = verify_all(session=s)
-    broken = False
+        reports = audit.verify_all(session=s, extra=[Path(p) for p in args.checkpoints])
+    tz, broken = ZoneInfo(get_settings().timezone), False
     for r in reports:
         chain = "système" if r.org_id is None else f"organisation {r.org_id}"
+        anchored = (f"dernier point de contrôle le {r.last_checkpoint.astimezone(tz):%d/%m/%Y %H:%M}"
+                    if r.last_checkpoint
+                    else "aucun point de contrôle : une suppression des entrées récentes ne se verrait pas")
         if r.ok:
-            print(f"{chain} : intègre ({r.checked} entrées)")
-        else:
-            broken = True
-            print(f"{chain} : ALTÉRÉ aux entrées {', '.join(map(str, r.broken_at))} ({r.checked} entrées)")
+            print(f"{chain} : intègre ({r.checked} entrées ; {anchored})")
+            continue
+        broken = True
+        where = f" aux entrées {', '.join(map(str, r.broken_at))}" if r.broken_at else ""
+        print(f"{chain} : ALTÉRÉ{where} ({r.checked} entrées ; {anchored})")
+        for problem in r.problems:
+            print(f"  - {problem}")
     return 1 if broken else 0
+
+
+def _audit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["verify", "checkpoint"],
+                        help="verify : vérifie chaque chaîne ; checkpoint : écrit un point de contrôle signé")
+    parser.add_argument("--points", dest="checkpoints", action="append", default=[], metavar="CHEMIN",
+                        help="Copie de points de contrôle à confronter aussi (fichier .jsonl d'un export, ou dossier)")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -390,8 +411,7 @@ def _export_args(parser: argparse.ArgumentParser) -> None:
 register("export", "Exporte toutes les données d'une organisation (même résiliée) en ZIP.", _export, _export_args)
 
 
-register("audit", "Vérifie la chaîne de hachage du journal d'audit.", _audit,
-         lambda p: p.add_argument("action", choices=["verify"], help="verify : vérifie chaque chaîne"))
+register("audit", "Vérifie la chaîne du journal d'audit ou en écrit un point de contrôle signé.", _audit, _audit_args)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -483,13 +503,15 @@ register("maintenance", "Programme une maintenance pour toutes les organisations
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
+    from ccr.db import migrate
     from ccr.keys import rotate_secret
 
+    migrate()  # the audit chains are re-keyed from the current format only
     new_secret = Path(args.new_key_file).read_text().strip() if args.new_key_file else None
     report = rotate_secret(new_secret=new_secret, keep_old=args.keep_old)
     print(f"Clé secrète remplacée : {report.audio} enregistrement(s), {report.exports} export(s) et "
-          f"{report.backups} sauvegarde(s) rechiffrés ({report.already_done} déjà sous la nouvelle clé). "
-          "Les utilisateurs doivent se reconnecter.")
+          f"{report.backups} sauvegarde(s) rechiffrés ({report.already_done} déjà sous la nouvelle clé), "
+          f"{report.audit_chains} chaîne(s) du journal d'audit re-hachée(s). Les utilisateurs doivent se reconnecter.")
     return 0
 
 

@@ -53,6 +53,7 @@ REVIEW_FIELDS = ["id", "call_id", "evaluation_id", "reviewer_id", "ai_score", "f
                  "overrides", "comments", "summary", "recommendations", "coaching_note", "created_at"]
 AUDIT_FIELDS = ["id", "created_at", "username", "action", "target_type", "target_id", "outcome", "detail",
                 "prev_hash", "hash"]
+AUDIT_CHECKPOINTS_NAME = "audit_checkpoints.jsonl"
 
 
 def export_path(settings: Settings, org_id: int, key: str) -> Path:
@@ -231,6 +232,7 @@ def build_organisation_export(export_id: int, *, settings: Settings | None = Non
     path = export_path(settings, org_id, key)
     part = path.with_name(path.name + ".part")
     try:
+        audit.write_checkpoint(settings=settings)  # the archive carries a signed head as of now
         with db_session(settings) as s:
             teams, agents = _names(s, org_id)
             n_calls = len(s.exec(select(Call.id).where(Call.org_id == org_id)).all())
@@ -266,6 +268,11 @@ def build_organisation_export(export_id: int, *, settings: Settings | None = Non
             archive.add("audit_log.csv", rows_to_csv((audit_row(e) for e in entries), AUDIT_FIELDS),
                         rows=len(entries))
             counts["audit_log"] = len(entries)
+            # The signed checkpoints and anchors of this chain only: a copy kept apart from the server, with
+            # which ``python -m ccr audit verify --points`` still sees a truncation if the server's are lost.
+            records = audit.chain_records(org_id, settings)
+            archive.add(AUDIT_CHECKPOINTS_NAME, records, rows=records.count(b"\n"))
+            counts["audit_checkpoints"] = records.count(b"\n")
             progress.step()
         counts["audio"] = 0
         if include_audio:
@@ -411,6 +418,18 @@ def audit_log_csv(*, actor: Actor, user: str | None = None, action: str | None =
         audit.log_event(session=s, who=actor.who, action="audit_exported", target_type="audit_log",
                         detail={"lignes": len(entries)})
     return rows_to_csv((audit_row(e) for e in entries), AUDIT_FIELDS)
+
+
+def audit_checkpoints_file(*, actor: Actor, settings: Settings | None = None) -> bytes:
+    """The signed checkpoints and anchors of the actor's organisation's chain (JSON Lines); audited."""
+    _require_role(actor)
+    settings = settings or get_settings()
+    audit.write_checkpoint(settings=settings)  # the copy ends with the head as of now
+    data = audit.chain_records(actor.org_id, settings)
+    with db_session(settings) as s:
+        audit.log_event(session=s, who=actor.who, action="audit_checkpoints_exported", target_type="audit_log",
+                        detail={"lignes": data.count(b"\n")})
+    return data
 
 
 def export_organisation_to_file(*, org_id: int, out: Path, include_audio: bool = False,

@@ -7,7 +7,8 @@
 2. re-encrypts every recording (``ccr.storage``), export and backup (``ccr.sealed``; the recordings
    inside a backup too), one file at a time, atomically (temporary file, fsync, ``os.replace``).
    A file that already opens with the new secret is skipped (AES-GCM authentication tells which
-   secret sealed it), so a second run finishes the first;
+   secret sealed it), so a second run finishes the first; then re-keys the audit chains
+   (``ccr.audit.rekey_chains``: verified under the old key, re-hashed, recorded, checkpointed anew);
 3. copies the old secret to ``secret.key.old-<horodatage>`` (0600), moves the new one into
    ``secret.key``, and deletes the old copy unless ``keep_old`` is asked.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ccr import sealed, storage
+from ccr import audit, sealed, storage
 from ccr.config import SECRET_KEY_FILE, Settings, get_settings
 from ccr.db import utcnow
 from ccr.errors import CcrError, ConfigError, InvalidInput
@@ -48,6 +49,7 @@ class RotationReport:
     exports: int = 0
     backups: int = 0
     already_done: int = 0
+    audit_chains: int = 0  # audit chains re-hashed under the new secret (ccr.audit.rekey_chains)
 
     @property
     def total(self) -> int:
@@ -218,6 +220,7 @@ def rotate_secret(*, new_secret: str | None = None, keep_old: bool = False,
     report = RotationReport()
     _rotate_audio(old, new, report)
     _rotate_sealed(old, new, report)
+    report.audit_chains = len(audit.rekey_chains(old=old, new=new))
 
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     old_path = key_path.with_name(f"{key_path.name}{OLD_INFIX}{stamp}")

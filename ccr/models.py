@@ -288,7 +288,7 @@ class Review(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
-    """Append-only log of actions; each row carries the hash of the previous row of its chain."""
+    """Append-only log of actions; each row carries an HMAC of its content and of the previous row of its chain."""
 
     __table_args__ = (Index("ix_audit_org_time", "org_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)

@@ -51,7 +51,6 @@ from ccr.db import get_engine, utcnow
 from ccr.errors import AccessDenied, CcrError, InvalidInput
 from ccr.models import (
     Agent,
-    AuditLog,
     Call,
     ConsentRecord,
     CriterionResult,
@@ -725,12 +724,8 @@ def _delete(s: Session, model, *where) -> int:
 
 
 def _purge_audit(s: Session, org_id: int | None, cutoff: datetime) -> int:
-    """Delete the oldest entries of a chain, as a prefix, so the first remaining one anchors it."""
-    chain = col(AuditLog.org_id).is_(None) if org_id is None else AuditLog.org_id == org_id
-    last_id = s.exec(select(func.max(AuditLog.id)).where(chain, AuditLog.created_at < cutoff)).one()
-    if last_id is None:
-        return 0
-    return _delete(s, AuditLog, chain, AuditLog.id <= last_id)
+    """Delete the oldest entries of a chain, as a prefix; ``ccr.audit`` signs where the rest starts."""
+    return audit.purge_oldest(session=s, org_id=org_id, cutoff=cutoff)
 
 
 def _finish_interrupted(settings: Settings, current_run_id: int) -> int:
