@@ -271,6 +271,7 @@ class Records:
     anchors: dict[int | None, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     forged: dict[int | None, int] = field(default_factory=lambda: defaultdict(int))
     other_key: int = 0  # signed before a key rotation (the chain was re-keyed then) or unreadable
+    extra: tuple[Path, ...] = ()  # the copies read besides the server's folder
 
 
 def _record_files(paths: Iterable[Path]) -> list[Path]:
@@ -284,9 +285,9 @@ def load_records(settings: Settings | None = None, extra: Iterable[Path] = ()) -
     """Read the checkpoint and anchor files (and ``extra`` copies: a DPO export's), checking their signatures."""
     settings = settings or get_settings()
     key, kid = _checkpoint_key(settings), key_id(settings)
-    out = Records()
+    out = Records(extra=tuple(extra))
     seen: set[str] = set()
-    for path in _record_files([checkpoints_dir(settings), *extra]):
+    for path in _record_files([checkpoints_dir(settings), *out.extra]):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if not line.strip() or line in seen:
                 continue
@@ -477,6 +478,7 @@ def verify_chain(*, session: Session, org_id: int | None, settings: Settings | N
     settings = settings or get_settings()
     key = chain_key(settings)
     records = records if records is not None else load_records(settings)
+    started = utcnow()
     rows = session.exec(select(AuditLog).where(_chain_filter(org_id)).order_by(col(AuditLog.id))).all()
     broken: list[int] = []
     prev: str | None = None
@@ -485,7 +487,12 @@ def verify_chain(*, session: Session, org_id: int | None, settings: Settings | N
             broken.append(row.id)
         prev = row.hash
     anchors = records.anchors.get(org_id, [])
-    checkpoints = records.checkpoints.get(org_id, [])
+    if rows and rows[0].prev_hash and rows[0].prev_hash not in {a["upto_hash"] for a in anchors}:
+        # A purge signs its anchor before it commits: one that committed during this read is on disk now.
+        records = load_records(settings, records.extra)
+        anchors = records.anchors.get(org_id, [])
+    # A checkpoint signed after the rows were read may name entries this read could not see yet.
+    checkpoints = [c for c in records.checkpoints.get(org_id, []) if datetime.fromisoformat(c["at"]) < started]
     problems = _against_checkpoints(rows, checkpoints, anchors, settings)
     if rows and rows[0].prev_hash and rows[0].prev_hash not in {a["upto_hash"] for a in anchors}:
         problems.append(f"entrées les plus anciennes supprimées hors de la purge de conservation : l'entrée "

@@ -155,6 +155,18 @@ def test_the_retention_purge_of_the_oldest_entries_still_verifies(tenants):
     assert {r.org_id for r in reports} >= {a.org_id, b.org_id}
 
 
+def test_a_purge_committed_while_the_chain_is_verified_is_not_taken_for_tampering(tenants):
+    a, _ = tenants
+    _fill(a.org_id)
+    cutoff = utcnow()
+    _fill(a.org_id)
+    read_before = audit.load_records()  # the verification read the files, then the purge committed
+    with session() as s:
+        assert audit.purge_oldest(session=s, org_id=a.org_id, cutoff=cutoff) > 0
+    with session() as s:
+        assert audit.verify_chain(session=s, org_id=a.org_id, records=read_before).ok
+
+
 def test_a_dry_run_purge_signs_no_anchor(tenants):
     a, _ = tenants
     _fill(a.org_id)
