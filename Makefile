@@ -43,7 +43,7 @@ run: demo
 	@echo "CallCenterRate : http://127.0.0.1:8501"
 	@echo "Comptes de démonstration (mode démo uniquement, à ne jamais utiliser en production) :"
 	@CCR_DEMO_MODE=1 $(PY) -c "from ccr.demo import print_demo_logins; print_demo_logins()"
-	CCR_DEMO_MODE=1 $(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
+	CCR_DEMO_MODE=1 $(PY) -m ccr serve --server.address 127.0.0.1 --server.port 8501
 
 test: dev-deps system-deps
 	$(VENV)/bin/ruff check .

@@ -525,6 +525,20 @@ register("rotate-key", "Change la clé secrète et rechiffre enregistrements, ex
          "(serveur arrêté).", _rotate_key, _rotate_key_args)
 
 
+# --- serve ------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ccr.ui.runtime import serve
+
+    return serve(args.streamlit_args)
+
+
+register("serve", "Démarre le serveur web et ses services (workers, planificateur) dès le lancement, sans "
+         "attendre une première visite ; les autres options vont à Streamlit (--server.port 8501…).", _serve)
+PASSTHROUGH = {"serve"}  # commands whose unknown options are handed on (to Streamlit) instead of refused
+
+
 # --- entry point ----------------------------------------------------------------------
 
 
@@ -544,7 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     from ccr.storage import restrict_umask
 
     restrict_umask()  # whatever a command writes under the data directory is the service account's only
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command in PASSTHROUGH:
+        args.streamlit_args = extra
+    elif extra:
+        parser.error(f"arguments non reconnus : {' '.join(extra)}")
     try:
         return args.handler(args)
     except CcrError as err:

@@ -2,13 +2,20 @@
 
 ``start_services`` is idempotent within a process (fixed ids), so a second call
 from another session returns the running ones instead of starting duplicates.
+``python -m ccr serve`` starts them before the web server accepts its first visitor
+(``ccr.ui.runtime.serve``); the UI's ``boot()`` then finds them running.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from ccr.config import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT_S = 5.0  # a worker in the middle of a transcription is not waited for: its call is given back
 
 _lock = threading.Lock()
 _running: dict = {}
@@ -29,3 +36,25 @@ def start_services(settings: Settings) -> dict:
         _running["scheduler"] = start_scheduler(settings)  # daily retention purge (fixed job id)
         _running["started"] = True
         return _running
+
+
+def stop_services(settings: Settings) -> None:
+    """Stop this process's services at shutdown: the scheduler, then the workers, whose calls are given back."""
+    from ccr.jobs import give_back_leases
+    from ccr.scheduler import shutdown_scheduler
+
+    with _lock:
+        if not _running.get("started"):
+            return
+        shutdown_scheduler()
+        workers = _running.get("workers")
+        if workers is not None:
+            workers.stop(timeout=STOP_WAIT_S)
+            try:
+                given = give_back_leases(settings)
+            except Exception:  # the database is gone too: the leases expire on their own
+                log.warning("Appels en cours non rendus à l'arrêt", exc_info=True)
+            else:
+                if given:
+                    log.info("%s appel(s) en cours remis en file à l'arrêt.", given)
+        _running.clear()

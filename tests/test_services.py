@@ -1,4 +1,4 @@
-"""Background services: started once per process, and not at all when turned off."""
+"""Background services: started once per process, not at all when turned off, and stopped at shutdown."""
 
 from ccr import scheduler, services
 from ccr.config import Settings
@@ -23,4 +23,20 @@ def test_services_start_once_per_process(migrated, monkeypatch):
     finally:
         if first.get("workers"):
             first["workers"].stop()
+        scheduler.shutdown_scheduler()
+
+
+def test_stopping_services_stops_the_scheduler_and_the_workers(migrated, monkeypatch):
+    from ccr import jobs
+
+    monkeypatch.setattr(services, "_running", {})
+    monkeypatch.setattr(jobs, "_pool", None)
+    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
+    pool = services.start_services(settings)["workers"]
+    try:
+        assert scheduler.scheduler_state() == "alive" and pool.alive == 1
+        services.stop_services(settings)
+        assert scheduler.scheduler_state() == "absent" and pool.alive == 0
+    finally:
+        pool.stop()
         scheduler.shutdown_scheduler()

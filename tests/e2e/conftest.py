@@ -58,7 +58,7 @@ class Server:
 
 def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: dict | None = None,
                  tls: tuple[Path, Path] | None = None) -> Server:
-    """Migrate and seed a fresh data directory, then start Streamlit on a free port."""
+    """Migrate and seed a data directory, then start the server (``python -m ccr serve``) on a free port."""
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CCR_DATA_DIR": str(data), "CCR_DEMO_MODE": "1", "HF_HUB_OFFLINE": "1",
@@ -75,7 +75,7 @@ def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: di
     log_path = tmp / "server.log"
     log = open(log_path, "w")  # closed when the process ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "ccr", "serve", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
