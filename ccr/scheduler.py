@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 PURGE_JOB_ID = "ccr-retention-purge"
 PROBE_JOB_ID = "ccr-health-probe"
+CHECKPOINT_JOB_ID = "ccr-audit-checkpoint"
+CHECKPOINT_MINUTE = 30  # half an hour after the purge: the day's checkpoint seals what the purge left
 JOBS_TABLE = "apscheduler_jobs"  # APScheduler's own table, created by its job store (not a model)
 REDISPATCH_EVERY_MIN = 2  # a lost message delays its call by two minutes at most; the check is one LLEN
 MISFIRE_GRACE_S = 6 * 3600  # a server down at 03:00 still purges when it is back the same morning
@@ -108,6 +110,12 @@ def start_scheduler(settings: Settings | None = None) -> BackgroundScheduler:
         scheduler.add_job("ccr.health:probe_job", "interval", minutes=1, id=PROBE_JOB_ID,
                           name="Sonde de santé", replace_existing=True, coalesce=True, max_instances=1,
                           misfire_grace_time=30)
+        # The daily signed checkpoint of the audit chains (head, count, time), kept apart from the database.
+        scheduler.add_job("ccr.audit:checkpoint_job",
+                          CronTrigger(hour=settings.purge_hour, minute=CHECKPOINT_MINUTE,
+                                      timezone=ZoneInfo(settings.timezone)),
+                          id=CHECKPOINT_JOB_ID, name="Point de contrôle du journal d'audit",
+                          replace_existing=True, coalesce=True, max_instances=1)
         if settings.broker_url:  # Celery mode: calls whose message was lost (broker down) are sent again
             scheduler.add_job("ccr.tasks:redispatch_job", "interval", minutes=REDISPATCH_EVERY_MIN,
                               id="ccr-celery-redispatch", name="Renvoi des appels orphelins",

@@ -49,6 +49,13 @@ def test_next_run_is_at_three_in_the_morning_paris_time(running):
     assert f"{job.func.__module__}:{job.func.__name__}" == "ccr.scheduler:purge_job"
 
 
+def test_the_audit_checkpoint_is_a_daily_job_half_an_hour_after_the_purge(running):
+    job = scheduler.start_scheduler(running).get_job(scheduler.CHECKPOINT_JOB_ID)
+    assert job.func_ref == "ccr.audit:checkpoint_job" and job.coalesce and job.max_instances == 1
+    nxt = job.next_run_time.astimezone(ZoneInfo("Europe/Paris"))
+    assert (nxt.hour, nxt.minute) == (3, 30)
+
+
 def test_next_run_is_known_without_a_running_scheduler(migrated):
     nxt = scheduler.next_run_time(migrated).astimezone(ZoneInfo("Europe/Paris"))
     assert (nxt.hour, nxt.minute) == (3, 0)
