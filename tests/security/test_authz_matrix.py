@@ -308,6 +308,7 @@ TRUSTED: dict[str, str] = {
     "audit.verify_chain": "CLI / page DPO après contrôle du rôle",
     "audit.list_events": "org_id de l'acteur, page DPO après contrôle du rôle",
     "audit.count_events": "org_id de l'acteur",
+    "audit.purge_oldest": "job de purge : chaîne de l'organisation purgée",
     "consent.record_consent": "cookie de consentement signé, sans donnée client",
     "consent.withdraw": "identifiant de consentement du cookie signé du navigateur",
     "consent.list_consent_records": "preuve de consentement du navigateur lui-même",
