@@ -19,6 +19,7 @@ from sqlmodel import Session
 from ccr import audit, csvsafe, kpis
 from ccr.config import get_settings
 from ccr.db import utcnow
+from ccr.formats import fr_number
 from ccr.orgs import get_organisation, get_team, slugify
 from ccr.users import Actor
 
@@ -33,10 +34,7 @@ def _e(value: Any) -> str:
 
 
 def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
-    if value is None:
-        return "—"
-    text = f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-    return f"{text}\u00a0{unit}".strip() if unit else text
+    return fr_number(value, digits, unit=unit)
 
 
 def _tile_text(t: kpis.Tile) -> tuple[str, str]:
@@ -66,7 +64,7 @@ def _line_svg(trend: dict[str, Any]) -> str:
         _, yy = xy(0, y)
         parts.append(f'<line x1="{PAD}" x2="{SVG_W - PAD}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/>'
                      f'<text x="4" y="{yy + 4:.1f}" font-size="11">{y}</text>')
-    threshold = f"{trend['pass_threshold']:g}"
+    threshold = fr_number(trend["pass_threshold"], 1, trim=True)
     _, ty = xy(0, trend["pass_threshold"])
     parts.append(f'<line x1="{PAD}" x2="{SVG_W - PAD}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="{RED}" '
                  f'stroke-dasharray="6 4"/><text x="{SVG_W - PAD}" y="{ty - 4:.1f}" font-size="11" '

@@ -6,10 +6,11 @@ import streamlit as st
 
 from ccr import kpis, reports
 from ccr.db import session
+from ccr.formats import fr_number
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
 from ccr.ui.guard import require_page
-from ccr.ui.text import plain_frame
+from ccr.ui.text import NUMBER_FORMAT, plain_frame
 
 actor = require_page("calls")
 PAGE_SIZE = 50  # one screen of rows; the database returns only these
@@ -32,8 +33,9 @@ if query.page > pages:
                             **kpis.query_kwargs(query))
 query = set_call_page(actor, "calls", query, query.page)
 
-shown = f"plus de {kpis.SEARCH_COUNT_CAP:,}" if total > kpis.SEARCH_COUNT_CAP and query.search else f"{total:,}"
-st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}".replace(",", "\u202f")
+capped = total > kpis.SEARCH_COUNT_CAP and query.search
+shown = f"plus de {fr_number(kpis.SEARCH_COUNT_CAP, 0)}" if capped else fr_number(total, 0)
+st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}"
            + ("" if actor.sees_all_teams else " — vos équipes uniquement."))
 table = plain_frame(reports.calls_table(rows))
 table.insert(1, "Ouvrir", [f"review?call_id={r['call_id']}" for r in rows])
@@ -41,7 +43,7 @@ event = st.dataframe(
     table, hide_index=True, key="calls_table", on_select="rerun", selection_mode="single-row",
     column_config={
         "Ouvrir": st.column_config.LinkColumn("Revue", display_text="Ouvrir"),
-        "Score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format="%.1f"),
+        "Score": st.column_config.ProgressColumn("Score", min_value=0, max_value=100, format=NUMBER_FORMAT),
     },
 )
 selected = event.selection.rows if event and event.selection else []
@@ -72,5 +74,5 @@ c1.download_button("CSV", lambda: _export("csv"), file_name=f"{stem}.csv", mime=
                    key="calls_csv")
 c2.download_button("Excel", lambda: _export("xlsx"), file_name=f"{stem}.xlsx", on_click="ignore", key="calls_xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-st.caption(f"Export limité à {kpis.EXPORT_MAX_ROWS:,} lignes".replace(",", "\u202f")
-           + " ; les cellules qui ressemblent à des formules sont neutralisées.")
+st.caption(f"Export limité à {fr_number(kpis.EXPORT_MAX_ROWS, 0)} lignes ; les cellules qui ressemblent à des "
+           "formules sont neutralisées.")

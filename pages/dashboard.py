@@ -8,7 +8,7 @@ from ccr.ui import charts
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import filter_bar, go_to
 from ccr.ui.guard import require_page
-from ccr.ui.text import plain, plain_frame
+from ccr.ui.text import NUMBER_FORMAT, plain, plain_frame
 
 actor = require_page("dashboard")
 GOTO_KEY = "ccr_dash_goto"  # a one-shot drill-down request set by a selection callback
@@ -60,7 +60,8 @@ ranking_df["Tendance"] = [[v for v in r["trend"] if v is not None] for r in rank
 st.dataframe(
     ranking_df, hide_index=True, key="dash_ranking", on_select=_on_agent_selected, selection_mode="single-row",
     column_config={
-        "Score moyen": st.column_config.ProgressColumn("Score moyen", min_value=0, max_value=100, format="%.1f"),
+        "Score moyen": st.column_config.ProgressColumn("Score moyen", min_value=0, max_value=100,
+                                                       format=NUMBER_FORMAT),
         "Conformité (%)": st.column_config.NumberColumn(format="%.0f %%"),
         "Échecs critiques (%)": st.column_config.NumberColumn(format="%.0f %%"),
         "Tendance": st.column_config.LineChartColumn("Tendance (12 dernières semaines)", y_min=0, y_max=100),

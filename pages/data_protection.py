@@ -12,9 +12,10 @@ from ccr import audit, exports, orgs, retention, scheduler, subjects
 from ccr.config import get_settings
 from ccr.db import session
 from ccr.errors import CcrError
+from ccr.formats import fr_number
 from ccr.subprocessors import list_subprocessors
 from ccr.ui.guard import require_page
-from ccr.ui.text import md_escape, plain, plain_frame
+from ccr.ui.text import NUMBER_FORMAT, md_escape, plain, plain_frame
 
 actor = require_page("data_protection")
 settings = get_settings()
@@ -91,7 +92,8 @@ with tab_keep:
         with st.spinner("Purge en cours…"):
             run = retention.run_purge_now(actor=actor)
         if run.status == "ok":
-            st.success(f"Purge terminée en {run.duration_s:.1f} s : {deleted_summary(run.deleted_json)}.")
+            st.success(f"Purge terminée en {fr_number(run.duration_s, 1, unit='s')} : "
+                       f"{deleted_summary(run.deleted_json)}.")
         elif run.status == "skipped":
             st.warning("Une purge est déjà en cours dans un autre processus : réessayez dans quelques minutes.")
         else:
@@ -103,8 +105,10 @@ with tab_keep:
         st.dataframe(pd.DataFrame([{
             "Début": local(r.started_at), "Déclenchement": TRIGGERS.get(r.trigger, r.trigger),
             "Statut": STATUS_LABELS.get(r.status, r.status) + (" (simulation)" if r.dry_run else ""),
-            "Durée (s)": r.duration_s, "Supprimé": deleted_summary(r.deleted_json), "Erreur": r.error or "",
-        } for r in runs]), hide_index=True, width="stretch")
+            "Durée (s)": None if r.duration_s is None else round(r.duration_s, 1),
+            "Supprimé": deleted_summary(r.deleted_json), "Erreur": r.error or "",
+        } for r in runs]), hide_index=True, width="stretch",
+            column_config={"Durée (s)": st.column_config.NumberColumn(format=NUMBER_FORMAT)})
     else:
         st.info("Aucune purge n'a encore été exécutée.")
 

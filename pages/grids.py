@@ -11,6 +11,7 @@ from ccr import grids, jobs
 from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.errors import CcrError
+from ccr.formats import fr_score, label_of
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
 
@@ -174,18 +175,23 @@ with tab_grid:
         else:
             verdict = "réussi" if ev["passed"] else "échoué"
             critical = " — échec critique" if ev["critical_failed"] else ""
-            st.metric("Note", f"{ev['score']:g} / 100", f"{verdict}{critical}",
+            st.metric("Note", f"{fr_score(ev['score'])} / 100", f"{verdict}{critical}",
                       delta_color="normal" if ev["passed"] else "inverse")
+            crit_labels = {c.id: c.label for c in candidate.criteria}
+            cat_labels = {c.id: c.label for c in active_tax.categories}
+            irr_labels = {i.id: i.label for i in active_tax.irritants}
             st.dataframe(plain_frame(pd.DataFrame([{
-                "Critère": c["id"], "Verdict": VERDICTS.get(c["verdict"], c["verdict"]), "Poids": c["weight"],
+                "Critère": label_of(crit_labels, c["id"]), "Verdict": VERDICTS.get(c["verdict"], c["verdict"]),
+                "Poids": c["weight"],
                 "Preuves": " | ".join(f"[{fmt_ts(e['start'])}] {SPEAKER_LABELS.get(e['speaker'], e['speaker'])} : "
                                       f"{e['text']}" for e in c["evidence"]),
                 "Explication": c["explanation"],
             } for c in ev["criteria"]])), hide_index=True, width="stretch")
-            st.markdown(f"**Catégorie :** {md_escape(ev['category'])}  \n**Résumé :** {md_escape(ev['summary'])}")
+            st.markdown(f"**Catégorie :** {md_escape(label_of(cat_labels, ev['category']))}  \n"
+                        f"**Résumé :** {md_escape(ev['summary'])}")
             for irr in ev["irritants"]:
-                st.markdown(f"- Irritant client **{md_escape(irr['label'])}** à {fmt_ts(irr['start'])} : "
-                            f"« {md_escape(irr['text'])} »")
+                st.markdown(f"- Irritant client **{md_escape(label_of(irr_labels, irr['label']))}** à "
+                            f"{fmt_ts(irr['start'])} : « {md_escape(irr['text'])} »")
             for rec in ev["recommendations"]:
                 st.markdown(f"- 💡 {md_escape(rec)}")
 

@@ -5,10 +5,11 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from ccr import incidents, maintenance
+from ccr import health, incidents, maintenance
 from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.errors import CcrError
+from ccr.formats import fr_number, fr_percent, label_of
 from ccr.ui.guard import require_page
 from ccr.ui.maintenance_banner import announcements
 from ccr.ui.service_level import availability, current_month, latest_probe, local, local_naive, to_utc
@@ -37,10 +38,10 @@ if is_admin:
     st.subheader("Disponibilité du mois")
     month = current_month()
     avail = availability(actor.org_id, month)
-    target_pct = avail["target"] * 100
+    target = fr_percent(avail["target"], 2, ratio=True, trim=True)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Disponibilité", "—" if avail["availability_pct"] is None else f"{avail['availability_pct']:.2f} %",
-              help=f"Objectif : {target_pct:.0f} % par mois, maintenances annoncées exclues.")
+    c1.metric("Disponibilité", fr_percent(avail["availability_pct"], 2),
+              help=f"Objectif : {target} par mois, maintenances annoncées exclues.")
     c2.metric("Minutes d'indisponibilité", avail["down_minutes"],
               help=f"Au plus {avail['allowed_down_minutes']} minutes pour tenir l'objectif sur la période mesurée.")
     c3.metric("Maintenance exclue (min)", avail["maintenance_minutes"])
@@ -48,16 +49,18 @@ if is_admin:
     if avail["availability"] is None:
         st.info("Aucune mesure pour ce mois : la sonde de santé enregistre l'état du service chaque minute.")
     elif avail["meets_target"]:
-        st.success(f"Objectif de {target_pct:.0f} % tenu pour {month} (mesure arrêtée à {_fmt(avail['until'])}).")
+        st.success(f"Objectif de {target} tenu pour {month} (mesure arrêtée à {_fmt(avail['until'])}).")
     else:
-        st.error(f"Objectif de {target_pct:.0f} % non tenu pour {month} : {avail['down_minutes']} minutes "
+        st.error(f"Objectif de {target} non tenu pour {month} : {fr_number(avail['down_minutes'], 0)} minutes "
                  "d'indisponibilité.")
     st.caption("Une minute sans sonde est comptée indisponible au-delà de "
                "2 minutes de silence ; les minutes avant la première sonde ne sont pas mesurées.")
     probe = latest_probe()
     if probe:
-        with st.expander(f"Dernière sonde : {_fmt(probe['checked_at'])} — {probe['status']}"):
-            st.dataframe(pd.DataFrame([{"Contrôle": k, "État": v["status"], "Détail": v["detail"]}
+        with st.expander(f"Dernière sonde : {_fmt(probe['checked_at'])} — "
+                         f"{label_of(health.STATUS_LABELS, probe['status'])}"):
+            st.dataframe(pd.DataFrame([{"Contrôle": label_of(health.CHECK_LABELS, k),
+                                        "État": label_of(health.STATUS_LABELS, v["status"]), "Détail": v["detail"]}
                                        for k, v in probe["checks"].items()]), hide_index=True, width="stretch")
     if avail["incidents"]:
         st.markdown("**Incidents ayant causé une indisponibilité**")
@@ -93,6 +96,8 @@ if rows:
     colours = {"breached": "background-color: #f8d7da", "near": "background-color: #fff3cd"}
     states = [r["sla"] for r in rows]
     styled = table.style.apply(lambda row: [colours.get(states[row.name], "")] * len(row), axis=1)
+    # A styled table shows the Styler's own text: the hours get the French format there.
+    styled = styled.format({"Reste (h ouvrées)": lambda h: "" if pd.isna(h) else fr_number(h, 1)})
     st.dataframe(styled, hide_index=True, width="stretch")
 else:
     st.info("Aucun incident enregistré." if is_admin else "Aucune violation de données enregistrée.")

@@ -9,7 +9,9 @@ from ccr.calls import DIRECTION_LABELS, STATUS_LABELS
 from ccr.config import get_settings
 from ccr.db import session
 from ccr.errors import CcrError
+from ccr.formats import fr_number, fr_score, label_of
 from ccr.scoring import VERDICTS
+from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
 from ccr.ui.dashboard_cache import clear_dashboard_cache
 from ccr.ui.guard import require_page
@@ -52,6 +54,7 @@ except CcrError as err:
 opened.add(call_id)
 can_validate = actor.role in reviews.VALIDATOR_ROLES
 tz = ZoneInfo(get_settings().timezone)
+lab = cache.get("labels", actor)  # French names of the organisation's categories and irritants
 
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
@@ -91,10 +94,10 @@ _field(cols[1], "Équipe", view.team_name)
 _field(cols[2], "Date", view.started_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))
 _field(cols[3], "Durée", fmt_ts(view.duration_s) if view.duration_s else None)
 cols = st.columns(4)
-_field(cols[0], "Sens", DIRECTION_LABELS.get(view.direction or "", view.direction))
+_field(cols[0], "Sens", label_of(DIRECTION_LABELS, view.direction, missing=""))
 _field(cols[1], "Campagne", view.campaign)
-_field(cols[2], "Catégorie", view.category)
-_field(cols[3], "Statut", STATUS_LABELS.get(view.status, view.status))
+_field(cols[2], "Catégorie", label_of(lab.categories, view.category, missing=""))
+_field(cols[3], "Statut", label_of(STATUS_LABELS, view.status, missing=""))
 
 if not view.scored:
     st.warning("Cet appel n'a pas encore été évalué : rien à valider pour le moment.")
@@ -106,10 +109,10 @@ else:
     else:
         badge = "❌ Non conforme"
     score_col, origin_col = st.columns(2)
-    score_col.metric("Score retenu", f"{view.final_score:g}")
+    score_col.metric("Score retenu", fr_score(view.final_score))
     score_col.markdown(f"**{badge}**")
     if view.validated:
-        origin_col.markdown(f"**Validé par un humain** — score IA initial : {view.ai_score:g}")
+        origin_col.markdown(f"**Validé par un humain** — score IA initial : {fr_score(view.ai_score)}")
         if view.latest_review:
             rv = view.latest_review
             origin_col.caption(f"Dernière validation par {md_escape(rv.reviewer)} le "
@@ -146,7 +149,8 @@ st.caption("Les données personnelles sont masquées ([CARTE], [IBAN], [TÉLÉPH
            "concernent uniquement le client : CCR n'infère aucune émotion des agents "
            "(règlement européen sur l'IA, art. 5(1)(f)).")
 irritants = (view.result or {}).get("irritants") or []
-irritant_at = {round(float(i.get("start") or 0.0), 2): i.get("label", "") for i in irritants}
+irritant_at = {round(float(i.get("start") or 0.0), 2): label_of(lab.irritants, i.get("label"), missing="")
+               for i in irritants}
 if not view.segments:
     st.info("Pas de transcription pour cet appel.")
 for i, seg in enumerate(view.segments):
@@ -172,7 +176,7 @@ previous_comments = review.comments if review else {}
 for crit in view.criteria:
     cid = crit["id"]
     with st.container(border=True):
-        head = f"**{md_escape(crit['label'])}** · poids {crit['weight']}"
+        head = f"**{md_escape(crit['label'])}** · poids {fr_number(crit['weight'], 1, trim=True)}"
         if crit["critical"]:
             head += " · éliminatoire"
         st.markdown(head)
@@ -206,7 +210,8 @@ with live:
     try:
         live_score, live_passed, live_critical = reviews.recompute(view.result, changed, view.grid)
         state = "échec critique" if live_critical else ("conforme" if live_passed else "non conforme")
-        st.markdown(f"**Score recalculé : {live_score:g}** ({state}) — score IA initial : {view.ai_score:g}")
+        st.markdown(f"**Score recalculé : {fr_score(live_score)}** ({state}) — score IA initial : "
+                    f"{fr_score(view.ai_score)}")
     except CcrError as err:
         st.error(str(err))
 
@@ -230,8 +235,8 @@ if can_validate:
                     session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
                     summary=summary, recommendations=recos_text.splitlines(), coaching_note=note)
             clear_dashboard_cache()  # dashboards and the calls list show the validated score at once
-            st.session_state[FLASH_KEY] = (f"Évaluation validée : score {saved.final_score:g} "
-                                           f"(score IA initial : {saved.ai_score:g}).")
+            st.session_state[FLASH_KEY] = (f"Évaluation validée : score {fr_score(saved.final_score)} "
+                                           f"(score IA initial : {fr_score(saved.ai_score)}).")
             st.rerun()
         except CcrError as err:
             st.error(str(err))

@@ -10,9 +10,10 @@ from ccr import reviews
 from ccr.config import get_settings
 from ccr.db import session, utcnow
 from ccr.errors import CcrError
+from ccr.formats import fr_number, fr_percent, fr_score
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
-from ccr.ui.text import md_escape, plain_frame
+from ccr.ui.text import NUMBER_FORMAT, md_escape, plain_frame
 
 actor = require_page("to_review")
 
@@ -28,8 +29,9 @@ tab_queue, tab_cal = st.tabs(["File de revue", "Calibration"])
 with tab_queue:
     st.caption(
         "Appels non encore validés : échecs et échecs critiques, verdicts du modèle de langue non vérifiés, "
-        f"scores à moins de {settings.review_margin:g} points du seuil de réussite, et un échantillon aléatoire "
-        f"de {settings.review_sample_rate:.0%} des appels pour la calibration."
+        f"scores à moins de {fr_number(settings.review_margin, 1, trim=True)} points du seuil de réussite, et un "
+        f"échantillon aléatoire de {fr_percent(settings.review_sample_rate, 1, ratio=True, trim=True)} des appels "
+        "pour la calibration."
     )
     try:
         with session() as s:
@@ -44,7 +46,7 @@ with tab_queue:
         c_date.write(item.started_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))
         agent = md_escape(item.agent_name or "Sans agent")
         c_agent.markdown(f"{agent}  \n{md_escape(item.team_name or '')}")
-        c_score.markdown(f"**{item.score:g}**")
+        c_score.markdown(f"**{fr_score(item.score)}**")
         c_reason.markdown(" · ".join(item.reasons))
         with c_link:
             page_link("review", f"Revoir l'appel n° {item.call_id}", query_params={"call_id": item.call_id},
@@ -75,7 +77,8 @@ with tab_cal:
                     for human in ("pass", "fail", "na"):
                         row[f"IA {SHORT[ai]} → humain {SHORT[human]}"] = c["confusion"][ai][human]
                 rows.append(row)
-            st.dataframe(plain_frame(pd.DataFrame(rows)), hide_index=True, width="stretch")
+            st.dataframe(plain_frame(pd.DataFrame(rows)), hide_index=True, width="stretch",
+                         column_config={"Accord (%)": st.column_config.NumberColumn(format=NUMBER_FORMAT)})
             st.subheader("Désaccords les plus fréquents")
             if not cal["disagreements"]:
                 st.success("Aucun désaccord : l'IA et les superviseurs concordent sur tous les critères.")

@@ -15,6 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ccr.formats import fr_number, fr_score
 from ccr.ui.text import plain
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -61,7 +62,7 @@ def trend_figure(trend: dict[str, Any]) -> go.Figure:
                           "<br>Conformité : %{customdata[2]:.0f} %<extra>" + name + "</extra>",
         ))
     fig.add_hline(y=trend["pass_threshold"], line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 1.5},
-                  annotation_text=f"Seuil de conformité ({trend['pass_threshold']:g})",
+                  annotation_text=f"Seuil de conformité ({fr_score(trend['pass_threshold'])})",
                   annotation_position="bottom right")
     boundary = trend.get("detail_boundary")
     if boundary:
@@ -168,15 +169,11 @@ def talk_listen_figure(rows: list[dict[str, Any]], max_agents: int = 30) -> go.F
 def tile_display(t: Any) -> tuple[str, str | None, str]:
     """(value, delta, delta_color) of a :class:`ccr.kpis.Tile` for ``st.metric``, French number format."""
 
-    def fmt(v: float, digits: int) -> str:
-        return f"{v:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-
     digits = 0 if t.unit in ("", "s") else 1
-    suffix = {"%": " %", "s": " s", "pts": ""}.get(t.unit, "")
-    value = "—" if t.value is None else fmt(t.value, digits) + suffix
+    unit = {"%": "%", "s": "s"}.get(t.unit, "")
+    value = fr_number(t.value, digits, unit=unit)
     if t.delta is None:
         return value, None, "off"
-    delta_suffix = " pts" if t.unit == "%" else suffix
-    delta = ("+" if t.delta > 0 else "") + fmt(t.delta, digits) + delta_suffix
+    delta = ("+" if t.delta > 0 else "") + fr_number(t.delta, digits, unit="pts" if t.unit == "%" else unit)
     colour = "off" if t.higher_is_better is None else ("normal" if t.higher_is_better else "inverse")
     return value, delta, colour

@@ -26,6 +26,10 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 # What GFM's autolink literals start with (https?://, www., an e-mail's @); matched before escaping.
 _AUTOLINK_START = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=@)")
 WORD_JOINER = "\u2060"  # zero width, no line break: breaks the autolink pattern without a visible change
+# Dataframe number format. Streamlit formats table numbers in the browser: a printf format always writes
+# « 77.8 », "localized" follows the browser's language (« 77,8 » in French). Cells stay numbers, so
+# sorting is numeric; the text elements use ccr.formats, which never depends on the browser.
+NUMBER_FORMAT = "localized"
 
 
 def plain(value: object) -> str:

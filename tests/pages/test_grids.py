@@ -94,10 +94,11 @@ def test_preview_shows_verdicts_with_evidence(tenants):
     a, _ = tenants
     at = run_page("pages/grids.py", a.users["admin"])
     table = next(d for d in at.dataframe if d.editing_mode == "read_only").value
+    label = {c.id: c.label for c in default_grid().criteria}  # criteria are shown by their French label
     verdicts = dict(zip(table["Critère"], table["Verdict"], strict=True))
-    assert verdicts["attente"] == "❌ Non conforme" and verdicts["accueil"] == "✅ Conforme"
+    assert verdicts[label["attente"]] == "❌ Non conforme" and verdicts[label["accueil"]] == "✅ Conforme"
     evidence = dict(zip(table["Critère"], table["Preuves"], strict=True))
-    assert evidence["accueil"].startswith("[00:00] Agent : Bonjour, Lumina Télécom")
+    assert evidence[label["accueil"]].startswith("[00:00] Agent : Bonjour, Lumina Télécom")
     assert at.metric[0].value == "90 / 100"
 
 

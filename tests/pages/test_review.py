@@ -80,19 +80,35 @@ def test_override_with_comment_validates_and_keeps_ai_score_visible(calls):
     at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
     ev_id = next(b.key for b in at.selectbox).split("_")[1]
     at.selectbox(key=f"ov_{ev_id}_identification").set_value("pass").run()
-    assert any("Score recalculé : 87.5" in m.value for m in at.markdown)  # live recompute
+    assert any("Score recalculé : 87,5" in m.value for m in at.markdown)  # live recompute
     _button(at, "Valider").click().run()
     assert any("commentaire est obligatoire" in e.value for e in at.error)
     at.text_input(key=f"cm_{ev_id}_identification").input("Numéro client demandé à 0:40.").run()
     _button(at, "Valider").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("score 87.5 (score IA initial : 75)" in s.value for s in at.success)
+    assert any("score 87,5 (score IA initial : 75)" in s.value for s in at.success)
     assert any("Validé par un humain** — score IA initial : 75" in m.value for m in at.markdown)
     with session() as s:
         ev = s.exec(select(Evaluation).where(Evaluation.call_id == ids["team1"])).one()
         assert (ev.final_score, ev.ai_score, ev.validated) == (87.5, 75.0, True)
         assert [e.action for e in audit.list_events(session=s, org_id=a.org_id)][:2] == [
             "call_validated", "call_opened"]
+
+
+def test_review_page_shows_french_numbers_and_labels(tenants):
+    a, _ = tenants
+    result = contract(score=77.75) | {"irritants": [{"label": "relances", "start": 4.5, "text": "Troisième appel."}]}
+    call_id = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=result)
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(call_id)})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric[0].value == "77,8"
+    text = _texts(at)
+    assert "77.8" not in text and "77.75" not in text
+    assert "score IA initial : 77,8" in text
+    shown = [m.value for m in at.markdown]
+    assert "Facturation" in shown and "facturation" not in shown  # the category's label, not its id
+    assert {"Entrant", "terminé"} <= set(shown)  # direction and status labels
+    assert "Irritant client : Relances, rappels non tenus" in text.replace("\\", "")
 
 
 def test_reruns_log_a_single_opening(calls):
