@@ -90,13 +90,13 @@ def test_supervisor_reviews_a_call_from_the_queue(page, review_server):
     # Override "Identification du client" (AI: non conforme) with a comment; the score is recomputed live.
     page.get_by_test_id("stSelectbox").nth(1).click()
     page.get_by_role("option", name="Conforme", exact=True).click()
-    page.get_by_text("Score recalculé : 87.5").wait_for()
+    page.get_by_text("Score recalculé : 87,5").wait_for()
     comment = page.get_by_test_id("stTextInput").nth(1).locator("input")
     comment.fill("Le numéro client est demandé à 0:40.")
     comment.press("Enter")
     wait_idle(page)
     page.get_by_role("button", name="Valider", exact=True).click()
-    page.get_by_text("Évaluation validée : score 87.5 (score IA initial : 75).").wait_for()
+    page.get_by_text("Évaluation validée : score 87,5 (score IA initial : 75).").wait_for()
     wait_idle(page)
     page.get_by_text("score IA initial : 75").first.wait_for()
     screenshot(page, "review-validated")
@@ -107,7 +107,7 @@ def test_supervisor_reviews_a_call_from_the_queue(page, review_server):
     assert page.get_by_role("link", name=f"Revoir l'appel n° {cid}").count() == 0
     _nav(page, "Tableau de bord")
     assert _tile(page, "Score moyen") == "87,5"
-    assert _tile(page, "Validés par un humain") == "100,0 %"
+    assert _tile(page, "Validés par un humain") == "100,0\u00a0%"  # a no-break space: the unit never wraps away
     screenshot(page, "review-dashboard")
     assert all(u.startswith((server.url, "data:", "blob:")) for u in page.ccr_requests)
 
