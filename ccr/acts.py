@@ -1,0 +1,340 @@
+"""Dialogue acts: what each line of a call *does*, for the speaker who said it.
+
+A line (one transcript segment) carries zero, one or several acts: a greeting, an identification
+request, a refusal, an irritant of the customer... (the inventory and its labelling rules are in
+``ccr/data/acts/README.md``). The grid's criteria are then rules over acts and timing, instead of
+phrase lists fitted to one set of calls.
+
+How acts are recognised, and why:
+
+- **Features** are character n-grams (2 to 5 letters, within words) and word uni- and bigrams of the
+  normalised text (``ccr.textnorm.normalize``). Character n-grams survive the spelling slips of speech
+  recognition ("rembourssement", "mail" heard as "maille") where whole words do not.
+- **Negation scope**: the words after a French negator (« ne », « n' », « pas », « jamais », « aucun »,
+  « plus »…) up to the end of the clause also produce ``¬word`` features, so « je ne vais pas vous mettre
+  en attente » is not a hold announcement and « ce n'est pas la première fois » is a repeated contact.
+- **Model**: one logistic regression per act (one-vs-rest, L2), trained by full-batch Adam on the utterance
+  bank (``ccr/data/acts/bank.jsonl``) and on pairs of bank lines joined into one turn, as long turns and
+  punctuation-free speech recognition output carry several acts at once. Training is deterministic
+  (fixed order, no sampling); ``python -m scripts.train_acts`` writes ``ccr/data/acts/model.npz``, which
+  records the bank's hash so a test fails when the bank changes and the model was not retrained.
+- Features are hashed (CRC-32, stable across processes, unlike ``hash()``) and only those seen in training
+  are kept, so the shipped model is a sorted id array plus a small weight matrix.
+
+Acts only count for their speaker: an agent act found on a customer line is dropped, and on mono
+recordings (speaker ``inconnu``) both sides' acts are kept with the speaker marked unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from ccr.errors import CcrError
+from ccr.textnorm import normalize
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "acts"
+BANK_PATH = DATA_DIR / "bank.jsonl"
+MODEL_PATH = DATA_DIR / "model.npz"
+
+AGENT_ACTS = (
+    "greeting", "self_intro", "ident_request", "open_question", "reformulation", "empathy", "solution",
+    "refusal", "alternative", "hold_announce", "hold_thanks", "other_need", "closing", "readback",
+    "rude_insult", "rude_dismissal", "rude_condescension", "rude_sarcasm", "rude_familiar",
+)
+CUSTOMER_ACTS = (
+    "reason", "irritant_wait", "irritant_repeat", "irritant_billing_error", "irritant_churn",
+    "irritant_discontent", "confirm", "tone_reaction",
+)
+ACTS = AGENT_ACTS + CUSTOMER_ACTS
+RUDE_ACTS = tuple(a for a in AGENT_ACTS if a.startswith("rude_"))
+SPEAKER_OF = {**dict.fromkeys(AGENT_ACTS, "agent"), **dict.fromkeys(CUSTOMER_ACTS, "customer")}
+
+CHAR_NGRAMS = (2, 5)  # shortest and longest character n-gram: 2 catches « pa(s) », 5 most word stems
+N_BUCKETS = 1 << 22  # hash space before pruning: collisions stay rare at a few hundred thousand features
+MIN_FEATURE_COUNT = 2  # a feature seen once in the bank is noise more often than signal
+DEFAULT_THRESHOLD = 0.5  # an act is present when its probability reaches this (per-act values in the model)
+
+# French negators open a scope that ends at the clause boundary; « pas » alone is the spoken negation.
+NEGATORS = frozenset({"ne", "pas", "jamais", "aucun", "aucune", "rien", "personne", "guere", "nullement", "sans"})
+# Words that close a negation scope: clause starts, coordinators, and the conjunctions that begin a new idea.
+SCOPE_BREAKS = frozenset({"mais", "par", "et", "ou", "donc", "alors", "car", "parce", "puis", "sinon", "si",
+                          "quand", "lorsque", "comme", "que", "qui", "en", "cependant", "pourtant", "toutefois"})
+MAX_SCOPE_WORDS = 6  # a negation rarely reaches further in speech; beyond this the next idea has started
+_CLAUSE_SPLIT = re.compile(r"[.!?;:,]")
+
+
+class ActModelError(CcrError):
+    """The dialogue-act model is missing or does not match its bank (retrain it)."""
+
+
+# --- features ----------------------------------------------------------------------------------
+
+
+def mark_negation(words: Sequence[str]) -> list[str]:
+    """The words with those inside a negation scope marked ``¬word`` (the negators themselves stay plain)."""
+    marked: list[str] = []
+    left = 0
+    for w in words:
+        if w in NEGATORS:
+            left = MAX_SCOPE_WORDS
+            marked.append(w)
+            continue
+        if w in SCOPE_BREAKS:
+            left = 0
+        if left > 0:
+            marked.append("¬" + w)
+            left -= 1
+        else:
+            marked.append(w)
+    return marked
+
+
+def feature_strings(text: str) -> list[str]:
+    """The feature strings of one line: words, word bigrams and character n-grams, negated words marked.
+
+    A negated word yields only negated features, so « c'est la première fois » and « ce n'est pas la
+    première fois » share no feature on « première fois » and the model can tell them apart."""
+    words: list[str] = []
+    for clause in _CLAUSE_SPLIT.split(text):
+        words.extend(mark_negation(normalize(clause).split()))
+    if not words:
+        return ["empty"]
+    feats = ["w:" + w for w in words]
+    padded = ["<s>", *words, "</s>"]
+    feats.extend(f"b:{a}_{b}" for a, b in pairwise(padded))
+    lo, hi = CHAR_NGRAMS
+    for w in words:
+        token = f" {w} "
+        for n in range(lo, hi + 1):
+            feats.extend("c:" + token[i:i + n] for i in range(len(token) - n + 1))
+    return feats
+
+
+def _hash(feature: str) -> int:
+    return zlib.crc32(feature.encode("utf-8")) % N_BUCKETS
+
+
+@lru_cache(maxsize=50000)
+def hashed_features(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed feature ids of one line and their weights (sub-linear counts, L2-normalised)."""
+    ids: dict[int, int] = {}
+    for f in feature_strings(text):
+        h = _hash(f)
+        ids[h] = ids.get(h, 0) + 1
+    keys = np.fromiter(ids.keys(), dtype=np.int64, count=len(ids))
+    vals = 1.0 + np.log(np.fromiter(ids.values(), dtype=np.float32, count=len(ids)))
+    vals /= np.linalg.norm(vals)
+    return keys, vals.astype(np.float32)
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActModel:
+    """A trained recogniser: sorted feature ids, their weights per act, biases and per-act thresholds."""
+
+    feature_ids: np.ndarray  # int64, sorted
+    weights: np.ndarray  # float32, (n_features, n_acts)
+    bias: np.ndarray  # float32, (n_acts,)
+    thresholds: np.ndarray  # float32, (n_acts,)
+    acts: tuple[str, ...]
+    bank_sha256: str
+
+    def probabilities(self, text: str) -> np.ndarray:
+        """The probability of each act (in ``self.acts`` order) for one line."""
+        keys, vals = hashed_features(text)
+        pos = np.searchsorted(self.feature_ids, keys)
+        pos = np.minimum(pos, len(self.feature_ids) - 1)
+        known = self.feature_ids[pos] == keys
+        logits = vals[known] @ self.weights[pos[known]] + self.bias
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def save(self, path: Path) -> None:
+        """Write the model as a compressed ``.npz`` (weights in float16: a few MB)."""
+        np.savez_compressed(path, feature_ids=self.feature_ids, weights=self.weights.astype(np.float16),
+                            bias=self.bias, thresholds=self.thresholds, acts=np.array(self.acts),
+                            bank_sha256=np.array(self.bank_sha256))
+
+    @classmethod
+    def load(cls, path: Path) -> ActModel:
+        """Read a model written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(feature_ids=z["feature_ids"], weights=z["weights"].astype(np.float32),
+                           bias=z["bias"], thresholds=z["thresholds"], acts=tuple(str(a) for a in z["acts"]),
+                           bank_sha256=str(z["bank_sha256"]))
+        except (OSError, KeyError, ValueError) as e:
+            raise ActModelError(f"Modèle d'actes de dialogue illisible ({path.name}) : relancez "
+                                "« python -m scripts.train_acts ».") from e
+
+
+@lru_cache(maxsize=1)
+def default_model() -> ActModel:
+    """The shipped model, loaded once per process."""
+    if not MODEL_PATH.exists():
+        raise ActModelError("Modèle d'actes de dialogue absent : lancez « python -m scripts.train_acts ».")
+    return ActModel.load(MODEL_PATH)
+
+
+@dataclass(frozen=True)
+class LineActs:
+    """The acts recognised on one line, with the probability of each act found."""
+
+    acts: frozenset[str]
+    probs: dict[str, float]
+
+    def has(self, act: str) -> bool:
+        """True when ``act`` was recognised on this line."""
+        return act in self.acts
+
+
+def line_acts(text: str, speaker: str, model: ActModel | None = None) -> LineActs:
+    """The acts of one line said by ``speaker`` (``agent``, ``customer`` or ``inconnu``: both sides kept)."""
+    model = model or default_model()
+    p = model.probabilities(text)
+    found: dict[str, float] = {}
+    for i, act in enumerate(model.acts):
+        if p[i] >= model.thresholds[i] and speaker in (SPEAKER_OF[act], "inconnu"):
+            found[act] = float(p[i])
+    return LineActs(acts=frozenset(found), probs={a: float(p[i]) for i, a in enumerate(model.acts)})
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled line of the bank."""
+
+    text: str
+    speaker: str
+    acts: frozenset[str]
+
+
+def read_bank(path: Path = BANK_PATH) -> list[Example]:
+    """The labelled lines of a bank file (JSON lines: text, speaker, acts)."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        unknown = set(row["acts"]) - set(ACTS)
+        if unknown:
+            raise ActModelError(f"{path.name}, ligne {n} : actes inconnus {sorted(unknown)}")
+        out.append(Example(text=row["text"], speaker=row["speaker"], acts=frozenset(row["acts"])))
+    return out
+
+
+def bank_sha256(path: Path = BANK_PATH) -> str:
+    """The hash of a bank file, recorded in the model trained from it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pairs(examples: Sequence[Example], step: int = 7) -> list[Example]:
+    """Lines of one speaker joined two by two into one turn, without punctuation, as ASR writes long turns.
+
+    Deterministic: line i is joined with line i + ``step`` of the same speaker (a fixed stride mixes acts)."""
+    out = []
+    for speaker in ("agent", "customer"):
+        same = [e for e in examples if e.speaker == speaker]
+        for i, a in enumerate(same):
+            b = same[(i + step) % len(same)]
+            text = normalize(a.text) + " " + normalize(b.text)
+            out.append(Example(text=text, speaker=speaker, acts=a.acts | b.acts))
+    return out
+
+
+def _design(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of hashed features as (row index, feature id, value) arrays."""
+    rows, cols, vals = [], [], []
+    for i, t in enumerate(texts):
+        k, v = hashed_features(t)
+        rows.append(np.full(len(k), i, dtype=np.int64))
+        cols.append(k)
+        vals.append(v)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, lr: float = 0.1,
+          bank_hash: str = "") -> ActModel:
+    """Fit one logistic regression per act by full-batch Adam; deterministic for the same examples."""
+    texts = [e.text for e in examples]
+    y = np.array([[a in e.acts for a in ACTS] for e in examples], dtype=np.float32)
+    rows, cols, vals = _design(texts)
+    ids, inverse, counts = np.unique(cols, return_inverse=True, return_counts=True)
+    keep = counts[inverse] >= MIN_FEATURE_COUNT
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    ids, inverse = np.unique(cols, return_inverse=True)
+    n, d, k = len(texts), len(ids), len(ACTS)
+    # A line teaches only its own speaker's acts: a customer's « au revoir » says nothing about whether
+    # the same words are an agent's closing, so the other side's acts are left out of its loss.
+    own = np.array([[SPEAKER_OF[a] == e.speaker or e.speaker == "inconnu" for a in ACTS] for e in examples],
+                   dtype=np.float32)
+    pos = (y * own).sum(0)
+    neg = own.sum(0) - pos
+    # Square-root balancing: rare acts are not drowned by the negatives, yet not over-predicted either.
+    w_pos = np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)).clip(1.0, 10.0).astype(np.float32)
+    sample_w = np.where(y > 0, w_pos, 1.0).astype(np.float32) * own
+    w = np.zeros((d, k), dtype=np.float32)
+    b = np.zeros(k, dtype=np.float32)
+    m_w, v_w = np.zeros_like(w), np.zeros_like(w)
+    m_b, v_b = np.zeros_like(b), np.zeros_like(b)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    # Two orders of the same non-zeros: by line for the forward pass, by feature for the gradient; both
+    # are segment sums (reduceat), far faster than scattered adds.
+    by_row = np.argsort(rows, kind="stable")
+    r_rows, r_feat, r_vals = rows[by_row], inverse[by_row], vals[by_row][:, None]
+    row_starts = np.searchsorted(r_rows, np.arange(n))
+    by_feat = np.argsort(inverse, kind="stable")
+    f_rows, f_vals = rows[by_feat], vals[by_feat][:, None]
+    feat_starts = np.searchsorted(inverse[by_feat], np.arange(d))
+    for t in range(1, epochs + 1):
+        logits = np.add.reduceat(w[r_feat] * r_vals, row_starts, axis=0) + b
+        p = 1.0 / (1.0 + np.exp(-logits))
+        err = ((p - y) * sample_w / n).astype(np.float32)
+        g_w = np.add.reduceat(err[f_rows] * f_vals, feat_starts, axis=0) + l2 * w
+        g_b = err.sum(0)
+        m_w = beta1 * m_w + (1 - beta1) * g_w
+        v_w = beta2 * v_w + (1 - beta2) * g_w * g_w
+        m_b = beta1 * m_b + (1 - beta1) * g_b
+        v_b = beta2 * v_b + (1 - beta2) * g_b * g_b
+        scale = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+        w -= scale * m_w / (np.sqrt(v_w) + eps)
+        b -= scale * m_b / (np.sqrt(v_b) + eps)
+    thresholds = np.full(k, DEFAULT_THRESHOLD, dtype=np.float32)
+    return ActModel(feature_ids=ids.astype(np.int64), weights=w.astype(np.float32), bias=b.astype(np.float32),
+                    thresholds=thresholds, acts=ACTS, bank_sha256=bank_hash)
+
+
+def evaluate(model: ActModel, examples: Iterable[Example]) -> dict[str, dict[str, float]]:
+    """Precision, recall and F1 of each act on labelled lines (speaker rules applied)."""
+    tp: dict[str, int] = dict.fromkeys(ACTS, 0)
+    fp: dict[str, int] = dict.fromkeys(ACTS, 0)
+    fn: dict[str, int] = dict.fromkeys(ACTS, 0)
+    for e in examples:
+        got = line_acts(e.text, e.speaker, model).acts
+        for a in ACTS:
+            if a in got and a in e.acts:
+                tp[a] += 1
+            elif a in got:
+                fp[a] += 1
+            elif a in e.acts:
+                fn[a] += 1
+    out = {}
+    for a in ACTS:
+        p = tp[a] / (tp[a] + fp[a]) if tp[a] + fp[a] else 1.0
+        r = tp[a] / (tp[a] + fn[a]) if tp[a] + fn[a] else 1.0
+        out[a] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                  "support": tp[a] + fn[a]}
+    return out

@@ -1,0 +1,92 @@
+"""Dialogue acts: features, negation scope, the shipped model, and what it recognises on lines it never saw."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr import acts
+from tests.conftest import FIXTURES
+
+HELDOUT = FIXTURES / "acts" / "heldout.jsonl"
+# Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained):
+# a retrained model that loses generalisation fails here.
+MIN_HELDOUT_MACRO_F1 = 0.78
+
+
+@pytest.mark.parametrize(("words", "marked"), [
+    ("je ne vais pas vous mettre en attente", "je ne ¬vais pas ¬vous ¬mettre en attente"),  # « en »: a new idea
+    ("ce ne est pas la 1e fois", "ce ne ¬est pas ¬la ¬1e ¬fois"),
+    ("pas de souci mais je vous rappelle", "pas ¬de ¬souci mais je vous rappelle"),
+    ("je vous rappelle demain", "je vous rappelle demain"),
+])
+def test_a_negator_marks_the_words_of_its_clause(words, marked):
+    assert " ".join(acts.mark_negation(words.split())) == marked
+
+
+def test_features_are_stable_across_processes_and_negated_words_have_their_own():
+    plain = set(acts.feature_strings("c'est la première fois"))
+    negated = set(acts.feature_strings("ce n'est pas la première fois"))
+    assert "w:fois" in plain and "w:¬fois" in negated and "w:fois" not in negated
+    assert acts._hash("w:attente") == acts._hash("w:attente") == 4024202160 % acts.N_BUCKETS
+
+
+def test_the_shipped_model_was_trained_on_the_current_bank():
+    model = acts.default_model()
+    assert model.acts == acts.ACTS
+    assert model.bank_sha256 == acts.bank_sha256(), "banque modifiée : relancez python -m scripts.train_acts"
+
+
+def test_the_model_generalises_to_lines_written_in_another_style():
+    scores = acts.evaluate(acts.default_model(), acts.read_bank(HELDOUT))
+    f1 = [s["f1"] for s in scores.values() if s["support"]]
+    assert sum(f1) / len(f1) >= MIN_HELDOUT_MACRO_F1, {a: round(s["f1"], 2) for a, s in scores.items()}
+
+
+def test_acts_only_count_for_their_speaker():
+    said_by_agent = acts.line_acts("Merci de votre patience, je reviens vers vous.", "agent")
+    said_by_customer = acts.line_acts("Merci de votre patience, je reviens vers vous.", "customer")
+    assert said_by_agent.has("hold_thanks")
+    assert not said_by_customer.acts & set(acts.AGENT_ACTS)
+    unknown = acts.line_acts("Bonjour, vous êtes au service client d'Électra, Léon à l'appareil.", "inconnu")
+    assert unknown.has("greeting") and unknown.has("self_intro")
+
+
+# Written for this test, in words found in neither the bank nor the held-out set. The strict xfails are the
+# first model's known misses: they fail the suite as soon as a retrained model gets them right.
+@pytest.mark.parametrize(("speaker", "text", "present", "absent"), [
+    pytest.param("agent", "Oui bonsoir, Margaux de l'assistance Domivolt, je vous écoute.", {"greeting", "self_intro"},
+                 set(), marks=pytest.mark.xfail(strict=True, reason="known gap of the first model: a name and a service with no « je m'appelle »")),
+    ("agent", "Pour retrouver votre dossier, vous pouvez me rappeler le code postal de l'installation ?",
+     {"ident_request"}, set()),
+    ("agent", "Alors je ne vais pas vous faire patienter, j'ai la réponse sous les yeux.", set(),
+     {"hold_announce"}),
+    pytest.param("agent", "Je suis obligé de vous dire non pour le remboursement, le délai est dépassé.", {"refusal"},
+                 {"solution"}, marks=pytest.mark.xfail(strict=True, reason="known gap of the first model: a refusal worded without « ne … pas »")),
+    ("agent", "Attendez, je ferme la session de l'ancien compte et je vous en crée un propre.", set(), set(acts.RUDE_ACTS)),
+    ("agent", "Ce modèle-là, entre nous, c'est un peu la bête noire de nos techniciens.", set(), set(acts.RUDE_ACTS)),
+    ("agent", "Écoutez, je vais vous le répéter doucement puisque visiblement ça ne rentre pas.",
+     {"rude_condescension"}, set()),
+    pytest.param("customer", "C'est la première fois que j'appelle pour ça, je ne savais pas à qui m'adresser.",
+                 set(), {"irritant_repeat"}, marks=pytest.mark.xfail(strict=True, reason="known gap of the first model: « j'appelle » outweighs « première fois »")),
+    ("customer", "Ce n'est pas la première fois que je vous appelle pour ce compteur, hein.", {"irritant_repeat"},
+     set()),
+    ("customer", "On m'a prélevé deux fois le même mois, je ne comprends pas.", {"irritant_billing_error"}, set()),
+    ("customer", "Si c'est comme ça je vais voir chez un concurrent, franchement.", {"irritant_churn"}, set()),
+])
+def test_acts_on_lines_the_model_never_saw(speaker, text, present, absent):
+    found = acts.line_acts(text, speaker).acts
+    assert present <= found and not (absent & found), sorted(found)
+
+
+def test_a_bank_line_with_an_unknown_act_is_refused(tmp_path):
+    bad = tmp_path / "bank.jsonl"
+    bad.write_text('{"text": "bonjour", "speaker": "agent", "acts": ["salut"]}\n', encoding="utf-8")
+    with pytest.raises(acts.ActModelError, match="actes inconnus"):
+        acts.read_bank(bad)
+
+
+def test_a_missing_or_unreadable_model_gives_a_french_error(tmp_path):
+    broken = tmp_path / "model.npz"
+    broken.write_bytes(b"pas un modele")
+    with pytest.raises(acts.ActModelError, match="illisible"):
+        acts.ActModel.load(broken)
