@@ -7,6 +7,13 @@ database, a lock that refuses the re-login cookie as well as the form (see
 the user on every run, and server-side revocation of cookies issued before a
 logout or a deactivation. Its e-mail and two-factor features are never used:
 they call the author's cloud service and data would leave the premises.
+
+Cookies are read on the server, from the page request (``st.context.cookies``),
+and the re-login cookie is written by a small script in the page itself (a
+components-v2 component, as the consent cookie is), never by the library's
+cookie component: that one drew an iframe on every run whose reports reran the
+page right after it loaded and after each write, and a login submitted during
+such a rerun was dropped.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit_authenticator.models import cookie_model as library_cookie_model
 from streamlit_authenticator.models.cookie_model import CookieModel
 from streamlit_authenticator.utilities.exceptions import LoginError
 
@@ -50,7 +59,7 @@ LOGIN_FIELDS = {
     "Login": "Se connecter",
     "Captcha": "Captcha",
 }
-_COOKIE_RESET_KEY = "ccr_cookie_reset"
+WRITE_KEY = "ccr_relogin_write"  # what the page must do with the re-login cookie: set (with its token) or delete
 SESSION_ENDED = "Votre session a expiré ou a été fermée : veuillez vous reconnecter."
 
 
@@ -74,28 +83,58 @@ def _cookie_token() -> dict | None:
         return None
 
 
-def _served_over_https() -> bool:
-    """True when the browser reached the app over HTTPS, directly or through a TLS reverse proxy."""
-    try:
-        url = st.context.url
-    except Exception:  # AppTest has no browser URL
-        return False
-    return isinstance(url, str) and url.startswith("https://")
+# Runs in the app page (no iframe, no report back, so no rerun). Streamlit calls it again with the same data
+# on every later run: the same token with the same absolute expiry, or the same deletion, is harmless. Written
+# by a script, the cookie cannot be HttpOnly (README, « Sécurité »); Secure whenever the page came over HTTPS.
+_WRITER_JS = """
+export default function (component) {
+  const data = component.data;
+  if (!data || !data.op) { return; }
+  const tail = "; Path=/; SameSite=Strict" + (window.location.protocol === "https:" ? "; Secure" : "");
+  if (data.op === "set") {
+    const maxAge = Math.max(0, Math.floor(data.expires_at - Date.now() / 1000));
+    document.cookie = data.name + "=" + data.value + "; Max-Age=" + maxAge + tail;
+  } else if (data.op === "delete") {
+    document.cookie = data.name + "=; Max-Age=0" + tail;
+  }
+}
+"""
+_cookie_writer = st.components.v2.component("ccr_relogin_cookie", js=_WRITER_JS)
+
+
+class _NoCookieComponent:
+    """Stands in for extra_streamlit_components' CookieManager, which the library builds on every run.
+
+    Building it drew its iframe, whose first report reran the page; CCR needs none of it (see the module
+    docstring), so the library gets this inert stand-in and CCR's own writer (``_write_cookie``).
+    """
+
+    def __init__(self, key: str = "init") -> None:
+        self.cookies: dict = {}
+
+
+library_cookie_model.stx = SimpleNamespace(CookieManager=_NoCookieComponent)
 
 
 def _write_cookie(model: CookieModel) -> None:
-    """The library's cookie write, with ``Secure`` whenever the page came over HTTPS.
-
-    The cookie is written from JavaScript by the library's cookie component, so it cannot be
-    ``HttpOnly``: the server-side checks in ``ccr.users`` (revocation, lock, lifetime) are what bound a
-    copied cookie. ``SameSite=Strict`` keeps other sites' requests from carrying it.
-    """
+    """Replaces the library's cookie write: a new token, written by the page from this run on."""
     expires = datetime.now(UTC) + timedelta(days=model.cookie_expiry_days)
     model.exp_date = expires.timestamp()
     token = jwt.encode({"username": st.session_state["username"], "exp_date": model.exp_date}, model.cookie_key,
                        algorithm="HS256")
-    model.cookie_manager.set(model.cookie_name, token, expires_at=expires, secure=_served_over_https(),
-                             same_site="strict")
+    st.session_state[WRITE_KEY] = {"op": "set", "name": model.cookie_name, "value": token,
+                                   "expires_at": model.exp_date}
+
+
+def _delete_cookie(model: CookieModel) -> None:
+    """Replaces the library's cookie deletion (logout): the page deletes it from this run on."""
+    st.session_state[WRITE_KEY] = {"op": "delete", "name": model.cookie_name}
+
+
+def _mount_cookie_writer() -> None:
+    """Keep the page's cookie writer mounted with this session's last decision (none before any)."""
+    if action := st.session_state.get(WRITE_KEY):
+        _cookie_writer(key="ccr_relogin_cookie", data=action, height=0)
 
 
 def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, int]]:
@@ -124,9 +163,10 @@ def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, 
         auto_hash=False,
         login_sleep_time=0,  # otherwise deep links opened through cookie re-login land on the default page
     )
-    # Every write of the re-login cookie, the library's own after a form login included, goes through ours.
+    # Every write of the re-login cookie, the library's own after a form login and at logout included.
     model = authenticator.cookie_controller.cookie_model
     model.set_cookie = functools.partial(_write_cookie, model)
+    model.delete_cookie = functools.partial(_delete_cookie, model)
     return authenticator, start_counts
 
 
@@ -139,7 +179,7 @@ def _failed_username(authenticator: stauth.Authenticate, start_counts: dict[str,
 
 
 def _clear_session() -> None:
-    for key in (USER_KEY, ISSUED_KEY, _COOKIE_RESET_KEY):
+    for key in (USER_KEY, ISSUED_KEY):
         st.session_state.pop(key, None)
 
 
@@ -247,6 +287,12 @@ def authenticate() -> Login:
     A session is re-validated on every run, and a valid re-login cookie logs its user in here, so
     a deep link opened with the cookie lands on its page.
     """
+    login = _authenticate()
+    _mount_cookie_writer()
+    return login
+
+
+def _authenticate() -> Login:
     now = utcnow()
     authenticator, start_counts = _build_authenticator(now)
     login = Login(actor=None, authenticator=authenticator, start_counts=start_counts, now=now)
@@ -270,23 +316,10 @@ def authenticate() -> Login:
                 _force_logout(authenticator)  # a form login refused: no cookie may outlive the refusal
             st.error(refusal)
             return login
-        if token is None:
-            # A form login: the library wrote the re-login cookie in the "Connexion" page's run, which its
-            # rerun cut short before the browser could mount the writer. Write it in this run.
-            authenticator.cookie_controller.set_cookie()
-        st.session_state[_COOKIE_RESET_KEY] = "armed"
     actor = _validated_actor()
     if actor is None:
         _force_logout(authenticator)
         return login
-
-    # The re-login cookie is written by an iframe component and is sometimes lost when a rerun
-    # follows at once: write it again once, on a later run than the login (a second write in the
-    # login's own run would reuse the component's key).
-    if not fresh_login and st.session_state.get(_COOKIE_RESET_KEY) == "armed":
-        st.session_state[_COOKIE_RESET_KEY] = "done"
-        if token is None:
-            authenticator.cookie_controller.set_cookie()
 
     with st.sidebar:
         st.caption(f"Connecté : **{md_escape(actor.display_name)}**")

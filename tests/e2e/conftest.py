@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
+LOGIN_TIMEOUT_MS = 60_000  # a login's runs on a loaded 2-core machine, the Whisper model loading beside them
 pytestmark = pytest.mark.e2e
 
 
@@ -130,35 +131,25 @@ def wait_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_timeout(300)
 
 
-def login(page, server: Server, username: str, password: str, attempts: int = 4) -> None:
-    """Log in through the real form of the app.
+def login(page, server: Server, username: str, password: str) -> None:
+    """Log in once through the real form of the app, typing as soon as the form is drawn, as a person does.
 
-    Retried: right after a page load, the cookie components' first rerun can redraw the form and
-    drop what was typed (seen on a loaded 2-core machine). A wrong password fails every attempt.
+    One attempt: what is typed right after the page loads is kept (``test_login_journey`` types it key by
+    key), so a refusal here is the app's failure, saved as a screenshot.
     """
     page.goto(server.url)
-    for attempt in range(attempts):
-        try:
-            wait_idle(page)
-            page.wait_for_function(
-                "() => document.querySelectorAll('input[aria-label=\"Identifiant\"]').length === 1")
-            page.get_by_label("Identifiant").fill(username)
-            page.get_by_label("Mot de passe").fill(password)
-            page.get_by_label("Mot de passe").press("Enter")  # submits the form with what was typed
-            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=20_000)
-            break
-        except Exception:
-            if attempt == attempts - 1:
-                screenshot(page, f"echec-connexion-{username}")
-                raise
-    # The re-login cookie's writer reports back and reruns the page once or twice after a login; a click
-    # made during those runs can be dropped. Wait for the cookie, then for the runs to end.
-    for _ in range(40):
-        if any(c["name"] == "ccr_auth" for c in page.context.cookies()):
-            break
+    try:
+        page.get_by_label("Identifiant").fill(username, timeout=LOGIN_TIMEOUT_MS)  # as soon as it is drawn
+        page.get_by_label("Mot de passe").fill(password)
+        page.get_by_label("Mot de passe").press("Enter")  # submits the form with what was typed
+        page.get_by_role("button", name="Se déconnecter").wait_for(timeout=LOGIN_TIMEOUT_MS)
+    except Exception:
+        screenshot(page, f"echec-connexion-{username}")
+        raise
+    # The page writes the re-login cookie itself once the logged-in run has drawn (no rerun follows).
+    deadline = time.monotonic() + LOGIN_TIMEOUT_MS / 1000
+    while not any(c["name"] == "ccr_auth" for c in page.context.cookies()) and time.monotonic() < deadline:
         page.wait_for_timeout(250)
-    wait_idle(page)
-    page.wait_for_timeout(500)
     wait_idle(page)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.audiodata import cut_wav, offline_model_dir
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.conftest import screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -38,29 +38,9 @@ def import_server(tmp_path_factory):
         stop_server(server)
 
 
-def _login(page, server) -> None:
-    """Log in; retried because, on a loaded machine, the consent banner's first rerun can clear the form."""
-    page.goto(server.url)
-    for attempt in range(4):
-        try:
-            wait_idle(page)
-            page.wait_for_function(
-                "() => document.querySelectorAll('input[aria-label=\"Identifiant\"]').length === 1")
-            page.get_by_label("Identifiant").fill("alpha.supervisor")
-            page.get_by_label("Mot de passe").fill(TEST_PASSWORD)
-            page.get_by_role("button", name="Se connecter").click()
-            page.get_by_role("button", name="Se déconnecter").wait_for(timeout=30_000)
-            break
-        except Exception:
-            if attempt == 3:
-                screenshot(page, "import-echec-connexion")
-                raise
-    wait_idle(page)
-
-
 def test_supervisor_imports_two_calls_and_a_corrupt_file_and_watches_them_processed(page, import_server):
     server = import_server
-    _login(page, server)
+    login(page, server, "alpha.supervisor", TEST_PASSWORD)
     page.get_by_test_id("stSidebarNav").get_by_text("Import", exact=True).click()
     page.get_by_text("Import d'appels").first.wait_for()
     wait_idle(page)

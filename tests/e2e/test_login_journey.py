@@ -11,6 +11,7 @@ import pytest
 from ccr.demo import DEMO_PASSWORD
 from ccr.permissions import PAGES, pages_for
 from tests.e2e.conftest import (
+    LOGIN_TIMEOUT_MS,
     REPO,
     login,
     run_async,
@@ -103,6 +104,57 @@ def test_logout_returns_to_the_login_form(demo_server, page):
     page.reload()
     wait_idle(page)
     assert page.get_by_label("Identifiant").count() == 1
+
+
+@pytest.mark.parametrize("visit", range(3))
+def test_what_is_typed_as_soon_as_the_form_appears_is_kept(demo_server, browser, visit):
+    """A person types key by key as soon as the form shows, while the fresh page still runs: nothing vanishes.
+
+    The cookie components rerun the page right after it loads; the form used to be redrawn empty then.
+    """
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        page = ctx.new_page()
+        page.goto(demo_server.url, wait_until="commit")
+        page.get_by_label("Identifiant").press_sequentially("superviseur", delay=40, timeout=LOGIN_TIMEOUT_MS)
+        page.get_by_label("Mot de passe").press_sequentially(DEMO_PASSWORD, delay=40)
+        wait_idle(page)  # every run the load started has ended
+        assert page.get_by_label("Identifiant").input_value() == "superviseur"
+        assert page.get_by_label("Mot de passe").input_value() == DEMO_PASSWORD
+        page.get_by_label("Mot de passe").press("Enter")
+        page.get_by_role("button", name="Se déconnecter").wait_for(timeout=LOGIN_TIMEOUT_MS)
+    finally:
+        ctx.close()
+
+
+def test_the_page_runs_only_when_the_user_acts(demo_server, browser):
+    """No cookie component reruns the page behind the user's back: not after the load, not after the login.
+
+    The library's cookie component reported back from an iframe after the load and after each cookie
+    write, each time rerunning the page; a login or a click arriving meanwhile was lost.
+    """
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    try:
+        page = ctx.new_page()
+        sent: list[int] = []  # messages from the browser to the server: each asks for a run
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(len(payload))))
+        page.goto(demo_server.url)
+        page.get_by_role("button", name="Se connecter").wait_for(timeout=LOGIN_TIMEOUT_MS)
+        wait_idle(page)
+        assert len(sent) == 1, "la page s'est relancée d'elle-même après son chargement"
+        page.get_by_label("Identifiant").fill("superviseur")
+        page.get_by_label("Mot de passe").fill(DEMO_PASSWORD)
+        page.get_by_label("Mot de passe").press("Enter")
+        page.get_by_role("button", name="Se déconnecter").wait_for(timeout=LOGIN_TIMEOUT_MS)
+        deadline = time.monotonic() + LOGIN_TIMEOUT_MS / 1000
+        while not any(c["name"] == "ccr_auth" for c in ctx.cookies()) and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        wait_idle(page)
+        assert any(c["name"] == "ccr_auth" for c in ctx.cookies())
+        assert len(sent) == 2, "l'écriture du cookie de reconnexion a relancé la page"
+        assert page.locator("iframe").count() == 0
+    finally:
+        ctx.close()
 
 
 def test_what_is_typed_in_the_first_drawn_form_logs_in(demo_server):

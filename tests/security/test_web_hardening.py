@@ -109,8 +109,9 @@ def _logged_in_with_cookie(browser, server, cookie: dict) -> bool:
     try:
         ctx.add_cookies([cookie])
         page.goto(server.url)
-        wait_idle(page)
-        page.wait_for_timeout(1500)  # the cookie component reports after the first run
+        # The page's first run reads the cookie on the server: it draws either the logged-in frame or the form.
+        page.get_by_role("button", name="Se déconnecter").or_(page.get_by_role("button", name="Se connecter")) \
+            .first.wait_for()
         wait_idle(page)
         return page.get_by_role("button", name="Se déconnecter").count() > 0
     finally:
