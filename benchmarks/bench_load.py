@@ -196,8 +196,7 @@ async def browser_session(browser, url: str, idx: int, username: str, rounds: in
 
     try:
         await page.goto(url)
-        # As a person does, type once the page has settled: a click made while the re-login cookie's
-        # reader reports back (the run right after a load) can be dropped by Streamlit.
+        # As a person does, type once the page has settled (its components have drawn).
         await page.wait_for_load_state("networkidle")
         await idle(started=False)
         await page.get_by_label("Identifiant").fill(username)

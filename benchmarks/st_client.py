@@ -4,9 +4,9 @@ It speaks what the browser speaks to the server (``/_stcore/stream``, protobuf `
 ``ForwardMsg``): it asks for script runs with a page, a query string and widget values, and reads
 the elements the run sends back, until the run ends. No rendering happens, so twenty sessions cost
 the load machine almost nothing; a page time here is the server's time (the run plus the transfer),
-not the paint time in a browser. One difference with a browser: component iframes (the cookie reader
-of the login library) never report back, so the extra run a browser triggers after a page load or a
-login is not generated.
+not the paint time in a browser. One difference with a browser: component iframes never report back,
+so a run a component would trigger is not generated (the login page triggers none since the re-login
+cookie is written by a script of the page itself).
 """
 
 from __future__ import annotations
