@@ -29,17 +29,23 @@ Columns (header names are case- and accent-insensitive): ``fichier`` (required),
 ``date`` (``JJ/MM/AAAA HH:MM[:SS]`` or ``AAAA-MM-JJ HH:MM[:SS]``), ``heure`` (optional, ``HH:MM[:SS]``),
 ``direction`` (entrant/sortant), ``campagne``, ``id_externe``, ``telephone_client``. A line with an error
 (unknown agent or team, bad date, missing column) is reported with its line number; the other lines apply.
+The file is read as a stream (never decoded whole): in a batch, only the lines of the batch's own files
+are resolved and kept, the others are counted; beyond ``MAX_CSV_ROWS`` lines it is refused, before any
+file is imported.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import io
+import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,6 +85,13 @@ COLUMN_ALIASES = {
 }
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
+# A metadata CSV describes the recordings of one batch; a day's export of a large centre (tens of
+# thousands of calls) still fits. Parsing runs in the server process every user shares, and a million
+# lines once took two minutes and +950 MB there: beyond this many lines the file is refused.
+MAX_CSV_ROWS = 100_000
+PARSE_CACHE = 4096  # distinct dates and names remembered while parsing: a CSV repeats them on many lines
+CSV_CHUNK = 1 << 20  # bytes checked at a time when sniffing the encoding: 1 MiB, never a copy of the file
+CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # bytes Windows-1252 leaves unassigned
 TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%Hh%M", "%Hh%Mm%Ss")
 FILENAME_PATTERN = re.compile(
     r"^(?P<date>\d{8})-(?P<time>\d{6})(?:_(?P<agent>[^_]+))?(?:_(?P<direction>[^_]+))?(?:_(?P<campaign>.+))?$"
@@ -127,6 +140,7 @@ class BatchResult:
 
     results: list[IngestResult] = field(default_factory=list)
     line_errors: list[LineError] = field(default_factory=list)
+    ignored_lines: int = 0  # metadata CSV lines about files that were not in the batch
 
     @property
     def call_ids(self) -> list[int]:
@@ -175,6 +189,7 @@ def _match_key(name: str) -> str:
     return sanitize_filename(name).casefold()
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE)
 def _fold(text: str) -> str:
     """Lower case, no accents, words separated by one space (agent names in file names, headers)."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -206,7 +221,12 @@ def _local_to_utc(dt: datetime) -> datetime:
 
 
 def _parse_datetime(value: str, time_value: str | None = None) -> datetime:
-    value = value.strip()
+    return _parse_local(value.strip(), (time_value or "").strip(), get_settings().timezone)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE)
+def _parse_local(value: str, time_value: str, tz_name: str) -> datetime:
+    """A local date (and time) as an aware UTC datetime; cached, as a CSV repeats the same dates."""
     parsed = None
     for fmt in DATE_FORMATS:
         try:
@@ -216,17 +236,17 @@ def _parse_datetime(value: str, time_value: str | None = None) -> datetime:
             continue
     if parsed is None:
         raise InvalidInput(f"date « {value} » invalide (JJ/MM/AAAA HH:MM ou AAAA-MM-JJ HH:MM attendu)")
-    if time_value and time_value.strip():
+    if time_value:
         for fmt in TIME_FORMATS:
             try:
-                t = datetime.strptime(time_value.strip(), fmt).time()
+                t = datetime.strptime(time_value, fmt).time()
                 parsed = datetime.combine(parsed.date(), t)
                 break
             except ValueError:
                 continue
         else:
-            raise InvalidInput(f"heure « {time_value.strip()} » invalide (HH:MM ou HH:MM:SS attendu)")
-    return _local_to_utc(parsed)
+            raise InvalidInput(f"heure « {time_value} » invalide (HH:MM ou HH:MM:SS attendu)")
+    return parsed.replace(tzinfo=ZoneInfo(tz_name)).astimezone(UTC)
 
 
 def _as_utc(value: Any) -> datetime | None:
@@ -298,18 +318,35 @@ def _own_team(session: Session, org_id: int, team_id: int) -> Team:
 # --- metadata CSV ------------------------------------------------------------------------------
 
 
-def decode_csv_bytes(data: bytes) -> str:
-    """Text of a CSV file: UTF-8 (BOM or not), UTF-16 with BOM, else Windows-1252 / latin-1 (old Excel)."""
+def csv_encoding(data: bytes) -> str:
+    """Codec of a CSV file: UTF-8 (BOM or not), UTF-16 with BOM, else Windows-1252 / latin-1 (old Excel).
+
+    Checked without decoding the file into one string: a large upload must not be copied whole."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
+        return "utf-8-sig"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")  # decodes any byte: the last resort
+        return "utf-16"
+    if data.isascii():
+        return "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for i in range(0, len(data), CSV_CHUNK):
+            decoder.decode(view[i:i + CSV_CHUNK])
+        decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if not any(byte in data for byte in CP1252_UNDEFINED):
+        return "cp1252"
+    return "latin-1"  # decodes any byte: the last resort
+
+
+def _csv_lines(data: bytes) -> Iterator[str]:
+    """The lines of a CSV upload, decoded as they are read (a small buffer at a time), NUL bytes dropped."""
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=csv_encoding(data), errors="replace", newline="")
+    for line in stream:
+        yield line.replace("\x00", "")
 
 
 def _header_field(name: str) -> str | None:
@@ -317,24 +354,42 @@ def _header_field(name: str) -> str | None:
     return COLUMN_ALIASES.get(key)
 
 
-def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[dict[str, dict], list[LineError]]:
+def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor,
+                       only: Collection[str] | None = None) -> tuple[dict[str, dict], list[LineError]]:
     """Parse a metadata CSV into ``{file name (case-folded): metadata}`` and the per-line errors.
 
-    Agents and teams are resolved in the actor's organisation only; lines with an error are left out."""
+    Agents and teams are resolved in the actor's organisation only; lines with an error are left out.
+    With ``only`` (the batch's file names, case-folded), lines about other files are skipped unresolved."""
+    rows, errors, _ = read_metadata_csv(data, session=session, actor=actor, only=only)
+    return rows, errors
+
+
+def read_metadata_csv(data: bytes, *, session: Session, actor: Actor, only: Collection[str] | None = None,
+                      ) -> tuple[dict[str, dict], list[LineError], int]:
+    """Stream a metadata CSV: the metadata by file name (case-folded), the per-line errors, and how many
+    lines were ignored because they describe files outside ``only`` (when given).
+
+    Raises InvalidInput beyond MAX_CSV_ROWS lines, before the batch is imported: a line that could not be
+    read would leave its file with the wrong metadata."""
     _require_import(actor)
-    text = decode_csv_bytes(data).replace("\x00", "")
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
+    lines = _csv_lines(data)
+    first, skipped = "", 0
+    for line in lines:  # the first non-blank line decides the delimiter; blank ones are only counted
+        if line.strip():
+            first = line
+            break
+        skipped += 1
     delimiter = ";" if first.count(";") >= first.count(",") and first.count(";") > 0 else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter)
     errors: list[LineError] = []
     rows: dict[str, dict] = {}
     header: list[str | None] | None = None
     header_line = 0
+    described = ignored = 0
     seen_at: dict[str, int] = {}
     names = {"agent": _name_index(session, Agent, actor.org_id), "team": _name_index(session, Team, actor.org_id)}
     for raw in reader:
-        line_no = reader.line_num
+        line_no = reader.line_num + skipped
         if not any(cell.strip() for cell in raw):
             continue
         if header is None:
@@ -344,11 +399,22 @@ def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[
                 errors.append(LineError(line_no, "Colonne obligatoire « fichier » absente de l'en-tête "
                                                  "(colonnes attendues : fichier;agent;equipe;date;direction;"
                                                  "campagne;id_externe;telephone_client)."))
-                return {}, errors
+                return {}, errors, 0
+            file_col = header.index("file")
+            continue
+        described += 1
+        if described > MAX_CSV_ROWS:
+            raise InvalidInput(
+                f"Fichier de métadonnées trop long : plus de {MAX_CSV_ROWS:,} lignes.".replace(",", "\u202f")
+                + " Il décrit les enregistrements d'un envoi : ne gardez que leurs lignes, ou répartissez-les "
+                  "en plusieurs envois. Aucun fichier n'a été importé.")
+        cell = raw[file_col].strip() if file_col < len(raw) else ""
+        if only is not None and (not cell or _match_key(cell) not in only):
+            ignored += 1  # another batch's file: not resolved, not kept
             continue
         if len(raw) < len(header):
             errors.append(LineError(line_no, f"Colonne manquante : {len(raw)} valeurs pour {len(header)} colonnes "
-                                             f"(séparateur « {delimiter} »).", _cell_file(raw, header)))
+                                             f"(séparateur « {delimiter} »).", cell or None))
             continue
         # Bidi controls reorder what screens show; the file name keeps them, to match the upload's own name.
         values = {f: (raw[i] if f == "file" else strip_bidi(raw[i])).strip() for i, f in enumerate(header)
@@ -368,12 +434,7 @@ def parse_metadata_csv(data: bytes, *, session: Session, actor: Actor) -> tuple[
             errors.append(LineError(line_no, str(e)[:1].upper() + str(e)[1:] + ".", filename))
     if header is None:
         errors.append(LineError(max(header_line, 1), "Le fichier de métadonnées est vide."))
-    return rows, errors
-
-
-def _cell_file(raw: list[str], header: list[str | None]) -> str | None:
-    idx = header.index("file")
-    return raw[idx].strip() if idx < len(raw) and raw[idx].strip() else None
+    return rows, errors, ignored
 
 
 def _metadata_from_values(values: dict[str, str], *, names: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -581,8 +642,9 @@ def ingest_files(
     batch = BatchResult()
     rows: dict[str, dict] = {}
     if metadata_csv:
-        with db_session() as s:
-            rows, batch.line_errors = parse_metadata_csv(metadata_csv, session=s, actor=actor)
+        with db_session() as s:  # only this batch's lines are resolved and kept: memory follows the batch
+            rows, batch.line_errors, batch.ignored_lines = read_metadata_csv(
+                metadata_csv, session=s, actor=actor, only={_match_key(name) for name, _ in files})
     bad_lines = {_match_key(e.filename): e for e in batch.line_errors if e.filename}
     for filename, data in files:
         key = _match_key(filename)

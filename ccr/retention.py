@@ -237,16 +237,16 @@ def call_date_error(started_at: datetime, *, now: datetime | None = None,
     """Why a call date cannot be accepted at import (French, lower case), or None when it is plausible."""
     now = _aware(now) if now else utcnow()
     started_at = _aware(started_at)
+    oldest = now - MAX_CALL_AGE
+    if oldest <= started_at <= now + CLOCK_SKEW:
+        return None  # checked on every line of a metadata CSV: the message is only built when needed
     tz = ZoneInfo((settings or get_settings()).timezone)
     shown = f"{started_at.astimezone(tz):%d/%m/%Y %H:%M}"
-    if started_at > now + CLOCK_SKEW:
+    if started_at > now:
         return (f"date de l'appel {shown} dans le futur : un appel ne peut pas être daté après son import "
                 f"(un jour de décalage d'horloge au plus est toléré)")
-    oldest = now - MAX_CALL_AGE
-    if started_at < oldest:
-        return (f"date de l'appel {shown} antérieure au {oldest.astimezone(tz):%d/%m/%Y} : plus ancienne "
-                f"que toute durée de conservation autorisée ({MAX_DAYS // 365} ans)")
-    return None
+    return (f"date de l'appel {shown} antérieure au {oldest.astimezone(tz):%d/%m/%Y} : plus ancienne "
+            f"que toute durée de conservation autorisée ({MAX_DAYS // 365} ans)")
 
 
 def call_expired(cutoff: datetime, *, now: datetime) -> Any:

@@ -33,9 +33,11 @@ agent_names = {a.id: plain(a.name) for a in agents}
 team_names = {t.id: plain(t.name) for t in teams}
 
 with st.form("ccr_import_form", clear_on_submit=True):
-    uploads = st.file_uploader("Enregistrements (wav, mp3, ogg/opus, flac, m4a ; mono ou stéréo)",
-                               type=list(ingest.ACCEPTED_EXTENSIONS), accept_multiple_files=True)
-    metadata_file = st.file_uploader("Métadonnées (CSV, facultatif)", type=["csv", "txt"])
+    # No type= filter: with one, Streamlit refuses the whole batch (in English) when a single name holds a
+    # NUL byte; ccr.ingest sanitises every name and decodes every file, and refuses only a bad one, in French.
+    uploads = st.file_uploader(f"Enregistrements ({', '.join(ingest.ACCEPTED_EXTENSIONS)} ; mono ou stéréo)",
+                               accept_multiple_files=True)
+    metadata_file = st.file_uploader("Métadonnées (CSV, facultatif)")
     st.markdown("**Valeurs par défaut** (utilisées quand le CSV ne précise rien)")
     c1, c2, c3 = st.columns(3)
     agent_id = c1.selectbox("Agent", [None, *agent_names], format_func=lambda i: agent_names.get(i, NONE))
@@ -49,12 +51,15 @@ with st.form("ccr_import_form", clear_on_submit=True):
     campaign = c6.text_input("Campagne", max_chars=ingest.MAX_TEXT_LEN)
     submitted = st.form_submit_button("Importer", type="primary")
 
+MAX_ROWS = f"{ingest.MAX_CSV_ROWS:,}".replace(",", "\u202f")  # 100 000, French thousands separator
 with st.expander("Format du fichier de métadonnées et des noms de fichiers"):
     st.markdown(
         "**CSV** : séparateur `;` ou `,` ; UTF-8, UTF-16 ou Windows-1252. Colonnes : `fichier` (obligatoire), "
         "`agent`, `equipe`, `date` (`JJ/MM/AAAA HH:MM` ou `AAAA-MM-JJ HH:MM`), `heure`, `direction` "
         "(entrant/sortant), `campagne`, `id_externe`, `telephone_client`. Une ligne en erreur est signalée "
-        "avec son numéro ; les autres lignes sont appliquées.\n\n"
+        "avec son numéro ; les autres lignes sont appliquées. Seules les lignes des fichiers envoyés sont "
+        f"lues ; au-delà de {MAX_ROWS} lignes, le fichier est refusé. Une date d'appel dans le futur, ou "
+        "plus ancienne que toute durée de conservation autorisée, est refusée.\n\n"
         "**Nom de fichier** (à défaut) : `AAAAMMJJ-HHMMSS_<agent>_<direction>_<campagne>.wav`, par exemple "
         "`20260315-143005_Julie-Martin_entrant_Fibre.wav` (heure locale ; tirets ou points à la place des "
         "espaces du nom de l'agent ; les parties après l'heure sont facultatives)."
@@ -82,6 +87,7 @@ if submitted:
                 "results": [r.as_row() for r in batch.results],
                 "line_errors": [e.as_row() for e in batch.line_errors],
                 "call_ids": batch.call_ids,
+                "ignored_lines": batch.ignored_lines,
             }
 
 with results_area:
@@ -93,6 +99,9 @@ with results_area:
         st.subheader("Fichiers reçus")
         accepted = sum(r["statut"] == "accepté" for r in last["results"])
         st.caption(f"{accepted} accepté(s), {len(last['results']) - accepted} non importé(s).")
+        if ignored := last.get("ignored_lines"):
+            st.caption(f"{ignored} ligne(s) du fichier de métadonnées décrivent des fichiers absents de cet "
+                       f"envoi : ignorée(s).")
         st.dataframe(plain_frame(pd.DataFrame(last["results"])), hide_index=True, width="stretch",
                      column_config={"fichier": "Fichier", "statut": "Statut", "raison": "Raison",
                                     "appel": st.column_config.NumberColumn("Appel", format="%d")})

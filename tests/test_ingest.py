@@ -194,6 +194,15 @@ def test_metadata_csv_errors_are_reported_by_line_and_valid_lines_still_apply(te
     assert by_line[3].filename == "deux.wav"
 
 
+def test_csv_line_numbers_count_leading_blank_lines_and_nul_bytes_are_dropped(tenants):
+    alpha, _ = tenants
+    data = b"\n \n\nfichier;agent\nun.wav;Inconnu\nde\x00ux.wav;alpha agent 1\n"
+    with session() as s:
+        rows, errors = parse_metadata_csv(data, session=s, actor=alpha.actor("supervisor"))
+    assert [(e.line, e.filename) for e in errors] == [(5, "un.wav")]
+    assert rows["deux.wav"]["agent_id"] == alpha.agent_ids[1]
+
+
 def test_a_csv_without_the_file_column_is_refused_at_line_1(tenants):
     alpha, _ = tenants
     with session() as s:
