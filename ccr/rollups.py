@@ -224,12 +224,17 @@ def _rebuild_week(session: Session, org_id: int, monday: date, tz: ZoneInfo) -> 
 
 
 def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
-    e = Evaluation
-    lo, hi = session.exec(select(func.min(e.started_at), func.max(e.started_at)).where(e.org_id == org_id)).one()
-    if lo is None:
-        return set()
-    first, last = local_day(lo, tz), local_day(hi, tz)
-    return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    """The local days of the organisation's evaluations: those each UTC day holding one straddles.
+
+    Never the whole span from the oldest to the newest: one call dated 1900 beside today's made that
+    46 000 days to rebuild, on a dashboard's first opening."""
+    days: set[date] = set()
+    for value in session.exec(select(_utc_day(session, Evaluation.started_at))
+                              .where(Evaluation.org_id == org_id).distinct()).all():
+        d = value if isinstance(value, date) else date.fromisoformat(str(value))
+        days.add(local_day(datetime.combine(d, time.min, tzinfo=UTC), tz))
+        days.add(local_day(datetime.combine(d, time.max, tzinfo=UTC), tz))
+    return days
 
 
 def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:

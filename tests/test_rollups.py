@@ -200,3 +200,16 @@ def test_a_timezone_change_rebuilds_the_rollups(monkeypatch, world):
     monkeypatch.setenv("CCR_TIMEZONE", "America/New_York")
     get_settings.cache_clear()
     _assert_rollups_match_live(monkeypatch, a)
+
+
+def test_a_first_rebuild_covers_the_days_of_evaluations_not_the_span_between_them(tenants):
+    """A call dated years before the others (old data with an absurd date) costs its own day, not a decade."""
+    a, _ = tenants
+    for when in (datetime(2016, 6, 20, 23, 30, tzinfo=UTC), datetime(2026, 6, 15, 10, tzinfo=UTC),
+                 datetime(2026, 6, 15, 22, 30, tzinfo=UTC)):  # 00:30 on the 16th in Paris
+        add_call(a.org_id, a.team_ids[0], a.agent_ids[0], when, 80.0)
+    with session() as s:
+        rebuilt = refresh_rollups(session=s, org_id=a.org_id)
+        days = sorted(s.exec(select(RollupTeamDay.day).where(RollupTeamDay.org_id == a.org_id)).all())
+    assert rebuilt <= 4, rebuilt
+    assert days == [date(2016, 6, 21), date(2026, 6, 15), date(2026, 6, 16)]
