@@ -323,6 +323,7 @@ TRUSTED: dict[str, str] = {
     "jobs.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
     "rollups.mark_dirty": "écritures internes (évaluation, revue, purge) : org_id de l'appel",
     "rollups.refresh_rollups": "lecture du tableau de bord : org_id de l'acteur",
+    "rollups.settle_rollups": "purge et effacement : org_id des lignes qu'ils viennent de supprimer",
     "maintenance.list_windows": "org_id de l'acteur",
     "maintenance.upcoming_or_active": "org_id de l'acteur (bandeau)",
     "maintenance.is_maintenance_active": "org_id de l'acteur (import)",
