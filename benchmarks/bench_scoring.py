@@ -4,6 +4,8 @@ Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
+A set whose labels carry ``hard_cases`` (public-d) is reported in two parts, the part we may tune on and
+the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the agreement per hard case.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ccr.scoring import score_transcript
 
 HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval" / "heldout"
+# public-d: tune on the first 80 calls, hold out the last 40 (its README: categories are interleaved,
+# so both parts are balanced). Never move this line to fit a result.
+HOLDOUT_FROM = 80
+CRITICAL = "politesse"  # the critical criterion: a fail zeroes the call
 
 
 def load_labels(directory: Path) -> dict[str, dict]:
@@ -32,9 +38,26 @@ def load_labels(directory: Path) -> dict[str, dict]:
     return out
 
 
-def evaluate_dir(directory: Path, engine: str = "rules") -> dict:
-    """Score every transcript of ``directory`` and compare with its labels; returns the figures."""
+def load_hard_cases(directory: Path) -> dict[str, str]:
+    """Hard-case tag -> the criterion it concerns (empty when the set has no ``hard_cases.json``)."""
+    path = directory / "hard_cases.json"
+    if not path.exists():
+        return {}
+    return {tag: v["criterion"] for tag, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> dict:
+    """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels."""
     labels = load_labels(directory)
+    tags = load_hard_cases(directory)
+    ids = sorted(labels)
+    if part == "tuned":
+        labels = {k: labels[k] for k in ids[:HOLDOUT_FROM]}
+    elif part == "heldout":
+        labels = {k: labels[k] for k in ids[HOLDOUT_FROM:]}
+    per_tag: dict[str, list[int]] = {}
+    rude = [0, 0]  # rude agents caught, rude agents in the set
+    false_zero = [0, 0]  # polite calls zeroed, polite calls
     crit_total = crit_ok = 0
     per_crit: dict[str, list[int]] = {}
     confusions: dict[str, Counter] = {}
@@ -68,6 +91,19 @@ def evaluate_dir(directory: Path, engine: str = "rules") -> dict:
             else:
                 confusions.setdefault(cid, Counter())[f"{want}->{have}"] += 1
                 mistakes.append(f"{path.stem} {cid}: attendu {want}, obtenu {have}")
+        for tag in label.get("hard_cases", []):
+            cid = tags.get(tag)
+            if cid and cid != "*":
+                stats = per_tag.setdefault(tag, [0, 0])
+                stats[0] += got.get(cid, "na") == label["criteria"][cid]
+                stats[1] += 1
+        if CRITICAL in label["criteria"]:
+            if label["criteria"][CRITICAL] == "fail":
+                rude[0] += got.get(CRITICAL) == "fail"
+                rude[1] += 1
+            else:
+                false_zero[0] += got.get(CRITICAL) == "fail"
+                false_zero[1] += 1
         cat_ok += ev["category"] == label["category"]
         if ev["category"] != label["category"]:
             mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
@@ -96,6 +132,9 @@ def evaluate_dir(directory: Path, engine: str = "rules") -> dict:
         "pass_fail_agreement": pass_ok / n if n else 0.0,
         "ms_per_call": sum(times) / len(times) if times else 0.0,
         "ms_max": max(times, default=0.0),
+        "rude_caught": tuple(rude),
+        "polite_zeroed": tuple(false_zero),
+        "per_tag": {k: (v[0], v[1]) for k, v in sorted(per_tag.items())},
         "mistakes": mistakes,
     }
 
@@ -112,7 +151,17 @@ def print_report(name: str, r: dict, details: bool) -> None:
           f"{r['irritant_f1']:.2f}")
     print(f"  erreur absolue moyenne  : {r['score_mae']:.1f} points")
     print(f"  accord réussi/échoué    : {100 * r['pass_fail_agreement']:.1f} %")
+    caught, rude = r["rude_caught"]
+    zeroed, polite = r["polite_zeroed"]
+    if rude:
+        print(f"  agents impolis repérés  : {caught}/{rude} ({100 * caught / rude:.0f} %)")
+    if polite:
+        print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100)")
     print(f"  temps                   : {r['ms_per_call']:.1f} ms/appel (max {r['ms_max']:.1f} ms)")
+    if r["per_tag"]:
+        print("  accord par cas difficile (sur le critère concerné) :")
+        for tag, (ok, n) in r["per_tag"].items():
+            print(f"    {tag:28s} {ok:3d}/{n:<3d} {100 * ok / n:5.1f} %")
     if details:
         for m in r["mistakes"]:
             print("   -", m)
@@ -132,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     if not dirs:
         ap.error("indiquez au moins un dossier, ou --heldout")
     for d in dirs:
+        if load_hard_cases(d):
+            for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
+                print_report(f"{d} [{name}]", evaluate_dir(d, args.engine, part), args.details)
+            continue
         label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
         print_report(label, evaluate_dir(d, args.engine), args.details)
     return 0
