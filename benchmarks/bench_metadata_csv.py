@@ -33,6 +33,7 @@ def _reset_peak() -> None:
 
 
 def main(n: int) -> None:
+    """Import a 3-file batch with an ``n``-line metadata CSV and print the time and peak memory."""
     os.environ["CCR_DATA_DIR"] = tempfile.mkdtemp(prefix="ccr-bench-csv-")
     os.environ.setdefault("CCR_BCRYPT_ROUNDS", "4")
     from ccr.db import migrate

@@ -57,6 +57,7 @@ from ccr.audio import probe_audio, sha256_bytes
 from ccr.config import get_settings
 from ccr.db import utcnow
 from ccr.errors import AccessDenied, AudioError, CcrError, InvalidInput
+from ccr.formats import fr_number
 from ccr.models import Agent, Call, Team
 from ccr.retention import call_date_error
 from ccr.textnorm import strip_bidi
@@ -405,7 +406,7 @@ def read_metadata_csv(data: bytes, *, session: Session, actor: Actor, only: Coll
         described += 1
         if described > MAX_CSV_ROWS:
             raise InvalidInput(
-                f"Fichier de métadonnées trop long : plus de {MAX_CSV_ROWS:,} lignes.".replace(",", "\u202f")
+                f"Fichier de métadonnées trop long : plus de {fr_number(MAX_CSV_ROWS, 0)} lignes."
                 + " Il décrit les enregistrements d'un envoi : ne gardez que leurs lignes, ou répartissez-les "
                   "en plusieurs envois. Aucun fichier n'a été importé.")
         cell = raw[file_col].strip() if file_col < len(raw) else ""

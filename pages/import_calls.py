@@ -8,6 +8,7 @@ import streamlit as st
 from ccr import ingest, orgs
 from ccr.db import session
 from ccr.errors import CcrError
+from ccr.formats import fr_number
 from ccr.ui.guard import require_page
 from ccr.ui.queue_panel import batch_progress, queue_panel
 from ccr.ui.text import md_escape, plain, plain_frame
@@ -51,7 +52,7 @@ with st.form("ccr_import_form", clear_on_submit=True):
     campaign = c6.text_input("Campagne", max_chars=ingest.MAX_TEXT_LEN)
     submitted = st.form_submit_button("Importer", type="primary")
 
-MAX_ROWS = f"{ingest.MAX_CSV_ROWS:,}".replace(",", "\u202f")  # 100 000, French thousands separator
+MAX_ROWS = fr_number(ingest.MAX_CSV_ROWS, 0)
 with st.expander("Format du fichier de métadonnées et des noms de fichiers"):
     st.markdown(
         "**CSV** : séparateur `;` ou `,` ; UTF-8, UTF-16 ou Windows-1252. Colonnes : `fichier` (obligatoire), "
