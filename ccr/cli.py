@@ -34,7 +34,11 @@ def _print_json(obj) -> None:
 
 def _migrate(args: argparse.Namespace) -> int:
     from ccr.db import migrate
+    from ccr.storage import secure_data_dir
 
+    # The maintenance command walks the whole data directory (recordings, exports, backups): every other
+    # command only restricts the database files, as a monitor may run one each minute.
+    secure_data_dir()
     migrate()
     print("Base de données à jour.")
     return 0

@@ -3,13 +3,20 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout so the UI,
 the worker and the scheduler can write concurrently, and overwrites deleted content
 (``secure_delete``); PostgreSQL works through the same ``DATABASE_URL``. The schema
-is owned by Alembic (``migrations/``). Creating the engine or migrating makes the data
-directory owner-only (``ccr.storage.secure_data_dir``).
+is owned by Alembic (``migrations/``). Creating the engine or migrating makes the database files,
+the secret key and the data folder owner-only (``ccr.storage.secure_database_files``, a few paths);
+the walk over every file below runs where the server starts and in ``python -m ccr migrate``.
+
+After an erasure or a purge, :func:`checkpoint_wal` copies SQLite's write-ahead log back into the
+database file and empties it: until then the log keeps the old images of the rewritten pages, and
+the database file the pages as they were before.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,11 +24,19 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from ccr.config import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other instead of failing at once
+# A reader in the middle of a query blocks the log's truncation; pages' queries end within a second or
+# two. Each try waits this long for them (not the writers' 30 s), then the erasure goes on with a warning.
+CHECKPOINT_TRIES = 5
+CHECKPOINT_BUSY_MS = 1_000
+CHECKPOINT_PAUSE_S = 0.5
+
+log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _engines: dict[str, Engine] = {}
@@ -47,7 +62,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """Return the process-wide engine for the configured database URL."""
-    from ccr.storage import secure_data_dir
+    from ccr.storage import secure_database_files
 
     settings = settings or get_settings()
     url = settings.db_url
@@ -56,7 +71,9 @@ def get_engine(settings: Settings | None = None) -> Engine:
         if engine is None:
             if url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
-            secure_data_dir(settings)  # owner-only from now on, and for what an older start left open
+            # Owner-only from now on, and the database files an older start left open; the full walk
+            # (recordings, exports) belongs to the server's start and to `migrate`, not to every command.
+            secure_database_files(settings)
             if url.startswith("sqlite"):
                 engine = create_engine(
                     url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -66,6 +83,33 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
             _engines[url] = engine
         return engine
+
+
+def checkpoint_wal(settings: Settings | None = None) -> bool:
+    """Copy SQLite's write-ahead log into the database file and truncate it (after an erasure or a purge);
+    True when done. Readers in the way: a few brief retries, then a warning; it never raises."""
+    engine = get_engine(settings)
+    if engine.dialect.name != "sqlite":
+        return True  # PostgreSQL: see optimize_search_index and the README on what its files keep
+    for attempt in range(1, CHECKPOINT_TRIES + 1):
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+                try:
+                    busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        except DBAPIError as err:  # "database is locked" or the like: the same as busy
+            busy, reason = 1, str(err.orig)
+        else:
+            reason = "lecteurs en cours"
+        if not busy:
+            return True
+        if attempt < CHECKPOINT_TRIES:
+            time.sleep(CHECKPOINT_PAUSE_S)
+    log.warning("Le journal WAL n'a pas pu être vidé (%s) : des pages effacées y restent jusqu'au prochain "
+                "point de contrôle de SQLite.", reason)
+    return False
 
 
 def dispose_engines() -> None:
@@ -103,10 +147,10 @@ def migrate(settings: Settings | None = None) -> None:
     """Apply every Alembic migration up to head (idempotent)."""
     from alembic import command
 
-    from ccr.storage import secure_data_dir
+    from ccr.storage import secure_database_files
 
     settings = settings or get_settings()
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secure_data_dir(settings)  # Alembic may create the database file: owner-only
+    secure_database_files(settings)  # Alembic may create the database file: owner-only
     command.upgrade(alembic_config(settings), "head")

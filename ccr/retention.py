@@ -13,7 +13,8 @@ The purge (:func:`run_purge`, daily through ``ccr.scheduler``, or ``python -m cc
    records the files to remove in the run (``PurgeRun.pending_files_json``);
 3. after the commit, removes those files; a run killed in between leaves them listed, and the next
    run removes them first; finally a sweep removes files that no row references;
-4. optimises the full-text index, whose blocks keep deleted words until their segments are merged.
+4. optimises the full-text index, whose blocks keep deleted words until their segments are merged,
+   then empties SQLite's write-ahead log into the database file (it held the old page images).
 
 The dashboard rollups of the deleted evaluations are rebuilt in the batch's transaction
 (:func:`ccr.rollups.settle_rollups`), not when a dashboard next opens.
@@ -47,7 +48,7 @@ from sqlmodel import Session, SQLModel, col, select
 from ccr import audit, storage
 from ccr.calls import optimize_search_index
 from ccr.config import Settings, get_settings
-from ccr.db import get_engine, utcnow
+from ccr.db import checkpoint_wal, get_engine, utcnow
 from ccr.errors import AccessDenied, CcrError, InvalidInput
 from ccr.models import (
     Agent,
@@ -789,6 +790,8 @@ def run_purge(*, now: datetime | None = None, dry_run: bool = False, trigger: st
                 # is covered by the next night; with nothing to merge it returns at once.
                 with _tx(settings, False) as s:
                     optimize_search_index(session=s)
+                # Then the write-ahead log is copied back and emptied: it held the rewritten pages' old images.
+                checkpoint_wal(settings)
         except Exception as err:  # the run is recorded with its error; the next run resumes
             log.exception("La purge a échoué")
             status, error = "error", f"{type(err).__name__}: {err}"

@@ -7,7 +7,8 @@ function as the retention job, under the same lock), then deletes the calls, tra
 organisation's existing exports (copies that may contain the subject), and rebuilds the
 dashboard rollups of the days concerned, all in one transaction; then the full-text index is
 optimised, so the erased words leave its blocks too (with SQLite's ``secure_delete``, freed
-pages are overwritten: the words leave the database file). The audit log is kept:
+pages are overwritten), and SQLite's write-ahead log is copied back and emptied: the words leave
+the database file and its log. The audit log is kept:
 it is the proof of the processing and of this very erasure (RGPD art. 17.3 b and e), it holds
 no transcript, and the retention job deletes it at its own term.
 
@@ -29,8 +30,8 @@ from sqlmodel import Session, col, select
 from ccr import audit, storage
 from ccr.calls import optimize_search_index
 from ccr.config import Settings, get_settings
+from ccr.db import checkpoint_wal, utcnow
 from ccr.db import session as db_session
-from ccr.db import utcnow
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.models import (
     Agent,
@@ -54,6 +55,7 @@ MIN_PHONE_DIGITS = 6  # shorter strings would match many unrelated numbers
 LOCK_WAIT_S = 30.0  # an erasure waits this long for a running purge (the other writer of statistics)
 RECTIFIABLE_CALL_FIELDS = ("external_id", "campaign", "direction", "customer_phone", "agent_id")
 DIRECTIONS = ("entrant", "sortant")
+_SPACES = re.compile(r"\s+")  # runs of whitespace: one space on screen
 
 
 @dataclass
@@ -165,8 +167,14 @@ def preview(*, session: Session, actor: Actor, agent_id: int | None = None,
 
 
 def confirmation_phrase(subject: Subject) -> str:
-    """What the DPO must type to confirm an erasure."""
-    return f"{CONFIRM_WORD} {subject.label}"
+    """What the DPO must type to confirm an erasure, as the page shows it (no bidi control, single spaces)."""
+    return _confirm_form(f"{CONFIRM_WORD} {subject.label}")
+
+
+def _confirm_form(text: str) -> str:
+    # A name stored before bidi controls were stripped at input still holds them, and the page shows it
+    # without them: both the phrase and what is typed are compared in the form the screen displays.
+    return _SPACES.sub(" ", strip_bidi(text)).strip()
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -262,7 +270,7 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
     settings = settings or get_settings()
     with db_session(settings) as s:
         subject = resolve_subject(session=s, actor=actor, agent_id=agent_id, phone=phone)
-    if (confirmation or "").strip() != confirmation_phrase(subject):
+    if _confirm_form(confirmation or "") != confirmation_phrase(subject):
         raise InvalidInput(f"Confirmation incorrecte : tapez exactement « {confirmation_phrase(subject)} ».")
     counts: dict[str, int] = {}
     audio: list[str] = []
@@ -307,6 +315,9 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
     # before it leaves the words in index blocks only until the nightly purge optimises again.
     with db_session(settings) as s:
         optimize_search_index(session=s)
+    # Once the optimise is committed: SQLite's write-ahead log still holds the images of the pages it
+    # rewrote, and the database file the pages as they were, until the log is copied back and emptied.
+    checkpoint_wal(settings)
     # Rows are committed: now the files. A crash here leaves orphans that the purge's sweep removes.
     for key in audio:
         storage.delete_audio(key, org_id=actor.org_id, settings=settings)

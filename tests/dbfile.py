@@ -4,7 +4,6 @@ or a purge (freed pages, full-text index blocks, the write-ahead log), beyond wh
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 SUFFIXES = ("", "-wal", "-shm")
@@ -18,18 +17,9 @@ def database_path(settings) -> Path:
 def files_holding(settings, word: str) -> list[str]:
     """Names of the database file and its -wal/-shm whose bytes hold ``word`` (any case, UTF-8).
 
-    The write-ahead log is checkpointed into the database and truncated first, once every pooled
-    connection is closed, as a backup or a stopped server would leave the files."""
-    from ccr import db
-
-    db.dispose_engines()
+    The files are only read, as a running server leaves them: no connection is closed and no write-ahead
+    log is checkpointed first, so whatever the application left in the log is found there."""
     path = database_path(settings)
-    conn = sqlite3.connect(path)
-    try:
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        assert busy == 0, "the write-ahead log could not be checkpointed: a connection is still open"
-    finally:
-        conn.close()
     pattern = re.compile(re.escape(word.encode()), re.IGNORECASE)
     found = []
     for suffix in SUFFIXES:

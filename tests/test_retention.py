@@ -299,7 +299,7 @@ def test_purged_transcripts_leave_no_byte_in_the_database_file_or_its_log(tenant
     for i in range(3):
         add_call(a.org_id, a.agent_ids[0], _days_ago(200), text=f"bonjour madame {SURNAME} appel {i}")
     add_call(a.org_id, a.agent_ids[1], _days_ago(10), text="conversation recente")
-    assert files_holding(settings_env, SURNAME) == ["ccr.db"]  # the word is really written there first
+    assert files_holding(settings_env, SURNAME)  # the word is really written there first (log or file)
     run = retention.run_purge(now=NOW)
     assert json.loads(run.deleted_json)["transcripts"] == 3
     assert _fts_hits("recente")

@@ -40,13 +40,14 @@ def serve(streamlit_args: list[str]) -> int:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
 
-    from ccr.storage import restrict_umask
+    from ccr.storage import restrict_umask, secure_data_dir
 
     restrict_umask()
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     logging.getLogger("ccr").setLevel(logging.INFO)
     settings = get_settings()
     settings.secret()
+    secure_data_dir(settings)  # the full walk, once per server start: what an older release left open
     migrate(settings)
     services = start_services(settings)
     logging.getLogger(__name__).info("Services d'arrière-plan %s.", "démarrés" if services.get("started")
