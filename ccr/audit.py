@@ -13,10 +13,18 @@ Guarantees, checked by :func:`verify_chain` (``python -m ccr audit verify``):
   last deleted entry's id and hash) into the same files: the first remaining entry must follow an anchor
   (or start the chain), so a legitimate purge verifies and a deletion of the oldest entries outside it does not;
 - rotating the master secret re-keys every chain (:func:`rekey_chains`): intact entries are re-hashed under
-  the new key, altered ones keep their hash and stay altered, and the rotation is recorded in the chain.
+  the new key, altered ones keep their hash and stay altered, and the rotation is recorded in the chain;
+- restoring a backup (:func:`record_restore`) notes it in every chain (``backup_restored``) and signs a restore
+  record per chain (restored head, new head, count, the backup's date): checkpoints signed before it that name
+  entries the restore discarded (beyond the restored head, their ids possibly reused since) no longer count,
+  while a truncation without such a record is still one;
+- a chain with entries older than :data:`CHECKPOINT_MAX_AGE` needs a checkpoint or restore record younger
+  than that: deleting the newest entries together with the checkpoint files does not go unseen for long.
+  The server signs one when it starts (:func:`checkpoint_job`), so a server down for days raises no alarm.
 
-Not seen: entries removed after the latest checkpoint together with the checkpoint files (the DPO's
-exports keep a copy of them), and anything done by someone who holds the master secret.
+Not seen: entries removed after the latest checkpoint, less than :data:`CHECKPOINT_MAX_AGE` ago, together with
+the checkpoint files (the DPO's exports keep a copy of them), and anything done by someone who holds the
+master secret.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,6 +66,9 @@ CHECKPOINT_DIR_MODE = 0o700
 RECORD_VERSION = 1
 KEY_ID_CHARS = 16  # tells the key that signed a record apart from a previous one; reveals nothing of it
 ANCHOR_REASONS = ("purge", "rekey", "migration")  # why the entries before an anchor are gone
+# A checkpoint is signed daily at a fixed local time (25 h apart across the autumn clock change): an hour of
+# slack beyond that, and a chain whose newest signed record is older was checkpointed no more, or lost its files.
+CHECKPOINT_MAX_AGE = timedelta(hours=26)
 MAX_LISTED_IDS = 100  # altered ids named in a re-key entry; the count says how many there were in all
 
 
@@ -253,10 +264,10 @@ def write_checkpoint(*, settings: Settings | None = None) -> Path | None:
     return _append_records(records, settings) if records else None
 
 
-def checkpoint_job() -> None:
-    """Scheduler job (daily): write the checkpoint of every chain; errors are logged, never raised."""
+def checkpoint_job(settings: Settings | None = None) -> None:
+    """Scheduler job (daily) and server start: write the checkpoint of every chain; errors are logged, never raised."""
     try:
-        path = write_checkpoint(settings=get_settings())
+        path = write_checkpoint(settings=settings or get_settings())
         if path is not None:
             log.info("Point de contrôle du journal d'audit écrit dans %s", path.name)
     except Exception:
@@ -265,10 +276,11 @@ def checkpoint_job() -> None:
 
 @dataclass
 class Records:
-    """The signed records read back: per chain, checkpoints and anchors under the current key."""
+    """The signed records read back: per chain, checkpoints, anchors and restores under the current key."""
 
     checkpoints: dict[int | None, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     anchors: dict[int | None, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    restores: dict[int | None, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     forged: dict[int | None, int] = field(default_factory=lambda: defaultdict(int))
     other_key: int = 0  # signed before a key rotation (the chain was re-keyed then) or unreadable
     extra: tuple[Path, ...] = ()  # the copies read besides the server's folder
@@ -308,6 +320,8 @@ def load_records(settings: Settings | None = None, extra: Iterable[Path] = ()) -
                 out.checkpoints[chain].append(rec)
             elif rec.get("kind") == "anchor":
                 out.anchors[chain].append(rec)
+            elif rec.get("kind") == "restore":
+                out.restores[chain].append(rec)
     return out
 
 
@@ -345,6 +359,64 @@ def purge_oldest(*, session: Session, org_id: int | None, cutoff: datetime,
     event.listen(session, "before_commit", lambda _s: write_anchor(
         org_id=org_id, upto_id=last_id, upto_hash=last_hash, reason="purge", settings=settings), once=True)
     return int(session.execute(delete(AuditLog).where(chain, AuditLog.id <= last_id)).rowcount or 0)
+
+
+# --- restoring a backup ---------------------------------------------------------------------------
+
+
+def record_restore(*, backup: str, backup_at: str | None, settings: Settings | None = None) -> int:
+    """After a backup was restored (server stopped): note it in every chain and sign a restore record per chain.
+
+    Each record names the restored head (the backup's last entry), the new head (the ``backup_restored``
+    entry; none for a chain the backup does not hold) and the count; signed once the entries are committed.
+    Returns the number of chains recorded."""
+    settings = settings or get_settings()
+    known = load_records(settings)
+    key = chain_key(settings)
+    records = []
+    with db_session(settings) as s:
+        # The system chain always notes the restore; a chain known only from the files (an organisation
+        # created after the backup) gets a record that excuses its checkpoints, and no entry.
+        chains = set(_chain_ids(s)) | {None} | set(known.checkpoints) | set(known.restores)
+        for chain in sorted(chains, key=lambda x: (x is not None, x or 0)):
+            _lock_chain(s, chain)
+            restored = s.exec(select(AuditLog.id, AuditLog.hash).where(_chain_filter(chain))
+                              .order_by(col(AuditLog.id).desc()).limit(1)).first()
+            restored_count = int(s.exec(select(func.count()).where(_chain_filter(chain))).one())
+            record: dict[str, Any] = {"kind": "restore", "chain": chain, "backup_at": backup_at,
+                                      "restored_id": restored[0] if restored else None,
+                                      "restored_hash": restored[1] if restored else None,
+                                      "head_id": None, "head_hash": None, "count": 0, "first_id": None}
+            if restored is not None or chain is None:
+                entry = _append(s, chain_org=chain, who=SYSTEM, action="backup_restored", target_type="audit_log",
+                                target_id=None, outcome="ok", key=key,
+                                detail={"sauvegarde": backup, "creee_le": backup_at,
+                                        "entrees_restaurees": restored_count,
+                                        "derniere_entree_restauree": record["restored_id"]})
+                first_id = s.exec(select(func.min(AuditLog.id)).where(_chain_filter(chain))).one()
+                record.update(head_id=entry.id, head_hash=entry.hash, count=restored_count + 1, first_id=first_id)
+            records.append(record)
+    _append_records(records, settings)
+    return len(records)
+
+
+def _superseded(cp: dict[str, Any], restores: Sequence[dict[str, Any]]) -> bool:
+    """Whether a later restore discarded what ``cp`` (a checkpoint or restore record) names.
+
+    A restore discards the entries beyond the head it restored, and their ids may be reused since. A backup
+    taken before an earlier restore also misses what was written after that one (a newer backup restored
+    after an older one): ``cp`` signed after that earlier restore, beyond its head, is on another branch."""
+    at = datetime.fromisoformat(cp["at"])
+    for r in restores:
+        if datetime.fromisoformat(r["at"]) <= at:
+            continue
+        if cp["head_id"] > (r["restored_id"] or 0):
+            return True
+        taken = datetime.fromisoformat(r["backup_at"]) if r.get("backup_at") else None
+        if taken is not None and any(taken < datetime.fromisoformat(r0["at"]) <= at  # cp may be r0 itself
+                                     and cp["head_id"] > (r0["restored_id"] or 0) for r0 in restores):
+            return True
+    return False
 
 
 # --- re-keying ------------------------------------------------------------------------------------
@@ -443,13 +515,17 @@ def _when(iso: str, settings: Settings) -> str:
 
 
 def _against_checkpoints(rows: Sequence[AuditLog], checkpoints: list[dict[str, Any]],
-                         anchors: list[dict[str, Any]], settings: Settings) -> list[str]:
+                         anchors: list[dict[str, Any]], restores: list[dict[str, Any]],
+                         settings: Settings) -> list[str]:
     by_id = {r.id: r for r in rows}
     ids = [r.id for r in rows]
     purged_upto = max((a["upto_id"] for a in anchors), default=None)
     missing: list[dict[str, Any]] = []
     problems: list[str] = []
-    for cp in sorted(checkpoints, key=lambda c: c["at"]):
+    # A restore record is also a checkpoint of the chain it left.
+    for cp in sorted([*checkpoints, *restores], key=lambda c: datetime.fromisoformat(c["at"])):
+        if cp["head_id"] is None or _superseded(cp, restores):
+            continue
         head = by_id.get(cp["head_id"])
         if head is None:
             if purged_upto is None or purged_upto < cp["head_id"]:
@@ -493,16 +569,23 @@ def verify_chain(*, session: Session, org_id: int | None, settings: Settings | N
         anchors = records.anchors.get(org_id, [])
     # A checkpoint signed after the rows were read may name entries this read could not see yet.
     checkpoints = [c for c in records.checkpoints.get(org_id, []) if datetime.fromisoformat(c["at"]) < started]
-    problems = _against_checkpoints(rows, checkpoints, anchors, settings)
+    restores = [r for r in records.restores.get(org_id, []) if datetime.fromisoformat(r["at"]) < started]
+    problems = _against_checkpoints(rows, checkpoints, anchors, restores, settings)
     if rows and rows[0].prev_hash and rows[0].prev_hash not in {a["upto_hash"] for a in anchors}:
         problems.append(f"entrées les plus anciennes supprimées hors de la purge de conservation : l'entrée "
                         f"{rows[0].id} suit une entrée absente qu'aucune ancre signée ne couvre")
     if records.forged.get(org_id):
         problems.append(f"{records.forged[org_id]} point(s) de contrôle ou ancre(s) à la signature invalide "
                         f"dans {CHECKPOINT_DIR}/")
-    last = max((c["at"] for c in checkpoints), default=None)
-    return ChainReport(org_id=org_id, checked=len(rows), broken_at=broken, problems=problems,
-                       last_checkpoint=datetime.fromisoformat(last) if last else None)
+    last = max((datetime.fromisoformat(c["at"]) for c in [*checkpoints, *restores]), default=None)
+    stale = started - CHECKPOINT_MAX_AGE
+    if rows and min(r.created_at for r in rows) < stale and (last is None or last < stale):
+        hours = int(CHECKPOINT_MAX_AGE.total_seconds() // 3600)
+        since = f"le dernier date du {_when(last.isoformat(), settings)}" if last else "aucun n'a été signé"
+        problems.append(f"aucun point de contrôle depuis plus de {hours} h ({since}) alors que la chaîne a des "
+                        "entrées plus anciennes : des entrées récentes ont pu être supprimées avec les fichiers "
+                        "de points de contrôle")
+    return ChainReport(org_id=org_id, checked=len(rows), broken_at=broken, problems=problems, last_checkpoint=last)
 
 
 def verify_all(*, session: Session, settings: Settings | None = None, extra: Iterable[Path] = ()) -> list[ChainReport]:

@@ -6,6 +6,9 @@ The copy uses SQLite's online backup API into memory, so the server keeps runnin
 plaintext copy of the database is written outside the data directory. A backup opens only with
 the same secret key: keep ``data/secret.key`` (or ``CCR_SECRET_KEY``) safe, apart from backups.
 PostgreSQL deployments use ``pg_dump`` instead.
+
+A restore migrates the restored database and records itself in the audit log (``ccr.audit.record_restore``):
+the signed checkpoints of entries it discarded, kept outside the database, are then not taken for a truncation.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ccr import audit
 from ccr.config import Settings, get_settings
-from ccr.db import dispose_engines, utcnow
+from ccr.db import dispose_engines, migrate, utcnow
 from ccr.errors import ConfigError, InvalidInput
 from ccr.sealed import BACKUP_INFO, FILE_MODE, ChunkStream, SealedWriter, derive_key, iter_open
 
@@ -148,7 +152,10 @@ def restore_backup(path: Path, *, force: bool = False, settings: Settings | None
     for suffix in ("-wal", "-shm"):  # a stale WAL would be replayed over the restored database
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     _write_atomic(db_path, db_bytes)
-    return {"db_bytes": len(db_bytes), "audio_files": audio_files, "created_at": manifest.get("created_at")}
+    migrate(settings)  # the audit chains are appended to in the current format
+    chains = audit.record_restore(backup=path.name, backup_at=manifest.get("created_at"), settings=settings)
+    return {"db_bytes": len(db_bytes), "audio_files": audio_files, "created_at": manifest.get("created_at"),
+            "audit_chains": chains}
 
 
 def _write_atomic(target: Path, data: bytes) -> None:

@@ -262,3 +262,64 @@ def test_chains_are_per_organisation(tenants):
     with session() as s:
         assert audit.count_events(session=s, org_id=b.org_id, action="call_opened") == 0
         assert len(audit.list_events(session=s, org_id=a.org_id, action="call_opened")) == 3
+
+
+def _backdated(monkeypatch, delta: timedelta):
+    """Entries and checkpoints written from now on are dated ``delta`` ago; returns the real clock."""
+    real = audit.utcnow
+    monkeypatch.setattr(audit, "utcnow", lambda: real() - delta)
+    return real
+
+
+@pytest.mark.parametrize("lost", ["every file", "today's file"])
+def test_deleting_the_newest_entries_with_the_checkpoint_files_is_detected_after_a_day(tenants, monkeypatch, lost):
+    a, b = tenants
+    real = _backdated(monkeypatch, timedelta(days=2))
+    _fill(a.org_id)
+    old_file = audit.write_checkpoint()
+    monkeypatch.setattr(audit, "utcnow", real)
+    _fill(a.org_id)
+    today_file = audit.write_checkpoint()
+    assert old_file != today_file and _report(a.org_id).ok
+    _delete_ids([r.id for r in _chain(a.org_id)[-5:]])  # today's entries, and the files that named them
+    for path in [*audit.checkpoints_dir().iterdir()] if lost == "every file" else [today_file]:
+        path.unlink()
+    report = _report(a.org_id)
+    assert not report.ok and report.broken_at == []
+    assert "aucun point de contrôle depuis plus de 26 h" in report.problems[-1]
+    assert ("aucun n'a été signé" if lost == "every file" else "le dernier date du") in report.problems[-1]
+    assert _report(b.org_id).ok  # its entries are all younger than a day: nothing to anchor yet
+
+
+@pytest.mark.parametrize("start", ["serve", "boot"])
+def test_the_server_start_signs_a_checkpoint_and_starts_even_when_it_fails(tenants, monkeypatch, caplog, start):
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web import cli as streamlit_cli
+
+    from ccr.ui import runtime
+
+    monkeypatch.setattr(streamlit_cli, "main", lambda **kwargs: None)
+    monkeypatch.setattr(runtime, "start_services", lambda settings: {"started": False})
+    monkeypatch.setattr(runtime, "stop_services", lambda settings: None)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+    monkeypatch.setattr(logging.getLogger("ccr"), "level", logging.getLogger("ccr").level)
+
+    def run() -> None:
+        assert (runtime.serve([]) == 0) if start == "serve" else runtime.boot.__wrapped__() == {"started": False}
+
+    a, _ = tenants
+    real = _backdated(monkeypatch, timedelta(days=3))
+    _fill(a.org_id)  # the last entries before the server was down for three days
+    monkeypatch.setattr(audit, "utcnow", real)
+    assert not _report(a.org_id).ok
+    run()
+    assert _report(a.org_id).ok and _report(a.org_id).last_checkpoint is not None
+
+    def broken(**_kw):
+        raise OSError("disque plein")
+
+    monkeypatch.setattr(audit, "write_checkpoint", broken)
+    with caplog.at_level(logging.ERROR, logger="ccr.audit"):
+        run()  # a full disk leaves the log unanchored, and the server starts all the same
+    assert "Point de contrôle du journal d'audit en échec" in caplog.text

@@ -71,6 +71,9 @@ def test_upgrade_from_the_previous_head_rekeys_every_chain_and_keeps_altered_ent
     system = _legacy_chain(None, 2)
     _tamper(purged[2])
     command.upgrade(cfg, "head")
+    # Three days old and never checkpointed: unanchored until the server's start signs a checkpoint.
+    assert all("aucun point de contrôle depuis plus de 26 h" in r.problems[-1] for r in _reports().values())
+    audit.checkpoint_job()
 
     reports = _reports()
     assert reports[1].ok and reports[None].ok, (reports[1], reports[None])
@@ -97,6 +100,7 @@ def test_upgrade_refuses_to_key_the_log_with_a_secret_the_service_does_not_use(s
         command.upgrade(cfg, "head")
     settings_env.secret()  # the service's secret is there: the upgrade goes through
     command.upgrade(cfg, "head")
+    audit.checkpoint_job()  # as the server does when it starts
     assert _reports()[1].ok
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
-from sqlmodel import select
+from sqlalchemy import text
+from sqlmodel import col, select
 
-from ccr import backup, config, storage
+from ccr import audit, backup, config, storage
 from ccr.db import dispose_engines, session
 from ccr.errors import ConfigError, InvalidInput
-from ccr.models import Call, Organisation
+from ccr.models import AuditLog, Call, Organisation
 from tests.conftest import REPO
 from tests.retdata import NOW, add_call
 
@@ -83,3 +85,68 @@ def test_cli_backup_and_restore(migrated):
     out = subprocess.run([sys.executable, "-m", "ccr", "restore", str(path)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr  # an empty database may be overwritten
+
+
+def _fill(org_id: int, n: int) -> None:
+    with session() as s:
+        for i in range(n):
+            audit.log_event(session=s, who=audit.Who(org_id, 1, "alice"), action="call_opened", target_type="call",
+                            target_id=i)
+
+
+def _chain(org_id: int | None) -> list[AuditLog]:
+    with session() as s:
+        return list(s.exec(select(AuditLog).where(audit._chain_filter(org_id)).order_by(col(AuditLog.id))).all())
+
+
+def _problems() -> dict[int | None, list]:
+    with session() as s:
+        return {r.org_id: r.problems + r.broken_at for r in audit.verify_all(session=s) if not r.ok}
+
+
+@pytest.mark.parametrize("how", ["restore", "by hand"])
+def test_restoring_an_older_backup_verifies_and_the_same_truncation_by_hand_does_not(tenants, how):
+    a, b = tenants
+    _fill(a.org_id, 2)
+    audit.write_checkpoint()
+    path = backup.create_backup()
+    kept = _chain(a.org_id)[-1]
+    _fill(a.org_id, 5)
+    audit.write_checkpoint()  # names entries the restore will discard
+    discarded = _chain(a.org_id)[-1]
+    if how == "restore":
+        result = backup.restore_backup(path, force=True)
+    else:
+        with session() as s:
+            s.exec(text("DELETE FROM auditlog WHERE id > :i").bindparams(i=kept.id))
+    _fill(a.org_id, 5)  # the application goes on: the discarded ids are given to new entries
+    assert discarded.id in {r.id for r in _chain(a.org_id)}
+    audit.write_checkpoint()
+    _fill(a.org_id, 1)
+    if how == "by hand":
+        assert "ne correspond plus au point de contrôle" in " ".join(_problems()[a.org_id])
+        return
+    assert _problems() == {}
+    assert result["audit_chains"] >= 3  # the system chain and both organisations'
+    noted = [r for r in _chain(a.org_id) if r.action == "backup_restored"]
+    assert [json.loads(r.detail_json)["derniere_entree_restauree"] for r in noted] == [kept.id]
+    assert {r.org_id for r in _chain(None) + _chain(b.org_id) if r.action == "backup_restored"} == {None, b.org_id}
+    # A truncation after the restore is still one.
+    with session() as s:
+        s.exec(text("DELETE FROM auditlog WHERE id = :i").bindparams(i=_chain(a.org_id)[-2].id))
+    assert _problems()[a.org_id] != []
+
+
+def test_a_newer_backup_restored_after_an_older_one_verifies(tenants):
+    a, _ = tenants
+    _fill(a.org_id, 2)
+    older = backup.create_backup()
+    _fill(a.org_id, 4)
+    newer = backup.create_backup()
+    backup.restore_backup(older, force=True)  # the wrong one first
+    _fill(a.org_id, 2)  # new entries with the ids the newer backup holds other entries under
+    audit.write_checkpoint()
+    backup.restore_backup(newer, force=True)
+    _fill(a.org_id, 1)
+    audit.write_checkpoint()
+    assert _problems() == {}

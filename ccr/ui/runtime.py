@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ccr import audit
 from ccr.config import get_settings
 from ccr.db import migrate
 from ccr.services import start_services, stop_services
@@ -32,6 +33,7 @@ def boot() -> dict:
     settings = get_settings()
     settings.secret()  # refuse to start with a default secret, create it on first start
     migrate(settings)
+    audit.checkpoint_job(settings)  # a server down for days is not a stale audit chain (never raises)
     return start_services(settings)
 
 
@@ -49,6 +51,7 @@ def serve(streamlit_args: list[str]) -> int:
     settings.secret()
     secure_data_dir(settings)  # the full walk, once per server start: what an older release left open
     migrate(settings)
+    audit.checkpoint_job(settings)  # a server down for days is not a stale audit chain (never raises)
     services = start_services(settings)
     logging.getLogger(__name__).info("Services d'arrière-plan %s.", "démarrés" if services.get("started")
                                      else "désactivés (CCR_BACKGROUND_SERVICES=0)")
