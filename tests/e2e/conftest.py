@@ -107,6 +107,26 @@ def stop_server(server: Server) -> None:
         server.proc.kill()
 
 
+@contextlib.contextmanager
+def attached_to(server: Server):
+    """Point this test process at ``server``'s data directory, to write into its database and audio store
+    as the pipeline would; undone on exit."""
+    from ccr import config, db
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("CCR_DATA_DIR", str(server.data_dir))
+        mp.delenv("DATABASE_URL", raising=False)
+        mp.delenv("CCR_SECRET_KEY", raising=False)
+        config.get_settings.cache_clear()
+        db.dispose_engines()
+        yield
+    finally:
+        db.dispose_engines()
+        mp.undo()
+        config.get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory):
     """A server seeded with a small demo organisation, shared by the journeys of this session."""

@@ -15,7 +15,7 @@ import pytest
 
 from tests.audiodata import cut_wav
 from tests.conftest import FIXTURES, TEST_PASSWORD
-from tests.e2e.conftest import login, start_server, stop_server, wait_idle
+from tests.e2e.conftest import attached_to, login, start_server, stop_server, wait_idle
 from tests.reviewdata import contract, make_call
 
 pytestmark = pytest.mark.e2e
@@ -27,35 +27,27 @@ MAX_MESSAGE_MB = "3"
 @pytest.fixture(scope="module")
 def player_server(tmp_path_factory):
     """One organisation with two calls to review: a short recording and one over the inline limit."""
-    from ccr import config, db, storage
+    from ccr import db, storage
     from ccr.models import Call
     from tests.conftest import make_tenant
 
     server = start_server(tmp_path_factory.mktemp("e2e-player"),
                           extra_env={"CCR_REVIEW_SAMPLE_RATE": "0", "STREAMLIT_SERVER_MAX_MESSAGE_SIZE": MAX_MESSAGE_MB})
-    mp = pytest.MonkeyPatch()
     try:
-        mp.setenv("CCR_DATA_DIR", str(server.data_dir))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.delenv("CCR_SECRET_KEY", raising=False)
-        config.get_settings.cache_clear()
-        db.dispose_engines()
-        tenant = make_tenant("Alpha Conseil", "alpha")
-        recordings = {"short": cut_wav("a01-000.wav", 8), "large": (FIXTURES / "audio" / "a01-000.wav").read_bytes()}
-        ids = {}
-        for name, wav in recordings.items():
-            call_id = make_call(org_id=tenant.org_id, team_id=tenant.team_ids[0], agent_id=tenant.agent_ids[0],
-                                result=contract(), duration_s=8 if name == "short" else 41.9)
-            with db.session() as s:
-                call = s.get(Call, call_id)
-                call.audio_key, call.codec = storage.put_audio(wav, org_id=tenant.org_id), "pcm_s16le"
-                s.add(call)
-            ids[name] = call_id
-        yield server, ids
+        with attached_to(server):  # the test process writes into the server's database and audio store
+            tenant = make_tenant("Alpha Conseil", "alpha")
+            recordings = {"short": cut_wav("a01-000.wav", 8), "large": (FIXTURES / "audio" / "a01-000.wav").read_bytes()}
+            ids = {}
+            for name, wav in recordings.items():
+                call_id = make_call(org_id=tenant.org_id, team_id=tenant.team_ids[0], agent_id=tenant.agent_ids[0],
+                                    result=contract(), duration_s=8 if name == "short" else 41.9)
+                with db.session() as s:
+                    call = s.get(Call, call_id)
+                    call.audio_key, call.codec = storage.put_audio(wav, org_id=tenant.org_id), "pcm_s16le"
+                    s.add(call)
+                ids[name] = call_id
+            yield server, ids
     finally:
-        db.dispose_engines()
-        mp.undo()
-        config.get_settings.cache_clear()
         stop_server(server)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.audiodata import cut_wav, offline_model_dir
 from tests.conftest import TEST_PASSWORD
-from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import attached_to, login, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -16,25 +16,16 @@ PROCESSING_TIMEOUT_MS = 300_000  # two short calls on 2 shared CPU cores, model 
 @pytest.fixture(scope="module")
 def import_server(tmp_path_factory):
     """A fresh server (no demo data) with one organisation, whose in-process worker uses the offline model."""
-    from ccr import config, db
     from tests.conftest import make_tenant
 
     model = offline_model_dir(tmp_path_factory)
     server = start_server(tmp_path_factory.mktemp("e2e-import"),
                           extra_env={"CCR_ASR_MODEL": str(model), "CCR_WORKER_POLL_S": "0.5"})
-    mp = pytest.MonkeyPatch()
     try:
-        mp.setenv("CCR_DATA_DIR", str(server.data_dir))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.delenv("CCR_SECRET_KEY", raising=False)
-        config.get_settings.cache_clear()
-        db.dispose_engines()
-        make_tenant("Alpha Conseil", "alpha")
-        yield server
+        with attached_to(server):  # the test process writes into the server's database and audio store
+            make_tenant("Alpha Conseil", "alpha")
+            yield server
     finally:
-        db.dispose_engines()
-        mp.undo()
-        config.get_settings.cache_clear()
         stop_server(server)
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import FIXTURES, TEST_PASSWORD
-from tests.e2e.conftest import login, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import attached_to, login, screenshot, start_server, stop_server, wait_idle
 from tests.reviewdata import SEGMENTS, contract, make_call
 
 pytestmark = pytest.mark.e2e
@@ -20,43 +20,34 @@ XSS_TEXT = "Voici <img src=x onerror=\"window.__ccr_xss=2;alert(1)\"> et <script
 @pytest.fixture(scope="module")
 def review_server(tmp_path_factory):
     """A server with one organisation (users of every role), a call with audio to review and a hostile one."""
-    from ccr import config, db, storage
+    from ccr import db, storage
     from ccr.db import utcnow
     from ccr.models import Agent, Call
     from tests.conftest import make_tenant
 
     server = start_server(tmp_path_factory.mktemp("e2e-review"), extra_env={"CCR_REVIEW_SAMPLE_RATE": "0"})
-    mp = pytest.MonkeyPatch()
     try:
-        # The test process writes into the server's database and audio store, as the pipeline would.
-        mp.setenv("CCR_DATA_DIR", str(server.data_dir))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.delenv("CCR_SECRET_KEY", raising=False)
-        config.get_settings.cache_clear()
-        db.dispose_engines()
-        tenant = make_tenant("Alpha Conseil", "alpha")
-        t1, agents = tenant.team_ids[0], tenant.agent_ids
-        review_id = make_call(org_id=tenant.org_id, team_id=t1, agent_id=agents[0], result=contract(),
-                              duration_s=41.9)
-        hostile = [dict(SEGMENTS[0]), dict(SEGMENTS[1], text=XSS_TEXT)]
-        hostile_result = contract()
-        hostile_result["criteria"][4]["evidence"] = [{"start": 4.5, "speaker": "customer", "text": XSS_TEXT}]
-        # Older than the dashboard's default period, so the dashboard shows the reviewed call alone.
-        xss_id = make_call(org_id=tenant.org_id, team_id=t1, agent_id=agents[2], result=hostile_result,
-                           segments=hostile, started_at=utcnow() - timedelta(days=60))
-        wav = (FIXTURES / "audio" / "a01-000.wav").read_bytes()
-        with db.session() as s:
-            call = s.get(Call, review_id)
-            call.audio_key, call.codec = storage.put_audio(wav, org_id=tenant.org_id), "pcm_s16le"
-            s.add(call)
-            agent = s.get(Agent, agents[2])
-            agent.name = XSS_AGENT
-            s.add(agent)
-        yield server, {"review": review_id, "xss": xss_id}
+        with attached_to(server):  # the test process writes into the server's database and audio store
+            tenant = make_tenant("Alpha Conseil", "alpha")
+            t1, agents = tenant.team_ids[0], tenant.agent_ids
+            review_id = make_call(org_id=tenant.org_id, team_id=t1, agent_id=agents[0], result=contract(),
+                                  duration_s=41.9)
+            hostile = [dict(SEGMENTS[0]), dict(SEGMENTS[1], text=XSS_TEXT)]
+            hostile_result = contract()
+            hostile_result["criteria"][4]["evidence"] = [{"start": 4.5, "speaker": "customer", "text": XSS_TEXT}]
+            # Older than the dashboard's default period, so the dashboard shows the reviewed call alone.
+            xss_id = make_call(org_id=tenant.org_id, team_id=t1, agent_id=agents[2], result=hostile_result,
+                               segments=hostile, started_at=utcnow() - timedelta(days=60))
+            wav = (FIXTURES / "audio" / "a01-000.wav").read_bytes()
+            with db.session() as s:
+                call = s.get(Call, review_id)
+                call.audio_key, call.codec = storage.put_audio(wav, org_id=tenant.org_id), "pcm_s16le"
+                s.add(call)
+                agent = s.get(Agent, agents[2])
+                agent.name = XSS_AGENT
+                s.add(agent)
+            yield server, {"review": review_id, "xss": xss_id}
     finally:
-        db.dispose_engines()
-        mp.undo()
-        config.get_settings.cache_clear()
         stop_server(server)
 
 

@@ -28,3 +28,15 @@ def run_page(path: str, user_id: int | None = None, query: dict | None = None, t
 def refused(at: AppTest) -> bool:
     """True when the page stopped on the guard's refusal."""
     return any(REFUSAL in e.value for e in at.error)
+
+
+def walk_strings(value):
+    """Every string inside nested dicts and lists (a plotly figure's JSON, a table's records)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from walk_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk_strings(v)
+    elif isinstance(value, str):
+        yield value

@@ -23,7 +23,7 @@ from ccr.models import Agent, Incident, MaintenanceWindow, Organisation, Team, U
 from ccr.permissions import PAGES, PUBLIC
 from ccr.textnorm import BIDI_CONTROLS
 from tests.kpidata import add_call
-from tests.pages.helpers import REPO, run_page
+from tests.pages.helpers import REPO, run_page, walk_strings
 from tests.pages.test_app import logged_in_state
 from tests.reviewdata import contract, make_call
 
@@ -60,19 +60,6 @@ def _strings(msg: Message, element: str):
                 yield element, fd.name, v
 
 
-def _plotly_strings(spec: str):
-    def walk(v):
-        if isinstance(v, str):
-            yield v
-        elif isinstance(v, dict):
-            for x in v.values():
-                yield from walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                yield from walk(x)
-    yield from walk(json.loads(spec))
-
-
 def problems(at) -> list[str]:
     """What a hostile name turned into on this run: markup, live links, bidi controls."""
     found = []
@@ -87,7 +74,7 @@ def problems(at) -> list[str]:
                     found.append(f"{element}.{field}: bidi control in binary data")
                 continue
             if element == "PlotlyChart" and field == "spec":
-                for s in _plotly_strings(value):
+                for s in walk_strings(json.loads(value)):
                     if any(c in s for c in BIDI_CONTROLS) or "<a href" in s:
                         found.append(f"plotly: {s!r}")
                 continue

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from ccr import config
 from ccr.db import session, utcnow
 from ccr.permissions import PAGE_BY_KEY, PUBLIC, pages_for
+from tests.pages.helpers import walk_strings
 
 ROOT = Path(__file__).resolve().parents[2]
 DPO = "dpo-test@helios.example"
@@ -121,17 +122,6 @@ def test_agent_notice_states_human_validation_and_no_emotion_recognition(info_en
     assert durations["Enregistrements audio"] == "183 jours"
 
 
-def _walk_strings(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _walk_strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk_strings(v)
-    elif isinstance(value, str):
-        yield value
-
-
 def test_nothing_in_the_frame_asks_a_third_party_host():
     import tomllib
 
@@ -139,7 +129,7 @@ def test_nothing_in_the_frame_asks_a_third_party_host():
     # Streamlit's usage statistics would send every page view to a third party.
     assert config_toml["browser"]["gatherUsageStats"] is False
     # A theme font or logo given by URL is fetched by every visitor's browser.
-    theme_urls = [v for v in _walk_strings(config_toml.get("theme", {})) if "://" in v or v.startswith("//")]
+    theme_urls = [v for v in walk_strings(config_toml.get("theme", {})) if "://" in v or v.startswith("//")]
     assert theme_urls == []
     # Material icons are a web font the browser downloads: emoji only.
     sources = [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ccr" / "ui").glob("*.py")]
