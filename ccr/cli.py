@@ -33,6 +33,7 @@ def _print_json(obj) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from ccr import audit
     from ccr.db import migrate
     from ccr.storage import secure_data_dir
 
@@ -40,6 +41,8 @@ def _migrate(args: argparse.Namespace) -> int:
     # command only restricts the database files, as a monitor may run one each minute.
     secure_data_dir()
     migrate()
+    # An upgrade re-hashes the audit chains: sign their state now, not at the next server start or 03:30.
+    audit.checkpoint_job()
     print("Base de données à jour.")
     return 0
 

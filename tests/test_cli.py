@@ -158,3 +158,17 @@ def test_an_invalid_grid_file_exits_2_with_a_french_message(tmp_path):
     out = run_ccr(tmp_path, "score", str(TRANSCRIPTS / "a01-000.json"), "--grid", str(grid_file), "--json")
     assert out.returncode == 2
     assert "Erreur : La somme des poids vaut 125 au lieu de 100" in out.stderr and out.stdout == ""
+
+
+def test_migrate_signs_an_audit_checkpoint_so_verify_holds_right_after_an_upgrade(tmp_path):
+    import shutil
+
+    assert run_ccr(tmp_path, "create-user", "--org", "Alpha", "--create-org", "--username", "alice", "--role",
+                   "admin", "--password", "Motdepasse-Test-2026").returncode == 0  # audited: the log is not empty
+    shutil.rmtree(tmp_path / "data" / "audit-checkpoints", ignore_errors=True)  # as before checkpoints existed
+    result = run_ccr(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    points = list((tmp_path / "data" / "audit-checkpoints").glob("*.jsonl"))
+    assert points and all(p.stat().st_mode & 0o077 == 0 for p in points)
+    verified = run_ccr(tmp_path, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
