@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export HF_HUB_OFFLINE := 1
 APT_PACKAGES := chromium espeak-ng postgresql redis-server
+# The main run uses two pytest-xdist workers, one test file each at a time (a file's module fixtures, such as
+# a browser journey's server, are built once): much of the suite waits on servers, browsers and Whisper.
 # The database-heavy tests, run a second time on a throwaway PostgreSQL cluster (no Whisper, no browser).
 PG_TESTS := tests/test_db.py tests/test_tenancy.py tests/test_audit.py tests/test_kpis.py tests/test_reviews.py \
 	tests/test_retention.py tests/test_subjects.py tests/test_exports.py tests/test_jobs.py tests/test_ingest.py \
@@ -47,7 +49,7 @@ run: demo
 
 test: dev-deps system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -p no:cacheprovider --durations=25
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25
 	$(MAKE) --no-print-directory test-postgres
 
 test-postgres: dev-deps system-deps
