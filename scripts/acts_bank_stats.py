@@ -23,21 +23,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BANK = ROOT / "ccr" / "data" / "acts" / "bank.jsonl"
-HELDOUT = ROOT / "tests" / "fixtures" / "acts" / "heldout.jsonl"
+from ccr.acts import ACTS, BANK_PATH, SPEAKER_OF
 
-AGENT_ACTS = (
-    "greeting", "self_intro", "ident_request", "open_question", "reformulation", "empathy", "solution",
-    "refusal", "alternative", "hold_announce", "hold_thanks", "other_need", "closing", "readback",
-    "rude_insult", "rude_dismissal", "rude_condescension", "rude_sarcasm", "rude_familiar",
-)
-CUSTOMER_ACTS = (
-    "reason", "irritant_wait", "irritant_repeat", "irritant_billing_error", "irritant_churn",
-    "irritant_discontent", "confirm", "tone_reaction",
-)
-ACTS = AGENT_ACTS + CUSTOMER_ACTS
-SPEAKER_OF = {**dict.fromkeys(AGENT_ACTS, "agent"), **dict.fromkeys(CUSTOMER_ACTS, "customer")}
+ROOT = Path(__file__).resolve().parent.parent
+BANK = BANK_PATH
+HELDOUT = ROOT / "tests" / "fixtures" / "acts" / "heldout.jsonl"
 SPEAKERS = ("agent", "customer")
 REGISTERS = ("formal", "relaxed", "hesitant", "regional")
 KEYS = {"text", "speaker", "acts", "register"}
