@@ -319,6 +319,19 @@ def _own_team(session: Session, org_id: int, team_id: int) -> Team:
 # --- metadata CSV ------------------------------------------------------------------------------
 
 
+def _is_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8, checked chunk by chunk (no decoded copy of the whole file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for i in range(0, len(data), CSV_CHUNK):
+            decoder.decode(view[i:i + CSV_CHUNK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def csv_encoding(data: bytes) -> str:
     """Codec of a CSV file: UTF-8 (BOM or not), UTF-16 with BOM, else Windows-1252 / latin-1 (old Excel).
 
@@ -327,17 +340,8 @@ def csv_encoding(data: bytes) -> str:
         return "utf-8-sig"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
-    if data.isascii():
+    if data.isascii() or _is_utf8(data):
         return "utf-8"
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    try:
-        for i in range(0, len(data), CSV_CHUNK):
-            decoder.decode(view[i:i + CSV_CHUNK])
-        decoder.decode(b"", final=True)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
     if not any(byte in data for byte in CP1252_UNDEFINED):
         return "cp1252"
     return "latin-1"  # decodes any byte: the last resort

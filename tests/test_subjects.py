@@ -23,14 +23,19 @@ NAME = "Zéphyrine Quenouille"  # unique enough to search every table for it
 PHONE = "06 98 76 54 32"
 
 
+def _agent(tenant, name: str) -> int:
+    """A new agent of the tenant's first team, stored with ``name`` as given."""
+    with session() as s:
+        agent = Agent(org_id=tenant.org_id, team_id=tenant.team_ids[0], name=name)
+        s.add(agent)
+        s.flush()
+        return agent.id
+
+
 @pytest.fixture
 def subject_data(tenants):
     a, _ = tenants
-    with session() as s:
-        agent = Agent(org_id=a.org_id, team_id=a.team_ids[0], name=NAME)
-        s.add(agent)
-        s.flush()
-        agent_id = agent.id
+    agent_id = _agent(a, NAME)
     mine = [add_call(a.org_id, agent_id, NOW, text=f"bonjour je suis {NAME} motunique", phone=PHONE,
                      irritants=["attente"]) for _ in range(2)]
     others = [add_call(a.org_id, a.agent_ids[1], NOW, text="autre conversation")]
@@ -76,11 +81,7 @@ SHOWN_PHRASE = "EFFACER Olga Nirvesk"  # what the page shows: no control, single
 @pytest.mark.parametrize("typed", [SHOWN_PHRASE, f"EFFACER {RAW_NAME}"], ids=["as-shown", "pasted-raw"])
 def test_an_agent_whose_stored_name_holds_bidi_controls_is_erased_with_the_phrase_shown(tenants, typed):
     a, _ = tenants
-    with session() as s:
-        agent = Agent(org_id=a.org_id, team_id=a.team_ids[0], name=RAW_NAME)
-        s.add(agent)
-        s.flush()
-        agent_id = agent.id
+    agent_id = _agent(a, RAW_NAME)
     add_call(a.org_id, agent_id, NOW, text="bonjour")
     dpo = a.actor("dpo")
     with session() as s:  # the page enables its button when the typed text equals this phrase
