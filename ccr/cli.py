@@ -35,7 +35,7 @@ def _print_json(obj) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     from ccr import audit
     from ccr.db import migrate
-    from ccr.storage import secure_data_dir
+    from ccr.filemodes import secure_data_dir
 
     # The maintenance command walks the whole data directory (recordings, exports, backups): every other
     # command only restricts the database files, as a monitor may run one each minute.
@@ -562,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
-    from ccr.storage import restrict_umask
+    from ccr.filemodes import restrict_umask
 
     restrict_umask()  # whatever a command writes under the data directory is the service account's only
     parser = build_parser()

@@ -4,7 +4,7 @@ SQLite (the embedded default) runs in WAL mode with a busy timeout so the UI,
 the worker and the scheduler can write concurrently, and overwrites deleted content
 (``secure_delete``); PostgreSQL works through the same ``DATABASE_URL``. The schema
 is owned by Alembic (``migrations/``). Creating the engine or migrating makes the database files,
-the secret key and the data folder owner-only (``ccr.storage.secure_database_files``, a few paths);
+the secret key and the data folder owner-only (``ccr.filemodes.secure_database_files``, a few paths);
 the walk over every file below runs where the server starts and in ``python -m ccr migrate``.
 
 After an erasure or a purge, :func:`checkpoint_wal` copies SQLite's write-ahead log back into the
@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from ccr.config import Settings, get_settings
+from ccr.filemodes import secure_database_files
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other instead of failing at once
 # A reader in the middle of a query blocks the log's truncation; pages' queries end within a second or
@@ -62,8 +63,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """Return the process-wide engine for the configured database URL."""
-    from ccr.storage import secure_database_files
-
     settings = settings or get_settings()
     url = settings.db_url
     with _engines_lock:
@@ -146,8 +145,6 @@ def alembic_config(settings: Settings | None = None):
 def migrate(settings: Settings | None = None) -> None:
     """Apply every Alembic migration up to head (idempotent)."""
     from alembic import command
-
-    from ccr.storage import secure_database_files
 
     settings = settings or get_settings()
     if settings.is_sqlite:

@@ -57,6 +57,7 @@ from sqlmodel import Session, col, func, select
 from ccr.config import Settings, get_settings
 from ccr.db import utcnow
 from ccr.errors import InvalidInput
+from ccr.filemodes import exposed_paths
 from ccr.models import HealthCheck, JobLock, MaintenanceWindow, PurgeRun
 
 log = logging.getLogger(__name__)
@@ -175,8 +176,6 @@ def check_storage(settings: Settings) -> CheckResult:
 
 def check_permissions(settings: Settings) -> CheckResult:
     """Nothing in the top levels of the data directory is readable by the group or the others."""
-    from ccr.storage import exposed_paths
-
     folder = Path(settings.data_dir)
     try:
         exposed = exposed_paths(settings)

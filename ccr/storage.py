@@ -22,7 +22,6 @@ import logging
 import os
 import re
 import secrets
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +30,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from ccr import audit
 from ccr.calls import get_call
-from ccr.config import SECRET_KEY_FILE, Settings, get_settings
+from ccr.config import Settings, get_settings
 from ccr.errors import AccessDenied, CcrError, NotFound
 from ccr.users import Actor
 
@@ -54,11 +52,7 @@ _KEY_RE = re.compile(r"^[0-9a-f]{32}$")  # exactly what new_key() makes: never a
 # Everything under the data directory (database and its -wal/-shm, secret key, recordings, exports,
 # backups) holds transcripts, names, phone numbers or password hashes: owner-only, whatever the umask
 # the service was started with.
-PRIVATE_UMASK = 0o077  # files created by this process: 0600, folders: 0700
-EXPOSED_BITS = 0o077  # any right for the group or the others
 # The database and what SQLite keeps beside it (write-ahead log, its index, a rollback journal).
-DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
-MODE_SAMPLE_MAX = 500  # entries the health probe looks at each minute: the top levels, never a full walk
 
 
 def _derive_key(settings: Settings, version: int) -> bytes:
@@ -207,80 +201,3 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- file modes of the data directory ---------------------------------------------------------------
-
-def restrict_umask() -> None:
-    """Make every file and folder this process creates from now on owner-only."""
-    os.umask(PRIVATE_UMASK)
-
-
-def secure_database_files(settings: Settings | None = None) -> int:
-    """Owner-only umask, data folder, database files and secret key (every process, at its first database
-    use); a handful of paths, never a walk. Returns the fixes made."""
-    settings = settings or get_settings()
-    restrict_umask()
-    root = Path(settings.data_dir)
-    paths = [root, root / SECRET_KEY_FILE]
-    database = make_url(settings.db_url).database if settings.is_sqlite else None
-    if database and database != ":memory:":
-        paths += [Path(database + suffix) for suffix in DATABASE_SUFFIXES]
-    return sum(_restrict(path) for path in paths)
-
-
-def secure_data_dir(settings: Settings | None = None) -> int:
-    """Set owner-only modes on the data directory and everything under it; returns the fixes made.
-
-    A walk over every recording, export and backup: run where the server starts (``python -m ccr serve``)
-    and by ``python -m ccr migrate``, never by every command (a monitor runs ``health`` each minute)."""
-    settings = settings or get_settings()
-    fixed = secure_database_files(settings)
-    root = Path(settings.data_dir)
-    if not root.is_dir():
-        return fixed
-    for folder, dirs, files in os.walk(root):  # not following links: a link's target is not ours to change
-        fixed += sum(_restrict(Path(name)) for name in [folder, *(os.path.join(folder, f) for f in files)])
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-    return fixed
-
-
-def _restrict(path: Path) -> int:
-    """Remove the group's and others' rights on ``path`` (never a link's target); 1 when it changed."""
-    try:
-        st = os.lstat(path)
-        if stat.S_ISLNK(st.st_mode) or not st.st_mode & EXPOSED_BITS:
-            return 0
-        os.chmod(path, stat.S_IMODE(st.st_mode) & ~EXPOSED_BITS)
-        return 1
-    except FileNotFoundError:  # not created yet, or removed meanwhile
-        return 0
-    except OSError as err:  # not ours: health reports what stays open
-        log.warning("Droits non restreints sur %s : %s", path, err.strerror)
-        return 0
-
-
-def exposed_paths(settings: Settings | None = None, limit: int = MODE_SAMPLE_MAX) -> list[Path]:
-    """Paths under the data directory that the group or others may access (its top two levels, bounded)."""
-    settings = settings or get_settings()
-    root = Path(settings.data_dir)
-    found: list[Path] = []
-    seen = 0
-    pending = [(root, 0)]
-    while pending and seen < limit:
-        path, depth = pending.pop(0)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        seen += 1
-        if stat.S_ISLNK(st.st_mode):
-            continue
-        if st.st_mode & EXPOSED_BITS:
-            found.append(path)
-        if stat.S_ISDIR(st.st_mode) and depth < 2:
-            try:
-                pending.extend((child, depth + 1) for child in sorted(path.iterdir()))
-            except OSError:
-                continue
-    return found

@@ -42,7 +42,7 @@ def serve(streamlit_args: list[str]) -> int:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
 
-    from ccr.storage import restrict_umask, secure_data_dir
+    from ccr.filemodes import restrict_umask, secure_data_dir
 
     restrict_umask()
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
