@@ -43,20 +43,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, event, text
+from sqlalchemy import delete, event
 from sqlmodel import Session, col, func, select
 
 from ccr import sealed
 from ccr.config import Settings, get_settings
+from ccr.db import hold_write_lock, utcnow
 from ccr.db import session as db_session
-from ccr.db import utcnow
 from ccr.models import AuditLog
 
 log = logging.getLogger(__name__)
 
 PG_ADVISORY_BASE = 0x0CC2_0000  # namespace for the per-organisation advisory lock
-# A statement that writes nothing yet takes SQLite's write lock: used when a transaction is already open.
-SQLITE_TAKE_WRITE_LOCK = "UPDATE auditlog SET id = id WHERE 0"
 CHAIN_KEY_INFO = b"ccr-audit-chain-v1"  # HKDF label: the chain key is never an export, backup or recording key
 CHECKPOINT_KEY_INFO = b"ccr-audit-checkpoint-v1"  # a key of its own: a signed record never passes for an entry
 CHECKPOINT_DIR = "audit-checkpoints"  # under the data directory: out of reach of whoever rewrites the database
@@ -137,21 +135,9 @@ def _chain_filter(org_id: int | None):
 
 
 def _lock_chain(session: Session, chain_org: int | None) -> None:
-    """Hold the chain's write lock until the transaction ends, before its head is read.
-
-    Two processes that read the same head would both link to it and fork the chain. PostgreSQL: a
-    transaction-level advisory lock per chain. SQLite: the database write lock, taken now rather than at
-    the INSERT (pysqlite opens its transactions lazily, so a read alone holds nothing): ``BEGIN IMMEDIATE``
-    when no transaction is open yet, else a statement that writes nothing; it waits the busy timeout."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=PG_ADVISORY_BASE + (chain_org or 0)))
-    elif dialect == "sqlite":
-        driver = session.connection().connection.driver_connection
-        if driver.in_transaction:
-            session.exec(text(SQLITE_TAKE_WRITE_LOCK))
-        else:
-            driver.execute("BEGIN IMMEDIATE")
+    """Hold the chain's write lock until the transaction ends, before its head is read: two processes that
+    read the same head would both link to it and fork the chain."""
+    hold_write_lock(session, PG_ADVISORY_BASE + (chain_org or 0))
 
 
 # --- appending ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
@@ -117,6 +117,29 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+# A write that changes nothing: it makes SQLite take the database write lock now (the Alembic table exists
+# in every migrated database).
+SQLITE_TAKE_WRITE_LOCK = "UPDATE alembic_version SET version_num = version_num WHERE 0"
+
+
+def hold_write_lock(session: Session, key: int) -> None:
+    """Hold a write lock for ``key`` until the transaction ends, before reading what the write depends on.
+
+    PostgreSQL: a transaction-level advisory lock on ``key``. SQLite: the database write lock, taken now
+    rather than at the first INSERT (pysqlite opens its transactions lazily, so a read alone holds nothing):
+    ``BEGIN IMMEDIATE`` when no transaction is open yet, else a statement that writes nothing; either waits
+    the busy timeout."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=key))
+    elif dialect == "sqlite":
+        driver = session.connection().connection.driver_connection
+        if driver.in_transaction:
+            session.exec(text(SQLITE_TAKE_WRITE_LOCK))
+        else:
+            driver.execute("BEGIN IMMEDIATE")
 
 
 @contextmanager

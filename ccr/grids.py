@@ -22,6 +22,7 @@ import yaml
 from sqlmodel import Session, col, func, select, update
 
 from ccr import audit
+from ccr.db import hold_write_lock
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.models import Grid as GridRow
 from ccr.models import Taxonomy as TaxonomyRow
@@ -32,6 +33,7 @@ DEFAULT_GRID_FILE = DATA_DIR / "grids" / "ccr-standard-fr.yaml"
 DEFAULT_TAXONOMY_FILE = DATA_DIR / "taxonomy-fr.yaml"
 TOTAL_WEIGHT = 100  # issue 4: the weights of a grid must total 100
 DEFAULT_PASS_THRESHOLD = 70.0  # issue 4: a call passes at 70 and above
+GRID_LOCK_BASE = 0x0CC3_0000  # advisory-lock namespace of the first storing of an organisation's grid (audit: 0x0CC2)
 SPEAKERS = ("agent", "customer", "any")
 # Detection methods the rules engine implements (see ccr.scoring); anything else is refused.
 METHODS = {
@@ -641,6 +643,14 @@ def active_grid(*, session: Session, org_id: int) -> tuple[GridRow, Grid]:
         select(GridRow).where(GridRow.org_id == org_id, GridRow.is_active == True)  # noqa: E712
         .order_by(col(GridRow.id).desc())
     ).first()
+    if row is None:
+        # Two workers scoring an organisation's first calls at once would each store the default grid (the
+        # second as v2): the first to hold the lock stores it, the other reads it after.
+        hold_write_lock(session, GRID_LOCK_BASE + org_id)
+        row = session.exec(
+            select(GridRow).where(GridRow.org_id == org_id, GridRow.is_active == True)  # noqa: E712
+            .order_by(col(GridRow.id).desc())
+        ).first()
     if row is None:
         g = default_grid()
         g = replace(g, version=_next_grid_version(session, org_id, g.id))  # v1 unless the default was stored before

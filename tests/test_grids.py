@@ -397,3 +397,38 @@ def test_taxonomies_are_versioned_per_organisation(tenants):
         assert [(r.version, r.is_active) for r in rows] == [(1, False), (2, True)]
         assert taxonomy_from_dict(json.loads(rows[0].definition_json)) == default_taxonomy()
         assert len(audit.list_events(session=s, org_id=a.org_id, action="taxonomy_saved")) == 2
+
+
+def test_two_workers_scoring_an_organisations_first_calls_at_once_store_one_default_grid(tenants, monkeypatch):
+    import threading
+    import time
+
+    from ccr import grids
+    from ccr.models import Grid as GridRow
+
+    a, _ = tenants
+    slow = grids._next_grid_version
+
+    def next_version_slowly(*args):
+        time.sleep(0.5)  # both workers have looked and found no grid before either stores one
+        return slow(*args)
+
+    monkeypatch.setattr(grids, "_next_grid_version", next_version_slowly)
+    versions, errors = [], []
+
+    def score_first_call():
+        try:
+            with session() as s:
+                versions.append(grids.active_grid(session=s, org_id=a.org_id)[1].version)
+        except Exception as e:  # surfaced by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=score_first_call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors and versions == [1, 1]
+    with session() as s:
+        rows = s.exec(select(GridRow).where(GridRow.org_id == a.org_id)).all()
+    assert [(r.version, r.is_active) for r in rows] == [(1, True)]
