@@ -7,6 +7,11 @@
 
 Stereo calls are transcribed channel by channel (one speaker per channel); mono calls get the
 speaker "inconnu". Known Whisper hallucinations on silence and music are dropped.
+
+faster-whisper segments keep their recognised words as ``"words": [{"start", "end", "probability"}]``
+(how far each word can be trusted). The words' own text is left out: it repeats the segment's text,
+and redaction (``ccr.redaction``) rewrites only the text, so a card or phone number written in the
+words would reach the database. Timings and probabilities alone carry no personal data.
 """
 
 from __future__ import annotations
@@ -74,6 +79,10 @@ VAD_PARAMETERS = {"min_silence_duration_ms": 500, "speech_pad_ms": 200}
 # length; a mild penalty stops it. On the four public calls: WER 0.507 vs 0.518 without, and faster.
 REPETITION_PENALTY = 1.1
 WORD_TIMESTAMPS = True  # segments are cut at pauses, which makes silence and overtalk metrics exact
+WORD_TIME_DIGITS = 2  # 10 ms, the precision of Whisper's word timings
+WORD_PROBABILITY_DIGITS = 3  # enough to tell 0.49 from 0.5, short enough in a long call's JSON
+# Kept on stored words: never "word", whose text would bypass redaction (see the module docstring).
+STORED_WORD_KEYS = ("start", "end", "probability")
 PAUSE_SPLIT_S = 0.6  # a pause this long inside a segment starts a new segment (turns are ~0.3-0.8 s)
 MIN_TIME_BUDGET_S = 30.0  # short files still get time on a busy machine
 SILENT_RMS = 10 ** (-55 / 20)  # -55 dBFS: below this a channel is line noise, not speech
@@ -120,11 +129,16 @@ _VERIFIED_DIRS: set[str] = set()
 _ASSEMBLY_LOCK = threading.Lock()
 
 
+# (start, end, text) in seconds; engines with word timings add a fourth item, the words
+# [{"word", "start", "end", "probability"}] the text is made of.
+RawSegment = tuple[float, float, str] | tuple[float, float, str, list[dict]]
+
+
 @dataclass
 class ChannelResult:
-    """What an engine returns for one mono channel: (start, end, text) segments in seconds."""
+    """What an engine returns for one mono channel: (start, end, text[, words]) segments in seconds."""
 
-    segments: list[tuple[float, float, str]]
+    segments: list[RawSegment]
     language: str | None = None
     truncated: bool = False
 
@@ -219,8 +233,11 @@ def transcribe(
         truncated |= result.truncated
         if result.language:
             languages.append(result.language)
-        for start, end, text in drop_phantoms(result.segments):
-            segments.append({"speaker": speakers[idx], "start": round(start, 2), "end": round(end, 2), "text": text})
+        for start, end, text, *words in drop_phantoms(result.segments):
+            seg = {"speaker": speakers[idx], "start": round(start, 2), "end": round(end, 2), "text": text}
+            if words:
+                seg["words"] = [{k: w[k] for k in STORED_WORD_KEYS} for w in words[0]]
+            segments.append(seg)
     segments.sort(key=lambda s: (s["start"], s["end"]))
     return Transcript(
         segments=segments,
@@ -231,16 +248,39 @@ def transcribe(
     )
 
 
-def drop_phantoms(segments: Iterable[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
-    """Remove Whisper's known phantom phrases; segments left without words are dropped."""
-    out = []
-    for start, end, text in segments:
-        for phantom in _PHANTOM_RES:
-            text = phantom.sub(" ", text)
-        text = " ".join(text.split())
-        if re.search(r"\w", text):
-            out.append((start, end, text))
+def drop_phantoms(segments: Iterable[RawSegment]) -> list[RawSegment]:
+    """Remove Whisper's known phantom phrases, and their words; segments left without words are dropped."""
+    out: list[RawSegment] = []
+    for start, end, text, *rest in segments:
+        if not (rest and rest[0]):
+            for phantom in _PHANTOM_RES:
+                text = phantom.sub(" ", text)
+            text = " ".join(text.split())
+            if re.search(r"\w", text):
+                out.append((start, end, text))
+            continue
+        text, words = _drop_phantom_words(rest[0])
+        if words and re.search(r"\w", text):
+            # The segment now spans the words left: a phantom tail is not speech for the silence metrics.
+            out.append((words[0]["start"], words[-1]["end"], text, words))
     return out
+
+
+def _drop_phantom_words(words: list[dict]) -> tuple[str, list[dict]]:
+    """The text of ``words`` without phantom phrases, and the words that still have a letter or digit in it."""
+    text = "".join(w["word"] for w in words)
+    owner = [i for i, w in enumerate(words) for _ in w["word"]]  # the word each character comes from
+    origin: list[int] = list(range(len(text)))  # for each character of ``text``, its index in the original
+    for phantom in _PHANTOM_RES:
+        # Same substitution as for plain text, with the origin of each character carried along.
+        parts, kept, pos = [], [], 0
+        for m in phantom.finditer(text):
+            parts += [text[pos : m.start()], " "]
+            kept += [*origin[pos : m.start()], -1]
+            pos = m.end()
+        text, origin = "".join(parts) + text[pos:], kept + origin[pos:]
+    alive = {owner[o] for ch, o in zip(text, origin, strict=True) if o >= 0 and re.match(r"\w", ch)}
+    return " ".join(text.split()), [w for i, w in enumerate(words) if i in alive]
 
 
 def ensure_offline_model(models_dir: Path) -> Path:
@@ -286,7 +326,7 @@ class FasterWhisperEngine:
         """One pass over the channel; also returns how many segments Whisper decoded before filtering."""
         options = {**FASTER_WHISPER_OPTIONS, "vad_filter": vad, "no_speech_threshold": no_speech}
         gen, info = self.whisper.transcribe(audio, language=language, **options)
-        segments: list[tuple[float, float, str]] = []
+        segments: list[RawSegment] = []
         truncated = False
         decoded = 0
         try:
@@ -304,8 +344,8 @@ class FasterWhisperEngine:
         return ChannelResult(segments=drop_phantoms(segments), language=info.language, truncated=truncated), decoded
 
 
-def split_at_pauses(segment: Any) -> list[tuple[float, float, str]]:
-    """Cut a faster-whisper segment where its words pause for ``PAUSE_SPLIT_S`` or more."""
+def split_at_pauses(segment: Any) -> list[RawSegment]:
+    """Cut a faster-whisper segment where its words pause for ``PAUSE_SPLIT_S`` or more; each piece keeps its words."""
     words = getattr(segment, "words", None) or []
     if not words:
         return [(float(segment.start), float(segment.end), segment.text.strip())]
@@ -315,7 +355,15 @@ def split_at_pauses(segment: Any) -> list[tuple[float, float, str]]:
             groups.append([word])
         else:
             groups[-1].append(word)
-    return [(float(g[0].start), float(g[-1].end), "".join(w.word for w in g).strip()) for g in groups]
+    return [(float(g[0].start), float(g[-1].end), "".join(w.word for w in g).strip(), [_word(w) for w in g])
+            for g in groups]
+
+
+def _word(word: Any) -> dict:
+    """A faster-whisper word as a plain dict, rounded as stored."""
+    return {"word": word.word, "start": round(float(word.start), WORD_TIME_DIGITS),
+            "end": round(float(word.end), WORD_TIME_DIGITS),
+            "probability": round(float(word.probability), WORD_PROBABILITY_DIGITS)}
 
 
 def resolve_model(settings: Settings) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ from ccr.transcription import (
     OFFLINE_MODEL_DIR,
     OFFLINE_MODEL_FILES,
     OFFLINE_MODEL_SHA256,
+    ChannelResult,
     OpenAIWhisperEngine,
     drop_phantoms,
     ensure_offline_model,
@@ -141,6 +143,33 @@ def test_english_control_sentences_are_exact_and_on_the_right_side(fw_settings):
     assert words(t.segments[0]["text"]) == words(agent_line)
     assert words(t.segments[1]["text"]) == words(customer_line)
     assert t.segments[0]["start"] < 1.0 and t.segments[1]["start"] > 3.5
+    # Each segment keeps its recognised words: timings and probabilities, one entry per spoken word.
+    for seg, line in zip(t.segments, (agent_line, customer_line), strict=True):
+        ws = seg["words"]
+        assert len(ws) == len(line.split())
+        assert all(set(w) == {"start", "end", "probability"} for w in ws)
+        assert ws[0]["start"] == seg["start"] and ws[-1]["end"] == seg["end"]
+        assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(ws))  # in order, never overlapping
+        assert all(w["start"] <= w["end"] and 0 < w["probability"] <= 1 for w in ws)
+        assert all(w[k] == round(w[k], 2) for w in ws for k in ("start", "end"))
+        assert all(w["probability"] == round(w["probability"], 3) for w in ws)
+        assert sum(w["probability"] for w in ws) / len(ws) > 0.8  # a clear synthetic voice: Whisper is sure
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_a_dictated_number_does_not_survive_redaction_in_the_words(fw_settings):
+    from ccr.redaction import redact_segments
+
+    t = transcribe(speak("My phone number is 06 12 34 56 78."), settings=fw_settings, language="en")
+    assert any(w["probability"] for s in t.segments for w in s["words"])
+    redacted, counts = redact_segments(t.segments)
+    assert counts["TELEPHONE"] == 1  # Whisper heard the number and redaction caught it in the text
+    stored = json.loads(json.dumps(redacted))  # what the database gets
+    texts = [v for seg in stored for v in seg.values() if isinstance(v, str)]
+    texts += [v for seg in stored for w in seg["words"] for v in w.values() if isinstance(v, str)]
+    assert "[TELEPHONE]" in " ".join(texts)
+    assert not any(re.search(r"\d", v) for v in texts)  # no digit of the number anywhere, words included
 
 
 @pytest.mark.slow
@@ -198,12 +227,66 @@ def test_phantom_phrases_are_dropped(text, kept):
     assert out == ([] if kept is None else [(1.0, 2.0, kept)])
 
 
-def test_segments_are_cut_at_pauses():
+def fw_segment(*words: tuple[float, float, str, float]):
+    """A faster-whisper segment made of ``(start, end, word, probability)`` words."""
     from faster_whisper.transcribe import Segment, Word
 
-    ws = [Word(0.0, 0.4, " Bonjour", 0.9), Word(0.5, 0.9, " madame.", 0.9), Word(2.0, 2.5, " Oui.", 0.9)]
-    seg = Segment(0, 0, 0.0, 2.6, " Bonjour madame. Oui.", [], -0.2, 1.1, 0.01, ws, 0.0)
-    assert split_at_pauses(seg) == [(0.0, 0.9, "Bonjour madame."), (2.0, 2.5, "Oui.")]
+    ws = [Word(*w) for w in words]
+    text = "".join(w.word for w in ws)
+    return Segment(0, 0, ws[0].start, ws[-1].end, text, [], -0.2, 1.1, 0.01, ws, 0.0)
+
+
+def test_segments_are_cut_at_pauses_and_each_piece_keeps_its_words():
+    seg = fw_segment((0.0, 0.4, " Bonjour", 0.91234), (0.5, 0.9, " madame.", 0.4), (2.0, 2.5, " Oui.", 0.9))
+    assert split_at_pauses(seg) == [
+        (0.0, 0.9, "Bonjour madame.", [{"word": " Bonjour", "start": 0.0, "end": 0.4, "probability": 0.912},
+                                       {"word": " madame.", "start": 0.5, "end": 0.9, "probability": 0.4}]),
+        (2.0, 2.5, "Oui.", [{"word": " Oui.", "start": 2.0, "end": 2.5, "probability": 0.9}]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("words", "kept_text", "kept_words"),
+    [
+        # A phantom tail: its words go, and the segment ends with the last real word.
+        ([" Au", " revoir.", " Sous-titres", " réalisés", " par", " la", " communauté", " d'Amara.org"],
+         "Au revoir.", [" Au", " revoir."]),
+        # A phantom inside real speech.
+        ([" Merci", " Amara.org", " au", " revoir."], "Merci au revoir.", [" Merci", " au", " revoir."]),
+        # Nothing but a phantom: the segment goes.
+        ([" Merci", " d'avoir", " regardé", " cette", " vidéo", " !"], None, []),
+        # Real words that look like a phantom's are kept.
+        ([" Je", " regarde", " cette", " vidéo."], "Je regarde cette vidéo.", [" Je", " regarde", " cette", " vidéo."]),
+    ],
+)
+def test_phantom_phrases_are_dropped_with_their_words(words, kept_text, kept_words):
+    seg = fw_segment(*((i, i + 0.5, w, 0.8) for i, w in enumerate(words)))
+    (piece,) = split_at_pauses(seg)
+    out = drop_phantoms([piece])
+    if kept_text is None:
+        assert out == []
+        return
+    ((start, end, text, ws),) = out
+    assert text == kept_text
+    assert [w["word"] for w in ws] == kept_words
+    assert (start, end) == (ws[0]["start"], ws[-1]["end"])
+    assert drop_phantoms([(0.0, 9.0, "".join(words))]) == [(0.0, 9.0, kept_text)]  # same text as without words
+
+
+def test_stored_words_keep_timings_and_probabilities_but_not_their_text(tmp_path):
+    class OneSegmentEngine:
+        name, model = "stub", "stub"
+
+        def transcribe_channel(self, audio, *, language, deadline):
+            seg = fw_segment((0.5, 0.9, " Appelez", 0.97), (1.0, 1.4, " le", 0.99), (1.5, 3.0, " 0612345678", 0.42),
+                             (3.1, 3.5, " Amara.org", 0.3))
+            return ChannelResult(segments=split_at_pauses(seg), language="fr")
+
+    t = transcribe(two_tones(0.5, 0.0)[:1], settings=Settings(data_dir=tmp_path), engine=OneSegmentEngine())
+    assert t.segments == [{"speaker": "inconnu", "start": 0.5, "end": 3.0, "text": "Appelez le 0612345678",
+                           "words": [{"start": 0.5, "end": 0.9, "probability": 0.97},
+                                     {"start": 1.0, "end": 1.4, "probability": 0.99},
+                                     {"start": 1.5, "end": 3.0, "probability": 0.42}]}]
 
 
 # --- openai-whisper (optional extra) -------------------------------------------------------------
