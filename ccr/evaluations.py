@@ -43,6 +43,7 @@ def store_evaluation(*, session: Session, call: Call, result: dict[str, Any], gr
         category=result.get("category"),
         irritant_count=len(result.get("irritants") or []),
         unverified=bool(extra.get("unverified")),
+        needs_review=bool(result.get("needs_review")),  # results scored before the flag existed: False
         result_json=json.dumps(result, ensure_ascii=False),
         usage_json=json.dumps(extra["usage"]) if extra.get("usage") else None,
         team_id=call.team_id,

@@ -89,9 +89,10 @@ CALL_SORTS = {
     "duree_desc": "Plus longs",
 }
 DEFAULT_SORT = "recent"
-# "À revoir": not yet validated by a human, and failed, critically failed, unsure (unverified LLM answer)
-# or close to the pass threshold (Settings.review_margin) - the same reasons as the review queue
-# (ccr.reviews.review_queue), whose extra calibration sample is drawn there, not in this filter.
+# "À revoir": not yet validated by a human, and failed, critically failed, unsure (unverified LLM answer,
+# or a verdict the scorer flagged as uncertain) or close to the pass threshold (Settings.review_margin) -
+# the same reasons as the review queue (ccr.reviews.review_queue), whose extra calibration sample is
+# drawn there, not in this filter.
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -1014,7 +1015,8 @@ def _search_condition(session: Session, actor: Actor, search: str, *, dense: boo
 def _to_review_condition(threshold: float, margin: float):
     e = Evaluation
     return and_(e.validated == False,  # noqa: E712
-                or_(e.unverified == True, e.ai_critical_failed == True, e.ai_passed == False,  # noqa: E712
+                or_(e.unverified == True, e.needs_review == True, e.ai_critical_failed == True,  # noqa: E712
+                    e.ai_passed == False,  # noqa: E712
                     and_(e.final_score >= threshold - margin, e.final_score < threshold + margin)))
 
 
@@ -1066,7 +1068,7 @@ def _fetch_calls(session: Session, actor: Actor, conds: list, sort: str, offset:
     }.get(sort, [col(e.started_at).desc(), col(e.id).desc()])
     stmt = (select(e.call_id, e.started_at, e.agent_id, e.team_id, e.campaign, e.direction, e.category,
                    e.duration_s, e.final_score, e.final_passed, e.final_critical_failed, e.validated,
-                   e.irritant_count, e.unverified, e.ai_critical_failed, e.ai_passed)
+                   e.irritant_count, e.unverified, e.needs_review, e.ai_critical_failed, e.ai_passed)
             .where(*conds).order_by(*order).offset(offset).limit(limit))
     rows = session.exec(stmt).all()
     lab = labels(session=session, actor=actor)
@@ -1082,8 +1084,8 @@ def _fetch_calls(session: Session, actor: Actor, conds: list, sort: str, offset:
             "duration_s": r.duration_s, "score": r.final_score, "passed": bool(r.final_passed),
             "critical_failed": bool(r.final_critical_failed), "validated": bool(r.validated),
             "irritants": int(r.irritant_count or 0),
-            "to_review": (not r.validated) and bool(r.unverified or r.ai_critical_failed or not r.ai_passed
-                                                    or near),
+            "to_review": (not r.validated) and bool(r.unverified or r.needs_review or r.ai_critical_failed
+                                                    or not r.ai_passed or near),
         })
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 # Processing states of a call, in order. "held" = received during a maintenance window.
@@ -213,6 +213,9 @@ class Evaluation(SQLModel, table=True):
     category: str | None = None
     irritant_count: int = 0
     unverified: bool = False
+    # The scorer was unsure of a verdict (doubtful speech recognition or dialogue act): the call goes to
+    # "À revoir". The server default keeps rows written without the column (older code) unflagged.
+    needs_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     result_json: str = Field(sa_column=Column(Text, nullable=False))  # the scoring contract object
     usage_json: str | None = Field(default=None, sa_column=Column(Text))
     # denormalised from the call

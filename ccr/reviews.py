@@ -43,11 +43,15 @@ SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
 # Queue reasons, most urgent first: the order the queue is sorted in.
 QUEUE_REASONS = {
     "critical": "Échec critique",
+    # The scorer doubts a verdict (unsure speech recognition, doubtful act): the score itself may be wrong,
+    # so it comes before a plain failure, whose verdicts the scorer stands by.
+    "needs_review": "Verdict incertain à vérifier",
     "failed": "Échec",
     "unverified": "Verdicts LLM non vérifiés",
     "near_threshold": "Proche du seuil de réussite",
     "sample": "Échantillon de calibration",
 }
+MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
 SAMPLE_BUCKETS = 10_000  # 0.01 % resolution, enough for any sample rate a supervisor would set
 DEFAULT_QUEUE_LIMIT = 200  # one screen of work; more would not be reviewed the same day anyway
 TOP_DISAGREEMENTS = 10
@@ -103,6 +107,8 @@ class CallView:
     final_critical_failed: bool | None = None
     validated: bool = False
     unverified: bool = False
+    needs_review: bool = False
+    review_reasons: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
     grid: Grid | None = None
     criteria: list[dict[str, Any]] = field(default_factory=list)
@@ -127,6 +133,7 @@ class QueueItem:
     passed: bool
     critical_failed: bool
     codes: tuple[str, ...]
+    review_reasons: tuple[str, ...] = ()  # the scorer's own French reasons, when it flagged a verdict as unsure
 
     @property
     def reasons(self) -> list[str]:
@@ -265,10 +272,14 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
             label, critical = c.label, c.critical
         except KeyError:
             label, critical = item["id"], False
+        # Results stored before the scorer rated its own confidence have none: not flagged, no confidence.
+        flagged = item.get("needs_review") is True
         criteria.append({
             "id": item["id"], "label": label, "critical": critical, "weight": item.get("weight"),
             "ai_verdict": item["verdict"], "final_verdict": finals.get(item["id"], item["verdict"]),
             "evidence": item.get("evidence") or [], "explanation": item.get("explanation") or "",
+            "confidence": confidence_of(item), "needs_review": flagged,
+            "review_reason": _text(item.get("review_reason")) if flagged else "",
         })
     review = latest_review(session=session, evaluation=ev)
     return CallView(
@@ -277,9 +288,30 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         category=ev.category, ai_score=ev.ai_score, ai_passed=ev.ai_passed,
         ai_critical_failed=ev.ai_critical_failed, final_score=ev.final_score, final_passed=ev.final_passed,
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
+        needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
         result=result, grid=grid, criteria=criteria,
         latest_review=_review_view(session, review) if review else None,
     )
+
+
+def confidence_of(criterion: dict[str, Any]) -> float | None:
+    """How sure the scorer is of a criterion's verdict (0 to 1), or None when the result does not say."""
+    value = criterion.get("confidence")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        return None
+    return float(value)
+
+
+def review_reasons_of(result: dict[str, Any]) -> list[str]:
+    """The French reasons the scorer gave for flagging a result as unsure (empty when it did not)."""
+    reasons = result.get("review_reasons")
+    if not result.get("needs_review") or not isinstance(reasons, list):
+        return []
+    return [r for r in (_text(x) for x in reasons[:MAX_REVIEW_REASONS]) if r]
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
 
 
 def record_audio_play(*, session: Session, actor: Actor, call_id: int) -> None:
@@ -416,7 +448,7 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
     settings = get_settings()
     stmt = select(Evaluation.id, Evaluation.call_id, Evaluation.grid_id, Evaluation.final_score,
                   Evaluation.final_passed, Evaluation.final_critical_failed, Evaluation.unverified,
-                  Evaluation.started_at, Evaluation.agent_id, Evaluation.team_id).where(
+                  Evaluation.needs_review, Evaluation.started_at, Evaluation.agent_id, Evaluation.team_id).where(
         Evaluation.is_current == True, Evaluation.validated == False)  # noqa: E712
     stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
     if since is not None:
@@ -424,6 +456,7 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
     rows = session.exec(stmt).all()
     thresholds = _thresholds(session, actor.org_id, {r.grid_id for r in rows if r.grid_id is not None})
     key = settings.secret().encode("utf-8")  # read once: secret() may read a file
+    order = list(QUEUE_REASONS)
     picked = []
     for r in rows:
         codes = []
@@ -431,6 +464,8 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
             codes.append("critical")
         elif not r.final_passed:
             codes.append("failed")
+        if r.needs_review:
+            codes.append("needs_review")
         if r.unverified:
             codes.append("unverified")
         threshold = thresholds.get(r.grid_id, thresholds[None])
@@ -439,16 +474,26 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
         if in_calibration_sample(actor.org_id, r.call_id, settings.review_sample_rate, key=key):
             codes.append("sample")
         if codes:
-            picked.append((r, tuple(codes)))
-    order = list(QUEUE_REASONS)
+            picked.append((r, tuple(sorted(codes, key=order.index))))
     picked.sort(key=lambda p: (order.index(p[1][0]), -p[0].started_at.timestamp()))
     picked = picked[:limit]
     agents = _names(session, Agent, {r.agent_id for r, _ in picked if r.agent_id}, actor.org_id)
     teams = _names(session, Team, {r.team_id for r, _ in picked if r.team_id}, actor.org_id)
+    doubts = _queue_review_reasons(session, actor.org_id, [r.id for r, _ in picked if r.needs_review])
     return [QueueItem(call_id=r.call_id, evaluation_id=r.id, started_at=r.started_at,
                       agent_name=agents.get(r.agent_id), team_name=teams.get(r.team_id), score=r.final_score,
-                      passed=r.final_passed, critical_failed=r.final_critical_failed, codes=codes)
+                      passed=r.final_passed, critical_failed=r.final_critical_failed, codes=codes,
+                      review_reasons=tuple(doubts.get(r.id, ())))
             for r, codes in picked]
+
+
+def _queue_review_reasons(session: Session, org_id: int, evaluation_ids: list[int]) -> dict[int, list[str]]:
+    # Only the flagged calls of the page shown: the wide result rows are never read for the whole queue.
+    if not evaluation_ids:
+        return {}
+    rows = session.exec(select(Evaluation.id, Evaluation.result_json)
+                        .where(col(Evaluation.id).in_(evaluation_ids), Evaluation.org_id == org_id)).all()
+    return {ev_id: review_reasons_of(json.loads(text)) for ev_id, text in rows}
 
 
 # --- calibration ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from ccr.calls import DIRECTION_LABELS, STATUS_LABELS
 from ccr.config import get_settings
 from ccr.db import session
 from ccr.errors import CcrError
-from ccr.formats import fr_number, fr_score, label_of
+from ccr.formats import fr_number, fr_percent, fr_score, label_of
 from ccr.scoring import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
@@ -122,6 +122,10 @@ else:
     origin_col.caption(f"Grille : {md_escape(view.grid_label)}")
     if view.unverified:
         st.warning("Certains verdicts du modèle de langue n'ont pas pu être vérifiés : relisez-les avec attention.")
+    if view.needs_review:
+        doubts = "".join(f"  \n- {md_escape(r)}" for r in view.review_reasons)
+        st.warning(f"**Verdict incertain à vérifier** : écoutez les passages indiqués dans la grille "
+                   f"(critères marqués « À vérifier »).{doubts}", icon="⚠️")
 
 # --- audio ------------------------------------------------------------------------------------
 st.subheader("Enregistrement")
@@ -182,6 +186,13 @@ for crit in view.criteria:
         st.markdown(head)
         ai_label = reviews.VERDICT_LABELS.get(crit["ai_verdict"], crit["ai_verdict"])
         st.caption(f"Verdict IA : {ai_label}")
+        if crit["needs_review"]:
+            marker = "**À vérifier**"
+            if crit["confidence"] is not None:
+                marker += f" — confiance du verdict : {fr_percent(crit['confidence'], 0, ratio=True)}"
+            if crit["review_reason"]:
+                marker += f"  \n{md_escape(crit['review_reason'])}"
+            st.warning(marker, icon="⚠️")
         if crit["explanation"]:
             st.markdown(md_escape(crit["explanation"]))
         for j, ev in enumerate(crit["evidence"]):

@@ -28,7 +28,8 @@ tab_queue, tab_cal = st.tabs(["File de revue", "Calibration"])
 
 with tab_queue:
     st.caption(
-        "Appels non encore validés : échecs et échecs critiques, verdicts du modèle de langue non vérifiés, "
+        "Appels non encore validés : échecs et échecs critiques, verdicts incertains (transcription peu fiable, "
+        "formule douteuse), verdicts du modèle de langue non vérifiés, "
         f"scores à moins de {fr_number(settings.review_margin, 1, trim=True)} points du seuil de réussite, et un "
         f"échantillon aléatoire de {fr_percent(settings.review_sample_rate, 1, ratio=True, trim=True)} des appels "
         "pour la calibration."
@@ -48,6 +49,8 @@ with tab_queue:
         c_agent.markdown(f"{agent}  \n{md_escape(item.team_name or '')}")
         c_score.markdown(f"**{fr_score(item.score)}**")
         c_reason.markdown(" · ".join(item.reasons))
+        if item.review_reasons:
+            c_reason.caption("  \n".join(md_escape(r) for r in item.review_reasons))
         with c_link:
             page_link("review", f"Revoir l'appel n° {item.call_id}", query_params={"call_id": item.call_id},
                       icon="🎧")

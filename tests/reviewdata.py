@@ -28,8 +28,12 @@ SEGMENTS = [
 
 
 def contract(verdicts: dict[str, str] | None = None, *, unverified: bool = False, score: float | None = None,
-             passed: bool | None = None, critical: bool | None = None) -> dict:
-    """An evaluation contract dict with the given verdicts (score computed unless forced)."""
+             passed: bool | None = None, critical: bool | None = None,
+             unsure: dict[str, tuple[float, str]] | None = None) -> dict:
+    """An evaluation contract dict with the given verdicts (score computed unless forced).
+
+    ``unsure`` (criterion id -> (confidence, French reason)) adds the scorer's confidence fields, as a
+    result scored since they exist; without it the result has none, as one stored before them."""
     verdicts = {**BASE_VERDICTS, **(verdicts or {})}
     s, p, c = compute_score(verdicts, GRID)
     criteria = [
@@ -49,6 +53,12 @@ def contract(verdicts: dict[str, str] | None = None, *, unverified: bool = False
     }
     if unverified:
         result["extra"] = {"unverified": True}
+    if unsure is not None:
+        for item in criteria:
+            confidence, reason = unsure.get(item["id"], (1.0, ""))
+            item.update(confidence=confidence, needs_review=bool(reason), review_reason=reason)
+        result["needs_review"] = bool(unsure)
+        result["review_reasons"] = [f"{GRID.criterion(cid).label} : {reason}" for cid, (_, reason) in unsure.items()]
     return result
 
 

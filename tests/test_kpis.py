@@ -525,3 +525,21 @@ def test_a_plain_failure_not_yet_validated_is_to_review(data):
         s.add(ev)
     got, _ = calls(a.actor("admin"), to_review=True)
     assert got == [ids["c3"], ids["c2"]]
+
+
+def test_an_unsure_verdict_stored_by_the_scorer_is_to_review(data):
+    """A passing call far from the threshold still needs a human look when the scorer doubts a verdict."""
+    from tests.reviewdata import contract, make_call
+
+    a, _b, ids = data
+    all_pass = {"identification": "pass", "conclusion": "pass"}  # 100
+    unsure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], started_at=at(2026, 3, 20),
+                       result=contract(all_pass, unsure={"solution": (0.4, "transcription peu fiable à 00:12")}))
+    sure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], started_at=at(2026, 3, 21),
+                     result=contract(all_pass, unsure={}))
+    got, total = calls(a.actor("admin"), to_review=True)
+    assert got == [unsure, ids["c2"]] and total == 2
+    with session() as s:
+        rows, _ = kpis.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")))
+    flags = {r["call_id"]: r["to_review"] for r in rows}
+    assert (flags[unsure], flags[sure]) == (True, False)

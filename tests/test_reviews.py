@@ -291,6 +291,82 @@ def test_review_queue_lists_calls_worth_a_look_with_reasons(tenants, no_sample):
     assert items[0].agent_name == "alpha agent 0"
 
 
+ALL_PASS = {"identification": "pass", "conclusion": "pass"}  # 100: passes, far from the threshold
+DOUBT = "transcription peu fiable à 00:12"
+
+
+def test_an_unsure_verdict_enters_the_queue_with_the_scorers_reasons(tenants, no_sample):
+    a, _ = tenants
+
+    def mk(**kw):
+        return make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract(**kw))
+
+    unsure = mk(verdicts=ALL_PASS, unsure={"solution": (0.42, DOUBT)})
+    unsure_failed = mk(verdicts={"solution": "fail"}, unsure={"accueil": (0.3, "formule d'accueil douteuse")})
+    failed = mk(verdicts={"solution": "fail"})
+    critical = mk(verdicts={"politesse": "fail"})
+    sure = mk(verdicts=ALL_PASS, unsure={})  # rated by the scorer, nothing doubtful
+    old = mk(verdicts=ALL_PASS)  # scored before the scorer rated its confidence
+    checked = mk(verdicts=ALL_PASS, unsure={"solution": (0.42, DOUBT)})
+    _validate(a.actor("supervisor"), checked)  # a human has listened: it leaves the queue
+    with session() as s:
+        items = reviews.review_queue(session=s, actor=a.actor("supervisor"))
+    # After critical failures, before plain failures: the score itself may be wrong.
+    assert [(i.call_id, i.codes) for i in items] == [
+        (critical, ("critical",)),
+        (unsure_failed, ("needs_review", "failed")),
+        (unsure, ("needs_review",)),
+        (failed, ("failed",)),
+    ]
+    by_id = {i.call_id: i for i in items}
+    assert by_id[unsure].reasons == ["Verdict incertain à vérifier"]
+    assert by_id[unsure].review_reasons == ("Solution ou étape suivante : transcription peu fiable à 00:12",)
+    assert by_id[unsure_failed].reasons == ["Verdict incertain à vérifier", "Échec"]
+    assert by_id[unsure_failed].review_reasons == ("Accueil et présentation : formule d'accueil douteuse",)
+    assert by_id[failed].review_reasons == ()
+    assert not {sure, old, checked} & set(by_id)
+
+
+def test_open_call_shows_which_criterion_to_verify_and_why(tenants):
+    a, _ = tenants
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                    result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    view = _open(a.actor("team_lead"), cid)
+    assert view.needs_review is True
+    assert view.review_reasons == ["Solution ou étape suivante : transcription peu fiable à 00:12"]
+    by_id = {c["id"]: c for c in view.criteria}
+    assert {k: by_id["solution"][k] for k in ("confidence", "needs_review", "review_reason")} == {
+        "confidence": 0.42, "needs_review": True, "review_reason": DOUBT}
+    assert by_id["solution"]["evidence"] == [{"start": 12.0, "speaker": "agent", "text": "je débloque votre carte"}]
+    assert {k: by_id["accueil"][k] for k in ("confidence", "needs_review", "review_reason")} == {
+        "confidence": 1.0, "needs_review": False, "review_reason": ""}
+
+
+def test_a_result_stored_before_confidence_existed_still_opens(tenants):
+    a, _ = tenants
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract())
+    view = _open(a.actor("supervisor"), cid)
+    assert (view.needs_review, view.review_reasons) == (False, [])
+    assert all((c["confidence"], c["needs_review"], c["review_reason"]) == (None, False, "") for c in view.criteria)
+    assert len(view.criteria) == 8
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.42, 0.42), (1, 1.0), (0, 0.0), (None, None), (True, None), ("0.5", None), (1.5, None), (-0.1, None)],
+)
+def test_confidence_of_accepts_only_a_number_between_0_and_1(value, expected):
+    assert reviews.confidence_of({"confidence": value}) == expected
+
+
+def test_review_reasons_are_french_strings_only_and_only_when_flagged():
+    flagged = {"needs_review": True, "review_reasons": ["Accueil : douteux", "", 3, None, "  Politesse : x  "]}
+    assert reviews.review_reasons_of(flagged) == ["Accueil : douteux", "Politesse : x"]
+    assert reviews.review_reasons_of({"review_reasons": ["Accueil : douteux"]}) == []  # not flagged
+    assert reviews.review_reasons_of({"needs_review": True, "review_reasons": "Accueil"}) == []
+    assert reviews.review_reasons_of({}) == []
+
+
 def test_queue_and_recompute_use_the_grid_version_of_the_evaluation(tenants, no_sample):
     from ccr.evaluations import store_evaluation
     from ccr.grids import dump_grid_yaml, new_version

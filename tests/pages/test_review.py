@@ -68,6 +68,51 @@ def test_review_page_by_role_and_link(calls, role, target, expect):
         assert any("Lecture seule" in i.value for i in at.info)
 
 
+DOUBT = "transcription peu fiable à 00:12"
+ALL_PASS = {"identification": "pass", "conclusion": "pass"}
+
+
+def _warnings(at) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+@pytest.mark.parametrize("role", ["supervisor", "team_lead"])
+def test_an_unsure_criterion_is_marked_to_verify_with_its_confidence_and_reason(tenants, role):
+    a, _ = tenants
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                    result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    at = run_page("pages/review.py", a.users[role], query={"call_id": str(cid)})
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = _warnings(at)
+    (marker,) = [w for w in warnings if "À vérifier**" in w]
+    assert marker.startswith("**À vérifier** — confiance du verdict : 42\u00a0%")
+    assert marker.endswith("transcription peu fiable à 00\\:12")  # escaped: the reason is data
+    (banner,) = [w for w in warnings if "Verdict incertain à vérifier" in w]
+    assert "Solution ou étape suivante \\: transcription peu fiable à 00\\:12" in banner
+    assert any(b.label == "⏱ 00:12" for b in at.button)  # the evidence line, still listenable
+
+
+def test_a_result_without_confidence_fields_opens_without_markers(calls):
+    a, _, ids = calls
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("vérifier" in w for w in _warnings(at))
+    assert len(at.selectbox) == 8
+
+
+def test_hostile_review_reasons_render_as_text(tenants):
+    a, _ = tenants
+    result = contract(ALL_PASS, unsure={"solution": (0.42, f"{XSS_IMG} [lien](javascript:alert(1))")})
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=result)
+    for page, query in (("pages/review.py", {"call_id": str(cid)}), ("pages/to_review.py", {})):
+        at = run_page(page, a.users["supervisor"], query=query)
+        assert not at.exception, [e.value for e in at.exception]
+        bodies = [w.value for w in at.warning] + [c.value for c in at.caption] + [m.value for m in at.markdown]
+        assert any("\\<img src\\=x onerror\\=alert\\(1\\)\\>" in b for b in bodies), page
+        assert not any("<img" in b.replace("\\<img", "") or "](javascript" in b for b in bodies), page
+        assert not any(e.proto.allow_html for e in [*at.caption, *at.markdown] if "img" in e.value), page
+
+
 def test_review_page_without_call_id_offers_to_open_one(calls):
     a, _, _ = calls
     at = run_page("pages/review.py", a.users["supervisor"])
@@ -188,6 +233,22 @@ def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
     assert f"call_id={ids['other_org']})" not in text
     assert "Échec" in text and "Proche du seuil de réussite" in text
     assert at.metric[0].value == "0"  # calibration: nothing validated yet
+
+
+def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, monkeypatch):
+    from ccr.config import get_settings
+
+    monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
+    get_settings.cache_clear()
+    a, _, _ = calls
+    unsure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                       result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    at = run_page("pages/to_review.py", a.users["supervisor"])
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert f"(/review?call_id={unsure})" in text
+    assert "Verdict incertain à vérifier" in text
+    assert "Solution ou étape suivante \\: transcription peu fiable à 00\\:12" in text  # escaped: data
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("supervisor", True), ("admin", True), ("team_lead", False),
