@@ -25,6 +25,7 @@ HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval
 # public-d: tune on the first 80 calls, hold out the last 40 (its README: categories are interleaved,
 # so both parts are balanced). Never move this line to fit a result.
 HOLDOUT_FROM = 80
+SAMPLE = Path(__file__).resolve().parents[1] / "ccr" / "data" / "sample-call-fr.json"
 CRITICAL = "politesse"  # the critical criterion: a fail zeroes the call
 
 
@@ -66,10 +67,13 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
     abs_err = 0.0
     times = []
     mistakes = []
+    flagged = [0, 0]  # (right, total) of criteria flagged needs_review
+    unflagged = [0, 0]
+    calls_flagged = 0
+    evidence_truth = load_evidence(directory)
+    ev_ok = ev_total = 0
     n = 0
     paths = sorted((directory / "transcripts").glob("*.json"))
-    if paths:  # warm-up: the first call parses the grid and compiles the lexicons once per process
-        score_transcript(json.loads(paths[0].read_text(encoding="utf-8")), engine=engine)
     for path in paths:
         tr = json.loads(path.read_text(encoding="utf-8"))
         label = labels.get(tr.get("call_id") or path.stem)
@@ -80,6 +84,15 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         times.append((time.perf_counter() - t0) * 1000)
         n += 1
         got = {c["id"]: c["verdict"] for c in ev["criteria"]}
+        calls_flagged += bool(ev.get("needs_review"))
+        for c in ev["criteria"]:
+            side = flagged if c.get("needs_review") else unflagged
+            side[0] += c["verdict"] == label["criteria"].get(c["id"])
+            side[1] += 1
+            truth = evidence_truth.get((tr.get("call_id") or path.stem, c["id"]))
+            if truth is not None and c["verdict"] == "pass" and c["evidence"]:
+                ev_total += 1
+                ev_ok += _segment_index(tr, c["evidence"][0]) in truth
         for cid, want in label["criteria"].items():
             have = got.get(cid, "na")
             crit_total += 1
@@ -136,7 +149,32 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         "polite_zeroed": tuple(false_zero),
         "per_tag": {k: (v[0], v[1]) for k, v in sorted(per_tag.items())},
         "mistakes": mistakes,
+        "flagged": tuple(flagged),
+        "unflagged": tuple(unflagged),
+        "calls_flagged": calls_flagged,
+        "evidence": (ev_ok, ev_total),
     }
+
+
+def load_evidence(directory: Path) -> dict[tuple[str, str], set[int]]:
+    """Hand-annotated lines carrying each passing criterion: (call id, criterion) -> segment indices."""
+    path = directory / "evidence.jsonl"
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out[(row["call_id"], row["criterion"])] = {i for idx in row["lines"].values() for i in idx}
+    return out
+
+
+def _segment_index(tr: dict, evidence: dict) -> int:
+    """Index, in file order, of the segment an evidence item quotes (-1 when none matches)."""
+    for i, seg in enumerate(tr["segments"]):
+        if seg["text"] == evidence["text"] and abs(float(seg["start"]) - float(evidence["start"])) < 0.01:
+            return i
+    return -1
 
 
 def print_report(name: str, r: dict, details: bool) -> None:
@@ -157,6 +195,13 @@ def print_report(name: str, r: dict, details: bool) -> None:
         print(f"  agents impolis repérés  : {caught}/{rude} ({100 * caught / rude:.0f} %)")
     if polite:
         print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100)")
+    for name, (ok, total) in (("signalés « à vérifier »", r["flagged"]), ("non signalés", r["unflagged"])):
+        if total:
+            print(f"  accord, critères {name:23s}: {100 * ok / total:.1f} % ({ok}/{total})")
+    print(f"  appels signalés à revoir: {r['calls_flagged']}/{r['calls']}")
+    ok, total = r["evidence"]
+    if total:
+        print(f"  précision des preuves   : {100 * ok / total:.1f} % ({ok}/{total} verdicts « pass » annotés)")
     print(f"  temps                   : {r['ms_per_call']:.1f} ms/appel (max {r['ms_max']:.1f} ms)")
     if r["per_tag"]:
         print("  accord par cas difficile (sur le critère concerné) :")
@@ -180,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         dirs.append(HELDOUT_DIR)
     if not dirs:
         ap.error("indiquez au moins un dossier, ou --heldout")
+    t0 = time.perf_counter()
+    score_transcript(json.loads(SAMPLE.read_text(encoding="utf-8")))  # loads the grid and both models
+    print(f"chargement (grille, modèles d'actes et de catégories, premier appel) : "
+          f"{1000 * (time.perf_counter() - t0):.0f} ms")
     for d in dirs:
         if load_hard_cases(d):
             for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):

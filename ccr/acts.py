@@ -45,6 +45,7 @@ from ccr.textnorm import normalize
 DATA_DIR = Path(__file__).resolve().parent / "data" / "acts"
 BANK_PATH = DATA_DIR / "bank.jsonl"
 MODEL_PATH = DATA_DIR / "model.npz"
+CALIBRATION_PATH = DATA_DIR / "calibration.json"
 
 AGENT_ACTS = (
     "greeting", "self_intro", "ident_request", "open_question", "reformulation", "empathy", "solution",
@@ -160,6 +161,20 @@ class ActModel:
         logits = vals[known] @ self.weights[pos[known]] + self.bias
         return 1.0 / (1.0 + np.exp(-logits))
 
+    def fingerprint(self) -> str:
+        """A hash of the weights, so per-act thresholds calibrated on one model are never applied to another."""
+        h = hashlib.sha256()
+        for a in (self.feature_ids, self.weights.astype(np.float16), self.bias):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def with_thresholds(self, thresholds: dict[str, float]) -> ActModel:
+        """The same model with some acts' thresholds replaced."""
+        t = self.thresholds.copy()
+        for act, v in thresholds.items():
+            t[self.acts.index(act)] = float(v)
+        return ActModel(self.feature_ids, self.weights, self.bias, t, self.acts, self.bank_sha256)
+
     def save(self, path: Path) -> None:
         """Write the model as a compressed ``.npz`` (weights in float16: a few MB)."""
         np.savez_compressed(path, feature_ids=self.feature_ids, weights=self.weights.astype(np.float16),
@@ -179,12 +194,43 @@ class ActModel:
                                 "« python -m scripts.train_acts ».") from e
 
 
-@lru_cache(maxsize=1)
+_installed: list[ActModel] = []
+
+
 def default_model() -> ActModel:
-    """The shipped model, loaded once per process."""
+    """The shipped model with its calibrated thresholds, loaded once per process."""
+    if not _installed:
+        _installed.append(_load_shipped())
+    return _installed[0]
+
+
+def install_model(model: ActModel | None) -> None:
+    """Make ``model`` the one every scorer uses (calibration, tests); ``None`` reloads the shipped one."""
+    _installed[:] = [model] if model is not None else []
+
+
+def _load_shipped() -> ActModel:
     if not MODEL_PATH.exists():
         raise ActModelError("Modèle d'actes de dialogue absent : lancez « python -m scripts.train_acts ».")
-    return ActModel.load(MODEL_PATH)
+    model = ActModel.load(MODEL_PATH)
+    calibration = read_calibration()
+    if calibration.get("model") == model.fingerprint():
+        model = model.with_thresholds(calibration["thresholds"])
+    return model
+
+
+def read_calibration(path: Path = CALIBRATION_PATH) -> dict:
+    """The per-act thresholds calibrated on whole calls (``scripts/calibrate_acts.py``); {} when absent."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ActModelError(f"Calibration des actes illisible ({path.name}) : {e}") from e
+    unknown = set(data.get("thresholds", {})) - set(ACTS)
+    if unknown:
+        raise ActModelError(f"Calibration des actes : actes inconnus {sorted(unknown)}")
+    return data
 
 
 @dataclass(frozen=True)
@@ -255,6 +301,58 @@ def pairs(examples: Sequence[Example], step: int = 7) -> list[Example]:
     return out
 
 
+# --- speech-recognition noise -------------------------------------------------------------------
+
+# General confusions of French speech recognition on telephone audio: homophones, voicing pairs, nasal
+# vowels, silent endings, elisions. They are phonetics of French, not slips collected from any call set.
+HOMOPHONES = (
+    ("c est", "s est"), ("c est", "ses"), ("ces", "ses"), ("a", "ah"), ("et", "est"), ("est", "ai"),
+    ("mais", "mes"), ("mais", "met"), ("on", "ont"), ("son", "sont"), ("quand", "qu en"), ("vous", "vou"),
+    ("votre", "vote"), ("notre", "note"), ("je", "che"), ("de", "des"), ("le", "les"), ("la", "l a"),
+    ("un", "on"), ("bien", "vient"), ("merci", "mersi"),
+    ("au revoir", "oh revoir"), ("tres", "trait"), ("peu", "peut"), ("fait", "fais"), ("ca", "sa"),
+)
+SOUND_SWAPS = (
+    ("b", "p"), ("p", "b"), ("d", "t"), ("t", "d"), ("v", "f"), ("f", "v"), ("g", "k"), ("z", "s"), ("ch", "j"),
+    ("on", "an"), ("an", "en"), ("in", "un"), ("ai", "e"), ("er", "e"), ("ez", "e"), ("eau", "o"), ("au", "o"),
+    ("ss", "s"), ("qu", "k"), ("ph", "f"), ("gn", "n"), ("ou", "o"), ("oi", "oa"), ("m", "n"), ("n", "m"),
+    ("r", ""), ("l", ""),
+)
+NOISE_WORD_RATE = 0.25  # share of words an augmented line changes: what a poor telephone transcript looks like
+
+
+def asr_noise(text: str, seed: int) -> str:
+    """A deterministic speech-recognition-like variant of a line: lowercase, no punctuation, some words
+    swapped for homophones, misheard sounds, dropped or merged (same ``seed``, same output)."""
+    rng = np.random.default_rng(seed)
+    t = f" {normalize(text)} "
+    for a, b in HOMOPHONES:
+        if f" {a} " in t and rng.random() < NOISE_WORD_RATE:
+            t = t.replace(f" {a} ", f" {b} ", 1)
+    words = t.split()
+    out: list[str] = []
+    for w in words:
+        r = rng.random()
+        if r < NOISE_WORD_RATE * 0.15 and len(words) > 3:
+            continue  # a short word lost in the line noise
+        if r < NOISE_WORD_RATE and len(w) > 2:
+            options = [(x, y) for x, y in SOUND_SWAPS if x in w]
+            if options:
+                x, y = options[int(rng.integers(len(options)))]
+                w = w.replace(x, y, 1) or w
+        if out and r > 1 - NOISE_WORD_RATE * 0.1 and len(out[-1]) <= 3:
+            out[-1] += w  # two words run together
+            continue
+        out.append(w)
+    return " ".join(out) or normalize(text)
+
+
+def noisy_copies(examples: Sequence[Example]) -> list[Example]:
+    """One speech-recognition-like copy of every line, with the same acts (deterministic)."""
+    return [Example(text=asr_noise(e.text, zlib.crc32(e.text.encode("utf-8"))), speaker=e.speaker, acts=e.acts)
+            for e in examples]
+
+
 def _design(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of hashed features as (row index, feature id, value) arrays."""
     rows, cols, vals = [], [], []
@@ -267,19 +365,21 @@ def _design(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, lr: float = 0.1,
-          bank_hash: str = "") -> ActModel:
-    """Fit one logistic regression per act by full-batch Adam; deterministic for the same examples."""
+          bank_hash: str = "", labels: tuple[str, ...] = ACTS,
+          speaker_of: dict[str, str] | None = None) -> ActModel:
+    """Fit one logistic regression per label (the acts by default) by full-batch Adam; deterministic."""
+    speaker_of = SPEAKER_OF if speaker_of is None else speaker_of
     texts = [e.text for e in examples]
-    y = np.array([[a in e.acts for a in ACTS] for e in examples], dtype=np.float32)
+    y = np.array([[a in e.acts for a in labels] for e in examples], dtype=np.float32)
     rows, cols, vals = _design(texts)
     ids, inverse, counts = np.unique(cols, return_inverse=True, return_counts=True)
     keep = counts[inverse] >= MIN_FEATURE_COUNT
     rows, cols, vals = rows[keep], cols[keep], vals[keep]
     ids, inverse = np.unique(cols, return_inverse=True)
-    n, d, k = len(texts), len(ids), len(ACTS)
+    n, d, k = len(texts), len(ids), len(labels)
     # A line teaches only its own speaker's acts: a customer's « au revoir » says nothing about whether
     # the same words are an agent's closing, so the other side's acts are left out of its loss.
-    own = np.array([[SPEAKER_OF[a] == e.speaker or e.speaker == "inconnu" for a in ACTS] for e in examples],
+    own = np.array([[speaker_of[a] == e.speaker or e.speaker == "inconnu" for a in labels] for e in examples],
                    dtype=np.float32)
     pos = (y * own).sum(0)
     neg = own.sum(0) - pos
@@ -314,7 +414,7 @@ def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, l
         b -= scale * m_b / (np.sqrt(v_b) + eps)
     thresholds = np.full(k, DEFAULT_THRESHOLD, dtype=np.float32)
     return ActModel(feature_ids=ids.astype(np.int64), weights=w.astype(np.float32), bias=b.astype(np.float32),
-                    thresholds=thresholds, acts=ACTS, bank_sha256=bank_hash)
+                    thresholds=thresholds, acts=labels, bank_sha256=bank_hash)
 
 
 def evaluate(model: ActModel, examples: Iterable[Example]) -> dict[str, dict[str, float]]:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from sqlmodel import Session, col, func, select, update
 
-from ccr import audit
+from ccr import actrules, audit
 from ccr.db import hold_write_lock
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.models import Grid as GridRow
@@ -30,9 +30,12 @@ from ccr.users import Actor
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_GRID_FILE = DATA_DIR / "grids" / "ccr-standard-fr.yaml"
+V1_GRID_FILE = DATA_DIR / "grids" / "ccr-standard-fr-v1.yaml"  # phrase lists: kept to read and upgrade old grids
 DEFAULT_TAXONOMY_FILE = DATA_DIR / "taxonomy-fr.yaml"
-TOTAL_WEIGHT = 100  # issue 4: the weights of a grid must total 100
-DEFAULT_PASS_THRESHOLD = 70.0  # issue 4: a call passes at 70 and above
+TOTAL_WEIGHT = 100  # weights are shares of the score: they total 100
+DEFAULT_PASS_THRESHOLD = 70.0  # a call passes at 70 and above
+# A verdict whose confidence is below this is flagged for a human (« À revoir »); grids may set their own.
+DEFAULT_REVIEW_THRESHOLD = 0.6
 GRID_LOCK_BASE = 0x0CC3_0000  # advisory-lock namespace of the first storing of an organisation's grid (audit: 0x0CC2)
 SPEAKERS = ("agent", "customer", "any")
 # Detection methods the rules engine implements (see ccr.scoring); anything else is refused.
@@ -43,6 +46,7 @@ METHODS = {
     "solution": "solution concrète proposée, refus sans alternative",
     "hold": "mises en attente annoncées avant un silence et remerciées après",
     "metric": "condition sur une mesure de l'appel (durée, silences, temps de parole)",
+    **actrules.METHODS,
 }
 METRICS = ("duration_s", "longest_silence_s", "agent_talk_ratio", "customer_talk_ratio", "agent_words",
            "customer_words", "segments")
@@ -86,6 +90,7 @@ class Grid:
     sections: tuple[Section, ...]
     pass_threshold: float = DEFAULT_PASS_THRESHOLD
     description: str = ""
+    review_threshold: float = DEFAULT_REVIEW_THRESHOLD
 
     @property
     def criteria(self) -> tuple[Criterion, ...]:
@@ -116,6 +121,7 @@ class IrritantType:
     id: str
     label: str
     phrases: tuple[str, ...]
+    act: str = ""  # the customer dialogue act that carries it (ccr.acts); empty: phrases only
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ def grid_from_dict(data: Any) -> Grid:
     threshold = data.get("pass_threshold", DEFAULT_PASS_THRESHOLD)
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 100:
         raise InvalidInput("Le seuil de réussite doit être un nombre entre 0 et 100.")
+    review = data.get("review_threshold", DEFAULT_REVIEW_THRESHOLD)
+    if not isinstance(review, (int, float)) or isinstance(review, bool) or not 0 <= review <= 1:
+        raise InvalidInput("Le seuil de revue (review_threshold) doit être un nombre entre 0 et 1.")
     raw_sections = data.get("sections")
     if not isinstance(raw_sections, list) or not raw_sections:
         raise InvalidInput("La grille doit contenir au moins une section avec des critères.")
@@ -155,6 +164,7 @@ def grid_from_dict(data: Any) -> Grid:
         sections=sections,
         pass_threshold=float(threshold),
         description=str(data.get("description") or ""),
+        review_threshold=float(review),
     )
     validate_grid(grid)
     return grid
@@ -220,6 +230,8 @@ def _validate_criterion(c: Criterion) -> None:
         gap = p.get("min_gap_s", 10)
         if not isinstance(gap, (int, float)) or gap <= 0:
             raise InvalidInput(f"{where} : min_gap_s doit être un nombre de secondes positif.")
+    elif c.method in actrules.METHODS:
+        _validate_act_params(c, where)
     elif c.method == "metric":
         if p.get("metric") not in METRICS:
             raise InvalidInput(f"{where} : mesure inconnue « {p.get('metric')} » (connues : {', '.join(METRICS)}).")
@@ -230,6 +242,41 @@ def _validate_criterion(c: Criterion) -> None:
     threshold = p.get("fuzzy_threshold")
     if threshold is not None and (not isinstance(threshold, (int, float)) or not 50 <= threshold <= 100):
         raise InvalidInput(f"{where} : fuzzy_threshold doit être compris entre 50 et 100.")
+
+
+def _validate_act_params(c: Criterion, where: str) -> None:
+    p = c.params
+    if c.method == "acts":
+        groups = p.get("require")
+        if not isinstance(groups, dict) or not groups:
+            raise InvalidInput(f"{where} : la méthode « acts » demande au moins un groupe d'actes (require).")
+        for gname, acts in groups.items():
+            actrules.act_names(acts, f"{where}, groupe « {gname} »")
+    for key in ("response", "solution", "refusal", "alternative", "announce", "thanks", "acts", "reaction"):
+        if key in p:
+            actrules.act_names(p[key], f"{where}, {key}")
+    after = p.get("after_customer_act") or {}
+    ends = p.get("at_end") or {}
+    if not isinstance(after, dict) or not isinstance(ends, dict):
+        raise InvalidInput(f"{where} : « after_customer_act » et « at_end » associent un groupe à une valeur.")
+    for gname, acts in after.items():
+        actrules.act_names(acts, f"{where}, after_customer_act « {gname} »")
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in ends.values()):
+        raise InvalidInput(f"{where} : « at_end » donne un nombre de tours (entier ≥ 1) par groupe.")
+    cues = p.get("cues") or {}
+    if not isinstance(cues, dict):
+        raise InvalidInput(f"{where} : « cues » associe un acte à une liste d'expressions.")
+    for act, phrases in cues.items():
+        actrules.act_names([act], f"{where}, cues")
+        _phrase_list(phrases, f"{where}, expressions de l'acte « {act} »")
+    floors = p.get("min_probability") or {}
+    if not isinstance(floors, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in floors.values()):
+        raise InvalidInput(f"{where} : « min_probability » associe un acte à un seuil entre 0 et 1.")
+    actrules.act_names(list(floors) or ["greeting"], f"{where}, min_probability")
+    review = p.get("review_below")
+    if review is not None and (not isinstance(review, (int, float)) or not 0 <= review <= 1):
+        raise InvalidInput(f"{where} : « review_below » doit être un nombre entre 0 et 1.")
 
 
 def _phrase_list(value: Any, where: str) -> list[str]:
@@ -291,6 +338,7 @@ def grid_to_dict(grid: Grid) -> dict[str, Any]:
         "name": grid.name,
         "version": grid.version,
         "pass_threshold": grid.pass_threshold,
+        "review_threshold": grid.review_threshold,
         "description": grid.description,
         "sections": [
             {
@@ -339,6 +387,71 @@ def default_grid() -> Grid:
     return load_grid_yaml(_read_text(DEFAULT_GRID_FILE))
 
 
+# The act each phrase list of the standard v1 grid stood for: wordings an organisation added to a list
+# become its own cues for that act when the grid is upgraded.
+V1_LIST_ACTS = {
+    ("accueil", "greeting"): "greeting", ("accueil", "intro"): "self_intro",
+    ("identification", "identifier"): "ident_request", ("decouverte", "explore"): "open_question",
+    ("empathie", "phrases"): "empathy", ("solution", "expected"): "solution", ("solution", "refusal"): "refusal",
+    ("attente", "announce"): "hold_announce", ("attente", "thanks"): "hold_thanks",
+    ("politesse", "phrases"): "rude_insult", ("conclusion", "other_need"): "other_need",
+    ("conclusion", "close"): "closing",
+}
+V1_METHODS = frozenset({"phrases", "forbidden", "empathy", "solution", "hold"})
+
+
+def _phrase_lists(c: Criterion) -> dict[str, list[str]]:
+    """The named phrase lists of a v1 criterion (groups and method lists)."""
+    out = dict(c.params.get("groups") or {})
+    for key in ("phrases", "expected", "refusal", "announce", "thanks"):
+        if isinstance(c.params.get(key), list):
+            out[key] = c.params[key]
+    return out
+
+
+def upgrade_grid(grid: Grid) -> Grid | None:
+    """The act-based successor of a grid built on the standard v1, or None when it has nothing to upgrade.
+
+    Criteria the standard grid knows (same id, a v1 phrase method) take the standard v2 rule and keep the
+    organisation's label, weight, critical flag, window, texts and the wordings it added, as cues of the
+    act; its own criteria (other ids, metrics) are kept as they are."""
+    stock_v1 = {c.id: c for c in load_grid_yaml(_read_text(V1_GRID_FILE)).criteria}
+    stock_v2 = {c.id: c for c in default_grid().criteria}
+    changed = False
+    sections = []
+    for section in grid.sections:
+        criteria = []
+        for c in section.criteria:
+            if c.id not in stock_v2 or c.method not in V1_METHODS:
+                criteria.append(c)
+                continue
+            params = copy.deepcopy(stock_v2[c.id].params)
+            old = _phrase_lists(stock_v1[c.id]) if c.id in stock_v1 else {}
+            cues: dict[str, list[str]] = {}
+            for name, phrases in _phrase_lists(c).items():
+                act = V1_LIST_ACTS.get((c.id, name))
+                added = [x for x in phrases if x not in set(old.get(name, []))]
+                if act and added:
+                    cues.setdefault(act, []).extend(added)
+            if cues:
+                params["cues"] = cues
+            criteria.append(replace(c, method=stock_v2[c.id].method, params=params))
+            changed = True
+        sections.append(replace(section, criteria=tuple(criteria)))
+    if not changed:
+        return None
+    out = replace(grid, version=grid.version + 1, sections=tuple(sections))
+    validate_grid(out)
+    return out
+
+
+def upgrade_taxonomy(tax: Taxonomy) -> Taxonomy | None:
+    """The taxonomy with the standard irritants tied to their dialogue act, or None when nothing changes."""
+    acts = {i.id: i.act for i in default_taxonomy().irritants}
+    irritants = tuple(replace(i, act=acts[i.id]) if not i.act and acts.get(i.id) else i for i in tax.irritants)
+    return None if irritants == tax.irritants else replace(tax, irritants=irritants)
+
+
 # --- taxonomies ----------------------------------------------------------------------
 
 
@@ -362,7 +475,11 @@ def taxonomy_from_dict(data: Any) -> Taxonomy:
         if not isinstance(body, dict):
             raise InvalidInput(f"Irritant « {iid} » : un objet (label, phrases) est attendu.")
         phrases = _phrase_list(body.get("phrases"), f"Irritant « {iid} »")
-        irritants.append(IrritantType(id=str(iid), label=str(body.get("label") or iid), phrases=tuple(phrases)))
+        act = str(body.get("act") or "")
+        if act:
+            actrules.act_names([act], f"Irritant « {iid} »")
+        irritants.append(IrritantType(id=str(iid), label=str(body.get("label") or iid), phrases=tuple(phrases),
+                                      act=act))
     ids = [c.id for c in categories]
     default = str(data.get("default_category") or ids[0])
     if default not in ids:
@@ -380,7 +497,8 @@ def taxonomy_to_dict(tax: Taxonomy) -> dict[str, Any]:
         "default_category": tax.default_category,
         "fuzzy_threshold": tax.fuzzy_threshold,
         "categories": {c.id: {"label": c.label, "cues": list(c.cues)} for c in tax.categories},
-        "irritants": {i.id: {"label": i.label, "phrases": list(i.phrases)} for i in tax.irritants},
+        "irritants": {i.id: {"label": i.label, **({"act": i.act} if i.act else {}), "phrases": list(i.phrases)}
+                      for i in tax.irritants},
     }
 
 
@@ -543,10 +661,11 @@ def taxonomy_from_editor(
             out[rid] = {"label": cell_text(row.get("label")) or rid, key: phrases}
         return out
 
-    return taxonomy_from_dict({
+    tax = taxonomy_from_dict({
         "default_category": default_category, "fuzzy_threshold": fuzzy_threshold,
         "categories": table(categories, "cues", "Catégorie"), "irritants": table(irritants, "phrases", "Irritant"),
     })
+    return upgrade_taxonomy(tax) or tax  # the table has no act column: standard irritants keep theirs
 
 
 def sample_transcript() -> dict[str, Any]:
@@ -608,7 +727,7 @@ def cell_int(value: Any) -> int | None:
 # (grid_id, grid_version) keeps pointing at the definition it was scored with. Only the
 # ``is_active`` flag moves between rows.
 
-GRID_EDIT_ROLES = frozenset({"supervisor", "admin"})  # issue 4: the Grilles page is for them only
+GRID_EDIT_ROLES = frozenset({"supervisor", "admin"})  # the Grilles page is for them only
 
 
 def _require_edit(actor: Actor) -> None:
@@ -659,7 +778,31 @@ def active_grid(*, session: Session, org_id: int) -> tuple[GridRow, Grid]:
         session.add(row)
         session.flush()
         return row, g
-    return row, grid_of_row(row)
+    return _upgraded(session, org_id, row, grid_of_row(row))
+
+
+def _upgraded(session: Session, org_id: int, row: GridRow, grid: Grid) -> tuple[GridRow, Grid]:
+    """Store once the act-based successor of an organisation's v1-style active grid, and make it active.
+
+    Once a later version of the same grid exists, a supervisor who re-activates the old one keeps it."""
+    newer = session.exec(select(func.count()).select_from(GridRow).where(
+        GridRow.org_id == org_id, GridRow.slug == row.slug, GridRow.version > row.version)).one()
+    up = None if newer else upgrade_grid(grid)
+    if up is None:
+        return row, grid
+    hold_write_lock(session, GRID_LOCK_BASE + org_id)
+    if session.exec(select(func.count()).select_from(GridRow).where(
+            GridRow.org_id == org_id, GridRow.slug == row.slug, GridRow.version > row.version)).one():
+        return active_grid(session=session, org_id=org_id)  # another worker upgraded it meanwhile
+    up = replace(up, version=_next_grid_version(session, org_id, up.id))
+    new_row = GridRow(org_id=org_id, slug=up.id, name=up.name, version=up.version, definition_json=_definition(up),
+                      is_active=False)
+    session.add(new_row)
+    session.flush()
+    _set_active_grid(session, org_id, new_row)
+    audit.log_event(session=session, who=audit.SYSTEM, org_id=org_id, action="grid_upgraded", target_type="grid",
+                    target_id=new_row.id, detail={"grille": up.id, "de": row.version, "vers": up.version})
+    return new_row, up
 
 
 def list_grid_versions(*, session: Session, actor: Actor) -> list[GridRow]:
@@ -717,7 +860,11 @@ def _active_taxonomy_row(session: Session, org_id: int) -> TaxonomyRow | None:
 def active_taxonomy(*, session: Session, org_id: int) -> Taxonomy:
     """The organisation's active taxonomy, or the built-in French one when it never saved its own."""
     row = _active_taxonomy_row(session, org_id)
-    return load_taxonomy_yaml(row.definition_json) if row else default_taxonomy()
+    if row is None:
+        return default_taxonomy()
+    tax = load_taxonomy_yaml(row.definition_json)
+    # Taxonomies saved before irritants had acts read them from the act model too (standard ids only).
+    return upgrade_taxonomy(tax) or tax
 
 
 def active_taxonomy_version(*, session: Session, org_id: int) -> int | None:

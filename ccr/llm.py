@@ -17,10 +17,12 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from ccr.actrules import ACT_LABELS
 from ccr.errors import ScoringError
 from ccr.grids import Grid, Taxonomy
 from ccr.scoring import evaluation_from_verdicts
 from ccr.textnorm import normalize
+from ccr.transcript import Call, validate_transcript
 
 QUOTE_MIN_RATIO = 90  # a quote may differ from the transcript by punctuation or a typo, not by content
 SYSTEM_PROMPT = (
@@ -28,7 +30,9 @@ SYSTEM_PROMPT = (
     "Pour chaque critère, donne un verdict pass, fail ou na et cite mot pour mot le ou les passages "
     "de la transcription qui le prouvent (champ quotes, texte exact d'un segment). N'invente jamais de citation. "
     "Les irritants concernent uniquement le client (jamais l'agent) et doivent être cités. "
-    "Choisis une catégorie dans la liste donnée. Réponds en français, au format JSON demandé."
+    "Choisis une catégorie dans la liste donnée. Réponds en français, au format JSON demandé. "
+    "Le champ actes de chaque segment liste les actes de dialogue repérés automatiquement (salutation, refus, "
+    "prise de congé...) : ce sont des indices qui peuvent se tromper, jamais des preuves ; seule la citation prouve."
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _LONG_NUMBER = re.compile(r"(?:\d[ .-]?){8,}")  # card, IBAN, phone numbers: never sent in clear
@@ -81,7 +85,9 @@ def response_schema(grid: Grid, taxonomy: Taxonomy) -> dict:
 
 
 def build_messages(transcript: dict, grid: Grid, taxonomy: Taxonomy) -> list[dict]:
-    """The chat messages: instructions, then the grid, taxonomy and redacted transcript as JSON."""
+    """The chat messages: instructions, then the grid, taxonomy and redacted transcript (with each line's
+    recognised dialogue acts as hints) as JSON."""
+    call = Call.from_transcript(validate_transcript(transcript))
     payload = {
         "grille": {
             "id": grid.id,
@@ -94,8 +100,9 @@ def build_messages(transcript: dict, grid: Grid, taxonomy: Taxonomy) -> list[dic
         "categories": {c.id: c.label for c in taxonomy.categories},
         "irritants_client": {i.id: i.label for i in taxonomy.irritants},
         "transcription": [
-            {"debut": round(s["start"], 1), "locuteur": s["speaker"], "texte": _redact(s["text"])}
-            for s in transcript["segments"]
+            {"debut": round(s.start, 1), "locuteur": s.speaker, "texte": _redact(s.text),
+             "actes": [ACT_LABELS[a] for a in sorted(call.acts(s).acts)]}
+            for s in call.segs
         ],
     }
     return [
@@ -151,17 +158,25 @@ def score_with_llm(transcript: dict, grid: Grid, taxonomy: Taxonomy, rules_eval:
         found = [find_quote(q, segments) for q in quotes]
         missing = any(f is None for f in found)
         # What is said must be quoted: a pass, or for forbidden expressions a fail (their pass is an absence).
-        needs_quote = item["verdict"] == ("fail" if c.method == "forbidden" else "pass")
+        needs_quote = item["verdict"] == ("fail" if c.method in ("forbidden", "acts_forbidden") else "pass")
         if missing or (needs_quote and not found):
             unverified.append(c.id)
             verdicts[c.id] = rules_item
             continue
+        agree = item["verdict"] == rules_item["verdict"]
+        # Two engines agreeing is worth the rules' confidence; a disagreement is a question for a human.
+        confidence = rules_item.get("confidence", 1.0) if agree else 0.5
+        flagged = confidence < grid.review_threshold
         verdicts[c.id] = {
             "id": c.id,
             "verdict": item["verdict"],
             "weight": c.weight,
             "evidence": [_evidence(s) for s in found],
             "explanation": str(item.get("explanation") or rules_item["explanation"]),
+            "confidence": confidence,
+            "needs_review": flagged,
+            "review_reason": ("le modèle de langue et les règles ne sont pas d'accord" if not agree
+                              else rules_item.get("review_reason", "")) if flagged else "",
         }
     out = evaluation_from_verdicts(rules_eval, verdicts, grid)
     out["engine"] = "llm"

@@ -280,6 +280,7 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
             "evidence": item.get("evidence") or [], "explanation": item.get("explanation") or "",
             "confidence": confidence_of(item), "needs_review": flagged,
             "review_reason": _text(item.get("review_reason")) if flagged else "",
+            "review_at": _seconds(item.get("review_at")) if flagged else None,
         })
     review = latest_review(session=session, evaluation=ev)
     return CallView(
@@ -292,6 +293,13 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         result=result, grid=grid, criteria=criteria,
         latest_review=_review_view(session, review) if review else None,
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A call time in seconds from a stored result, or None when absent or not a plain number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
 
 
 def confidence_of(criterion: dict[str, Any]) -> float | None:

@@ -1,13 +1,15 @@
 """The offline, deterministic "rules" scorer, and the score arithmetic shared with reviews.
 
-``score_transcript`` returns the evaluation contract of issue 4. Detection is driven by the grid's
-data (see ``ccr/data/grids/ccr-standard-fr.yaml``): each criterion names a method and its phrases.
-Phrases are matched on a normalised, ASR-folded form of the text (``ccr.textnorm``), on stems,
-and fuzzily (rapidfuzz partial ratio), in the right speaker's channel only.
+``score_transcript`` returns the evaluation contract: per criterion a verdict, its weight, the quoted
+evidence, a French explanation, a ``confidence`` (0..1) and ``needs_review`` with its reason; the score,
+category, customer irritants, summary and recommendations. Detection is driven by the grid's data:
+the standard grid (``ccr/data/grids/ccr-standard-fr.yaml``, v2) states its criteria as rules over the
+dialogue acts of each line (``ccr.actrules``, ``ccr.acts``); grids of the first generation (phrase
+lists, ``ccr-standard-fr-v1.yaml``) still score with the phrase methods below, matched on a
+normalised, ASR-folded form of the text (``ccr.textnorm``), on stems and fuzzily.
 
-Speakers: ``agent``, ``customer`` or ``inconnu`` (mono recordings). An ``inconnu`` segment is
-searched in both channels, except the very first segment of the call, which is taken as the
-agent's (the agent picks up and speaks first in inbound calls).
+Speakers: ``agent``, ``customer`` or ``inconnu`` (mono recordings): a mono line counts for the side
+whose acts it clearly performs, the first line for the agent (``ccr.transcript``).
 
 Irritants and any sentiment measure concern the customer only: the EU AI Act, art. 5(1)(f),
 prohibits emotion recognition of employees at the workplace.
@@ -23,13 +25,14 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from ccr import actrules, categories
 from ccr.errors import InvalidInput
 from ccr.grids import Criterion, Grid, Taxonomy, default_grid, default_taxonomy
 from ccr.textnorm import match_form, normalize, stems
+from ccr.transcript import Call, Outcome, Seg, validate_transcript
 
 ENGINES = ("rules", "llm")
 VERDICTS = ("pass", "fail", "na")
-SPEAKER_VALUES = ("agent", "customer", "inconnu")
 FUZZY_CANDIDATES = 4  # best partial-ratio candidates re-checked on word boundaries
 FUZZY_MIN_CHARS = 9  # below this, a 1-letter ASR slip already changes the word: exact/stem only
 DEFAULT_FUZZY = 86  # partial-ratio floor tuned on the public-asr set (WER 0.3-0.6)
@@ -40,6 +43,7 @@ CATEGORY_HEAD_WEIGHT = 3.0
 CATEGORY_AGENT_WEIGHT = 1.0
 CATEGORY_TAIL_WEIGHT = 0.6
 MAX_SUMMARY_CHARS = 400
+CRITICAL_SURE = 0.8  # a zeroing verdict below this confidence goes to a human before anyone acts on it
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÉÈÀÂÎÔÛÇ][a-zéèêëàâîïôûüç]{2,})")
 # Capitalised words that are not names: sentence-initial words after commas, greetings, fillers.
 _NOT_NAMES = frozenset({
@@ -50,44 +54,6 @@ _NOT_NAMES = frozenset({
 
 
 # --- public API ------------------------------------------------------------------------
-
-
-def validate_transcript(obj: Any) -> dict:
-    """Check the transcript format and return it with segments sorted by start; raise InvalidInput (French)."""
-    if not isinstance(obj, dict):
-        raise InvalidInput("La transcription doit être un objet JSON (call_id, duration_s, language, segments).")
-    segments = obj.get("segments")
-    if not isinstance(segments, list):
-        raise InvalidInput("La transcription doit contenir une liste « segments ».")
-    duration = obj.get("duration_s", 0.0)
-    if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration < 0):
-        raise InvalidInput("« duration_s » doit être un nombre de secondes positif.")
-    clean = []
-    for i, seg in enumerate(segments, 1):
-        if not isinstance(seg, dict):
-            raise InvalidInput(f"Le segment n°{i} n'est pas un objet (speaker, start, end, text).")
-        speaker = seg.get("speaker")
-        if speaker not in SPEAKER_VALUES:
-            raise InvalidInput(
-                f"Segment n°{i} : locuteur « {speaker} » inconnu (attendu : agent, customer ou inconnu)."
-            )
-        start, end = seg.get("start"), seg.get("end")
-        for name, v in (("start", start), ("end", end)):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise InvalidInput(f"Segment n°{i} : « {name} » doit être un nombre de secondes positif.")
-        if end < start:
-            raise InvalidInput(f"Segment n°{i} : la fin ({end} s) précède le début ({start} s).")
-        text = seg.get("text")
-        if not isinstance(text, str):
-            raise InvalidInput(f"Segment n°{i} : « text » doit être du texte.")
-        clean.append({"speaker": speaker, "start": float(start), "end": float(end), "text": text})
-    clean.sort(key=lambda s: (s["start"], s["end"]))
-    out = dict(obj)
-    out["segments"] = clean
-    out["duration_s"] = float(duration or (max((s["end"] for s in clean), default=0.0)))
-    out.setdefault("call_id", "")
-    out.setdefault("language", "fr")
-    return out
 
 
 def compute_score(criteria_verdicts: Mapping[str, str], grid: Grid) -> tuple[float, bool, bool]:
@@ -117,7 +83,7 @@ def score_transcript(
     engine: str = "rules",
     llm_settings: Any = None,
 ) -> dict:
-    """Score one transcript against a grid and return the evaluation contract of issue 4."""
+    """Score one transcript against a grid and return the evaluation contract."""
     if engine not in ENGINES:
         raise InvalidInput(f"Moteur de notation inconnu « {engine} » (rules ou llm).")
     grid = grid or _builtin_grid()
@@ -152,67 +118,17 @@ def evaluation_from_verdicts(base: dict, verdicts: Mapping[str, dict], grid: Gri
     out["criteria"] = criteria
     score, passed, critical = compute_score({x["id"]: x["verdict"] for x in criteria}, grid)
     out.update(score=score, passed=passed, critical_failed=critical)
+    out["review_reasons"] = review_reasons(criteria, grid)
+    out["needs_review"] = bool(out["review_reasons"])
     out["recommendations"] = _recommendations(grid, criteria)
     return out
 
 
-# --- prepared transcript ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Seg:
-    """A transcript segment with its matching forms."""
-
-    idx: int
-    speaker: str
-    start: float
-    end: float
-    text: str
-    mf: str
-    st: str
-    ntok: int
-    nf: str = ""
-
-    def evidence(self) -> dict:
-        """The contract's evidence item for this segment."""
-        return {"start": round(self.start, 2), "speaker": self.speaker, "text": self.text}
-
-
-class Call:
-    """A validated transcript prepared for matching (forms computed once)."""
-
-    def __init__(self, tr: dict) -> None:
-        self.call_id = tr.get("call_id", "")
-        self.duration = float(tr["duration_s"])
-        self.segs = [
-            Seg(i, s["speaker"], s["start"], s["end"], s["text"], match_form(s["text"]), stems(s["text"]),
-                len(normalize(s["text"]).split()), normalize(s["text"]))
-            for i, s in enumerate(tr["segments"])
-        ]
-        if self.segs:
-            self.duration = max(self.duration, self.segs[-1].end)
-        cust = [s for s in self.segs if s.speaker == "customer"]
-        if cust:
-            self.first_customer_start = cust[0].start
-        else:
-            self.first_customer_start = self.segs[1].start if len(self.segs) > 1 else 0.0
-
-    def channel(self, role: str) -> list[Seg]:
-        """Segments a role may have spoken: its own, plus unknown-speaker ones (first one is the agent)."""
-        if role == "any":
-            return list(self.segs)
-        return [s for s in self.segs if s.speaker == role or (s.speaker == "inconnu" and not (
-            role == "customer" and s.idx == 0))]
-
-    def gaps(self, min_gap: float) -> list[tuple[float, float]]:
-        """Silences longer than ``min_gap`` between consecutive speech, as (start, end)."""
-        out = []
-        reach = None
-        for s in self.segs:
-            if reach is not None and s.start - reach > min_gap:
-                out.append((reach, s.start))
-            reach = s.end if reach is None else max(reach, s.end)
-        return out
+def review_reasons(criteria: list[dict], grid: Grid) -> list[str]:
+    """Why a human should check this evaluation: one French line per flagged criterion."""
+    labels = {c.id: c.label for c in grid.criteria}
+    return [f"{labels.get(x['id'], x['id'])} : {x.get('review_reason') or 'verdict incertain'}"
+            for x in criteria if x.get("needs_review")]
 
 
 # --- lexicon matching ------------------------------------------------------------------
@@ -314,29 +230,13 @@ def find_in(segs: Iterable[Seg], phrases: Iterable[str], threshold: float,
 # --- evaluation ------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """A criterion's verdict, evidence segments and French explanation."""
-
-    verdict: str
-    evidence: list[Seg]
-    explanation: str
-
-
 def _rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
-    call = Call(tr)
+    call = Call.from_transcript(tr)
     irritants = detect_irritants(call, taxonomy)
-    criteria = []
-    for c in grid.criteria:
-        outcome = evaluate_criterion(c, call, irritants)
-        criteria.append({
-            "id": c.id,
-            "verdict": outcome.verdict,
-            "weight": c.weight,
-            "evidence": [s.evidence() for s in _unique(outcome.evidence)],
-            "explanation": outcome.explanation,
-        })
+    criteria = [_criterion_item(c, evaluate_criterion(c, call, irritants), call, grid) for c in grid.criteria]
     score, passed, critical = compute_score({x["id"]: x["verdict"] for x in criteria}, grid)
+    reasons = review_reasons(criteria, grid)
+    category, category_seg = category_verdict(call, taxonomy)
     return {
         "grid": grid.id,
         "grid_version": grid.version,
@@ -344,11 +244,38 @@ def _rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
         "score": score,
         "passed": passed,
         "critical_failed": critical,
+        "needs_review": bool(reasons),
+        "review_reasons": reasons,
         "criteria": criteria,
-        "category": detect_category(call, taxonomy),
+        "category": category,
+        "category_evidence": category_seg.evidence() if category_seg is not None else None,
         "irritants": [{"label": label, "start": round(s.start, 2), "text": s.text} for label, s in irritants],
-        "summary": _summary(call, grid, criteria),
+        "summary": _summary(call, grid, criteria, category_seg),
         "recommendations": _recommendations(grid, criteria),
+    }
+
+
+def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> dict:
+    """The contract's item for one criterion, with its confidence and whether a human should check it."""
+    conf, doubt = outcome.confidence, outcome.doubt
+    if c.method not in actrules.METHODS and outcome.evidence:
+        conf, doubt = actrules.with_asr(conf, outcome.evidence[0])
+    explanation = outcome.explanation
+    if call.mono and c.speaker != "any":
+        explanation += " Enregistrement mono : le locuteur de chaque phrase est déduit, pas connu."
+    threshold = float(c.params.get("review_below", grid.review_threshold))
+    # A critical failure is never silent: it is either confident or sent to a human with the line to hear.
+    flagged = conf < threshold or (c.critical and outcome.verdict == "fail" and conf < CRITICAL_SURE)
+    return {
+        "id": c.id,
+        "verdict": outcome.verdict,
+        "weight": c.weight,
+        "evidence": [s.evidence() for s in _unique(outcome.evidence)],
+        "explanation": explanation,
+        "confidence": round(max(0.0, min(1.0, conf)), 3),
+        "needs_review": flagged,
+        "review_reason": (doubt.text or "verdict incertain") if flagged else "",
+        "review_at": round(doubt.at, 2) if flagged and doubt.at is not None else None,
     }
 
 
@@ -372,6 +299,8 @@ def evaluate_criterion(c: Criterion, call: Call, irritants: list[tuple[str, Seg]
         return _method_empathy(c, call, segs, irritants)
     if c.method == "solution":
         return _method_solution(c, segs)
+    if c.method in actrules.METHODS:
+        return actrules.evaluate(c.method, c, call, segs, irritants)
     if c.method == "hold":
         return _method_hold(c, call)
     if c.method == "metric":
@@ -616,18 +545,41 @@ def _method_metric(c: Criterion, call: Call) -> Outcome:
 
 
 def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
-    """(label, segment) pairs of customer irritants, in time order (customer channel only)."""
+    """(label, segment) pairs of customer irritants, in time order (customer channel only).
+
+    An irritant tied to a dialogue act is recognised by the act model, which reads negation (« ce n'est
+    pas la première fois » is a repeated contact, « c'est la première fois » is not); one without an act
+    is found by its phrases."""
     cust = call.channel("customer")
     out = []
     for irr in taxonomy.irritants:
-        for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold):
-            out.append((irr.id, s))
+        if irr.act:
+            thr = actrules.act_threshold({}, irr.act)
+            out.extend((irr.id, s) for s in cust if call.act_probability(s, irr.act) >= thr)
+        else:
+            out.extend((irr.id, s) for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold))
     out.sort(key=lambda x: (x[1].start, x[0]))
     return out
 
 
 def detect_category(call: Call, taxonomy: Taxonomy) -> str:
-    """The category whose cues weigh most, the customer's opening request counting most."""
+    """The call's category: the classifier of reasons for calling when it knows the taxonomy's categories,
+    else the category whose cues weigh most, the customer's opening request counting most."""
+    return category_verdict(call, taxonomy)[0]
+
+
+def category_verdict(call: Call, taxonomy: Taxonomy) -> tuple[str, Seg | None]:
+    """(category, the customer line that decided it, when the classifier decided)."""
+    cust = call.channel("customer")
+    ids = [c.id for c in taxonomy.categories]
+    lines = [(s.idx, s.text, call.act_probability(s, "reason")) for s in cust]
+    verdict = categories.decide(lines, ids, taxonomy.default_category)
+    if verdict is not None and set(ids) <= set(categories.CATEGORIES):
+        return verdict.category, (call.segs[verdict.line] if verdict.line is not None else None)
+    return _category_by_cues(call, taxonomy), None
+
+
+def _category_by_cues(call: Call, taxonomy: Taxonomy) -> str:
     cust = call.channel("customer")
     scores = {c.id: 0.0 for c in taxonomy.categories}
     head = _opening_request(cust)
@@ -678,12 +630,13 @@ def _count_cues(lex: Lexicon, mf: str, st: str, threshold: float) -> float:
     return n
 
 
-def _summary(call: Call, grid: Grid, criteria: list[dict]) -> str:
+def _summary(call: Call, grid: Grid, criteria: list[dict], reason_seg: Seg | None = None) -> str:
     cust = [s for s in call.channel("customer") if s.ntok >= 3]
-    reason = cust[0].text.strip() if cust else ""
+    reason = (reason_seg or (cust[0] if cust else None))
+    reason = reason.text.strip() if reason is not None else ""
     solution = ""
     for item in criteria:
-        if item["id"] == "solution" or grid.criterion(item["id"]).method == "solution":
+        if item["id"] == "solution" or grid.criterion(item["id"]).method in ("solution", "acts_solution"):
             if item["verdict"] == "pass" and item["evidence"]:
                 solution = item["evidence"][0]["text"].strip()
             break

@@ -193,6 +193,9 @@ for crit in view.criteria:
             if crit["review_reason"]:
                 marker += f"  \n{md_escape(crit['review_reason'])}"
             st.warning(marker, icon="⚠️")
+            if crit["review_at"] is not None:
+                st.button(f"⏱ Écouter le passage douteux ({fmt_ts(crit['review_at'])})", key=f"doubt_{cid}",
+                          on_click=_jump, args=(crit["review_at"],))
         if crit["explanation"]:
             st.markdown(md_escape(crit["explanation"]))
         for j, ev in enumerate(crit["evidence"]):

@@ -16,8 +16,8 @@ from tests.test_llm import FakeOpenAI, good_answer
 
 TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
-                 "irritants", "summary", "recommendations"}
-CRITERION_KEYS = {"id", "verdict", "weight", "evidence", "explanation"}
+                 "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence"}
+CRITERION_KEYS = {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review", "review_reason", "review_at"}
 EVIDENCE_KEYS = {"start", "speaker", "text"}
 IRRITANT_KEYS = {"label", "start", "text"}
 CATEGORIES = {"facturation", "livraison", "resiliation", "support_technique", "information"}
@@ -49,11 +49,17 @@ def assert_contract(ev: dict, *, engine: str, extra_allowed: bool = False) -> No
         assert set(c) == CRITERION_KEYS
         assert isinstance(c["id"], str) and c["verdict"] in ("pass", "fail", "na")
         assert type(c["weight"]) is int and isinstance(c["explanation"], str)
+        assert type(c["confidence"]) in (int, float) and 0 <= c["confidence"] <= 1
+        assert type(c["needs_review"]) is bool and isinstance(c["review_reason"], str)
+        assert c["review_at"] is None or type(c["review_at"]) in (int, float)
         for e in c["evidence"]:
             assert set(e) == EVIDENCE_KEYS
             assert type(e["start"]) in (int, float) and e["speaker"] in ("agent", "customer", "inconnu")
             assert isinstance(e["text"], str) and e["text"]
+    assert type(ev["needs_review"]) is bool and ev["needs_review"] == any(c["needs_review"] for c in ev["criteria"])
+    assert isinstance(ev["review_reasons"], list) and all(isinstance(r, str) for r in ev["review_reasons"])
     assert ev["category"] in CATEGORIES
+    assert ev["category_evidence"] is None or set(ev["category_evidence"]) == EVIDENCE_KEYS
     for irr in ev["irritants"]:
         assert set(irr) == IRRITANT_KEYS
         assert irr["label"] in IRRITANT_LABELS and type(irr["start"]) in (int, float) and isinstance(irr["text"], str)
@@ -69,7 +75,7 @@ def test_score_json_prints_exactly_the_contract(tmp_path):
     assert len(out.stdout.strip().splitlines()) == 1  # one JSON object, nothing else on stdout
     ev = json.loads(out.stdout)
     assert_contract(ev, engine="rules")
-    assert (ev["grid"], ev["grid_version"]) == ("ccr-standard-fr", 1)
+    assert (ev["grid"], ev["grid_version"]) == ("ccr-standard-fr", 2)
     assert [(c["id"], c["weight"]) for c in ev["criteria"]] == [(c.id, c.weight) for c in default_grid().criteria]
     verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
     assert (ev["score"], ev["passed"], ev["critical_failed"]) == compute_score(verdicts, default_grid())

@@ -14,6 +14,7 @@ from ccr.db import session
 from ccr.errors import AccessDenied, InvalidInput, NotFound
 from ccr.evaluations import store_evaluation
 from ccr.grids import (
+    V1_GRID_FILE,
     activate_grid,
     active_grid,
     active_taxonomy,
@@ -39,6 +40,7 @@ from ccr.grids import (
     taxonomy_from_editor,
     taxonomy_rows,
     taxonomy_to_dict,
+    upgrade_grid,
 )
 from ccr.models import Call, Evaluation
 from ccr.models import Grid as GridRow
@@ -48,9 +50,10 @@ from tests.conftest import FIXTURES
 from tests.reviewdata import make_call
 
 
-def test_default_grid_is_ccr_standard_fr_v1():
+def test_default_grid_is_ccr_standard_fr_v2_on_dialogue_acts():
     g = default_grid()
-    assert (g.id, g.version, g.pass_threshold) == ("ccr-standard-fr", 1, 70.0)
+    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.6)
+    assert all(c.method.startswith("acts") for c in g.criteria)
     assert [(c.id, c.weight, c.critical) for c in g.criteria] == [
         ("accueil", 15, False), ("identification", 10, False), ("decouverte", 15, False), ("empathie", 10, False),
         ("solution", 20, False), ("attente", 10, False), ("politesse", 10, True), ("conclusion", 10, False),
@@ -80,7 +83,11 @@ def _first(data):
     (lambda d: _first(d).update(weight="quinze"), "poids doit être un entier"),
     (lambda d: _first(d).update(critical="oui"), "critical"),
     (lambda d: _first(d).update(window={"start_s": 30, "end_s": 10}), "fenêtre"),
-    (lambda d: _first(d)["params"].update(groups={}), "au moins un groupe"),
+    (lambda d: _first(d)["params"].update(require={}), "au moins un groupe"),
+    (lambda d: _first(d)["params"].update(require={"g": ["telepathy"]}), "acte.*inconnu"),
+    (lambda d: _first(d)["params"].update(cues={"greeting": []}), "liste non vide"),
+    (lambda d: _first(d)["params"].update(min_probability={"greeting": 1.5}), "min_probability"),
+    (lambda d: d.update(review_threshold=2), "seuil de revue"),
     (lambda d: _first(d)["params"].update(fuzzy_threshold=20), "fuzzy_threshold"),
     (lambda d: d.update(id="Grille Standard!"), "Identifiant de grille invalide"),
     (lambda d: d.update(version=0), "version"),
@@ -127,8 +134,8 @@ def test_new_version_does_not_mutate_the_old_grid():
     v1 = default_grid()
     before = dump_grid_yaml(v1)
     v2 = new_version(v1, pass_threshold=80.0)
-    v2.criteria[0].params["groups"]["greeting"].append("coucou")
-    assert (v1.version, v2.version) == (1, 2)
+    v2.criteria[0].params["require"]["greeting"].append("closing")
+    assert v2.version == v1.version + 1
     assert v1.pass_threshold == 70.0 and v2.pass_threshold == 80.0
     assert dump_grid_yaml(v1) == before
     assert default_grid() == v1
@@ -204,15 +211,16 @@ def test_editor_lists_every_problem_in_french(edit, messages):
 
 def test_editor_reads_params_yaml_and_reports_unreadable_yaml():
     rows, params = _editor_inputs()
-    params["accueil"] = "groups: [oops"
+    params["accueil"] = "require: [oops"
     _, errors = grid_from_editor(default_grid(), rows, params=params)
     assert errors and "YAML illisible pour les paramètres du critère « accueil »" in errors[0]
-    params["accueil"] = "groups:\n  greeting: [bonjour]\n  intro: [je m'appelle]\n"
+    params["accueil"] = "require:\n  greeting: [greeting]\n  intro: [self_intro]\ncues:\n  self_intro: [Aquavéo]\n"
     grid, errors = grid_from_editor(default_grid(), rows, params=params, slug="ma-grille", name="Ma grille",
                                     pass_threshold=80)
     assert errors == []
     assert (grid.id, grid.name, grid.pass_threshold) == ("ma-grille", "Ma grille", 80.0)
-    assert grid.criterion("accueil").params == {"groups": {"greeting": ["bonjour"], "intro": ["je m'appelle"]}}
+    assert grid.criterion("accueil").params == {"require": {"greeting": ["greeting"], "intro": ["self_intro"]},
+                                                "cues": {"self_intro": ["Aquavéo"]}}
 
 
 def test_taxonomy_editor_rows_round_trip_and_refuse_duplicates():
@@ -251,14 +259,14 @@ def _rows(org_id):
         return s.exec(select(GridRow).where(GridRow.org_id == org_id).order_by(GridRow.id)).all()
 
 
-def test_an_organisation_without_grid_gets_the_default_as_active_version_1(tenants):
+def test_an_organisation_without_grid_gets_the_default_as_its_active_version_1(tenants):
     a, _ = tenants
     with session() as s:
         row, grid = active_grid(session=s, org_id=a.org_id)
     with session() as s:
         again, _ = active_grid(session=s, org_id=a.org_id)
     assert (row.slug, row.version, row.is_active, again.id) == ("ccr-standard-fr", 1, True, row.id)
-    assert grid == default_grid()
+    assert replace(grid, version=default_grid().version) == default_grid()
     assert len(_rows(a.org_id)) == 1
 
 
@@ -432,3 +440,89 @@ def test_two_workers_scoring_an_organisations_first_calls_at_once_store_one_defa
     with session() as s:
         rows = s.exec(select(GridRow).where(GridRow.org_id == a.org_id)).all()
     assert [(r.version, r.is_active) for r in rows] == [(1, True)]
+
+
+# --- upgrading phrase-list (v1) grids to dialogue acts ---------------------------------------------------
+
+
+def _stock_v1():
+    return load_grid_yaml(V1_GRID_FILE.read_text(encoding="utf-8"))
+
+
+def _store_v1(org_id, grid):
+    with session() as s:
+        row = GridRow(org_id=org_id, slug=grid.id, name=grid.name, version=1, is_active=True,
+                      definition_json=json.dumps(grid_to_dict(grid), ensure_ascii=False))
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _v1_edited():
+    """An organisation's v1 grid: accueil reweighted, a house greeting added, a criterion of its own."""
+    d = grid_to_dict(_stock_v1())
+    first = d["sections"][0]["criteria"][0]
+    first["weight"], first["label"] = 10, "Accueil maison"
+    first["params"]["groups"]["intro"].append("Aquavéo à votre écoute")
+    d["sections"][0]["criteria"].append({"id": "duree", "label": "Durée", "weight": 5, "method": "metric",
+                                         "params": {"metric": "duration_s", "op": "<=", "value": 900}})
+    return grid_from_dict(d)
+
+
+def test_upgrading_a_v1_grid_keeps_the_organisation_s_choices_and_wordings():
+    up = upgrade_grid(_v1_edited())
+    assert up is not None and up.version == 2
+    accueil = up.criterion("accueil")
+    assert (accueil.method, accueil.weight, accueil.label) == ("acts", 10, "Accueil maison")
+    assert accueil.params["cues"] == {"self_intro": ["Aquavéo à votre écoute"]}  # only what it added
+    assert up.criterion("duree").method == "metric"  # its own criterion is kept as it was
+    assert all(c.method.startswith("acts") for c in up.criteria if c.id != "duree")
+    assert upgrade_grid(up) is None and upgrade_grid(default_grid()) is None
+
+
+def test_an_organisation_s_v1_grid_is_upgraded_once_and_can_be_reactivated(tenants):
+    a, b = tenants
+    v1_id = _store_v1(a.org_id, _v1_edited())
+    with session() as s:
+        row, grid = active_grid(session=s, org_id=a.org_id)
+    assert (row.version, row.is_active, grid.criterion("accueil").method) == (2, True, "acts")
+    with session() as s:
+        again, _ = active_grid(session=s, org_id=a.org_id)
+        events = audit.list_events(session=s, org_id=a.org_id, action="grid_upgraded")
+    assert again.id == row.id and len(events) == 1
+    with session() as s:  # a supervisor who prefers the old grid keeps it: no second upgrade
+        activate_grid(session=s, actor=a.actor("supervisor"), grid_id=v1_id)
+    with session() as s:
+        kept, grid = active_grid(session=s, org_id=a.org_id)
+    assert kept.id == v1_id and grid.criterion("accueil").method == "phrases"
+    assert [r.version for r in _rows(a.org_id)] == [1, 2] and _rows(b.org_id) == []
+
+
+def test_an_evaluation_scored_with_a_v1_grid_still_opens_and_rescores_with_it(tenants):
+    a, _ = tenants
+    v1_id = _store_v1(a.org_id, _stock_v1())
+    call_id = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0])
+    transcript = json.loads((FIXTURES / "eval" / "public" / "transcripts" / "a01-000.json").read_text("utf-8"))
+    with session() as s:
+        _, old = get_grid_version(session=s, actor=a.actor("supervisor"), grid_id=v1_id)
+        result = score_transcript(transcript, grid=old)
+        ev = store_evaluation(session=s, call=s.get(Call, call_id), result=result, grid_id=v1_id)
+        ev_id = ev.id
+    with session() as s:
+        ev = s.get(Evaluation, ev_id)
+        _, used = get_grid_version(session=s, actor=a.actor("supervisor"), grid_id=ev.grid_id)
+    again = score_transcript(transcript, grid=used)
+    assert used.criterion("accueil").method == "phrases"
+    assert [c["verdict"] for c in again["criteria"]] == [c["verdict"] for c in json.loads(ev.result_json)["criteria"]]
+
+
+def test_a_saved_taxonomy_without_acts_reads_its_standard_irritants_with_the_act_model(tenants):
+    a, _ = tenants
+    d = taxonomy_to_dict(default_taxonomy())
+    for body in d["irritants"].values():
+        body.pop("act", None)
+    with session() as s:
+        save_taxonomy(session=s, actor=a.actor("supervisor"), taxonomy=taxonomy_from_dict(d))
+    with session() as s:
+        tax = active_taxonomy(session=s, org_id=a.org_id)
+    assert {i.id: i.act for i in tax.irritants}["relances"] == "irritant_repeat"

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -241,7 +242,7 @@ def test_rescoring_uses_the_other_grid_version_without_transcribing_again(tenant
     jobs.process_call(call_id, owner="hote:1:w0")
     with session() as s:
         transcript_before = s.exec(select(Transcript).where(Transcript.call_id == call_id)).one()
-        g2 = grids.new_version(grids.default_grid())
+        g2 = replace(grids.default_grid(), version=2)  # the organisation's first stored version is 1
         row = Grid(org_id=alpha.org_id, slug=g2.id, name=g2.name, version=g2.version,
                    definition_json=grids.dump_grid_yaml(g2))
         s.add(row)

@@ -475,3 +475,35 @@ def test_calibration_period_filters_on_call_date(tenants):
 @pytest.mark.parametrize(("codec", "mime"), [("mp3", "audio/mpeg"), ("WAV", "audio/wav"), (None, "audio/wav")])
 def test_audio_mime(codec, mime):
     assert reviews.audio_mime(codec) == mime
+
+
+def test_low_asr_word_probabilities_send_the_scored_call_to_the_queue_with_the_time_to_hear(tenants, no_sample):
+    a, _ = tenants
+    from ccr.scoring import score_transcript
+
+    turns = [("agent", "Bonjour, Hélène du service clients d'Aquavéo, que puis-je faire pour vous ?"),
+             ("customer", "Bonjour, ma carte est bloquée depuis ce matin."),
+             ("agent", "Pouvez-vous me donner votre numéro client ?"),
+             ("customer", "Oui, le 88 41 20."),
+             ("agent", "Je débloque votre carte tout de suite, elle fonctionnera dans une heure."),
+             ("agent", "Puis-je faire autre chose pour vous ? Bonne journée, au revoir.")]
+    segments = []
+    for i, (speaker, text) in enumerate(turns):
+        start = 3.0 * i
+        seg = {"speaker": speaker, "start": start, "end": start + 2.5, "text": text}
+        if i == 4:  # the solution line was barely heard
+            seg["words"] = [{"start": start + k * 0.2, "end": start + k * 0.2 + 0.2, "probability": 0.15}
+                            for k in range(len(text.split()))]
+        segments.append(seg)
+    result = score_transcript({"call_id": "x", "duration_s": 20.0, "segments": segments})
+    assert result["needs_review"]
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=result,
+                    segments=segments)
+    with session() as s:
+        items = reviews.review_queue(session=s, actor=a.actor("supervisor"))
+    item = next(i for i in items if i.call_id == cid)
+    assert "needs_review" in item.codes
+    assert any(r.startswith("Solution ou étape suivante : transcription peu fiable à 00:12") for r in item.review_reasons)
+    view = _open(a.actor("supervisor"), cid)
+    solution = next(c for c in view.criteria if c["id"] == "solution")
+    assert solution["needs_review"] and solution["review_at"] == 12.0

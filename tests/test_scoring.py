@@ -15,7 +15,7 @@ from ccr.scoring import compute_score, score_transcript, validate_transcript
 
 EVAL = Path(__file__).resolve().parent / "fixtures" / "eval"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
-                 "irritants", "summary", "recommendations"}
+                 "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence"}
 
 GREETING = ("a", "Bonjour, service client Optima, Camille à votre écoute.")
 REQUEST = ("c", "Bonjour, je vous appelle pour ma facture du mois dernier.")
@@ -227,11 +227,13 @@ def test_evaluation_follows_the_contract():
     tr = json.loads((EVAL / "public" / "transcripts" / "a01-000.json").read_text(encoding="utf-8"))
     ev = score_transcript(tr)
     assert set(ev) == CONTRACT_KEYS
-    assert (ev["grid"], ev["grid_version"], ev["engine"]) == ("ccr-standard-fr", 1, "rules")
+    assert (ev["grid"], ev["grid_version"], ev["engine"]) == ("ccr-standard-fr", 2, "rules")
     assert [c["id"] for c in ev["criteria"]] == [c.id for c in default_grid().criteria]
     for c in ev["criteria"]:
-        assert set(c) == {"id", "verdict", "weight", "evidence", "explanation"}
-        assert c["explanation"]
+        assert set(c) == {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review",
+                          "review_reason", "review_at"}
+        assert c["explanation"] and 0 <= c["confidence"] <= 1
+        assert bool(c["review_reason"]) == c["needs_review"] and (c["review_at"] is None or c["needs_review"])
         for e in c["evidence"]:
             assert set(e) == {"start", "speaker", "text"}
             assert any(e["text"] == s["text"] and e["start"] == s["start"] for s in tr["segments"])
