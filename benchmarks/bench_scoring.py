@@ -58,6 +58,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         labels = {k: labels[k] for k in ids[HOLDOUT_FROM:]}
     per_tag: dict[str, list[int]] = {}
     rude = [0, 0]  # rude agents caught, rude agents in the set
+    rude_heard = 0  # rude agents caught or sent to a human with the line to hear
     false_zero = [0, 0]  # polite calls zeroed, polite calls
     crit_total = crit_ok = 0
     per_crit: dict[str, list[int]] = {}
@@ -114,6 +115,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
             if label["criteria"][CRITICAL] == "fail":
                 rude[0] += got.get(CRITICAL) == "fail"
                 rude[1] += 1
+                crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
+                rude_heard += crit.get("verdict") == "fail" or bool(crit.get("needs_review"))
             else:
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
@@ -146,6 +149,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         "ms_per_call": sum(times) / len(times) if times else 0.0,
         "ms_max": max(times, default=0.0),
         "rude_caught": tuple(rude),
+        "rude_heard": rude_heard,
         "polite_zeroed": tuple(false_zero),
         "per_tag": {k: (v[0], v[1]) for k, v in sorted(per_tag.items())},
         "mistakes": mistakes,
@@ -192,7 +196,8 @@ def print_report(name: str, r: dict, details: bool) -> None:
     caught, rude = r["rude_caught"]
     zeroed, polite = r["polite_zeroed"]
     if rude:
-        print(f"  agents impolis repérés  : {caught}/{rude} ({100 * caught / rude:.0f} %)")
+        print(f"  agents impolis repérés  : {caught}/{rude} ({100 * caught / rude:.0f} %) ; repérés ou envoyés "
+              f"en revue : {r['rude_heard']}/{rude}")
     if polite:
         print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100)")
     for name, (ok, total) in (("signalés « à vérifier »", r["flagged"]), ("non signalés", r["unflagged"])):

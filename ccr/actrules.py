@@ -6,8 +6,9 @@ around a silence. A verdict's ``confidence`` says how sure the scorer is: for an
 the line carries it; for an act missing, how far the closest line was from carrying it; and, for
 speech-recognition output, how well the words of the deciding line were heard.
 
-An organisation can add its own wordings to an act (``cues``: phrases that count as the act, matched on
-the normalised text), so a house greeting or a product name is never missed.
+An organisation can add its own wordings to an act (``cues``: phrases that count as the act, matched as whole
+words on the normalised text), so a house greeting or a product name is never missed; the standard grid
+uses them only for expressions that are impolite in any context.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from ccr.acts import ACTS, RUDE_ACTS, default_model
 from ccr.errors import InvalidInput
-from ccr.textnorm import match_form
+from ccr.textnorm import normalize
 from ccr.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg
 
 IRRITANT_ACTS = tuple(a for a in ACTS if a.startswith("irritant_"))
@@ -83,8 +84,8 @@ def act_threshold(params: dict, act: str) -> float:
 
 def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
     cues = (params.get("cues") or {}).get(act) or ()
-    padded = f" {seg.mf} "
-    return any(f" {form} " in padded for form in (match_form(c) for c in cues) if form)
+    padded = f" {seg.nf} "
+    return any(f" {form} " in padded for form in (normalize(c) for c in cues) if form)
 
 
 def probability(call: Call, params: dict, seg: Seg, act: str) -> float:

@@ -177,6 +177,8 @@ def score_with_llm(transcript: dict, grid: Grid, taxonomy: Taxonomy, rules_eval:
             "needs_review": flagged,
             "review_reason": ("le modèle de langue et les règles ne sont pas d'accord" if not agree
                               else rules_item.get("review_reason", "")) if flagged else "",
+            "review_at": (found[0]["start"] if found else None) if flagged and not agree
+            else rules_item.get("review_at") if flagged else None,
         }
     out = evaluation_from_verdicts(rules_eval, verdicts, grid)
     out["engine"] = "llm"

@@ -17,9 +17,14 @@ from ccr import acts
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "acts" / "heldout.jsonl"
 
 
-def fit(examples: list[acts.Example], bank_hash: str = "") -> acts.ActModel:
-    """Train on the lines and on their pairs joined into long turns."""
-    return acts.train(examples + acts.pairs(examples), bank_hash=bank_hash)
+ASR_BANK = acts.DATA_DIR / "bank-asr.jsonl"
+
+
+def fit(examples: list[acts.Example], bank_hash: str = "", asr: list[acts.Example] | None = None) -> acts.ActModel:
+    """Train on the lines, their pairs joined into long turns, a speech-recognition-like copy of each, and
+    the lines as a real recogniser heard them when spoken (``bank-asr.jsonl``)."""
+    return acts.train(examples + acts.pairs(examples) + acts.noisy_copies(examples) + (asr or []),
+                      bank_hash=bank_hash)
 
 
 def print_scores(title: str, scores: dict[str, dict[str, float]]) -> None:
@@ -48,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         if HELDOUT.exists():
             print_scores("Jeu tenu à l'écart, autre style", acts.evaluate(model, acts.read_bank(HELDOUT)))
     t0 = time.perf_counter()
-    model = fit(bank, bank_hash=acts.bank_sha256())
+    asr = acts.read_bank(ASR_BANK) if ASR_BANK.exists() else []
+    model = fit(bank, bank_hash=acts.bank_sha256(), asr=asr)
     model.save(acts.MODEL_PATH)
+    print("recalibrez ensuite les seuils sur des appels entiers : python -m scripts.calibrate_acts")
     print(f"\nmodèle écrit : {acts.MODEL_PATH} ({acts.MODEL_PATH.stat().st_size / 1e6:.1f} Mo, "
           f"{len(model.feature_ids)} traits, {time.perf_counter() - t0:.1f} s)")
     return 0

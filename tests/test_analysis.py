@@ -37,7 +37,9 @@ def test_real_call_end_to_end(settings):
     assert result["duration_s"] == 30.64 and result["channels"] == 2
     segments = result["segments"]
     assert {s["speaker"] for s in segments} == {"agent", "customer"}
-    assert all(set(s) == {"speaker", "start", "end", "text"} for s in segments)
+    assert all(set(s) - {"words"} == {"speaker", "start", "end", "text"} for s in segments)
+    assert any(s.get("words") for s in segments)  # word probabilities are kept for the scorer's confidence
+    assert all(set(w) == {"start", "end", "probability"} for s in segments for w in s.get("words", []))
     assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
     assert METRIC_KEYS <= set(result["metrics"])
     m = result["metrics"]
