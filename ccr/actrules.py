@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ccr.acts import ACTS, RUDE_ACTS, default_model
 from ccr.errors import InvalidInput
 from ccr.textnorm import normalize
-from ccr.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg
+from ccr.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
 IRRITANT_ACTS = tuple(a for a in ACTS if a.startswith("irritant_"))
 METHODS = {
@@ -211,13 +211,13 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
         doubt = _doubt_on(weakest.act, weakest.seg)
     evidence = [h.seg for h in found.values() if h.seg is not None]
     if not closest:
-        quotes = ", ".join(_quote(s) for s in _ordered(evidence))
+        quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
     missing = ", ".join(" ou ".join(ACT_LABELS[a] for a in _groups(c)[g]) for g in closest)
     where = _where_fr(c, at_end, closest)
     if evidence:
         text = (f"{c.label} : incomplet, aucune {missing} {where} ; seul "
-                + ", ".join(_quote(s) for s in _ordered(evidence)) + " a été trouvé.")
+                + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
         return Outcome("fail", evidence, text, conf, doubt)
     return Outcome("fail", [], f"{c.label} : aucune {missing} {where}.", conf, doubt)
 
@@ -240,15 +240,6 @@ def _where_fr(c, at_end: dict, missing: dict) -> str:
     if c.params.get("after_customer"):
         return "après la première prise de parole du client"
     return "dans l'appel"
-
-
-def _ordered(segs: Iterable[Seg]) -> list[Seg]:
-    seen, out = set(), []
-    for s in sorted(segs, key=lambda x: x.start):
-        if s.idx not in seen:
-            seen.add(s.idx)
-            out.append(s)
-    return out
 
 
 def _empathy(c, call: Call, segs: list[Seg], irritants: list[tuple[str, Seg]]) -> Outcome:

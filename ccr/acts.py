@@ -31,7 +31,7 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -268,13 +268,17 @@ class Example:
     acts: frozenset[str]
 
 
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-empty line of a JSON-lines file."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            yield n, json.loads(line)
+
+
 def read_bank(path: Path = BANK_PATH) -> list[Example]:
     """The labelled lines of a bank file (JSON lines: text, speaker, acts)."""
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for n, row in jsonl_rows(path):
         unknown = set(row["acts"]) - set(ACTS)
         if unknown:
             raise ActModelError(f"{path.name}, ligne {n} : actes inconnus {sorted(unknown)}")

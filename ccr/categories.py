@@ -11,7 +11,6 @@ Negation is in the features, so « je ne veux surtout pas résilier » does not 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +39,7 @@ class Verdict:
 def read_bank(path: Path = BANK_PATH) -> list[Example]:
     """Labelled reasons for calling (JSON lines: text, category) as training examples."""
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for n, row in acts.jsonl_rows(path):
         if row.get("category") not in CATEGORIES:
             raise acts.ActModelError(f"{path.name}, ligne {n} : catégorie inconnue « {row.get('category')} »")
         out.append(Example(text=row["text"], speaker="customer", acts=frozenset({row["category"]})))

@@ -29,7 +29,7 @@ from ccr import actrules, categories
 from ccr.errors import InvalidInput
 from ccr.grids import Criterion, Grid, Taxonomy, default_grid, default_taxonomy
 from ccr.textnorm import match_form, normalize, stems
-from ccr.transcript import Call, Outcome, Seg, validate_transcript
+from ccr.transcript import Call, Outcome, Seg, in_time_order, validate_transcript
 
 ENGINES = ("rules", "llm")
 VERDICTS = ("pass", "fail", "na")
@@ -270,22 +270,13 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
         "id": c.id,
         "verdict": outcome.verdict,
         "weight": c.weight,
-        "evidence": [s.evidence() for s in _unique(outcome.evidence)],
+        "evidence": [s.evidence() for s in in_time_order(outcome.evidence)],
         "explanation": explanation,
         "confidence": round(max(0.0, min(1.0, conf)), 3),
         "needs_review": flagged,
         "review_reason": (doubt.text or "verdict incertain") if flagged else "",
         "review_at": round(doubt.at, 2) if flagged and doubt.at is not None else None,
     }
-
-
-def _unique(segs: Iterable[Seg]) -> list[Seg]:
-    seen, out = set(), []
-    for s in sorted(segs, key=lambda x: x.start):
-        if s.idx not in seen:
-            seen.add(s.idx)
-            out.append(s)
-    return out
 
 
 def evaluate_criterion(c: Criterion, call: Call, irritants: list[tuple[str, Seg]]) -> Outcome:
@@ -364,11 +355,11 @@ def _method_phrases(c: Criterion, call: Call, segs: list[Seg]) -> Outcome:
     evidence = list(found.values())
     groups_fr = ", ".join(missing)
     if not missing:
-        quotes = ", ".join(_quote(s) for s in _unique(evidence))
+        quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.")
     if evidence:
         return Outcome("fail", evidence, f"{c.label} : incomplet, élément manquant ({groups_fr}) ; seul "
-                       + ", ".join(_quote(s) for s in _unique(evidence)) + " a été trouvé.")
+                       + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
     where = _window_fr(c)
     return Outcome("fail", [], f"{c.label} : aucune expression attendue n'a été trouvée{where}.")
 

@@ -8,6 +8,7 @@ probabilities. The prepared :class:`Call` computes each segment's matching forms
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +196,16 @@ class Call:
                 out.append((reach, s.start))
             reach = s.end if reach is None else max(reach, s.end)
         return out
+
+
+def in_time_order(segs: Iterable[Seg]) -> list[Seg]:
+    """Segments sorted by start, each once (evidence lists gather the same line from several acts)."""
+    seen, out = set(), []
+    for s in sorted(segs, key=lambda x: x.start):
+        if s.idx not in seen:
+            seen.add(s.idx)
+            out.append(s)
+    return out
 
 
 @dataclass(frozen=True)
