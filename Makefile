@@ -11,7 +11,8 @@ APT_PACKAGES := chromium espeak-ng postgresql redis-server
 # The database-heavy tests, run a second time on a throwaway PostgreSQL cluster (no Whisper, no browser).
 PG_TESTS := tests/test_db.py tests/test_tenancy.py tests/test_audit.py tests/test_kpis.py tests/test_reviews.py \
 	tests/test_retention.py tests/test_subjects.py tests/test_exports.py tests/test_jobs.py tests/test_ingest.py \
-	tests/test_maintenance.py tests/test_incidents.py tests/test_tasks.py tests/test_audit_concurrency.py
+	tests/test_maintenance.py tests/test_incidents.py tests/test_tasks.py tests/test_audit_concurrency.py \
+	tests/test_evaluations.py tests/test_grids.py
 
 .PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 
