@@ -338,15 +338,16 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     acts = act_names(p.get("acts", list(RUDE_ACTS)), f"Critère « {c.id} », actes interdits")
     reaction = act_names(p.get("reaction", ["tone_reaction"]), f"Critère « {c.id} », réaction du client")
     flagged = {h.seg.idx: h for h in hits(call, p, segs, acts)}
-    # A customer objecting to the tone points at the agent's line just before: read that line with a lower bar.
+    # A customer objecting to the tone points at the agent's line just before: a reason to listen to it,
+    # not proof enough to zero the call.
     floor = float(p.get("reaction_floor", REACTION_FLOOR))
-    reactions = hits(call, p, call.channel("customer"), reaction)
-    for r in reactions:
+    objected: list[tuple[Hit, Seg]] = []
+    for r in hits(call, p, call.channel("customer"), reaction):
         before = [s for s in segs if s.start < r.seg.start and s.idx != r.seg.idx]
         if before and before[-1].idx not in flagged:
             h = best(call, p, before[-1:], acts)
             if h.p >= floor:
-                flagged[h.seg.idx] = Hit(h.seg, h.act, max(h.p, act_threshold(p, h.act)))
+                objected.append((h, r.seg))
     if flagged:
         found = sorted(flagged.values(), key=lambda h: h.seg.start)
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
@@ -356,6 +357,11 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     near = best(call, p, segs, acts)
     conf, doubt = with_asr(missing_confidence(p, near), near.seg)
     text = f"{c.label} : aucune parole impolie, méprisante ou trop familière de l'agent relevée."
+    if objected:
+        h, reaction_seg = objected[0]
+        return Outcome("pass", [], text, DOUBTFUL, Doubt(
+            f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})",
+            h.seg.start))
     band = float(p.get("review_band", RUDE_REVIEW_BAND))
     if near.seg is not None and near.p >= act_threshold(p, near.act) - band:
         # Zeroing a polite agent costs more than a late catch: a doubtful line is heard by a human instead.

@@ -143,9 +143,13 @@ def test_politesse_forbidden_expressions(line, expected):
     assert verdict([GREETING, REQUEST, ("a", line)], "politesse") == expected
 
 
-def test_politesse_customer_complaint_about_tone_reveals_rudeness():
+def test_politesse_customer_complaint_about_tone_sends_the_line_to_a_human():
+    # A complaint about the tone is a reason to listen to the agent's line, not proof enough to zero the call.
     turns = [GREETING, REQUEST, ("a", "Bah, on verra bien."), ("c", "Pardon ? Vous pouvez être poli quand même.")]
-    assert verdict(turns, "politesse") == "fail"
+    ev = score_transcript(make_call(turns))
+    pol = next(c for c in ev["criteria"] if c["id"] == "politesse")
+    assert pol["needs_review"] and "Bah, on verra bien." in pol["review_reason"]
+    assert pol["review_at"] == next(s["start"] for s in make_call(turns)["segments"] if s["text"].startswith("Bah"))
 
 
 @pytest.mark.parametrize(("turns", "expected"), [
@@ -321,7 +325,7 @@ def _agreement(directory: Path) -> tuple[float, float]:
 
 # Floors = figures measured with benchmarks/bench_scoring.py minus a small margin.
 @pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
-    ("public", 0.98, 0.97),
+    ("public", 0.97, 0.97),
     ("public-asr", 0.74, 0.68),  # no ASR spellings in any lexicon any more: measured 0.762 / 0.70
     ("heldout", 0.92, 0.84),
 ])
