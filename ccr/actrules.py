@@ -151,7 +151,9 @@ def clock(seconds: float) -> str:
 def _doubt_on(act: str, seg: Seg | None) -> Doubt:
     if seg is None:
         return NO_DOUBT
-    return Doubt(f"{ACT_LABELS[act]} incertaine dans « {seg.text.strip()} » ({clock(seg.start)})", seg.start)
+    # « détection incertaine (…) » reads right whatever the gender of the act's French name.
+    return Doubt(f"détection incertaine ({ACT_LABELS[act]}) dans « {seg.text.strip()} » ({clock(seg.start)})",
+                 seg.start)
 
 
 def _quote(s: Seg) -> str:
