@@ -139,7 +139,7 @@ def with_asr(confidence: float, seg: Seg | None) -> tuple[float, Doubt]:
     if seg is None or seg.asr is None or seg.asr >= confidence:
         return confidence, NO_DOUBT
     at = seg.doubt_at if seg.doubt_at is not None else seg.start
-    return seg.asr, Doubt(f"transcription peu fiable à {clock(at)}", at)
+    return seg.asr, Doubt(f"transcription peu fiable à {clock(at)}", at, heard=True)
 
 
 def clock(seconds: float) -> str:
@@ -363,10 +363,11 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         h, reaction_seg = objected[0]
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
             f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})",
-            h.seg.start))
+            h.seg.start), must_review=True)
     band = float(p.get("review_band", RUDE_REVIEW_BAND))
     if near.seg is not None and near.p >= act_threshold(p, near.act) - band:
         # Zeroing a polite agent costs more than a late catch: a doubtful line is heard by a human instead.
         return Outcome("pass", [], text, min(conf, DOUBTFUL), Doubt(
-            f"ligne à écouter : {_quote(near.seg)}, {ACT_LABELS[near.act]} possible", near.seg.start))
+            f"ligne à écouter : {_quote(near.seg)}, {ACT_LABELS[near.act]} possible", near.seg.start),
+                       must_review=True)
     return Outcome("pass", [], text, conf, doubt or _doubt_on(near.act, near.seg))

@@ -72,6 +72,9 @@ SCOPE_BREAKS = frozenset({"mais", "par", "et", "ou", "donc", "alors", "car", "pa
                           "quand", "lorsque", "comme", "que", "qui", "en", "cependant", "pourtant", "toutefois"})
 MAX_SCOPE_WORDS = 6  # a negation rarely reaches further in speech; beyond this the next idea has started
 _CLAUSE_SPLIT = re.compile(r"[.!?;:,]")
+# A long turn often does several things; an act said in one sentence must not be diluted by the others.
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;…])\s+")
+MIN_SENTENCE_WORDS = 3  # shorter pieces (« Ah. », « Bon. ») carry too little to be read on their own
 
 
 class ActModelError(CcrError):
@@ -153,7 +156,17 @@ class ActModel:
     bank_sha256: str
 
     def probabilities(self, text: str) -> np.ndarray:
-        """The probability of each act (in ``self.acts`` order) for one line."""
+        """The probability of each act (in ``self.acts`` order) for one line: the highest of the whole line's
+        and of each of its sentences of three words or more."""
+        p = self.piece_probabilities(text)
+        pieces = [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
+        if len(pieces) > 1:
+            for piece in pieces:
+                p = np.maximum(p, self.piece_probabilities(piece))
+        return p
+
+    def piece_probabilities(self, text: str) -> np.ndarray:
+        """The probability of each act for one piece of text read as a whole."""
         keys, vals = hashed_features(text)
         pos = np.searchsorted(self.feature_ids, keys)
         pos = np.minimum(pos, len(self.feature_ids) - 1)
@@ -202,6 +215,17 @@ def default_model() -> ActModel:
     if not _installed:
         _installed.append(_load_shipped())
     return _installed[0]
+
+
+_fingerprint: list[tuple[ActModel, str]] = []
+
+
+def model_fingerprint() -> str:
+    """The fingerprint of the model in use, computed once per installed model."""
+    model = default_model()
+    if not _fingerprint or _fingerprint[0][0] is not model:
+        _fingerprint[:] = [(model, model.fingerprint())]
+    return _fingerprint[0][1]
 
 
 def install_model(model: ActModel | None) -> None:
@@ -302,6 +326,22 @@ def pairs(examples: Sequence[Example], step: int = 7) -> list[Example]:
             b = same[(i + step) % len(same)]
             text = normalize(a.text) + " " + normalize(b.text)
             out.append(Example(text=text, speaker=speaker, acts=a.acts | b.acts))
+    return out
+
+
+def fragments(examples: Sequence[Example], min_words: int = 4) -> list[Example]:
+    """The two halves of every neutral line (no act), neutral too: a piece of a plain line is plain.
+
+    Without them a short, plain line (« une vraie tempête ») has so few features that a rare act's weights
+    decide alone; long turns are read sentence by sentence, so such pieces are common at scoring time."""
+    out = []
+    for e in examples:
+        words = e.text.split()
+        if e.acts or len(words) < min_words:
+            continue
+        cut = next((i + 1 for i, w in enumerate(words[1:-1], 1) if w.endswith(",")), len(words) // 2)
+        out.extend(Example(text=" ".join(part), speaker=e.speaker, acts=frozenset())
+                   for part in (words[:cut], words[cut:]))
     return out
 
 

@@ -84,8 +84,9 @@ def decide(lines: Sequence[tuple[int, str, float]], allowed: Sequence[str], defa
         if reason < REASON_FLOOR:
             continue  # the classifier knows reasons for calling; on other lines its output is noise
         scores = {c: p for c, p in line_scores(text, model).items() if c in votes}
-        total = sum(scores.values()) or 1.0
-        share = {c: p / total for c, p in scores.items()}  # one vote per line, split by probability
+        # A line votes for each topic as sure as it is of it: a vague or garbled line, sure of none, weighs
+        # little instead of handing a whole vote to whichever topic it leans to.
+        share = scores
         weight = reason
         # The main reason is the first one that names a topic; « j'ai une petite question » names none.
         if not main_given and max(scores.values()) >= TOPIC_FLOOR:

@@ -35,7 +35,7 @@ DEFAULT_TAXONOMY_FILE = DATA_DIR / "taxonomy-fr.yaml"
 TOTAL_WEIGHT = 100  # weights are shares of the score: they total 100
 DEFAULT_PASS_THRESHOLD = 70.0  # a call passes at 70 and above
 # A verdict whose confidence is below this is flagged for a human (« À revoir »); grids may set their own.
-DEFAULT_REVIEW_THRESHOLD = 0.6
+DEFAULT_REVIEW_THRESHOLD = 0.6  # grids that set none (phrase grids: raw confidence)
 GRID_LOCK_BASE = 0x0CC3_0000  # advisory-lock namespace of the first storing of an organisation's grid (audit: 0x0CC2)
 SPEAKERS = ("agent", "customer", "any")
 # Detection methods the rules engine implements (see ccr.scoring); anything else is refused.
@@ -440,7 +440,10 @@ def upgrade_grid(grid: Grid) -> Grid | None:
         sections.append(replace(section, criteria=tuple(criteria)))
     if not changed:
         return None
-    out = replace(grid, version=grid.version + 1, sections=tuple(sections))
+    # Act rules give calibrated confidences: an untouched review threshold follows the standard grid's.
+    review = default_grid().review_threshold if grid.review_threshold == DEFAULT_REVIEW_THRESHOLD \
+        else grid.review_threshold
+    out = replace(grid, version=grid.version + 1, sections=tuple(sections), review_threshold=review)
     validate_grid(out)
     return out
 
@@ -622,7 +625,8 @@ def grid_from_editor(
     sections = tuple(Section(id=sid, label=section_labels.get(sid, sid), criteria=tuple(cs))
                      for sid, cs in by_section.items())
     grid = Grid(id=gid, name=(name or "").strip() or base.name, version=base.version, sections=sections,
-                pass_threshold=float(threshold), description=base.description)
+                pass_threshold=float(threshold), description=base.description,
+                review_threshold=base.review_threshold)
     try:
         validate_grid(grid)
     except InvalidInput as e:  # anything the row checks above did not see (e.g. a bad section id)

@@ -25,7 +25,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
-from ccr import actrules, categories
+from ccr import actrules, categories, reliability
 from ccr.errors import InvalidInput
 from ccr.grids import Criterion, Grid, Taxonomy, default_grid, default_taxonomy
 from ccr.textnorm import match_form, normalize, stems
@@ -44,6 +44,7 @@ CATEGORY_AGENT_WEIGHT = 1.0
 CATEGORY_TAIL_WEIGHT = 0.6
 MAX_SUMMARY_CHARS = 400
 CRITICAL_SURE = 0.8  # a zeroing verdict below this confidence goes to a human before anyone acts on it
+HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÉÈÀÂÎÔÛÇ][a-zéèêëàâîïôûüç]{2,})")
 # Capitalised words that are not names: sentence-initial words after commas, greetings, fillers.
 _NOT_NAMES = frozenset({
@@ -263,9 +264,14 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
     explanation = outcome.explanation
     if call.mono and c.speaker != "any":
         explanation += " Enregistrement mono : le locuteur de chaque phrase est déduit, pas connu."
+    calibrated = _calibrated(c, outcome.verdict, conf, call)
+    # What the recogniser barely heard cannot be trusted more than it was heard, whatever the statistics.
+    heard_badly = doubt.heard and conf < HEARD_BADLY
+    conf = min(conf, calibrated) if doubt.heard else calibrated
     threshold = float(c.params.get("review_below", grid.review_threshold))
     # A critical failure is never silent: it is either confident or sent to a human with the line to hear.
-    flagged = conf < threshold or (c.critical and outcome.verdict == "fail" and conf < CRITICAL_SURE)
+    flagged = (calibrated < threshold or heard_badly or outcome.must_review
+               or (c.critical and outcome.verdict == "fail" and conf < CRITICAL_SURE))
     return {
         "id": c.id,
         "verdict": outcome.verdict,
@@ -277,6 +283,14 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
         "review_reason": (doubt.text or "verdict incertain") if flagged else "",
         "review_at": round(doubt.at, 2) if flagged and doubt.at is not None else None,
     }
+
+
+def _calibrated(c: Criterion, verdict: str, raw: float, call: Call) -> float:
+    """The probability that an act-rule verdict is right, when the shipped calibration fits the act model."""
+    rel = reliability.default_reliability() if c.method in actrules.METHODS else None
+    if rel is None:
+        return raw
+    return rel.probability(c.id, c.method, verdict, raw, call.asr_quality)
 
 
 def evaluate_criterion(c: Criterion, call: Call, irritants: list[tuple[str, Seg]]) -> Outcome:

@@ -144,6 +144,12 @@ class Call:
         return cls(tr.get("call_id", ""), duration, segs, first_customer)
 
     @property
+    def asr_quality(self) -> float:
+        """The mean word probability of the recognised lines; 1 for text that did not come from speech."""
+        known = [s.asr for s in self.segs if s.asr is not None]
+        return sum(known) / len(known) if known else 1.0
+
+    @property
     def mono(self) -> bool:
         """True when no segment has a known speaker (a mono recording not yet separated)."""
         return bool(self.segs) and all(s.speaker == "inconnu" for s in self.segs)
@@ -214,6 +220,7 @@ class Doubt:
 
     text: str = ""
     at: float | None = None
+    heard: bool = False  # the doubt is about what was heard (speech recognition), not about what it means
 
     def __bool__(self) -> bool:
         return bool(self.text)
@@ -231,3 +238,4 @@ class Outcome:
     explanation: str
     confidence: float = 1.0
     doubt: Doubt = NO_DOUBT
+    must_review: bool = False  # a human must hear the doubt's line whatever the statistics say

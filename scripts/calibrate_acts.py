@@ -1,10 +1,12 @@
 """Calibrate the dialogue-act thresholds on whole calls and write ``ccr/data/acts/calibration.json``.
 
-    python -m scripts.calibrate_acts          # tune on public-d's first 80 calls, report the last 40 apart
+    python -m scripts.calibrate_acts   # tune on the first 80 calls of public-d and public-d-asr, report the rest
 
 The act model's probabilities are fitted on single lines; in a call, what matters is whether a criterion's
 verdict is right. Each act's threshold is chosen by coordinate ascent on the agreement of the default grid's
-verdicts and irritants with the labels of the tuning calls only (public-d ``d21-000``…``d21-079``). The
+verdicts and irritants with the labels of the tuning calls only (``d21-000``…``d21-079``), clean and as a
+speech recogniser heard them: CCR scores both, and thresholds fitted on clean text alone miss the acts a
+recogniser garbles. Clean calls count twice: most text CCR is judged on is clean or well recognised. The
 held-out calls are scored once at the end and reported beside; they never steer a choice. The file records
 the model's fingerprint: thresholds fitted to one model are ignored by another (retrain, then recalibrate).
 """
@@ -24,7 +26,8 @@ from ccr.grids import default_grid, default_taxonomy
 from ccr.scoring import score_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
-SET_DIR = ROOT / "tests" / "fixtures" / "eval" / "public-d"
+EVAL_DIR = ROOT / "tests" / "fixtures" / "eval"
+SET_DIR = EVAL_DIR / "public-d"
 HOLDOUT_FROM = 80  # the same split as benchmarks/bench_scoring.py
 CANDIDATES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SWEEPS = 2
@@ -68,9 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=acts.MODEL_PATH, help="model to calibrate")
     parser.add_argument("--out", type=Path, default=acts.CALIBRATION_PATH, help="calibration file to write")
+    parser.add_argument("--sets", default="public-d:2,public-d-asr:1",
+                        help="comma-separated sets under tests/fixtures/eval to tune on together, each with an "
+                             "optional weight (default: the calls clean, counted twice, and after speech "
+                             "recognition)")
     args = parser.parse_args(argv)
-    calls = load_set()
-    tuned, held = calls[:HOLDOUT_FROM], calls[HOLDOUT_FROM:]
+    weights = {n: int(w or 1) for n, _, w in (x.strip().partition(":") for x in args.sets.split(",")) if n}
+    names = list(weights)
+    sets = {n: load_set(EVAL_DIR / n) for n in names}
+    # A set of weight 2 counts its tuning calls twice in the objective.
+    tuned = [c for n, calls in sets.items() for _ in range(weights[n]) for c in calls[:HOLDOUT_FROM]]
+    held = [c for n, calls in sets.items() for _ in range(weights[n]) for c in calls[HOLDOUT_FROM:]]
     base = acts.ActModel.load(args.model)
     cache: dict[str, np.ndarray] = {}
     raw = acts.ActModel.probabilities
@@ -100,11 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"passe {sweep + 1} : objectif {best:.4f} ({time.perf_counter() - t0:.0f} s)")
     after_t, after_h = score(thresholds, tuned), score(thresholds, held)
     before_h = score(dict.fromkeys(thresholds, acts.DEFAULT_THRESHOLD), held)
-    print(f"réglés (80 appels)   : critères {before[1]:.3f} -> {after_t[1]:.3f}, irritants F1 {before[2]:.2f} -> "
-          f"{after_t[2]:.2f}")
-    print(f"tenus à l'écart (40) : critères {before_h[1]:.3f} -> {after_h[1]:.3f}, irritants F1 {before_h[2]:.2f} "
-          f"-> {after_h[2]:.2f}")
-    out = {"model": base.fingerprint(), "tuned_on": "public-d d21-000..d21-079",
+    print(f"réglés ({len(tuned)} appels)   : critères {before[1]:.3f} -> {after_t[1]:.3f}, irritants F1 "
+          f"{before[2]:.2f} -> {after_t[2]:.2f}")
+    print(f"tenus à l'écart ({len(held)}) : critères {before_h[1]:.3f} -> {after_h[1]:.3f}, irritants F1 "
+          f"{before_h[2]:.2f} -> {after_h[2]:.2f}")
+    for n, calls in sets.items():
+        t, h = score(thresholds, calls[:HOLDOUT_FROM]), score(thresholds, calls[HOLDOUT_FROM:])
+        print(f"  {n:14} réglés : critères {t[1]:.3f}, irritants F1 {t[2]:.2f} ; tenus à l'écart : critères "
+              f"{h[1]:.3f}, irritants F1 {h[2]:.2f}")
+    tuned_on = " + ".join(f"{n} (80 premiers appels, poids {weights[n]})" for n in names)
+    out = {"model": base.fingerprint(), "tuned_on": tuned_on,
            "thresholds": {a: v for a, v in thresholds.items() if v != acts.DEFAULT_THRESHOLD},
            "figures": {"tuned_criteria": round(after_t[1], 4), "tuned_irritant_f1": round(after_t[2], 4),
                        "heldout_criteria": round(after_h[1], 4), "heldout_irritant_f1": round(after_h[2], 4)}}

@@ -21,10 +21,11 @@ ASR_BANK = acts.DATA_DIR / "bank-asr.jsonl"
 
 
 def fit(examples: list[acts.Example], bank_hash: str = "", asr: list[acts.Example] | None = None) -> acts.ActModel:
-    """Train on the lines, their pairs joined into long turns, a speech-recognition-like copy of each, and
-    the lines as a real recogniser heard them when spoken (``bank-asr.jsonl``)."""
-    return acts.train(examples + acts.pairs(examples) + acts.noisy_copies(examples) + (asr or []),
-                      bank_hash=bank_hash)
+    """Train on the lines, their pairs joined into long turns, a speech-recognition-like copy of each, the
+    halves of the neutral lines, and the lines as a real recogniser heard them when spoken
+    (``bank-asr.jsonl``)."""
+    return acts.train(examples + acts.pairs(examples) + acts.noisy_copies(examples) + acts.fragments(examples)
+                      + (asr or []), bank_hash=bank_hash)
 
 
 def print_scores(title: str, scores: dict[str, dict[str, float]]) -> None:
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     asr = acts.read_bank(ASR_BANK) if ASR_BANK.exists() else []
     model = fit(bank, bank_hash=acts.bank_sha256(), asr=asr)
     model.save(acts.MODEL_PATH)
-    print("recalibrez ensuite les seuils sur des appels entiers : python -m scripts.calibrate_acts")
+    print("recalibrez ensuite les seuils sur des appels entiers, puis la confiance : "
+          "python -m scripts.calibrate_acts && python -m scripts.calibrate_confidence")
     print(f"\nmodèle écrit : {acts.MODEL_PATH} ({acts.MODEL_PATH.stat().st_size / 1e6:.1f} Mo, "
           f"{len(model.feature_ids)} traits, {time.perf_counter() - t0:.1f} s)")
     return 0

@@ -52,7 +52,7 @@ from tests.reviewdata import make_call
 
 def test_default_grid_is_ccr_standard_fr_v2_on_dialogue_acts():
     g = default_grid()
-    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.6)
+    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.81)
     assert all(c.method.startswith("acts") for c in g.criteria)
     assert [(c.id, c.weight, c.critical) for c in g.criteria] == [
         ("accueil", 15, False), ("identification", 10, False), ("decouverte", 15, False), ("empathie", 10, False),
@@ -478,6 +478,11 @@ def test_upgrading_a_v1_grid_keeps_the_organisation_s_choices_and_wordings():
     assert up.criterion("duree").method == "metric"  # its own criterion is kept as it was
     assert all(c.method.startswith("acts") for c in up.criteria if c.id != "duree")
     assert upgrade_grid(up) is None and upgrade_grid(default_grid()) is None
+    # Act verdicts carry calibrated confidences: the untouched review threshold follows the standard grid's,
+    # one the organisation chose is kept.
+    assert up.review_threshold == default_grid().review_threshold
+    chosen = grid_from_dict({**grid_to_dict(_v1_edited()), "review_threshold": 0.4})
+    assert upgrade_grid(chosen).review_threshold == 0.4
 
 
 def test_an_organisation_s_v1_grid_is_upgraded_once_and_can_be_reactivated(tenants):
