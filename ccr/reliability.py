@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from ccr import acts
 
 RELIABILITY_PATH = acts.DATA_DIR / "reliability.json"
@@ -52,8 +54,6 @@ def features(criterion: str, method: str, verdict: str) -> list[str]:
 def fit(rows: list[tuple[str, str, str, float, float, bool]], *, l2: float = 0.02, epochs: int = 4000,
         lr: float = 0.5) -> Reliability:
     """Fit on (criterion, method, verdict, raw confidence, call ASR quality, was right) rows; deterministic."""
-    import numpy as np  # only the calibration script fits; scoring reads the weights
-
     kinds = sorted({k for r in rows for k in features(r[0], r[1], r[2])})
     col = {k: 3 + i for i, k in enumerate(kinds)}
     x = np.zeros((len(rows), 3 + len(kinds)))

@@ -484,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Verdict\n\nRègle : gain de F1 macro ≥ {MIN_GAIN} sur le jeu tenu à l'écart, borne basse de "
           f"l'IC 95 % apparié > 0 (contre {' et '.join(models)}), et pas plus de phrases phatiques jugées "
           "grossières que le modèle n-grammes aux mêmes seuils (0,5).")
-    print(f"Variantes qui la passent : {', '.join(winners) or 'aucune'} → "
-          f"{'adopter' if winners else 'ne pas adopter'} les plongements.")
+    print(f"Variantes qui la passent : {', '.join(winners) or 'aucune'}. Avant d'adopter, confronter le coût par "
+          "ligne ci-dessus au budget de 100 ms par appel sur un cœur (un appel compte des dizaines de lignes).")
     return 0
 
 
