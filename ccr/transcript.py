@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ccr.acts import SPEAKER_OF, LineActs, line_acts
@@ -143,7 +144,7 @@ class Call:
             first_customer = segs[1].start if len(segs) > 1 else 0.0
         return cls(tr.get("call_id", ""), duration, segs, first_customer)
 
-    @property
+    @cached_property
     def asr_quality(self) -> float:
         """The mean word probability of the recognised lines; 1 for text that did not come from speech."""
         known = [s.asr for s in self.segs if s.asr is not None]
