@@ -23,6 +23,7 @@ import numpy as np
 from ccr import acts
 
 RELIABILITY_PATH = acts.DATA_DIR / "reliability.json"
+DEFAULT_L2 = 0.005  # weight shrinkage: enough to keep rare kinds of verdict near the common rate
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def features(criterion: str, method: str, verdict: str) -> list[str]:
     return [f"{method}:{verdict}", f"{criterion}:{verdict}"]
 
 
-def fit(rows: list[tuple[str, str, str, float, float, bool]], *, l2: float = 0.02, epochs: int = 4000,
+def fit(rows: list[tuple[str, str, str, float, float, bool]], *, l2: float = DEFAULT_L2, epochs: int = 4000,
         lr: float = 0.5) -> Reliability:
     """Fit on (criterion, method, verdict, raw confidence, call ASR quality, was right) rows; deterministic."""
     kinds = sorted({k for r in rows for k in features(r[0], r[1], r[2])})
@@ -76,10 +77,14 @@ def read(path: Path = RELIABILITY_PATH) -> tuple[str, Reliability] | None:
     """(act model fingerprint, weights) from a calibration file, or None when there is none."""
     if not path.exists():
         return None
-    d = json.loads(path.read_text(encoding="utf-8"))
-    return str(d.get("model", "")), Reliability(bias=float(d["bias"]), raw=float(d["raw"]),
-                                                 call_asr=float(d["call_asr"]),
-                                                 kinds={k: float(v) for k, v in d.get("kinds", {}).items()})
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return str(d.get("model", "")), Reliability(bias=float(d["bias"]), raw=float(d["raw"]),
+                                                     call_asr=float(d["call_asr"]),
+                                                     kinds={k: float(v) for k, v in d.get("kinds", {}).items()})
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise acts.ActModelError(f"Calibration de la confiance illisible ({path.name}) : relancez "
+                                 "« python -m scripts.calibrate_confidence ».") from e
 
 
 @lru_cache(maxsize=4)

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     """Fit, report held-out figures, write the calibration."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="public-d,public-d-asr", help="sets under tests/fixtures/eval")
-    parser.add_argument("--l2", type=float, default=0.005, help="weight shrinkage of the logistic model")
+    parser.add_argument("--l2", type=float, default=reliability.DEFAULT_L2,
+                        help="weight shrinkage of the logistic model")
     parser.add_argument("--out", type=Path, default=reliability.RELIABILITY_PATH, help="file to write")
     args = parser.parse_args(argv)
     reliability.use_raw(True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ccr import acts, reliability
 
 
@@ -53,3 +55,10 @@ def test_the_shipped_calibration_belongs_to_the_shipped_act_model():
     assert got is not None and got[0] == acts.model_fingerprint(), \
         "modèle d'actes réentraîné : python -m scripts.calibrate_confidence"
     assert reliability.default_reliability() is not None
+
+
+def test_an_unreadable_calibration_gives_a_french_error(tmp_path):
+    path = tmp_path / "reliability.json"
+    path.write_text('{"model": "x", "bias": "beaucoup"}', encoding="utf-8")
+    with pytest.raises(acts.ActModelError, match="Calibration de la confiance illisible"):
+        reliability.read(path)
