@@ -20,6 +20,9 @@ How acts are recognised, and why:
   records the bank's hash so a test fails when the bank changes and the model was not retrained.
 - Features are hashed (CRC-32, stable across processes, unlike ``hash()``) and only those seen in training
   are kept, so the shipped model is a sorted id array plus a small weight matrix.
+- **A second reader** (``DenseHead``): the same regression on each line's sentence embedding
+  (``ccr.encoder``, multilingual-e5-small). N-grams see letters, the embedding sees meaning; their average
+  recognises wordings neither knew alone (figures in ``ccr/data/acts/README.md``).
 
 Acts only count for their speaker: an agent act found on a customer line is dropped, and on mono
 recordings (speaker ``inconnu``) both sides' acts are kept with the speaker marked unknown.
@@ -32,13 +35,14 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
+from ccr.encoder import default_encoder
 from ccr.errors import CcrError
 from ccr.textnorm import normalize
 
@@ -75,6 +79,12 @@ _CLAUSE_SPLIT = re.compile(r"[.!?;:,]")
 # A long turn often does several things; an act said in one sentence must not be diluted by the others.
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;…])\s+")
 MIN_SENTENCE_WORDS = 3  # shorter pieces (« Ah. », « Bon. ») carry too little to be read on their own
+# Weight of the embedding head in a line's probabilities: a plain average, fixed before measuring, as the two
+# readers err on different lines (letters against meaning) and neither is the better one everywhere.
+HEAD_BLEND = 0.5
+# Dense features need far more decay than sparse n-grams; chosen on a fifth of the bank (scripts/train_acts.py).
+HEAD_L2 = 1e-2
+HEAD_EPOCHS = 100
 
 
 class ActModelError(CcrError):
@@ -145,8 +155,24 @@ def hashed_features(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
+class DenseHead:
+    """One logistic regression per act on sentence embeddings (standardised with the training mean and spread)."""
+
+    mean: np.ndarray  # float32, (dim,)
+    std: np.ndarray  # float32, (dim,)
+    weights: np.ndarray  # float32, (dim, n_acts)
+    bias: np.ndarray  # float32, (n_acts,)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The probability of each act for each row of embeddings."""
+        logits = ((x - self.mean) / self.std) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+@dataclass(frozen=True)
 class ActModel:
-    """A trained recogniser: sorted feature ids, their weights per act, biases and per-act thresholds."""
+    """A trained recogniser: sorted feature ids, their weights per act, biases and per-act thresholds, and
+    optionally a head on sentence embeddings whose probabilities are averaged with the n-grams'."""
 
     feature_ids: np.ndarray  # int64, sorted
     weights: np.ndarray  # float32, (n_features, n_acts)
@@ -154,19 +180,21 @@ class ActModel:
     thresholds: np.ndarray  # float32, (n_acts,)
     acts: tuple[str, ...]
     bank_sha256: str
+    head: DenseHead | None = None
+    blend: float = HEAD_BLEND
 
     def probabilities(self, text: str) -> np.ndarray:
         """The probability of each act (in ``self.acts`` order) for one line: the highest of the whole line's
         and of each of its sentences of three words or more."""
-        p = self.piece_probabilities(text)
         pieces = [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
-        if len(pieces) > 1:
-            for piece in pieces:
-                p = np.maximum(p, self.piece_probabilities(piece))
-        return p
+        texts = [text, *pieces] if len(pieces) > 1 else [text]
+        p = np.stack([self.piece_probabilities(x) for x in texts])
+        if self.head is not None:
+            p = (1.0 - self.blend) * p + self.blend * self.head.probabilities(default_encoder().embed(texts))
+        return p.max(0)
 
     def piece_probabilities(self, text: str) -> np.ndarray:
-        """The probability of each act for one piece of text read as a whole."""
+        """The n-gram probability of each act for one piece of text read as a whole."""
         keys, vals = hashed_features(text)
         pos = np.searchsorted(self.feature_ids, keys)
         pos = np.minimum(pos, len(self.feature_ids) - 1)
@@ -179,6 +207,10 @@ class ActModel:
         h = hashlib.sha256()
         for a in (self.feature_ids, self.weights.astype(np.float16), self.bias):
             h.update(np.ascontiguousarray(a).tobytes())
+        if self.head is not None:
+            for a in (self.head.mean, self.head.std, self.head.weights, self.head.bias):
+                h.update(np.ascontiguousarray(a.astype(np.float16)).tobytes())
+            h.update(repr(self.blend).encode())
         return h.hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float]) -> ActModel:
@@ -186,22 +218,37 @@ class ActModel:
         t = self.thresholds.copy()
         for act, v in thresholds.items():
             t[self.acts.index(act)] = float(v)
-        return ActModel(self.feature_ids, self.weights, self.bias, t, self.acts, self.bank_sha256)
+        return replace(self, thresholds=t)
+
+    def with_head(self, head: DenseHead | None, blend: float = HEAD_BLEND) -> ActModel:
+        """The same n-gram model with another embedding head (``None``: n-grams alone)."""
+        return replace(self, head=head, blend=blend)
 
     def save(self, path: Path) -> None:
         """Write the model as a compressed ``.npz`` (weights in float16: a few MB)."""
+        head = {}
+        if self.head is not None:
+            head = {"head_mean": self.head.mean, "head_std": self.head.std,
+                    "head_weights": self.head.weights.astype(np.float16), "head_bias": self.head.bias,
+                    "head_blend": np.array(self.blend)}
         np.savez_compressed(path, feature_ids=self.feature_ids, weights=self.weights.astype(np.float16),
                             bias=self.bias, thresholds=self.thresholds, acts=np.array(self.acts),
-                            bank_sha256=np.array(self.bank_sha256))
+                            bank_sha256=np.array(self.bank_sha256), **head)
 
     @classmethod
     def load(cls, path: Path) -> ActModel:
         """Read a model written by :meth:`save`."""
         try:
             with np.load(path, allow_pickle=False) as z:
+                head = None
+                if "head_weights" in z:
+                    head = DenseHead(mean=z["head_mean"].astype(np.float32), std=z["head_std"].astype(np.float32),
+                                     weights=z["head_weights"].astype(np.float32),
+                                     bias=z["head_bias"].astype(np.float32))
                 return cls(feature_ids=z["feature_ids"], weights=z["weights"].astype(np.float32),
                            bias=z["bias"], thresholds=z["thresholds"], acts=tuple(str(a) for a in z["acts"]),
-                           bank_sha256=str(z["bank_sha256"]))
+                           bank_sha256=str(z["bank_sha256"]), head=head,
+                           blend=float(z["head_blend"]) if head is not None else HEAD_BLEND)
         except (OSError, KeyError, ValueError) as e:
             raise ActModelError(f"Modèle d'actes de dialogue illisible ({path.name}) : relancez "
                                 "« python -m scripts.train_acts ».") from e
@@ -408,19 +455,10 @@ def _design(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
-def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, lr: float = 0.1,
-          bank_hash: str = "", labels: tuple[str, ...] = ACTS,
-          speaker_of: dict[str, str] | None = None) -> ActModel:
-    """Fit one logistic regression per label (the acts by default) by full-batch Adam; deterministic."""
-    speaker_of = SPEAKER_OF if speaker_of is None else speaker_of
-    texts = [e.text for e in examples]
+def _targets(examples: Sequence[Example], labels: tuple[str, ...],
+             speaker_of: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and sample weights: square-root class balancing, the other speaker's acts out of the loss."""
     y = np.array([[a in e.acts for a in labels] for e in examples], dtype=np.float32)
-    rows, cols, vals = _design(texts)
-    ids, inverse, counts = np.unique(cols, return_inverse=True, return_counts=True)
-    keep = counts[inverse] >= MIN_FEATURE_COUNT
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    ids, inverse = np.unique(cols, return_inverse=True)
-    n, d, k = len(texts), len(ids), len(labels)
     # A line teaches only its own speaker's acts: a customer's « au revoir » says nothing about whether
     # the same words are an agent's closing, so the other side's acts are left out of its loss.
     own = np.array([[speaker_of[a] == e.speaker or e.speaker == "inconnu" for a in labels] for e in examples],
@@ -429,12 +467,43 @@ def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, l
     neg = own.sum(0) - pos
     # Square-root balancing: rare acts are not drowned by the negatives, yet not over-predicted either.
     w_pos = np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)).clip(1.0, 10.0).astype(np.float32)
-    sample_w = np.where(y > 0, w_pos, 1.0).astype(np.float32) * own
-    w = np.zeros((d, k), dtype=np.float32)
-    b = np.zeros(k, dtype=np.float32)
-    m_w, v_w = np.zeros_like(w), np.zeros_like(w)
-    m_b, v_b = np.zeros_like(b), np.zeros_like(b)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    return y, np.where(y > 0, w_pos, 1.0).astype(np.float32) * own
+
+
+class _Adam:
+    """Full-batch Adam over named parameter arrays, updated in place; deterministic."""
+
+    def __init__(self, params: dict[str, np.ndarray], lr: float) -> None:
+        self.params, self.lr, self.t = params, lr, 0
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        """One update from the gradients of every parameter."""
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        self.t += 1
+        scale = self.lr * np.sqrt(1 - beta2**self.t) / (1 - beta1**self.t)
+        for k, g in grads.items():
+            self.m[k] = beta1 * self.m[k] + (1 - beta1) * g
+            self.v[k] = beta2 * self.v[k] + (1 - beta2) * g * g
+            self.params[k] -= scale * self.m[k] / (np.sqrt(self.v[k]) + eps)
+
+
+def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, lr: float = 0.1,
+          bank_hash: str = "", labels: tuple[str, ...] = ACTS,
+          speaker_of: dict[str, str] | None = None) -> ActModel:
+    """Fit one logistic regression per label (the acts by default) by full-batch Adam; deterministic."""
+    speaker_of = SPEAKER_OF if speaker_of is None else speaker_of
+    texts = [e.text for e in examples]
+    y, sample_w = _targets(examples, labels, speaker_of)
+    rows, cols, vals = _design(texts)
+    ids, inverse, counts = np.unique(cols, return_inverse=True, return_counts=True)
+    keep = counts[inverse] >= MIN_FEATURE_COUNT
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    ids, inverse = np.unique(cols, return_inverse=True)
+    n, d, k = len(texts), len(ids), len(labels)
+    params = {"w": np.zeros((d, k), dtype=np.float32), "b": np.zeros(k, dtype=np.float32)}
+    adam = _Adam(params, lr)
     # Two orders of the same non-zeros: by line for the forward pass, by feature for the gradient; both
     # are segment sums (reduceat), far faster than scattered adds.
     by_row = np.argsort(rows, kind="stable")
@@ -443,22 +512,32 @@ def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, l
     by_feat = np.argsort(inverse, kind="stable")
     f_rows, f_vals = rows[by_feat], vals[by_feat][:, None]
     feat_starts = np.searchsorted(inverse[by_feat], np.arange(d))
-    for t in range(1, epochs + 1):
-        logits = np.add.reduceat(w[r_feat] * r_vals, row_starts, axis=0) + b
+    for _ in range(epochs):
+        logits = np.add.reduceat(params["w"][r_feat] * r_vals, row_starts, axis=0) + params["b"]
         p = 1.0 / (1.0 + np.exp(-logits))
         err = ((p - y) * sample_w / n).astype(np.float32)
-        g_w = np.add.reduceat(err[f_rows] * f_vals, feat_starts, axis=0) + l2 * w
-        g_b = err.sum(0)
-        m_w = beta1 * m_w + (1 - beta1) * g_w
-        v_w = beta2 * v_w + (1 - beta2) * g_w * g_w
-        m_b = beta1 * m_b + (1 - beta1) * g_b
-        v_b = beta2 * v_b + (1 - beta2) * g_b * g_b
-        scale = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-        w -= scale * m_w / (np.sqrt(v_w) + eps)
-        b -= scale * m_b / (np.sqrt(v_b) + eps)
+        adam.step({"w": np.add.reduceat(err[f_rows] * f_vals, feat_starts, axis=0) + l2 * params["w"],
+                   "b": err.sum(0)})
     thresholds = np.full(k, DEFAULT_THRESHOLD, dtype=np.float32)
-    return ActModel(feature_ids=ids.astype(np.int64), weights=w.astype(np.float32), bias=b.astype(np.float32),
-                    thresholds=thresholds, acts=labels, bank_sha256=bank_hash)
+    return ActModel(feature_ids=ids.astype(np.int64), weights=params["w"].astype(np.float32),
+                    bias=params["b"].astype(np.float32), thresholds=thresholds, acts=labels, bank_sha256=bank_hash)
+
+
+def train_head(x: np.ndarray, examples: Sequence[Example], *, epochs: int = HEAD_EPOCHS, l2: float = HEAD_L2,
+               lr: float = 0.1) -> DenseHead:
+    """Fit the embedding head on the rows of ``x`` (one embedding per example) as :func:`train` fits the
+    n-grams; deterministic."""
+    y, sample_w = _targets(examples, ACTS, SPEAKER_OF)
+    mean, std = x.mean(0).astype(np.float32), (x.std(0) + 1e-6).astype(np.float32)
+    xs = ((x - mean) / std).astype(np.float32)
+    n, k = y.shape
+    params = {"w": np.zeros((x.shape[1], k), dtype=np.float32), "b": np.zeros(k, dtype=np.float32)}
+    adam = _Adam(params, lr)
+    for _ in range(epochs):
+        p = 1.0 / (1.0 + np.exp(-(xs @ params["w"] + params["b"])))
+        err = ((p - y) * sample_w / n).astype(np.float32)
+        adam.step({"w": xs.T @ err + l2 * params["w"], "b": err.sum(0)})
+    return DenseHead(mean=mean, std=std, weights=params["w"], bias=params["b"])
 
 
 def evaluate(model: ActModel, examples: Iterable[Example]) -> dict[str, dict[str, float]]:

@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     raw = acts.ActModel.probabilities
 
     def cached(self: acts.ActModel, text: str) -> np.ndarray:
+        if self.acts != base.acts:  # the category model shares the class, not the weights
+            return raw(self, text)
         if text not in cache:
             cache[text] = raw(base, text)
         return cache[text]

