@@ -275,9 +275,12 @@ def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
     alternative = act_names(p.get("alternative", ["alternative", "solution"]), f"Critère « {c.id} », alternative")
     follow = int(p.get("alternative_turns", 2))
     bare: list[Hit] = []
+    offered: list[Hit] = []  # alternatives that answer a refusal: the next step the customer is given
     for h in hits(call, p, segs, refusal):
         pos = segs.index(h.seg)
-        if not hits(call, p, segs[pos:pos + 1 + follow], alternative):
+        answer = hits(call, p, segs[pos:pos + 1 + follow], alternative)
+        offered.extend(answer)
+        if not answer:
             bare.append(h)
     if bare:
         conf, doubt = with_asr(min(found_confidence(p, h) for h in bare), bare[0].seg)
@@ -289,6 +292,11 @@ def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
         conf, doubt = with_asr(found_confidence(p, h), h.seg)
         return Outcome("pass", [h.seg], f"{c.label} : l'agent propose une solution concrète, {_quote(h.seg)}.",
                        conf, doubt or _doubt_on(h.act, h.seg))
+    if offered:
+        h = max(offered, key=lambda x: (x.p, x.seg.start))
+        conf, doubt = with_asr(found_confidence(p, h), h.seg)
+        return Outcome("pass", [h.seg], f"{c.label} : l'agent ne peut pas accéder à la demande mais propose une "
+                       f"alternative, {_quote(h.seg)}.", conf, doubt or _doubt_on(h.act, h.seg))
     near = best(call, p, segs, solution)
     conf, doubt = with_asr(missing_confidence(p, near), near.seg)
     return Outcome("fail", [], f"{c.label} : aucune solution ni étape suivante concrète n'a été proposée "
