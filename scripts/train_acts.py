@@ -95,12 +95,13 @@ def report(bank: list[acts.Example], cache: Path | None) -> None:
     x = embed([e.text for e in lines], cache)
     print(f"entraînement sur {len(tuned)} lignes : {time.perf_counter() - t0:.1f} s")
     print("\nRéglages de la tête sur plongements (cinquième tenu à l'écart, F1 macro des deux lecteurs)")
-    for l2 in L2_GRID:
-        for epochs in EPOCH_GRID:
-            model = ngram.with_head(acts.train_head(x, lines, l2=l2, epochs=epochs))
-            chosen = " (retenu)" if (l2, epochs) == (acts.HEAD_L2, acts.HEAD_EPOCHS) else ""
-            print(f"  l2 {l2:g}, {epochs} époques : {macro_f1(acts.evaluate(model, held)):.3f}{chosen}")
-    model = ngram.with_head(acts.train_head(x, lines))
+    tried = {(l2, epochs): ngram.with_head(acts.train_head(x, lines, l2=l2, epochs=epochs))
+             for l2 in L2_GRID for epochs in EPOCH_GRID}
+    chosen = (acts.HEAD_L2, acts.HEAD_EPOCHS)
+    for (l2, epochs), candidate in tried.items():
+        mark = " (retenu)" if (l2, epochs) == chosen else ""
+        print(f"  l2 {l2:g}, {epochs} époques : {macro_f1(acts.evaluate(candidate, held)):.3f}{mark}")
+    model = tried.get(chosen) or ngram.with_head(acts.train_head(x, lines))
     print_scores("Banque, cinquième tenu à l'écart, n-grammes seuls", acts.evaluate(ngram, held))
     print_scores("Banque, cinquième tenu à l'écart, deux lecteurs", acts.evaluate(model, held))
     if HELDOUT.exists():
