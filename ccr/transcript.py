@@ -8,6 +8,7 @@ probabilities. The prepared :class:`Call` computes each segment's matching forms
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +23,19 @@ LOW_WORD_PROBABILITY = 0.5  # below this a recognised word is as likely wrong as
 MAX_WORDS_PER_SEGMENT = 2000  # a segment is one turn; more words than this is a malformed file
 MONO_SIDE_FLOOR = 0.5  # on mono lines, an act this likely tells which side spoke...
 MONO_SIDE_MARGIN = 0.15  # ...when the other side's most likely act is clearly less likely
+
+
+# Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
+# transcriber drops such segments (transcription.MAX_COMPRESSION_RATIO); transcripts made elsewhere may keep
+# them, and a loop of garbled syllables must not be read as words the agent said.
+LOOP_COMPRESSION_RATIO = 2.4
+NO_ACTS = LineActs(frozenset(), {})
+
+
+def is_recognition_loop(text: str) -> bool:
+    """True when ``text`` compresses like a speech recogniser stuck repeating itself, not like speech."""
+    raw = text.encode("utf-8")
+    return bool(raw) and len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION_RATIO
 
 
 def validate_transcript(obj: Any) -> dict:
@@ -161,7 +175,7 @@ class Call:
             speaker = seg.speaker
             if speaker == "inconnu" and seg.idx == 0:
                 speaker = "agent"  # the agent picks up and speaks first
-            self._acts[seg.idx] = line_acts(seg.text, speaker)
+            self._acts[seg.idx] = NO_ACTS if is_recognition_loop(seg.text) else line_acts(seg.text, speaker)
         return self._acts[seg.idx]
 
     def act_probability(self, seg: Seg, act: str) -> float:

@@ -214,13 +214,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for faster-whisper")
     parser.add_argument("--chunk-lines", type=int, default=CHUNK_LINES)
     parser.add_argument("--show-joins", action="store_true", help="print each word moved across a join")
-    parser.add_argument("--until", help="UTC time HH:MM after which no new chunk is started")
+    parser.add_argument("--until", help="UTC time HH:MM after which no new chunk is started (tomorrow if already past)")
     args = parser.parse_args()
     deadline = None
     if args.until:
         now = dt.datetime.now(dt.UTC)
         hh, mm = map(int, args.until.split(":"))
         deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+        if deadline <= now:  # a time already past today means that time tomorrow (a run across midnight)
+            deadline += dt.timedelta(days=1)
     model_dir = args.model_dir or str(ensure_offline_model(Settings().models_dir))
     model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=args.threads)
     print(f"model: {model_dir}", flush=True)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVAL_DIR = ROOT / "tests" / "fixtures" / "eval"
 SET_DIR = EVAL_DIR / "public-d"
 HOLDOUT_FROM = 80  # the same split as benchmarks/bench_scoring.py
-CANDIDATES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+CANDIDATES = tuple(round(0.2 + 0.05 * i, 2) for i in range(15))  # 0.2 to 0.9
 SWEEPS = 2
 IRRITANT_WEIGHT = 0.5  # irritant F1 counts half as much as the criteria agreement
 

@@ -29,9 +29,9 @@ HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "acts"
 
 ASR_BANK = acts.DATA_DIR / "bank-asr.jsonl"
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "ccr-e5-cache"
-# Embedding-head settings tried on the bank's last fifth by --report (the chosen ones are acts.HEAD_L2/EPOCHS).
-L2_GRID = (1e-3, 1e-2, 3e-2, 1e-1)
-EPOCH_GRID = (100, 300)
+# Embedding-head settings tried on the bank's last fifth by --report (the chosen ones are acts.HEAD_L2/HIDDEN).
+L2_GRID = (1e-3, 1e-2)
+HIDDEN_GRID = (256, 512)
 
 
 def training_lines(examples: list[acts.Example], asr: list[acts.Example] | None = None) -> list[acts.Example]:
@@ -62,11 +62,11 @@ def embed(texts: Sequence[str], cache: Path | None) -> np.ndarray:
 
 
 def fit(examples: list[acts.Example], bank_hash: str = "", asr: list[acts.Example] | None = None, *,
-        cache: Path | None = None, l2: float = acts.HEAD_L2, epochs: int = acts.HEAD_EPOCHS) -> acts.ActModel:
+        cache: Path | None = None) -> acts.ActModel:
     """Train both readers on :func:`training_lines` and join them."""
     lines = training_lines(examples, asr)
     ngram = acts.train(lines, bank_hash=bank_hash)
-    return ngram.with_head(acts.train_head(embed([e.text for e in lines], cache), lines, l2=l2, epochs=epochs))
+    return ngram.with_head(acts.train_head(embed([e.text for e in lines], cache), lines))
 
 
 def print_scores(title: str, scores: dict[str, dict[str, float]]) -> None:
@@ -95,12 +95,12 @@ def report(bank: list[acts.Example], cache: Path | None) -> None:
     x = embed([e.text for e in lines], cache)
     print(f"entraînement sur {len(tuned)} lignes : {time.perf_counter() - t0:.1f} s")
     print("\nRéglages de la tête sur plongements (cinquième tenu à l'écart, F1 macro des deux lecteurs)")
-    tried = {(l2, epochs): ngram.with_head(acts.train_head(x, lines, l2=l2, epochs=epochs))
-             for l2 in L2_GRID for epochs in EPOCH_GRID}
-    chosen = (acts.HEAD_L2, acts.HEAD_EPOCHS)
-    for (l2, epochs), candidate in tried.items():
-        mark = " (retenu)" if (l2, epochs) == chosen else ""
-        print(f"  l2 {l2:g}, {epochs} époques : {macro_f1(acts.evaluate(candidate, held)):.3f}{mark}")
+    tried = {(l2, hidden): ngram.with_head(acts.train_head(x, lines, l2=l2, hidden=hidden))
+             for l2 in L2_GRID for hidden in HIDDEN_GRID}
+    chosen = (acts.HEAD_L2, acts.HEAD_HIDDEN)
+    for (l2, hidden), candidate in tried.items():
+        mark = " (retenu)" if (l2, hidden) == chosen else ""
+        print(f"  l2 {l2:g}, {hidden} neurones cachés : {macro_f1(acts.evaluate(candidate, held)):.3f}{mark}")
     model = tried.get(chosen) or ngram.with_head(acts.train_head(x, lines))
     print_scores("Banque, cinquième tenu à l'écart, n-grammes seuls", acts.evaluate(ngram, held))
     print_scores("Banque, cinquième tenu à l'écart, deux lecteurs", acts.evaluate(model, held))

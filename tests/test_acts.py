@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import pytest
 
 from ccr import acts
@@ -144,6 +145,22 @@ def test_both_readers_generalise_better_than_the_ngrams_alone():
     held = acts.read_bank(HELDOUT)
     both, ngram = (macro_f1(acts.evaluate(m, held)) for m in (raw_model(), raw_model().with_head(None)))
     assert both >= ngram + 0.01, (both, ngram)
+
+
+def test_the_head_learns_what_a_single_regression_cannot_and_trains_deterministically():
+    # An act present when the first coordinate is far from zero on either side: no plane separates it, one
+    # hidden layer does. Two trainings on the same rows give the same weights.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 8)).astype(np.float32)
+    lines = [acts.Example(text=str(i), speaker="agent", acts=frozenset({"greeting"} if abs(v) > 1 else ()))
+             for i, v in enumerate(x[:, 0])]
+    head = acts.train_head(x, lines, hidden=32, epochs=300, lr=0.03)
+    col = acts.ACTS.index("greeting")
+    got = head.probabilities(x)[:, col] >= 0.5
+    truth = np.abs(x[:, 0]) > 1
+    assert (got == truth).mean() >= 0.9
+    again = acts.train_head(x, lines, hidden=32, epochs=300, lr=0.03)
+    assert all(np.array_equal(a, b) for a, b in zip(head.arrays().values(), again.arrays().values(), strict=True))
 
 
 def test_a_model_without_head_never_loads_the_encoder(monkeypatch):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ccr.transcript import Call, validate_transcript
+from ccr import transcription
+from ccr.transcript import LOOP_COMPRESSION_RATIO, Call, is_recognition_loop, validate_transcript
 
 
 def _call(*segments: dict) -> Call:
@@ -28,3 +29,26 @@ def test_the_quality_is_the_mean_over_the_recognised_lines_only():
     call = _call(_seg(0.0, "Bonjour madame.", [0.9, 0.7]), _seg(3.0, "Je regarde.", [0.4, 0.6]),
                  _seg(6.0, "Voilà."))
     assert call.asr_quality == pytest.approx((0.8 + 0.5) / 2)
+
+
+@pytest.mark.parametrize(("text", "loop"), [
+    ("t'as vu " * 20 + "ton colis", True),
+    ("Je regarde, je regarde, je regarde " * 6, True),
+    ("Non, non, non, non, non.", False),  # a short repetition is speech
+    ("Je vous relis : zéro six, douze, douze, douze, quarante, c'est bien ça ?", False),
+    ("Bon, alors. Là, je n'ai pas d'informations, il faudra voir avec un autre service.", False),
+])
+def test_a_recognition_loop_is_told_from_repetitive_speech(text, loop):
+    assert is_recognition_loop(text) is loop
+
+
+def test_a_recognition_loop_carries_no_act_even_when_its_words_would():
+    familiar = "T'as reçu le mail, mon grand ? "
+    call = _call(_seg(0.0, familiar), _seg(3.0, familiar * 12))
+    first, looped = call.segs
+    assert call.act_probability(first, "rude_familiar") >= 0.5
+    assert call.acts(looped).acts == frozenset() and call.act_probability(looped, "rude_familiar") == 0.0
+
+
+def test_the_scorer_and_the_transcriber_agree_on_what_a_loop_is():
+    assert LOOP_COMPRESSION_RATIO == transcription.MAX_COMPRESSION_RATIO
