@@ -16,7 +16,7 @@ from tests.conftest import FIXTURES
 
 HELDOUT = FIXTURES / "acts" / "heldout.jsonl"
 # Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained, 0.85
-# with the embedding head):
+# with the embedding head, 0.88 once that head had a hidden layer):
 # a retrained model that loses generalisation fails here.
 MIN_HELDOUT_MACRO_F1 = 0.78
 
@@ -141,7 +141,7 @@ def test_the_line_probability_averages_the_two_readers():
 
 
 def test_both_readers_generalise_better_than_the_ngrams_alone():
-    # On the held-out lines in another style, never trained on: 0.837 for the n-grams, 0.854 for both.
+    # On the held-out lines in another style, never trained on: 0.832 for the n-grams, 0.882 for both.
     held = acts.read_bank(HELDOUT)
     both, ngram = (macro_f1(acts.evaluate(m, held)) for m in (raw_model(), raw_model().with_head(None)))
     assert both >= ngram + 0.01, (both, ngram)
