@@ -35,7 +35,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -180,16 +180,12 @@ class DenseHead:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The parameters by name, as :meth:`ActModel.save` stores them and :meth:`from_arrays` reads them."""
-        return {"mean": self.mean, "std": self.std, "hidden_weights": self.hidden_weights,
-                "hidden_bias": self.hidden_bias, "weights": self.weights, "bias": self.bias}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> DenseHead:
         """A head from :meth:`arrays`' names (values converted to float32)."""
-        return cls(**{k: np.asarray(arrays[k], dtype=np.float32) for k in _HEAD_FIELDS})
-
-
-_HEAD_FIELDS = ("mean", "std", "hidden_weights", "hidden_bias", "weights", "bias")
+        return cls(**{f.name: np.asarray(arrays[f.name], dtype=np.float32) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -264,7 +260,7 @@ class ActModel:
             with np.load(path, allow_pickle=False) as z:
                 head = None
                 if "head_weights" in z:
-                    head = DenseHead.from_arrays({k: z[f"head_{k}"] for k in _HEAD_FIELDS})
+                    head = DenseHead.from_arrays({f.name: z[f"head_{f.name}"] for f in fields(DenseHead)})
                 return cls(feature_ids=z["feature_ids"], weights=z["weights"].astype(np.float32),
                            bias=z["bias"], thresholds=z["thresholds"], acts=tuple(str(a) for a in z["acts"]),
                            bank_sha256=str(z["bank_sha256"]), head=head,
