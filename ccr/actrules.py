@@ -286,17 +286,14 @@ def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
         conf, doubt = with_asr(min(found_confidence(p, h) for h in bare), bare[0].seg)
         return Outcome("fail", [h.seg for h in bare], f"{c.label} : refus sans alternative, "
                        + ", ".join(_quote(h.seg) for h in bare) + ".", conf, doubt or _doubt_on("refusal", bare[0].seg))
-    got = hits(call, p, segs, solution)
-    if got:
-        h = max(got, key=lambda x: (x.p, x.seg.start))
-        conf, doubt = with_asr(found_confidence(p, h), h.seg)
-        return Outcome("pass", [h.seg], f"{c.label} : l'agent propose une solution concrète, {_quote(h.seg)}.",
-                       conf, doubt or _doubt_on(h.act, h.seg))
-    if offered:
-        h = max(offered, key=lambda x: (x.p, x.seg.start))
-        conf, doubt = with_asr(found_confidence(p, h), h.seg)
-        return Outcome("pass", [h.seg], f"{c.label} : l'agent ne peut pas accéder à la demande mais propose une "
-                       f"alternative, {_quote(h.seg)}.", conf, doubt or _doubt_on(h.act, h.seg))
+    # A concrete solution is the better evidence; an alternative after a refusal also gives a next step.
+    for found, says in ((hits(call, p, segs, solution), "propose une solution concrète"),
+                        (offered, "ne peut pas accéder à la demande mais propose une alternative")):
+        if found:
+            h = max(found, key=lambda x: (x.p, x.seg.start))
+            conf, doubt = with_asr(found_confidence(p, h), h.seg)
+            return Outcome("pass", [h.seg], f"{c.label} : l'agent {says}, {_quote(h.seg)}.", conf,
+                           doubt or _doubt_on(h.act, h.seg))
     near = best(call, p, segs, solution)
     conf, doubt = with_asr(missing_confidence(p, near), near.seg)
     return Outcome("fail", [], f"{c.label} : aucune solution ni étape suivante concrète n'a été proposée "
