@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ccr.permissions import pages_for
+from ccr.core.access import pages_for
 from ccr.ui.auth import authenticate
 from ccr.ui.consent import render_consent_banner, render_cookie_manager_button
 from ccr.ui.maintenance_banner import render_maintenance_banner

@@ -5,7 +5,7 @@ raw faster-whisper with the same model and options, the ``analyze`` pipeline, op
 when ``.pt`` weights are configured; the stereo / mono-mix cost ratio; peak RSS; and the word
 error rate per channel against the public clean transcripts.
 
-Usage: .venv/bin/python benchmarks/bench_asr.py   (HF_HUB_OFFLINE=1 is set by ccr.transcription)
+Usage: .venv/bin/python benchmarks/bench_asr.py   (HF_HUB_OFFLINE=1 is set by ccr.speech.transcription)
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import jiwer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ccr.analysis import analyze_bytes  # noqa: E402
-from ccr.audio import TARGET_SR, load_audio, mono_mix  # noqa: E402
-from ccr.config import get_settings  # noqa: E402
-from ccr.transcription import FASTER_WHISPER_OPTIONS, load_faster_whisper, transcribe  # noqa: E402
+from ccr.core.config import get_settings  # noqa: E402
+from ccr.speech.analysis import analyze_bytes  # noqa: E402
+from ccr.speech.audio import TARGET_SR, load_audio, mono_mix  # noqa: E402
+from ccr.speech.transcription import FASTER_WHISPER_OPTIONS, load_faster_whisper, transcribe  # noqa: E402
 
 FILES = [f"a01-00{i}" for i in range(4)]
 AUDIO_DIR = ROOT / "tests" / "fixtures" / "audio"

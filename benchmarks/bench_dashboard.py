@@ -71,10 +71,10 @@ def _words(rng: random.Random) -> list[str]:
 
 def setup_org(n: int):
     """Migrate, create the organisation, teams, agents and two users; returns (org_id, team ids, agent ids...)."""
-    from ccr.db import migrate, session
-    from ccr.models import Agent, Team
-    from ccr.orgs import create_organisation
-    from ccr.users import create_user
+    from ccr.core.db import migrate, session
+    from ccr.core.models import Agent, Team
+    from ccr.core.orgs import create_organisation
+    from ccr.core.users import create_user
 
     migrate()
     with session() as s:
@@ -225,7 +225,7 @@ def load_sqlite(db_path: Path, n: int, org_id: int, agents) -> None:
 
 def load_postgres(n: int, org_id: int, agents) -> None:
     """Bulk-load N calls into PostgreSQL with COPY."""
-    from ccr.db import get_engine
+    from ccr.core.db import get_engine
 
     raw = get_engine().raw_connection()
     try:
@@ -251,9 +251,9 @@ def load_postgres(n: int, org_id: int, agents) -> None:
 
 
 def ensure_indexes() -> None:
-    """Create any index declared in ccr/models.py that the database lacks (``--reuse`` after an index change)."""
-    from ccr.db import get_engine
-    from ccr.models import SQLModel
+    """Create any index declared in ccr/core/models.py that the database lacks (``--reuse`` after an index change)."""
+    from ccr.core.db import get_engine
+    from ccr.core.models import SQLModel
 
     engine = get_engine()
     for name in DASH_TABLES:
@@ -268,7 +268,7 @@ def ensure_indexes() -> None:
 
 def page_queries(actor, filters, search: str | None = None):
     """The calls the dashboard page makes (``search``: the calls list with a full-text query instead)."""
-    from ccr import kpis
+    from ccr.dashboards import kpis
 
     if search is not None:
         return [("list_calls (plein texte)", lambda s: kpis.list_calls(session=s, actor=actor, filters=filters,
@@ -309,7 +309,7 @@ def _count(result) -> int:
 
 def measure_view(name: str, queries, runs: int) -> float:
     """Print every query's median time, rows and the view's total and peak memory; returns total ms."""
-    from ccr.db import session
+    from ccr.core.db import session
 
     print(f"\n## {name}")
     totals = []
@@ -352,9 +352,9 @@ def naive(actor, filters, runs: int) -> float:
     import pandas as pd
     from sqlalchemy import select
 
-    from ccr import kpis
-    from ccr.db import get_engine
-    from ccr.models import CriterionResult, Evaluation, IrritantHit
+    from ccr.core.db import get_engine
+    from ccr.core.models import CriterionResult, Evaluation, IrritantHit
+    from ccr.dashboards import kpis
 
     times = []
     peak_rss = _rss_mb()
@@ -394,8 +394,8 @@ def naive(actor, filters, runs: int) -> float:
 
 def build_rollups(org_id: int) -> None:
     """Build the dashboard rollups (all days on a fresh database), then time the refresh of one changed day."""
-    from ccr.db import session, utcnow
-    from ccr.rollups import mark_dirty, refresh_rollups
+    from ccr.core.db import session, utcnow
+    from ccr.dashboards.rollups import mark_dirty, refresh_rollups
 
     t0 = time.perf_counter()
     with session() as s:
@@ -414,7 +414,7 @@ def page_render(user_id: int, label: str, query: dict | None = None) -> None:
     """Render pages/dashboard.py with AppTest: cold (empty cache) then warm; time and RSS growth."""
     from streamlit.testing.v1 import AppTest
 
-    from ccr.db import utcnow
+    from ccr.core.db import utcnow
 
     page = str(Path(__file__).resolve().parents[1] / "pages" / "dashboard.py")
     rss0 = _rss_mb()
@@ -435,9 +435,10 @@ def page_render(user_id: int, label: str, query: dict | None = None) -> None:
 def run(args) -> None:
     from datetime import date
 
-    from ccr import config, kpis
-    from ccr.db import dispose_engines, session
-    from ccr.users import load_actor
+    from ccr.core import config
+    from ccr.core.db import dispose_engines, session
+    from ccr.core.users import load_actor
+    from ccr.dashboards import kpis
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="ccr-bench-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -451,7 +452,7 @@ def run(args) -> None:
     if args.reuse and (pg or db_path.exists()):
         from sqlmodel import select
 
-        from ccr.models import User
+        from ccr.core.models import User
 
         with session() as s:
             admin_id = s.exec(select(User.id).where(User.username == "bench.admin")).one()

@@ -56,9 +56,9 @@ def prepare(data_dir: Path, n: int, reuse: bool) -> list[int]:
     """Bulk-generate the organisation and its calls (unless reused), then queue fresh recordings (their ids)."""
     from bench_dashboard import load_sqlite, setup_org
 
-    from ccr import config
-    from ccr.db import dispose_engines
-    from ccr.ingest import cli_actor, ingest_files
+    from ccr.core import config
+    from ccr.core.db import dispose_engines
+    from ccr.pipeline.ingest import cli_actor, ingest_files
     from tests.audiodata import cut_wav
 
     os.environ["CCR_DATA_DIR"] = str(data_dir)

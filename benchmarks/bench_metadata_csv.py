@@ -1,7 +1,7 @@
 """Memory and time of a huge metadata CSV sent with a small batch, as the Import page sends it.
 
 The CSV's bytes are built first (Streamlit holds an upload in memory before the page sees it); then
-``ccr.ingest.ingest_files`` imports three short recordings with it. Prints the CSV size, the seconds
+``ccr.pipeline.ingest.ingest_files`` imports three short recordings with it. Prints the CSV size, the seconds
 taken, the process's resident memory before the import and its peak during the import (VmHWM, reset
 once the CSV is built): what the import itself adds to the server's memory.
 
@@ -36,9 +36,9 @@ def main(n: int) -> None:
     """Import a 3-file batch with an ``n``-line metadata CSV and print the time and peak memory."""
     os.environ["CCR_DATA_DIR"] = tempfile.mkdtemp(prefix="ccr-bench-csv-")
     os.environ.setdefault("CCR_BCRYPT_ROUNDS", "4")
-    from ccr.db import migrate
-    from ccr.errors import CcrError
-    from ccr.ingest import ingest_files
+    from ccr.core.db import migrate
+    from ccr.core.errors import CcrError
+    from ccr.pipeline.ingest import ingest_files
     from tests.audiodata import cut_wav
     from tests.conftest import make_tenant
 

@@ -19,8 +19,8 @@ def main(n: int) -> None:
     tmp = tempfile.mkdtemp(prefix="ccr-bench-purge-")
     os.environ["CCR_DATA_DIR"] = tmp
     os.environ.setdefault("CCR_BCRYPT_ROUNDS", "4")
-    from ccr import retention
-    from ccr.db import migrate
+    from ccr.core.db import migrate
+    from ccr.privacy import retention
     from tests.conftest import make_tenant
     from tests.retdata import NOW, add_call
 

@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sqlmodel import func, select  # noqa: E402
 
-from ccr import config, db  # noqa: E402
+from ccr.core import config, db  # noqa: E402
 from tests import pg  # noqa: E402
 from tests.audiodata import cut_wav  # noqa: E402
 
@@ -64,19 +64,19 @@ def _env(data: Path, database_url: str, broker: str, threads: int, model: str) -
 def run(workers: int, clips: list[tuple[str, bytes]], server_url: str, broker: str, threads: int,
         model: str, tmp: Path) -> tuple[float, float]:
     """Seconds from import to the last call done with ``workers`` workers, and the summed processing seconds."""
-    from ccr import ingest, tasks
-    from ccr.models import Call
-    from ccr.orgs import create_organisation
+    from ccr.core.models import Call
+    from ccr.core.orgs import create_organisation
+    from ccr.pipeline import celery_app, ingest
 
     _env(tmp / f"data-{workers}", pg.fresh_database(server_url), broker, threads, model)
     db.migrate()
-    procs = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "ccr.tasks", "worker", "-Q", "asr,score",
+    procs = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "ccr.pipeline.celery_app", "worker", "-Q", "asr,score",
                                "-c", "1", "-n", f"bench{i}@%h", "--without-gossip", "--without-mingle",
                                "--loglevel", "WARNING"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
              for i in range(workers)]
     try:
-        while tasks.broker_status(max_age_s=0)["workers"] < workers:
+        while celery_app.broker_status(max_age_s=0)["workers"] < workers:
             time.sleep(0.5)
         with db.session() as s:
             org = create_organisation(session=s, name=f"Bench {workers}")
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--call-min", type=float, default=4.8, help="average call length of the sizing figure")
     args = parser.parse_args()
 
-    from ccr.transcription import ensure_offline_model
+    from ccr.speech.transcription import ensure_offline_model
 
     tmp = Path(tempfile.mkdtemp(prefix="ccr-bench-scale."))
     model = str(ensure_offline_model(tmp / "models"))

@@ -22,8 +22,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ccr.encoder import default_encoder
-from ccr.scoring import score_transcript
+from ccr.scoring.encoder import default_encoder
+from ccr.scoring.score import score_transcript
 
 HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval" / "heldout"
 # public-d: tune on the first 80 calls, hold out the last 40 (its README: categories are interleaved,

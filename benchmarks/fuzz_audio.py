@@ -1,4 +1,4 @@
-"""Fuzz the audio decoder (``ccr.audio.probe_audio``) for a bounded time: only ``AudioError`` may come out.
+"""Fuzz the audio decoder (``ccr.speech.audio.probe_audio``) for a bounded time: only ``AudioError`` may come out.
 
     python benchmarks/fuzz_audio.py [--seconds 60] [--engine atheris|mutation]
 
@@ -77,8 +77,8 @@ def seeds() -> list[bytes]:
 
 
 def _one(data: bytes) -> None:
-    from ccr.audio import probe_audio
-    from ccr.errors import AudioError
+    from ccr.core.errors import AudioError
+    from ccr.speech.audio import probe_audio
 
     try:
         probe_audio(data, filename="fuzz", max_seconds=MAX_SECONDS)
@@ -149,7 +149,7 @@ def run_atheris(seconds: float, seed: int) -> None:
     import atheris
 
     with atheris.instrument_imports():
-        import ccr.audio  # noqa: F401 - instrumented for coverage feedback
+        import ccr.speech.audio  # noqa: F401 - instrumented for coverage feedback
 
     def target(data: bytes) -> None:
         try:

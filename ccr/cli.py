@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ccr.errors import CcrError
+from ccr.core.errors import CcrError
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
@@ -33,9 +33,9 @@ def _print_json(obj) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from ccr import audit
-    from ccr.db import migrate
-    from ccr.filemodes import secure_data_dir
+    from ccr.core import audit
+    from ccr.core.db import migrate
+    from ccr.core.filemodes import secure_data_dir
 
     # The maintenance command walks the whole data directory (recordings, exports, backups): every other
     # command only restricts the database files, as a monitor may run one each minute.
@@ -54,8 +54,8 @@ register("migrate", "Applique les migrations de la base de données.", _migrate)
 
 
 def _create_user(args: argparse.Namespace) -> int:
-    from ccr import orgs, users
-    from ccr.db import migrate, session
+    from ccr.core import orgs, users
+    from ccr.core.db import migrate, session
 
     migrate()
     password = args.password or getpass.getpass("Mot de passe : ")
@@ -82,7 +82,7 @@ def _create_user(args: argparse.Namespace) -> int:
 def _org_teams(s, org_id: int):
     from sqlmodel import select
 
-    from ccr.models import Team
+    from ccr.core.models import Team
 
     return s.exec(select(Team).where(Team.org_id == org_id)).all()
 
@@ -129,7 +129,7 @@ register("seed-demo", "Crée l'organisation de démonstration (mode démo).", _s
 
 
 def _score(args: argparse.Namespace) -> int:
-    from ccr import grids, scoring
+    from ccr.scoring import grids, score
 
     try:
         transcript = json.loads(Path(args.transcript).read_text(encoding="utf-8"))
@@ -142,7 +142,7 @@ def _score(args: argparse.Namespace) -> int:
             grid = grids.load_grid_yaml(Path(args.grid).read_text(encoding="utf-8"))
         except OSError as err:
             raise CcrError(f"Grille illisible ({args.grid}) : {err.strerror}.") from err
-    result = scoring.score_transcript(transcript, grid=grid, engine=args.engine)
+    result = score.score_transcript(transcript, grid=grid, engine=args.engine)
     if args.json:
         _print_json(result)
     else:
@@ -167,14 +167,15 @@ register("score", "Évalue une transcription avec une grille.", _score, _score_a
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from ccr import analysis, scoring
+    from ccr.scoring import score
+    from ccr.speech import analysis
 
     try:
         data = Path(args.file).read_bytes()
     except OSError as err:
         raise CcrError(f"Fichier illisible : {args.file} ({err.strerror}).") from err
     result = analysis.analyze_bytes(data, filename=Path(args.file).name, agent_channel=args.agent_channel,
-                                    score=scoring.score_transcript)
+                                    score=score.score_transcript)
     if args.json:
         _print_json(result)
     else:
@@ -202,9 +203,9 @@ def _worker(args: argparse.Namespace) -> int:
     import logging
     import threading
 
-    from ccr import jobs
-    from ccr.config import get_settings
-    from ccr.db import migrate, session
+    from ccr.core.config import get_settings
+    from ccr.core.db import migrate, session
+    from ccr.pipeline import jobs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -241,8 +242,9 @@ register("worker", "Traite la file des appels (transcription, évaluation) sans 
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ccr import ingest, orgs
-    from ccr.db import migrate, session
+    from ccr.core import orgs
+    from ccr.core.db import migrate, session
+    from ccr.pipeline import ingest
 
     migrate()
     with session() as s:
@@ -289,8 +291,8 @@ register("ingest", "Importe des enregistrements et les met en file, comme la pag
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ccr import jobs
-    from ccr.db import migrate, session
+    from ccr.core.db import migrate, session
+    from ccr.pipeline import jobs
 
     migrate()
     with session() as s:
@@ -327,8 +329,8 @@ register("status", "Affiche la file des appels par statut et les workers actifs.
 def _purge(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from ccr.db import migrate
-    from ccr.retention import DELETED_LABELS, run_purge
+    from ccr.core.db import migrate
+    from ccr.privacy.retention import DELETED_LABELS, run_purge
 
     migrate()
     try:
@@ -341,8 +343,8 @@ def _purge(args: argparse.Namespace) -> int:
         print(f"  {DELETED_LABELS.get(key, key)} : {count}")
     if run.error:
         print(run.error, file=sys.stderr)
-    from ccr.db import session
-    from ccr.retention import pending_terminations
+    from ccr.core.db import session
+    from ccr.privacy.retention import pending_terminations
 
     with session() as s:
         for t in pending_terminations(session=s):
@@ -362,9 +364,9 @@ register("purge", "Applique les durées de conservation (suppression et statisti
 def _audit(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from ccr import audit
-    from ccr.config import get_settings
-    from ccr.db import migrate, session
+    from ccr.core import audit
+    from ccr.core.config import get_settings
+    from ccr.core.db import migrate, session
 
     migrate()  # a log still hashed the old way is re-keyed first, as at the service's start
     if args.action == "checkpoint":
@@ -398,9 +400,9 @@ def _audit_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ccr import orgs
-    from ccr.db import session
-    from ccr.exports import export_organisation_to_file
+    from ccr.core import orgs
+    from ccr.core.db import session
+    from ccr.privacy.exports import export_organisation_to_file
 
     with session() as s:
         org_id = orgs.find_organisation(session=s, slug=orgs.slugify(args.org)).id
@@ -422,7 +424,7 @@ register("audit", "Vérifie la chaîne du journal d'audit ou en écrit un point 
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from ccr.backup import create_backup
+    from ccr.privacy.backup import create_backup
 
     path = create_backup()
     print(f"Sauvegarde chiffrée créée : {path}")
@@ -433,7 +435,7 @@ register("backup", "Sauvegarde chiffrée de la base SQLite et des enregistrement
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from ccr.backup import restore_backup
+    from ccr.privacy.backup import restore_backup
 
     restored = restore_backup(Path(args.file), force=args.force)
     print(f"Restauration terminée : {restored['db_bytes']} octets de base, {restored['audio_files']} fichiers audio.")
@@ -452,11 +454,11 @@ register("restore", "Restaure une sauvegarde dans le répertoire de données.", 
 
 
 def _health(args: argparse.Namespace) -> int:
-    from ccr.health import record_health, run_health_checks
+    from ccr.ops.health import record_health, run_health_checks
 
     report = run_health_checks()
     if args.record and report.checks[0].status != "down":
-        from ccr.db import session
+        from ccr.core.db import session
 
         with session() as s:
             record_health(session=s, report=report, source="cli")
@@ -479,8 +481,8 @@ register("health", "Vérifie base, stockage, worker et moteur de transcription (
 def _maintenance(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from ccr import maintenance
-    from ccr.db import migrate, session
+    from ccr.core.db import migrate, session
+    from ccr.pipeline import maintenance
 
     migrate()
     try:
@@ -510,8 +512,8 @@ register("maintenance", "Programme une maintenance pour toutes les organisations
 
 
 def _rotate_key(args: argparse.Namespace) -> int:
-    from ccr.db import migrate
-    from ccr.keys import rotate_secret
+    from ccr.core.db import migrate
+    from ccr.privacy.keys import rotate_secret
 
     migrate()  # the audit chains are re-keyed from the current format only
     new_secret = Path(args.new_key_file).read_text().strip() if args.new_key_file else None
@@ -562,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
-    from ccr.filemodes import restrict_umask
+    from ccr.core.filemodes import restrict_umask
 
     restrict_umask()  # whatever a command writes under the data directory is the service account's only
     parser = build_parser()

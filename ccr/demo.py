@@ -18,15 +18,17 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from ccr import audit, grids, metrics, redaction, scoring
-from ccr.calls import flatten_text
-from ccr.config import get_settings
-from ccr.db import migrate, session, utcnow
-from ccr.errors import ConfigError
-from ccr.evaluations import store_evaluation
-from ccr.models import Agent, Call, Organisation, Team, Transcript
-from ccr.orgs import create_organisation
-from ccr.users import create_user
+from ccr.core import audit
+from ccr.core.calls import flatten_text
+from ccr.core.config import get_settings
+from ccr.core.db import migrate, session, utcnow
+from ccr.core.errors import ConfigError
+from ccr.core.models import Agent, Call, Organisation, Team, Transcript
+from ccr.core.orgs import create_organisation
+from ccr.core.users import create_user
+from ccr.quality.evaluations import store_evaluation
+from ccr.scoring import grids, score
+from ccr.speech import metrics, redaction
 
 DEMO_ORG = "Helios Énergie"
 DEMO_PASSWORD = "Demo-CCR-2026!"  # noqa: S105 - published in the README, demo mode only
@@ -42,7 +44,7 @@ AGENTS = (
     "Yanis Robert", "Camille Durand", "Lucas Bernard", "Emma Fontaine", "Mehdi Haddad", "Léa Garnier",
 )
 CAMPAIGNS = ("Service client", "Fidélisation", "Recouvrement")
-AUDIO_FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "audio"
+AUDIO_FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "audio"
 WORDS_PER_SECOND = 2.6  # French conversational speech rate (about 155 words per minute)
 
 GREETINGS = [
@@ -235,7 +237,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         segments, counts = redaction.redact_segments(transcript["segments"])
         transcript["segments"] = segments
         m = metrics.conversation_metrics(segments, transcript["duration_s"])
-        result = scoring.score_transcript(transcript, grid=grid)
+        result = score.score_transcript(transcript, grid=grid)
         started = now - timedelta(days=rng.uniform(0, days), hours=rng.uniform(0, 2))
         started = started.replace(hour=rng.randint(8, 18))
         batch.append((agent_id, team_id, started, transcript, counts, m, result, i))
@@ -272,14 +274,14 @@ def _store_batch(org_id: int, grid_id: int, batch: list[tuple], rng: random.Rand
 
 def _import_recordings(org_id: int) -> int:
     """Queue the four real stereo recordings through the same path as an upload."""
-    from ccr import ingest
-    from ccr.users import load_actor
+    from ccr.core.users import load_actor
+    from ccr.pipeline import ingest
 
     files = sorted(AUDIO_FIXTURES.glob("*.wav"))
     if not files:
         return 0
     with session() as s:
-        from ccr.models import User
+        from ccr.core.models import User
 
         admin = s.exec(select(User).where(User.org_id == org_id, User.role == "supervisor")).first()
         actor = load_actor(session=s, user_id=admin.id)

@@ -1,10 +1,10 @@
-"""Alembic environment: the schema of every table in ``ccr.models``."""
+"""Alembic environment: the schema of every table in ``ccr.core.models``."""
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import ccr.models  # noqa: F401  (registers the tables)
+import ccr.core.models  # noqa: F401  (registers the tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ccr import kpis, reports
-from ccr.db import session
-from ccr.formats import fr_number
+from ccr.core.db import session
+from ccr.core.formats import fr_number
+from ccr.dashboards import kpis, reports
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
 from ccr.ui.guard import require_page

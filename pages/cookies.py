@@ -1,9 +1,9 @@
-"""Cookies: the cookie policy, listing every cookie the app can set (from ccr.consent.cookie_inventory)."""
+"""Cookies: the cookie policy, listing every cookie the app can set (from ccr.privacy.consent.cookie_inventory)."""
 
 import streamlit as st
 
-from ccr.config import get_settings
-from ccr.consent import CATEGORIES, analytics_enabled, cookie_inventory, storage_inventory
+from ccr.core.config import get_settings
+from ccr.privacy.consent import CATEGORIES, analytics_enabled, cookie_inventory, storage_inventory
 from ccr.ui.consent import consent_state, ensure_consent_banner
 from ccr.ui.guard import require_page
 

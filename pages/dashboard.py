@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ccr import kpis, reports
-from ccr.db import session
+from ccr.core.db import session
+from ccr.dashboards import kpis, reports
 from ccr.ui import charts
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import filter_bar, go_to

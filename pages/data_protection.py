@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from ccr import audit, exports, orgs, retention, scheduler, subjects
-from ccr.config import get_settings
-from ccr.db import session
-from ccr.errors import CcrError
-from ccr.formats import fr_number
-from ccr.subprocessors import list_subprocessors
+from ccr.core import audit, orgs
+from ccr.core.config import get_settings
+from ccr.core.db import session
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_number
+from ccr.ops import scheduler
+from ccr.privacy import exports, retention, subjects
+from ccr.privacy.subprocessors import list_subprocessors
 from ccr.ui.guard import require_page
 from ccr.ui.text import NUMBER_FORMAT, md_escape, plain, plain_frame
 

@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from ccr import grids, jobs
-from ccr.config import get_settings
-from ccr.db import session, utcnow
-from ccr.errors import CcrError
-from ccr.formats import fr_score, label_of
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_score, label_of
+from ccr.pipeline import jobs
+from ccr.scoring import grids
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
 

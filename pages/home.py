@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ccr.permissions import pages_for
+from ccr.core.access import pages_for
+from ccr.core.users import ROLE_LABELS
 from ccr.ui.guard import require_page
 from ccr.ui.text import md_escape
-from ccr.users import ROLE_LABELS
 
 actor = require_page("home")
 st.title("📞 CallCenterRate")

@@ -5,10 +5,11 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from ccr import ingest, orgs
-from ccr.db import session
-from ccr.errors import CcrError
-from ccr.formats import fr_number
+from ccr.core import orgs
+from ccr.core.db import session
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_number
+from ccr.pipeline import ingest
 from ccr.ui.guard import require_page
 from ccr.ui.queue_panel import batch_progress, queue_panel
 from ccr.ui.text import md_escape, plain, plain_frame
@@ -35,7 +36,7 @@ team_names = {t.id: plain(t.name) for t in teams}
 
 with st.form("ccr_import_form", clear_on_submit=True):
     # No type= filter: with one, Streamlit refuses the whole batch (in English) when a single name holds a
-    # NUL byte; ccr.ingest sanitises every name and decodes every file, and refuses only a bad one, in French.
+    # NUL byte; ccr.pipeline.ingest sanitises every name and decodes every file, and refuses only a bad one, in French.
     uploads = st.file_uploader(f"Enregistrements ({', '.join(ingest.ACCEPTED_EXTENSIONS)} ; mono ou stéréo)",
                                accept_multiple_files=True)
     metadata_file = st.file_uploader("Métadonnées (CSV, facultatif)")

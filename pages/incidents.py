@@ -5,11 +5,12 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from ccr import health, incidents, maintenance
-from ccr.config import get_settings
-from ccr.db import session, utcnow
-from ccr.errors import CcrError
-from ccr.formats import fr_number, fr_percent, label_of
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_number, fr_percent, label_of
+from ccr.ops import health, incidents
+from ccr.pipeline import maintenance
 from ccr.ui.guard import require_page
 from ccr.ui.maintenance_banner import announcements
 from ccr.ui.service_level import availability, current_month, latest_probe, local, local_naive, to_utc

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ccr.config import get_settings
+from ccr.core.config import get_settings
 from ccr.ui.consent import ensure_consent_banner
 from ccr.ui.guard import require_page
 from ccr.ui.privacy import retention_table, subprocessor_table

@@ -4,13 +4,13 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from ccr import reviews
-from ccr.calls import DIRECTION_LABELS, STATUS_LABELS
-from ccr.config import get_settings
-from ccr.db import session
-from ccr.errors import CcrError
-from ccr.formats import fr_number, fr_percent, fr_score, label_of
-from ccr.scoring import VERDICTS
+from ccr.core.calls import DIRECTION_LABELS, STATUS_LABELS
+from ccr.core.config import get_settings
+from ccr.core.db import session
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_number, fr_percent, fr_score, label_of
+from ccr.quality import reviews
+from ccr.scoring.score import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
 from ccr.ui.dashboard_cache import clear_dashboard_cache
@@ -275,7 +275,7 @@ if can_validate:
             grid_id = st.selectbox("Version de grille", list(labels), format_func=labels.get)
             if st.button("Re-scorer"):
                 try:
-                    from ccr import jobs
+                    from ccr.pipeline import jobs
 
                     with session() as s:
                         queued = jobs.rescore_calls(session=s, actor=actor, grid_id=grid_id, call_ids=[call_id])

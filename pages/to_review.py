@@ -6,11 +6,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from ccr import reviews
-from ccr.config import get_settings
-from ccr.db import session, utcnow
-from ccr.errors import CcrError
-from ccr.formats import fr_number, fr_percent, fr_score
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.core.errors import CcrError
+from ccr.core.formats import fr_number, fr_percent, fr_score
+from ccr.quality import reviews
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
 from ccr.ui.text import NUMBER_FORMAT, md_escape, plain_frame

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from ccr import orgs, users
-from ccr.db import session
-from ccr.errors import CcrError
-from ccr.models import ROLES
+from ccr.core import orgs, users
+from ccr.core.db import session
+from ccr.core.errors import CcrError
+from ccr.core.models import ROLES
 from ccr.ui.guard import require_page
 from ccr.ui.text import md_escape, plain, plain_frame
 

@@ -1,7 +1,7 @@
 """Validate the dialogue-act utterance bank and the held-out set, and print their counts.
 
     python -m scripts.acts_bank_stats              # validate both files, print plain tables
-    python -m scripts.acts_bank_stats --markdown   # the same tables in Markdown (for ccr/data/acts/README.md)
+    python -m scripts.acts_bank_stats --markdown   # the same tables in Markdown (for ccr/scoring/data/acts/README.md)
 
 Checks: every line is a JSON object with exactly ``text``, ``speaker``, ``acts`` and ``register``; known
 speakers, acts and registers; agent acts only on agent lines and customer acts only on customer lines; no
@@ -23,7 +23,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from ccr.acts import ACTS, BANK_PATH, SPEAKER_OF
+from ccr.scoring.acts import ACTS, BANK_PATH, SPEAKER_OF
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK = BANK_PATH

@@ -1,7 +1,7 @@
 """Give a labelled transcript set real speech-recognition errors, to test a scorer on what ASR produces.
 
 Each call is spoken with espeak-ng (stereo: agent left, customer right, the set's gaps kept), then each
-channel is transcribed by faster-whisper with CCR's own decoding options (ccr.transcription's
+channel is transcribed by faster-whisper with CCR's own decoding options (ccr.speech.transcription's
 FASTER_WHISPER_OPTIONS: beam 5, temperature 0, repetition penalty, VAD, word timestamps), segments whose
 compression ratio marks a loop are dropped as CCR drops them, and the words are cut into segments at pauses
 over 1.5 s. The output has the same format as the input, and each segment also keeps its words with
@@ -11,7 +11,7 @@ faster-whisper's probabilities: "words": [{"word", "start", "end", "probability"
 usage: python -m scripts.asrize SRC_DIR OUT_DIR [--model-dir DIR] [--threads N] [--keep-audio]
   SRC_DIR      a set with transcripts/*.json and labels.jsonl (e.g. tests/fixtures/eval/public-d)
   --model-dir  a faster-whisper model directory; by default the offline Whisper base that CCR assembles
-               from its weight packages (ccr.transcription.ensure_offline_model, under CCR's data/models)
+               from its weight packages (ccr.speech.transcription.ensure_offline_model, under CCR's data/models)
 needs: espeak-ng (Debian), numpy and faster-whisper (the project's virtualenv). Run it from the repo root.
 
 Calls already in OUT_DIR/transcripts are skipped, so an interrupted run resumes where it stopped. The tool
@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 from faster_whisper import WhisperModel, decode_audio
 
-from ccr.config import Settings
-from ccr.transcription import FASTER_WHISPER_OPTIONS, MAX_COMPRESSION_RATIO, ensure_offline_model
+from ccr.core.config import Settings
+from ccr.speech.transcription import FASTER_WHISPER_OPTIONS, MAX_COMPRESSION_RATIO, ensure_offline_model
 
 SR = 16000
 VOICES = {"agent": "fr+f5", "customer": "fr+m7"}  # the most intelligible espeak-ng French voices for Whisper base

@@ -41,11 +41,11 @@ import numpy as np
 from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 
-from ccr.config import Settings
+from ccr.core.config import Settings
 from scripts.asrize import FASTER_WHISPER_OPTIONS, MAX_COMPRESSION_RATIO, SR, ensure_offline_model, synthesize
 
-BANK = Path("ccr/data/acts/bank.jsonl")
-OUT = Path("ccr/data/acts/bank-asr.jsonl")
+BANK = Path("ccr/scoring/data/acts/bank.jsonl")
+OUT = Path("ccr/scoring/data/acts/bank-asr.jsonl")
 CHUNK_LINES = 40  # about 4 minutes of audio: a handful of Whisper windows, and a resume loses little
 GAP_S = 3.0  # far over the VAD's 0.5 s minimum silence, so two lines never share a speech chunk
 SENTENCE_END = ".!?"  # Whisper ends a sentence with one of these, so the word closes a line

@@ -1,4 +1,4 @@
-"""Calibrate the dialogue-act thresholds on whole calls and write ``ccr/data/acts/calibration.json``.
+"""Calibrate the dialogue-act thresholds on whole calls and write ``ccr/scoring/data/acts/calibration.json``.
 
     python -m scripts.calibrate_acts   # tune on the first 80 calls of public-d and public-d-asr, report the rest
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr import acts
-from ccr.grids import default_grid, default_taxonomy
-from ccr.scoring import score_transcript
+from ccr.scoring import acts
+from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.score import score_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_DIR = ROOT / "tests" / "fixtures" / "eval"

@@ -1,4 +1,4 @@
-"""Fit how often each kind of verdict is right and write ``ccr/data/acts/reliability.json``.
+"""Fit how often each kind of verdict is right and write ``ccr/scoring/data/acts/reliability.json``.
 
     python -m scripts.calibrate_confidence     # fit on the first 80 calls of each set, report the last 40
 
@@ -18,10 +18,10 @@ import json
 import sys
 from pathlib import Path
 
-from ccr import acts, reliability
-from ccr.grids import default_grid, default_taxonomy
-from ccr.scoring import score_transcript
-from ccr.transcript import Call, validate_transcript
+from ccr.scoring import acts, reliability
+from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.score import score_transcript
+from ccr.scoring.transcript import Call, validate_transcript
 from scripts.calibrate_acts import EVAL_DIR, HOLDOUT_FROM, load_set
 
 Row = tuple[str, str, str, float, float, bool]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates migrations/versions/0001_initial.py from ccr/models.py (only while no release has shipped).
+# Regenerates migrations/versions/0001_initial.py from ccr/core/models.py (only while no release has shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -7,7 +7,7 @@ rm -f migrations/versions/0001_initial.py
 mkdir -p "$tmp/aside"; for f in migrations/versions/0*.py; do [ -e "$f" ] && mv "$f" "$tmp/aside/"; done
 CCR_DATA_DIR="$tmp" .venv/bin/python - <<'PY'
 from alembic import command
-from ccr.db import alembic_config
+from ccr.core.db import alembic_config
 cfg = alembic_config()
 command.revision(cfg, message="initial schema", autogenerate=True, rev_id="0001", head="base")
 PY

@@ -1,4 +1,4 @@
-"""Print (or ``--write`` into README.md) the settings table built from ``ccr.config.Settings``.
+"""Print (or ``--write`` into README.md) the settings table built from ``ccr.core.config.Settings``.
 
 ``tests/test_docs.py`` checks that the README's table equals this output.
 """
@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-from ccr.config import Settings
+from ccr.core.config import Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"

@@ -1,4 +1,4 @@
-"""Train the dialogue-act recogniser from the utterance bank and write ``ccr/data/acts/model.npz``.
+"""Train the dialogue-act recogniser from the utterance bank and write ``ccr/scoring/data/acts/model.npz``.
 
     python -m scripts.train_acts            # train on the whole bank, write the model
     python -m scripts.train_acts --report   # also: train on 4/5 of the bank, print F1 on the last fifth
@@ -6,7 +6,7 @@
                                             # embedding head's settings tried on that fifth
 
 Two readers are trained on the same lines: the n-gram regression and a regression on the lines' sentence
-embeddings (``ccr.encoder``); the model averages them. Embedding the 45,000 training lines takes a few
+embeddings (``ccr.scoring.encoder``); the model averages them. Embedding the 45,000 training lines takes a few
 minutes; the vectors of bank lines (never call transcripts) are kept in ``--cache`` for the next run.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr import acts
-from ccr.encoder import default_encoder
+from ccr.scoring import acts
+from ccr.scoring.encoder import default_encoder
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "acts" / "heldout.jsonl"
 

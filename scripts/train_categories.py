@@ -1,4 +1,4 @@
-"""Train the call-category classifier from its bank and write ``ccr/data/categories/model.npz``.
+"""Train the call-category classifier from its bank and write ``ccr/scoring/data/categories/model.npz``.
 
     python -m scripts.train_categories            # train on the whole bank, write the model
     python -m scripts.train_categories --report   # also: accuracy on the held-out reasons written in another style
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ccr import acts, categories
+from ccr.scoring import acts, categories
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "categories" / "heldout.jsonl"
 

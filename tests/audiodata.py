@@ -26,7 +26,7 @@ def cut_wav(name: str, seconds: float, start: float = 0.0) -> bytes:
 def offline_model_dir(tmp_path_factory) -> Path:
     """The offline Whisper model directory, assembled once per test session (145 MB)."""
     if not _model_dir:
-        from ccr.transcription import ensure_offline_model
+        from ccr.speech.transcription import ensure_offline_model
 
         _model_dir.append(ensure_offline_model(tmp_path_factory.mktemp("models")))
     return _model_dir[0]

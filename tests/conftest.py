@@ -22,7 +22,7 @@ TEST_PASSWORD = "Motdepasse-Test-2026"
 @pytest.fixture
 def settings_env(tmp_path, monkeypatch):
     """Point CCR at a fresh temporary data directory and return its Settings."""
-    from ccr import config, db
+    from ccr.core import config, db
 
     data = tmp_path / "data"
     data.mkdir()
@@ -49,7 +49,7 @@ def settings_env(tmp_path, monkeypatch):
 @pytest.fixture
 def migrated(settings_env):
     """A migrated, empty database in the temporary data directory."""
-    from ccr.db import migrate
+    from ccr.core.db import migrate
     from tests import pg
 
     if pg.is_postgres(settings_env.database_url):  # a copy of a migrated database: 10x faster than migrating
@@ -69,8 +69,8 @@ class Tenant:
 
     def actor(self, role: str):
         """The Actor of this tenant's user with ``role``."""
-        from ccr.db import session
-        from ccr.users import load_actor
+        from ccr.core.db import session
+        from ccr.core.users import load_actor
 
         with session() as s:
             return load_actor(session=s, user_id=self.users[role])
@@ -78,10 +78,10 @@ class Tenant:
 
 def make_tenant(name: str, prefix: str) -> Tenant:
     """Create an organisation with teams, agents and one user per role."""
-    from ccr.db import session
-    from ccr.models import Agent, Team
-    from ccr.orgs import create_organisation
-    from ccr.users import create_user
+    from ccr.core.db import session
+    from ccr.core.models import Agent, Team
+    from ccr.core.orgs import create_organisation
+    from ccr.core.users import create_user
 
     with session() as s:
         org = create_organisation(session=s, name=name)
@@ -125,7 +125,7 @@ def count_rows(model, **where) -> int:
     """Rows of ``model`` whose columns equal the given values, read in a fresh session."""
     from sqlmodel import func, select
 
-    from ccr.db import session
+    from ccr.core.db import session
 
     with session() as s:
         stmt = select(func.count()).select_from(model)

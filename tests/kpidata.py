@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from itertools import count
 
-from ccr.db import session
-from ccr.models import Call, CriterionResult, Evaluation, IrritantHit, Transcript
-from ccr.rollups import mark_dirty
+from ccr.core.db import session
+from ccr.core.models import Call, CriterionResult, Evaluation, IrritantHit, Transcript
+from ccr.dashboards.rollups import mark_dirty
 
 _seq = count(1)
 
@@ -41,7 +41,7 @@ def add_call(org_id, team_id, agent_id, when, score, *, passed=None, critical=Fa
         for label in irritants:
             s.add(IrritantHit(org_id=org_id, evaluation_id=ev.id, call_id=call.id, label=label, team_id=team_id,
                               agent_id=agent_id, started_at=when))
-        mark_dirty(s, org_id, [when])  # as every real write path does (ccr.rollups)
+        mark_dirty(s, org_id, [when])  # as every real write path does (ccr.dashboards.rollups)
         if text is not None:
             s.add(Transcript(org_id=org_id, call_id=call.id, segments_json="[]", text=text))
         return call.id

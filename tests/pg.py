@@ -53,7 +53,7 @@ def fresh_database(server_url: str) -> str:
 def _migrated_template(server_url: str, settings) -> str:
     """A database migrated to head, made once per process: the model of every ``migrated`` test database."""
     if not _template:
-        from ccr import db
+        from ccr.core import db
 
         url = fresh_database(server_url)
         db.migrate(settings.model_copy(update={"database_url": url}))
@@ -64,7 +64,7 @@ def _migrated_template(server_url: str, settings) -> str:
 
 def replace_with_migrated(server_url: str, url: str, settings) -> None:
     """Turn the empty test database ``url`` into a copy of the migrated template (0.1 s, migrations take 1 s)."""
-    from ccr import db
+    from ccr.core import db
 
     db.dispose_engines()
     template = _migrated_template(server_url, settings)
@@ -84,7 +84,7 @@ def fts_hits(session, word: str) -> list[int]:
     from sqlalchemy import text
 
     if session.get_bind().dialect.name == "postgresql":
-        from ccr.kpis import PG_TS_CONFIG
+        from ccr.dashboards.kpis import PG_TS_CONFIG
 
         sql = (f"SELECT id FROM transcript WHERE to_tsvector('{PG_TS_CONFIG}', text) "
                f"@@ plainto_tsquery('{PG_TS_CONFIG}', :w)")

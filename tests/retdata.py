@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from ccr import storage
-from ccr.calls import flatten_text
-from ccr.db import session
-from ccr.evaluations import store_evaluation
-from ccr.models import Agent, Call, CriterionResult, Evaluation, IrritantHit, Transcript
+from ccr.core import storage
+from ccr.core.calls import flatten_text
+from ccr.core.db import session
+from ccr.core.models import Agent, Call, CriterionResult, Evaluation, IrritantHit, Transcript
+from ccr.quality.evaluations import store_evaluation
 
 # 10:00 in Paris: the reference clock of the retention tests.
 NOW = datetime(2026, 6, 15, 8, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def aggregates(org_id: int, team_of=lambda team_id: None) -> dict:
 
 def stats_rows(org_id: int) -> dict:
     """The DailyStat rows of an organisation, in the shape of :func:`aggregates`."""
-    from ccr.models import DailyStat
+    from ccr.core.models import DailyStat
 
     with session() as s:
         rows = s.exec(select(DailyStat).where(DailyStat.org_id == org_id)).all()

@@ -1,7 +1,7 @@
 """Hand-built calls with transcripts and evaluations for the review tests (unit, page and browser).
 
-Evaluations are stored through ``ccr.evaluations.store_evaluation`` with contract dicts whose score
-is computed by ``ccr.scoring.compute_score``, so the data is what the scorer would store.
+Evaluations are stored through ``ccr.quality.evaluations.store_evaluation`` with contract dicts whose score
+is computed by ``ccr.scoring.score.compute_score``, so the data is what the scorer would store.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from ccr.grids import default_grid
-from ccr.scoring import compute_score
+from ccr.scoring.grids import default_grid
+from ccr.scoring.score import compute_score
 
 GRID = default_grid()
 # 75.0, passed: 60 of 80 applicable points (identification and conclusion fail; empathy and hold n/a).
@@ -68,10 +68,10 @@ def make_call(*, org_id: int, team_id: int | None, agent_id: int | None, result:
     """Insert a call, its transcript and (when ``result``) its evaluation; return the call id."""
     import json
 
-    from ccr.calls import flatten_text
-    from ccr.db import session, utcnow
-    from ccr.evaluations import store_evaluation
-    from ccr.models import Call, Transcript
+    from ccr.core.calls import flatten_text
+    from ccr.core.db import session, utcnow
+    from ccr.core.models import Call, Transcript
+    from ccr.quality.evaluations import store_evaluation
 
     segments = SEGMENTS if segments is None else segments
     with session() as s:

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from ccr.grids import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
-from ccr.scoring import compute_score
+from ccr.scoring.grids import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
+from ccr.scoring.score import compute_score
 from tests.conftest import FIXTURES, REPO
-from tests.test_llm import FakeOpenAI, good_answer
+from tests.scoring.test_llm import FakeOpenAI, good_answer
 
 TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ccr.permissions import PAGES
+from ccr.core.access import PAGES
 from scripts.settings_table import README, readme_table, settings_table
 
 REPO = Path(__file__).resolve().parent.parent

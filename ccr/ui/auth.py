@@ -3,7 +3,7 @@
 What the library does: the login form, bcrypt checks and the signed re-login
 cookie. What CCR adds: failed logins counted (and accounts locked) in the
 database, a lock that refuses the re-login cookie as well as the form (see
-``ccr.users``), audit entries for login, failure and logout, re-validation of
+``ccr.core.users``), audit entries for login, failure and logout, re-validation of
 the user on every run, and server-side revocation of cookies issued before a
 logout or a deactivation. Its e-mail and two-factor features are never used:
 they call the author's cloud service and data would leave the premises.
@@ -32,12 +32,10 @@ from streamlit_authenticator.models import cookie_model as library_cookie_model
 from streamlit_authenticator.models.cookie_model import CookieModel
 from streamlit_authenticator.utilities.exceptions import LoginError
 
-from ccr.config import get_settings
-from ccr.db import session, utcnow
-from ccr.errors import AccessDenied
-from ccr.ui.guard import ISSUED_KEY, USER_KEY
-from ccr.ui.text import md_escape
-from ccr.users import (
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.core.errors import AccessDenied
+from ccr.core.users import (
     FORM_LOGIN,
     Actor,
     get_user_by_username,
@@ -50,6 +48,8 @@ from ccr.users import (
     record_logout,
     session_is_valid,
 )
+from ccr.ui.guard import ISSUED_KEY, USER_KEY
+from ccr.ui.text import md_escape
 
 COOKIE_NAME = "ccr_auth"
 LOGIN_FIELDS = {

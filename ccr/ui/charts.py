@@ -1,6 +1,6 @@
 """Plotly figures of the dashboard: French labels, the Okabe-Ito palette, hover details.
 
-Each function takes what :mod:`ccr.kpis` returns and builds a figure; nothing here queries.
+Each function takes what :mod:`ccr.dashboards.kpis` returns and builds a figure; nothing here queries.
 Okabe-Ito (Okabe & Ito, 2008) stays distinguishable under the common colour-vision deficiencies;
 the heatmap uses Cividis, a sequential scale designed for the same purpose. Names shown in hover
 text come from the database: plotly renders them as text, but ``<`` is escaped anyway because plotly
@@ -15,7 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ccr.formats import fr_number, fr_score
+from ccr.core.formats import fr_number, fr_score
 from ccr.ui.text import plain
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -167,7 +167,7 @@ def talk_listen_figure(rows: list[dict[str, Any]], max_agents: int = 30) -> go.F
 
 
 def tile_display(t: Any) -> tuple[str, str | None, str]:
-    """(value, delta, delta_color) of a :class:`ccr.kpis.Tile` for ``st.metric``, French number format."""
+    """(value, delta, delta_color) of a :class:`ccr.dashboards.kpis.Tile` for ``st.metric``, French number format."""
 
     digits = 0 if t.unit in ("", "s") else 1
     unit = {"%": "%", "s": "s"}.get(t.unit, "")

@@ -18,8 +18,9 @@ from typing import Any
 
 import streamlit as st
 
-from ccr.config import Settings, get_settings
-from ccr.consent import (
+from ccr.core.config import Settings, get_settings
+from ccr.core.db import session, utcnow
+from ccr.privacy.consent import (
     AUDIENCE,
     CATEGORIES,
     CONSENT_COOKIE,
@@ -35,7 +36,6 @@ from ccr.consent import (
     refuse_all,
     withdraw,
 )
-from ccr.db import session, utcnow
 
 CHOICE_KEY = "ccr_consent_choice"  # the Consent chosen in this session; WITHDRAWN after a withdrawal
 BROWSER_KEY = "ccr_consent_browser"  # what the page must do with its cookies (see _BROWSER_JS)
@@ -46,7 +46,7 @@ DIALOG_KEY = "ccr_consent_dialog_open"
 # Set by the frame (app.py) on each run and taken by the public pages: a page that does not find it was
 # run without app.py (Streamlit's legacy pages/ mode on a deep link) and draws the banner itself.
 FRAME_KEY = "ccr_consent_frame_ran"
-COOKIE_POLICY_URL = "cookies"  # url_path of pages/cookies.py in ccr.permissions
+COOKIE_POLICY_URL = "cookies"  # url_path of pages/cookies.py in ccr.core.access
 
 # Runs in the app page (no iframe). Streamlit calls it again with the same data on later runs: setting the
 # same value with the same absolute expiry is harmless, and the reload happens once (flag in sessionStorage).

@@ -1,4 +1,4 @@
-"""Cached dashboard reads: ``st.cache_data`` wrappers around :mod:`ccr.kpis`.
+"""Cached dashboard reads: ``st.cache_data`` wrappers around :mod:`ccr.dashboards.kpis`.
 
 Every entry is keyed on the viewer's *scope* (organisation, role, sorted team ids) and on the
 filters, never on per-user state, so two team leads of the same team share an entry and nobody
@@ -16,9 +16,9 @@ from typing import Any
 
 import streamlit as st
 
-from ccr import kpis
-from ccr.db import session
-from ccr.users import Actor
+from ccr.core.db import session
+from ccr.core.users import Actor
+from ccr.dashboards import kpis
 
 CACHE_TTL_S = 300  # the issue's freshness budget: figures at most 5 minutes old after background work
 Scope = tuple[int, str, tuple[int, ...]]

@@ -2,7 +2,7 @@
 
 The URL is the source of truth when it changes from outside (a shared link, a drill-down from the
 dashboard): the widgets are then re-seeded from it. When the user changes a widget, the URL is
-rewritten from the widgets. Parsing and scoping are :mod:`ccr.kpis`'s job; a team lead's foreign
+rewritten from the widgets. Parsing and scoping are :mod:`ccr.dashboards.kpis`'s job; a team lead's foreign
 ids never reach a widget. A shared link's custom period is kept between :data:`EARLIEST` and today
 (the date picker refuses anything else), with a French notice when it had to be moved.
 """
@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from ccr import kpis
-from ccr.config import get_settings
+from ccr.core.config import get_settings
+from ccr.core.users import Actor
+from ccr.dashboards import kpis
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.text import plain
-from ccr.users import Actor
 
 ALL = "__all__"  # sentinel option of the single-choice filters
 # Earliest day a period may start: older than any call CCR can hold, and the date picker needs a bound
@@ -44,7 +44,7 @@ def sane_query(params: dict[str, str], today: date) -> tuple[dict[str, str], str
     """``params`` with a custom period kept between :data:`EARLIEST` and ``today``, and the French notice
     to show when it moved (a shared link with a future end date, or one from another century).
 
-    Done on the raw dates, before :func:`ccr.kpis.filters_from_query` caps the period's length from its end.
+    Done on the raw dates, before :func:`ccr.dashboards.kpis.filters_from_query` caps the period's length from its end.
     """
     d1, d2 = _iso(params.get("du", "")), _iso(params.get("au", ""))
     if params.get("periode") != "perso" or d1 is None or d2 is None:
@@ -196,7 +196,7 @@ def go_to(key: str, query_params: dict[str, str], label: str) -> None:
     """Open the registered page ``key`` with ``query_params``; where no navigation exists, offer a link."""
     from streamlit.errors import StreamlitAPIException
 
-    from ccr.permissions import PAGE_BY_KEY
+    from ccr.core.access import PAGE_BY_KEY
     from ccr.ui.links import page_link
 
     try:

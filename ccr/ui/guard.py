@@ -2,7 +2,7 @@
 
 It re-reads the user from the database on every run, so a deactivated or
 revoked account loses access at its next interaction (a locked one keeps the
-sessions opened before its lock: see ``ccr.users``), and it refuses (in
+sessions opened before its lock: see ``ccr.core.users``), and it refuses (in
 French, logged, ``st.stop()``) a role the page does not allow. It also closes
 the hole of Streamlit's legacy ``pages/`` mode, where a deep link runs a page
 without ``app.py``: with no logged-in user in the session, the page stops.
@@ -14,11 +14,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from ccr import audit
-from ccr.db import session
-from ccr.errors import AccessDenied
-from ccr.permissions import PAGE_BY_KEY, PUBLIC, allowed
-from ccr.users import Actor, load_actor, session_is_valid
+from ccr.core import audit
+from ccr.core.access import PAGE_BY_KEY, PUBLIC, allowed
+from ccr.core.db import session
+from ccr.core.errors import AccessDenied
+from ccr.core.users import Actor, load_actor, session_is_valid
 
 USER_KEY = "ccr_user_id"
 ISSUED_KEY = "ccr_issued_at"

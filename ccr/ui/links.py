@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from ccr.permissions import PAGE_BY_KEY
+from ccr.core.access import PAGE_BY_KEY
 from ccr.ui.text import md_escape
 
 

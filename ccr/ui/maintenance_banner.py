@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import streamlit as st
 
-from ccr import maintenance
-from ccr.config import get_settings
-from ccr.db import session, utcnow
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.pipeline import maintenance
 from ccr.ui.guard import current_actor
 from ccr.ui.text import md_escape
 

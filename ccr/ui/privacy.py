@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccr.config import get_settings
-from ccr.db import session
-from ccr.privacy import other_durations, retention_rows, subprocessor_rows
-from ccr.users import Actor
+from ccr.core.config import get_settings
+from ccr.core.db import session
+from ccr.core.users import Actor
+from ccr.privacy.notices import other_durations, retention_rows, subprocessor_rows
 
 # French column titles of the sub-processor table; keys not listed keep their own name.
 SUBPROCESSOR_COLUMNS = {

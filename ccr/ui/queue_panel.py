@@ -9,11 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ccr import jobs
-from ccr.db import session
-from ccr.errors import CcrError
+from ccr.core.db import session
+from ccr.core.errors import CcrError
+from ccr.core.users import Actor
+from ccr.pipeline import jobs
 from ccr.ui.text import md_escape, plain_frame
-from ccr.users import Actor
 
 PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
 PROGRESS_REFRESH_S = 2  # a batch being watched: a call's state changes within seconds

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from ccr import audit
-from ccr.config import get_settings
-from ccr.db import migrate
-from ccr.services import start_services, stop_services
+from ccr.core import audit
+from ccr.core.config import get_settings
+from ccr.core.db import migrate
+from ccr.ops.services import start_services, stop_services
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -42,7 +42,7 @@ def serve(streamlit_args: list[str]) -> int:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
 
-    from ccr.filemodes import restrict_umask, secure_data_dir
+    from ccr.core.filemodes import restrict_umask, secure_data_dir
 
     restrict_umask()
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from ccr import health
-from ccr.config import get_settings
-from ccr.db import session, utcnow
+from ccr.core.config import get_settings
+from ccr.core.db import session, utcnow
+from ccr.ops import health
 
 CACHE_TTL_S = 60  # one probe a minute: a fresher figure would not change
 

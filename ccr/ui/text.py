@@ -18,7 +18,7 @@ import re
 
 import pandas as pd
 
-from ccr.textnorm import strip_bidi
+from ccr.core.textnorm import strip_bidi
 
 # Every ASCII punctuation character Markdown, GFM, Streamlit directives or LaTeX give a meaning to.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'])")
@@ -28,7 +28,7 @@ _AUTOLINK_START = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)
 WORD_JOINER = "\u2060"  # zero width, no line break: breaks the autolink pattern without a visible change
 # Dataframe number format. Streamlit formats table numbers in the browser: a printf format always writes
 # « 77.8 », "localized" follows the browser's language (« 77,8 » in French). Cells stay numbers, so
-# sorting is numeric; the text elements use ccr.formats, which never depends on the browser.
+# sorting is numeric; the text elements use ccr.core.formats, which never depends on the browser.
 NUMBER_FORMAT = "localized"
 
 

@@ -2,7 +2,7 @@
 
 Every chain was hashed with plain SHA-256, which anyone able to write the database can recompute after
 an edit. This revision verifies each chain as it is and re-hashes it under HMAC-SHA256 with the audit
-key derived from the master secret (``ccr.audit.chain_key``), once, here, rather than keeping a per-row
+key derived from the master secret (``ccr.core.audit.chain_key``), once, here, rather than keeping a per-row
 algorithm: a row left on the old algorithm would be a row that can still be rewritten. An entry that did
 not verify keeps its old hash, so it stays reported as altered. A chain already purged by the retention
 job (its first entry follows a deleted one) gets a signed anchor in ``data/audit-checkpoints/``, and each
@@ -23,10 +23,10 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from ccr import audit
-from ccr.config import SECRET_KEY_FILE, get_settings
-from ccr.db import utcnow
-from ccr.errors import ConfigError
+from ccr.core import audit
+from ccr.core.config import SECRET_KEY_FILE, get_settings
+from ccr.core.db import utcnow
+from ccr.core.errors import ConfigError
 
 revision = "0003"
 down_revision = "0002"

@@ -111,7 +111,7 @@ def stop_server(server: Server) -> None:
 def attached_to(server: Server):
     """Point this test process at ``server``'s data directory, to write into its database and audio store
     as the pipeline would; undone on exit."""
-    from ccr import config, db
+    from ccr.core import config, db
 
     mp = pytest.MonkeyPatch()
     try:

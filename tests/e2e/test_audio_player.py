@@ -27,8 +27,8 @@ MAX_MESSAGE_MB = "3"
 @pytest.fixture(scope="module")
 def player_server(tmp_path_factory):
     """One organisation with two calls to review: a short recording and one over the inline limit."""
-    from ccr import db, storage
-    from ccr.models import Call
+    from ccr.core import db, storage
+    from ccr.core.models import Call
     from tests.conftest import make_tenant
 
     server = start_server(tmp_path_factory.mktemp("e2e-player"),

@@ -114,8 +114,8 @@ def journey(browser, tmp_path_factory):
                         "--username", USERNAME, "--role", "supervisor", "--password", PASSWORD],
                        cwd=REPO, env=server.env, check=False, capture_output=True, text=True)
         assert created.returncode == 0, created.stderr[-2000:]
-        from ccr.config import Settings
-        from ccr.consent import cookie_inventory, storage_inventory
+        from ccr.core.config import Settings
+        from ccr.privacy.consent import cookie_inventory, storage_inventory
 
         rec = Journey(app_origin=server.url,
                       inventory=cookie_inventory(Settings(matomo_url=matomo_url, matomo_site_id="1")),

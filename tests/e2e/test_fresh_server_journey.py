@@ -32,8 +32,8 @@ def _wait_for(predicate, what: str, deadline_s: float = SERVICE_DEADLINE_S) -> N
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     """One organisation with a team lead and a scored call of their team, then a server nobody visited yet."""
-    from ccr import config, db
-    from ccr.db import migrate
+    from ccr.core import config, db
+    from ccr.core.db import migrate
     from tests.conftest import make_tenant
     from tests.reviewdata import contract, make_call
 
@@ -66,9 +66,9 @@ def fresh(tmp_path_factory):
 def test_background_services_run_before_any_visit(fresh):
     from sqlmodel import col, select
 
-    from ccr import ingest
-    from ccr.db import session
-    from ccr.models import Call, HealthCheck
+    from ccr.core.db import session
+    from ccr.core.models import Call, HealthCheck
+    from ccr.pipeline import ingest
     from tests.conftest import count_rows
 
     batch = ingest.ingest_files(actor=ingest.cli_actor(fresh["tenant"].org_id),
@@ -119,7 +119,7 @@ async def _first_run(url: str, page: str, query: str) -> tuple[list[list[str]], 
 
 
 def test_a_fresh_server_lists_only_french_page_labels(fresh):
-    from ccr.permissions import PAGES
+    from ccr.core.access import PAGES
 
     server = fresh["servers"][-1]
     french = {p.title for p in PAGES} | {"Connexion"}

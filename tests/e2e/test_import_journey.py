@@ -71,8 +71,8 @@ def test_supervisor_imports_two_calls_and_a_corrupt_file_and_watches_them_proces
 
     from sqlmodel import select
 
-    from ccr.db import session
-    from ccr.models import Call, Evaluation
+    from ccr.core.db import session
+    from ccr.core.models import Call, Evaluation
 
     with session() as s:
         calls = s.exec(select(Call).order_by(Call.id)).all()

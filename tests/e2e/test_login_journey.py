@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from ccr.core.access import PAGES, pages_for
 from ccr.demo import DEMO_PASSWORD
-from ccr.permissions import PAGES, pages_for
 from tests.e2e.conftest import (
     LOGIN_TIMEOUT_MS,
     REPO,

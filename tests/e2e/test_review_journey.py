@@ -20,9 +20,9 @@ XSS_TEXT = "Voici <img src=x onerror=\"window.__ccr_xss=2;alert(1)\"> et <script
 @pytest.fixture(scope="module")
 def review_server(tmp_path_factory):
     """A server with one organisation (users of every role), a call with audio to review and a hostile one."""
-    from ccr import db, storage
-    from ccr.db import utcnow
-    from ccr.models import Agent, Call
+    from ccr.core import db, storage
+    from ccr.core.db import utcnow
+    from ccr.core.models import Agent, Call
     from tests.conftest import make_tenant
 
     server = start_server(tmp_path_factory.mktemp("e2e-review"), extra_env={"CCR_REVIEW_SAMPLE_RATE": "0"})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ccr.db import utcnow
+from ccr.core.db import utcnow
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,15 +1,15 @@
 """Every page, every role and anonymous: allowed or refused, as the permissions table says.
 
-Generated from ``ccr.permissions.PAGES``, so a new page is covered as soon as it is registered.
+Generated from ``ccr.core.access.PAGES``, so a new page is covered as soon as it is registered.
 Each page file is run directly (as a deep link in Streamlit's legacy ``pages/`` mode would),
 so the guard inside the page is what is tested, not the navigation.
 """
 
 import pytest
 
-from ccr import audit
-from ccr.db import session
-from ccr.permissions import PAGES, allowed
+from ccr.core import audit
+from ccr.core.access import PAGES, allowed
+from ccr.core.db import session
 from tests.pages.helpers import refused, run_page
 
 ROLES = ["admin", "dpo", "supervisor", "team_lead", None]
@@ -37,7 +37,7 @@ def test_a_refusal_is_written_to_the_audit_log(tenants):
 
 
 def test_a_deactivated_user_is_refused_at_the_next_interaction(tenants):
-    from ccr.users import update_user
+    from ccr.core.users import update_user
 
     a, _ = tenants
     at = run_page("pages/home.py", a.users["supervisor"])

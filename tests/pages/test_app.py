@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ccr.db import session, utcnow
-from ccr.users import record_logout
+from ccr.core.db import session, utcnow
+from ccr.core.users import record_logout
 from tests.pages.helpers import REPO
 
 

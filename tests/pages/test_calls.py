@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ccr.db import utcnow
+from ccr.core.db import utcnow
 from tests.kpidata import add_call
 from tests.pages.helpers import refused, run_page
 

@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
-from ccr import config
-from ccr.consent import CONSENT_COOKIE, accept_all, make_consent, parse_consent_cookie, record_consent
-from ccr.db import session, utcnow
-from ccr.models import ConsentRecord
+from ccr.core import config
+from ccr.core.db import session, utcnow
+from ccr.core.models import ConsentRecord
+from ccr.privacy.consent import CONSENT_COOKIE, accept_all, make_consent, parse_consent_cookie, record_consent
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 BANNER_KEYS = ("ccr_consent_accept", "ccr_consent_refuse", "ccr_consent_customise")
@@ -132,7 +132,7 @@ def _cookie(settings, *, days_ago: int = 0, version: str | None = None) -> tuple
     if version is not None:
         from dataclasses import replace
 
-        from ccr.consent import encode_consent
+        from ccr.privacy.consent import encode_consent
 
         made = replace(made, policy_version=version)
         value = encode_consent(made, settings)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ccr.db import utcnow
+from ccr.core.db import utcnow
 from tests.kpidata import add_call
 from tests.pages.helpers import refused, run_page
 
@@ -16,8 +16,8 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 @pytest.fixture
 def dash(tenants):
     """Recent calls in both teams of org A (one agent has a hostile name) and one in org B."""
-    from ccr.db import session
-    from ccr.models import Agent
+    from ccr.core.db import session
+    from ccr.core.models import Agent
 
     a, b = tenants
     with session() as s:

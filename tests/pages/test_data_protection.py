@@ -40,8 +40,8 @@ def test_run_now_records_a_run_in_the_history(tenants):
 
 
 def test_shortening_a_duration_is_saved(tenants):
-    from ccr import retention
-    from ccr.db import session
+    from ccr.core.db import session
+    from ccr.privacy import retention
 
     a, _ = tenants
     at = run_page(PAGE, a.users["dpo"])

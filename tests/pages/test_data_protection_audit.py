@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from ccr import audit
-from ccr.db import session
+from ccr.core import audit
+from ccr.core.db import session
 from tests.pages.helpers import run_page
 
 PAGE = "pages/data_protection.py"

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from sqlmodel import select
 
-from ccr.db import session
-from ccr.grids import default_grid, dump_grid_yaml, grid_to_dict
-from ccr.models import Call
-from ccr.models import Grid as GridRow
-from ccr.models import Taxonomy as TaxonomyRow
+from ccr.core.db import session
+from ccr.core.models import Call
+from ccr.core.models import Grid as GridRow
+from ccr.core.models import Taxonomy as TaxonomyRow
+from ccr.scoring.grids import default_grid, dump_grid_yaml, grid_to_dict
 from tests.pages.helpers import refused, run_page
 from tests.reviewdata import contract, make_call
 

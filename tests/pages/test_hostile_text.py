@@ -18,10 +18,10 @@ import pytest
 from google.protobuf.message import Message
 from sqlmodel import select
 
-from ccr.db import session, utcnow
-from ccr.models import Agent, Incident, MaintenanceWindow, Organisation, Team, User
-from ccr.permissions import PAGES, PUBLIC
-from ccr.textnorm import BIDI_CONTROLS
+from ccr.core.access import PAGES, PUBLIC
+from ccr.core.db import session, utcnow
+from ccr.core.models import Agent, Incident, MaintenanceWindow, Organisation, Team, User
+from ccr.core.textnorm import BIDI_CONTROLS
 from tests.kpidata import add_call
 from tests.pages.helpers import REPO, run_page, walk_strings
 from tests.pages.test_app import logged_in_state

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from ccr.db import session
-from ccr.models import Call
+from ccr.core.db import session
+from ccr.core.models import Call
 from tests.pages.helpers import refused, run_page
 
 PAGE = "pages/import_calls.py"
@@ -47,7 +47,7 @@ def _call(org_id: int, name: str, **fields) -> int:
 def test_a_batch_shows_each_state_and_a_failed_call_can_be_relaunched(tenants):
     from streamlit.testing.v1 import AppTest
 
-    from ccr.db import utcnow
+    from ccr.core.db import utcnow
     from tests.pages.helpers import REPO
 
     alpha, beta = tenants

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from ccr import incidents
-from ccr.db import session, utcnow
-from ccr.maintenance import schedule_window
+from ccr.core.db import session, utcnow
+from ccr.ops import incidents
+from ccr.pipeline.maintenance import schedule_window
 from tests.pages.helpers import REPO, refused, run_page
 
 PAGE = "pages/incidents.py"

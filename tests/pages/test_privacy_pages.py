@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ccr import config
-from ccr.db import session, utcnow
-from ccr.permissions import PAGE_BY_KEY, PUBLIC, pages_for
+from ccr.core import config
+from ccr.core.access import PAGE_BY_KEY, PUBLIC, pages_for
+from ccr.core.db import session, utcnow
 from tests.pages.helpers import walk_strings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_privacy_notice_shows_default_durations_and_dpo_to_visitors(info_env):
 
 
 def test_privacy_notice_shows_the_organisations_live_durations(info_env, tenants):
-    from ccr.retention import set_retention
+    from ccr.privacy.retention import set_retention
 
     tenant_a, tenant_b = tenants
     with session() as s:
@@ -99,7 +99,7 @@ def test_privacy_notice_lists_the_subprocessors_in_force(info_env, monkeypatch):
 
 
 def test_cookie_policy_lists_every_cookie_of_the_inventory(info_env):
-    from ccr.consent import cookie_inventory
+    from ccr.privacy.consent import cookie_inventory
 
     at = _run("cookies")
     rows = _table(at)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from ccr import audit
-from ccr.db import session
-from ccr.models import Evaluation
+from ccr.core import audit
+from ccr.core.db import session
+from ccr.core.models import Evaluation
 from tests.conftest import FIXTURES
 from tests.pages.helpers import refused, run_page
 from tests.reviewdata import SEGMENTS, contract, make_call
@@ -166,8 +166,8 @@ def test_reruns_log_a_single_opening(calls):
 
 
 def test_audio_is_played_from_memory_jumps_to_evidence_and_is_logged(calls):
-    from ccr import storage
-    from ccr.models import Call
+    from ccr.core import storage
+    from ccr.core.models import Call
 
     a, _, ids = calls
     wav = (FIXTURES / "audio" / "a01-000.wav").read_bytes()
@@ -188,7 +188,7 @@ def test_audio_is_played_from_memory_jumps_to_evidence_and_is_logged(calls):
 
 
 def test_hostile_transcript_and_agent_name_render_as_text(tenants):
-    from ccr.models import Agent
+    from ccr.core.models import Agent
 
     a, _ = tenants
     with session() as s:
@@ -218,7 +218,7 @@ def test_hostile_transcript_and_agent_name_render_as_text(tenants):
 
 
 def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
-    from ccr.config import get_settings
+    from ccr.core.config import get_settings
 
     monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
     get_settings.cache_clear()
@@ -236,7 +236,7 @@ def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
 
 
 def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, monkeypatch):
-    from ccr.config import get_settings
+    from ccr.core.config import get_settings
 
     monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
     get_settings.cache_clear()
@@ -261,7 +261,7 @@ def test_to_review_page_roles(calls, role, allowed):
 
 
 def test_calibration_tab_counts_a_validated_disagreement(calls):
-    from ccr import reviews
+    from ccr.quality import reviews
 
     a, _, ids = calls
     with session() as s:
@@ -275,9 +275,9 @@ def test_calibration_tab_counts_a_validated_disagreement(calls):
 
 
 def test_rescore_queues_the_call_with_the_chosen_grid_version(calls):
-    from ccr.grids import dump_grid_yaml, new_version
-    from ccr.models import Call
-    from ccr.models import Grid as GridRow
+    from ccr.core.models import Call
+    from ccr.core.models import Grid as GridRow
+    from ccr.scoring.grids import dump_grid_yaml, new_version
     from tests.reviewdata import GRID
 
     a, _, ids = calls

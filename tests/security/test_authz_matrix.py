@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 import ccr
-from ccr.db import session, utcnow
-from ccr.errors import AccessDenied, InvalidInput, NotFound
+from ccr.core.db import session, utcnow
+from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from tests.conftest import TEST_PASSWORD
 from tests.pages.helpers import refused as page_refused
 from tests.pages.helpers import run_page
@@ -53,7 +53,7 @@ RESULT = {
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Organisations A (the actors) and B (the other tenant), in a migrated temporary data directory."""
-    from ccr import config, db
+    from ccr.core import config, db
     from tests.conftest import make_tenant
 
     with pytest.MonkeyPatch.context() as mp:
@@ -83,7 +83,7 @@ def _team_index(target: str) -> int:
 
 
 def make_agent(tenant, team_idx: int) -> int:
-    from ccr.models import Agent
+    from ccr.core.models import Agent
 
     with session() as s:
         agent = Agent(org_id=tenant.org_id, team_id=tenant.team_ids[team_idx], name=f"cible {next(_seq)}")
@@ -95,8 +95,9 @@ def make_agent(tenant, team_idx: int) -> int:
 def make_call(tenant, team_idx: int, *, status: str = "done", agent_id: int | None = None,
               audio: bool = True) -> int:
     """A scored call with a transcript, an evaluation and (optionally) its encrypted recording."""
-    from ccr import evaluations, storage
-    from ccr.models import Call, Transcript
+    from ccr.core import storage
+    from ccr.core.models import Call, Transcript
+    from ccr.quality import evaluations
     from tests.audiodata import cut_wav
 
     agent_id = agent_id or make_agent(tenant, team_idx)
@@ -114,7 +115,7 @@ def make_call(tenant, team_idx: int, *, status: str = "done", agent_id: int | No
 
 
 def make_evaluation(tenant, team_idx: int) -> int:
-    from ccr import evaluations
+    from ccr.quality import evaluations
 
     call_id = make_call(tenant, team_idx)
     with session() as s:
@@ -122,7 +123,7 @@ def make_evaluation(tenant, team_idx: int) -> int:
 
 
 def make_grid(tenant, team_idx: int) -> int:
-    from ccr import grids
+    from ccr.scoring import grids
 
     with session() as s:
         row, _ = grids.active_grid(session=s, org_id=tenant.org_id)
@@ -130,7 +131,7 @@ def make_grid(tenant, team_idx: int) -> int:
 
 
 def make_incident(tenant, team_idx: int) -> int:
-    from ccr import incidents
+    from ccr.ops import incidents
 
     with session() as s:
         return incidents.create_incident(session=s, actor=tenant.actor("admin"), title="Fuite de test",
@@ -139,7 +140,7 @@ def make_incident(tenant, team_idx: int) -> int:
 
 
 def make_window(tenant, team_idx: int) -> int:
-    from ccr import maintenance
+    from ccr.pipeline import maintenance
 
     start = utcnow() + timedelta(days=3)
     with session() as s:
@@ -148,7 +149,7 @@ def make_window(tenant, team_idx: int) -> int:
 
 
 def make_export(tenant, team_idx: int) -> int:
-    from ccr import exports
+    from ccr.privacy import exports
 
     agent_id = make_agent(tenant, team_idx)
     make_call(tenant, team_idx, agent_id=agent_id, audio=False)
@@ -156,7 +157,7 @@ def make_export(tenant, team_idx: int) -> int:
 
 
 def make_user(tenant, team_idx: int) -> int:
-    from ccr.users import create_user
+    from ccr.core.users import create_user
 
     with session() as s:
         return create_user(session=s, org_id=tenant.org_id, username=f"cible.{tenant.org_id}.{next(_seq)}",
@@ -193,19 +194,19 @@ class Recipe:
 
 
 def _filters(actor):
-    from ccr import kpis
+    from ccr.dashboards import kpis
 
     return kpis.filters_from_query({}, actor, date.today())
 
 
 def _own_grid(s, actor) -> int:
-    from ccr import grids
+    from ccr.scoring import grids
 
     return grids.active_grid(session=s, org_id=actor.org_id)[0].id
 
 
 def _erase(s, act, agent_id, w):
-    from ccr import subjects
+    from ccr.privacy import subjects
 
     # The typed confirmation is built from the subject, which only the DPO of its organisation can resolve.
     with session() as own:
@@ -224,120 +225,120 @@ def _imp(path: str):
 
 R = Recipe
 RECIPES: dict[str, Recipe] = {
-    "calls.get_call": R(ALL, True, make_call, lambda s, a, i, w: _imp("calls.get_call")(
+    "core.calls.get_call": R(ALL, True, make_call, lambda s, a, i, w: _imp("core.calls.get_call")(
         session=s, actor=a, call_id=i)),
-    "calls.get_transcript": R(ALL, True, make_call, lambda s, a, i, w: _imp("calls.get_transcript")(
+    "core.calls.get_transcript": R(ALL, True, make_call, lambda s, a, i, w: _imp("core.calls.get_transcript")(
         session=s, actor=a, call_id=i)),
-    "evaluations.current_evaluation": R(ALL, True, make_call, lambda s, a, i, w: _imp(
-        "evaluations.current_evaluation")(session=s, actor=a, call_id=i)),
-    "evaluations.list_evaluations": R(ALL, True, make_call, lambda s, a, i, w: _imp(
-        "evaluations.list_evaluations")(session=s, actor=a, call_id=i), empty_is_refusal=True),
-    "evaluations.get_evaluation": R(ALL, True, make_evaluation, lambda s, a, i, w: _imp(
-        "evaluations.get_evaluation")(session=s, actor=a, evaluation_id=i)),
-    "exports.get_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
-        "exports.get_export")(session=s, actor=a, export_id=i)),
-    "exports.read_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
-        "exports.read_export")(actor=a, export_id=i)),
-    "exports.create_subject_export": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
-        "exports.create_subject_export")(actor=a, agent_id=i)),
-    "grids.get_grid_version": R(ALL, False, make_grid, lambda s, a, i, w: _imp("grids.get_grid_version")(
+    "quality.evaluations.current_evaluation": R(ALL, True, make_call, lambda s, a, i, w: _imp(
+        "quality.evaluations.current_evaluation")(session=s, actor=a, call_id=i)),
+    "quality.evaluations.list_evaluations": R(ALL, True, make_call, lambda s, a, i, w: _imp(
+        "quality.evaluations.list_evaluations")(session=s, actor=a, call_id=i), empty_is_refusal=True),
+    "quality.evaluations.get_evaluation": R(ALL, True, make_evaluation, lambda s, a, i, w: _imp(
+        "quality.evaluations.get_evaluation")(session=s, actor=a, evaluation_id=i)),
+    "privacy.exports.get_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
+        "privacy.exports.get_export")(session=s, actor=a, export_id=i)),
+    "privacy.exports.read_export": R(frozenset({"dpo", "admin"}), False, make_export, lambda s, a, i, w: _imp(
+        "privacy.exports.read_export")(actor=a, export_id=i)),
+    "privacy.exports.create_subject_export": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "privacy.exports.create_subject_export")(actor=a, agent_id=i)),
+    "scoring.grids.get_grid_version": R(ALL, False, make_grid, lambda s, a, i, w: _imp("scoring.grids.get_grid_version")(
         session=s, actor=a, grid_id=i)),
-    "grids.activate_grid": R(frozenset({"supervisor", "admin"}), False, make_grid, lambda s, a, i, w: _imp(
-        "grids.activate_grid")(session=s, actor=a, grid_id=i)),
-    "incidents.get_incident": R(frozenset({"admin", "dpo"}), False, make_incident, lambda s, a, i, w: _imp(
-        "incidents.get_incident")(session=s, actor=a, incident_id=i)),
-    "incidents.update_incident": R(frozenset({"admin"}), False, make_incident, lambda s, a, i, w: _imp(
-        "incidents.update_incident")(session=s, actor=a, incident_id=i, description="Pris en charge")),
-    "jobs.retry_call": R(frozenset({"admin", "supervisor"}), True, failed_call, lambda s, a, i, w: _imp(
-        "jobs.retry_call")(session=s, actor=a, call_id=i)),
-    "jobs.rescore_calls": R(frozenset({"admin", "supervisor"}), True, make_call, lambda s, a, i, w: _imp(
-        "jobs.rescore_calls")(session=s, actor=a, grid_id=_own_grid(s, a), call_ids=[i]), empty_is_refusal=True),
-    "jobs.rescore_calls(grid)": R(frozenset({"admin", "supervisor"}), False, make_grid, lambda s, a, i, w: _imp(
-        "jobs.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
-    "jobs.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("jobs.calls_progress")(
+    "scoring.grids.activate_grid": R(frozenset({"supervisor", "admin"}), False, make_grid, lambda s, a, i, w: _imp(
+        "scoring.grids.activate_grid")(session=s, actor=a, grid_id=i)),
+    "ops.incidents.get_incident": R(frozenset({"admin", "dpo"}), False, make_incident, lambda s, a, i, w: _imp(
+        "ops.incidents.get_incident")(session=s, actor=a, incident_id=i)),
+    "ops.incidents.update_incident": R(frozenset({"admin"}), False, make_incident, lambda s, a, i, w: _imp(
+        "ops.incidents.update_incident")(session=s, actor=a, incident_id=i, description="Pris en charge")),
+    "pipeline.jobs.retry_call": R(frozenset({"admin", "supervisor"}), True, failed_call, lambda s, a, i, w: _imp(
+        "pipeline.jobs.retry_call")(session=s, actor=a, call_id=i)),
+    "pipeline.jobs.rescore_calls": R(frozenset({"admin", "supervisor"}), True, make_call, lambda s, a, i, w: _imp(
+        "pipeline.jobs.rescore_calls")(session=s, actor=a, grid_id=_own_grid(s, a), call_ids=[i]), empty_is_refusal=True),
+    "pipeline.jobs.rescore_calls(grid)": R(frozenset({"admin", "supervisor"}), False, make_grid, lambda s, a, i, w: _imp(
+        "pipeline.jobs.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
+    "pipeline.jobs.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("pipeline.jobs.calls_progress")(
         session=s, actor=a, call_ids=[i])["rows"], empty_is_refusal=True),
-    "kpis.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
-        "kpis.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
+    "dashboards.kpis.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
+        "dashboards.kpis.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
         empty_is_refusal=True),
-    "maintenance.cancel_window": R(frozenset({"admin"}), False, make_window, lambda s, a, i, w: _imp(
-        "maintenance.cancel_window")(session=s, actor=a, window_id=i) or "annulée"),
-    "orgs.get_team": R(ALL, True, team_id, lambda s, a, i, w: _imp("orgs.get_team")(
+    "pipeline.maintenance.cancel_window": R(frozenset({"admin"}), False, make_window, lambda s, a, i, w: _imp(
+        "pipeline.maintenance.cancel_window")(session=s, actor=a, window_id=i) or "annulée"),
+    "core.orgs.get_team": R(ALL, True, team_id, lambda s, a, i, w: _imp("core.orgs.get_team")(
         session=s, actor=a, team_id=i)),
-    "orgs.list_agents": R(ALL, True, team_id, lambda s, a, i, w: _imp("orgs.list_agents")(
+    "core.orgs.list_agents": R(ALL, True, team_id, lambda s, a, i, w: _imp("core.orgs.list_agents")(
         session=s, actor=a, team_id=i), empty_is_refusal=True),
-    "orgs.get_agent": R(ALL, True, make_agent, lambda s, a, i, w: _imp("orgs.get_agent")(
+    "core.orgs.get_agent": R(ALL, True, make_agent, lambda s, a, i, w: _imp("core.orgs.get_agent")(
         session=s, actor=a, agent_id=i)),
-    "orgs.create_agent": R(frozenset({"admin", "supervisor"}), False, team_id, lambda s, a, i, w: _imp(
-        "orgs.create_agent")(session=s, actor=a, name=f"Nouvel agent {next(_seq)}", team_id=i)),
-    "reports.team_report_html": R(frozenset({"admin", "supervisor", "team_lead", "dpo"}), True, team_id,
-                                  lambda s, a, i, w: _imp("reports.team_report_html")(
+    "core.orgs.create_agent": R(frozenset({"admin", "supervisor"}), False, team_id, lambda s, a, i, w: _imp(
+        "core.orgs.create_agent")(session=s, actor=a, name=f"Nouvel agent {next(_seq)}", team_id=i)),
+    "dashboards.reports.team_report_html": R(frozenset({"admin", "supervisor", "team_lead", "dpo"}), True, team_id,
+                                  lambda s, a, i, w: _imp("dashboards.reports.team_report_html")(
                                       session=s, actor=a, filters=_filters(a), team_id=i)),
-    "reviews.open_call": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
-                           lambda s, a, i, w: _imp("reviews.open_call")(session=s, actor=a, call_id=i)),
-    "reviews.record_audio_play": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
-                                   lambda s, a, i, w: _imp("reviews.record_audio_play")(
+    "quality.reviews.open_call": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                           lambda s, a, i, w: _imp("quality.reviews.open_call")(session=s, actor=a, call_id=i)),
+    "quality.reviews.record_audio_play": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                                   lambda s, a, i, w: _imp("quality.reviews.record_audio_play")(
                                        session=s, actor=a, call_id=i) or "journalisé"),
-    "reviews.load_audio": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
-                            lambda s, a, i, w: _imp("reviews.load_audio")(session=s, actor=a, call_id=i)),
-    "reviews.validate_review": R(frozenset({"supervisor", "admin"}), True, make_call,
-                                 lambda s, a, i, w: _imp("reviews.validate_review")(
+    "quality.reviews.load_audio": R(frozenset({"supervisor", "admin", "team_lead"}), True, make_call,
+                            lambda s, a, i, w: _imp("quality.reviews.load_audio")(session=s, actor=a, call_id=i)),
+    "quality.reviews.validate_review": R(frozenset({"supervisor", "admin"}), True, make_call,
+                                 lambda s, a, i, w: _imp("quality.reviews.validate_review")(
                                      session=s, actor=a, call_id=i, overrides={}, comments={})),
-    "storage.load_call_audio": R(ALL, True, make_call, lambda s, a, i, w: _imp("storage.load_call_audio")(
+    "core.storage.load_call_audio": R(ALL, True, make_call, lambda s, a, i, w: _imp("core.storage.load_call_audio")(
         session=s, actor=a, call_id=i)),
-    "subjects.resolve_subject": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
-        "subjects.resolve_subject")(session=s, actor=a, agent_id=i)),
-    "subjects.preview": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
-        "subjects.preview")(session=s, actor=a, agent_id=i)),
-    "subjects.erase_subject": R(frozenset({"dpo", "admin"}), False, make_agent, _erase),
-    "subjects.set_restriction": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
-        "subjects.set_restriction")(session=s, actor=a, restricted=True, call_ids=[i]), empty_is_refusal=True),
-    "subjects.rectify_agent": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
-        "subjects.rectify_agent")(session=s, actor=a, agent_id=i, name=f"Rectifié {next(_seq)}")),
-    "subjects.rectify_call": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
-        "subjects.rectify_call")(session=s, actor=a, call_id=i, campaign="Rectifiée")),
-    "users.update_user": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp("users.update_user")(
+    "privacy.subjects.resolve_subject": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "privacy.subjects.resolve_subject")(session=s, actor=a, agent_id=i)),
+    "privacy.subjects.preview": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "privacy.subjects.preview")(session=s, actor=a, agent_id=i)),
+    "privacy.subjects.erase_subject": R(frozenset({"dpo", "admin"}), False, make_agent, _erase),
+    "privacy.subjects.set_restriction": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
+        "privacy.subjects.set_restriction")(session=s, actor=a, restricted=True, call_ids=[i]), empty_is_refusal=True),
+    "privacy.subjects.rectify_agent": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
+        "privacy.subjects.rectify_agent")(session=s, actor=a, agent_id=i, name=f"Rectifié {next(_seq)}")),
+    "privacy.subjects.rectify_call": R(frozenset({"dpo", "admin"}), False, make_call, lambda s, a, i, w: _imp(
+        "privacy.subjects.rectify_call")(session=s, actor=a, call_id=i, campaign="Rectifiée")),
+    "core.users.update_user": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp("core.users.update_user")(
         session=s, actor=a, user_id=i, display_name="Renommé")),
-    "users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
-        "users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
+    "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
+        "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
 }
 
 # Functions with an id but no actor: called by trusted code only (worker, scheduler, CLI, login frame), with
 # an organisation or user id that already comes from an authenticated, scoped context. Each says why.
 TRUSTED: dict[str, str] = {
-    "audit.log_event": "écriture du journal, identité fournie par l'appelant",
-    "audit.verify_chain": "CLI / page DPO après contrôle du rôle",
-    "audit.list_events": "org_id de l'acteur, page DPO après contrôle du rôle",
-    "audit.count_events": "org_id de l'acteur",
-    "audit.purge_oldest": "job de purge : chaîne de l'organisation purgée",
-    "consent.record_consent": "cookie de consentement signé, sans donnée client",
-    "consent.withdraw": "identifiant de consentement du cookie signé du navigateur",
-    "consent.list_consent_records": "preuve de consentement du navigateur lui-même",
-    "evaluations.store_evaluation": "worker : l'appel vient de la ligne réclamée",
-    "grids.active_grid": "worker / pages : org_id de l'acteur",
-    "grids.active_taxonomy": "worker / pages : org_id de l'acteur",
-    "grids.active_taxonomy_version": "org_id de l'acteur",
-    "health.monthly_availability": "org_id de l'acteur, page incidents",
-    "incidents.downtime_incidents": "org_id de l'acteur",
-    "ingest.metadata_from_filename": "org_id de l'acteur déjà contrôlé par ingest_upload",
-    "jobs.renew_lease": "worker : bail détenu par ce worker",
-    "jobs.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
-    "rollups.mark_dirty": "écritures internes (évaluation, revue, purge) : org_id de l'appel",
-    "rollups.refresh_rollups": "lecture du tableau de bord : org_id de l'acteur",
-    "rollups.settle_rollups": "purge et effacement : org_id des lignes qu'ils viennent de supprimer",
-    "maintenance.list_windows": "org_id de l'acteur",
-    "maintenance.upcoming_or_active": "org_id de l'acteur (bandeau)",
-    "maintenance.is_maintenance_active": "org_id de l'acteur (import)",
-    "orgs.find_agent_by_name": "org_id de l'acteur (import)",
-    "privacy.retention_rows": "org_id de l'acteur, page Confidentialité",
-    "retention.retention_days": "job de purge / org_id de l'acteur",
-    "retention.reportable_team_ids": "job de purge",
-    "retention.fold_into_daily_stats": "job de purge",
-    "retention.stats_history": "org_id de l'acteur",
-    "users.load_actor": "garde de page : user_id de la session authentifiée",
-    "users.session_is_valid": "garde de page : user_id de la session authentifiée",
-    "users.record_login": "cadre de connexion après vérification du mot de passe",
-    "users.record_logout": "cadre de connexion : utilisateur de la session",
-    "users.create_user": "CLI / page Utilisateurs (org_id de l'administrateur)",
+    "core.audit.log_event": "écriture du journal, identité fournie par l'appelant",
+    "core.audit.verify_chain": "CLI / page DPO après contrôle du rôle",
+    "core.audit.list_events": "org_id de l'acteur, page DPO après contrôle du rôle",
+    "core.audit.count_events": "org_id de l'acteur",
+    "core.audit.purge_oldest": "job de purge : chaîne de l'organisation purgée",
+    "privacy.consent.record_consent": "cookie de consentement signé, sans donnée client",
+    "privacy.consent.withdraw": "identifiant de consentement du cookie signé du navigateur",
+    "privacy.consent.list_consent_records": "preuve de consentement du navigateur lui-même",
+    "quality.evaluations.store_evaluation": "worker : l'appel vient de la ligne réclamée",
+    "scoring.grids.active_grid": "worker / pages : org_id de l'acteur",
+    "scoring.grids.active_taxonomy": "worker / pages : org_id de l'acteur",
+    "scoring.grids.active_taxonomy_version": "org_id de l'acteur",
+    "ops.health.monthly_availability": "org_id de l'acteur, page incidents",
+    "ops.incidents.downtime_incidents": "org_id de l'acteur",
+    "pipeline.ingest.metadata_from_filename": "org_id de l'acteur déjà contrôlé par ingest_upload",
+    "pipeline.jobs.renew_lease": "worker : bail détenu par ce worker",
+    "pipeline.jobs.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
+    "dashboards.rollups.mark_dirty": "écritures internes (évaluation, revue, purge) : org_id de l'appel",
+    "dashboards.rollups.refresh_rollups": "lecture du tableau de bord : org_id de l'acteur",
+    "dashboards.rollups.settle_rollups": "purge et effacement : org_id des lignes qu'ils viennent de supprimer",
+    "pipeline.maintenance.list_windows": "org_id de l'acteur",
+    "pipeline.maintenance.upcoming_or_active": "org_id de l'acteur (bandeau)",
+    "pipeline.maintenance.is_maintenance_active": "org_id de l'acteur (import)",
+    "core.orgs.find_agent_by_name": "org_id de l'acteur (import)",
+    "privacy.notices.retention_rows": "org_id de l'acteur, page Confidentialité",
+    "privacy.retention.retention_days": "job de purge / org_id de l'acteur",
+    "privacy.retention.reportable_team_ids": "job de purge",
+    "privacy.retention.fold_into_daily_stats": "job de purge",
+    "privacy.retention.stats_history": "org_id de l'acteur",
+    "core.users.load_actor": "garde de page : user_id de la session authentifiée",
+    "core.users.session_is_valid": "garde de page : user_id de la session authentifiée",
+    "core.users.record_login": "cadre de connexion après vérification du mot de passe",
+    "core.users.record_logout": "cadre de connexion : utilisateur de la session",
+    "core.users.create_user": "CLI / page Utilisateurs (org_id de l'administrateur)",
 }
 
 
@@ -346,17 +347,18 @@ def discover() -> dict[str, inspect.Signature]:
     import importlib
 
     found = {}
-    for info in pkgutil.iter_modules(ccr.__path__):
-        if info.name.startswith("_") or info.ispkg:
+    for info in pkgutil.walk_packages(ccr.__path__, "ccr."):
+        short = info.name.removeprefix("ccr.")
+        if info.ispkg or short.startswith(("_", "ui.")):
             continue
-        module = importlib.import_module(f"ccr.{info.name}")
+        module = importlib.import_module(info.name)
         for name, fn in vars(module).items():
             if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module.__name__:
                 continue
             params = inspect.signature(fn).parameters
             ids = [p for p, v in params.items() if p.endswith(("_id", "_ids")) and v.kind == v.KEYWORD_ONLY]
             if ids and ("session" in params or "actor" in params):
-                found[f"{info.name}.{name}"] = inspect.signature(fn)
+                found[f"{short}.{name}"] = inspect.signature(fn)
     return found
 
 
@@ -366,7 +368,7 @@ def test_every_id_taking_function_has_an_entry():
     assert not set(found) - covered, f"fonctions sans entrée dans la matrice : {sorted(set(found) - covered)}"
     assert not covered - set(found), f"entrées obsolètes : {sorted(covered - set(found))}"
     for name in TRUSTED:  # the exemption is only for functions that cannot receive a user's actor
-        assert "actor" not in found[name].parameters or name == "users.create_user", name
+        assert "actor" not in found[name].parameters or name == "core.users.create_user", name
 
 
 def _expected(recipe: Recipe, role: str, target: str) -> str:
@@ -434,7 +436,7 @@ URL_PAGES = {
 @pytest.fixture(scope="module")
 def page_targets(world):
     """One distinctive call per target, with an agent whose name appears only on pages that may show it."""
-    from ccr.models import Agent
+    from ccr.core.models import Agent
 
     out = {}
     for target in TARGETS:
@@ -452,7 +454,7 @@ def page_targets(world):
 
 
 def _page_expected(key: str, role: str | None, target: str | None) -> str:
-    from ccr.permissions import allowed
+    from ccr.core.access import allowed
 
     if not allowed(key, role):
         return REFUSED
@@ -464,14 +466,14 @@ def _page_expected(key: str, role: str | None, target: str | None) -> str:
 
 
 def _page_spec_ids():
-    from ccr.permissions import PAGES
+    from ccr.core.access import PAGES
 
     return [p.key for p in PAGES]
 
 
 @pytest.mark.parametrize("key", _page_spec_ids())
 def test_page_matrix(world, page_targets, key, matrix_cell):
-    from ccr.permissions import PAGE_BY_KEY, allowed
+    from ccr.core.access import PAGE_BY_KEY, allowed
 
     spec = PAGE_BY_KEY[key]
     failures = []
@@ -507,11 +509,11 @@ def test_page_matrix(world, page_targets, key, matrix_cell):
 
 
 def test_the_matrix_covers_every_registered_page():
-    from ccr.permissions import PAGES
+    from ccr.core.access import PAGES
 
     assert {p.key for p in PAGES} == set(_page_spec_ids())
     assert set(URL_PAGES) <= {p.key for p in PAGES}
-    readers = Path("ccr/kpis.py").read_text()  # the dashboard and calls filters parse the URL there
+    readers = Path("ccr/dashboards/kpis.py").read_text()  # the dashboard and calls filters parse the URL there
     for key, params in URL_PAGES.items():  # the parameters really are read from the URL
         for param in params:
             assert f'"{param}"' in Path(f"pages/{key}.py").read_text() + readers, (key, param)

@@ -12,12 +12,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from ccr import backup, cli, exports, jobs, keys, sealed, storage
-from ccr.config import get_settings
-from ccr.db import session
-from ccr.errors import CcrError, ConfigError
-from ccr.ingest import ingest_files
-from ccr.models import Call, Transcript
+from ccr import cli
+from ccr.core import sealed, storage
+from ccr.core.config import get_settings
+from ccr.core.db import session
+from ccr.core.errors import CcrError, ConfigError
+from ccr.core.models import Call, Transcript
+from ccr.pipeline import jobs
+from ccr.pipeline.ingest import ingest_files
+from ccr.privacy import backup, exports, keys
 from tests.audiodata import cut_wav, find_plaintext_audio, offline_model_dir
 
 DB_FILES = {"ccr.db", "ccr.db-wal", "ccr.db-shm"}  # the database holds transcripts by design

@@ -1,10 +1,10 @@
 """Faults of a bad day: a worker killed anywhere in its work, a database held by another writer, a full disk
 during an upload, the LLM endpoint down or silent. (The purge killed between its commit and its file
-deletions is covered by ``tests/test_retention.py::test_a_purge_killed_between_commit_and_file_deletion_is_
+deletions is covered by ``tests/privacy/test_retention.py::test_a_purge_killed_between_commit_and_file_deletion_is_
 completed_by_the_next``.)
 
 The crash test is real processing (faster-whisper on 2-3 s clips) in subprocess workers that die either by
-SIGKILL at a random moment or by ``os._exit`` at a named step (``ccr.jobs._crash_point``, armed by
+SIGKILL at a random moment or by ``os._exit`` at a named step (``ccr.pipeline.jobs._crash_point``, armed by
 ``CCR_TEST_CRASH_AT``), including inside the transaction that writes the transcript or the evaluation.
 """
 
@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from ccr import jobs, storage
-from ccr.db import session
-from ccr.ingest import ingest_files
-from ccr.models import AuditLog, Call, Evaluation, Transcript
+from ccr.core import storage
+from ccr.core.db import session
+from ccr.core.models import AuditLog, Call, Evaluation, Transcript
+from ccr.pipeline import jobs
+from ccr.pipeline.ingest import ingest_files
 from tests.audiodata import cut_wav, offline_model_dir
 from tests.conftest import count_rows
 
@@ -45,7 +46,7 @@ LOCK_HOLD_S = 2.0  # shorter than the busy timeout, long enough to be sure the a
 @pytest.fixture
 def asr_env(tenants, tmp_path_factory, monkeypatch):
     """Tenants, plus the offline Whisper model assembled once for the session."""
-    from ccr.config import get_settings
+    from ccr.core.config import get_settings
 
     monkeypatch.setenv("CCR_ASR_MODEL", str(offline_model_dir(tmp_path_factory)))
     get_settings.cache_clear()
@@ -61,7 +62,7 @@ def _worker(env: dict, crash_at: str | None) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_workers_killed_at_random_points_leave_every_call_done_or_failed_once(asr_env, capsys):
-    from ccr.config import get_settings
+    from ccr.core.config import get_settings
 
     alpha, _ = asr_env
     settings = get_settings()
@@ -125,7 +126,7 @@ def test_workers_killed_at_random_points_leave_every_call_done_or_failed_once(as
 
 
 def test_a_database_held_by_another_writer_makes_the_app_wait_then_succeed(tenants, settings_env):
-    from ccr import audit
+    from ccr.core import audit
 
     alpha, _ = tenants
     db_path = settings_env.data_dir / "ccr.db"
@@ -198,7 +199,7 @@ class _Llm(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("mode", ["503", "silent"])
 def test_llm_endpoint_down_or_silent_keeps_the_rules_evaluation_and_flags_a_retry(tenants, monkeypatch, mode):
-    from ccr.config import get_settings
+    from ccr.core.config import get_settings
 
     handler = type("Llm", (_Llm,), {"mode": mode, "hits": 0})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

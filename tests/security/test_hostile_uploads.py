@@ -1,4 +1,4 @@
-"""Hostile uploads: each refused with a clear French reason by ``ccr.ingest.ingest_files``, and nothing else
+"""Hostile uploads: each refused with a clear French reason by ``ccr.pipeline.ingest.ingest_files``, and nothing else
 affected (a good file of the same batch is still queued; a refused one leaves no row and no file).
 Hostile names on real audio are accepted, stored under an internal id, shown sanitised. Hostile metadata
 CSVs: formula payloads neutralised once exported, odd encodings decoded, 100 000 lines parsed in bounded
@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from ccr import storage
-from ccr.audio import probe_audio
-from ccr.db import session
-from ccr.errors import AudioError, InvalidInput
-from ccr.ingest import MAX_CSV_ROWS, ingest_files, parse_metadata_csv
-from ccr.models import Call
+from ccr.core import storage
+from ccr.core.db import session
+from ccr.core.errors import AudioError, InvalidInput
+from ccr.core.models import Call
+from ccr.pipeline.ingest import MAX_CSV_ROWS, ingest_files, parse_metadata_csv
+from ccr.speech.audio import probe_audio
 from tests.audiodata import cut_wav
 
 CRASHERS = Path(__file__).resolve().parents[1] / "fixtures" / "crashers"
@@ -177,7 +177,8 @@ def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenant
     import csv
     from datetime import date
 
-    from ccr import evaluations, kpis, reports
+    from ccr.dashboards import kpis, reports
+    from ccr.quality import evaluations
 
     alpha, _ = tenants
     lines = ["fichier;campagne"]
@@ -202,7 +203,7 @@ def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenant
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
 def test_metadata_csv_in_latin1_or_utf16_with_bom_resolves_accented_agents(tenants, encoding):
-    from ccr.models import Agent
+    from ccr.core.models import Agent
 
     alpha, _ = tenants
     with session() as s:
@@ -298,7 +299,7 @@ def test_fuzzer_crashers_only_raise_audio_errors(path):
 
 def test_a_nul_byte_in_an_uploaded_name_costs_no_file_of_the_batch_on_the_import_page(tenants):
     """Streamlit's uploader refuses a whole batch, in English, when a name holds a NUL byte and file types are
-    set; the page leaves the check to ``ccr.ingest``, which sanitises the name and decodes the content."""
+    set; the page leaves the check to ``ccr.pipeline.ingest``, which sanitises the name and decodes the content."""
     from tests.pages.helpers import run_page
 
     alpha, _ = tenants

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ccr.config import Settings
-from ccr.db import utcnow
+from ccr.core.config import Settings
+from ccr.core.db import utcnow
 from tests.e2e.conftest import (
     login,
     start_server,
@@ -72,8 +72,8 @@ def test_upload_caps_agree_everywhere(monkeypatch):
 
 @pytest.mark.parametrize(("age_hours", "valid"), [(1, True), (9.5, True), (10.5, False), (72, False)])
 def test_a_session_expires_with_the_relogin_cookie_lifetime(tenants, age_hours, valid):
-    from ccr.db import session
-    from ccr.users import session_is_valid
+    from ccr.core.db import session
+    from ccr.core.users import session_is_valid
 
     a, _ = tenants
     with session() as s:
@@ -224,8 +224,8 @@ def test_no_secret_in_logs_and_copied_cookies_die_with_logout_and_deactivation(b
         assert _logged_in_with_cookie(browser, server, cookie), username
         if COOKIE_CHECKS[username] == "désactivation":
             # ... until the account is deactivated (not logged out: the cookie itself is still unexpired).
-            _run_cli(server, "from ccr.db import session; from ccr.models import User; from sqlmodel import select\n"
-                             "from ccr.users import load_actor, update_user\n"
+            _run_cli(server, "from ccr.core.db import session; from ccr.core.models import User; from sqlmodel import select\n"
+                             "from ccr.core.users import load_actor, update_user\n"
                              "with session() as s:\n"
                              "    admin = s.exec(select(User).where(User.username == 'admin')).one()\n"
                              "    lead = s.exec(select(User).where(User.username == 'chef.equipe')).one()\n"

@@ -1,0 +1,589 @@
+"""All SQLModel tables of CCR.
+
+Multi-tenant from day one: every table that holds client data has an ``org_id``.
+Datetimes are timezone-aware UTC (``ccr.core.db.utcnow``); display converts to ``Settings.timezone``.
+JSON payloads are stored as text columns (``*_json``) so that SQLite and
+PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, false
+from sqlmodel import Field, SQLModel
+
+# Processing states of a call, in order. "held" = received during a maintenance window.
+CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed")
+ROLES = ("admin", "dpo", "supervisor", "team_lead")
+ORG_STATUSES = ("active", "suspended", "terminated")
+
+
+def _now() -> datetime:
+    from ccr.core.db import utcnow
+
+    return utcnow()
+
+
+class Organisation(SQLModel, table=True):
+    """A client company: the tenant boundary."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    slug: str = Field(unique=True, index=True)
+    status: str = Field(default="active")  # ORG_STATUSES
+    terminated_at: datetime | None = None
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Team(SQLModel, table=True):
+    """A team of agents inside an organisation."""
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    name: str
+
+
+class Agent(SQLModel, table=True):
+    """A call-centre agent (an employee whose calls are scored; not a login)."""
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    name: str
+    external_ref: str | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=_now)
+
+
+class User(SQLModel, table=True):
+    """A login of the app, with one role, inside one organisation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    username: str = Field(unique=True, index=True)
+    display_name: str
+    email: str | None = None
+    password_hash: str
+    role: str  # ROLES
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    # Sessions and re-login cookies issued before this instant are void (logout, deactivation, reset).
+    sessions_revoked_at: datetime | None = None
+    last_login_at: datetime | None = None
+    created_at: datetime = Field(default_factory=_now)
+
+
+class UserTeam(SQLModel, table=True):
+    """Teams a team lead is attached to."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+
+
+class Grid(SQLModel, table=True):
+    """One version of a scoring grid; versions are immutable once used."""
+
+    __table_args__ = (UniqueConstraint("org_id", "slug", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    slug: str
+    name: str
+    version: int
+    definition_json: str = Field(sa_column=Column(Text, nullable=False))
+    is_active: bool = False
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Taxonomy(SQLModel, table=True):
+    """An organisation's categories (with cue phrases) and irritant lexicon, versioned."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    version: int = 1
+    definition_json: str = Field(sa_column=Column(Text, nullable=False))
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Call(SQLModel, table=True):
+    """A recorded call: metadata, encrypted audio reference, processing state and metrics."""
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "sha256"),
+        Index("ix_call_org_started", "org_id", "started_at"),
+        Index("ix_call_org_status", "org_id", "status"),
+        Index("ix_call_lease", "status", "lease_until"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
+    external_id: str | None = None
+    source_name: str | None = None  # sanitised display name of the upload; never used as a path
+    sha256: str
+    audio_key: str | None = None  # internal storage id of the encrypted file
+    audio_size: int | None = None
+    duration_s: float | None = None
+    channels: int | None = None
+    sample_rate: int | None = None
+    codec: str | None = None
+    started_at: datetime = Field(default_factory=_now)
+    direction: str = "entrant"  # entrant | sortant
+    campaign: str | None = None
+    customer_phone: str | None = Field(default=None, index=True)  # for data-subject requests
+    # processing
+    status: str = Field(default="queued")  # CALL_STATUSES
+    attempts: int = 0
+    last_error: str | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    rescore_grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    needs_llm_retry: bool = False
+    restricted: bool = False
+    queued_at: datetime = Field(default_factory=_now)
+    processed_at: datetime | None = None
+    processing_s: float | None = None
+    uploaded_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=_now)
+    # conversation metrics
+    agent_talk_s: float | None = None
+    customer_talk_s: float | None = None
+    silence_s: float | None = None
+    longest_silence_s: float | None = None
+    overtalk_s: float | None = None
+    interruptions: int | None = None
+    agent_wpm: float | None = None
+
+
+class Transcript(SQLModel, table=True):
+    """The redacted transcript of a call (the raw text is never stored)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", unique=True)
+    language: str = "fr"
+    engine: str = ""
+    model: str = ""
+    segments_json: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))  # flattened, for full-text search
+    redactions_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    truncated: bool = False
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Evaluation(SQLModel, table=True):
+    """One scoring of a call by an engine with a grid version; the current one feeds dashboards.
+
+    Dashboard columns are denormalised from the call so aggregation needs no join.
+    ``final_*`` equal the AI values until a human review validates other ones.
+    """
+
+    __table_args__ = (
+        Index("ix_eval_dash", "org_id", "is_current", "started_at"),
+        Index("ix_eval_team", "org_id", "team_id", "started_at"),
+        Index("ix_eval_agent", "org_id", "agent_id", "started_at"),
+        # Dashboards (ccr.dashboards.kpis): every figure of a period is read from this index alone, in time order,
+        # never from the wide rows (result_json holds the whole scoring contract).
+        Index("ix_eval_cover", "org_id", "is_current", "restricted", "started_at", "team_id", "agent_id",
+              "final_score", "final_passed", "final_critical_failed", "validated", "irritant_count", "duration_s",
+              "silence_s", "agent_talk_s", "customer_talk_s", "category"),
+        Index("ix_eval_campaign", "org_id", "campaign"),  # distinct campaigns by skipping along the index
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    grid_slug: str
+    grid_version: int
+    engine: str
+    is_current: bool = True
+    ai_score: float
+    ai_passed: bool
+    ai_critical_failed: bool
+    final_score: float
+    final_passed: bool
+    final_critical_failed: bool
+    validated: bool = False
+    category: str | None = None
+    irritant_count: int = 0
+    unverified: bool = False
+    # The scorer was unsure of a verdict (doubtful speech recognition or dialogue act): the call goes to
+    # "À revoir". The server default keeps rows written without the column (older code) unflagged.
+    needs_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    result_json: str = Field(sa_column=Column(Text, nullable=False))  # the scoring contract object
+    usage_json: str | None = Field(default=None, sa_column=Column(Text))
+    # denormalised from the call
+    team_id: int | None = Field(default=None, index=True)
+    agent_id: int | None = Field(default=None, index=True)
+    started_at: datetime = Field(default_factory=_now)
+    campaign: str | None = None
+    direction: str | None = None
+    duration_s: float | None = None
+    silence_s: float | None = None
+    agent_talk_s: float | None = None
+    customer_talk_s: float | None = None
+    restricted: bool = False
+    created_at: datetime = Field(default_factory=_now)
+
+
+class CriterionResult(SQLModel, table=True):
+    """One criterion verdict of an evaluation, flattened for SQL aggregation (heatmaps)."""
+
+    __table_args__ = (
+        Index("ix_crit_dash", "org_id", "criterion_id", "started_at"),
+        # Heatmap (ccr.dashboards.kpis): each drawn agent's verdicts of a period, read from the index alone.
+        Index("ix_crit_agent", "org_id", "agent_id", "started_at", "criterion_id", "final_verdict", "evaluation_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    criterion_id: str
+    ai_verdict: str  # pass | fail | na
+    final_verdict: str
+    team_id: int | None = None
+    agent_id: int | None = None
+    started_at: datetime = Field(default_factory=_now)
+
+
+class IrritantHit(SQLModel, table=True):
+    """A customer irritant found in a call (customer side only, from text)."""
+
+    __table_args__ = (
+        Index("ix_irritant_dash", "org_id", "label", "started_at"),
+        # Irritants over time (ccr.dashboards.kpis): a period's hits read from the index alone.
+        Index("ix_irritant_time", "org_id", "started_at", "label", "evaluation_id", "team_id", "agent_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    label: str
+    start_s: float = 0.0
+    team_id: int | None = None
+    agent_id: int | None = None
+    started_at: datetime = Field(default_factory=_now)
+
+
+class Review(SQLModel, table=True):
+    """A supervisor's validation of an evaluation; the AI evaluation itself is never modified."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id")
+    ai_score: float
+    final_score: float
+    final_passed: bool
+    overrides_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    comments_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    recommendations_json: str | None = Field(default=None, sa_column=Column(Text))
+    coaching_note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=_now)
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only log of actions; each row carries an HMAC of its content and of the previous row of its chain."""
+
+    __table_args__ = (Index("ix_audit_org_time", "org_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, index=True)  # None: system chain (e.g. unknown login)
+    user_id: int | None = None
+    username: str | None = None
+    action: str = Field(index=True)
+    target_type: str | None = None
+    target_id: str | None = None
+    outcome: str = "ok"  # ok | refused | error
+    detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=_now)
+    prev_hash: str = ""
+    hash: str = ""
+
+
+class RetentionSetting(SQLModel, table=True):
+    """Retention duration of one data category for one organisation."""
+
+    __table_args__ = (UniqueConstraint("org_id", "category"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    category: str
+    days: int
+    justification: str | None = Field(default=None, sa_column=Column(Text))
+    updated_by: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class DailyStat(SQLModel, table=True):
+    """Anonymised daily statistics kept after deletion: no agent, no call id.
+
+    ``team_id`` is None for the organisation level (teams with fewer than 5 agents fold into it).
+    """
+
+    __table_args__ = (UniqueConstraint("org_id", "day", "team_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(index=True)
+    day: date = Field(index=True)
+    team_id: int | None = None
+    calls: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+    critical_failed: int = 0
+    validated: int = 0
+    with_irritant: int = 0
+    duration_sum: float = 0.0
+    silence_sum: float = 0.0
+    criteria_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # id -> [pass, applicable]
+    irritants_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # label -> count
+    categories_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # category -> count
+
+
+class PurgeRun(SQLModel, table=True):
+    """One run of the retention job."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(default_factory=_now)
+    finished_at: datetime | None = None
+    reference_now: datetime | None = None
+    dry_run: bool = False
+    trigger: str = "schedule"  # schedule | manual | cli
+    status: str = "running"  # running | ok | error | skipped | interrupted
+    deleted_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    # Files whose rows were deleted in a committed batch, removed right after the commit; a run killed
+    # in between leaves them here and the next run removes them (no orphan, nothing half-deleted).
+    pending_files_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    duration_s: float | None = None
+
+
+class JobLock(SQLModel, table=True):
+    """A lease row so that only one process runs a given job (e.g. the purge) at a time."""
+
+    name: str = Field(primary_key=True)
+    owner: str | None = None
+    expires_at: datetime | None = None
+
+
+class Export(SQLModel, table=True):
+    """An export archive (organisation or data subject), kept for a limited time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    kind: str  # organisation | subject
+    subject: str | None = None
+    include_audio: bool = False
+    status: str = "queued"  # queued | running | done | failed
+    progress: float = 0.0
+    file_key: str | None = None
+    manifest_json: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = None
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime | None = None
+
+
+class ConsentRecord(SQLModel, table=True):
+    """Proof of a cookie choice: random consent id, choices, policy version, time and expiry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    consent_id: str = Field(index=True)
+    org_id: int | None = None
+    choices_json: str = Field(sa_column=Column(Text, nullable=False))
+    policy_version: str
+    created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime
+    withdrawn_at: datetime | None = None
+
+
+class HealthCheck(SQLModel, table=True):
+    """One run of the health probe (system-wide, no organisation): the basis of measured availability.
+
+    ``ok`` is True when the service is up (every check ok or only degraded); ``status`` says which.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(default_factory=_now, index=True)
+    ok: bool
+    status: str = "ok"  # ok | degraded | down
+    results_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # check -> {status, detail}
+    duration_ms: int = 0
+    source: str = "scheduler"  # scheduler | cli
+
+
+class MaintenanceWindow(SQLModel, table=True):
+    """A scheduled maintenance window: uploads are held during it and its minutes leave the availability.
+
+    ``org_id`` None = every organisation (scheduled by the operator from the command line).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    starts_at: datetime = Field(index=True)
+    ends_at: datetime
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=_now)
+    cancelled_at: datetime | None = None  # cancelled windows are kept (announcement history), never applied
+
+
+class Incident(SQLModel, table=True):
+    """An entry of the incident register (SLA priorities and deadlines); ``kind="breach"`` = data breach.
+
+    The breach fields follow the DPA (nature, categories, consequences, measures) and GDPR art. 33.
+    """
+
+    __table_args__ = (Index("ix_incident_org_opened", "org_id", "opened_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    kind: str = "incident"  # incident | breach
+    priority: str = "P3"  # P1 | P2 | P3
+    title: str
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    impact: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = "open"  # open | in_progress | resolved
+    opened_at: datetime = Field(default_factory=_now)
+    response_due_at: datetime | None = None  # fixed when opened (or when the priority changes)
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    caused_downtime: bool = False
+    downtime_start: datetime | None = None
+    downtime_end: datetime | None = None
+    # data breach (kind == "breach")
+    data_categories: str | None = Field(default=None, sa_column=Column(Text))
+    people_count: int | None = None
+    likely_consequences: str | None = Field(default=None, sa_column=Column(Text))
+    measures_taken: str | None = Field(default=None, sa_column=Column(Text))
+    client_notified_at: datetime | None = None
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=_now)
+
+
+# --- dashboard rollups (ccr.dashboards.rollups) -----------------------------------------------------------------
+# Pre-aggregated figures of the current, unrestricted evaluations with their final values, so that a
+# year of dashboard reads tens of thousands of rows instead of sorting half a million. ``day`` is the
+# local calendar day (Settings.timezone) that decides period membership; ``utc_day`` the UTC day the
+# trend buckets on. ``span`` "d" = one day, "w" = the ISO week starting on ``day`` (a Monday).
+# They are derived data: rebuilt from the base tables whenever a day is marked dirty.
+
+
+class RollupTeamDay(SQLModel, table=True):
+    """Per local day, UTC day and team: the sums behind the KPI tiles, trend and score distribution."""
+
+    __table_args__ = (Index("ix_rollup_team_day", "org_id", "day", "team_id"),
+                      # the trend: read from the index alone, already in (day, UTC day) order
+                      Index("ix_rollup_team_day_trend", "org_id", "day", "utc_day", "team_id", "calls", "score_sum",
+                            "passed"))
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int
+    day: date
+    utc_day: date
+    team_id: int | None = None
+    calls: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+    critical: int = 0
+    validated: int = 0
+    with_irritant: int = 0
+    duration_sum: float | None = None
+    duration_n: int = 0
+    silence_sum: float | None = None
+    silence_duration_sum: float | None = None
+    # score histogram: calls per 10-point bucket (b9 includes 100)
+    b0: int = 0
+    b1: int = 0
+    b2: int = 0
+    b3: int = 0
+    b4: int = 0
+    b5: int = 0
+    b6: int = 0
+    b7: int = 0
+    b8: int = 0
+    b9: int = 0
+
+
+class RollupIrritantDay(SQLModel, table=True):
+    """Per local day, UTC day, team and irritant: calls with that irritant."""
+
+    __table_args__ = (Index("ix_rollup_irritant_day", "org_id", "day", "utc_day", "label", "team_id", "calls"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int
+    day: date
+    utc_day: date
+    team_id: int | None = None
+    label: str
+    calls: int = 0
+
+
+class RollupCategory(SQLModel, table=True):
+    """Per day or week (``span``), team and category: calls, score sum and passed calls."""
+
+    __table_args__ = (Index("ix_rollup_category", "org_id", "span", "day", "team_id", "category", "calls",
+                            "score_sum", "passed"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int
+    span: str  # d | w
+    day: date
+    team_id: int | None = None
+    category: str | None = None
+    calls: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+
+
+class RollupAgent(SQLModel, table=True):
+    """Per day or week (``span``), team and agent: the sums behind the ranking, sparkline and talk/listen."""
+
+    __table_args__ = (Index("ix_rollup_agent", "org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum",
+                            "passed", "critical", "talk_duration", "agent_talk", "customer_talk", "talk_silence"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int
+    span: str  # d | w
+    day: date
+    team_id: int | None = None
+    agent_id: int | None = None
+    calls: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+    critical: int = 0
+    talk_duration: float | None = None
+    agent_talk: float | None = None
+    customer_talk: float | None = None
+    talk_silence: float | None = None
+
+
+class RollupCriterionWeek(SQLModel, table=True):
+    """Per ISO week (``day`` = its Monday), team, agent and criterion: passed and applicable verdicts."""
+
+    __table_args__ = (Index("ix_rollup_criterion_week", "org_id", "agent_id", "day", "team_id", "criterion_id",
+                            "passed", "applicable"),
+                      Index("ix_rollup_criterion_week_day", "org_id", "day"))
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int
+    day: date
+    team_id: int | None = None
+    agent_id: int | None = None
+    criterion_id: str
+    passed: int = 0
+    applicable: int = 0
+
+
+class RollupDirty(SQLModel, table=True):
+    """A local day whose rollups must be recomputed before they are read (written by every data change)."""
+
+    org_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+
+
+class RollupState(SQLModel, table=True):
+    """That an organisation's rollups exist, and in which timezone their days were cut."""
+
+    org_id: int = Field(primary_key=True)
+    timezone: str
+    refreshed_at: datetime = Field(default_factory=_now)

@@ -1,0 +1,297 @@
+"""Dashboard rollups: pre-aggregated daily and weekly figures, recomputed for the days that changed.
+
+Every write path that changes what a dashboard shows (a new evaluation, a review, a restriction, an
+erasure, the purge, a rectified call) calls :func:`mark_dirty` with the instants of the calls it
+touches, in its own transaction. Before reading, :func:`refresh_rollups` recomputes only the dirty
+local days (and the weeks containing them) from the base tables, then clears their markers, in the
+reader's transaction. Rollups are therefore exact: a marker and its data change commit together,
+and a reader never uses a day whose marker is still set. Deletions (erasure, purge) do not wait for
+a reader: :func:`settle_rollups` runs in their own transaction, so no per-agent figure outlives the
+evaluations it was made of.
+
+Days are local calendar days (``Settings.timezone``), as the dashboard's periods are; a change of
+timezone (or an organisation never rolled up, e.g. after the upgrade that adds these tables)
+rebuilds the organisation's rollups from scratch. Only current, unrestricted evaluations count,
+with their final (human-validated) values, exactly as in :mod:`ccr.dashboards.kpis`' live queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, Integer, String, and_, case, cast, delete, insert, literal, union_all
+from sqlalchemy import func as sa_func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, func, select
+
+from ccr.core.config import Settings, get_settings
+from ccr.core.db import utcnow
+from ccr.core.models import (
+    CriterionResult,
+    Evaluation,
+    IrritantHit,
+    RollupAgent,
+    RollupCategory,
+    RollupCriterionWeek,
+    RollupDirty,
+    RollupIrritantDay,
+    RollupState,
+    RollupTeamDay,
+)
+
+# PostgreSQL: concurrent refreshes of one organisation would both delete then insert the same day;
+# a transaction-scoped advisory lock (one bigint: this key in the high half, the org id in the low
+# half) makes them take turns. SQLite serialises writers by itself.
+PG_LOCK_KEY = 0x0CC2
+SCORE_BUCKET = 10  # must equal ccr.dashboards.kpis.DISTRIBUTION_BUCKET (10 bars of 10 points)
+MARK_CHUNK = 500  # call ids per IN (...) when marking from ids: stays under every driver's bound limit
+ROLLUP_MODELS = (RollupTeamDay, RollupIrritantDay, RollupCategory, RollupAgent, RollupCriterionWeek)
+
+
+# --- days ------------------------------------------------------------------------------------------
+
+
+def _tz(settings: Settings | None = None) -> ZoneInfo:
+    return ZoneInfo((settings or get_settings()).timezone)
+
+
+def local_day(instant: datetime, tz: ZoneInfo) -> date:
+    """The local calendar day of a stored instant (naive values are UTC)."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(tz).date()
+
+
+def day_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight starting ``start`` and local midnight after ``end``."""
+    lo = datetime.combine(start, time.min, tzinfo=tz).astimezone(UTC)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+    return lo, hi
+
+
+def week_start(d: date) -> date:
+    """The Monday of ``d``'s ISO week."""
+    return d - timedelta(days=d.weekday())
+
+
+def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The whole ISO weeks inside [start, end] (first and last Monday) and the edge day ranges around them."""
+    first = start + timedelta(days=(7 - start.weekday()) % 7)
+    last = week_start(end + timedelta(days=1)) - timedelta(days=7)
+    if last < first:
+        return None, [(start, end)]
+    edges = []
+    if start < first:
+        edges.append((start, first - timedelta(days=1)))
+    if last + timedelta(days=6) < end:
+        edges.append((last + timedelta(days=7), end))
+    return (first, last), edges
+
+
+# --- marking -----------------------------------------------------------------------------------------
+
+
+def mark_dirty(session: Session, org_id: int, instants: Iterable[datetime] = (), *,
+               call_ids: Iterable[int] | None = None) -> None:
+    """Mark the local days of ``instants`` (or of the evaluations of ``call_ids``) for recomputation.
+
+    Call it in the transaction that changes the data, before deleting rows (their days are read here).
+    """
+    tz = _tz()
+    days = {local_day(i, tz) for i in instants if i is not None}
+    if call_ids is not None:
+        ids = list(call_ids)
+        for i in range(0, len(ids), MARK_CHUNK):
+            stmt = select(Evaluation.started_at).where(Evaluation.org_id == org_id,
+                                                       col(Evaluation.call_id).in_(ids[i:i + MARK_CHUNK]))
+            days |= {local_day(t, tz) for t in session.exec(stmt).all()}
+    if not days:
+        return
+    # ON CONFLICT DO NOTHING: two writers of the same day (PostgreSQL) must not fail each other.
+    upsert = sqlite_insert if _is_sqlite(session) else pg_insert
+    session.exec(upsert(RollupDirty).values([{"org_id": org_id, "day": d} for d in sorted(days)])
+                 .on_conflict_do_nothing())
+
+
+# --- refresh -----------------------------------------------------------------------------------------
+
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _utc_day(session: Session, column):
+    if _is_sqlite(session):
+        return sa_func.substr(column, 1, 10)
+    return sa_func.date(sa_func.timezone("UTC", column))
+
+
+def _as_int(flag):
+    return case((flag == True, 1), else_=0)  # noqa: E712
+
+
+def _live(e=Evaluation) -> list:
+    return [e.is_current == True, e.restricted == False]  # noqa: E712
+
+
+def _rebuild_day(session: Session, org_id: int, d: date, tz: ZoneInfo) -> None:
+    """Delete and recompute the day rows of local day ``d`` from the base tables."""
+    e, ih = Evaluation, IrritantHit
+    lo, hi = day_bounds(d, d, tz)
+    org, day = literal(org_id, Integer), literal(d, Date)
+    for model in (RollupTeamDay, RollupIrritantDay):
+        session.exec(delete(model).where(model.org_id == org_id, model.day == d))
+    for model in (RollupCategory, RollupAgent):
+        session.exec(delete(model).where(model.org_id == org_id, model.span == "d", model.day == d))
+    period = [e.org_id == org_id, *_live(), e.started_at >= lo, e.started_at < hi]
+    utc = _utc_day(session, e.started_at)
+    has_silence = and_(col(e.silence_s).is_not(None), col(e.duration_s).is_not(None))
+    nb = 100 // SCORE_BUCKET
+    bucket = case((e.final_score >= 100, nb - 1), else_=cast(sa_func.floor(e.final_score / SCORE_BUCKET), Integer))
+    t = RollupTeamDay
+    session.exec(insert(t).from_select(
+        ["org_id", "day", "utc_day", "team_id", "calls", "score_sum", "passed", "critical", "validated",
+         "with_irritant", "duration_sum", "duration_n", "silence_sum", "silence_duration_sum",
+         *[f"b{i}" for i in range(nb)]],
+        select(org, day, utc, e.team_id, func.count(), func.sum(e.final_score), func.sum(_as_int(e.final_passed)),
+               func.sum(_as_int(e.final_critical_failed)), func.sum(_as_int(e.validated)),
+               func.sum(case((e.irritant_count > 0, 1), else_=0)), func.sum(e.duration_s), func.count(e.duration_s),
+               func.sum(case((has_silence, e.silence_s), else_=None)),
+               func.sum(case((has_silence, e.duration_s), else_=None)),
+               *[func.sum(case((bucket == i, 1), else_=0)) for i in range(nb)])
+        .where(*period).group_by(utc, e.team_id)))
+    ih_utc = _utc_day(session, ih.started_at)
+    session.exec(insert(RollupIrritantDay).from_select(
+        ["org_id", "day", "utc_day", "team_id", "label", "calls"],
+        select(org, day, ih_utc, ih.team_id, ih.label, func.count(sa_func.distinct(ih.evaluation_id)))
+        .join(e, e.id == ih.evaluation_id)
+        .where(ih.org_id == org_id, ih.started_at >= lo, ih.started_at < hi, *_live())
+        .group_by(ih_utc, ih.team_id, ih.label)))
+    span = literal("d", String)
+    session.exec(insert(RollupCategory).from_select(
+        ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
+        select(org, span, day, e.team_id, e.category, func.count(), func.sum(e.final_score),
+               func.sum(_as_int(e.final_passed)))
+        .where(*period).group_by(e.team_id, e.category)))
+    known = col(e.agent_talk_s).is_not(None)
+    session.exec(insert(RollupAgent).from_select(
+        ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
+         "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
+        select(org, span, day, e.team_id, e.agent_id, func.count(), func.sum(e.final_score),
+               func.sum(_as_int(e.final_passed)), func.sum(_as_int(e.final_critical_failed)),
+               func.sum(case((known, e.duration_s), else_=None)), func.sum(e.agent_talk_s),
+               func.sum(e.customer_talk_s), func.sum(case((known, e.silence_s), else_=None)))
+        .where(*period).group_by(e.team_id, e.agent_id)))
+
+
+def _rebuild_week(session: Session, org_id: int, monday: date, tz: ZoneInfo) -> None:
+    """Recompute the week rows starting ``monday``: categories and agents from their day rows, criteria
+    from the base verdicts (no day rows for them: there would be more than there are evaluations)."""
+    sunday = monday + timedelta(days=6)
+    org, day, span = literal(org_id, Integer), literal(monday, Date), literal("w", String)
+    for model in (RollupCategory, RollupAgent):
+        session.exec(delete(model).where(model.org_id == org_id, model.span == "w", model.day == monday))
+    session.exec(delete(RollupCriterionWeek).where(RollupCriterionWeek.org_id == org_id,
+                                                   RollupCriterionWeek.day == monday))
+    c = RollupCategory
+    session.exec(insert(c).from_select(
+        ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
+        select(org, span, day, c.team_id, c.category, func.sum(c.calls), func.sum(c.score_sum), func.sum(c.passed))
+        .where(c.org_id == org_id, c.span == "d", c.day >= monday, c.day <= sunday)
+        .group_by(c.team_id, c.category)))
+    a = RollupAgent
+    session.exec(insert(a).from_select(
+        ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
+         "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
+        select(org, span, day, a.team_id, a.agent_id, func.sum(a.calls), func.sum(a.score_sum), func.sum(a.passed),
+               func.sum(a.critical), func.sum(a.talk_duration), func.sum(a.agent_talk), func.sum(a.customer_talk),
+               func.sum(a.talk_silence))
+        .where(a.org_id == org_id, a.span == "d", a.day >= monday, a.day <= sunday)
+        .group_by(a.team_id, a.agent_id)))
+    cr, e = CriterionResult, Evaluation
+    lo, hi = day_bounds(monday, sunday, tz)
+    session.exec(insert(RollupCriterionWeek).from_select(
+        ["org_id", "day", "team_id", "agent_id", "criterion_id", "passed", "applicable"],
+        select(org, day, cr.team_id, cr.agent_id, cr.criterion_id,
+               func.sum(case((cr.final_verdict == "pass", 1), else_=0)),
+               func.sum(case((cr.final_verdict != "na", 1), else_=0)))
+        .join(e, e.id == cr.evaluation_id)
+        .where(cr.org_id == org_id, cr.started_at >= lo, cr.started_at < hi, *_live())
+        .group_by(cr.team_id, cr.agent_id, cr.criterion_id)))
+
+
+def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
+    """The local days of the organisation's evaluations: those each UTC day holding one straddles.
+
+    Never the whole span from the oldest to the newest: one call dated 1900 beside today's made that
+    46 000 days to rebuild, on a dashboard's first opening."""
+    days: set[date] = set()
+    for value in session.exec(select(_utc_day(session, Evaluation.started_at))
+                              .where(Evaluation.org_id == org_id).distinct()).all():
+        d = value if isinstance(value, date) else date.fromisoformat(str(value))
+        days.add(local_day(datetime.combine(d, time.min, tzinfo=UTC), tz))
+        days.add(local_day(datetime.combine(d, time.max, tzinfo=UTC), tz))
+    return days
+
+
+def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:
+    """Recompute the organisation's dirty days (all of them on first use or after a timezone change).
+
+    Runs in ``session``'s transaction (call it first in a read session); returns the days recomputed.
+    """
+    settings = settings or get_settings()
+    tz_name = settings.timezone
+    state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+    if state == tz_name and session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)
+                                         .limit(1)).first() is None:
+        return 0
+    if not _is_sqlite(session):
+        session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
+        state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+    tz = ZoneInfo(tz_name)
+    days = set(session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)).all())
+    if state != tz_name:
+        for model in ROLLUP_MODELS:
+            session.exec(delete(model).where(model.org_id == org_id))
+        days |= _all_days(session, org_id, tz)
+        session.exec(delete(RollupState).where(RollupState.org_id == org_id))
+        session.add(RollupState(org_id=org_id, timezone=tz_name, refreshed_at=utcnow()))
+    if days:
+        session.exec(delete(RollupDirty).where(RollupDirty.org_id == org_id, col(RollupDirty.day).in_(sorted(days))))
+    for d in sorted(days):
+        _rebuild_day(session, org_id, d, tz)
+    for monday in sorted({week_start(d) for d in days}):
+        _rebuild_week(session, org_id, monday, tz)
+    session.flush()
+    return len(days)
+
+
+def settle_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:
+    """Bring the rollups in step with rows just deleted (erasure, purge), in the deleting transaction.
+
+    Current rollups get their dirty days recomputed; stale ones (never built, or another timezone) are
+    dropped instead, as a reader would rebuild them all anyway. Returns the days recomputed."""
+    settings = settings or get_settings()
+    if not _is_sqlite(session):
+        session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
+    state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+    if state != settings.timezone:
+        for model in (*ROLLUP_MODELS, RollupDirty, RollupState):
+            session.exec(delete(model).where(model.org_id == org_id))
+        return 0
+    return refresh_rollups(session=session, org_id=org_id, settings=settings)
+
+
+def period_rows(model, conds: list, start: date, end: date):
+    """Subquery of the rows of a ``span`` model covering exactly [start, end]: whole weeks, then edge days.
+
+    A UNION ALL of index ranges: the same ranges OR-ed together make SQLite scan the organisation.
+    """
+    weeks, edges = split_period(start, end)
+    parts = [select(model).where(*conds, model.span == "d", model.day >= a, model.day <= b) for a, b in edges]
+    if weeks is not None:
+        parts.append(select(model).where(*conds, model.span == "w", model.day >= weeks[0], model.day <= weeks[1]))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()

@@ -1,0 +1,467 @@
+"""Exports: the whole organisation (a ZIP built in the background) and one data subject (access, portability).
+
+Archives are sealed at rest (``ccr.core.sealed``: AES-GCM, key derived from the secret, files 0600)
+because they may hold decrypted recordings; they are decrypted in memory when downloaded.
+Every export and every download is audited; the retention job deletes them after the
+"exports" duration (``Settings.export_keep_days`` by default). Every CSV cell goes through
+``ccr.core.csvsafe`` so a spreadsheet never runs a formula found in the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import zipfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from ccr.core import audit, sealed, storage
+from ccr.core.config import Settings, get_settings
+from ccr.core.csvsafe import rows_to_csv
+from ccr.core.db import session as db_session
+from ccr.core.db import utcnow
+from ccr.core.errors import AccessDenied, CcrError, InvalidInput, NotFound
+from ccr.core.models import Agent, AuditLog, Call, Evaluation, Export, Organisation, Review, Team, Transcript
+from ccr.core.users import Actor
+
+log = logging.getLogger(__name__)
+
+EXPORT_ROLES = ("dpo", "admin")
+EXPORT_SUFFIX = ".zip.enc"  # a sealed ZIP: never a plain archive on disk
+MANIFEST_FORMAT = "ccr-export-1"
+PROGRESS_EVERY_S = 0.5  # write the progress row at most twice a second: cheap, still smooth on the page
+AUDIO_EXTENSIONS = frozenset({"wav", "mp3", "ogg", "oga", "opus", "flac", "m4a", "aac", "webm", "mp4", "wma"})
+
+CALL_FIELDS = ["id", "external_id", "started_at", "direction", "campaign", "team", "agent", "customer_phone",
+               "duration_s", "channels", "status", "restricted", "source_name", "has_audio", "agent_talk_s",
+               "customer_talk_s", "silence_s", "longest_silence_s", "overtalk_s", "interruptions", "agent_wpm",
+               "created_at"]
+EVALUATION_FIELDS = ["id", "call_id", "grid", "grid_version", "engine", "is_current", "ai_score", "ai_passed",
+                     "ai_critical_failed", "final_score", "final_passed", "final_critical_failed", "validated",
+                     "category", "irritant_count", "restricted", "criteria", "irritants", "summary", "created_at"]
+REVIEW_FIELDS = ["id", "call_id", "evaluation_id", "reviewer_id", "ai_score", "final_score", "final_passed",
+                 "overrides", "comments", "summary", "recommendations", "coaching_note", "created_at"]
+AUDIT_FIELDS = ["id", "created_at", "username", "action", "target_type", "target_id", "outcome", "detail",
+                "prev_hash", "hash"]
+AUDIT_CHECKPOINTS_NAME = "audit_checkpoints.jsonl"
+
+
+def export_path(settings: Settings, org_id: int, key: str) -> Path:
+    """Where the sealed archive ``key`` of ``org_id`` lives (the key is a random hex id, never a name)."""
+    if not re.fullmatch(r"[0-9a-f]{32}", key or ""):
+        raise NotFound("Export introuvable.")
+    return settings.exports_dir / str(int(org_id)) / f"{key}{EXPORT_SUFFIX}"
+
+
+def _require_role(actor: Actor) -> None:
+    if actor.role not in EXPORT_ROLES:
+        raise AccessDenied("Seuls le DPO et l'administrateur peuvent exporter les données.")
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds") if dt else None
+
+
+def audio_extension(call: Call) -> str:
+    """The file extension of a recording in an archive, from its (sanitised) upload name."""
+    ext = (call.source_name or "").rsplit(".", 1)[-1].lower() if "." in (call.source_name or "") else ""
+    return ext if ext in AUDIO_EXTENSIONS else "bin"
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def call_row(call: Call, teams: dict[int, str], agents: dict[int, str]) -> dict[str, Any]:
+    """One call as an export row."""
+    return {
+        "id": call.id, "external_id": call.external_id, "started_at": _iso(call.started_at),
+        "direction": call.direction, "campaign": call.campaign, "team": teams.get(call.team_id),
+        "agent": agents.get(call.agent_id), "customer_phone": call.customer_phone, "duration_s": call.duration_s,
+        "channels": call.channels, "status": call.status, "restricted": call.restricted,
+        "source_name": call.source_name, "has_audio": bool(call.audio_key), "agent_talk_s": call.agent_talk_s,
+        "customer_talk_s": call.customer_talk_s, "silence_s": call.silence_s,
+        "longest_silence_s": call.longest_silence_s, "overtalk_s": call.overtalk_s,
+        "interruptions": call.interruptions, "agent_wpm": call.agent_wpm, "created_at": _iso(call.created_at),
+    }
+
+
+def transcript_row(t: Transcript) -> dict[str, Any]:
+    """One transcript as a JSON object (one line of transcripts.jsonl)."""
+    return {"call_id": t.call_id, "language": t.language, "engine": t.engine, "model": t.model,
+            "segments": json.loads(t.segments_json), "redactions": json.loads(t.redactions_json or "{}"),
+            "truncated": t.truncated, "created_at": _iso(t.created_at)}
+
+
+def evaluation_row(ev: Evaluation) -> dict[str, Any]:
+    """One evaluation as an export row (criteria and irritants as compact JSON)."""
+    result = json.loads(ev.result_json or "{}")
+    return {
+        "id": ev.id, "call_id": ev.call_id, "grid": ev.grid_slug, "grid_version": ev.grid_version,
+        "engine": ev.engine, "is_current": ev.is_current, "ai_score": ev.ai_score, "ai_passed": ev.ai_passed,
+        "ai_critical_failed": ev.ai_critical_failed, "final_score": ev.final_score,
+        "final_passed": ev.final_passed, "final_critical_failed": ev.final_critical_failed,
+        "validated": ev.validated, "category": ev.category, "irritant_count": ev.irritant_count,
+        "restricted": ev.restricted,
+        "criteria": json.dumps([{"id": c.get("id"), "verdict": c.get("verdict")} for c in result.get("criteria", [])],
+                               ensure_ascii=False),
+        "irritants": json.dumps([i.get("label") for i in result.get("irritants") or []], ensure_ascii=False),
+        "summary": result.get("summary"), "created_at": _iso(ev.created_at),
+    }
+
+
+def review_row(r: Review) -> dict[str, Any]:
+    """One human review as an export row."""
+    return {"id": r.id, "call_id": r.call_id, "evaluation_id": r.evaluation_id, "reviewer_id": r.reviewer_id,
+            "ai_score": r.ai_score, "final_score": r.final_score, "final_passed": r.final_passed,
+            "overrides": r.overrides_json, "comments": r.comments_json, "summary": r.summary,
+            "recommendations": r.recommendations_json, "coaching_note": r.coaching_note,
+            "created_at": _iso(r.created_at)}
+
+
+def audit_row(e: AuditLog) -> dict[str, Any]:
+    """One audit entry as an export row (hashes included, so the chain can be re-verified offline)."""
+    return {"id": e.id, "created_at": e.created_at.isoformat(timespec="microseconds"), "username": e.username,
+            "action": e.action, "target_type": e.target_type, "target_id": e.target_id, "outcome": e.outcome,
+            "detail": e.detail_json, "prev_hash": e.prev_hash, "hash": e.hash}
+
+
+# --- archive writing ------------------------------------------------------------------------------
+
+
+class _Archive:
+    """A ZIP streamed into a sealed file, recording sha256, size and row count of every member."""
+
+    def __init__(self, path: Path, settings: Settings) -> None:
+        self._writer = sealed.SealedWriter(path, sealed.derive_key(sealed.EXPORT_INFO, settings))
+        self.zip = zipfile.ZipFile(self._writer, "w", compression=zipfile.ZIP_DEFLATED)
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, data: bytes, rows: int | None = None, compress: bool = True) -> None:
+        self.zip.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
+        self.files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        if rows is not None:
+            self.files[name]["rows"] = rows
+
+    def add_lines(self, name: str, lines) -> int:
+        digest, size, rows = hashlib.sha256(), 0, 0
+        with self.zip.open(name, "w", force_zip64=True) as fh:
+            for line in lines:
+                data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+                fh.write(data)
+                digest.update(data)
+                size += len(data)
+                rows += 1
+        self.files[name] = {"sha256": digest.hexdigest(), "bytes": size, "rows": rows}
+        return rows
+
+    def close(self, manifest: dict[str, Any]) -> None:
+        manifest["files"] = self.files
+        self.zip.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True))
+        self.zip.close()
+        self._writer.close()
+
+
+class _Progress:
+    def __init__(self, export_id: int, total: int) -> None:
+        self.export_id, self.total, self.done, self._last = export_id, max(total, 1), 0, 0.0
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self._last >= PROGRESS_EVERY_S:
+            self._last = time.monotonic()
+            with db_session() as s:
+                ex = s.get(Export, self.export_id)
+                ex.progress = min(0.99, self.done / self.total)
+                s.add(ex)
+
+
+def _names(s: Session, org_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    teams = dict(s.exec(select(Team.id, Team.name).where(Team.org_id == org_id)).all())
+    agents = dict(s.exec(select(Agent.id, Agent.name).where(Agent.org_id == org_id)).all())
+    return teams, agents
+
+
+def _export_days(s: Session, org_id: int, settings: Settings) -> int:
+    from ccr.privacy.retention import retention_days
+
+    return retention_days(session=s, org_id=org_id, settings=settings)["exports"]
+
+
+def start_organisation_export(*, actor: Actor, include_audio: bool = False, background: bool = True,
+                              settings: Settings | None = None) -> int:
+    """Create an organisation export and build it in a background thread; returns the export id."""
+    _require_role(actor)
+    settings = settings or get_settings()
+    with db_session(settings) as s:
+        now = utcnow()
+        ex = Export(org_id=actor.org_id, kind="organisation", include_audio=include_audio, status="queued",
+                    file_key=uuid.uuid4().hex, created_by=actor.user_id, created_at=now,
+                    expires_at=now + timedelta(days=_export_days(s, actor.org_id, settings)))
+        s.add(ex)
+        s.flush()
+        audit.log_event(session=s, who=actor.who, action="export_requested", target_type="export",
+                        target_id=ex.id, detail={"type": "organisation", "audio": include_audio})
+        export_id = ex.id
+    if background:
+        threading.Thread(target=build_organisation_export, args=(export_id,), kwargs={"settings": settings},
+                         name=f"ccr-export-{export_id}", daemon=True).start()
+    else:
+        build_organisation_export(export_id, settings=settings)
+    return export_id
+
+
+def build_organisation_export(export_id: int, *, settings: Settings | None = None) -> None:
+    """Build the archive of an organisation export (runs in its own thread); failures are recorded."""
+    settings = settings or get_settings()
+    with db_session(settings) as s:
+        ex = s.get(Export, export_id)
+        ex.status, ex.progress = "running", 0.0
+        s.add(ex)
+        org = s.get(Organisation, ex.org_id)
+        org_id, org_name, key, include_audio = org.id, org.name, ex.file_key, ex.include_audio
+    path = export_path(settings, org_id, key)
+    part = path.with_name(path.name + ".part")
+    try:
+        audit.write_checkpoint(settings=settings)  # the archive carries a signed head as of now
+        with db_session(settings) as s:
+            teams, agents = _names(s, org_id)
+            n_calls = len(s.exec(select(Call.id).where(Call.org_id == org_id)).all())
+            n_audio = len(s.exec(select(Call.id).where(Call.org_id == org_id, col(Call.audio_key).is_not(None)))
+                          .all()) if include_audio else 0
+        progress = _Progress(export_id, 2 * n_calls + n_audio + 3)
+        archive = _Archive(part, settings)
+        counts: dict[str, int] = {}
+        with db_session(settings) as s:
+            calls = list(s.exec(select(Call).where(Call.org_id == org_id).order_by(Call.id)).all())
+            archive.add("calls.csv", rows_to_csv((call_row(c, teams, agents) for c in calls), CALL_FIELDS),
+                        rows=len(calls))
+            counts["calls"] = len(calls)
+            progress.step(len(calls))
+
+            def transcripts():
+                for t in s.exec(select(Transcript).where(Transcript.org_id == org_id).order_by(Transcript.call_id)
+                                .execution_options(yield_per=200)):
+                    progress.step()
+                    yield transcript_row(t)
+
+            counts["transcripts"] = archive.add_lines("transcripts.jsonl", transcripts())
+            evs = s.exec(select(Evaluation).where(Evaluation.org_id == org_id).order_by(Evaluation.id)).all()
+            archive.add("evaluations.csv", rows_to_csv((evaluation_row(e) for e in evs), EVALUATION_FIELDS),
+                        rows=len(evs))
+            counts["evaluations"] = len(evs)
+            progress.step()
+            reviews = s.exec(select(Review).where(Review.org_id == org_id).order_by(Review.id)).all()
+            archive.add("reviews.csv", rows_to_csv((review_row(r) for r in reviews), REVIEW_FIELDS),
+                        rows=len(reviews))
+            counts["reviews"] = len(reviews)
+            entries = s.exec(select(AuditLog).where(AuditLog.org_id == org_id).order_by(AuditLog.id)).all()
+            archive.add("audit_log.csv", rows_to_csv((audit_row(e) for e in entries), AUDIT_FIELDS),
+                        rows=len(entries))
+            counts["audit_log"] = len(entries)
+            # The signed checkpoints and anchors of this chain only: a copy kept apart from the server, with
+            # which ``python -m ccr audit verify --points`` still sees a truncation if the server's are lost.
+            records = audit.chain_records(org_id, settings)
+            archive.add(AUDIT_CHECKPOINTS_NAME, records, rows=records.count(b"\n"))
+            counts["audit_checkpoints"] = records.count(b"\n")
+            progress.step()
+        counts["audio"] = 0
+        if include_audio:
+            for call in calls:
+                if not call.audio_key:
+                    continue
+                try:
+                    data = storage.get_audio(call.audio_key, org_id=org_id, settings=settings)
+                except CcrError as err:  # a missing or unreadable file is listed, not fatal
+                    log.warning("Export %s : audio de l'appel %s illisible (%s)", export_id, call.id, err)
+                    continue
+                # Audio is already compressed (or PCM that deflate barely shrinks): store it as is.
+                archive.add(f"audio/{call.id}.{audio_extension(call)}", data, compress=False)
+                counts["audio"] += 1
+                progress.step()
+        manifest = {"format": MANIFEST_FORMAT, "kind": "organisation",
+                    "organisation": {"id": org_id, "name": org_name}, "created_at": _iso(utcnow()),
+                    "include_audio": include_audio, "counts": counts}
+        archive.close(manifest)
+        part.replace(path)
+        with db_session(settings) as s:
+            _mark_done(s, export_id, manifest)
+            audit.log_event(session=s, who=audit.SYSTEM, org_id=org_id, action="export_built",
+                            target_type="export", target_id=export_id, detail={"comptes": counts})
+    except Exception as err:
+        log.exception("Export %s en échec", export_id)
+        part.unlink(missing_ok=True)
+        with db_session(settings) as s:
+            ex = s.get(Export, export_id)
+            ex.status, ex.error = "failed", f"{type(err).__name__}: {err}"[:500]
+            s.add(ex)
+
+
+def list_exports(*, session: Session, actor: Actor, limit: int = 20) -> list[Export]:
+    """The organisation's exports still on record, newest first."""
+    _require_role(actor)
+    return list(session.exec(select(Export).where(Export.org_id == actor.org_id)
+                             .order_by(col(Export.id).desc()).limit(limit)).all())
+
+
+def get_export(*, session: Session, actor: Actor, export_id: int) -> Export:
+    """One export of the actor's organisation."""
+    _require_role(actor)
+    ex = session.get(Export, export_id)
+    if ex is None or ex.org_id != actor.org_id:
+        raise NotFound("Export introuvable.")
+    return ex
+
+
+def download_name(ex: Export) -> str:
+    """The file name offered to the browser."""
+    stamp = ex.created_at.strftime("%Y%m%d-%H%M")
+    return f"ccr-export-{'organisation' if ex.kind == 'organisation' else 'personne'}-{ex.id}-{stamp}.zip"
+
+
+def read_export(*, actor: Actor, export_id: int, settings: Settings | None = None) -> bytes:
+    """The decrypted ZIP of a finished export, in memory; the download is audited."""
+    settings = settings or get_settings()
+    with db_session(settings) as s:
+        ex = get_export(session=s, actor=actor, export_id=export_id)
+        if ex.status != "done" or not ex.file_key:
+            raise InvalidInput("Cet export n'est pas terminé.")
+        path = export_path(settings, ex.org_id, ex.file_key)
+        if not path.exists():
+            raise NotFound("L'archive de cet export a expiré ou a été supprimée.")
+        data = sealed.open_bytes(path, sealed.derive_key(sealed.EXPORT_INFO, settings))
+        audit.log_event(session=s, who=actor.who, action="export_downloaded", target_type="export",
+                        target_id=ex.id, detail={"type": ex.kind, "octets": len(data)})
+    return data
+
+
+def read_manifest(data: bytes) -> dict[str, Any]:
+    """The manifest of an export ZIP, given its bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return json.loads(zf.read("manifest.json"))
+
+
+# --- data-subject export -------------------------------------------------------------------------
+
+
+def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: str | None = None,
+                          include_audio: bool = False, settings: Settings | None = None) -> int:
+    """Export everything about one agent or one phone number: JSON plus a French summary, sealed; returns its id."""
+    from ccr.privacy import subjects
+
+    _require_role(actor)
+    settings = settings or get_settings()
+    with db_session(settings) as s:
+        subject = subjects.resolve_subject(session=s, actor=actor, agent_id=agent_id, phone=phone)
+        data = subjects.collect_subject_data(session=s, actor=actor, subject=subject)
+        audio_keys = {c.id: (c.audio_key, audio_extension(c)) for c in subjects.subject_calls(
+            session=s, actor=actor, subject=subject) if c.audio_key} if include_audio else {}
+        now = utcnow()
+        ex = Export(org_id=actor.org_id, kind="subject", subject=subject.kind, include_audio=include_audio,
+                    status="running", file_key=uuid.uuid4().hex, created_by=actor.user_id, created_at=now,
+                    expires_at=now + timedelta(days=_export_days(s, actor.org_id, settings)))
+        s.add(ex)
+        s.flush()
+        export_id, key = ex.id, ex.file_key
+        # The subject itself (a name, a phone number) is personal data: the log keeps only its kind and id.
+        audit.log_event(session=s, who=actor.who, action="export_requested", target_type="export",
+                        target_id=ex.id, detail={"type": "personne", "personne": subject.kind,
+                                                 "agent_id": subject.agent_id, "audio": include_audio})
+    path = export_path(settings, actor.org_id, key)
+    part = path.with_name(path.name + ".part")
+    archive = _Archive(part, settings)
+    archive.add("donnees.json", json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+    archive.add("resume.txt", subjects.summary_text(data, settings=settings).encode("utf-8"))
+    n_audio = 0
+    for call_id, (audio_key, ext) in audio_keys.items():
+        try:
+            blob = storage.get_audio(audio_key, org_id=actor.org_id, settings=settings)
+        except CcrError:
+            continue
+        archive.add(f"audio/{call_id}.{ext}", blob, compress=False)
+        n_audio += 1
+    counts = {k: len(v) for k, v in data.items() if isinstance(v, list)}
+    counts["audio"] = n_audio
+    manifest = {"format": MANIFEST_FORMAT, "kind": "subject", "subject_kind": data["personne"]["type"],
+                "created_at": _iso(utcnow()), "counts": counts}
+    archive.close(manifest)
+    part.replace(path)
+    with db_session(settings) as s:
+        _mark_done(s, export_id, manifest)
+    return export_id
+
+
+def _mark_done(s, export_id: int, manifest: dict) -> None:
+    """Record a finished export and its manifest, in the caller's transaction."""
+    ex = s.get(Export, export_id)
+    ex.status, ex.progress = "done", 1.0
+    ex.manifest_json = json.dumps(manifest, ensure_ascii=False, sort_keys=True)
+    s.add(ex)
+
+
+def audit_log_csv(*, actor: Actor, user: str | None = None, action: str | None = None, target: str | None = None,
+                  since: datetime | None = None, until: datetime | None = None, limit: int = 100_000) -> bytes:
+    """The filtered audit log of the actor's organisation as a neutralised CSV; the export is itself audited."""
+    _require_role(actor)
+    with db_session() as s:
+        entries = audit.list_events(session=s, org_id=actor.org_id, user=user, action=action, target=target,
+                                    since=since, until=until, limit=limit)
+        audit.log_event(session=s, who=actor.who, action="audit_exported", target_type="audit_log",
+                        detail={"lignes": len(entries)})
+    return rows_to_csv((audit_row(e) for e in entries), AUDIT_FIELDS)
+
+
+def audit_checkpoints_file(*, actor: Actor, settings: Settings | None = None) -> bytes:
+    """The signed checkpoints and anchors of the actor's organisation's chain (JSON Lines); audited."""
+    _require_role(actor)
+    settings = settings or get_settings()
+    audit.write_checkpoint(settings=settings)  # the copy ends with the head as of now
+    data = audit.chain_records(actor.org_id, settings)
+    with db_session(settings) as s:
+        audit.log_event(session=s, who=actor.who, action="audit_checkpoints_exported", target_type="audit_log",
+                        detail={"lignes": data.count(b"\n")})
+    return data
+
+
+def export_organisation_to_file(*, org_id: int, out: Path, include_audio: bool = False,
+                                settings: Settings | None = None) -> dict[str, Any]:
+    """Operator export (CLI) of an organisation whose users can no longer log in, e.g. after termination.
+
+    Builds the same archive as the page, then writes the decrypted ZIP to ``out`` (0600); audited.
+    """
+    settings = settings or get_settings()
+    with db_session(settings) as s:
+        if s.get(Organisation, org_id) is None:
+            raise NotFound("Organisation introuvable.")
+        now = utcnow()
+        ex = Export(org_id=org_id, kind="organisation", include_audio=include_audio, status="queued",
+                    file_key=uuid.uuid4().hex, created_at=now,
+                    expires_at=now + timedelta(days=_export_days(s, org_id, settings)))
+        s.add(ex)
+        s.flush()
+        export_id = ex.id
+        audit.log_event(session=s, who=audit.Who(org_id=org_id, username="cli"), action="export_requested",
+                        target_type="export", target_id=export_id, detail={"type": "organisation",
+                                                                           "audio": include_audio})
+    build_organisation_export(export_id, settings=settings)
+    with db_session(settings) as s:
+        ex = s.get(Export, export_id)
+        if ex.status != "done":
+            raise CcrError(f"L'export a échoué : {ex.error}")
+        data = sealed.open_bytes(export_path(settings, org_id, ex.file_key),
+                                 sealed.derive_key(sealed.EXPORT_INFO, settings))
+        audit.log_event(session=s, who=audit.Who(org_id=org_id, username="cli"), action="export_downloaded",
+                        target_type="export", target_id=export_id, detail={"fichier": out.name})
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, sealed.FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return json.loads(ex.manifest_json or "{}")

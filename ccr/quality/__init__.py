@@ -1,0 +1,1 @@
+"""Human work on evaluations: storing them, the review queue (the one « à revoir » rule), overrides."""

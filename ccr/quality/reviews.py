@@ -1,0 +1,570 @@
+"""Human oversight of AI verdicts: open a call, validate or correct its evaluation, the review queue, calibration.
+
+The AI evaluation is never rewritten: ``ai_score``, ``result_json`` and each ``ai_verdict`` stay as
+scored. A validation stores a :class:`~ccr.core.models.Review` and sets the evaluation's ``final_*`` columns
+and each criterion's ``final_verdict``, which is what dashboards read from then on.
+
+Irritants concern the customer only; CCR infers no emotion about agents (EU AI Act, art. 5(1)(f)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from ccr.core import audit
+from ccr.core.calls import get_call, scope_calls
+from ccr.core.config import get_settings
+from ccr.core.db import session as db_session
+from ccr.core.db import utcnow
+from ccr.core.errors import AccessDenied, InvalidInput
+from ccr.core.models import Agent, Call, CriterionResult, Evaluation, Review, Team, Transcript, User
+from ccr.core.models import Grid as GridRow
+from ccr.core.users import Actor
+from ccr.dashboards.rollups import mark_dirty
+from ccr.quality.evaluations import result_of
+from ccr.scoring.grids import Grid, default_grid, load_grid_yaml
+from ccr.scoring.score import VERDICTS, compute_score
+
+# Roles that may validate a review; team leads read their teams' calls but do not validate (issue 6).
+VALIDATOR_ROLES = frozenset({"supervisor", "admin"})
+# Roles that may open a call for review (the DPO handles data, not quality).
+READER_ROLES = frozenset({"supervisor", "admin", "team_lead"})
+QUEUE_ROLES = VALIDATOR_ROLES
+VERDICT_LABELS = {"pass": "Conforme", "fail": "Non conforme", "na": "Non applicable"}
+SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
+# Queue reasons, most urgent first: the order the queue is sorted in.
+QUEUE_REASONS = {
+    "critical": "Échec critique",
+    # The scorer doubts a verdict (unsure speech recognition, doubtful act): the score itself may be wrong,
+    # so it comes before a plain failure, whose verdicts the scorer stands by.
+    "needs_review": "Verdict incertain à vérifier",
+    "failed": "Échec",
+    "unverified": "Verdicts LLM non vérifiés",
+    "near_threshold": "Proche du seuil de réussite",
+    "sample": "Échantillon de calibration",
+}
+MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
+SAMPLE_BUCKETS = 10_000  # 0.01 % resolution, enough for any sample rate a supervisor would set
+DEFAULT_QUEUE_LIMIT = 200  # one screen of work; more would not be reviewed the same day anyway
+TOP_DISAGREEMENTS = 10
+MAX_COMMENT_CHARS = 2000  # a comment explains a verdict; longer text belongs to the coaching note
+MAX_NOTE_CHARS = 10_000
+AUDIO_MIME = {"wav": "audio/wav", "pcm_s16le": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg",
+              "vorbis": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac", "m4a": "audio/mp4",
+              "aac": "audio/mp4", "webm": "audio/webm"}
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """A stored human review, as the review page shows it."""
+
+    id: int
+    evaluation_id: int
+    reviewer: str
+    created_at: datetime
+    ai_score: float
+    final_score: float
+    final_passed: bool
+    overrides: dict[str, str]
+    comments: dict[str, str]
+    summary: str | None
+    recommendations: list[str]
+    coaching_note: str | None
+
+
+@dataclass(frozen=True)
+class CallView:
+    """Everything the review page shows about one call: header, transcript, evaluation, latest review."""
+
+    call_id: int
+    agent_name: str | None
+    team_name: str | None
+    started_at: datetime
+    duration_s: float | None
+    direction: str | None
+    campaign: str | None
+    status: str
+    codec: str | None
+    has_audio: bool
+    segments: list[dict[str, Any]]
+    evaluation_id: int | None = None
+    grid_id: int | None = None
+    grid_label: str | None = None
+    category: str | None = None
+    ai_score: float | None = None
+    ai_passed: bool | None = None
+    ai_critical_failed: bool | None = None
+    final_score: float | None = None
+    final_passed: bool | None = None
+    final_critical_failed: bool | None = None
+    validated: bool = False
+    unverified: bool = False
+    needs_review: bool = False
+    review_reasons: list[str] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    grid: Grid | None = None
+    criteria: list[dict[str, Any]] = field(default_factory=list)
+    latest_review: ReviewView | None = None
+
+    @property
+    def scored(self) -> bool:
+        """True once the call has an evaluation."""
+        return self.evaluation_id is not None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One call of the "À revoir" queue and why it is there."""
+
+    call_id: int
+    evaluation_id: int
+    started_at: datetime
+    agent_name: str | None
+    team_name: str | None
+    score: float
+    passed: bool
+    critical_failed: bool
+    codes: tuple[str, ...]
+    review_reasons: tuple[str, ...] = ()  # the scorer's own French reasons, when it flagged a verdict as unsure
+
+    @property
+    def reasons(self) -> list[str]:
+        """The French labels of the reasons, most urgent first."""
+        return [QUEUE_REASONS[c] for c in self.codes]
+
+
+# --- grids --------------------------------------------------------------------------------
+
+
+def grid_of(*, session: Session, evaluation: Evaluation) -> Grid:
+    """The grid version an evaluation was scored with (the shipped default grid when it has no row)."""
+    if evaluation.grid_id is not None:
+        row = session.get(GridRow, evaluation.grid_id)
+        if row is not None and row.org_id == evaluation.org_id:
+            return _parse_grid(row.definition_json)
+    return default_grid()
+
+
+def _parse_grid(text: str) -> Grid:
+    # Grid rows hold YAML (the grid editor) or JSON; YAML reads both.
+    return load_grid_yaml(text)
+
+
+def rescore_grids(*, session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """Grid versions of the actor's organisation a call can be re-scored with: (grid id, French label)."""
+    rows = session.exec(select(GridRow).where(GridRow.org_id == actor.org_id)
+                        .order_by(GridRow.slug, col(GridRow.version).desc())).all()
+    return [(r.id, f"{r.name} v{r.version}" + (" (active)" if r.is_active else "")) for r in rows]
+
+
+# --- score arithmetic -----------------------------------------------------------------------
+
+
+def recompute(result: dict[str, Any], overrides: dict[str, str], grid: Grid) -> tuple[float, bool, bool]:
+    """Score, passed and critical_failed of an AI result once ``overrides`` (criterion id -> verdict) apply."""
+    verdicts = {c["id"]: c["verdict"] for c in result.get("criteria") or []}
+    known = {c.id for c in grid.criteria}
+    for cid, verdict in overrides.items():
+        if cid not in known:
+            raise InvalidInput(f"Critère « {cid} » inconnu dans la grille « {grid.name} ».")
+        if verdict not in VERDICTS:
+            raise InvalidInput(f"Verdict « {verdict} » invalide pour le critère « {cid} » (pass, fail ou na).")
+        verdicts[cid] = verdict
+    return compute_score(verdicts, grid)
+
+
+def changed_verdicts(result: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    """The overrides that differ from the AI verdict (the only ones that need a comment)."""
+    ai = {c["id"]: c["verdict"] for c in result.get("criteria") or []}
+    return {cid: v for cid, v in overrides.items() if ai.get(cid, "na") != v}
+
+
+# --- opening a call -----------------------------------------------------------------------
+
+
+def _readable_call(session: Session, actor: Actor, call_id: int) -> Call:
+    if actor.role not in READER_ROLES:
+        raise AccessDenied("Accès refusé : la revue des appels est réservée aux superviseurs, "
+                           "administrateurs et chefs d'équipe.")
+    call = get_call(session=session, actor=actor, call_id=call_id)
+    if call.restricted:
+        # The caller's transaction is rolled back by the error: the refusal is kept in its own one.
+        with db_session() as own:
+            audit.log_event(session=own, who=actor.who, action="call_opened", target_type="call",
+                            target_id=call.id, outcome="refused", detail={"raison": "traitement limité"})
+        raise AccessDenied("Accès refusé : le traitement de cet appel est limité (demande d'une personne "
+                           "concernée) ; il ne peut pas être consulté.")
+    return call
+
+
+def _current_eval(session: Session, call: Call) -> Evaluation | None:
+    return session.exec(
+        select(Evaluation).where(Evaluation.call_id == call.id, Evaluation.org_id == call.org_id,
+                                 Evaluation.is_current == True)  # noqa: E712
+    ).first()
+
+
+def _review_view(session: Session, review: Review) -> ReviewView:
+    reviewer = session.get(User, review.reviewer_id) if review.reviewer_id else None
+    return ReviewView(
+        id=review.id,
+        evaluation_id=review.evaluation_id,
+        reviewer=reviewer.display_name if reviewer else "—",
+        created_at=review.created_at,
+        ai_score=review.ai_score,
+        final_score=review.final_score,
+        final_passed=review.final_passed,
+        overrides=json.loads(review.overrides_json or "{}"),
+        comments=json.loads(review.comments_json or "{}"),
+        summary=review.summary,
+        recommendations=json.loads(review.recommendations_json) if review.recommendations_json else [],
+        coaching_note=review.coaching_note,
+    )
+
+
+def latest_review(*, session: Session, evaluation: Evaluation) -> Review | None:
+    """The most recent review of an evaluation, or None."""
+    return session.exec(
+        select(Review).where(Review.evaluation_id == evaluation.id, Review.org_id == evaluation.org_id)
+        .order_by(col(Review.id).desc())
+    ).first()
+
+
+def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True) -> CallView:
+    """Everything the review page shows about a call the actor may see; logs ``call_opened`` when ``log``."""
+    call = _readable_call(session, actor, call_id)
+    agent = session.get(Agent, call.agent_id) if call.agent_id else None
+    team = session.get(Team, call.team_id) if call.team_id else None
+    tr = session.exec(select(Transcript).where(Transcript.call_id == call.id,
+                                               Transcript.org_id == call.org_id)).first()
+    segments = json.loads(tr.segments_json) if tr else []
+    base = dict(
+        call_id=call.id,
+        agent_name=agent.name if agent and agent.org_id == call.org_id else None,
+        team_name=team.name if team and team.org_id == call.org_id else None,
+        started_at=call.started_at, duration_s=call.duration_s, direction=call.direction,
+        campaign=call.campaign, status=call.status, codec=call.codec, has_audio=bool(call.audio_key),
+        segments=segments,
+    )
+    ev = _current_eval(session, call)
+    if log:
+        audit.log_event(session=session, who=actor.who, action="call_opened", target_type="call",
+                        target_id=call.id, detail={"evaluation_id": ev.id if ev else None})
+    if ev is None:
+        return CallView(**base)
+    result = result_of(ev)
+    grid = grid_of(session=session, evaluation=ev)
+    finals = dict(session.exec(select(CriterionResult.criterion_id, CriterionResult.final_verdict)
+                               .where(CriterionResult.evaluation_id == ev.id,
+                                      CriterionResult.org_id == ev.org_id)).all())
+    criteria = []
+    for item in result.get("criteria") or []:
+        try:
+            c = grid.criterion(item["id"])
+            label, critical = c.label, c.critical
+        except KeyError:
+            label, critical = item["id"], False
+        # Results stored before the scorer rated its own confidence have none: not flagged, no confidence.
+        flagged = item.get("needs_review") is True
+        criteria.append({
+            "id": item["id"], "label": label, "critical": critical, "weight": item.get("weight"),
+            "ai_verdict": item["verdict"], "final_verdict": finals.get(item["id"], item["verdict"]),
+            "evidence": item.get("evidence") or [], "explanation": item.get("explanation") or "",
+            "confidence": confidence_of(item), "needs_review": flagged,
+            "review_reason": _text(item.get("review_reason")) if flagged else "",
+            "review_at": _seconds(item.get("review_at")) if flagged else None,
+        })
+    review = latest_review(session=session, evaluation=ev)
+    return CallView(
+        **base,
+        evaluation_id=ev.id, grid_id=ev.grid_id, grid_label=f"{grid.name} v{ev.grid_version}",
+        category=ev.category, ai_score=ev.ai_score, ai_passed=ev.ai_passed,
+        ai_critical_failed=ev.ai_critical_failed, final_score=ev.final_score, final_passed=ev.final_passed,
+        final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
+        needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
+        result=result, grid=grid, criteria=criteria,
+        latest_review=_review_view(session, review) if review else None,
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """A call time in seconds from a stored result, or None when absent or not a plain number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def confidence_of(criterion: dict[str, Any]) -> float | None:
+    """How sure the scorer is of a criterion's verdict (0 to 1), or None when the result does not say."""
+    value = criterion.get("confidence")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        return None
+    return float(value)
+
+
+def review_reasons_of(result: dict[str, Any]) -> list[str]:
+    """The French reasons the scorer gave for flagging a result as unsure (empty when it did not)."""
+    reasons = result.get("review_reasons")
+    if not result.get("needs_review") or not isinstance(reasons, list):
+        return []
+    return [r for r in (_text(x) for x in reasons[:MAX_REVIEW_REASONS]) if r]
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def record_audio_play(*, session: Session, actor: Actor, call_id: int) -> None:
+    """Log that the actor listened to a call's recording (``audio_played``)."""
+    call = _readable_call(session, actor, call_id)
+    audit.log_event(session=session, who=actor.who, action="audio_played", target_type="call", target_id=call.id)
+
+
+def load_audio(*, session: Session, actor: Actor, call_id: int) -> bytes:
+    """The decrypted recording of a call, in memory only; the play is logged (``audio_played``)."""
+    from ccr.core import storage  # the pipeline's storage layer; imported late to keep this module light
+
+    _readable_call(session, actor, call_id)
+    # load_call_audio writes the "audio_played" entry itself: logging here too would count each play twice.
+    return storage.load_call_audio(session=session, actor=actor, call_id=call_id, purpose="lecture")
+
+
+def audio_mime(codec: str | None) -> str:
+    """The MIME type the browser player needs for a stored codec name."""
+    return AUDIO_MIME.get((codec or "").lower(), "audio/wav")
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def _clean_text(value: str | None, limit: int) -> str | None:
+    value = (value or "").strip()
+    return value[:limit] or None
+
+
+def validate_review(
+    *,
+    session: Session,
+    actor: Actor,
+    call_id: int,
+    overrides: dict[str, str],
+    comments: dict[str, str],
+    summary: str | None = None,
+    recommendations: list[str] | None = None,
+    coaching_note: str | None = None,
+) -> Review:
+    """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards."""
+    if actor.role not in VALIDATOR_ROLES:
+        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs valident les évaluations.")
+    call = _readable_call(session, actor, call_id)
+    ev = _current_eval(session, call)
+    if ev is None:
+        raise InvalidInput("Cet appel n'a pas encore été évalué : il n'y a rien à valider.")
+    result = result_of(ev)
+    grid = grid_of(session=session, evaluation=ev)
+    changed = changed_verdicts(result, overrides)
+    score, passed, critical = recompute(result, changed, grid)
+    clean_comments = {cid: c for cid, c in ((k, _clean_text(v, MAX_COMMENT_CHARS)) for k, v in comments.items())
+                      if c and cid in changed}
+    missing = [cid for cid in changed if cid not in clean_comments]
+    if missing:
+        labels = ", ".join(f"« {_label(grid, cid)} »" for cid in missing)
+        raise InvalidInput(f"Un commentaire est obligatoire pour chaque verdict modifié : {labels}.")
+    recos = [r.strip() for r in (recommendations or []) if r and r.strip()]
+    review = Review(
+        org_id=call.org_id, call_id=call.id, evaluation_id=ev.id, reviewer_id=actor.user_id,
+        ai_score=ev.ai_score, final_score=score, final_passed=passed,
+        overrides_json=json.dumps(changed, ensure_ascii=False),
+        comments_json=json.dumps(clean_comments, ensure_ascii=False),
+        summary=_clean_text(summary, MAX_NOTE_CHARS),
+        recommendations_json=json.dumps(recos, ensure_ascii=False),
+        coaching_note=_clean_text(coaching_note, MAX_NOTE_CHARS),
+        created_at=utcnow(),
+    )
+    session.add(review)
+    ev.final_score, ev.final_passed, ev.final_critical_failed, ev.validated = score, passed, critical, True
+    mark_dirty(session, ev.org_id, [ev.started_at])  # dashboard rollups of that day (ccr.dashboards.rollups)
+    session.add(ev)
+    for row in session.exec(select(CriterionResult).where(CriterionResult.evaluation_id == ev.id,
+                                                          CriterionResult.org_id == ev.org_id)).all():
+        # A later review may revert an earlier override: every final verdict is reset from this one.
+        row.final_verdict = changed.get(row.criterion_id, row.ai_verdict)
+        session.add(row)
+    session.flush()
+    ai = {c["id"]: c["verdict"] for c in result.get("criteria") or []}
+    # Comments stay out of the audit log: they may quote the call; the log keeps who changed what.
+    changes = {k: [ai.get(k, "na"), v] for k, v in changed.items()}
+    audit.log_event(session=session, who=actor.who, action="call_validated", target_type="call",
+                    target_id=call.id,
+                    detail={"evaluation_id": ev.id, "review_id": review.id, "score_ia": ev.ai_score,
+                            "score_final": score, "modifications": changes})
+    return review
+
+
+def _label(grid: Grid, cid: str) -> str:
+    try:
+        return grid.criterion(cid).label
+    except KeyError:
+        return cid
+
+
+# --- review queue ---------------------------------------------------------------------------
+
+
+def in_calibration_sample(org_id: int, call_id: int, rate: float, *, key: bytes | None = None) -> bool:
+    """Deterministic, unpredictable sampling: the same call is always in or out for an organisation."""
+    if rate <= 0:
+        return False
+    key = key or get_settings().secret().encode("utf-8")
+    digest = hmac.new(key, f"calibration:{org_id}:{call_id}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") % SAMPLE_BUCKETS < rate * SAMPLE_BUCKETS
+
+
+def _require_queue_role(actor: Actor) -> None:
+    if actor.role not in QUEUE_ROLES:
+        raise AccessDenied("Accès refusé : la file « À revoir » et la calibration sont réservées aux "
+                           "superviseurs et aux administrateurs.")
+
+
+def _names(session: Session, model, ids: set[int], org_id: int) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.exec(select(model.id, model.name).where(col(model.id).in_(ids), model.org_id == org_id)).all()
+    return dict(rows)
+
+
+def _thresholds(session: Session, org_id: int, grid_ids: set[int]) -> dict[int | None, float]:
+    out: dict[int | None, float] = {None: default_grid().pass_threshold}
+    rows = session.exec(select(GridRow).where(col(GridRow.id).in_(grid_ids or {-1}), GridRow.org_id == org_id)).all()
+    for r in rows:
+        out[r.id] = _parse_grid(r.definition_json).pass_threshold
+    return out
+
+
+def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_LIMIT,
+                 since: datetime | None = None) -> list[QueueItem]:
+    """Unvalidated calls most worth a human look, each with its reasons, most urgent first."""
+    _require_queue_role(actor)
+    settings = get_settings()
+    stmt = select(Evaluation.id, Evaluation.call_id, Evaluation.grid_id, Evaluation.final_score,
+                  Evaluation.final_passed, Evaluation.final_critical_failed, Evaluation.unverified,
+                  Evaluation.needs_review, Evaluation.started_at, Evaluation.agent_id, Evaluation.team_id).where(
+        Evaluation.is_current == True, Evaluation.validated == False)  # noqa: E712
+    stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
+    if since is not None:
+        stmt = stmt.where(Evaluation.started_at >= since)
+    rows = session.exec(stmt).all()
+    thresholds = _thresholds(session, actor.org_id, {r.grid_id for r in rows if r.grid_id is not None})
+    key = settings.secret().encode("utf-8")  # read once: secret() may read a file
+    order = list(QUEUE_REASONS)
+    picked = []
+    for r in rows:
+        codes = []
+        if r.final_critical_failed:
+            codes.append("critical")
+        elif not r.final_passed:
+            codes.append("failed")
+        if r.needs_review:
+            codes.append("needs_review")
+        if r.unverified:
+            codes.append("unverified")
+        threshold = thresholds.get(r.grid_id, thresholds[None])
+        if abs(r.final_score - threshold) <= settings.review_margin and not r.final_critical_failed:
+            codes.append("near_threshold")
+        if in_calibration_sample(actor.org_id, r.call_id, settings.review_sample_rate, key=key):
+            codes.append("sample")
+        if codes:
+            picked.append((r, tuple(sorted(codes, key=order.index))))
+    picked.sort(key=lambda p: (order.index(p[1][0]), -p[0].started_at.timestamp()))
+    picked = picked[:limit]
+    agents = _names(session, Agent, {r.agent_id for r, _ in picked if r.agent_id}, actor.org_id)
+    teams = _names(session, Team, {r.team_id for r, _ in picked if r.team_id}, actor.org_id)
+    doubts = _queue_review_reasons(session, actor.org_id, [r.id for r, _ in picked if r.needs_review])
+    return [QueueItem(call_id=r.call_id, evaluation_id=r.id, started_at=r.started_at,
+                      agent_name=agents.get(r.agent_id), team_name=teams.get(r.team_id), score=r.final_score,
+                      passed=r.final_passed, critical_failed=r.final_critical_failed, codes=codes,
+                      review_reasons=tuple(doubts.get(r.id, ())))
+            for r, codes in picked]
+
+
+def _queue_review_reasons(session: Session, org_id: int, evaluation_ids: list[int]) -> dict[int, list[str]]:
+    # Only the flagged calls of the page shown: the wide result rows are never read for the whole queue.
+    if not evaluation_ids:
+        return {}
+    rows = session.exec(select(Evaluation.id, Evaluation.result_json)
+                        .where(col(Evaluation.id).in_(evaluation_ids), Evaluation.org_id == org_id)).all()
+    return {ev_id: review_reasons_of(json.loads(text)) for ev_id, text in rows}
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+
+def _bounds(period: tuple[date | datetime, date | datetime] | None) -> tuple[datetime | None, datetime | None]:
+    if period is None:
+        return None, None
+    start, end = period
+
+    def _dt(d: date | datetime, end_of_day: bool) -> datetime:
+        if isinstance(d, datetime):
+            return d
+        # Whole days, inclusive, in UTC like every stored datetime.
+        return datetime.combine(d, time.max if end_of_day else time.min, tzinfo=UTC)
+
+    return _dt(start, False), _dt(end, True)
+
+
+def calibration(*, session: Session, actor: Actor,
+                period: tuple[date | datetime, date | datetime] | None = None) -> dict[str, Any]:
+    """AI-human agreement per criterion on validated calls, with confusion counts and top disagreements."""
+    _require_queue_role(actor)
+    start, end = _bounds(period)
+    stmt = (select(CriterionResult.criterion_id, CriterionResult.ai_verdict, CriterionResult.final_verdict,
+                   CriterionResult.call_id, Evaluation.grid_id)
+            .join(Evaluation, Evaluation.id == CriterionResult.evaluation_id)
+            .where(Evaluation.is_current == True, Evaluation.validated == True,  # noqa: E712
+                   CriterionResult.org_id == actor.org_id))
+    stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
+    if start is not None:
+        stmt = stmt.where(Evaluation.started_at >= start)
+    if end is not None:
+        stmt = stmt.where(Evaluation.started_at <= end)
+    rows = session.exec(stmt).all()
+    labels = {c.id: c.label for c in default_grid().criteria}
+    grid_ids = {r.grid_id for r in rows if r.grid_id is not None}
+    for g in session.exec(select(GridRow).where(col(GridRow.id).in_(grid_ids or {-1}),
+                                                GridRow.org_id == actor.org_id)).all():
+        labels.update({c.id: c.label for c in _parse_grid(g.definition_json).criteria})
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    disagreements: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    calls = set()
+    for r in rows:
+        calls.add(r.call_id)
+        confusion[r.criterion_id][(r.ai_verdict, r.final_verdict)] += 1
+        if r.ai_verdict != r.final_verdict:
+            disagreements[(r.criterion_id, r.ai_verdict, r.final_verdict)].append(r.call_id)
+    criteria = []
+    for cid in sorted(confusion, key=lambda k: (list(labels).index(k) if k in labels else len(labels), k)):
+        counts = confusion[cid]
+        n = sum(counts.values())
+        agree = sum(v for (a, h), v in counts.items() if a == h)
+        criteria.append({
+            "criterion_id": cid, "label": labels.get(cid, cid), "n": n, "agree": agree,
+            "rate": round(agree / n, 4) if n else None,
+            "confusion": {a: {h: counts.get((a, h), 0) for h in VERDICTS} for a in VERDICTS},
+        })
+    top = sorted(disagreements.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_DISAGREEMENTS]
+    return {
+        "calls": len(calls),
+        "criteria": criteria,
+        "disagreements": [{"criterion_id": cid, "label": labels.get(cid, cid), "ai": a, "human": h,
+                           "count": len(ids), "call_ids": sorted(set(ids))} for (cid, a, h), ids in top],
+    }
+

@@ -1,0 +1,1 @@
+"""From a transcript to an evaluation: grids, dialogue acts, the offline and LLM scorers, categories."""

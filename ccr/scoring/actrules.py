@@ -1,0 +1,378 @@
+"""Grid criteria as rules over dialogue acts and timing (the ``acts*`` detection methods).
+
+Each line of a call carries the acts its speaker performs (``ccr.scoring.acts``); a criterion names the acts
+it needs and where: the first turns, after the customer's first turn, in the last part of the call,
+around a silence. A verdict's ``confidence`` says how sure the scorer is: for an act found, how clearly
+the line carries it; for an act missing, how far the closest line was from carrying it; and, for
+speech-recognition output, how well the words of the deciding line were heard.
+
+An organisation can add its own wordings to an act (``cues``: phrases that count as the act, matched as whole
+words on the normalised text), so a house greeting or a product name is never missed; the standard grid
+uses them only for expressions that are impolite in any context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ccr.core.errors import InvalidInput
+from ccr.core.textnorm import normalize
+from ccr.scoring.acts import ACTS, RUDE_ACTS, default_model
+from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
+
+IRRITANT_ACTS = tuple(a for a in ACTS if a.startswith("irritant_"))
+METHODS = {
+    "acts": "actes de dialogue attendus (chaque groupe doit être trouvé)",
+    "acts_empathy": "reconnaissance par l'agent d'un irritant exprimé par le client (na sans irritant)",
+    "acts_solution": "solution ou étape suivante ; un refus sans alternative fait échouer",
+    "acts_hold": "chaque silence long annoncé avant et remercié après",
+    "acts_forbidden": "aucun acte impoli (insulte, rejet, condescendance, sarcasme, familiarité)",
+}
+CUE_PROBABILITY = 0.95  # an organisation's own wording of an act is nearly certain
+DEFAULT_FORBIDDEN_PROBABILITY = 0.5
+REACTION_FLOOR = 0.2  # a line the customer objects to is impolite once the model sees even this much of it
+HOLD_LOOKBACK_S = 20.0
+RUDE_REVIEW_BAND = 0.2  # an agent line this close to the impolite bar is sent to a human, not passed in silence
+DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
+ACT_LABELS = {
+    "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
+    "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
+    "solution": "solution ou étape suivante", "refusal": "refus", "alternative": "alternative",
+    "hold_announce": "annonce de mise en attente", "hold_thanks": "remerciement après l'attente",
+    "other_need": "question sur un autre besoin", "closing": "prise de congé", "readback": "relecture",
+    "rude_insult": "insulte", "rude_dismissal": "rejet du client", "rude_condescension": "condescendance",
+    "rude_sarcasm": "sarcasme", "rude_familiar": "familiarité", "reason": "motif d'appel",
+    "irritant_wait": "attente", "irritant_repeat": "relance", "irritant_billing_error": "erreur de facturation",
+    "irritant_churn": "menace de départ", "irritant_discontent": "mécontentement", "confirm": "confirmation",
+    "tone_reaction": "reproche sur le ton",
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The best line for a set of acts: the segment, the act and its probability (cues included)."""
+
+    seg: Seg | None
+    act: str
+    p: float
+
+
+# --- act lookup -----------------------------------------------------------------------------
+
+
+def act_names(value: object, where: str) -> tuple[str, ...]:
+    """Validate a list of act names from a grid (French error when one is unknown)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        raise InvalidInput(f"{where} : une liste d'actes de dialogue est attendue.")
+    unknown = [a for a in value if a not in ACTS]
+    if unknown:
+        raise InvalidInput(f"{where} : acte(s) inconnu(s) {', '.join(unknown)} (connus : {', '.join(ACTS)}).")
+    return tuple(value)
+
+
+def act_threshold(params: dict, act: str) -> float:
+    """The probability from which ``act`` counts: the criterion's own ``min_probability`` or the model's."""
+    custom = (params.get("min_probability") or {}).get(act)
+    if custom is not None:
+        return float(custom)
+    model = default_model()
+    return float(model.thresholds[model.acts.index(act)])
+
+
+def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
+    cues = (params.get("cues") or {}).get(act) or ()
+    padded = f" {seg.nf} "
+    return any(f" {form} " in padded for form in (normalize(c) for c in cues) if form)
+
+
+def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
+    """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain."""
+    p = call.act_probability(seg, act)
+    if _cue_hit(params, act, seg):
+        p = max(p, CUE_PROBABILITY)
+    return p
+
+
+def best(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> Hit:
+    """The line among ``segs`` most likely to carry one of ``acts`` (earliest on ties)."""
+    top = Hit(None, acts[0], 0.0)
+    for s in segs:
+        for a in acts:
+            p = probability(call, params, s, a)
+            if p > top.p:
+                top = Hit(s, a, p)
+    return top
+
+
+def hits(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> list[Hit]:
+    """Every line of ``segs`` carrying one of ``acts`` (its most probable one), in time order."""
+    out = []
+    for s in segs:
+        found = [(probability(call, params, s, a), a) for a in acts]
+        found = [(p, a) for p, a in found if p >= act_threshold(params, a)]
+        if found:
+            p, a = max(found)
+            out.append(Hit(s, a, p))
+    return out
+
+
+# --- confidence -------------------------------------------------------------------------------
+
+
+def found_confidence(params: dict, hit: Hit) -> float:
+    """How sure a found act is: 0.5 at its threshold, 1 at certainty."""
+    thr = act_threshold(params, hit.act)
+    return 0.5 + 0.5 * (hit.p - thr) / max(1e-6, 1.0 - thr)
+
+
+def missing_confidence(params: dict, closest: Hit) -> float:
+    """How sure an act is absent: 1 when no line comes near it, 0.5 when one line is at the threshold."""
+    thr = act_threshold(params, closest.act)
+    return 0.5 + 0.5 * max(0.0, thr - closest.p) / max(1e-6, thr)
+
+
+def with_asr(confidence: float, seg: Seg | None) -> tuple[float, Doubt]:
+    """Lower a confidence to the speech recognition's on the deciding line; the doubt in French if it does."""
+    if seg is None or seg.asr is None or seg.asr >= confidence:
+        return confidence, NO_DOUBT
+    at = seg.doubt_at if seg.doubt_at is not None else seg.start
+    return seg.asr, Doubt(f"transcription peu fiable à {clock(at)}", at, heard=True)
+
+
+def clock(seconds: float) -> str:
+    """mm:ss of a call time, as the audio player shows it."""
+    s = max(0, int(seconds))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _doubt_on(act: str, seg: Seg | None) -> Doubt:
+    if seg is None:
+        return NO_DOUBT
+    # « détection incertaine (…) » reads right whatever the gender of the act's French name.
+    return Doubt(f"détection incertaine ({ACT_LABELS[act]}) dans « {seg.text.strip()} » ({clock(seg.start)})",
+                 seg.start)
+
+
+def _quote(s: Seg) -> str:
+    return f"« {s.text.strip()} » ({clock(s.start)})"
+
+
+# --- the methods ------------------------------------------------------------------------------
+
+
+def evaluate(method: str, c, call: Call, segs: list[Seg], irritants: list[tuple[str, Seg]]) -> Outcome:
+    """Apply an ``acts*`` method of criterion ``c`` to the candidate segments of a prepared call."""
+    if method == "acts":
+        return _required(c, call, segs)
+    if method == "acts_empathy":
+        return _empathy(c, call, segs, irritants)
+    if method == "acts_solution":
+        return _solution(c, call, segs)
+    if method == "acts_hold":
+        return _hold(c, call)
+    if method == "acts_forbidden":
+        return _forbidden(c, call, segs)
+    raise InvalidInput(f"Méthode de détection inconnue « {method} » pour le critère « {c.id} ».")
+
+
+def _groups(c) -> dict[str, tuple[str, ...]]:
+    return {g: act_names(a, f"Critère « {c.id} », groupe « {g} »") for g, a in c.params["require"].items()}
+
+
+def _in_last_turns(call: Call, c, n: int) -> list[Seg]:
+    return call.channel(c.speaker)[-n:]
+
+
+def _required(c, call: Call, segs: list[Seg]) -> Outcome:
+    p = c.params
+    at_end = p.get("at_end") or {}
+    found: dict[str, Hit] = {}
+    closest: dict[str, Hit] = {}
+    after_act = p.get("after_customer_act") or {}
+    for gname, acts in _groups(c).items():
+        where = _in_last_turns(call, c, int(at_end[gname])) if gname in at_end else segs
+        where = [s for s in where if s in segs] if gname in at_end else where
+        if gname in after_act:
+            where = _after_last(call, p, where, act_names(after_act[gname], f"Critère « {c.id} »"))
+        got = hits(call, p, where, acts)
+        if got:
+            found[gname] = max(got, key=lambda h: h.p)
+        else:
+            closest[gname] = best(call, p, where, acts)
+    confidences = [with_asr(found_confidence(p, h), h.seg) for h in found.values()]
+    confidences += [with_asr(missing_confidence(p, h), h.seg) for h in closest.values()]
+    conf, doubt = min(confidences, key=lambda x: x[0]) if confidences else (1.0, NO_DOUBT)
+    if not doubt and closest:
+        weakest = max(closest.values(), key=lambda h: h.p)
+        doubt = _doubt_on(weakest.act, weakest.seg)
+    elif not doubt and found:
+        weakest = min(found.values(), key=lambda h: h.p)
+        doubt = _doubt_on(weakest.act, weakest.seg)
+    evidence = [h.seg for h in found.values() if h.seg is not None]
+    if not closest:
+        quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
+        return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
+    missing = ", ".join(" ou ".join(ACT_LABELS[a] for a in _groups(c)[g]) for g in closest)
+    where = _where_fr(c, at_end, closest)
+    if evidence:
+        text = (f"{c.label} : incomplet, aucune {missing} {where} ; seul "
+                + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
+        return Outcome("fail", evidence, text, conf, doubt)
+    return Outcome("fail", [], f"{c.label} : aucune {missing} {where}.", conf, doubt)
+
+
+def _after_last(call: Call, params: dict, segs: list[Seg], acts: Sequence[str]) -> list[Seg]:
+    """The segments after the customer's last line carrying one of ``acts`` (a new topic resets a check)."""
+    marks = hits(call, params, call.channel("customer"), acts)
+    return [s for s in segs if s.start > marks[-1].seg.start] if marks else segs
+
+
+def _where_fr(c, at_end: dict, missing: dict) -> str:
+    if any(g in at_end for g in missing):
+        n = max(int(at_end[g]) for g in missing if g in at_end)
+        return "dans le dernier tour de parole de l'agent" if n == 1 else f"dans les {n} derniers tours de l'agent"
+    if c.window_end_s is not None:
+        return f"dans les {c.window_end_s:g} premières secondes"
+    if c.params.get("last_fraction"):
+        return f"dans la dernière partie de l'appel ({float(c.params['last_fraction']):.0%} finaux)".replace(
+            "%", " %")
+    if c.params.get("after_customer"):
+        return "après la première prise de parole du client"
+    return "dans l'appel"
+
+
+def _empathy(c, call: Call, segs: list[Seg], irritants: list[tuple[str, Seg]]) -> Outcome:
+    p = c.params
+    response = act_names(p.get("response", ["empathy"]), f"Critère « {c.id} », réponse")
+    if not irritants:
+        kinds = act_names(p.get("irritants", list(IRRITANT_ACTS)), f"Critère « {c.id} », irritants")
+        near = best(call, p, call.channel("customer"), kinds)
+        conf, doubt = with_asr(missing_confidence(p, near), near.seg)
+        return Outcome("na", [], f"{c.label} : le client n'exprime aucun irritant, critère sans objet.", conf,
+                       doubt or _doubt_on(near.act, near.seg))
+    first = min(s.start for _, s in irritants)
+    after = [s for s in segs if s.end >= first - 0.05]
+    got = hits(call, p, after, response)
+    irr = irritants[0][1]
+    if got:
+        h = got[0]
+        conf, doubt = with_asr(found_confidence(p, h), h.seg)
+        return Outcome("pass", [h.seg], f"{c.label} : l'agent reconnaît l'irritant du client ({_quote(irr)}) "
+                       f"dans {_quote(h.seg)}.", conf, doubt or _doubt_on(h.act, h.seg))
+    near = best(call, p, after, response)
+    conf, doubt = with_asr(missing_confidence(p, near), near.seg)
+    return Outcome("fail", [irr], f"{c.label} : le client exprime un irritant ({_quote(irr)}) sans excuse ni "
+                   "marque de compréhension de l'agent ensuite.", conf, doubt or _doubt_on(near.act, near.seg))
+
+
+def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
+    p = c.params
+    solution = act_names(p.get("solution", ["solution"]), f"Critère « {c.id} », solution")
+    refusal = act_names(p.get("refusal", ["refusal"]), f"Critère « {c.id} », refus")
+    alternative = act_names(p.get("alternative", ["alternative", "solution"]), f"Critère « {c.id} », alternative")
+    follow = int(p.get("alternative_turns", 2))
+    bare: list[Hit] = []
+    offered: list[Hit] = []  # alternatives that answer a refusal: the next step the customer is given
+    for h in hits(call, p, segs, refusal):
+        pos = segs.index(h.seg)
+        answer = hits(call, p, segs[pos:pos + 1 + follow], alternative)
+        offered.extend(answer)
+        if not answer:
+            bare.append(h)
+    if bare:
+        conf, doubt = with_asr(min(found_confidence(p, h) for h in bare), bare[0].seg)
+        return Outcome("fail", [h.seg for h in bare], f"{c.label} : refus sans alternative, "
+                       + ", ".join(_quote(h.seg) for h in bare) + ".", conf, doubt or _doubt_on("refusal", bare[0].seg))
+    # A concrete solution is the better evidence; an alternative after a refusal also gives a next step.
+    for found, says in ((hits(call, p, segs, solution), "propose une solution concrète"),
+                        (offered, "ne peut pas accéder à la demande mais propose une alternative")):
+        if found:
+            h = max(found, key=lambda x: (x.p, x.seg.start))
+            conf, doubt = with_asr(found_confidence(p, h), h.seg)
+            return Outcome("pass", [h.seg], f"{c.label} : l'agent {says}, {_quote(h.seg)}.", conf,
+                           doubt or _doubt_on(h.act, h.seg))
+    near = best(call, p, segs, solution)
+    conf, doubt = with_asr(missing_confidence(p, near), near.seg)
+    return Outcome("fail", [], f"{c.label} : aucune solution ni étape suivante concrète n'a été proposée "
+                   "après l'exposé du client.", conf, doubt or _doubt_on("solution", near.seg))
+
+
+def _hold(c, call: Call) -> Outcome:
+    p = c.params
+    min_gap = float(p.get("min_gap_s", 10))
+    lookback = float(p.get("lookback_s", HOLD_LOOKBACK_S))
+    announce = act_names(p.get("announce", ["hold_announce"]), f"Critère « {c.id} », annonce")
+    thanks = act_names(p.get("thanks", ["hold_thanks"]), f"Critère « {c.id} », remerciement")
+    gaps = call.gaps(min_gap)
+    if not gaps:
+        return Outcome("na", [], f"{c.label} : aucun silence de plus de {min_gap:g} s, critère sans objet.")
+    agent = call.channel(c.speaker)
+    evidence: list[Seg] = []
+    problems: list[str] = []
+    confidences: list[tuple[float, str]] = []
+    for g0, g1 in gaps:
+        before = [s for s in agent if s.start < g0 and s.end >= g0 - lookback][-2:]
+        after = [s for s in agent if s.start >= g1 - 0.05][:1]
+        ann, thx = hits(call, p, before, announce), hits(call, p, after, thanks)
+        for got, where, acts in ((ann, before, announce), (thx, after, thanks)):
+            if got:
+                confidences.append(with_asr(found_confidence(p, got[-1]), got[-1].seg))
+            else:
+                near = best(call, p, where, acts)
+                conf, doubt = with_asr(missing_confidence(p, near), near.seg)
+                confidences.append((conf, doubt or _doubt_on(near.act, near.seg)))
+        evidence += [ann[-1].seg] if ann else before[-1:]
+        evidence += after
+        where = f"silence de {g1 - g0:.1f} s à {clock(g0)}"
+        if not ann and not thx:
+            problems.append(f"{where} ni annoncé ni suivi d'un remerciement")
+        elif not ann:
+            problems.append(f"{where} non annoncé")
+        elif not thx:
+            problems.append(f"{where} annoncé mais sans remerciement à la reprise")
+    conf, doubt = min(confidences, key=lambda x: x[0])
+    if problems:
+        return Outcome("fail", evidence, f"{c.label} : " + " ; ".join(problems) + ".", conf, doubt)
+    return Outcome("pass", evidence, f"{c.label} : chaque silence de plus de {min_gap:g} s est annoncé puis le "
+                   "client est remercié à la reprise.", conf, doubt)
+
+
+def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
+    p = c.params
+    acts = act_names(p.get("acts", list(RUDE_ACTS)), f"Critère « {c.id} », actes interdits")
+    reaction = act_names(p.get("reaction", ["tone_reaction"]), f"Critère « {c.id} », réaction du client")
+    flagged = {h.seg.idx: h for h in hits(call, p, segs, acts)}
+    # A customer objecting to the tone points at the agent's line just before: a reason to listen to it,
+    # not proof enough to zero the call.
+    floor = float(p.get("reaction_floor", REACTION_FLOOR))
+    objected: list[tuple[Hit, Seg]] = []
+    for r in hits(call, p, call.channel("customer"), reaction):
+        before = [s for s in segs if s.start < r.seg.start and s.idx != r.seg.idx]
+        if before and before[-1].idx not in flagged:
+            h = best(call, p, before[-1:], acts)
+            if h.p >= floor:
+                objected.append((h, r.seg))
+    if flagged:
+        found = sorted(flagged.values(), key=lambda h: h.seg.start)
+        conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
+        reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}" for h in found]
+        return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
+                       doubt or _doubt_on(found[0].act, found[0].seg))
+    near = best(call, p, segs, acts)
+    conf, doubt = with_asr(missing_confidence(p, near), near.seg)
+    text = f"{c.label} : aucune parole impolie, méprisante ou trop familière de l'agent relevée."
+    if objected:
+        h, reaction_seg = objected[0]
+        return Outcome("pass", [], text, DOUBTFUL, Doubt(
+            f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})",
+            h.seg.start), must_review=True)
+    band = float(p.get("review_band", RUDE_REVIEW_BAND))
+    if near.seg is not None and near.p >= act_threshold(p, near.act) - band:
+        # Zeroing a polite agent costs more than a late catch: a doubtful line is heard by a human instead.
+        return Outcome("pass", [], text, min(conf, DOUBTFUL), Doubt(
+            f"ligne à écouter : {_quote(near.seg)}, {ACT_LABELS[near.act]} possible", near.seg.start),
+                       must_review=True)
+    return Outcome("pass", [], text, conf, doubt or _doubt_on(near.act, near.seg))

@@ -1,0 +1,103 @@
+"""The category of a call, read from the customer's own reasons for calling.
+
+A line classifier (the same hashed n-gram features and trainer as the dialogue acts, ``ccr.scoring.acts``) is
+trained on a bank of reasons for calling written for it (``ccr/scoring/data/categories/bank.jsonl``, one category
+per line). In a call, the customer's lines that state a reason (act ``reason``) vote for a category, the
+first one (the main reason) above later ones: a cancellation that mentions a bill is still a cancellation.
+Negation is in the features, so « je ne veux surtout pas résilier » does not vote for a cancellation.
+
+``python -m scripts.train_categories`` writes ``ccr/scoring/data/categories/model.npz``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ccr.scoring import acts
+from ccr.scoring.acts import ActModel, Example
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "categories"
+BANK_PATH = DATA_DIR / "bank.jsonl"
+MODEL_PATH = DATA_DIR / "model.npz"
+CATEGORIES = ("facturation", "livraison", "resiliation", "support_technique", "information")
+MAIN_REASON_WEIGHT = 3.0  # the first reason stated is why the customer called; later ones are side topics
+REASON_FLOOR = 0.3  # a customer line this likely to state a reason still votes, in proportion
+TOPIC_FLOOR = 0.6  # a reason line this sure of one category names the topic of the call
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A call's category, how sure the classifier is, and the customer line that decided it."""
+
+    category: str
+    confidence: float
+    line: int | None  # index of the deciding segment
+
+
+def read_bank(path: Path = BANK_PATH) -> list[Example]:
+    """Labelled reasons for calling (JSON lines: text, category) as training examples."""
+    out = []
+    for n, row in acts.jsonl_rows(path):
+        if row.get("category") not in CATEGORIES:
+            raise acts.ActModelError(f"{path.name}, ligne {n} : catégorie inconnue « {row.get('category')} »")
+        out.append(Example(text=row["text"], speaker="customer", acts=frozenset({row["category"]})))
+    return out
+
+
+def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:
+    """Fit the category classifier (one logistic regression per category)."""
+    return acts.train(examples, labels=CATEGORIES, speaker_of=dict.fromkeys(CATEGORIES, "customer"),
+                      bank_hash=bank_hash)
+
+
+_loaded: list[ActModel | None] = []
+
+
+def default_model() -> ActModel | None:
+    """The shipped classifier, loaded once; None when it was never trained."""
+    if not _loaded:
+        _loaded.append(ActModel.load(MODEL_PATH) if MODEL_PATH.exists() else None)
+    return _loaded[0]
+
+
+def line_scores(text: str, model: ActModel) -> dict[str, float]:
+    """The probability of each category for one line."""
+    p = model.probabilities(text)
+    return {c: float(p[i]) for i, c in enumerate(model.acts)}
+
+
+def decide(lines: Sequence[tuple[int, str, float]], allowed: Sequence[str], default: str,
+           model: ActModel | None = None) -> Verdict | None:
+    """The category of a call from its customer lines (index, text, probability the line states a reason).
+
+    Only ``allowed`` categories compete; None when the classifier is missing or knows none of them."""
+    model = model or default_model()
+    known = [c for c in allowed if model is not None and c in model.acts]
+    if model is None or not known:
+        return None
+    votes = dict.fromkeys(known, 0.0)
+    best_line: dict[str, tuple[float, int]] = {}
+    main_given = False
+    for idx, text, reason in lines:
+        if reason < REASON_FLOOR:
+            continue  # the classifier knows reasons for calling; on other lines its output is noise
+        scores = {c: p for c, p in line_scores(text, model).items() if c in votes}
+        # A line votes for each topic as sure as it is of it: a vague or garbled line, sure of none, weighs
+        # little instead of handing a whole vote to whichever topic it leans to.
+        share = scores
+        weight = reason
+        # The main reason is the first one that names a topic; « j'ai une petite question » names none.
+        if not main_given and max(scores.values()) >= TOPIC_FLOOR:
+            weight *= MAIN_REASON_WEIGHT
+            main_given = True
+        for c, v in share.items():
+            votes[c] += weight * v
+            if weight * v > best_line.get(c, (0.0, -1))[0]:
+                best_line[c] = (weight * v, idx)
+    total = sum(votes.values())
+    if total <= 0:
+        return Verdict(default, 0.0, None)
+    winner = max(votes, key=votes.get)
+    return Verdict(winner, votes[winner] / total, best_line.get(winner, (0.0, None))[1])

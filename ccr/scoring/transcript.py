@@ -1,0 +1,256 @@
+"""A call's transcript as the scorers read it: the input contract, and its segments prepared once.
+
+Segments carry a speaker (``agent``, ``customer`` or ``inconnu`` on mono recordings), start and end in
+seconds, the text and, when they come from speech recognition, the recogniser's ``words`` with their
+probabilities. The prepared :class:`Call` computes each segment's matching forms, its dialogue acts
+(``ccr.scoring.acts``) and how far speech recognition can be trusted on it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from ccr.core.errors import InvalidInput
+from ccr.core.textnorm import match_form, normalize, stems
+from ccr.scoring.acts import SPEAKER_OF, LineActs, line_acts
+
+SPEAKER_VALUES = ("agent", "customer", "inconnu")
+LOW_WORD_PROBABILITY = 0.5  # below this a recognised word is as likely wrong as right
+MAX_WORDS_PER_SEGMENT = 2000  # a segment is one turn; more words than this is a malformed file
+MONO_SIDE_FLOOR = 0.5  # on mono lines, an act this likely tells which side spoke...
+MONO_SIDE_MARGIN = 0.15  # ...when the other side's most likely act is clearly less likely
+
+
+# Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
+# transcriber drops such segments (transcription.MAX_COMPRESSION_RATIO); transcripts made elsewhere may keep
+# them, and a loop of garbled syllables must not be read as words the agent said.
+LOOP_COMPRESSION_RATIO = 2.4
+NO_ACTS = LineActs(frozenset(), {})
+
+
+def is_recognition_loop(text: str) -> bool:
+    """True when ``text`` compresses like a speech recogniser stuck repeating itself, not like speech."""
+    raw = text.encode("utf-8")
+    return bool(raw) and len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION_RATIO
+
+
+def validate_transcript(obj: Any) -> dict:
+    """Check the transcript format and return it with segments sorted by start; raise InvalidInput (French)."""
+    if not isinstance(obj, dict):
+        raise InvalidInput("La transcription doit être un objet JSON (call_id, duration_s, language, segments).")
+    segments = obj.get("segments")
+    if not isinstance(segments, list):
+        raise InvalidInput("La transcription doit contenir une liste « segments ».")
+    duration = obj.get("duration_s", 0.0)
+    if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration < 0):
+        raise InvalidInput("« duration_s » doit être un nombre de secondes positif.")
+    clean = [_valid_segment(seg, i) for i, seg in enumerate(segments, 1)]
+    clean.sort(key=lambda s: (s["start"], s["end"]))
+    out = dict(obj)
+    out["segments"] = clean
+    out["duration_s"] = float(duration or (max((s["end"] for s in clean), default=0.0)))
+    out.setdefault("call_id", "")
+    out.setdefault("language", "fr")
+    return out
+
+
+def _is_seconds(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+
+def _valid_segment(seg: Any, i: int) -> dict:
+    if not isinstance(seg, dict):
+        raise InvalidInput(f"Le segment n°{i} n'est pas un objet (speaker, start, end, text).")
+    speaker = seg.get("speaker")
+    if speaker not in SPEAKER_VALUES:
+        raise InvalidInput(f"Segment n°{i} : locuteur « {speaker} » inconnu (attendu : agent, customer ou inconnu).")
+    start, end = seg.get("start"), seg.get("end")
+    for name, v in (("start", start), ("end", end)):
+        if not _is_seconds(v):
+            raise InvalidInput(f"Segment n°{i} : « {name} » doit être un nombre de secondes positif.")
+    if end < start:
+        raise InvalidInput(f"Segment n°{i} : la fin ({end} s) précède le début ({start} s).")
+    text = seg.get("text")
+    if not isinstance(text, str):
+        raise InvalidInput(f"Segment n°{i} : « text » doit être du texte.")
+    out = {"speaker": speaker, "start": float(start), "end": float(end), "text": text}
+    words = seg.get("words")
+    if words is not None:
+        out["words"] = _valid_words(words, i)
+    return out
+
+
+def _valid_words(words: Any, i: int) -> list[dict]:
+    if not isinstance(words, list) or len(words) > MAX_WORDS_PER_SEGMENT:
+        raise InvalidInput(f"Segment n°{i} : « words » doit être une liste de mots (word, start, end, probability).")
+    out = []
+    for w in words:
+        p = w.get("probability") if isinstance(w, dict) else None
+        if not (isinstance(w, dict) and _is_seconds(w.get("start")) and _is_seconds(w.get("end"))
+                and isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1):
+            raise InvalidInput(f"Segment n°{i} : chaque mot de « words » doit avoir start, end et une "
+                               "probabilité entre 0 et 1.")
+        out.append({"word": str(w.get("word") or ""), "start": float(w["start"]), "end": float(w["end"]),
+                    "probability": float(p)})
+    return out
+
+
+@dataclass(frozen=True)
+class Seg:
+    """A transcript segment with its matching forms and speech-recognition confidence."""
+
+    idx: int
+    speaker: str
+    start: float
+    end: float
+    text: str
+    mf: str
+    st: str
+    ntok: int
+    nf: str = ""
+    asr: float | None = None  # mean word probability; None for text that did not come from speech recognition
+    doubt_at: float | None = None  # start of the least probable word when it is below LOW_WORD_PROBABILITY
+
+    def evidence(self) -> dict:
+        """The contract's evidence item for this segment."""
+        return {"start": round(self.start, 2), "speaker": self.speaker, "text": self.text}
+
+
+def _asr_confidence(words: list[dict] | None) -> tuple[float | None, float | None]:
+    if not words:
+        return None, None
+    probs = [w["probability"] for w in words]
+    worst = min(words, key=lambda w: w["probability"])
+    doubt = worst["start"] if worst["probability"] < LOW_WORD_PROBABILITY else None
+    return sum(probs) / len(probs), doubt
+
+
+@dataclass
+class Call:
+    """A validated transcript prepared for scoring (forms computed once, acts on demand)."""
+
+    call_id: str
+    duration: float
+    segs: list[Seg]
+    first_customer_start: float
+    _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_transcript(cls, tr: dict) -> Call:
+        """Prepare a transcript already checked by :func:`validate_transcript`."""
+        segs = []
+        for i, s in enumerate(tr["segments"]):
+            nf = normalize(s["text"])
+            asr, doubt = _asr_confidence(s.get("words"))
+            segs.append(Seg(i, s["speaker"], s["start"], s["end"], s["text"], match_form(s["text"]),
+                            stems(s["text"]), len(nf.split()), nf, asr, doubt))
+        duration = float(tr["duration_s"])
+        if segs:
+            duration = max(duration, segs[-1].end)
+        cust = [s for s in segs if s.speaker == "customer"]
+        if cust:
+            first_customer = cust[0].start
+        else:
+            first_customer = segs[1].start if len(segs) > 1 else 0.0
+        return cls(tr.get("call_id", ""), duration, segs, first_customer)
+
+    @cached_property
+    def asr_quality(self) -> float:
+        """The mean word probability of the recognised lines; 1 for text that did not come from speech."""
+        known = [s.asr for s in self.segs if s.asr is not None]
+        return sum(known) / len(known) if known else 1.0
+
+    @property
+    def mono(self) -> bool:
+        """True when no segment has a known speaker (a mono recording not yet separated)."""
+        return bool(self.segs) and all(s.speaker == "inconnu" for s in self.segs)
+
+    def acts(self, seg: Seg) -> LineActs:
+        """The dialogue acts of one segment, for its speaker (computed once)."""
+        if seg.idx not in self._acts:
+            speaker = seg.speaker
+            if speaker == "inconnu" and seg.idx == 0:
+                speaker = "agent"  # the agent picks up and speaks first
+            self._acts[seg.idx] = NO_ACTS if is_recognition_loop(seg.text) else line_acts(seg.text, speaker)
+        return self._acts[seg.idx]
+
+    def act_probability(self, seg: Seg, act: str) -> float:
+        """Probability that ``seg`` carries ``act`` for the speaker who said it (0 for the other side's acts)."""
+        speaker = self.likely_speaker(seg)
+        if speaker != "inconnu" and SPEAKER_OF[act] != speaker:
+            return 0.0
+        return self.acts(seg).probs.get(act, 0.0)
+
+    def likely_speaker(self, seg: Seg) -> str:
+        """The segment's speaker; on mono lines, the side whose acts the line most clearly performs.
+
+        The first line is the agent's (the agent picks up); a line that performs no act clearly enough
+        stays ``inconnu`` and may count for either side."""
+        if seg.speaker != "inconnu":
+            return seg.speaker
+        if seg.idx == 0:
+            return "agent"
+        probs = self.acts(seg).probs
+        side = {"agent": 0.0, "customer": 0.0}
+        for act, p in probs.items():
+            side[SPEAKER_OF[act]] = max(side[SPEAKER_OF[act]], p)
+        top = max(side, key=side.get)
+        return top if side[top] >= MONO_SIDE_FLOOR and side[top] - min(side.values()) >= MONO_SIDE_MARGIN else "inconnu"
+
+    def channel(self, role: str) -> list[Seg]:
+        """Segments a role may have spoken: its own, plus mono lines not clearly said by the other side."""
+        if role == "any":
+            return list(self.segs)
+        return [s for s in self.segs
+                if s.speaker == role or (s.speaker == "inconnu" and self.likely_speaker(s) in (role, "inconnu"))]
+
+    def gaps(self, min_gap: float) -> list[tuple[float, float]]:
+        """Silences longer than ``min_gap`` between consecutive speech, as (start, end)."""
+        out = []
+        reach = None
+        for s in self.segs:
+            if reach is not None and s.start - reach > min_gap:
+                out.append((reach, s.start))
+            reach = s.end if reach is None else max(reach, s.end)
+        return out
+
+
+def in_time_order(segs: Iterable[Seg]) -> list[Seg]:
+    """Segments sorted by start, each once (evidence lists gather the same line from several acts)."""
+    seen, out = set(), []
+    for s in sorted(segs, key=lambda x: x.start):
+        if s.idx not in seen:
+            seen.add(s.idx)
+            out.append(s)
+    return out
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """Why a verdict is unsure (French) and the call time to listen to; empty when the verdict is sure."""
+
+    text: str = ""
+    at: float | None = None
+    heard: bool = False  # the doubt is about what was heard (speech recognition), not about what it means
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+
+NO_DOUBT = Doubt()
+
+
+@dataclass
+class Outcome:
+    """A criterion's verdict, evidence segments, French explanation and how sure the scorer is."""
+
+    verdict: str
+    evidence: list[Seg]
+    explanation: str
+    confidence: float = 1.0
+    doubt: Doubt = NO_DOUBT
+    must_review: bool = False  # a human must hear the doubt's line whatever the statistics say

@@ -1,0 +1,1 @@
+"""From a recording to a redacted transcript: audio decoding, Whisper transcription, redaction, talk metrics."""

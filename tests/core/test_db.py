@@ -1,0 +1,118 @@
+"""The schema: migrations apply to an empty database and match the models exactly."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import ccr.core.models  # noqa: F401
+from ccr.core import db
+from ccr.core.db import REPO_ROOT, get_engine, migrate, session, utcnow
+
+
+def test_migrations_apply_to_an_empty_database(settings_env):
+    migrate(settings_env)
+    tables = set(sa.inspect(get_engine()).get_table_names())
+    assert {"organisation", "user", "call", "transcript", "evaluation", "review", "auditlog",
+            "retentionsetting", "dailystat"} <= tables
+    migrate(settings_env)  # idempotent
+
+
+def test_models_and_migrations_do_not_drift(migrated):
+    with get_engine().connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    # The FTS objects of migration 0002 are not models: the SQLite shadow tables, the PostgreSQL GIN index.
+    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("transcript_fts"))
+            and not (d[0] == "remove_index" and d[1].name == "ix_transcript_fts")]
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(migrated):
+    if not migrated.is_sqlite:
+        pytest.skip("réglage propre à SQLite")
+    with session() as s:
+        assert s.exec(sa.text("PRAGMA journal_mode")).one()[0] == "wal"
+        assert s.exec(sa.text("PRAGMA busy_timeout")).one()[0] >= 5000
+
+
+def test_sqlite_overwrites_deleted_content(migrated):
+    """Purged or erased text must not survive in the file's free pages (read back from the file itself)."""
+    if not migrated.is_sqlite:
+        pytest.skip("réglage propre à SQLite")
+    with session() as s:
+        s.exec(sa.text("CREATE TABLE scratch (body TEXT)"))
+        s.exec(sa.text("INSERT INTO scratch VALUES (:b)"), params={"b": "Numéro secret 0612345678 " * 200})
+    with session() as s:
+        s.exec(sa.text("DELETE FROM scratch"))
+    with session() as s:
+        s.exec(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    raw = (migrated.data_dir / "ccr.db").read_bytes()
+    assert b"0612345678" not in raw
+
+
+def test_every_connection_turns_secure_delete_on_whatever_the_sqlite_build(tmp_path):
+    """Debian builds SQLite with secure delete on, others do not: the app sets it on every connection."""
+    conn = sqlite3.connect(str(tmp_path / "x.db"))
+    conn.execute("PRAGMA secure_delete=OFF")  # a build whose default is off
+    db._sqlite_pragmas(conn, None)
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    conn.close()
+
+
+def test_every_command_restricts_the_database_files_and_migrate_repairs_everything(tmp_path):
+    """An older release (or a umask of 022) left the database, the key and recordings readable by all.
+    Any command closes the database files at once; the walk over every recording is `migrate`'s (and the
+    server start's), not that of a `health` run each minute."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCR_") and k != "DATABASE_URL"}
+    env |= {"CCR_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
+
+    def cli(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "ccr", *args], cwd=REPO_ROOT, env=env, check=True, timeout=120,
+                       capture_output=True, preexec_fn=lambda: os.umask(0o022))
+
+    def opened() -> set[str]:
+        return {str(p.relative_to(data)) for p in [data, *data.rglob("*")] if p.stat().st_mode & 0o077}
+
+    cli("migrate")
+    (data / "secret.key").write_text("0" * 64)
+    (data / "audio" / "1").mkdir(parents=True)
+    (data / "audio" / "1" / ("a" * 32 + ".enc")).write_bytes(b"chiffre")
+    for path in [data, *data.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cli("status")
+    assert opened() == {"audio", "audio/1", "audio/1/" + "a" * 32 + ".enc"}
+    cli("migrate")
+    assert opened() == set()
+
+
+def test_checkpoint_waits_briefly_for_a_reader_then_gives_up_with_a_warning(migrated, monkeypatch, caplog):
+    """A page's query in the middle of an erasure must not fail it: the log stays until the next try."""
+    if not migrated.is_sqlite:
+        pytest.skip("journal propre à SQLite")
+    monkeypatch.setattr(db, "CHECKPOINT_TRIES", 2)
+    with session() as s:
+        s.exec(sa.text("CREATE TABLE scratch (body TEXT)"))
+        s.exec(sa.text("INSERT INTO scratch VALUES ('x')"))
+    reader = sqlite3.connect(migrated.data_dir / "ccr.db")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM scratch").fetchone()  # holds its snapshot of the log
+    try:
+        with session() as s:
+            s.exec(sa.text("INSERT INTO scratch VALUES ('y')"))
+        assert db.checkpoint_wal(migrated) is False
+        assert "journal WAL" in caplog.text
+    finally:
+        reader.close()
+    assert db.checkpoint_wal(migrated) is True
+    assert (migrated.data_dir / "ccr.db-wal").stat().st_size == 0
+
+
+def test_utcnow_is_aware_utc():
+    assert utcnow().utcoffset().total_seconds() == 0

@@ -1,0 +1,24 @@
+"""French text normalisation helpers: bidirectional controls removed from names."""
+
+import pytest
+
+from ccr.core.textnorm import BIDI_CONTROLS, strip_bidi
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Julie\u202e Martin", "Julie Martin"),  # right-to-left override
+        ("\u2066Équipe\u2069 Nord\u200f", "Équipe Nord"),  # isolates and a right-to-left mark
+        ("\u202aa\u202bb\u202cc\u202dd\u200ee\u061cf\u2067g\u2068h", "abcdefgh"),
+        ("محمد Benali", "محمد Benali"),  # right-to-left letters themselves stay
+        ("Très bien", "Très bien"),
+    ],
+)
+def test_strip_bidi_removes_every_bidirectional_control(raw, clean):
+    assert strip_bidi(raw) == clean
+
+
+def test_bidi_controls_are_the_unicode_explicit_formatting_characters():
+    expected = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    assert {ord(c) for c in BIDI_CONTROLS} == expected

@@ -1,0 +1,42 @@
+"""Background services: started once per process, not at all when turned off, and stopped at shutdown."""
+
+from ccr.core.config import Settings
+from ccr.ops import scheduler, services
+
+
+def test_services_stay_off_when_disabled(migrated, monkeypatch):
+    monkeypatch.setattr(services, "_running", {})
+    out = services.start_services(Settings(data_dir=migrated.data_dir, background_services=False))
+    assert out == {"started": False}
+    assert scheduler._scheduler is None
+
+
+def test_services_start_once_per_process(migrated, monkeypatch):
+    monkeypatch.setattr(services, "_running", {})
+    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
+    try:
+        first = services.start_services(settings)
+        second = services.start_services(settings)
+        assert first is second and first["started"]
+        assert first["scheduler"].running
+        assert len(first["workers"].ids) == 1
+    finally:
+        if first.get("workers"):
+            first["workers"].stop()
+        scheduler.shutdown_scheduler()
+
+
+def test_stopping_services_stops_the_scheduler_and_the_workers(migrated, monkeypatch):
+    from ccr.pipeline import jobs
+
+    monkeypatch.setattr(services, "_running", {})
+    monkeypatch.setattr(jobs, "_pool", None)
+    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
+    pool = services.start_services(settings)["workers"]
+    try:
+        assert scheduler.scheduler_state() == "alive" and pool.alive == 1
+        services.stop_services(settings)
+        assert scheduler.scheduler_state() == "absent" and pool.alive == 0
+    finally:
+        pool.stop()
+        scheduler.shutdown_scheduler()

@@ -1,0 +1,163 @@
+"""Criteria as rules over dialogue acts: verdicts, evidence, confidence and review flags on calls of our own."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr.scoring.grids import V1_GRID_FILE, default_grid, load_grid_yaml
+from ccr.scoring.score import score_transcript
+
+
+def call(*turns, gap_after: dict[int, float] | None = None, words: dict[int, float] | None = None) -> dict:
+    """A transcript from (speaker, text) turns, 3 s apart; ``gap_after`` adds silences, ``words`` sets ASR
+    word probabilities on some turns (every word of that turn gets the probability)."""
+    segs, t = [], 0.5
+    for i, (speaker, text) in enumerate(turns):
+        end = t + 2.5
+        seg = {"speaker": speaker, "start": t, "end": end, "text": text}
+        if words and i in words:
+            n = len(text.split())
+            seg["words"] = [{"word": w, "start": t + k * 2.5 / n, "end": t + (k + 1) * 2.5 / n,
+                             "probability": words[i]} for k, w in enumerate(text.split())]
+        segs.append(seg)
+        t = end + 0.5 + (gap_after or {}).get(i, 0.0)
+    return {"call_id": "t", "duration_s": t, "language": "fr", "segments": segs}
+
+
+GOOD = [
+    ("agent", "Bonjour, Hélène du service clients d'Aquavéo, que puis-je faire pour vous ?"),
+    ("customer", "Bonjour, mon compteur d'eau affiche une consommation énorme ce mois-ci."),
+    ("agent", "Pouvez-vous me donner votre numéro de contrat, s'il vous plaît ?"),
+    ("customer", "Oui, c'est le 44 12 87."),
+    ("agent", "Merci. Que se passe-t-il exactement depuis le relevé ?"),
+    ("customer", "Le chiffre a doublé alors que je n'étais pas là de tout le mois."),
+    ("agent", "Je vous envoie un technicien jeudi matin pour contrôler le compteur."),
+    ("customer", "Parfait, merci."),
+    ("agent", "Puis-je vous aider pour autre chose ?"),
+    ("customer", "Non, ce sera tout."),
+    ("agent", "Merci de votre appel, bonne journée, au revoir."),
+]
+
+
+def verdicts(ev: dict) -> dict[str, str]:
+    return {c["id"]: c["verdict"] for c in ev["criteria"]}
+
+
+def item(ev: dict, cid: str) -> dict:
+    return next(c for c in ev["criteria"] if c["id"] == cid)
+
+
+def test_default_grid_is_act_based_and_keeps_the_contract_fields():
+    ev = score_transcript(call(*GOOD))
+    assert ev["grid_version"] == default_grid().version >= 2
+    for c in ev["criteria"]:
+        assert set(c) >= {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review",
+                          "review_reason", "review_at"}
+        assert 0.0 <= c["confidence"] <= 1.0
+    assert isinstance(ev["needs_review"], bool) and isinstance(ev["review_reasons"], list)
+
+
+def test_a_well_handled_call_passes_with_the_line_that_carries_each_act():
+    ev = score_transcript(call(*GOOD))
+    v = verdicts(ev)
+    assert v["identification"] == "pass" and v["solution"] == "pass" and v["politesse"] == "pass"
+    assert item(ev, "identification")["evidence"][0]["text"].startswith("Pouvez-vous me donner votre numéro")
+    assert "technicien" in item(ev, "solution")["evidence"][0]["text"]
+    assert v["attente"] == "na"
+
+
+def test_a_missing_act_fails_with_no_quote_and_says_what_was_looked_for():
+    turns = [t for t in GOOD if not t[1].startswith("Puis-je vous aider")]
+    ev = score_transcript(call(*turns))
+    c = item(ev, "conclusion")
+    assert c["verdict"] == "fail"
+    assert "autre besoin" in c["explanation"]
+    assert all(e["speaker"] != "customer" for e in c["evidence"])
+
+
+def test_the_customer_saying_agent_words_does_not_count_for_the_agent():
+    turns = [
+        ("agent", "Allô ? Oui ?"),
+        ("customer", "Bonjour, je suis Paul Martin, du service comptable de la mairie, je vous appelle pour une "
+                     "facture."),
+        ("agent", "Oui."),
+        ("customer", "Je comprends que ce soit compliqué, merci de votre patience, au revoir."),
+        ("agent", "Hm."),
+    ]
+    v = verdicts(score_transcript(call(*turns)))
+    assert v["accueil"] == "fail" and v["conclusion"] == "fail"
+
+
+def test_a_long_silence_announced_and_thanked_passes_and_one_not_announced_fails():
+    ok = call(GOOD[0], GOOD[1], ("agent", "Je vous mets en attente un instant, je vérifie votre dossier."),
+              ("agent", "Merci d'avoir patienté, j'ai trouvé l'origine du problème."), *GOOD[6:],
+              gap_after={2: 25.0})
+    assert verdicts(score_transcript(ok))["attente"] == "pass"
+    bad = call(GOOD[0], GOOD[1], ("agent", "D'accord."),
+               ("agent", "Merci d'avoir patienté, j'ai trouvé l'origine du problème."), *GOOD[6:],
+               gap_after={2: 25.0})
+    ev = score_transcript(bad)
+    assert verdicts(ev)["attente"] == "fail"
+    assert "non annoncé" in item(ev, "attente")["explanation"]
+
+
+@pytest.mark.parametrize("line", [
+    "Je ferme la fiche et je vous envoie le récapitulatif par courriel.",
+    "Je laisse le dossier ouvert le temps que le technicien passe.",
+    "Ce type de panne, c'est un peu la bête noire du service, mais on la connaît bien.",
+    "C'est bête, le courrier est parti à l'ancienne adresse ; je le renvoie aujourd'hui.",
+])
+def test_polite_lines_with_lookalike_words_are_not_zeroed(line):
+    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
+    ev = score_transcript(call(*turns))
+    assert verdicts(ev)["politesse"] == "pass", item(ev, "politesse")["explanation"]
+    assert ev["score"] > 0
+
+
+@pytest.mark.parametrize("line", [
+    "Écoutez, je vais vous le réexpliquer lentement, puisque visiblement ça ne rentre pas.",
+    "Vous n'aviez qu'à lire votre contrat avant de signer, ce n'est pas mon souci.",
+    "Bon, t'inquiète, mon grand, on va te régler ça.",
+])
+def test_implicit_rudeness_zeroes_the_call_or_sends_it_to_a_human(line):
+    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
+    ev = score_transcript(call(*turns))
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "fail" or pol["needs_review"], pol["explanation"]
+    if pol["verdict"] == "fail":
+        assert ev["score"] == 0 and ev["critical_failed"]
+        assert any(line[:20] in e["text"] for e in pol["evidence"])
+
+
+def test_low_asr_word_probabilities_flag_the_deciding_criterion_with_its_time():
+    turns = list(GOOD)
+    clean = score_transcript(call(*turns))
+    assert not item(clean, "solution")["needs_review"]
+    noisy = score_transcript(call(*turns, words={6: 0.2}))
+    sol = item(noisy, "solution")
+    assert sol["needs_review"] and sol["confidence"] <= 0.2 + 1e-9
+    assert "transcription peu fiable à 00:" in sol["review_reason"]
+    assert noisy["needs_review"] and any(r.startswith("Solution") for r in noisy["review_reasons"])
+
+
+def test_mono_recordings_say_the_speaker_is_inferred():
+    turns = [("inconnu", text) for _, text in GOOD]
+    ev = score_transcript(call(*turns))
+    assert all("mono" in c["explanation"] for c in ev["criteria"])
+
+
+def test_the_irritant_comes_from_the_customer_with_negation():
+    first = [GOOD[0], ("customer", "Bonjour, c'est la première fois que j'appelle, je voudrais un renseignement "
+                                   "sur vos horaires."), *GOOD[2:]]
+    assert "relances" not in {i["label"] for i in score_transcript(call(*first))["irritants"]}
+    again = [GOOD[0], ("customer", "Bonjour, ce n'est pas la première fois que j'appelle pour cette facture, "
+                                   "c'est la quatrième fois."), *GOOD[2:]]
+    assert "relances" in {i["label"] for i in score_transcript(call(*again))["irritants"]}
+
+
+def test_a_v1_grid_still_scores_with_its_phrase_lists():
+    v1 = load_grid_yaml(V1_GRID_FILE.read_text(encoding="utf-8"))
+    assert v1.version == 1 and v1.criterion("accueil").method == "phrases"
+    ev = score_transcript(call(*GOOD), grid=v1)
+    assert ev["grid_version"] == 1 and verdicts(ev)["identification"] == "pass"
+    assert all("confidence" in c for c in ev["criteria"])

@@ -1,0 +1,216 @@
+"""Dialogue acts: features, negation scope, the shipped model, and what it recognises on lines it never saw."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from ccr.scoring import acts
+from ccr.scoring.encoder import default_encoder
+from ccr.scoring.grids import default_grid
+from scripts.acts_bank_stats import loose
+from scripts.train_acts import macro_f1
+from tests.conftest import FIXTURES
+
+HELDOUT = FIXTURES / "acts" / "heldout.jsonl"
+# Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained, 0.85
+# with the embedding head, 0.88 once that head had a hidden layer):
+# a retrained model that loses generalisation fails here.
+MIN_HELDOUT_MACRO_F1 = 0.78
+
+
+@pytest.mark.parametrize(("words", "marked"), [
+    ("je ne vais pas vous mettre en attente", "je ne ¬vais pas ¬vous ¬mettre en attente"),  # « en »: a new idea
+    ("ce ne est pas la 1e fois", "ce ne ¬est pas ¬la ¬1e ¬fois"),
+    ("pas de souci mais je vous rappelle", "pas ¬de ¬souci mais je vous rappelle"),
+    ("je vous rappelle demain", "je vous rappelle demain"),
+])
+def test_a_negator_marks_the_words_of_its_clause(words, marked):
+    assert " ".join(acts.mark_negation(words.split())) == marked
+
+
+def test_features_are_stable_across_processes_and_negated_words_have_their_own():
+    plain = set(acts.feature_strings("c'est la première fois"))
+    negated = set(acts.feature_strings("ce n'est pas la première fois"))
+    assert "w:fois" in plain and "w:¬fois" in negated and "w:fois" not in negated
+    assert acts._hash("w:attente") == acts._hash("w:attente") == 4024202160 % acts.N_BUCKETS
+
+
+@lru_cache(maxsize=1)
+def raw_model() -> acts.ActModel:
+    """The shipped model with its trained thresholds (0.5): line-level figures are a property of the model;
+    the thresholds calibrated on whole calls serve the scorer's verdicts (tests/scoring/test_actrules.py)."""
+    return acts.ActModel.load(acts.MODEL_PATH)
+
+
+def test_the_shipped_model_was_trained_on_the_current_bank():
+    model = acts.default_model()
+    assert model.acts == acts.ACTS
+    assert model.bank_sha256 == acts.bank_sha256(), "banque modifiée : relancez python -m scripts.train_acts"
+
+
+def test_the_model_generalises_to_lines_written_in_another_style():
+    scores = acts.evaluate(raw_model(), acts.read_bank(HELDOUT))
+    assert macro_f1(scores) >= MIN_HELDOUT_MACRO_F1, {a: round(s["f1"], 2) for a, s in scores.items()}
+
+
+def test_acts_only_count_for_their_speaker():
+    said_by_agent = acts.line_acts("Merci de votre patience, je reviens vers vous.", "agent")
+    said_by_customer = acts.line_acts("Merci de votre patience, je reviens vers vous.", "customer")
+    assert said_by_agent.has("hold_thanks")
+    assert not said_by_customer.acts & set(acts.AGENT_ACTS)
+    unknown = acts.line_acts("Bonjour, vous êtes au service client d'Électra, Léon à l'appareil.", "inconnu")
+    assert unknown.has("greeting") and unknown.has("self_intro")
+
+
+# Written for this test, in words found in neither the bank nor the held-out set. The strict xfails are the
+# first model's known misses: they fail the suite as soon as a retrained model gets them right.
+@pytest.mark.parametrize(("speaker", "text", "present", "absent"), [
+    ("agent", "Oui bonsoir, Margaux de l'assistance Domivolt, je vous écoute.", {"greeting", "self_intro"}, set()),
+    ("agent", "Pour retrouver votre dossier, vous pouvez me rappeler le code postal de l'installation ?",
+     {"ident_request"}, set()),
+    ("agent", "Alors je ne vais pas vous faire patienter, j'ai la réponse sous les yeux.", set(),
+     {"hold_announce"}),
+    pytest.param("agent", "Je suis obligé de vous dire non pour le remboursement, le délai est dépassé.", {"refusal"},
+                 {"solution"}, marks=pytest.mark.xfail(strict=True, reason="known gap of the first model: a refusal worded without « ne … pas »")),
+    ("agent", "Attendez, je ferme la session de l'ancien compte et je vous en crée un propre.", set(), set(acts.RUDE_ACTS)),
+    ("agent", "Ce modèle-là, entre nous, c'est un peu la bête noire de nos techniciens.", set(), set(acts.RUDE_ACTS)),
+    ("agent", "Écoutez, je vais vous le répéter doucement puisque visiblement ça ne rentre pas.",
+     {"rude_condescension"}, set()),
+    pytest.param("customer", "C'est la première fois que j'appelle pour ça, je ne savais pas à qui m'adresser.",
+                 set(), {"irritant_repeat"}, marks=pytest.mark.xfail(strict=True, reason="known gap of the first model: « j'appelle » outweighs « première fois »")),
+    ("customer", "Ce n'est pas la première fois que je vous appelle pour ce compteur, hein.", {"irritant_repeat"},
+     set()),
+    ("customer", "On m'a prélevé deux fois le même mois, je ne comprends pas.", {"irritant_billing_error"}, set()),
+    ("customer", "Si c'est comme ça je vais voir chez un concurrent, franchement.", {"irritant_churn"}, set()),
+])
+def test_acts_on_lines_the_model_never_saw(speaker, text, present, absent):
+    found = acts.line_acts(text, speaker, raw_model()).acts
+    assert present <= found and not (absent & found), sorted(found)
+
+
+# Short polite agent lines (back-channels, small talk, thanks, reassurance), written for this test before the
+# model that passes it was trained and not tuned to any model. They are kept out of the bank (checked below),
+# so the test measures what the model learnt about neutral lines, not what it memorised.
+POLITE_PHATIC_AGENT_LINES = (
+    "Allô, vous m'entendez ?", "Oui, oui, je suis là.", "Hm hm, d'accord.", "Bon, ben, alors...",
+    "Faites, je vous en prie.", "Ce n'est pas grave du tout.", "Ah, tant mieux alors.", "Voilà, tout simplement.",
+    "Ah, parfait.", "Très bien, merci.", "Entendu, madame.", "Je vous entends bien maintenant.",
+    "Ah, la ligne grésille un peu.", "Il y a un petit écho, non ?", "Vous êtes dans le train, peut-être ?",
+    "Il fait un temps splendide aujourd'hui.", "Oh, quelle pluie ce matin.", "Je vous attends, prenez votre temps.",
+    "J'attends que la page se charge.", "Je note bien.", "Ah, je vois bien.", "Je note, oui.", "D'accord, je vois.",
+    "Ah oui, je comprends le principe.", "C'est bien noté de mon côté.", "Bien sûr, monsieur.",
+    "Mais oui, absolument.", "Aucun problème.", "Mais avec plaisir.", "Ah, c'est gentil de dire ça.",
+    "Ah oui ? Intéressant.", "Oh là là, quelle histoire.", "Eh bien...", "Voyons voir un peu.", "Euh... oui, oui.",
+    "Pardon ?", "Je vous écoute.", "Bonne nouvelle, alors.", "Oui, c'est exact.", "Ah, d'accord, oui.",
+    "Pas de souci.", "C'est parfait comme ça.", "Un peu de vent chez vous ?", "On vous entend un peu loin.",
+    "Votre chien aboie, ce n'est rien.", "Le système est un peu lent ce matin.", "Je suis toujours là, hein.",
+    "Oui, oui, bien sûr.", "Super, merci beaucoup.", "Ah, génial, ça a fonctionné.", "Ça marche, très bien.",
+    "Oui, volontiers.", "C'est tout à fait normal.", "Mais je vous en prie.", "De rien, c'est mon travail.",
+    "Effectivement.", "Ah bon, vraiment ?", "Tiens, c'est bizarre, ça.", "Oui, allez-y.", "Dites-moi.",
+    "Hm, je vois, je vois.", "Bon, eh bien, voilà.", "Ah, ça arrive.", "Faites donc.", "Bah, pas grave.",
+    "Tant mieux, tant mieux.", "Mmh, mmh, oui.", "Bon, bon, eh bien.", "Voilà donc.", "Oui, je vous écoute, allez-y.",
+    "Allô, madame ?",
+)
+
+
+def test_the_polite_phatic_lines_are_not_in_the_bank():
+    bank = {loose(e.text) for e in acts.read_bank()}
+    assert not [t for t in POLITE_PHATIC_AGENT_LINES if loose(t) in bank]
+
+
+def test_no_polite_phatic_line_is_read_as_impolite():
+    # Read at the bar the standard grid sets for zeroing a call (its politeness criterion's min_probability).
+    bars = default_grid().criterion("politesse").params["min_probability"]
+    model = raw_model().with_thresholds(bars)
+    rude = {t: sorted(acts.line_acts(t, "agent", model).acts & set(acts.RUDE_ACTS)) for t in POLITE_PHATIC_AGENT_LINES}
+    flagged = {t: found for t, found in rude.items() if found}
+    assert not flagged, f"{len(flagged)}/{len(POLITE_PHATIC_AGENT_LINES)} lignes polies lues comme impolies : {flagged}"
+
+
+def test_the_line_probability_averages_the_two_readers():
+    model = raw_model()
+    assert model.head is not None and model.blend == acts.HEAD_BLEND
+    line = "Je regarde ça tout de suite, ne quittez pas."
+    ngram = model.with_head(None).probabilities(line)
+    meaning = model.head.probabilities(default_encoder().embed([line]))[0]
+    assert model.probabilities(line) == pytest.approx((1 - model.blend) * ngram + model.blend * meaning, abs=1e-6)
+    assert not (ngram == pytest.approx(model.probabilities(line), abs=1e-3))  # the head changes the reading
+
+
+def test_both_readers_generalise_better_than_the_ngrams_alone():
+    # On the held-out lines in another style, never trained on: 0.832 for the n-grams, 0.882 for both.
+    held = acts.read_bank(HELDOUT)
+    both, ngram = (macro_f1(acts.evaluate(m, held)) for m in (raw_model(), raw_model().with_head(None)))
+    assert both >= ngram + 0.01, (both, ngram)
+
+
+def test_the_head_learns_what_a_single_regression_cannot_and_trains_deterministically():
+    # An act present when the first coordinate is far from zero on either side: no plane separates it, one
+    # hidden layer does. Two trainings on the same rows give the same weights.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((400, 8)).astype(np.float32)
+    lines = [acts.Example(text=str(i), speaker="agent", acts=frozenset({"greeting"} if abs(v) > 1 else ()))
+             for i, v in enumerate(x[:, 0])]
+    head = acts.train_head(x, lines, hidden=32, epochs=300, lr=0.03)
+    col = acts.ACTS.index("greeting")
+    got = head.probabilities(x)[:, col] >= 0.5
+    truth = np.abs(x[:, 0]) > 1
+    assert (got == truth).mean() >= 0.9
+    again = acts.train_head(x, lines, hidden=32, epochs=300, lr=0.03)
+    assert all(np.array_equal(a, b) for a, b in zip(head.arrays().values(), again.arrays().values(), strict=True))
+
+
+def test_a_model_without_head_never_loads_the_encoder(monkeypatch):
+    def refuse():
+        raise AssertionError("encoder loaded")
+    monkeypatch.setattr(acts, "default_encoder", refuse)
+    assert raw_model().with_head(None).probabilities("Bonjour, Julie à l'appareil.").shape == (len(acts.ACTS),)
+
+
+def test_the_head_survives_saving_and_changes_the_fingerprint(tmp_path):
+    model = raw_model()
+    model.save(tmp_path / "model.npz")
+    back = acts.ActModel.load(tmp_path / "model.npz")
+    assert back.fingerprint() == model.fingerprint() != model.with_head(None).fingerprint()
+    line = "Je vous envoie le formulaire par courriel dès ce soir."
+    assert back.probabilities(line) == pytest.approx(model.probabilities(line), abs=1e-6)
+
+
+def test_a_bank_line_with_an_unknown_act_is_refused(tmp_path):
+    bad = tmp_path / "bank.jsonl"
+    bad.write_text('{"text": "bonjour", "speaker": "agent", "acts": ["salut"]}\n', encoding="utf-8")
+    with pytest.raises(acts.ActModelError, match="actes inconnus"):
+        acts.read_bank(bad)
+
+
+def test_a_missing_or_unreadable_model_gives_a_french_error(tmp_path):
+    broken = tmp_path / "model.npz"
+    broken.write_bytes(b"pas un modele")
+    with pytest.raises(acts.ActModelError, match="illisible"):
+        acts.ActModel.load(broken)
+
+
+def test_the_calibrated_thresholds_belong_to_the_shipped_model():
+    calibration = acts.read_calibration()
+    assert calibration["model"] == raw_model().fingerprint(), "modèle réentraîné : python -m scripts.calibrate_acts"
+    model = acts.default_model()
+    assert all(model.thresholds[model.acts.index(a)] == pytest.approx(v) for a, v in calibration["thresholds"].items())
+
+
+def test_an_act_said_in_one_sentence_of_a_long_turn_is_not_diluted_by_the_others():
+    model = raw_model().with_head(None)  # piece_probabilities is the n-gram reader's
+    i = model.acts.index("irritant_churn")
+    alone = "Si ça continue comme ça, je pars chez un concurrent dès la fin du mois."
+    turn = ("Alors je vous appelle depuis le bureau de ma fille, elle m'a prêté son poste. J'ai le courrier "
+            "sous les yeux avec toutes les références et les dates. " + alone)
+    assert model.probabilities(turn)[i] >= model.piece_probabilities(alone)[i] - 1e-6
+    assert model.probabilities(turn)[i] >= model.piece_probabilities(turn)[i]
+
+
+def test_pieces_too_short_to_read_alone_do_not_count():
+    model = raw_model().with_head(None)
+    for line in ("Ah. Bon.", "Ah. Bon. Je vérifie tout de suite votre dossier."):  # at most one piece to read
+        assert model.probabilities(line).tolist() == model.piece_probabilities(line).tolist()

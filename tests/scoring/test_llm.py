@@ -1,0 +1,233 @@
+"""The LLM scorer against a real local HTTP server speaking the OpenAI chat completions API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ccr.core.config import Settings
+from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.score import score_transcript
+
+TRANSCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "eval" / "public" / "transcripts" / "a01-005.json"
+
+
+class FakeOpenAI:
+    """A chat-completions endpoint replaying scripted replies: (status, body, delay_s)."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, str, float]] = []
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.requests.append({"path": self.path, "body": json.loads(self.rfile.read(length) or b"{}")})
+                status, body, delay = fake.replies.pop(0) if fake.replies else (500, "{}", 0.0)
+                time.sleep(delay)
+                data = body.encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def completion(self, answer: dict | str, status: int = 200, delay: float = 0.0) -> None:
+        content = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
+        body = {
+            "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "test-model",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500},
+        }
+        self.replies.append((status, json.dumps(body), delay))
+
+    def error(self, status: int, delay: float = 0.0) -> None:
+        self.replies.append((status, json.dumps({"error": {"message": "boom", "type": "server_error"}}), delay))
+
+
+@pytest.fixture
+def server():
+    fake = FakeOpenAI()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def settings_for(server: FakeOpenAI, timeout: float = 5.0, retries: int = 2) -> Settings:
+    return Settings(openai_base_url=server.base_url, openai_api_key="cle-de-test", llm_model="test-model",
+                    llm_timeout_s=timeout, llm_max_retries=retries)
+
+
+def transcript() -> dict:
+    return json.loads(TRANSCRIPT.read_text(encoding="utf-8"))
+
+
+def good_answer(**overrides) -> dict:
+    """A well-formed answer quoting a01-005 faithfully."""
+    criteria = [
+        {"id": "accueil", "verdict": "pass", "quotes": [{"text": "Bonsoir, Inès du service clients Domivia"}],
+         "explanation": "Salutation et présentation."},
+        {"id": "identification", "verdict": "pass",
+         "quotes": [{"text": "Pouvez-vous me donner votre numéro client, s'il vous plaît ?"}], "explanation": "ok"},
+        {"id": "decouverte", "verdict": "fail", "quotes": [], "explanation": "Aucune question ouverte."},
+        {"id": "empathie", "verdict": "fail", "quotes": [{"text": "En plus j'ai été prélevé deux fois ce mois-ci."}],
+         "explanation": "Irritant non reconnu."},
+        {"id": "solution", "verdict": "fail",
+         "quotes": [{"text": "Je ne peux rien faire de plus pour vous, il faudra rappeler un autre jour."}],
+         "explanation": "Refus sans alternative."},
+        {"id": "attente", "verdict": "fail", "quotes": [{"text": "je vous mets en attente quelques instants"}],
+         "explanation": "Pas de remerciement."},
+        {"id": "politesse", "verdict": "pass", "quotes": [], "explanation": "Courtois."},
+        {"id": "conclusion", "verdict": "pass", "quotes": [{"text": "Avez-vous d'autres questions ?"},
+                                                           {"text": "Merci de votre appel et excellente journée"}],
+         "explanation": "Clôture complète."},
+    ]
+    answer = {"criteria": criteria, "category": "facturation",
+              "irritants": [{"label": "erreur_facturation", "quote": "j'ai été prélevé deux fois ce mois-ci"}],
+              "summary": "Le client conteste une facture ; l'agent ne propose rien."}
+    answer.update(overrides)
+    return answer
+
+
+def test_well_formed_answer_gives_a_verified_llm_evaluation(server):
+    server.completion(good_answer())
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert ev["engine"] == "llm"
+    verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
+    assert verdicts["solution"] == "fail" and verdicts["conclusion"] == "pass"
+    assert ev["score"] == 45.0 and ev["passed"] is False  # 15 + 10 + 10 + 10 out of 100
+    conclusion = next(c for c in ev["criteria"] if c["id"] == "conclusion")
+    segs = transcript()["segments"]
+    assert [e["text"] for e in conclusion["evidence"]] == [segs[11]["text"], segs[13]["text"]]
+    assert [e["start"] for e in conclusion["evidence"]] == [round(segs[11]["start"], 2), round(segs[13]["start"], 2)]
+    assert ev["irritants"] == [{"label": "erreur_facturation", "start": round(segs[2]["start"], 2),
+                                "text": "En plus j'ai été prélevé deux fois ce mois-ci."}]
+    assert ev["extra"]["usage"] == {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
+    assert ev["extra"]["unverified"] == []
+    assert len(ev["recommendations"]) == 4
+    # one request per call, with a JSON-schema structured output and the grid's criteria
+    assert len(server.requests) == 1
+    body = server.requests[0]["body"]
+    assert server.requests[0]["path"] == "/v1/chat/completions"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["model"] == "test-model"
+    assert "identification" in body["messages"][1]["content"]
+
+
+def test_invented_quotes_are_rejected_and_fall_back_to_rules(server):
+    answer = good_answer()
+    answer["criteria"][4] = {"id": "solution", "verdict": "pass",
+                             "quotes": [{"text": "Je vous rembourse immédiatement la totalité."}],
+                             "explanation": "Inventé."}
+    answer["irritants"] = [{"label": "mecontentement", "quote": "Vous êtes des voleurs !"}]
+    server.completion(answer)
+    rules = score_transcript(transcript())
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert ev["engine"] == "llm"
+    assert "solution" in ev["extra"]["unverified"]
+    solution = next(c for c in ev["criteria"] if c["id"] == "solution")
+    assert solution == next(c for c in rules["criteria"] if c["id"] == "solution")
+    assert ev["irritants"] == []
+
+
+def test_quote_from_the_agent_cannot_be_a_customer_irritant(server):
+    server.completion(good_answer(irritants=[{"label": "mecontentement",
+                                              "quote": "Je ne peux rien faire de plus pour vous"}]))
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert ev["irritants"] == []
+
+
+def test_pass_without_any_quote_is_unverified(server):
+    answer = good_answer()
+    answer["criteria"][0]["quotes"] = []
+    server.completion(answer)
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert ev["extra"]["unverified"] == ["accueil"]
+
+
+def test_forbidden_expression_fail_needs_its_quote(server):
+    answer = good_answer()
+    answer["criteria"][6] = {"id": "politesse", "verdict": "fail", "quotes": [], "explanation": "Impoli ?"}
+    server.completion(answer)
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert ev["extra"]["unverified"] == ["politesse"]
+    assert ev["critical_failed"] is False
+
+
+def _assert_fallback(ev: dict, rules: dict, words: str) -> None:
+    assert ev["engine"] == "rules"
+    assert ev["extra"]["retry"] is True
+    assert words in ev["extra"]["llm_error"]
+    assert {k: v for k, v in ev.items() if k != "extra"} == rules
+
+
+def test_malformed_json_keeps_the_rules_evaluation(server):
+    server.completion("{ceci n'est pas du JSON")
+    rules = score_transcript(transcript())
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    _assert_fallback(ev, rules, "JSON")
+
+
+def test_timeout_keeps_the_rules_evaluation(server):
+    server.completion(good_answer(), delay=1.5)
+    rules = score_transcript(transcript())
+    t0 = time.perf_counter()
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server, timeout=0.4, retries=0))
+    assert time.perf_counter() - t0 < 1.4
+    _assert_fallback(ev, rules, "à temps")
+
+
+def test_429_then_success_is_retried(server):
+    server.error(429)
+    server.completion(good_answer())
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server, retries=2))
+    assert ev["engine"] == "llm"
+    assert len(server.requests) == 2
+
+
+def test_persistent_5xx_falls_back_after_retries(server):
+    for _ in range(3):
+        server.error(503)
+    rules = score_transcript(transcript())
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server, retries=2))
+    _assert_fallback(ev, rules, "HTTP 503")
+    assert len(server.requests) == 3
+
+
+def test_unconfigured_llm_falls_back_without_network():
+    settings = Settings(openai_base_url=None, openai_api_key=None)
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings)
+    assert ev["engine"] == "rules" and ev["extra"]["retry"] is True
+    assert "configuré" in ev["extra"]["llm_error"]
+
+
+def test_schema_lists_the_grid_criteria_and_taxonomy():
+    from ccr.scoring.llm import response_schema
+
+    schema = response_schema(default_grid(), default_taxonomy())
+    item = schema["properties"]["criteria"]["items"]["properties"]
+    assert item["id"]["enum"][0] == "accueil"
+    assert "information" in schema["properties"]["category"]["enum"]

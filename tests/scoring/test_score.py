@@ -1,0 +1,340 @@
+"""The rules scorer: criteria tables, score arithmetic, contract, determinism, agreement floors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ccr.core.errors import InvalidInput
+from ccr.scoring.grids import default_grid, grid_from_dict, grid_to_dict
+from ccr.scoring.score import compute_score, score_transcript, validate_transcript
+
+EVAL = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
+CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
+                 "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence"}
+
+GREETING = ("a", "Bonjour, service client Optima, Camille à votre écoute.")
+REQUEST = ("c", "Bonjour, je vous appelle pour ma facture du mois dernier.")
+
+
+def make_call(turns: list[tuple], call_id: str = "t-1") -> dict:
+    """A transcript from (speaker, text) turns; ("gap", seconds) inserts a silence."""
+    speakers = {"a": "agent", "c": "customer", "u": "inconnu"}
+    t, gap, segs = 0.5, 0.0, []
+    for kind, value in turns:
+        if kind == "gap":
+            gap = float(value)
+            continue
+        start = round(t + gap, 2)
+        end = round(start + 0.5 + 0.06 * len(value), 2)
+        segs.append({"speaker": speakers[kind], "start": start, "end": end, "text": value})
+        t, gap = end, 0.5
+    return {"call_id": call_id, "duration_s": round(t + 0.5, 2), "language": "fr", "segments": segs}
+
+
+def verdict(turns: list[tuple], criterion: str) -> str:
+    ev = score_transcript(make_call(turns))
+    return next(c["verdict"] for c in ev["criteria"] if c["id"] == criterion)
+
+
+# --- per-criterion tables ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("opening", "expected"), [
+    ("Bonjour, service client Optima, Camille à votre écoute.", "pass"),
+    ("Bonsoir et bienvenue chez Maisonia, je m'appelle Paul.", "pass"),
+    ("Bonjour, vous êtes bien chez Assurances Léon, Marc à l'appareil.", "pass"),
+    ("Allô, j'écoute.", "fail"),
+    ("Bonjour.", "fail"),
+    ("Oui ?", "fail"),
+])
+def test_accueil_needs_greeting_and_introduction(opening, expected):
+    assert verdict([("a", opening), REQUEST], "accueil") == expected
+
+
+def test_accueil_greeting_after_30_seconds_fails():
+    late = [("a", "Allô ?"), ("gap", 31), ("a", "Bonjour, service client Optima, Camille à votre écoute."), REQUEST]
+    assert verdict(late, "accueil") == "fail"
+
+
+@pytest.mark.parametrize(("ask", "expected"), [
+    ("Pouvez-vous me donner votre numéro client, s'il vous plaît ?", "pass"),
+    ("Quelle est l'adresse e-mail associée à votre compte ?", "pass"),
+    ("Pourriez-vous me rappeler votre nom et votre date de naissance ?", "pass"),
+    ("Quel est votre code postal ?", "pass"),
+    ("D'accord, je regarde.", "fail"),
+    ("Je vous envoie le détail par e-mail.", "fail"),
+])
+def test_identification_is_a_request_for_an_identifier(ask, expected):
+    assert verdict([GREETING, REQUEST, ("a", ask)], "identification") == expected
+
+
+@pytest.mark.parametrize(("turns", "expected"), [
+    ([("a", "Pouvez-vous me préciser ce qui se passe exactement ?")], "pass"),
+    ([("a", "Si je comprends bien, votre facture est trop élevée, c'est bien cela ?")], "pass"),
+    ([("a", "Que s'est-il passé exactement avec ce prélèvement ?")], "pass"),
+    ([("a", "Donc si je résume, vous avez été débité deux fois.")], "pass"),
+    ([("a", "D'accord."), ("a", "Je vous rembourse le trop-perçu.")], "fail"),
+    # the greeting's "que puis-je faire pour vous" comes before the need: it is not discovery
+    ([("a", "Je vous souhaite une bonne journée.")], "fail"),
+])
+def test_decouverte_open_question_or_reformulation(turns, expected):
+    assert verdict([GREETING, REQUEST, *turns], "decouverte") == expected
+
+
+@pytest.mark.parametrize(("turns", "expected"), [
+    ([("c", "C'est la troisième fois que j'appelle, c'est inadmissible."),
+      ("a", "Je suis vraiment désolé pour ce désagrément.")], "pass"),
+    ([("c", "Ça fait trois semaines que j'attends."), ("a", "Je comprends tout à fait votre agacement.")], "pass"),
+    # an irritant with no empathy
+    ([("c", "Franchement, c'est inadmissible."), ("a", "Quel est votre numéro client ?")], "fail"),
+    # "si je comprends bien" is a reformulation, not empathy
+    ([("c", "Si ça continue je vais voir la concurrence."),
+      ("a", "Si je comprends bien, vous voulez un remboursement ?")], "fail"),
+    ([("a", "Quel est votre numéro client ?")], "na"),
+])
+def test_empathie_answers_customer_irritants(turns, expected):
+    assert verdict([GREETING, REQUEST, *turns], "empathie") == expected
+
+
+@pytest.mark.parametrize(("turns", "expected"), [
+    ([("a", "Je procède tout de suite au remboursement, vous le recevrez sous cinq jours.")], "pass"),
+    ([("a", "Je vous envoie un technicien jeudi matin.")], "pass"),
+    ([("a", "Je ne peux pas annuler ce prélèvement, mais je vous fais un avoir du même montant.")], "pass"),
+    ([("a", "Je ne peux rien faire de plus pour vous, il faudra rappeler un autre jour.")], "fail"),
+    ([("a", "Là, je n'ai pas d'information, il faudra voir avec un autre service.")], "fail"),
+    ([("a", "D'accord.")], "fail"),
+])
+def test_solution_concrete_step_or_alternative(turns, expected):
+    assert verdict([GREETING, REQUEST, *turns], "solution") == expected
+
+
+@pytest.mark.parametrize(("turns", "expected"), [
+    ([("a", "Je vais vérifier, je vous mets en attente quelques instants."), ("gap", 25),
+      ("a", "Merci de votre patience."), ("a", "Je vous rembourse.")], "pass"),
+    ([("a", "Ne quittez pas, je consulte votre dossier."), ("gap", 15), ("a", "Merci d'avoir patienté.")], "pass"),
+    # a hold announced, then the agent goes on as if nothing happened (no thanks, no sign of the return)
+    ([("a", "Je vous mets en attente."), ("gap", 25), ("a", "Alors, votre colis est parti de l'entrepôt mardi.")],
+     "fail"),
+    # a silence never announced
+    ([("a", "D'accord."), ("gap", 18), ("a", "Merci de votre patience.")], "fail"),
+    ([("a", "Je vous mets en attente."), ("gap", 8), ("a", "Voilà.")], "na"),
+    ([("a", "D'accord.")], "na"),
+])
+def test_attente_holds_over_ten_seconds(turns, expected):
+    assert verdict([GREETING, REQUEST, *turns], "attente") == expected
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Je vous envoie le détail par e-mail.", "pass"),
+    ("Écoutez, c'est pas mon problème, vous n'aviez qu'à lire les conditions.", "fail"),
+    pytest.param("Ouais bon, n'importe quoi, je vais regarder.", "fail",
+                 marks=pytest.mark.xfail(strict=True, reason="known gap of the act model: a curt brush-off ending on « je vais regarder » stays under the zeroing bar")),
+    ("Débrouillez-vous avec votre banque.", "fail"),
+    ("C'est bon, c'est noté.", "pass"),
+])
+def test_politesse_forbidden_expressions(line, expected):
+    assert verdict([GREETING, REQUEST, ("a", line)], "politesse") == expected
+
+
+def test_politesse_customer_complaint_about_tone_sends_the_line_to_a_human():
+    # A complaint about the tone is a reason to listen to the agent's line, not proof enough to zero the call.
+    turns = [GREETING, REQUEST, ("a", "Bah, on verra bien."), ("c", "Pardon ? Vous pouvez être poli quand même.")]
+    ev = score_transcript(make_call(turns))
+    pol = next(c for c in ev["criteria"] if c["id"] == "politesse")
+    assert pol["needs_review"] and "Bah, on verra bien." in pol["review_reason"]
+    assert pol["review_at"] == next(s["start"] for s in make_call(turns)["segments"] if s["text"].startswith("Bah"))
+
+
+@pytest.mark.parametrize(("turns", "expected"), [
+    ([("a", "Avez-vous d'autres questions ?"), ("c", "Non merci."), ("a", "Merci de votre appel, au revoir.")], "pass"),
+    ([("a", "Puis-je faire autre chose pour vous ?"), ("c", "Non."), ("a", "Bonne journée, au revoir.")], "pass"),
+    # both parts are needed
+    ([("a", "C'est bon, c'est noté."), ("c", "Au revoir.")], "fail"),
+    ([("a", "Avez-vous d'autres questions ?"), ("c", "Non."), ("a", "Voilà.")], "fail"),
+    ([("a", "Voilà."), ("c", "Merci, au revoir.")], "fail"),
+])
+def test_conclusion_needs_other_need_check_and_polite_close(turns, expected):
+    body = [GREETING, REQUEST, ("a", "Je vous rembourse sous cinq jours."), ("c", "D'accord.")]
+    assert verdict(body + turns, "conclusion") == expected
+
+
+@pytest.mark.parametrize(("request_text", "category"), [
+    ("Bonjour, j'ai été prélevé deux fois sur ma facture.", "facturation"),
+    ("Bonjour, mon colis n'est jamais arrivé.", "livraison"),
+    ("Bonjour, je voudrais résilier mon abonnement.", "resiliation"),
+    ("Bonjour, ma box internet ne fonctionne plus.", "support_technique"),
+    ("Bonjour, je voudrais connaître vos horaires d'ouverture.", "information"),
+])
+def test_category_from_customer_request(request_text, category):
+    ev = score_transcript(make_call([GREETING, ("c", request_text)]))
+    assert ev["category"] == category
+
+
+@pytest.mark.parametrize(("line", "labels"), [
+    ("C'est la troisième fois que j'appelle pour ça.", {"relances"}),
+    ("Ça fait trois semaines que j'attends.", {"attente_delai"}),
+    pytest.param("On m'a prélevé deux fois ce mois-ci.", {"erreur_facturation"},
+                 marks=pytest.mark.xfail(strict=True, reason="known gap of the two-reader model: « deux fois » about a "
+                                                             "charge also reads as a repeated contact (0.56 against "
+                                                             "a 0.55 threshold)")),
+    ("Si ça continue je vais voir la concurrence.", {"menace_depart"}),
+    ("Franchement, c'est inadmissible.", {"mecontentement"}),
+    ("Je voudrais connaître vos tarifs.", set()),
+])
+def test_irritants_from_customer_lexicon(line, labels):
+    ev = score_transcript(make_call([GREETING, ("c", line)]))
+    assert {i["label"] for i in ev["irritants"]} == labels
+
+
+def test_irritants_are_never_read_in_the_agent_channel():
+    ev = score_transcript(make_call([GREETING, REQUEST, ("a", "C'est inadmissible, ça fait trois semaines que j'attends.")]))
+    assert ev["irritants"] == []
+
+
+# --- score arithmetic ----------------------------------------------------------------------
+
+
+def _verdicts(**overrides):
+    base = {c.id: "pass" for c in default_grid().criteria}
+    base.update(overrides)
+    return base
+
+
+@pytest.mark.parametrize(("overrides", "score", "passed", "critical"), [
+    ({}, 100.0, True, False),
+    ({"solution": "fail"}, 80.0, True, False),
+    ({"empathie": "na", "attente": "na", "solution": "fail"}, 75.0, True, False),  # 60 / 80
+    ({"empathie": "na", "solution": "fail", "decouverte": "fail"}, 61.1, False, False),  # 55 / 90
+    ({"politesse": "fail"}, 0.0, False, True),
+    ({c.id: "na" for c in default_grid().criteria}, 0.0, False, False),
+])
+def test_compute_score_na_and_critical(overrides, score, passed, critical):
+    assert compute_score(_verdicts(**overrides), default_grid()) == (score, passed, critical)
+
+
+def test_compute_score_threshold_is_the_grids():
+    data = grid_to_dict(default_grid())
+    data["pass_threshold"] = 85
+    grid = grid_from_dict(data)
+    assert compute_score(_verdicts(solution="fail"), grid) == (80.0, False, False)
+
+
+def test_compute_score_rejects_unknown_verdict():
+    with pytest.raises(InvalidInput):
+        compute_score(_verdicts(accueil="peut-être"), default_grid())
+
+
+# --- contract, input validation, determinism, speed -------------------------------------------
+
+
+def test_evaluation_follows_the_contract():
+    tr = json.loads((EVAL / "public" / "transcripts" / "a01-000.json").read_text(encoding="utf-8"))
+    ev = score_transcript(tr)
+    assert set(ev) == CONTRACT_KEYS
+    assert (ev["grid"], ev["grid_version"], ev["engine"]) == ("ccr-standard-fr", 2, "rules")
+    assert [c["id"] for c in ev["criteria"]] == [c.id for c in default_grid().criteria]
+    for c in ev["criteria"]:
+        assert set(c) == {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review",
+                          "review_reason", "review_at"}
+        assert c["explanation"] and 0 <= c["confidence"] <= 1
+        assert bool(c["review_reason"]) == c["needs_review"] and (c["review_at"] is None or c["needs_review"])
+        for e in c["evidence"]:
+            assert set(e) == {"start", "speaker", "text"}
+            assert any(e["text"] == s["text"] and e["start"] == s["start"] for s in tr["segments"])
+    failed = [c for c in ev["criteria"] if c["verdict"] == "fail"]
+    assert len(ev["recommendations"]) == len(failed)
+    assert "Motif" in ev["summary"]
+    json.dumps(ev, ensure_ascii=False)
+
+
+def test_pass_verdicts_on_speech_carry_evidence():
+    tr = json.loads((EVAL / "public" / "transcripts" / "a01-004.json").read_text(encoding="utf-8"))
+    ev = score_transcript(tr)
+    for c in ev["criteria"]:
+        if c["verdict"] == "pass" and c["id"] != "politesse":
+            assert c["evidence"], c["id"]
+
+
+def test_redacted_placeholders_do_not_break_scoring():
+    tr = make_call([GREETING, ("c", "Mon e-mail c'est [EMAIL] et ma carte [CARTE], IBAN [IBAN], NIR [NIR]."),
+                    ("a", "Merci, quel est votre numéro client ?")])
+    assert score_transcript(tr)["criteria"][1]["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ([], "objet"),
+    ({"segments": "x"}, "segments"),
+    ({"segments": [{"speaker": "robot", "start": 0, "end": 1, "text": "x"}]}, "locuteur"),
+    ({"segments": [{"speaker": "agent", "start": 2, "end": 1, "text": "x"}]}, "précède"),
+    ({"segments": [{"speaker": "agent", "start": "0", "end": 1, "text": "x"}]}, "start"),
+    ({"segments": [{"speaker": "agent", "start": 0, "end": 1, "text": None}]}, "text"),
+])
+def test_validate_transcript_rejects_bad_input_in_french(bad, message):
+    with pytest.raises(InvalidInput, match=message):
+        validate_transcript(bad)
+
+
+def test_unknown_speakers_still_score_with_first_speaker_as_agent():
+    turns = [("u", "Bonjour, service client Optima, Camille à votre écoute."),
+             ("u", "Bonjour, c'est la troisième fois que j'appelle pour ma facture."),
+             ("u", "Je suis désolée. Quel est votre numéro client ?"),
+             ("u", "Je vous rembourse sous cinq jours.")]
+    ev = score_transcript(make_call(turns))
+    got = {c["id"]: c["verdict"] for c in ev["criteria"]}
+    assert got["accueil"] == "pass" and got["identification"] == "pass" and got["solution"] == "pass"
+    assert {i["label"] for i in ev["irritants"]} == {"relances"}
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(InvalidInput):
+        score_transcript(make_call([GREETING]), engine="magie")
+
+
+def test_scoring_is_deterministic_and_fast():
+    tr = json.loads((EVAL / "public-asr" / "transcripts" / "a01-010.json").read_text(encoding="utf-8"))
+    first = score_transcript(copy.deepcopy(tr))
+    t0 = time.perf_counter()
+    for _ in range(10):
+        assert score_transcript(copy.deepcopy(tr)) == first
+    assert (time.perf_counter() - t0) / 10 < 0.05
+
+
+# --- agreement floors on the labelled sets -----------------------------------------------------
+
+
+def _agreement(directory: Path) -> tuple[float, float]:
+    labels = {}
+    for line in (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        labels[row["call_id"]] = row
+    ok = total = cat = 0
+    for path in sorted((directory / "transcripts").glob("*.json")):
+        tr = json.loads(path.read_text(encoding="utf-8"))
+        ev = score_transcript(tr)
+        label = labels[tr["call_id"]]
+        got = {c["id"]: c["verdict"] for c in ev["criteria"]}
+        ok += sum(got[k] == v for k, v in label["criteria"].items())
+        total += len(label["criteria"])
+        cat += ev["category"] == label["category"]
+    return ok / total, cat / len(labels)
+
+
+# Floors = figures measured with benchmarks/bench_scoring.py minus a small margin.
+@pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
+    # Thresholds are calibrated on clean and recognised calls together. With the n-grams alone: public 0.953 /
+    # 1.0, public-asr 0.850 / 0.725, heldout 0.926 / 0.818, public-d 0.847 / 0.842, public-d-asr 0.696 / 0.575.
+    ("public", 0.96, 0.97),  # measured 0.978 / 1.0
+    ("public-asr", 0.85, 0.65),  # measured 0.878 / 0.675
+    ("heldout", 0.93, 0.84),  # measured 0.949 / 0.864
+    ("public-d", 0.87, 0.84),  # measured 0.889 / 0.867 (two thirds of it tuned the thresholds)
+    ("public-d-asr", 0.70, 0.57),  # measured 0.722 / 0.592
+])
+def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
+    crit, cat = _agreement(EVAL / name)
+    assert crit >= crit_floor
+    assert cat >= cat_floor

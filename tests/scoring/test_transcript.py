@@ -1,0 +1,54 @@
+"""Prepared calls: the recognition quality a call carries into the confidence of its verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr.scoring.transcript import LOOP_COMPRESSION_RATIO, Call, is_recognition_loop, validate_transcript
+from ccr.speech import transcription
+
+
+def _call(*segments: dict) -> Call:
+    return Call.from_transcript(validate_transcript(
+        {"call_id": "t", "duration_s": 20.0, "language": "fr", "segments": list(segments)}))
+
+
+def _seg(start: float, text: str, probs: list[float] | None = None) -> dict:
+    seg = {"speaker": "agent", "start": start, "end": start + 2.0, "text": text}
+    if probs is not None:
+        seg["words"] = [{"start": start + i * 0.2, "end": start + i * 0.2 + 0.1, "probability": p}
+                        for i, p in enumerate(probs)]
+    return seg
+
+
+def test_text_that_did_not_come_from_speech_counts_as_well_heard():
+    assert _call(_seg(0.0, "Bonjour, Ondine à votre écoute.")).asr_quality == 1.0
+
+
+def test_the_quality_is_the_mean_over_the_recognised_lines_only():
+    call = _call(_seg(0.0, "Bonjour madame.", [0.9, 0.7]), _seg(3.0, "Je regarde.", [0.4, 0.6]),
+                 _seg(6.0, "Voilà."))
+    assert call.asr_quality == pytest.approx((0.8 + 0.5) / 2)
+
+
+@pytest.mark.parametrize(("text", "loop"), [
+    ("t'as vu " * 20 + "ton colis", True),
+    ("Je regarde, je regarde, je regarde " * 6, True),
+    ("Non, non, non, non, non.", False),  # a short repetition is speech
+    ("Je vous relis : zéro six, douze, douze, douze, quarante, c'est bien ça ?", False),
+    ("Bon, alors. Là, je n'ai pas d'informations, il faudra voir avec un autre service.", False),
+])
+def test_a_recognition_loop_is_told_from_repetitive_speech(text, loop):
+    assert is_recognition_loop(text) is loop
+
+
+def test_a_recognition_loop_carries_no_act_even_when_its_words_would():
+    familiar = "T'as reçu le mail, mon grand ? "
+    call = _call(_seg(0.0, familiar), _seg(3.0, familiar * 12))
+    first, looped = call.segs
+    assert call.act_probability(first, "rude_familiar") >= 0.5
+    assert call.acts(looped).acts == frozenset() and call.act_probability(looped, "rude_familiar") == 0.0
+
+
+def test_the_scorer_and_the_transcriber_agree_on_what_a_loop_is():
+    assert LOOP_COMPRESSION_RATIO == transcription.MAX_COMPRESSION_RATIO
