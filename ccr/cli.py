@@ -205,26 +205,26 @@ def _worker(args: argparse.Namespace) -> int:
 
     from ccr.core.config import get_settings
     from ccr.core.db import migrate, session
-    from ccr.pipeline import jobs
+    from ccr.pipeline import lease, worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     migrate(settings)
     with session(settings) as s:
-        jobs.release_dead_leases(session=s)
+        lease.release_dead_leases(session=s)
     count = 1 if args.once else max(1, args.threads or settings.worker_threads)
     stop = threading.Event()
     # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
-    extra = [threading.Thread(target=jobs.run_worker, args=(jobs.worker_owner_id(i),),
+    extra = [threading.Thread(target=worker.run_worker, args=(lease.worker_owner_id(i),),
                               kwargs={"settings": settings, "stop": stop}, daemon=True) for i in range(1, count)]
     for t in extra:
         t.start()
     print(f"Worker démarré ({count} fil(s)) : Ctrl-C pour arrêter.", file=sys.stderr)
     try:
-        done = jobs.run_worker(jobs.worker_owner_id(0), settings=settings, stop=stop, once=args.once)
+        done = worker.run_worker(lease.worker_owner_id(0), settings=settings, stop=stop, once=args.once)
     except KeyboardInterrupt:
         stop.set()
-        jobs.give_back_leases(settings)
+        lease.give_back_leases(settings)
         print("Arrêt du worker : l'appel en cours est remis en file.", file=sys.stderr)
         return 0
     stop.set()
@@ -292,11 +292,11 @@ register("ingest", "Importe des enregistrements et les met en file, comme la pag
 
 def _status(args: argparse.Namespace) -> int:
     from ccr.core.db import migrate, session
-    from ccr.pipeline import jobs
+    from ccr.pipeline import queue
 
     migrate()
     with session() as s:
-        stats = jobs.queue_stats(session=s, actor=None)
+        stats = queue.queue_stats(session=s, actor=None)
     if args.json:
         _print_json(stats)
         return 0

@@ -23,9 +23,10 @@ from ccr.core.calls import flatten_text
 from ccr.core.config import get_settings
 from ccr.core.db import migrate, session, utcnow
 from ccr.core.errors import ConfigError
-from ccr.core.models import Agent, Call, Organisation, Team, Transcript
+from ccr.core.models import Agent, Call, Organisation, Team, Transcript, User
 from ccr.core.orgs import create_organisation
-from ccr.core.users import create_user
+from ccr.core.users import create_user, load_actor
+from ccr.pipeline import ingest
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grids, score
 from ccr.speech import metrics, redaction
@@ -274,15 +275,10 @@ def _store_batch(org_id: int, grid_id: int, batch: list[tuple], rng: random.Rand
 
 def _import_recordings(org_id: int) -> int:
     """Queue the four real stereo recordings through the same path as an upload."""
-    from ccr.core.users import load_actor
-    from ccr.pipeline import ingest
-
     files = sorted(AUDIO_FIXTURES.glob("*.wav"))
     if not files:
         return 0
     with session() as s:
-        from ccr.core.models import User
-
         admin = s.exec(select(User).where(User.org_id == org_id, User.role == "supervisor")).first()
         actor = load_actor(session=s, user_id=admin.id)
         team_agents = s.exec(select(Agent).where(Agent.org_id == org_id).order_by(Agent.id)).all()

@@ -11,7 +11,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_score, label_of
-from ccr.pipeline import jobs
+from ccr.pipeline import queue
 from ccr.scoring import grids
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
@@ -212,7 +212,7 @@ with tab_grid:
                 end = datetime.combine(period[1] + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
                 try:
                     with session() as s:
-                        n = jobs.rescore_calls(session=s, actor=actor, grid_id=chosen, period=(start, end))
+                        n = queue.rescore_calls(session=s, actor=actor, grid_id=chosen, period=(start, end))
                     st.success(f"{n} appel(s) mis en file pour être re-notés.")
                 except CcrError as err:
                     st.error(str(err))

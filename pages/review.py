@@ -275,10 +275,10 @@ if can_validate:
             grid_id = st.selectbox("Version de grille", list(labels), format_func=labels.get)
             if st.button("Re-scorer"):
                 try:
-                    from ccr.pipeline import jobs
+                    from ccr.pipeline import queue
 
                     with session() as s:
-                        queued = jobs.rescore_calls(session=s, actor=actor, grid_id=grid_id, call_ids=[call_id])
+                        queued = queue.rescore_calls(session=s, actor=actor, grid_id=grid_id, call_ids=[call_id])
                     if queued:
                         st.success("Re-notation demandée : la nouvelle évaluation remplacera l'actuelle "
                                    "(l'ancienne et sa validation restent dans l'historique).")

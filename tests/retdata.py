@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -99,3 +99,9 @@ def stats_rows(org_id: int) -> dict:
                                      "critical_failed": r.critical_failed, "with_irritant": r.with_irritant,
                                      "criteria": json.loads(r.criteria_json), "irritants": json.loads(r.irritants_json),
                                      "categories": json.loads(r.categories_json)} for r in rows}
+
+
+def days_ago(days: int, hour: int = 11) -> datetime:
+    """A call time ``days`` local days before NOW, at ``hour`` Paris time."""
+    day = NOW.astimezone(PARIS).date() - timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=PARIS).astimezone(NOW.tzinfo)

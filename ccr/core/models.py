@@ -13,16 +13,12 @@ from datetime import date, datetime
 from sqlalchemy import Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+from ccr.core.db import utcnow
+
 # Processing states of a call, in order. "held" = received during a maintenance window.
 CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed")
 ROLES = ("admin", "dpo", "supervisor", "team_lead")
 ORG_STATUSES = ("active", "suspended", "terminated")
-
-
-def _now() -> datetime:
-    from ccr.core.db import utcnow
-
-    return utcnow()
 
 
 class Organisation(SQLModel, table=True):
@@ -33,7 +29,7 @@ class Organisation(SQLModel, table=True):
     slug: str = Field(unique=True, index=True)
     status: str = Field(default="active")  # ORG_STATUSES
     terminated_at: datetime | None = None
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Team(SQLModel, table=True):
@@ -55,7 +51,7 @@ class Agent(SQLModel, table=True):
     name: str
     external_ref: str | None = None
     active: bool = True
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
@@ -74,7 +70,7 @@ class User(SQLModel, table=True):
     # Sessions and re-login cookies issued before this instant are void (logout, deactivation, reset).
     sessions_revoked_at: datetime | None = None
     last_login_at: datetime | None = None
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class UserTeam(SQLModel, table=True):
@@ -97,7 +93,7 @@ class Grid(SQLModel, table=True):
     definition_json: str = Field(sa_column=Column(Text, nullable=False))
     is_active: bool = False
     created_by: int | None = Field(default=None, foreign_key="user.id")
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Taxonomy(SQLModel, table=True):
@@ -108,7 +104,7 @@ class Taxonomy(SQLModel, table=True):
     version: int = 1
     definition_json: str = Field(sa_column=Column(Text, nullable=False))
     is_active: bool = True
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Call(SQLModel, table=True):
@@ -133,7 +129,7 @@ class Call(SQLModel, table=True):
     channels: int | None = None
     sample_rate: int | None = None
     codec: str | None = None
-    started_at: datetime = Field(default_factory=_now)
+    started_at: datetime = Field(default_factory=utcnow)
     direction: str = "entrant"  # entrant | sortant
     campaign: str | None = None
     customer_phone: str | None = Field(default=None, index=True)  # for data-subject requests
@@ -146,11 +142,11 @@ class Call(SQLModel, table=True):
     rescore_grid_id: int | None = Field(default=None, foreign_key="grid.id")
     needs_llm_retry: bool = False
     restricted: bool = False
-    queued_at: datetime = Field(default_factory=_now)
+    queued_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     processing_s: float | None = None
     uploaded_by: int | None = Field(default=None, foreign_key="user.id")
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     # conversation metrics
     agent_talk_s: float | None = None
     customer_talk_s: float | None = None
@@ -174,7 +170,7 @@ class Transcript(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))  # flattened, for full-text search
     redactions_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     truncated: bool = False
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Evaluation(SQLModel, table=True):
@@ -221,7 +217,7 @@ class Evaluation(SQLModel, table=True):
     # denormalised from the call
     team_id: int | None = Field(default=None, index=True)
     agent_id: int | None = Field(default=None, index=True)
-    started_at: datetime = Field(default_factory=_now)
+    started_at: datetime = Field(default_factory=utcnow)
     campaign: str | None = None
     direction: str | None = None
     duration_s: float | None = None
@@ -229,7 +225,7 @@ class Evaluation(SQLModel, table=True):
     agent_talk_s: float | None = None
     customer_talk_s: float | None = None
     restricted: bool = False
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class CriterionResult(SQLModel, table=True):
@@ -249,7 +245,7 @@ class CriterionResult(SQLModel, table=True):
     final_verdict: str
     team_id: int | None = None
     agent_id: int | None = None
-    started_at: datetime = Field(default_factory=_now)
+    started_at: datetime = Field(default_factory=utcnow)
 
 
 class IrritantHit(SQLModel, table=True):
@@ -268,7 +264,7 @@ class IrritantHit(SQLModel, table=True):
     start_s: float = 0.0
     team_id: int | None = None
     agent_id: int | None = None
-    started_at: datetime = Field(default_factory=_now)
+    started_at: datetime = Field(default_factory=utcnow)
 
 
 class Review(SQLModel, table=True):
@@ -287,7 +283,7 @@ class Review(SQLModel, table=True):
     summary: str | None = Field(default=None, sa_column=Column(Text))
     recommendations_json: str | None = Field(default=None, sa_column=Column(Text))
     coaching_note: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditLog(SQLModel, table=True):
@@ -303,7 +299,7 @@ class AuditLog(SQLModel, table=True):
     target_id: str | None = None
     outcome: str = "ok"  # ok | refused | error
     detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     prev_hash: str = ""
     hash: str = ""
 
@@ -318,7 +314,7 @@ class RetentionSetting(SQLModel, table=True):
     days: int
     justification: str | None = Field(default=None, sa_column=Column(Text))
     updated_by: int | None = Field(default=None, foreign_key="user.id")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class DailyStat(SQLModel, table=True):
@@ -349,7 +345,7 @@ class PurgeRun(SQLModel, table=True):
     """One run of the retention job."""
 
     id: int | None = Field(default=None, primary_key=True)
-    started_at: datetime = Field(default_factory=_now)
+    started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     reference_now: datetime | None = None
     dry_run: bool = False
@@ -385,7 +381,7 @@ class Export(SQLModel, table=True):
     manifest_json: str | None = Field(default=None, sa_column=Column(Text))
     error: str | None = None
     created_by: int | None = Field(default=None, foreign_key="user.id")
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
 
 
@@ -397,7 +393,7 @@ class ConsentRecord(SQLModel, table=True):
     org_id: int | None = None
     choices_json: str = Field(sa_column=Column(Text, nullable=False))
     policy_version: str
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     withdrawn_at: datetime | None = None
 
@@ -409,7 +405,7 @@ class HealthCheck(SQLModel, table=True):
     """
 
     id: int | None = Field(default=None, primary_key=True)
-    checked_at: datetime = Field(default_factory=_now, index=True)
+    checked_at: datetime = Field(default_factory=utcnow, index=True)
     ok: bool
     status: str = "ok"  # ok | degraded | down
     results_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # check -> {status, detail}
@@ -429,7 +425,7 @@ class MaintenanceWindow(SQLModel, table=True):
     ends_at: datetime
     message: str = Field(sa_column=Column(Text, nullable=False))
     created_by: int | None = Field(default=None, foreign_key="user.id")
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=utcnow)
     cancelled_at: datetime | None = None  # cancelled windows are kept (announcement history), never applied
 
 
@@ -448,7 +444,7 @@ class Incident(SQLModel, table=True):
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     impact: str = Field(default="", sa_column=Column(Text, nullable=False))
     status: str = "open"  # open | in_progress | resolved
-    opened_at: datetime = Field(default_factory=_now)
+    opened_at: datetime = Field(default_factory=utcnow)
     response_due_at: datetime | None = None  # fixed when opened (or when the priority changes)
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -462,7 +458,7 @@ class Incident(SQLModel, table=True):
     measures_taken: str | None = Field(default=None, sa_column=Column(Text))
     client_notified_at: datetime | None = None
     created_by: int | None = Field(default=None, foreign_key="user.id")
-    updated_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 # --- dashboard rollups (ccr.dashboards.rollups) -----------------------------------------------------------------
@@ -586,4 +582,4 @@ class RollupState(SQLModel, table=True):
 
     org_id: int = Field(primary_key=True)
     timezone: str
-    refreshed_at: datetime = Field(default_factory=_now)
+    refreshed_at: datetime = Field(default_factory=utcnow)

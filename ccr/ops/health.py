@@ -6,7 +6,7 @@ The probe checks four things, each ``ok``, ``degraded`` (works, needs attention)
   database is caught, not only an unreachable one;
 - **storage**: the data directory takes a written, synced and deleted file; free space above
   ``MIN_FREE_DISK_BYTES`` (below it: degraded);
-- **worker**: a transcription worker's heartbeat (``ccr.pipeline.jobs``, any process) is recent; none is
+- **worker**: a transcription worker's heartbeat (``ccr.pipeline.lease``, any process) is recent; none is
   *degraded*: uploads are still accepted and wait in the queue;
 - **transcription engine**: the model files are present (the offline model's sha256 is checked once per
   process and again only when the file changes, never by loading the model every minute);
@@ -55,10 +55,16 @@ from sqlalchemy import delete, text
 from sqlmodel import Session, col, func, select
 
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import utcnow
+from ccr.core.db import as_utc, get_engine, utcnow
+from ccr.core.db import session as db_session
 from ccr.core.errors import InvalidInput
 from ccr.core.filemodes import exposed_paths
 from ccr.core.models import HealthCheck, JobLock, MaintenanceWindow, PurgeRun
+from ccr.ops.incidents import downtime_incidents
+from ccr.ops.scheduler import last_purge_due, scheduler_state
+from ccr.pipeline.lease import live_worker_count
+from ccr.pipeline.maintenance import release_held_calls
+from ccr.speech import transcription as tr
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +142,6 @@ class HealthReport:
 
 def check_database(settings: Settings) -> CheckResult:
     """SELECT 1, then a write rolled back: the database answers and accepts writes."""
-    from ccr.core.db import get_engine
-
     started = time.monotonic()
     try:
         with Session(get_engine(settings)) as s:
@@ -192,9 +196,6 @@ def check_permissions(settings: Settings) -> CheckResult:
 
 def check_worker(settings: Settings) -> CheckResult:
     """A worker of any process beat recently; none is degraded (uploads wait in the queue)."""
-    from ccr.core.db import session as db_session
-    from ccr.pipeline.jobs import live_worker_count
-
     try:
         with db_session(settings) as s:
             workers = live_worker_count(session=s)
@@ -214,8 +215,6 @@ def check_transcription(settings: Settings) -> CheckResult:
 
 
 def _check_transcription(settings: Settings) -> CheckResult:
-    from ccr.speech import transcription as tr
-
     if settings.asr_engine == "openai":
         if not settings.openai_base_url and not settings.openai_api_key:
             return CheckResult("transcription", "down", "API de transcription non configurée (CCR_OPENAI_BASE_URL)")
@@ -267,14 +266,11 @@ def check_scheduler(settings: Settings, *, now: datetime | None = None, probing:
     """This process's scheduler thread, then from the database: the last probe's age and the last purge.
 
     ``probing`` is True inside the probe job itself: the run under way proves the probe is not late."""
-    from ccr.core.db import get_engine
-    from ccr.ops.scheduler import last_purge_due, scheduler_state
-
     here = scheduler_state()
     if here == "dead":
         return CheckResult("scheduler", "down", "planificateur de ce serveur arrêté : plus de sonde ni de purge "
                                                 "de conservation ; redémarrez le serveur")
-    now = _aware(now or utcnow())
+    now = as_utc(now or utcnow())
     try:
         with Session(get_engine(settings)) as s:
             scheduled = col(HealthCheck.source) == "scheduler"
@@ -291,12 +287,12 @@ def check_scheduler(settings: Settings, *, now: datetime | None = None, probing:
             return CheckResult("scheduler", "ok", "planificateur actif, première sonde à venir")
         return CheckResult("scheduler", "degraded", "aucune sonde du planificateur enregistrée : services du "
                                                     "serveur jamais démarrés (python -m ccr serve)")
-    age_min = (now - _aware(last_probe)).total_seconds() / 60
+    age_min = (now - as_utc(last_probe)).total_seconds() / 60
     if not probing and age_min > PROBE_LATE_MIN:
         return CheckResult("scheduler", "down", f"dernière sonde du planificateur il y a {age_min:.0f} min "
                                                 "(attendue chaque minute) : planificateur arrêté ou serveur éteint")
     local_due = due.astimezone(ZoneInfo(settings.timezone))
-    if _aware(first_probe) <= due:  # the scheduler was running before the purge was due: it should have run it
+    if as_utc(first_probe) <= due:  # the scheduler was running before the purge was due: it should have run it
         if purge is None:
             return CheckResult("scheduler", "degraded", f"purge de conservation du {local_due:%d/%m/%Y à %H:%M} "
                                                         "non exécutée : lancez python -m ccr purge")
@@ -351,9 +347,6 @@ def record_health(*, session: Session, report: HealthReport, source: str = "sche
 
 def probe_job(settings: Settings | None = None) -> HealthReport:
     """The scheduler's minute job: record a probe, then queue the calls held by a finished maintenance."""
-    from ccr.core.db import session as db_session
-    from ccr.pipeline.maintenance import release_held_calls
-
     settings = settings or get_settings()
     report = run_health_checks(settings, probing=True)
     try:
@@ -373,16 +366,12 @@ def latest_probe(*, session: Session) -> dict[str, Any] | None:
     row = session.exec(select(HealthCheck).order_by(col(HealthCheck.checked_at).desc())).first()
     if row is None:
         return None
-    return {"checked_at": _aware(row.checked_at), "status": row.status, "ok": row.ok,
+    return {"checked_at": as_utc(row.checked_at), "status": row.status, "ok": row.ok,
             "checks": json.loads(row.results_json), "duration_ms": row.duration_ms}
 
 
 # --- availability ---------------------------------------------------------------------------------
 
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def month_bounds(month: date | str, settings: Settings | None = None) -> tuple[datetime, datetime]:
@@ -413,10 +402,8 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
 
     ``org_id`` adds that organisation's windows and incidents to the all-organisation ones (None: only
     those of every organisation for windows, all incidents). See the module docstring for the rules."""
-    from ccr.ops.incidents import downtime_incidents
-
     settings = settings or get_settings()
-    now = _aware(now or utcnow())
+    now = as_utc(now or utcnow())
     start, end = month_bounds(month, settings)
     horizon = max(start, min(end, now.replace(second=0, microsecond=0)))
     n = int((horizon - start).total_seconds() // 60)
@@ -431,7 +418,7 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
     probe_state = bytearray(n)
     carry_idx, carry_state = None, _UNKNOWN  # last probe before the month, for its first minutes
     for checked_at, ok in probes:
-        idx = int((_aware(checked_at) - start).total_seconds() // 60)
+        idx = int((as_utc(checked_at) - start).total_seconds() // 60)
         value = _UP if ok else _DOWN
         if idx < 0:
             carry_idx, carry_state = idx, value
@@ -445,7 +432,7 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
             state[i] = carry_state
 
     first_probe = session.exec(select(func.min(HealthCheck.checked_at))).one()
-    monitored_from = _aware(first_probe) if first_probe is not None else horizon
+    monitored_from = as_utc(first_probe) if first_probe is not None else horizon
     for i in _minute_span(start, start, monitored_from.replace(second=0, microsecond=0), n):
         if state[i] == _UNKNOWN:
             state[i] = _UNMONITORED
@@ -457,8 +444,8 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
 
     incidents = downtime_incidents(session=session, start=start, end=horizon, org_id=org_id)
     for inc in incidents:
-        stop = _aware(inc.downtime_end) if inc.downtime_end else horizon
-        for i in _minute_span(start, _aware(inc.downtime_start), stop, n):
+        stop = as_utc(inc.downtime_end) if inc.downtime_end else horizon
+        for i in _minute_span(start, as_utc(inc.downtime_start), stop, n):
             state[i] = _DOWN
 
     windows = session.exec(
@@ -471,8 +458,8 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
     ).all()
     for w in windows:
         # Announced only from the moment it was scheduled: no window recorded after an outage hides it.
-        announced_from = max(_aware(w.starts_at), _aware(w.created_at))
-        for i in _minute_span(start, announced_from, _aware(w.ends_at), n):
+        announced_from = max(as_utc(w.starts_at), as_utc(w.created_at))
+        for i in _minute_span(start, announced_from, as_utc(w.ends_at), n):
             state[i] = _MAINTENANCE
 
     up, down = state.count(_UP), state.count(_DOWN)
@@ -500,9 +487,9 @@ def monthly_availability(*, session: Session, month: date | str, org_id: int | N
         "allowed_down_minutes": int(measured * (1 - AVAILABILITY_TARGET)),
         "incidents": [
             {"id": i.id, "titre": i.title, "priorite": i.priority,
-             "debut": _aware(i.downtime_start), "fin": _aware(i.downtime_end) if i.downtime_end else None,
-             "minutes": len(_minute_span(start, _aware(i.downtime_start),
-                                         _aware(i.downtime_end) if i.downtime_end else horizon, n))}
+             "debut": as_utc(i.downtime_start), "fin": as_utc(i.downtime_end) if i.downtime_end else None,
+             "minutes": len(_minute_span(start, as_utc(i.downtime_start),
+                                         as_utc(i.downtime_end) if i.downtime_end else horizon, n))}
             for i in incidents
         ],
     }

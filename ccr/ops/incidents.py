@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 from ccr.core import audit
 from ccr.core.config import Settings, get_settings
 from ccr.core.csvsafe import rows_to_csv
-from ccr.core.db import utcnow
+from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import AccessDenied, ConfigError, InvalidInput, NotFound
 from ccr.core.models import Incident
 from ccr.core.users import Actor
@@ -95,7 +95,7 @@ def add_business_time(start: datetime, amount: timedelta, settings: Settings | N
     settings = settings or get_settings()
     open_h, close_h = _hours(settings)
     tz = ZoneInfo(settings.timezone)
-    local = _aware(start).astimezone(tz)
+    local = as_utc(start).astimezone(tz)
     left = amount
     day = local.date()
     for _ in range(3660):  # ten years of days: more than any allowance, and never an endless loop
@@ -116,7 +116,7 @@ def business_time_between(start: datetime, end: datetime, settings: Settings | N
     settings = settings or get_settings()
     open_h, close_h = _hours(settings)
     tz = ZoneInfo(settings.timezone)
-    a, b = _aware(start).astimezone(tz), _aware(end).astimezone(tz)
+    a, b = as_utc(start).astimezone(tz), as_utc(end).astimezone(tz)
     total = timedelta(0)
     day = a.date()
     while day <= b.date():
@@ -162,11 +162,11 @@ class SlaState:
 def sla_state(incident: Incident, *, now: datetime | None = None, settings: Settings | None = None) -> SlaState:
     """The SLA state of ``incident`` at ``now``: met, breached, near (< 25 % left) or running."""
     settings = settings or get_settings()
-    now = _aware(now or utcnow())
-    deadline = _aware(incident.response_due_at) if incident.response_due_at else \
+    now = as_utc(now or utcnow())
+    deadline = as_utc(incident.response_due_at) if incident.response_due_at else \
         response_deadline(incident.opened_at, incident.priority, settings)
     if incident.first_response_at is not None:
-        state = "met" if _aware(incident.first_response_at) <= deadline else "breached"
+        state = "met" if as_utc(incident.first_response_at) <= deadline else "breached"
         return SlaState(state, deadline, timedelta(0))
     if now > deadline:
         return SlaState("breached", deadline, timedelta(0))
@@ -179,17 +179,13 @@ def breach_notification_late(incident: Incident, *, now: datetime | None = None)
     """True for a data breach whose client was not notified within ``BREACH_NOTIFY_HOURS`` of its opening."""
     if incident.kind != "breach":
         return False
-    limit = _aware(incident.opened_at) + timedelta(hours=BREACH_NOTIFY_HOURS)
-    notified = _aware(incident.client_notified_at) if incident.client_notified_at else None
-    return (notified or _aware(now or utcnow())) > limit
+    limit = as_utc(incident.opened_at) + timedelta(hours=BREACH_NOTIFY_HOURS)
+    notified = as_utc(incident.client_notified_at) if incident.client_notified_at else None
+    return (notified or as_utc(now or utcnow())) > limit
 
 
 # --- register ---------------------------------------------------------------------------------
 
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def _check_priority(priority: str) -> None:
@@ -222,18 +218,18 @@ def _check_fields(inc: Incident) -> None:
         raise InvalidInput(f"Type d'incident « {inc.kind} » inconnu.")
     if inc.status not in STATUSES:
         raise InvalidInput(f"Statut « {inc.status} » inconnu (ouvert, en cours ou résolu).")
-    opened = _aware(inc.opened_at)
+    opened = as_utc(inc.opened_at)
     for field, label in (("first_response_at", "La première réponse"), ("resolved_at", "La résolution"),
                          ("client_notified_at", "La notification du client")):
         value = getattr(inc, field)
-        if value is not None and _aware(value) < opened:
+        if value is not None and as_utc(value) < opened:
             raise InvalidInput(f"{label} ne peut pas précéder l'ouverture de l'incident.")
     if inc.status == "resolved" and inc.resolved_at is None:
         raise InvalidInput("Indiquez la date de résolution d'un incident résolu.")
     if inc.caused_downtime:
         if inc.downtime_start is None:
             raise InvalidInput("Indiquez le début de l'interruption de service.")
-        if inc.downtime_end is not None and _aware(inc.downtime_end) <= _aware(inc.downtime_start):
+        if inc.downtime_end is not None and as_utc(inc.downtime_end) <= as_utc(inc.downtime_start):
             raise InvalidInput("La fin de l'interruption doit suivre son début.")
     if inc.people_count is not None and inc.people_count < 0:
         raise InvalidInput("Le nombre de personnes concernées ne peut pas être négatif.")
@@ -253,7 +249,7 @@ def _apply(inc: Incident, fields: dict[str, Any]) -> None:
         elif key in ("data_categories", "likely_consequences", "measures_taken"):
             value = _text(value, "Champ de la violation") or None
         elif isinstance(value, datetime):
-            value = _aware(value)
+            value = as_utc(value)
         setattr(inc, key, value)
 
 
@@ -272,7 +268,7 @@ def create_incident(
     _require_write(actor)
     settings = settings or get_settings()
     _check_priority(priority)
-    opened = _aware(opened_at) if opened_at else utcnow()
+    opened = as_utc(opened_at) if opened_at else utcnow()
     inc = Incident(org_id=actor.org_id, kind=kind, priority=priority, title="", opened_at=opened,
                    created_by=actor.user_id, updated_at=utcnow())
     _apply(inc, {"title": title, **fields})
@@ -347,10 +343,10 @@ def register_rows(incidents: list[Incident], *, now: datetime | None = None,
             "priorite": inc.priority,
             "titre": inc.title,
             "statut": STATUS_LABELS.get(inc.status, inc.status),
-            "ouvert_le": _aware(inc.opened_at),
+            "ouvert_le": as_utc(inc.opened_at),
             "echeance_reponse": sla.deadline,
-            "premiere_reponse": _aware(inc.first_response_at) if inc.first_response_at else None,
-            "resolu_le": _aware(inc.resolved_at) if inc.resolved_at else None,
+            "premiere_reponse": as_utc(inc.first_response_at) if inc.first_response_at else None,
+            "resolu_le": as_utc(inc.resolved_at) if inc.resolved_at else None,
             "delai": sla.label,
             "sla": sla.state,
             "reste_ouvre_h": round(sla.remaining.total_seconds() / 3600, 1),
@@ -366,8 +362,8 @@ def export_breaches_csv(*, session: Session, actor: Actor) -> bytes:
     breaches = list_incidents(session=session, actor=actor, kind="breach")
     rows = []
     for inc in breaches:
-        notified = _aware(inc.client_notified_at) if inc.client_notified_at else None
-        delay = round((notified - _aware(inc.opened_at)).total_seconds() / 3600, 1) if notified else None
+        notified = as_utc(inc.client_notified_at) if inc.client_notified_at else None
+        delay = round((notified - as_utc(inc.opened_at)).total_seconds() / 3600, 1) if notified else None
         rows.append({
             "id": inc.id, "titre": inc.title, "priorite": inc.priority,
             "statut": STATUS_LABELS.get(inc.status, inc.status), "ouvert_le": _iso(inc.opened_at),
@@ -384,7 +380,7 @@ def export_breaches_csv(*, session: Session, actor: Actor) -> bytes:
 
 
 def _iso(value: datetime | None) -> str:
-    return _aware(value).isoformat(timespec="minutes") if value else ""
+    return as_utc(value).isoformat(timespec="minutes") if value else ""
 
 
 def downtime_incidents(*, session: Session, start: datetime, end: datetime,
@@ -395,4 +391,4 @@ def downtime_incidents(*, session: Session, start: datetime, end: datetime,
     if org_id is not None:
         stmt = stmt.where(Incident.org_id == org_id)
     rows = session.exec(stmt.order_by(col(Incident.downtime_start))).all()
-    return [i for i in rows if i.downtime_end is None or _aware(i.downtime_end) > _aware(start)]
+    return [i for i in rows if i.downtime_end is None or as_utc(i.downtime_end) > as_utc(start)]

@@ -31,6 +31,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from ccr.core.config import Settings, get_settings
+from ccr.core.db import get_engine
+from ccr.privacy import retention
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,8 @@ class ResilientScheduler(BackgroundScheduler):
 
 def purge_job() -> None:
     """The daily retention job (module-level: the job store keeps a reference to it, not a pickle of code)."""
-    from ccr.privacy.retention import run_purge
-
     try:
-        run = run_purge(trigger="schedule")
+        run = retention.run_purge(trigger="schedule")
     except Exception:  # logged here; health reports the missing run against the schedule
         log.exception("Purge planifiée impossible")
         return
@@ -90,8 +90,6 @@ def last_purge_due(settings: Settings, now: datetime) -> datetime:
 
 def start_scheduler(settings: Settings | None = None) -> BackgroundScheduler:
     """Start this process's scheduler once and (re)register the fixed jobs; later calls return it."""
-    from ccr.core.db import get_engine
-
     global _scheduler
     settings = settings or get_settings()
     with _lock:

@@ -12,6 +12,9 @@ import logging
 import threading
 
 from ccr.core.config import Settings
+from ccr.ops.scheduler import shutdown_scheduler, start_scheduler
+from ccr.pipeline.lease import give_back_leases
+from ccr.pipeline.worker import start_worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,6 @@ _running: dict = {}
 
 def start_services(settings: Settings) -> dict:
     """Start (once) and return the background services of this process."""
-    from ccr.ops.scheduler import start_scheduler
-    from ccr.pipeline.jobs import start_worker_pool
-
     with _lock:
         if _running:
             return _running
@@ -40,9 +40,6 @@ def start_services(settings: Settings) -> dict:
 
 def stop_services(settings: Settings) -> None:
     """Stop this process's services at shutdown: the scheduler, then the workers, whose calls are given back."""
-    from ccr.ops.scheduler import shutdown_scheduler
-    from ccr.pipeline.jobs import give_back_leases
-
     with _lock:
         if not _running.get("started"):
             return

@@ -7,7 +7,7 @@ Two queues: ``asr`` (transcription, the heavy step: GPU machines can take only t
     celery -A ccr.pipeline.celery_app worker -Q asr -c 1            # a GPU machine (CCR_ASR_DEVICE=cuda)
 
 The database stays the source of truth: a task only says "look at call N", and claims the call's row with
-the lease of ``ccr.pipeline.jobs`` before working. So a task delivered twice, late, or for a finished call does
+the lease of ``ccr.pipeline.lease`` before working. So a task delivered twice, late, or for a finished call does
 nothing, and two workers never process the same call. Tasks are acknowledged after they run
 (``acks_late``) and given back when their worker dies (``task_reject_on_worker_lost``); a worker killed
 with its machine leaves an unacknowledged message that Redis delivers again after
@@ -18,20 +18,27 @@ with its machine leaves an unacknowledged message that Redis delivers again afte
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from typing import Any
 
 from celery import Celery, signals
+from sqlmodel import col, or_, select
 
 from ccr.core.config import Settings, get_settings
-from ccr.pipeline import jobs
+from ccr.core.db import dispose_engines, utcnow
+from ccr.core.db import session as db_session
+from ccr.core.models import Call
+from ccr.core.owners import owner_id
+from ccr.pipeline.lease import STAGES, stage_of
+from ccr.pipeline.steps import run_stage
+from ccr.privacy.retention import run_purge
 
 log = logging.getLogger(__name__)
 
 QUEUES = ("asr", "score")
+# Message names on the wire: they keep the module path of an earlier release, so that messages queued
+# before an upgrade are still understood by the upgraded workers.
 TASK_OF_STAGE = {"asr": "ccr.tasks.transcribe_call", "score": "ccr.tasks.score_call"}
 PING_TIMEOUT_S = 1.0  # a live worker answers a broadcast in milliseconds; the page must not hang on a dead one
 STATUS_CACHE_S = 5.0  # every open page polls the queue panel: one broadcast per 5 s per process is enough
@@ -80,8 +87,6 @@ def _build(url: str, settings: Settings) -> Celery:
 
     @app.task(name="ccr.tasks.run_retention")
     def retention_task() -> str:
-        from ccr.privacy.retention import run_purge
-
         return run_purge(trigger="schedule").status  # the purge's lease row: one run across all replicas
 
     return app
@@ -95,12 +100,12 @@ def __getattr__(name: str) -> Any:
 
 
 def _owner(task) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:celery-{(task.request.id or 'local')[:12]}"
+    return owner_id(f"celery-{(task.request.id or 'local')[:12]}")
 
 
 def _run(task, call_id: int, stage: str) -> str:
     settings = get_settings()
-    outcome, delay = jobs.run_stage(call_id, stage=stage, owner=_owner(task), settings=settings)
+    outcome, delay = run_stage(call_id, stage=stage, owner=_owner(task), settings=settings)
     if outcome == "next":
         send(call_id, "score", settings=settings)
     elif outcome == "forward":
@@ -131,17 +136,12 @@ def send(call_id: int, stage: str, *, countdown: float | None = None, settings: 
 
 def dispatch_calls(call_ids: list[int], *, settings: Settings | None = None) -> int:
     """Send each pending call to the queue of its current stage; returns how many were sent."""
-    from sqlmodel import col, select
-
-    from ccr.core.db import session as db_session
-    from ccr.core.models import Call
-
     settings = settings or get_settings()
     with db_session(settings) as s:
         rows = s.exec(select(Call.id, Call.status).where(col(Call.id).in_(call_ids))).all()
     sent = 0
     for call_id, status in rows:
-        stage = jobs.stage_of(status)
+        stage = stage_of(status)
         if stage:
             send(call_id, stage, settings=settings)
             sent += 1
@@ -153,18 +153,12 @@ def redispatch_orphans(*, settings: Settings | None = None) -> int:
 
     Only for an empty queue: a call waiting in a non-empty one is not an orphan, and a duplicate would be
     harmless but useless. Leased calls and calls waiting before a retry have their task already."""
-    from sqlmodel import col, or_, select
-
-    from ccr.core.db import session as db_session
-    from ccr.core.db import utcnow
-    from ccr.core.models import Call
-
     settings = settings or get_settings()
     lengths = queue_lengths(settings)
     empty = [stage for stage in QUEUES if lengths.get(stage) == 0]
     if not empty:
         return 0
-    statuses = [st for stage in empty for st in jobs.STAGES[stage]]
+    statuses = [st for stage in empty for st in STAGES[stage]]
     now = utcnow()
     with db_session(settings) as s:
         ids = list(s.exec(
@@ -244,8 +238,6 @@ def broker_status(settings: Settings | None = None, *, timeout: float = PING_TIM
 @signals.worker_process_init.connect
 def _fresh_engine_in_child(**_kwargs) -> None:
     # A forked pool process must not share the parent's database connections.
-    from ccr.core.db import dispose_engines
-
     dispose_engines()
 
 

@@ -3,7 +3,7 @@
 Every file is decoded in full before it is accepted (``ccr.speech.audio.probe_audio``); a refused file gets a
 precise French reason and never stops the other files of the batch. The same recording (same sha256)
 is imported once per organisation. Accepted files are encrypted (``ccr.core.storage``) and their call is
-queued for the worker (``ccr.pipeline.jobs``), or held while a maintenance window is active.
+queued for the worker (``ccr.pipeline.worker``), or held while a maintenance window is active.
 
 Metadata, for each field, comes from the first source that gives it:
 
@@ -54,12 +54,15 @@ from sqlmodel import Session, select
 
 from ccr.core import audit, storage
 from ccr.core.config import get_settings
+from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, AudioError, CcrError, InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.models import Agent, Call, Team
 from ccr.core.textnorm import strip_bidi
 from ccr.core.users import Actor
+from ccr.pipeline.maintenance import is_maintenance_active
+from ccr.pipeline.queue import dispatch_after_commit
 from ccr.privacy.retention import call_date_error
 from ccr.speech.audio import probe_audio, sha256_bytes
 
@@ -528,8 +531,6 @@ def ingest_upload(
     """Validate, de-duplicate, encrypt and queue one uploaded recording, in the caller's transaction.
 
     ``metadata`` (a CSV line) wins over ``defaults`` (the form), which win over the file name."""
-    from ccr.pipeline.jobs import dispatch_after_commit, is_maintenance_active
-
     _require_import(actor)
     settings = get_settings()
     name = sanitize_filename(filename)
@@ -563,7 +564,7 @@ def ingest_upload(
     if origin is not None and (error := call_date_error(fields["started_at"])) is not None:
         return IngestResult(name, "rejected", f"Date refusée ({origin}) : {error}.")
 
-    status = "held" if is_maintenance_active(session, actor.org_id) else "queued"
+    status = "held" if is_maintenance_active(session=session, org_id=actor.org_id) else "queued"
     key = storage.put_audio(data, org_id=actor.org_id, settings=settings)
     now = utcnow()
     call = Call(org_id=actor.org_id, sha256=sha, audio_key=key, audio_size=len(data), source_name=name,
@@ -641,8 +642,6 @@ def ingest_files(
     defaults: dict | None = None,
 ) -> BatchResult:
     """Import a batch (Import page, CLI): one transaction per file, so a bad file never undoes the others."""
-    from ccr.core.db import session as db_session
-
     _require_import(actor)
     batch = BatchResult()
     rows: dict[str, dict] = {}

@@ -22,10 +22,11 @@ from sqlmodel import Session, col, or_, select
 
 from ccr.core import audit
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import utcnow
+from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Call, MaintenanceWindow
 from ccr.core.users import Actor
+from ccr.pipeline.queue import dispatch_after_commit
 
 MAX_WINDOW_HOURS = 72  # longer than a weekend is a migration project, not a maintenance window
 MAX_MESSAGE = 500  # a banner line, not a notice
@@ -43,10 +44,6 @@ class Announcement:
     active: bool
     all_orgs: bool
 
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they are stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def _applies_to(org_id: int | None):
@@ -70,7 +67,7 @@ def schedule_window(
     if starts_at is None or ends_at is None:
         raise InvalidInput("Indiquez le début et la fin de la maintenance.")
     now = now or utcnow()
-    start, end = _aware(starts_at), _aware(ends_at)
+    start, end = as_utc(starts_at), as_utc(ends_at)
     text = (message or "").strip()
     if not text:
         raise InvalidInput("Indiquez le message affiché aux utilisateurs.")
@@ -128,7 +125,7 @@ def upcoming_or_active(*, session: Session, org_id: int | None, now: datetime | 
         col(MaintenanceWindow.ends_at) > now, col(MaintenanceWindow.starts_at) <= now + lead_time,
     ).order_by(col(MaintenanceWindow.starts_at))
     return [
-        Announcement(w.id, _aware(w.starts_at), _aware(w.ends_at), w.message, _aware(w.starts_at) <= now,
+        Announcement(w.id, as_utc(w.starts_at), as_utc(w.ends_at), w.message, as_utc(w.starts_at) <= now,
                      w.org_id is None)
         for w in session.exec(stmt).all()
     ]
@@ -175,8 +172,6 @@ def release_held_calls(*, session: Session, now: datetime | None = None) -> int:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:
-            from ccr.pipeline.jobs import dispatch_after_commit
-
             dispatch_after_commit(session, held)  # Celery mode: their tasks are sent once this commits
             released += result.rowcount
             audit.log_event(session=session, who=audit.SYSTEM, org_id=org_id, action="held_calls_released",

@@ -4,8 +4,7 @@ Archives are sealed at rest (``ccr.core.sealed``: AES-GCM, key derived from the 
 because they may hold decrypted recordings; they are decrypted in memory when downloaded.
 Every export and every download is audited; the retention job deletes them after the
 "exports" duration (``Settings.export_keep_days`` by default). Every CSV cell goes through
-``ccr.core.csvsafe`` so a spreadsheet never runs a formula found in the data.
-"""
+``ccr.core.csvsafe`` so a spreadsheet never runs a formula found in the data."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import io
 import json
 import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -33,109 +31,33 @@ from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, CcrError, InvalidInput, NotFound
 from ccr.core.models import Agent, AuditLog, Call, Evaluation, Export, Organisation, Review, Team, Transcript
 from ccr.core.users import Actor
+from ccr.privacy import subjects
+from ccr.privacy.records import (
+    AUDIT_FIELDS,
+    CALL_FIELDS,
+    EVALUATION_FIELDS,
+    REVIEW_FIELDS,
+    audio_extension,
+    audit_row,
+    call_row,
+    evaluation_row,
+    export_path,
+    iso,
+    review_row,
+    transcript_row,
+)
+from ccr.privacy.retention import retention_days
 
 log = logging.getLogger(__name__)
-
 EXPORT_ROLES = ("dpo", "admin")
-EXPORT_SUFFIX = ".zip.enc"  # a sealed ZIP: never a plain archive on disk
 MANIFEST_FORMAT = "ccr-export-1"
 PROGRESS_EVERY_S = 0.5  # write the progress row at most twice a second: cheap, still smooth on the page
-AUDIO_EXTENSIONS = frozenset({"wav", "mp3", "ogg", "oga", "opus", "flac", "m4a", "aac", "webm", "mp4", "wma"})
-
-CALL_FIELDS = ["id", "external_id", "started_at", "direction", "campaign", "team", "agent", "customer_phone",
-               "duration_s", "channels", "status", "restricted", "source_name", "has_audio", "agent_talk_s",
-               "customer_talk_s", "silence_s", "longest_silence_s", "overtalk_s", "interruptions", "agent_wpm",
-               "created_at"]
-EVALUATION_FIELDS = ["id", "call_id", "grid", "grid_version", "engine", "is_current", "ai_score", "ai_passed",
-                     "ai_critical_failed", "final_score", "final_passed", "final_critical_failed", "validated",
-                     "category", "irritant_count", "restricted", "criteria", "irritants", "summary", "created_at"]
-REVIEW_FIELDS = ["id", "call_id", "evaluation_id", "reviewer_id", "ai_score", "final_score", "final_passed",
-                 "overrides", "comments", "summary", "recommendations", "coaching_note", "created_at"]
-AUDIT_FIELDS = ["id", "created_at", "username", "action", "target_type", "target_id", "outcome", "detail",
-                "prev_hash", "hash"]
 AUDIT_CHECKPOINTS_NAME = "audit_checkpoints.jsonl"
-
-
-def export_path(settings: Settings, org_id: int, key: str) -> Path:
-    """Where the sealed archive ``key`` of ``org_id`` lives (the key is a random hex id, never a name)."""
-    if not re.fullmatch(r"[0-9a-f]{32}", key or ""):
-        raise NotFound("Export introuvable.")
-    return settings.exports_dir / str(int(org_id)) / f"{key}{EXPORT_SUFFIX}"
 
 
 def _require_role(actor: Actor) -> None:
     if actor.role not in EXPORT_ROLES:
         raise AccessDenied("Seuls le DPO et l'administrateur peuvent exporter les données.")
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat(timespec="seconds") if dt else None
-
-
-def audio_extension(call: Call) -> str:
-    """The file extension of a recording in an archive, from its (sanitised) upload name."""
-    ext = (call.source_name or "").rsplit(".", 1)[-1].lower() if "." in (call.source_name or "") else ""
-    return ext if ext in AUDIO_EXTENSIONS else "bin"
-
-
-# --- rows ---------------------------------------------------------------------------------------
-
-
-def call_row(call: Call, teams: dict[int, str], agents: dict[int, str]) -> dict[str, Any]:
-    """One call as an export row."""
-    return {
-        "id": call.id, "external_id": call.external_id, "started_at": _iso(call.started_at),
-        "direction": call.direction, "campaign": call.campaign, "team": teams.get(call.team_id),
-        "agent": agents.get(call.agent_id), "customer_phone": call.customer_phone, "duration_s": call.duration_s,
-        "channels": call.channels, "status": call.status, "restricted": call.restricted,
-        "source_name": call.source_name, "has_audio": bool(call.audio_key), "agent_talk_s": call.agent_talk_s,
-        "customer_talk_s": call.customer_talk_s, "silence_s": call.silence_s,
-        "longest_silence_s": call.longest_silence_s, "overtalk_s": call.overtalk_s,
-        "interruptions": call.interruptions, "agent_wpm": call.agent_wpm, "created_at": _iso(call.created_at),
-    }
-
-
-def transcript_row(t: Transcript) -> dict[str, Any]:
-    """One transcript as a JSON object (one line of transcripts.jsonl)."""
-    return {"call_id": t.call_id, "language": t.language, "engine": t.engine, "model": t.model,
-            "segments": json.loads(t.segments_json), "redactions": json.loads(t.redactions_json or "{}"),
-            "truncated": t.truncated, "created_at": _iso(t.created_at)}
-
-
-def evaluation_row(ev: Evaluation) -> dict[str, Any]:
-    """One evaluation as an export row (criteria and irritants as compact JSON)."""
-    result = json.loads(ev.result_json or "{}")
-    return {
-        "id": ev.id, "call_id": ev.call_id, "grid": ev.grid_slug, "grid_version": ev.grid_version,
-        "engine": ev.engine, "is_current": ev.is_current, "ai_score": ev.ai_score, "ai_passed": ev.ai_passed,
-        "ai_critical_failed": ev.ai_critical_failed, "final_score": ev.final_score,
-        "final_passed": ev.final_passed, "final_critical_failed": ev.final_critical_failed,
-        "validated": ev.validated, "category": ev.category, "irritant_count": ev.irritant_count,
-        "restricted": ev.restricted,
-        "criteria": json.dumps([{"id": c.get("id"), "verdict": c.get("verdict")} for c in result.get("criteria", [])],
-                               ensure_ascii=False),
-        "irritants": json.dumps([i.get("label") for i in result.get("irritants") or []], ensure_ascii=False),
-        "summary": result.get("summary"), "created_at": _iso(ev.created_at),
-    }
-
-
-def review_row(r: Review) -> dict[str, Any]:
-    """One human review as an export row."""
-    return {"id": r.id, "call_id": r.call_id, "evaluation_id": r.evaluation_id, "reviewer_id": r.reviewer_id,
-            "ai_score": r.ai_score, "final_score": r.final_score, "final_passed": r.final_passed,
-            "overrides": r.overrides_json, "comments": r.comments_json, "summary": r.summary,
-            "recommendations": r.recommendations_json, "coaching_note": r.coaching_note,
-            "created_at": _iso(r.created_at)}
-
-
-def audit_row(e: AuditLog) -> dict[str, Any]:
-    """One audit entry as an export row (hashes included, so the chain can be re-verified offline)."""
-    return {"id": e.id, "created_at": e.created_at.isoformat(timespec="microseconds"), "username": e.username,
-            "action": e.action, "target_type": e.target_type, "target_id": e.target_id, "outcome": e.outcome,
-            "detail": e.detail_json, "prev_hash": e.prev_hash, "hash": e.hash}
-
-
-# --- archive writing ------------------------------------------------------------------------------
 
 
 class _Archive:
@@ -192,8 +114,6 @@ def _names(s: Session, org_id: int) -> tuple[dict[int, str], dict[int, str]]:
 
 
 def _export_days(s: Session, org_id: int, settings: Settings) -> int:
-    from ccr.privacy.retention import retention_days
-
     return retention_days(session=s, org_id=org_id, settings=settings)["exports"]
 
 
@@ -289,7 +209,7 @@ def build_organisation_export(export_id: int, *, settings: Settings | None = Non
                 counts["audio"] += 1
                 progress.step()
         manifest = {"format": MANIFEST_FORMAT, "kind": "organisation",
-                    "organisation": {"id": org_id, "name": org_name}, "created_at": _iso(utcnow()),
+                    "organisation": {"id": org_id, "name": org_name}, "created_at": iso(utcnow()),
                     "include_audio": include_audio, "counts": counts}
         archive.close(manifest)
         part.replace(path)
@@ -350,14 +270,9 @@ def read_manifest(data: bytes) -> dict[str, Any]:
         return json.loads(zf.read("manifest.json"))
 
 
-# --- data-subject export -------------------------------------------------------------------------
-
-
 def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: str | None = None,
                           include_audio: bool = False, settings: Settings | None = None) -> int:
     """Export everything about one agent or one phone number: JSON plus a French summary, sealed; returns its id."""
-    from ccr.privacy import subjects
-
     _require_role(actor)
     settings = settings or get_settings()
     with db_session(settings) as s:
@@ -392,7 +307,7 @@ def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: s
     counts = {k: len(v) for k, v in data.items() if isinstance(v, list)}
     counts["audio"] = n_audio
     manifest = {"format": MANIFEST_FORMAT, "kind": "subject", "subject_kind": data["personne"]["type"],
-                "created_at": _iso(utcnow()), "counts": counts}
+                "created_at": iso(utcnow()), "counts": counts}
     archive.close(manifest)
     part.replace(path)
     with db_session(settings) as s:

@@ -33,6 +33,8 @@ from ccr.core import audit, sealed, storage
 from ccr.core.config import SECRET_KEY_FILE, Settings, get_settings
 from ccr.core.db import utcnow
 from ccr.core.errors import CcrError, ConfigError, InvalidInput
+from ccr.privacy.backup import AUDIO_MEMBER_RE, list_backups
+from ccr.privacy.records import EXPORT_SUFFIX
 
 NEW_SUFFIX = ".new"  # the secret being rolled out; its presence means a rotation is under way
 OLD_INFIX = ".old-"  # the previous secret, kept until the new one is in place
@@ -150,8 +152,6 @@ def _reseal(src: Path, dst: Path, old_key: bytes, new_key: bytes) -> None:
 
 def _reseal_backup(src: Path, dst: Path, old: Settings, new: Settings) -> None:
     """Re-seal a backup, re-encrypting the recordings it holds (else a restore would bring old-key audio)."""
-    from ccr.privacy.backup import AUDIO_MEMBER_RE
-
     old_key, new_key = sealed.derive_key(sealed.BACKUP_INFO, old), sealed.derive_key(sealed.BACKUP_INFO, new)
     reader = io.BufferedReader(sealed.ChunkStream(sealed.iter_open(src, old_key)))
     with sealed.SealedWriter(dst, new_key) as writer, tarfile.open(fileobj=writer, mode="w|") as out, \
@@ -169,9 +169,6 @@ def _reseal_backup(src: Path, dst: Path, old: Settings, new: Settings) -> None:
 
 
 def _rotate_sealed(old: Settings, new: Settings, report: RotationReport) -> None:
-    from ccr.privacy.backup import list_backups
-    from ccr.privacy.exports import EXPORT_SUFFIX
-
     old_key, new_key = sealed.derive_key(sealed.EXPORT_INFO, old), sealed.derive_key(sealed.EXPORT_INFO, new)
     if old.exports_dir.is_dir():
         for path in sorted(old.exports_dir.glob(f"*/*{EXPORT_SUFFIX}")):

@@ -8,12 +8,12 @@ defaults for a visitor), so the notice and the purge job cannot disagree.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
 from ccr.core.config import Settings
 from ccr.privacy import retention
+from ccr.privacy.subprocessors import list_subprocessors
 
 
 def retention_rows(*, session: Session, settings: Settings, org_id: int | None = None) -> list[dict[str, Any]]:
@@ -43,37 +43,6 @@ def other_durations(settings: Settings) -> list[dict[str, str]]:
     ]
 
 
-def _host(url: str | None) -> str | None:
-    return urlsplit(url).hostname if url else None
-
-
-def _fallback_subprocessors(settings: Settings) -> list[dict[str, str]]:
-    # Used until ccr.privacy.subprocessors is installed: derived from the engines actually configured.
-    rows = []
-    uses_api = settings.asr_engine == "openai" or settings.scoring_engine == "llm"
-    if uses_api:
-        host = _host(settings.openai_base_url) or "api.openai.com"
-        uses = [label for label, on in (("transcription", settings.asr_engine == "openai"),
-                                        ("évaluation par modèle de langage", settings.scoring_engine == "llm"))
-                if on]
-        rows.append({"name": host, "purpose": ", ".join(uses), "data": "enregistrements ou transcriptions"})
-    return rows
-
-
 def subprocessor_rows(settings: Settings) -> list[dict[str, Any]]:
     """The sub-processors in force (``ccr.privacy.subprocessors.list_subprocessors``), as plain dicts."""
-    try:
-        from ccr.privacy.subprocessors import list_subprocessors
-    except ImportError:
-        return _fallback_subprocessors(settings)
-    rows = []
-    for item in list_subprocessors(settings):
-        if isinstance(item, dict):
-            rows.append(dict(item))
-        elif hasattr(item, "model_dump"):
-            rows.append(item.model_dump())
-        elif hasattr(item, "__dataclass_fields__"):
-            rows.append({k: getattr(item, k) for k in item.__dataclass_fields__})
-        else:
-            rows.append({"name": str(item)})
-    return rows
+    return [dict(item) for item in list_subprocessors(settings)]

@@ -19,47 +19,39 @@ The purge (:func:`run_purge`, daily through ``ccr.ops.scheduler``, or ``python -
 The dashboard rollups of the deleted evaluations are rebuilt in the batch's transaction
 (:func:`ccr.dashboards.rollups.settle_rollups`), not when a dashboard next opens.
 
-Invariant used by the dashboards' history: every current, unrestricted evaluation is counted
-exactly once, either live (``Evaluation``) or folded (``DailyStat``), never both
-(see :func:`stats_history`).
-"""
+The lease is :mod:`ccr.privacy.locks`'s; the folding into anonymised statistics is :mod:`ccr.privacy.history`'s."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import socket
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, or_, true
 from sqlmodel import Session, SQLModel, col, select
 
 from ccr.core import audit, storage
 from ccr.core.calls import optimize_search_index
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import checkpoint_wal, get_engine, utcnow
-from ccr.core.errors import AccessDenied, CcrError, InvalidInput
+from ccr.core.db import as_utc, checkpoint_wal, get_engine, utcnow
+from ccr.core.db import session as db_session
+from ccr.core.errors import AccessDenied, InvalidInput
 from ccr.core.models import (
-    Agent,
     Call,
     ConsentRecord,
     CriterionResult,
-    DailyStat,
     Evaluation,
     Export,
     IrritantHit,
-    JobLock,
     Organisation,
     PurgeRun,
     RetentionSetting,
@@ -68,14 +60,20 @@ from ccr.core.models import (
 )
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty, settle_rollups
+from ccr.privacy.history import chunks, fold_into_daily_stats
+from ccr.privacy.locks import LOCK_NAME, acquire_lock, lock_owner_id, release_lock, renew_lock
+from ccr.privacy.records import EXPORT_SUFFIX, export_path
 
 log = logging.getLogger(__name__)
+
 
 # --- legal references and defaults --------------------------------------------------------------
 CNIL_2014_474 = (
     "CNIL, délibération n° 2014-474 du 27 novembre 2014 (norme simplifiée NS-057, écoute et "
     "enregistrement des appels sur le lieu de travail)"
 )
+
+
 COUNTED_FROM_CALL = "date de l'appel, ou date de son import si elle est plus tardive"
 
 
@@ -125,32 +123,35 @@ CATEGORIES: dict[str, CategoryRule] = {
         "Politique de conservation CallCenterRate, § 7 (restitution) : l'export est une copie, "
         "supprimée une fois récupérée (30 jours au plus).", "création de l'export"),
 }
+
+
 MIN_DAYS = 1  # zero would delete data the moment it arrives, before anyone can review it
 MAX_DAYS = 3650  # ten years: a typo guard, far beyond any justified duration
+
+
 # A call cannot happen after its import, but a recorder's clock or a wrong time zone (they span 26 h)
 # may put it some hours ahead: a call date up to one day ahead is believed, a later one is refused at
 # import, and for rows stored before that check, retention counts from the import date instead.
 CLOCK_SKEW = timedelta(days=1)
+
+
 # The oldest call date accepted at import: no organisation may keep call data longer than MAX_DAYS, so
 # an older date (01/01/1900, a clock reset to 1970) is a mistake, never a call that may still be held.
 MAX_CALL_AGE = timedelta(days=MAX_DAYS)
 MIN_JUSTIFICATION_CHARS = 20  # a written reason, not "ok"
-MIN_TEAM_AGENTS = 5  # smaller teams fold into the organisation level to avoid re-identification
-BATCH_CALLS = 500  # calls per transaction: bounded memory, short write locks, and under SQLite's bind limit
-LOCK_NAME = "purge"  # also taken by erasures, the other writer of DailyStat
-LOCK_LEASE_S = 1800  # a killed purge frees the lock after 30 min; a live one renews it between batches
 ORPHAN_GRACE_S = 3600  # an upload writes its file just before its row: younger files are never swept
 ACTIVE_STATUSES = ("transcribing", "scoring")  # a worker holds these calls: left for the next run
+
+
 # Test hook: kill the process between a batch's commit and its file deletions (crash-safety test).
 CRASH_ENV = "CCR_TEST_CRASH_AFTER_COMMIT"
 HOLD_ENV = "CCR_TEST_PURGE_HOLD_S"  # test hook: hold the lock this long, so two processes surely overlap
 RETENTION_ROLES = ("dpo", "admin")
+
+
 # Tables kept when a terminated organisation is wiped: the tenant itself, its team names (labels
 # of the anonymised statistics) and the statistics; everything else with an org_id is deleted.
 KEEP_ON_TERMINATION = frozenset({"organisation", "team", "dailystat", "purgerun", "joblock"})
-
-
-# --- settings ------------------------------------------------------------------------------------
 
 
 def _require_role(actor: Actor) -> None:
@@ -236,8 +237,8 @@ def set_retention(*, session: Session, actor: Actor, category: str, days: int,
 def call_date_error(started_at: datetime, *, now: datetime | None = None,
                     settings: Settings | None = None) -> str | None:
     """Why a call date cannot be accepted at import (French, lower case), or None when it is plausible."""
-    now = _aware(now) if now else utcnow()
-    started_at = _aware(started_at)
+    now = as_utc(now) if now else utcnow()
+    started_at = as_utc(started_at)
     oldest = now - MAX_CALL_AGE
     if oldest <= started_at <= now + CLOCK_SKEW:
         return None  # checked on every line of a metadata CSV: the message is only built when needed
@@ -263,7 +264,7 @@ def termination_deadline(org: Organisation, settings: Settings | None = None) ->
     """When a terminated organisation's data is deleted (None if it is not terminated)."""
     if org.status != "terminated" or org.terminated_at is None:
         return None
-    return _aware(org.terminated_at) + timedelta(days=(settings or get_settings()).termination_grace_days)
+    return as_utc(org.terminated_at) + timedelta(days=(settings or get_settings()).termination_grace_days)
 
 
 def termination_countdown(org: Organisation, *, now: datetime | None = None,
@@ -276,227 +277,11 @@ def termination_countdown(org: Organisation, *, now: datetime | None = None,
     return max(0, left.days + (1 if left.seconds or left.microseconds else 0))
 
 
-# --- the lease lock ------------------------------------------------------------------------------
-
-
-def lock_owner_id() -> str:
-    """A unique owner id for this process and attempt: host:pid:random."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def acquire_lock(name: str, owner: str, *, lease_s: int = LOCK_LEASE_S, settings: Settings | None = None) -> bool:
-    """Take the lease ``name`` if it is free or expired; atomic across processes (one UPDATE)."""
-    engine = get_engine(settings)
-    now = utcnow()
-    dialect = engine.dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(JobLock)
-    with engine.begin() as conn:
-        conn.execute(ins.values(name=name, owner=None, expires_at=None).on_conflict_do_nothing())
-    with engine.begin() as conn:
-        res = conn.execute(
-            update(JobLock)
-            .where(JobLock.name == name,
-                   or_(col(JobLock.owner).is_(None), col(JobLock.expires_at).is_(None), JobLock.expires_at < now))
-            .values(owner=owner, expires_at=now + timedelta(seconds=lease_s))
-        )
-        if res.rowcount == 1:
-            return True
-        holder = conn.execute(select(JobLock.owner).where(JobLock.name == name)).scalar()
-        if holder and _owner_is_dead(holder):
-            # A killed process on this host cannot renew: take its lease over now rather than in 30 min.
-            res = conn.execute(update(JobLock).where(JobLock.name == name, JobLock.owner == holder)
-                               .values(owner=owner, expires_at=now + timedelta(seconds=lease_s)))
-            return res.rowcount == 1
-        return False
-
-
-def _owner_is_dead(owner: str) -> bool:
-    """True when the lease holder is a process of this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def renew_lock(name: str, owner: str, *, lease_s: int = LOCK_LEASE_S, settings: Settings | None = None) -> bool:
-    """Extend a lease we hold; False if it was lost (expired and taken by another process)."""
-    with get_engine(settings).begin() as conn:
-        res = conn.execute(update(JobLock).where(JobLock.name == name, JobLock.owner == owner)
-                           .values(expires_at=utcnow() + timedelta(seconds=lease_s)))
-        return res.rowcount == 1
-
-
-def release_lock(name: str, owner: str, *, settings: Settings | None = None) -> None:
-    """Give a lease back (only if we still hold it)."""
-    with get_engine(settings).begin() as conn:
-        conn.execute(update(JobLock).where(JobLock.name == name, JobLock.owner == owner)
-                     .values(owner=None, expires_at=None))
-
-
-@contextmanager
-def job_lock(name: str = LOCK_NAME, *, wait_s: float = 0.0, settings: Settings | None = None) -> Iterator[str]:
-    """Hold the lease ``name`` for a block, waiting up to ``wait_s``; raises CcrError if it stays taken."""
-    owner = lock_owner_id()
-    deadline = time.monotonic() + wait_s
-    while not acquire_lock(name, owner, settings=settings):
-        if time.monotonic() >= deadline:
-            raise CcrError("Une purge des données est en cours : réessayez dans quelques minutes.")
-        time.sleep(0.5)
-    try:
-        yield owner
-    finally:
-        release_lock(name, owner, settings=settings)
-
-
-# --- anonymised statistics -----------------------------------------------------------------------
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def local_day(dt: datetime, tz: ZoneInfo) -> date:
-    """The local calendar day of a stored (UTC) instant."""
-    return _aware(dt).astimezone(tz).date()
-
-
-def reportable_team_ids(*, session: Session, org_id: int) -> set[int]:
-    """Teams with at least MIN_TEAM_AGENTS agents: the only ones kept apart in the statistics."""
-    rows = session.exec(select(Agent.team_id, func.count()).where(Agent.org_id == org_id,
-                                                                 col(Agent.team_id).is_not(None))
-                        .group_by(Agent.team_id)).all()
-    return {team_id for team_id, n in rows if n >= MIN_TEAM_AGENTS}
-
-
-def _chunks(ids: list[int], size: int = BATCH_CALLS) -> Iterator[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i:i + size]
-
-
-def fold_into_daily_stats(*, session: Session, org_id: int, call_ids: list[int],
-                          settings: Settings | None = None) -> int:
-    """Add the current, unrestricted evaluations of ``call_ids`` to DailyStat; returns how many were folded.
-
-    Must run in the same transaction as the deletion of those evaluations, so nothing is counted twice.
-    """
-    settings = settings or get_settings()
-    tz = ZoneInfo(settings.timezone)
-    reportable = reportable_team_ids(session=session, org_id=org_id)
-    buckets: dict[tuple[date, int | None], dict[str, Any]] = {}
-    folded = 0
-    for chunk in _chunks(list(call_ids)):
-        evs = session.exec(select(Evaluation).where(
-            Evaluation.org_id == org_id, col(Evaluation.call_id).in_(chunk),
-            Evaluation.is_current == True, Evaluation.restricted == False)).all()  # noqa: E712
-        if not evs:
-            continue
-        ev_ids = [e.id for e in evs]
-        crits: dict[int, list[tuple[str, str]]] = {}
-        for ev_id, crit_id, verdict in session.exec(
-                select(CriterionResult.evaluation_id, CriterionResult.criterion_id, CriterionResult.final_verdict)
-                .where(col(CriterionResult.evaluation_id).in_(ev_ids))).all():
-            crits.setdefault(ev_id, []).append((crit_id, verdict))
-        irritants: dict[int, list[str]] = {}
-        for ev_id, label in session.exec(select(IrritantHit.evaluation_id, IrritantHit.label)
-                                         .where(col(IrritantHit.evaluation_id).in_(ev_ids))).all():
-            irritants.setdefault(ev_id, []).append(label)
-        for ev in evs:
-            team = ev.team_id if ev.team_id in reportable else None
-            b = buckets.setdefault((local_day(ev.started_at, tz), team), {
-                "calls": 0, "score_sum": 0.0, "passed": 0, "critical_failed": 0, "validated": 0,
-                "with_irritant": 0, "duration_sum": 0.0, "silence_sum": 0.0,
-                "criteria": {}, "irritants": Counter(), "categories": Counter()})
-            b["calls"] += 1
-            b["score_sum"] += float(ev.final_score)
-            b["passed"] += int(bool(ev.final_passed))
-            b["critical_failed"] += int(bool(ev.final_critical_failed))
-            b["validated"] += int(bool(ev.validated))
-            b["with_irritant"] += int(ev.irritant_count > 0)
-            b["duration_sum"] += float(ev.duration_s or 0.0)
-            b["silence_sum"] += float(ev.silence_s or 0.0)
-            for crit_id, verdict in crits.get(ev.id, []):
-                pair = b["criteria"].setdefault(crit_id, [0, 0])
-                if verdict != "na":
-                    pair[1] += 1
-                    pair[0] += int(verdict == "pass")
-            b["irritants"].update(irritants.get(ev.id, []))
-            if ev.category:
-                b["categories"][ev.category] += 1
-            folded += 1
-    for (day, team), b in buckets.items():
-        team_filter = col(DailyStat.team_id).is_(None) if team is None else DailyStat.team_id == team
-        row = session.exec(select(DailyStat).where(DailyStat.org_id == org_id, DailyStat.day == day,
-                                                   team_filter)).first()
-        if row is None:
-            row = DailyStat(org_id=org_id, day=day, team_id=team)
-        for field in ("calls", "passed", "critical_failed", "validated", "with_irritant"):
-            setattr(row, field, getattr(row, field) + b[field])
-        for field in ("score_sum", "duration_sum", "silence_sum"):
-            setattr(row, field, getattr(row, field) + b[field])
-        criteria = json.loads(row.criteria_json or "{}")
-        for crit_id, (passed, applicable) in b["criteria"].items():
-            old = criteria.get(crit_id, [0, 0])
-            criteria[crit_id] = [old[0] + passed, old[1] + applicable]
-        row.criteria_json = json.dumps(criteria, sort_keys=True)
-        row.irritants_json = json.dumps(dict(Counter(json.loads(row.irritants_json or "{}")) + b["irritants"]),
-                                        ensure_ascii=False, sort_keys=True)
-        row.categories_json = json.dumps(
-            dict(Counter(json.loads(row.categories_json or "{}")) + b["categories"]),
-            ensure_ascii=False, sort_keys=True)
-        session.add(row)
-    session.flush()
-    return folded
-
-
-def stats_history(*, session: Session, org_id: int, since: date, until: date,
-                  settings: Settings | None = None) -> list[dict[str, Any]]:
-    """Daily totals (calls, mean score, pass rate) from folded statistics plus live evaluations.
-
-    The dashboards' history keeps showing a period after its evaluations were purged.
-    """
-    settings = settings or get_settings()
-    tz = ZoneInfo(settings.timezone)
-    days: dict[date, dict[str, float]] = {}
-    for row in session.exec(select(DailyStat).where(DailyStat.org_id == org_id, DailyStat.day >= since,
-                                                    DailyStat.day <= until)).all():
-        d = days.setdefault(row.day, {"calls": 0, "score_sum": 0.0, "passed": 0})
-        d["calls"] += row.calls
-        d["score_sum"] += row.score_sum
-        d["passed"] += row.passed
-    start = datetime.combine(since, datetime.min.time(), tz).astimezone(UTC)
-    end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
-    for started_at, score, passed in session.exec(
-            select(Evaluation.started_at, Evaluation.final_score, Evaluation.final_passed).where(
-                Evaluation.org_id == org_id, Evaluation.is_current == True,  # noqa: E712
-                Evaluation.restricted == False, Evaluation.started_at >= start,  # noqa: E712
-                Evaluation.started_at < end)).all():
-        d = days.setdefault(local_day(started_at, tz), {"calls": 0, "score_sum": 0.0, "passed": 0})
-        d["calls"] += 1
-        d["score_sum"] += float(score)
-        d["passed"] += int(bool(passed))
-    return [{"day": day, "calls": int(v["calls"]),
-             "mean_score": round(v["score_sum"] / v["calls"], 2) if v["calls"] else None,
-             "pass_rate": round(v["passed"] / v["calls"], 4) if v["calls"] else None}
-            for day, v in sorted(days.items())]
-
-
-# --- files -----------------------------------------------------------------------------------------
-
-
 def _remove_file(settings: Settings, entry: list) -> None:
     kind, org_id, key = entry
     if kind == "audio":
         storage.delete_audio(key, org_id=org_id, settings=settings)
     elif kind == "export":
-        from ccr.privacy.exports import export_path
-
         path = export_path(settings, org_id, key)
         path.unlink(missing_ok=True)
         path.with_name(path.name + ".part").unlink(missing_ok=True)
@@ -507,9 +292,6 @@ def sweep_orphans(*, settings: Settings | None = None, min_age_s: float = ORPHAN
 
     Files younger than ``min_age_s`` are left alone: an upload writes its file just before its row.
     """
-    from ccr.core.db import session as db_session
-    from ccr.privacy.exports import EXPORT_SUFFIX
-
     settings = settings or get_settings()
     cutoff = time.time() - min_age_s
     removed = 0
@@ -548,12 +330,9 @@ def sweep_orphans(*, settings: Settings | None = None, min_age_s: float = ORPHAN
     return removed
 
 
-# --- the purge -------------------------------------------------------------------------------------
-
-
 def _day_cutoff(now: datetime, days: int, tz: ZoneInfo) -> datetime:
     """Data of local day D expires at the first run on day D + days: cutoff = midnight of today - days + 1."""
-    today = _aware(now).astimezone(tz).date()
+    today = as_utc(now).astimezone(tz).date()
     return datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tz).astimezone(UTC)
 
 
@@ -625,7 +404,7 @@ class _Purger:
         # rollups of their days are rebuilt in the same transaction (no per-agent figure outlives them)
         ids = self._call_batches(org.id, [expired["evaluations_reviews"]], lambda st: st.where(
             col(Call.id).in_(select(Evaluation.call_id).where(Evaluation.org_id == org.id))))
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 mark_dirty(s, org.id, call_ids=chunk)  # dashboard rollups of those days (ccr.dashboards.rollups)
                 counts["folded"] += fold_into_daily_stats(session=s, org_id=org.id, call_ids=chunk,
@@ -640,13 +419,13 @@ class _Purger:
         # 2. transcripts (the FTS index follows through its delete trigger, and is optimised after the run)
         ids = self._call_batches(org.id, [expired["transcripts"]], lambda st: st.where(
             col(Call.id).in_(select(Transcript.call_id).where(Transcript.org_id == org.id))))
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 counts["transcripts"] += _delete(s, Transcript, Transcript.org_id == org.id,
                                                  col(Transcript.call_id).in_(chunk))
         # 3. recordings: the row forgets its file in the transaction; the file goes after the commit
         ids = self._call_batches(org.id, [expired["recordings"], col(Call.audio_key).is_not(None)])
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 calls = s.exec(select(Call).where(col(Call.id).in_(chunk))).all()
                 files = [["audio", org.id, c.audio_key] for c in calls]
@@ -660,7 +439,7 @@ class _Purger:
         ids = self._call_batches(org.id, [*expired.values(), col(Call.audio_key).is_(None)], lambda st: st.where(
             col(Call.id).not_in(select(Evaluation.call_id).where(Evaluation.org_id == org.id)),
             col(Call.id).not_in(select(Transcript.call_id).where(Transcript.org_id == org.id))))
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             with _tx(self.settings, self.dry_run) as s:
                 counts["calls"] += _delete(s, Call, Call.org_id == org.id, col(Call.id).in_(chunk))
         # 5. audit log, consent proofs and exports: exact instants, no statistics
@@ -753,7 +532,7 @@ def run_purge(*, now: datetime | None = None, dry_run: bool = False, trigger: st
               settings: Settings | None = None) -> PurgeRun:
     """Fold, then delete everything past its retention duration, in every organisation; returns the run."""
     settings = settings or get_settings()
-    ref_now = _aware(now) if now else utcnow()
+    ref_now = as_utc(now) if now else utcnow()
     started = time.monotonic()
     owner = lock_owner_id()
     if not acquire_lock(LOCK_NAME, owner, settings=settings):
@@ -811,8 +590,6 @@ def run_purge(*, now: datetime | None = None, dry_run: bool = False, trigger: st
 def run_purge_now(*, actor: Actor, settings: Settings | None = None) -> PurgeRun:
     """The "Lancer maintenant" button: a DPO/admin runs the purge at once; the request is audited."""
     _require_role(actor)
-    from ccr.core.db import session as db_session
-
     with db_session(settings) as s:
         audit.log_event(session=s, who=actor.who, action="purge_requested", target_type="retention")
     return run_purge(trigger="manual", settings=settings)

@@ -48,6 +48,9 @@ from ccr.core.models import (
 from ccr.core.textnorm import strip_bidi
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty, settle_rollups
+from ccr.privacy.history import fold_into_daily_stats
+from ccr.privacy.locks import LOCK_NAME, job_lock
+from ccr.privacy.records import call_row, evaluation_row, export_path, iso, review_row, transcript_row
 
 SUBJECT_ROLES = ("dpo", "admin")
 CONFIRM_WORD = "EFFACER"  # the DPO types "EFFACER <name>": no erasure by a stray click
@@ -177,14 +180,9 @@ def _confirm_form(text: str) -> str:
     return _SPACES.sub(" ", strip_bidi(text)).strip()
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat(timespec="seconds") if dt else None
-
 
 def collect_subject_data(*, session: Session, actor: Actor, subject: Subject) -> dict[str, Any]:
     """Everything stored about the subject, as JSON-ready data (right of access and portability)."""
-    from ccr.privacy.exports import call_row, evaluation_row, review_row, transcript_row
-
     teams = dict(session.exec(select(Team.id, Team.name).where(Team.org_id == actor.org_id)).all())
     agents = dict(session.exec(select(Agent.id, Agent.name).where(Agent.org_id == actor.org_id)).all())
     ids = subject.call_ids
@@ -193,13 +191,13 @@ def collect_subject_data(*, session: Session, actor: Actor, subject: Subject) ->
         agent = session.get(Agent, subject.agent_id)
         person.update({"id": agent.id, "nom": agent.name, "equipe": teams.get(agent.team_id),
                        "reference_externe": agent.external_ref, "actif": agent.active,
-                       "cree_le": _iso(agent.created_at)})
+                       "cree_le": iso(agent.created_at)})
     else:
         person["telephone"] = subject.label
     calls = subject_calls(session=session, actor=actor, subject=subject)
     return {
         "personne": person,
-        "genere_le": _iso(utcnow()),
+        "genere_le": iso(utcnow()),
         "appels": [call_row(c, teams, agents) for c in calls],
         "transcriptions": [transcript_row(t) for t in _in_chunks(
             session, select(Transcript).where(Transcript.org_id == actor.org_id), Transcript.call_id, ids)],
@@ -207,7 +205,7 @@ def collect_subject_data(*, session: Session, actor: Actor, subject: Subject) ->
             session, select(Evaluation).where(Evaluation.org_id == actor.org_id), Evaluation.call_id, ids)],
         "validations": [review_row(r) for r in _in_chunks(
             session, select(Review).where(Review.org_id == actor.org_id), Review.call_id, ids)],
-        "journal": [{"date": _iso(e.created_at), "utilisateur": e.username, "action": e.action,
+        "journal": [{"date": iso(e.created_at), "utilisateur": e.username, "action": e.action,
                      "cible": e.target_type, "cible_id": e.target_id}
                     for e in _audit_mentions(session, actor, subject)],
     }
@@ -264,9 +262,6 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
 
     Returns the deleted counts. The page must clear every cached query afterwards.
     """
-    from ccr.privacy.exports import export_path
-    from ccr.privacy.retention import LOCK_NAME, fold_into_daily_stats, job_lock
-
     settings = settings or get_settings()
     with db_session(settings) as s:
         subject = resolve_subject(session=s, actor=actor, agent_id=agent_id, phone=phone)

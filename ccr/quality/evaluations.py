@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select, update
 
+from ccr.core.calls import get_call
 from ccr.core.errors import NotFound
 from ccr.core.models import Call, CriterionResult, Evaluation, IrritantHit
 from ccr.core.users import Actor
@@ -73,8 +74,6 @@ def store_evaluation(*, session: Session, call: Call, result: dict[str, Any], gr
 
 def current_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evaluation | None:
     """The current evaluation of a call the actor may see (None when not scored yet)."""
-    from ccr.core.calls import get_call
-
     call = get_call(session=session, actor=actor, call_id=call_id)
     return session.exec(
         select(Evaluation).where(Evaluation.call_id == call.id, Evaluation.org_id == actor.org_id,
@@ -84,8 +83,6 @@ def current_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evalu
 
 def list_evaluations(*, session: Session, actor: Actor, call_id: int) -> list[Evaluation]:
     """Every evaluation of a call the actor may see, newest first."""
-    from ccr.core.calls import get_call
-
     call = get_call(session=session, actor=actor, call_id=call_id)
     return list(session.exec(
         select(Evaluation).where(Evaluation.call_id == call.id, Evaluation.org_id == actor.org_id)
@@ -95,8 +92,6 @@ def list_evaluations(*, session: Session, actor: Actor, call_id: int) -> list[Ev
 
 def get_evaluation(*, session: Session, actor: Actor, evaluation_id: int) -> Evaluation:
     """One evaluation, if its call is visible to the actor."""
-    from ccr.core.calls import get_call
-
     ev = session.get(Evaluation, evaluation_id)
     if ev is None or ev.org_id != actor.org_id:
         raise NotFound("Évaluation introuvable.")

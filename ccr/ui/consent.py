@@ -36,6 +36,7 @@ from ccr.privacy.consent import (
     refuse_all,
     withdraw,
 )
+from ccr.ui.guard import current_actor
 
 CHOICE_KEY = "ccr_consent_choice"  # the Consent chosen in this session; WITHDRAWN after a withdrawal
 BROWSER_KEY = "ccr_consent_browser"  # what the page must do with its cookies (see _BROWSER_JS)
@@ -102,8 +103,6 @@ def current_consent(settings: Settings | None = None) -> Consent | None:
 
 
 def _org_id() -> int | None:
-    from ccr.ui.guard import current_actor
-
     actor = current_actor()
     return actor.org_id if actor else None
 

@@ -12,7 +12,7 @@ import streamlit as st
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.users import Actor
-from ccr.pipeline import jobs
+from ccr.pipeline import queue
 from ccr.ui.text import md_escape, plain_frame
 
 PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
@@ -35,7 +35,7 @@ def format_eta(seconds: float | None) -> str:
 
 def _panel_body(actor: Actor) -> None:
     with session() as s:
-        stats = jobs.queue_stats(session=s, actor=actor)
+        stats = queue.queue_stats(session=s, actor=actor)
     counts = stats["counts"]
     st.markdown("**File de traitement**")
     c1, c2 = st.columns(2)
@@ -54,10 +54,10 @@ def broker_line(broker: dict) -> str:
     if broker.get("error"):
         return f"Courtier : {broker['error']}"
     parts = []
-    for queue, label in (("asr", "transcription"), ("score", "évaluation")):
-        waiting = broker["queued"].get(queue)
+    for name, label in (("asr", "transcription"), ("score", "évaluation")):
+        waiting = broker["queued"].get(name)
         parts.append(f"{label} : {'?' if waiting is None else waiting} en attente, "
-                     f"{broker['by_queue'].get(queue, 0)} worker(s)")
+                     f"{broker['by_queue'].get(name, 0)} worker(s)")
     return "File Celery — " + " ; ".join(parts)
 
 
@@ -70,7 +70,7 @@ def queue_panel(actor: Actor) -> None:
 def _retry(actor: Actor, call_id: int) -> None:
     try:
         with session() as s:
-            jobs.retry_call(session=s, actor=actor, call_id=call_id)
+            queue.retry_call(session=s, actor=actor, call_id=call_id)
         st.session_state["ccr_import_flash"] = f"Appel n° {call_id} relancé."
     except CcrError as err:
         st.session_state["ccr_import_flash"] = f"Relance impossible : {md_escape(err)}"
@@ -78,7 +78,7 @@ def _retry(actor: Actor, call_id: int) -> None:
 
 def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
     with session() as s:
-        progress = jobs.calls_progress(session=s, actor=actor, call_ids=call_ids)
+        progress = queue.calls_progress(session=s, actor=actor, call_ids=call_ids)
     total, finished = progress["total"], progress["done"] + progress["failed"]
     text = f"{progress['done']} terminé(s), {progress['failed']} en échec sur {total}"
     if finished < total:
@@ -91,7 +91,7 @@ def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
                                     "fichier": "Fichier", "statut": "Statut", "tentatives": "Tentatives",
                                     "raison": "Raison"})
     for row in progress["rows"]:
-        if row["status"] == "failed" and actor.role in jobs.MANAGE_ROLES:
+        if row["status"] == "failed" and actor.role in queue.MANAGE_ROLES:
             col1, col2 = st.columns([4, 1])
             col1.error(f"Appel n° {row['appel']} ({md_escape(row['fichier'])}) : {md_escape(row['raison'])}")
             col2.button("Relancer", key=f"ccr_retry_{row['appel']}", on_click=_retry, args=(actor, row["appel"]))
@@ -108,7 +108,7 @@ def _live_progress(actor: Actor, call_ids: list[int]) -> None:
 def batch_progress(actor: Actor, call_ids: list[int]) -> None:
     """The state of each call of a batch with an overall progress bar; live until every call is finished."""
     with session() as s:
-        progress = jobs.calls_progress(session=s, actor=actor, call_ids=call_ids)
+        progress = queue.calls_progress(session=s, actor=actor, call_ids=call_ids)
     if progress["total"] and progress["done"] + progress["failed"] == progress["total"]:
         _progress_body(actor, call_ids)
     else:

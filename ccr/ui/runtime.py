@@ -21,6 +21,7 @@ import streamlit as st
 from ccr.core import audit
 from ccr.core.config import get_settings
 from ccr.core.db import migrate
+from ccr.core.filemodes import restrict_umask, secure_data_dir
 from ccr.ops.services import start_services, stop_services
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
@@ -41,8 +42,6 @@ def serve(streamlit_args: list[str]) -> int:
     """Prepare the process (modes, database, services), then run the Streamlit server in it until it stops."""
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as streamlit_cli
-
-    from ccr.core.filemodes import restrict_umask, secure_data_dir
 
     restrict_umask()
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)

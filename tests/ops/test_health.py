@@ -47,7 +47,7 @@ def test_a_healthy_server_is_up_and_a_missing_worker_only_degrades_it(migrated):
 
 
 def test_a_worker_heartbeat_makes_the_worker_check_ok(migrated):
-    from ccr.pipeline.jobs import WORKER_LOCK_PREFIX
+    from ccr.pipeline.lease import WORKER_LOCK_PREFIX
 
     with session() as s:
         s.add(JobLock(name=WORKER_LOCK_PREFIX + "hote:1:w0", owner="hote:1:w0",

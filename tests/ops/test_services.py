@@ -27,10 +27,10 @@ def test_services_start_once_per_process(migrated, monkeypatch):
 
 
 def test_stopping_services_stops_the_scheduler_and_the_workers(migrated, monkeypatch):
-    from ccr.pipeline import jobs
+    from ccr.pipeline import worker
 
     monkeypatch.setattr(services, "_running", {})
-    monkeypatch.setattr(jobs, "_pool", None)
+    monkeypatch.setattr(worker, "_pool", None)
     settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
     pool = services.start_services(settings)["workers"]
     try:

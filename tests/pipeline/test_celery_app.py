@@ -1,7 +1,7 @@
 """Celery mode end to end: PostgreSQL, Redis and two real worker processes, one killed mid-call.
 
 Every call must end done exactly once (one transcript, one evaluation) with the same transcript and
-scores as the embedded mode (SQLite and ``ccr.pipeline.jobs`` in process) gives for the same recordings.
+scores as the embedded mode (SQLite and ``ccr.pipeline.worker`` in process) gives for the same recordings.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def test_a_task_does_nothing_unless_the_row_says_so(tenants, status, lease_owner
     from datetime import timedelta
 
     from ccr.core.models import Call
-    from ccr.pipeline import jobs
+    from ccr.pipeline import steps
 
     a, _b = tenants
     with db.session() as s:
@@ -178,7 +178,7 @@ def test_a_task_does_nothing_unless_the_row_says_so(tenants, status, lease_owner
         s.add(call)
         s.flush()
         call_id = call.id
-    outcome, delay = jobs.run_stage(call_id, stage=stage, owner="here:1:celery-y")
+    outcome, delay = steps.run_stage(call_id, stage=stage, owner="here:1:celery-y")
     assert outcome == expected
     assert (delay > 0) == (expected == "retry")
     with db.session() as s:
@@ -200,7 +200,7 @@ def test_without_a_broker_nothing_is_sent_and_uploads_queue_in_process(tenants, 
 def test_two_celery_workers_one_killed_process_every_call_once_like_the_embedded_mode(
         services, tmp_path, tmp_path_factory, monkeypatch):
     from ccr.core.models import Call
-    from ccr.pipeline import celery_app, jobs
+    from ccr.pipeline import celery_app, queue, worker
 
     server_url, broker = services
     model = str(offline_model_dir(tmp_path_factory))
@@ -238,7 +238,7 @@ def test_two_celery_workers_one_killed_process_every_call_once_like_the_embedded
         status = celery_app.broker_status(max_age_s=0)
         assert status["workers"] == 1 and status["by_queue"] == {"asr": 1, "score": 1}
         with db.session() as s:
-            stats = jobs.queue_stats(session=s, actor=None)
+            stats = queue.queue_stats(session=s, actor=None)
         assert stats["live_workers"] == 1 and stats["broker"]["queued"] == {"asr": 0, "score": 0}
         distributed = _results(ids)
     finally:
@@ -257,7 +257,7 @@ def test_two_celery_workers_one_killed_process_every_call_once_like_the_embedded
     # --- embedded: SQLite, the in-process job queue -------------------------------------------------
     _use(monkeypatch, tmp_path / "embedded-data", None, None, model)
     local_ids = _ingest(clips)
-    assert jobs.run_worker("embedded:1:w0", once=True) == len(clips)
+    assert worker.run_worker("embedded:1:w0", once=True) == len(clips)
     embedded = _results(local_ids)
     db.dispose_engines()
 

@@ -13,7 +13,7 @@ from ccr.core import audit
 from ccr.core.db import session, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput
 from ccr.core.models import Call
-from ccr.pipeline import jobs
+from ccr.pipeline import lease, worker
 from ccr.pipeline.ingest import ingest_upload
 from ccr.pipeline.maintenance import (
     banner_text,
@@ -58,7 +58,7 @@ def test_an_upload_during_maintenance_is_held_then_queued_after_it(tenants):
 
     # Held calls are not claimable, and the job leaves them alone while the window lasts.
     with session() as s:
-        assert jobs.claim_next(session=s, owner="test:1:w0") is None
+        assert lease.claim_next(session=s, owner="test:1:w0") is None
         assert release_held_calls(session=s, now=now) == 0
     assert _status(result.call_id) == "held"
 
@@ -66,7 +66,7 @@ def test_an_upload_during_maintenance_is_held_then_queued_after_it(tenants):
         assert release_held_calls(session=s, now=window.ends_at + timedelta(minutes=1)) == 1
     assert _status(result.call_id) == "queued"
     with session() as s:
-        assert jobs.claim_next(session=s, owner="test:1:w0") == result.call_id
+        assert lease.claim_next(session=s, owner="test:1:w0") == result.call_id
         assert audit.count_events(session=s, org_id=a.org_id, action="held_calls_released") == 1
 
 
@@ -163,10 +163,10 @@ def test_a_headless_worker_releases_held_calls_after_the_window(tenants, monkeyp
         call_id = ingest_upload(session=s, actor=admin, filename="tenu.wav", data=tiny_wav()).call_id
     # Processing itself is covered elsewhere: here only the release matters, so the claim is observed.
     claimed: list[int] = []
-    monkeypatch.setattr(jobs, "process_call", lambda cid, **kw: claimed.append(cid))
-    jobs.run_worker("test:1:w9", once=True)
+    monkeypatch.setattr(worker, "process_call", lambda cid, **kw: claimed.append(cid))
+    worker.run_worker("test:1:w9", once=True)
     assert _status(call_id) == "held" and claimed == []
     with session() as s:
         cancel_window(session=s, actor=admin, window_id=window.id)
-    jobs.run_worker("test:1:w9", once=True)
+    worker.run_worker("test:1:w9", once=True)
     assert claimed == [call_id]

@@ -16,7 +16,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import AccessDenied
 from ccr.core.models import Agent, Call, Export
-from ccr.privacy import exports
+from ccr.privacy import exports, records
 from tests.retdata import NOW, add_call
 
 
@@ -66,7 +66,7 @@ def test_the_archive_is_sealed_at_rest_and_private(org_data):
     export_id = exports.start_organisation_export(actor=a.actor("dpo"), background=False)
     with session() as s:
         ex = s.get(Export, export_id)
-    path = exports.export_path(get_settings(), a.org_id, ex.file_key)
+    path = records.export_path(get_settings(), a.org_id, ex.file_key)
     raw = path.read_bytes()
     assert not raw.startswith(b"PK") and b"appel numero" not in raw
     assert oct(path.stat().st_mode & 0o777) == "0o600"

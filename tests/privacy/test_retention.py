@@ -34,13 +34,7 @@ from ccr.privacy import retention
 from tests import pg
 from tests.conftest import REPO
 from tests.dbfile import files_holding
-from tests.retdata import NOW, PARIS, add_call, aggregates, stats_rows
-
-
-def _days_ago(days: int, hour: int = 11) -> datetime:
-    """A call time ``days`` local days before NOW, at ``hour`` Paris time."""
-    day = NOW.astimezone(PARIS).date() - timedelta(days=days)
-    return datetime(day.year, day.month, day.day, hour, tzinfo=PARIS).astimezone(NOW.tzinfo)
+from tests.retdata import NOW, PARIS, add_call, aggregates, days_ago, stats_rows
 
 
 def _audio_files(org_id: int) -> set[str]:
@@ -100,32 +94,6 @@ def test_every_category_documents_its_default_and_legal_reference():
 # --- the purge ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def dataset(tenants):
-    """Org A: one call 400 days old (all expired), one 200 days old (recording and transcript expired),
-    one 10 days old (nothing expired); org B: one 400-day-old call that its longer settings keep."""
-    a, b = tenants
-    calls = {
-        "old": add_call(a.org_id, a.agent_ids[0], _days_ago(400), text="vieillerie", irritants=["attente"]),
-        "mid": add_call(a.org_id, a.agent_ids[1], _days_ago(200), text="milieu", score=50.0,
-                        verdicts={"accueil": "fail", "politesse": "fail", "empathie": "pass"}),
-        "new": add_call(a.org_id, a.agent_ids[2], _days_ago(10), text="recent"),
-        "b_old": add_call(b.org_id, b.agent_ids[0], _days_ago(400), text="autreclient"),
-    }
-    with session() as s:
-        ev = s.exec(select(Evaluation).where(Evaluation.call_id == calls["old"])).one()
-        s.add(Review(org_id=a.org_id, call_id=calls["old"], evaluation_id=ev.id, ai_score=80, final_score=85,
-                     final_passed=True, coaching_note="bien"))
-    b_dpo = b.actor("dpo")
-    with session() as s:
-        for cat in ("recordings", "transcripts"):
-            retention.set_retention(session=s, actor=b_dpo, category=cat, days=500,
-                                    justification="Contentieux client : conservation exigée jusqu'au jugement.")
-        retention.set_retention(session=s, actor=b_dpo, category="evaluations_reviews", days=500,
-                                justification="Contentieux client : conservation exigée jusqu'au jugement.")
-    return a, b, calls
-
-
 def test_purge_deletes_exactly_what_expired_rows_and_files(dataset):
     a, b, calls = dataset
     with session() as s:
@@ -153,7 +121,7 @@ def test_purge_deletes_exactly_what_expired_rows_and_files(dataset):
 @pytest.mark.parametrize(("age_days", "expired"), [(183, True), (182, False), (184, True), (0, False)])
 def test_recordings_expire_on_the_day_they_reach_the_duration(tenants, age_days, expired):
     a, _ = tenants
-    cid = add_call(a.org_id, a.agent_ids[0], _days_ago(age_days, hour=23))
+    cid = add_call(a.org_id, a.agent_ids[0], days_ago(age_days, hour=23))
     retention.run_purge(now=NOW)
     with session() as s:
         assert (s.get(Call, cid).audio_key is None) is expired
@@ -216,59 +184,6 @@ def test_call_dates_in_the_future_or_beyond_any_retention_are_refused(migrated, 
     assert (found is None) if error is None else (error in found), found
 
 
-def test_statistics_equal_the_aggregates_computed_before_deletion(dataset):
-    a, _, _calls = dataset
-    extra = [add_call(a.org_id, a.agent_ids[i % 4], _days_ago(400, hour=9 + i), score=40.0 + 10 * i,
-                      verdicts={"accueil": "pass" if i % 2 else "fail", "politesse": "pass", "empathie": "na"},
-                      category=["facturation", "resiliation", None][i % 3], irritants=["attente"] * (i % 2))
-             for i in range(6)]
-    assert extra
-    before = aggregates(a.org_id)
-    old_day = _days_ago(400).astimezone(PARIS).date()
-    day = NOW.astimezone(PARIS).date()
-    history_before = retention_history(a.org_id, old_day, day)
-    retention.run_purge(now=NOW)
-    after = stats_rows(a.org_id)
-    assert set(after) == {(old_day, None)}  # teams of 2 agents fold into the organisation level
-    expected = before[(old_day, None)]
-    got = after[(old_day, None)]
-    assert got["calls"] == expected["calls"] == 7
-    assert got["score_sum"] == pytest.approx(expected["score_sum"])
-    for key in ("passed", "critical_failed", "with_irritant", "criteria", "irritants", "categories"):
-        assert got[key] == expected[key], key
-    # The dashboards' history still shows the purged period, with the same figures.
-    assert retention_history(a.org_id, old_day, day) == history_before
-
-
-def retention_history(org_id: int, since, until):
-    with session() as s:
-        return retention.stats_history(session=s, org_id=org_id, since=since, until=until)
-
-
-def test_a_team_of_five_agents_keeps_its_own_statistics(tenants):
-    a, _ = tenants
-    big, small = a.team_ids
-    with session() as s:
-        for i in range(3):  # team 1 has 2 agents: 5 with these
-            s.add(Agent(org_id=a.org_id, team_id=big, name=f"renfort {i}"))
-    agent_big = a.agent_ids[0]  # agents alternate teams: 0 and 2 in team 1
-    agent_small = a.agent_ids[1]
-    for _ in range(2):
-        add_call(a.org_id, agent_big, _days_ago(400))
-    add_call(a.org_id, agent_small, _days_ago(400))
-    retention.run_purge(now=NOW)
-    day = _days_ago(400).astimezone(PARIS).date()
-    rows = stats_rows(a.org_id)
-    assert set(rows) == {(day, big), (day, None)}
-    assert rows[(day, big)]["calls"] == 2 and rows[(day, None)]["calls"] == 1
-    assert small not in {team for _, team in rows}
-
-
-def test_stats_carry_no_agent_and_no_call_id():
-    columns = set(DailyStat.model_fields)
-    assert not {"agent_id", "call_id", "evaluation_id"} & columns
-
-
 def test_a_second_purge_counts_nothing_twice(dataset):
     a, _, _ = dataset
     retention.run_purge(now=NOW)
@@ -298,8 +213,8 @@ SURNAME = "Xylqorvenz"  # a made-up customer surname: present in the file's byte
 def test_purged_transcripts_leave_no_byte_in_the_database_file_or_its_log(tenants, settings_env):
     a, _ = tenants
     for i in range(3):
-        add_call(a.org_id, a.agent_ids[0], _days_ago(200), text=f"bonjour madame {SURNAME} appel {i}")
-    add_call(a.org_id, a.agent_ids[1], _days_ago(10), text="conversation recente")
+        add_call(a.org_id, a.agent_ids[0], days_ago(200), text=f"bonjour madame {SURNAME} appel {i}")
+    add_call(a.org_id, a.agent_ids[1], days_ago(10), text="conversation recente")
     assert files_holding(settings_env, SURNAME)  # the word is really written there first (log or file)
     run = retention.run_purge(now=NOW)
     assert json.loads(run.deleted_json)["transcripts"] == 3
@@ -325,8 +240,8 @@ def test_purged_evaluations_leave_no_dashboard_rollup_behind(dataset):
 
 def test_restricted_evaluations_are_deleted_but_not_folded(tenants):
     a, _ = tenants
-    add_call(a.org_id, a.agent_ids[0], _days_ago(400), restricted=True)
-    add_call(a.org_id, a.agent_ids[0], _days_ago(400))
+    add_call(a.org_id, a.agent_ids[0], days_ago(400), restricted=True)
+    add_call(a.org_id, a.agent_ids[0], days_ago(400))
     retention.run_purge(now=NOW)
     assert sum(r["calls"] for r in stats_rows(a.org_id).values()) == 1
     with session() as s:
@@ -347,13 +262,13 @@ def test_audit_log_keeps_a_verifiable_chain_after_purge(tenants):
 
 
 def test_expired_exports_are_deleted_with_their_files(tenants):
-    from ccr.privacy import exports
+    from ccr.privacy import exports, records
 
     a, _ = tenants
     export_id = exports.start_organisation_export(actor=a.actor("dpo"), background=False)
     with session() as s:
         ex = s.get(Export, export_id)
-        path = exports.export_path(retention.get_settings(), a.org_id, ex.file_key)
+        path = records.export_path(retention.get_settings(), a.org_id, ex.file_key)
     assert path.exists()
     retention.run_purge(now=utcnow() + timedelta(days=6))
     assert path.exists()
@@ -402,7 +317,7 @@ def test_a_purge_killed_between_commit_and_file_deletion_is_completed_by_the_nex
         keys = set(s.exec(select(Call.audio_key).where(Call.org_id == a.org_id)).all()) - {None}
         assert s.get(PurgeRun, crashed.id).status == "interrupted"
     assert _audio_files(a.org_id) == keys  # no orphan
-    day = _days_ago(400).astimezone(PARIS).date()
+    day = days_ago(400).astimezone(PARIS).date()
     assert stats_rows(a.org_id)[(day, None)]["calls"] == before[(day, None)]["calls"] == 1  # no double count
 
 
@@ -417,15 +332,6 @@ def test_two_processes_starting_the_purge_together_one_runs_one_skips(dataset):
         assert sorted(r.status for r in s.exec(select(PurgeRun)).all()) == ["ok", "skipped"]
         lock = s.exec(text("SELECT owner FROM joblock WHERE name='purge'")).one()
         assert lock[0] is None  # released
-
-
-def test_lock_is_exclusive_until_released_or_expired(migrated):
-    assert retention.acquire_lock("t", "p1")
-    assert not retention.acquire_lock("t", "p2")
-    retention.release_lock("t", "p1")
-    assert retention.acquire_lock("t", "p2")
-    assert retention.acquire_lock("u", "p1", lease_s=-1)  # an expired lease is free to take
-    assert retention.acquire_lock("u", "p2")
 
 
 # --- termination ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Call, Evaluation
 from ccr.core.models import Grid as GridRow
 from ccr.core.models import Taxonomy as TaxonomyRow
-from ccr.pipeline import jobs
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring.grids import (
     V1_GRID_FILE,
@@ -314,7 +313,8 @@ def test_an_evaluation_keeps_the_grid_version_it_was_scored_with(tenants):
     call_id = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0])
     transcript = json.loads((FIXTURES / "eval" / "public" / "transcripts" / "a01-000.json").read_text("utf-8"))
     with session() as s:
-        grid, grid_id = jobs.active_grid_for_org(s, a.org_id)  # the pipeline's entry point uses this module
+        row, grid = active_grid(session=s, org_id=a.org_id)  # what the pipeline scores with
+        grid_id = row.id
         ev = store_evaluation(session=s, call=s.get(Call, call_id), result=score_transcript(transcript, grid=grid),
                               grid_id=grid_id)
         ev_id = ev.id
@@ -327,7 +327,8 @@ def test_an_evaluation_keeps_the_grid_version_it_was_scored_with(tenants):
         assert json.loads(ev.result_json)["grid_version"] == 1
         _, used = get_grid_version(session=s, actor=a.actor("supervisor"), grid_id=ev.grid_id)
         assert used.criterion("accueil").weight == 15
-        new_grid, new_id = jobs.active_grid_for_org(s, a.org_id)
+        new_row, new_grid = active_grid(session=s, org_id=a.org_id)
+        new_id = new_row.id
     assert (new_id, new_grid.version, new_grid.criterion("accueil").weight) == (v2.id, 2, 5)
     assert score_transcript(transcript, grid=new_grid)["grid_version"] == 2
 
@@ -400,7 +401,7 @@ def test_taxonomies_are_versioned_per_organisation(tenants):
     with session() as s:
         assert (first.version, second.version) == (1, 2)
         assert active_taxonomy_version(session=s, org_id=a.org_id) == 2
-        assert jobs.active_taxonomy_for_org(s, a.org_id) == edited
+        assert active_taxonomy(session=s, org_id=a.org_id) == edited
         assert active_taxonomy(session=s, org_id=b.org_id) == default_taxonomy()
         rows = s.exec(select(TaxonomyRow).where(TaxonomyRow.org_id == a.org_id).order_by(TaxonomyRow.id)).all()
         assert [(r.version, r.is_active) for r in rows] == [(1, False), (2, True)]

@@ -249,13 +249,13 @@ RECIPES: dict[str, Recipe] = {
         "ops.incidents.get_incident")(session=s, actor=a, incident_id=i)),
     "ops.incidents.update_incident": R(frozenset({"admin"}), False, make_incident, lambda s, a, i, w: _imp(
         "ops.incidents.update_incident")(session=s, actor=a, incident_id=i, description="Pris en charge")),
-    "pipeline.jobs.retry_call": R(frozenset({"admin", "supervisor"}), True, failed_call, lambda s, a, i, w: _imp(
-        "pipeline.jobs.retry_call")(session=s, actor=a, call_id=i)),
-    "pipeline.jobs.rescore_calls": R(frozenset({"admin", "supervisor"}), True, make_call, lambda s, a, i, w: _imp(
-        "pipeline.jobs.rescore_calls")(session=s, actor=a, grid_id=_own_grid(s, a), call_ids=[i]), empty_is_refusal=True),
-    "pipeline.jobs.rescore_calls(grid)": R(frozenset({"admin", "supervisor"}), False, make_grid, lambda s, a, i, w: _imp(
-        "pipeline.jobs.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
-    "pipeline.jobs.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("pipeline.jobs.calls_progress")(
+    "pipeline.queue.retry_call": R(frozenset({"admin", "supervisor"}), True, failed_call, lambda s, a, i, w: _imp(
+        "pipeline.queue.retry_call")(session=s, actor=a, call_id=i)),
+    "pipeline.queue.rescore_calls": R(frozenset({"admin", "supervisor"}), True, make_call, lambda s, a, i, w: _imp(
+        "pipeline.queue.rescore_calls")(session=s, actor=a, grid_id=_own_grid(s, a), call_ids=[i]), empty_is_refusal=True),
+    "pipeline.queue.rescore_calls(grid)": R(frozenset({"admin", "supervisor"}), False, make_grid, lambda s, a, i, w: _imp(
+        "pipeline.queue.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
+    "pipeline.queue.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("pipeline.queue.calls_progress")(
         session=s, actor=a, call_ids=[i])["rows"], empty_is_refusal=True),
     "dashboards.kpis.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
         "dashboards.kpis.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
@@ -320,8 +320,8 @@ TRUSTED: dict[str, str] = {
     "ops.health.monthly_availability": "org_id de l'acteur, page incidents",
     "ops.incidents.downtime_incidents": "org_id de l'acteur",
     "pipeline.ingest.metadata_from_filename": "org_id de l'acteur déjà contrôlé par ingest_upload",
-    "pipeline.jobs.renew_lease": "worker : bail détenu par ce worker",
-    "pipeline.jobs.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
+    "pipeline.lease.renew_lease": "worker : bail détenu par ce worker",
+    "pipeline.lease.claim_call": "worker (Celery) : identifiant reçu de la file, sans utilisateur",
     "dashboards.rollups.mark_dirty": "écritures internes (évaluation, revue, purge) : org_id de l'appel",
     "dashboards.rollups.refresh_rollups": "lecture du tableau de bord : org_id de l'acteur",
     "dashboards.rollups.settle_rollups": "purge et effacement : org_id des lignes qu'ils viennent de supprimer",
@@ -331,9 +331,9 @@ TRUSTED: dict[str, str] = {
     "core.orgs.find_agent_by_name": "org_id de l'acteur (import)",
     "privacy.notices.retention_rows": "org_id de l'acteur, page Confidentialité",
     "privacy.retention.retention_days": "job de purge / org_id de l'acteur",
-    "privacy.retention.reportable_team_ids": "job de purge",
-    "privacy.retention.fold_into_daily_stats": "job de purge",
-    "privacy.retention.stats_history": "org_id de l'acteur",
+    "privacy.history.reportable_team_ids": "job de purge",
+    "privacy.history.fold_into_daily_stats": "job de purge",
+    "privacy.history.stats_history": "org_id de l'acteur",
     "core.users.load_actor": "garde de page : user_id de la session authentifiée",
     "core.users.session_is_valid": "garde de page : user_id de la session authentifiée",
     "core.users.record_login": "cadre de connexion après vérification du mot de passe",

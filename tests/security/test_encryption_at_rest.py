@@ -18,7 +18,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError, ConfigError
 from ccr.core.models import Call, Transcript
-from ccr.pipeline import jobs
+from ccr.pipeline import worker
 from ccr.pipeline.ingest import ingest_files
 from ccr.privacy import backup, exports, keys
 from tests.audiodata import cut_wav, find_plaintext_audio, offline_model_dir
@@ -39,7 +39,7 @@ def test_no_audio_or_transcript_in_plaintext_outside_the_database_after_a_full_j
     alpha, _ = tenants
     uploads = [cut_wav("a01-000.wav", 8), cut_wav("a01-001.wav", 6)]
     batch = ingest_files(actor=alpha.actor("supervisor"), files=[("un.wav", uploads[0]), ("deux.wav", uploads[1])])
-    assert jobs.run_worker("hote:1:w0", once=True) == 2
+    assert worker.run_worker("hote:1:w0", once=True) == 2
     with session() as s:
         texts = [t.text for t in s.exec(select(Transcript)).all()]
         assert all(c.status == "done" for c in s.exec(select(Call)).all())

@@ -4,7 +4,7 @@ deletions is covered by ``tests/privacy/test_retention.py::test_a_purge_killed_b
 completed_by_the_next``.)
 
 The crash test is real processing (faster-whisper on 2-3 s clips) in subprocess workers that die either by
-SIGKILL at a random moment or by ``os._exit`` at a named step (``ccr.pipeline.jobs._crash_point``, armed by
+SIGKILL at a random moment or by ``os._exit`` at a named step (``ccr.pipeline.steps._crash_point``, armed by
 ``CCR_TEST_CRASH_AT``), including inside the transaction that writes the transcript or the evaluation.
 """
 
@@ -30,7 +30,7 @@ from sqlmodel import select
 from ccr.core import storage
 from ccr.core.db import session
 from ccr.core.models import AuditLog, Call, Evaluation, Transcript
-from ccr.pipeline import jobs
+from ccr.pipeline import lease, steps
 from ccr.pipeline.ingest import ingest_files
 from tests.audiodata import cut_wav, offline_model_dir
 from tests.conftest import count_rows
@@ -54,8 +54,8 @@ def asr_env(tenants, tmp_path_factory, monkeypatch):
 
 
 def _worker(env: dict, crash_at: str | None) -> subprocess.Popen:
-    env = {**env, **({jobs.CRASH_ENV: crash_at} if crash_at else {})}
-    env.pop(jobs.CRASH_ENV, None) if not crash_at else None
+    env = {**env, **({steps.CRASH_ENV: crash_at} if crash_at else {})}
+    env.pop(steps.CRASH_ENV, None) if not crash_at else None
     return subprocess.Popen([sys.executable, "-m", "ccr", "worker", "--once"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -79,7 +79,7 @@ def test_workers_killed_at_random_points_leave_every_call_done_or_failed_once(as
             point = rng.choice(CRASH_POINTS)
             proc = _worker(env, point)
             rc = proc.wait(timeout=120)
-            label = f"os._exit à « {point} »" if rc == jobs.CRASH_EXIT else f"fini sans atteindre « {point} »"
+            label = f"os._exit à « {point} »" if rc == steps.CRASH_EXIT else f"fini sans atteindre « {point} »"
         else:
             delay = rng.uniform(0.5, 6.0)
             proc = _worker(env, None)
@@ -222,9 +222,9 @@ def test_llm_endpoint_down_or_silent_keeps_the_rules_evaluation_and_flags_a_retr
                              text="\n".join(seg["text"] for seg in tr["segments"])))
             call_id = call.id
         with session() as s:
-            assert jobs.claim_next(session=s, owner="hote:1:w0") == call_id
+            assert lease.claim_next(session=s, owner="hote:1:w0") == call_id
         t0 = time.monotonic()
-        assert jobs.process_call(call_id, owner="hote:1:w0") == "done"
+        assert steps.process_call(call_id, owner="hote:1:w0") == "done"
         elapsed = time.monotonic() - t0
     finally:
         server.shutdown()
