@@ -13,6 +13,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number
+from ccr.core.vocab import DIRECTIONS
 from ccr.ops import scheduler
 from ccr.privacy import exports, retention, subjects
 from ccr.privacy.subprocessors import list_subprocessors
@@ -22,7 +23,7 @@ from ccr.ui.text import NUMBER_FORMAT, md_escape, plain, plain_frame
 actor = require_page("data_protection")
 settings = get_settings()
 TZ = ZoneInfo(settings.timezone)
-STATUS_LABELS = {"ok": "✅ terminée", "error": "❌ erreur", "skipped": "⏭️ ignorée (autre processus)",
+PURGE_STATUS_LABELS = {"ok": "✅ terminée", "error": "❌ erreur", "skipped": "⏭️ ignorée (autre processus)",
                  "running": "⏳ en cours", "interrupted": "⚠️ interrompue puis reprise"}
 EXPORT_STATUS = {"queued": "en attente", "running": "en cours", "done": "prêt", "failed": "échec"}
 TRIGGERS = {"schedule": "planifiée", "manual": "manuelle", "cli": "ligne de commande"}
@@ -106,7 +107,7 @@ with tab_keep:
     if runs:
         st.dataframe(pd.DataFrame([{
             "Début": local(r.started_at), "Déclenchement": TRIGGERS.get(r.trigger, r.trigger),
-            "Statut": STATUS_LABELS.get(r.status, r.status) + (" (simulation)" if r.dry_run else ""),
+            "Statut": PURGE_STATUS_LABELS.get(r.status, r.status) + (" (simulation)" if r.dry_run else ""),
             "Durée (s)": None if r.duration_s is None else round(r.duration_s, 1),
             "Supprimé": deleted_summary(r.deleted_json), "Erreur": r.error or "",
         } for r in runs]), hide_index=True, width="stretch",
@@ -257,7 +258,7 @@ with tab_rights:
                 c1, c2, c3 = st.columns(3)
                 call_id = c1.number_input("N° d'appel", min_value=1, step=1, key="rect_call_id")
                 campaign = c2.text_input("Campagne", key="rect_campaign")
-                direction = c3.selectbox("Sens", ["", *subjects.DIRECTIONS], key="rect_direction")
+                direction = c3.selectbox("Sens", ["", *DIRECTIONS], key="rect_direction")
                 external = c1.text_input("Identifiant externe", key="rect_external")
                 phone = c2.text_input("Numéro du client", key="rect_phone")
                 agent_fix = c3.selectbox("Agent", [None, *agent_names], format_func=lambda i: agent_names.get(i, "—"),

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ccr.core.access import pages_for
-from ccr.core.users import ROLE_LABELS
+from ccr.core.vocab import ROLE_LABELS
 from ccr.ui.guard import require_page
 from ccr.ui.text import md_escape
 

@@ -59,9 +59,10 @@ if is_admin:
     probe = latest_probe()
     if probe:
         with st.expander(f"Dernière sonde : {_fmt(probe['checked_at'])} — "
-                         f"{label_of(health.STATUS_LABELS, probe['status'])}"):
+                         f"{label_of(health.CHECK_STATUS_LABELS, probe['status'])}"):
             st.dataframe(pd.DataFrame([{"Contrôle": label_of(health.CHECK_LABELS, k),
-                                        "État": label_of(health.STATUS_LABELS, v["status"]), "Détail": v["detail"]}
+                                        "État": label_of(health.CHECK_STATUS_LABELS, v["status"]),
+                                        "Détail": v["detail"]}
                                        for k, v in probe["checks"].items()]), hide_index=True, width="stretch")
     if avail["incidents"]:
         st.markdown("**Incidents ayant causé une indisponibilité**")
@@ -158,7 +159,7 @@ with tab_edit:
         cur = by_id[chosen]
         with st.form("edit_incident_form"):
             status = st.selectbox("Statut", incidents.STATUSES, index=incidents.STATUSES.index(cur.status),
-                                  format_func=incidents.STATUS_LABELS.get)
+                                  format_func=incidents.INCIDENT_STATUS_LABELS.get)
             new_priority = st.selectbox("Priorité", incidents.PRIORITIES,
                                         index=incidents.PRIORITIES.index(cur.priority),
                                         format_func=incidents.PRIORITY_LABELS.get)

@@ -4,11 +4,11 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from ccr.core.calls import DIRECTION_LABELS, STATUS_LABELS
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score, label_of
+from ccr.core.vocab import CALL_STATUS_LABELS, DIRECTION_LABELS
 from ccr.quality import reviews
 from ccr.scoring.score import VERDICTS
 from ccr.ui import dashboard_cache as cache
@@ -97,7 +97,7 @@ cols = st.columns(4)
 _field(cols[0], "Sens", label_of(DIRECTION_LABELS, view.direction, missing=""))
 _field(cols[1], "Campagne", view.campaign)
 _field(cols[2], "Catégorie", label_of(lab.categories, view.category, missing=""))
-_field(cols[3], "Statut", label_of(STATUS_LABELS, view.status, missing=""))
+_field(cols[3], "Statut", label_of(CALL_STATUS_LABELS, view.status, missing=""))
 
 if not view.scored:
     st.warning("Cet appel n'a pas encore été évalué : rien à valider pour le moment.")

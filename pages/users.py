@@ -6,7 +6,7 @@ import streamlit as st
 from ccr.core import orgs, users
 from ccr.core.db import session
 from ccr.core.errors import CcrError
-from ccr.core.models import ROLES
+from ccr.core.vocab import ROLE_LABELS, ROLES
 from ccr.ui.guard import require_page
 from ccr.ui.text import md_escape, plain, plain_frame
 
@@ -18,7 +18,7 @@ with session() as s:
     teams = orgs.list_teams(session=s, actor=actor)
     agents = orgs.list_agents(session=s, actor=actor, include_inactive=True)
 team_names = {t.id: plain(t.name) for t in teams}
-role_fmt = users.ROLE_LABELS.get
+role_fmt = ROLE_LABELS.get
 PASSWORD_HELP = (f"Au moins {users.MIN_PASSWORD_LEN} caractères, trois types de caractères ; "
                  f"{users.BCRYPT_MAX_BYTES} octets au plus (un caractère accentué en compte deux).")
 

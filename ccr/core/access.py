@@ -1,4 +1,5 @@
-"""Which role may open which page: the one table used by the navigation, the page guard and the tests."""
+"""Which role may open which page and do which action: the tables used by the navigation, the page guard,
+the data functions' server-side checks and the tests."""
 
 from __future__ import annotations
 
@@ -46,6 +47,30 @@ PAGES: tuple[PageSpec, ...] = (
 )
 
 PAGE_BY_KEY = {p.key: p for p in PAGES}
+
+
+# Who may do what beyond reading a page: each data function checks its action here, on the server side,
+# whatever page or command called it.
+ACTIONS: dict[str, frozenset[str]] = {
+    "import_calls": _roles("supervisor", "admin"),
+    "manage_queue": _roles("supervisor", "admin"),  # retry failed calls, re-score with another grid
+    "manage_agents": _roles("supervisor", "admin"),
+    "edit_grids": _roles("supervisor", "admin"),
+    "read_reviews": _roles("supervisor", "admin", "team_lead"),
+    "validate_reviews": _roles("supervisor", "admin"),
+    "review_queue": _roles("supervisor", "admin"),
+    "export_data": _roles("dpo", "admin"),
+    "manage_retention": _roles("dpo", "admin"),
+    "data_subjects": _roles("dpo", "admin"),
+    "schedule_maintenance": _roles("admin"),
+    "write_incidents": _roles("admin"),
+    "read_breaches": _roles("admin", "dpo"),
+}
+
+
+def may(role: str | None, action: str) -> bool:
+    """True when ``role`` may perform ``action`` (a key of :data:`ACTIONS`)."""
+    return role is not None and role in ACTIONS[action]
 
 
 def allowed(page_key: str, role: str | None) -> bool:

@@ -13,17 +13,6 @@ from ccr.core.errors import NotFound
 from ccr.core.models import Call, Transcript
 from ccr.core.users import Actor
 
-STATUS_LABELS = {
-    "received": "reçu",
-    "held": "en attente (maintenance)",
-    "queued": "en file",
-    "transcribing": "transcription",
-    "scoring": "évaluation",
-    "done": "terminé",
-    "failed": "échec",
-}
-DIRECTION_LABELS = {"entrant": "Entrant", "sortant": "Sortant"}
-
 
 def scope_calls(stmt: Select, actor: Actor, *, model=Call, include_restricted: bool = True) -> Select:
     """Restrict a SELECT on ``model`` (Call, Evaluation...) to what the actor may see."""

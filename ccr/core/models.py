@@ -15,11 +15,6 @@ from sqlmodel import Field, SQLModel
 
 from ccr.core.db import utcnow
 
-# Processing states of a call, in order. "held" = received during a maintenance window.
-CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed")
-ROLES = ("admin", "dpo", "supervisor", "team_lead")
-ORG_STATUSES = ("active", "suspended", "terminated")
-
 
 class Organisation(SQLModel, table=True):
     """A client company: the tenant boundary."""
@@ -27,7 +22,7 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str
     slug: str = Field(unique=True, index=True)
-    status: str = Field(default="active")  # ORG_STATUSES
+    status: str = Field(default="active")  # ccr.core.vocab.ORG_STATUSES
     terminated_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -63,7 +58,7 @@ class User(SQLModel, table=True):
     display_name: str
     email: str | None = None
     password_hash: str
-    role: str  # ROLES
+    role: str  # ccr.core.vocab.ROLES
     active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = None
@@ -134,7 +129,7 @@ class Call(SQLModel, table=True):
     campaign: str | None = None
     customer_phone: str | None = Field(default=None, index=True)  # for data-subject requests
     # processing
-    status: str = Field(default="queued")  # CALL_STATUSES
+    status: str = Field(default="queued")  # ccr.core.vocab.CALL_STATUSES
     attempts: int = 0
     last_error: str | None = None
     lease_owner: str | None = None

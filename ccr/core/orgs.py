@@ -8,6 +8,7 @@ import unicodedata
 from sqlmodel import Session, col, select
 
 from ccr.core import audit
+from ccr.core.access import may
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Agent, Organisation, Team, User
@@ -131,7 +132,7 @@ def find_agent_by_name(*, session: Session, org_id: int, name: str) -> Agent | N
 def create_agent(*, session: Session, actor: Actor, name: str, team_id: int | None,
                  external_ref: str | None = None) -> Agent:
     """Create an agent in the actor's organisation (admin or supervisor)."""
-    if actor.role not in ("admin", "supervisor"):
+    if not may(actor.role, "manage_agents"):
         raise AccessDenied("Seuls un administrateur ou un superviseur peuvent créer un agent.")
     name = clean_name(name)
     if not name:

@@ -25,15 +25,10 @@ from ccr.core import audit
 from ccr.core.config import get_settings
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
-from ccr.core.models import ROLES, Organisation, Team, User, UserTeam
+from ccr.core.models import Organisation, Team, User, UserTeam
 from ccr.core.textnorm import strip_bidi
+from ccr.core.vocab import ROLES
 
-ROLE_LABELS = {
-    "admin": "Administrateur",
-    "dpo": "Délégué à la protection des données",
-    "supervisor": "Superviseur",
-    "team_lead": "Chef d'équipe",
-}
 FORM_LOGIN = "formulaire"  # the login method (as the audit names it) that proves the password
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LEN = 10  # ANSSI/CNIL recommendation for password-only authentication

@@ -80,7 +80,7 @@ PROBE_LATE_MIN = 5
 PURGE_LATE_MIN = 60
 PROBE_LOCK_PREFIX = "health-probe:"  # JobLock names of the write test (rolled back, never kept)
 STATUS_ORDER = {"ok": 0, "degraded": 1, "down": 2}
-STATUS_LABELS = {"ok": "OK", "degraded": "dégradé", "down": "EN PANNE"}
+CHECK_STATUS_LABELS = {"ok": "OK", "degraded": "dégradé", "down": "EN PANNE"}
 CHECK_LABELS = {"database": "Base de données", "storage": "Stockage", "worker": "Worker",
                 "transcription": "Moteur de transcription", "permissions": "Droits des fichiers",
                 "scheduler": "Planificateur"}
@@ -130,7 +130,7 @@ class HealthReport:
 
     def lines(self) -> list[str]:
         """The report in French, one line per check and a last line with the verdict."""
-        out = [f"{c.label:<24} {STATUS_LABELS[c.status]:<9} {c.detail}" for c in self.checks]
+        out = [f"{c.label:<24} {CHECK_STATUS_LABELS[c.status]:<9} {c.detail}" for c in self.checks]
         verdict = {"ok": "Service opérationnel.", "degraded": "Service opérationnel, dégradé.",
                    "down": "Service EN PANNE."}[self.status]
         out.append(f"{verdict} ({self.duration_ms} ms)")

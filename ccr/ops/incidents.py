@@ -29,6 +29,7 @@ import holidays
 from sqlmodel import Session, col, select
 
 from ccr.core import audit
+from ccr.core.access import may
 from ccr.core.config import Settings, get_settings
 from ccr.core.csvsafe import rows_to_csv
 from ccr.core.db import as_utc, utcnow
@@ -44,14 +45,12 @@ RESPONSE_DAYS = {"P2": 1, "P3": 3}
 KINDS = ("incident", "breach")
 KIND_LABELS = {"incident": "Incident", "breach": "Violation de données"}
 STATUSES = ("open", "in_progress", "resolved")
-STATUS_LABELS = {"open": "ouvert", "in_progress": "en cours", "resolved": "résolu"}
+INCIDENT_STATUS_LABELS = {"open": "ouvert", "in_progress": "en cours", "resolved": "résolu"}
 NEAR_BREACH_SHARE = 0.25  # a quarter of the allowance left: time enough to act before the deadline passes
 # The controller must tell the CNIL within 72 h (GDPR art. 33); the processor notifies "without undue
 # delay" (DPA § 12). 24 h leaves the client two thirds of its own 72 h.
 BREACH_NOTIFY_HOURS = 24
 SLA_LABELS = {"met": "respecté", "breached": "dépassé", "near": "bientôt dépassé", "running": "dans les délais"}
-WRITE_ROLES = frozenset({"admin"})
-BREACH_READ_ROLES = frozenset({"admin", "dpo"})
 MAX_TEXT = 5000  # a register entry, not a document: longer text goes in the linked ticket
 BREACH_FIELDS = ("data_categories", "people_count", "likely_consequences", "measures_taken", "client_notified_at")
 EDITABLE = ("priority", "title", "description", "impact", "status", "first_response_at", "resolved_at",
@@ -194,12 +193,12 @@ def _check_priority(priority: str) -> None:
 
 
 def _require_write(actor: Actor) -> None:
-    if actor.role not in WRITE_ROLES:
+    if not may(actor.role, "write_incidents"):
         raise AccessDenied("Seul un administrateur peut tenir le registre des incidents.")
 
 
 def _require_read(actor: Actor) -> None:
-    if actor.role not in BREACH_READ_ROLES:
+    if not may(actor.role, "read_breaches"):
         raise AccessDenied("Le registre des incidents est réservé à l'administrateur et au DPO.")
 
 
@@ -342,7 +341,7 @@ def register_rows(incidents: list[Incident], *, now: datetime | None = None,
             "type": KIND_LABELS.get(inc.kind, inc.kind),
             "priorite": inc.priority,
             "titre": inc.title,
-            "statut": STATUS_LABELS.get(inc.status, inc.status),
+            "statut": INCIDENT_STATUS_LABELS.get(inc.status, inc.status),
             "ouvert_le": as_utc(inc.opened_at),
             "echeance_reponse": sla.deadline,
             "premiere_reponse": as_utc(inc.first_response_at) if inc.first_response_at else None,
@@ -366,7 +365,7 @@ def export_breaches_csv(*, session: Session, actor: Actor) -> bytes:
         delay = round((notified - as_utc(inc.opened_at)).total_seconds() / 3600, 1) if notified else None
         rows.append({
             "id": inc.id, "titre": inc.title, "priorite": inc.priority,
-            "statut": STATUS_LABELS.get(inc.status, inc.status), "ouvert_le": _iso(inc.opened_at),
+            "statut": INCIDENT_STATUS_LABELS.get(inc.status, inc.status), "ouvert_le": _iso(inc.opened_at),
             "nature": inc.description, "categories_de_donnees": inc.data_categories or "",
             "personnes_concernees": "" if inc.people_count is None else inc.people_count,
             "consequences_probables": inc.likely_consequences or "", "mesures_prises": inc.measures_taken or "",

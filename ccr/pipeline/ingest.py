@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ccr.core import audit, storage
+from ccr.core.access import may
 from ccr.core.config import get_settings
 from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
@@ -66,12 +67,12 @@ from ccr.pipeline.queue import dispatch_after_commit
 from ccr.privacy.retention import call_date_error
 from ccr.speech.audio import probe_audio, sha256_bytes
 
-IMPORT_ROLES = frozenset({"admin", "supervisor"})
 ACCEPTED_EXTENSIONS = ("wav", "mp3", "ogg", "opus", "flac", "m4a")
 MAX_NAME_LEN = 120  # display names longer than this are noise from a script, and break tables
 MAX_TEXT_LEN = 200  # campaign, external id: free text, capped like any other untrusted field
 DEFAULT_NAME = "enregistrement"
-DIRECTIONS = {
+# What import files write for a direction -> its code (ccr.core.vocab.DIRECTIONS).
+DIRECTION_ALIASES = {
     "entrant": "entrant", "entrante": "entrant", "in": "entrant", "inbound": "entrant", "entree": "entrant",
     "e": "entrant", "sortant": "sortant", "sortante": "sortant", "out": "sortant", "outbound": "sortant",
     "sortie": "sortant", "s": "sortant",
@@ -100,7 +101,7 @@ TIME_FORMATS = ("%H:%M:%S", "%H:%M", "%Hh%M", "%Hh%Mm%Ss")
 FILENAME_PATTERN = re.compile(
     r"^(?P<date>\d{8})-(?P<time>\d{6})(?:_(?P<agent>[^_]+))?(?:_(?P<direction>[^_]+))?(?:_(?P<campaign>.+))?$"
 )
-STATUS_LABELS = {"accepted": "accepté", "duplicate": "déjà importé", "rejected": "refusé"}
+RESULT_LABELS = {"accepted": "accepté", "duplicate": "déjà importé", "rejected": "refusé"}
 CLI_USERNAME = "cli"
 CLI_USER_ID = 0  # not a database user: the command line acts for the organisation
 
@@ -118,7 +119,7 @@ class IngestResult:
     @property
     def status_label(self) -> str:
         """French label of the status."""
-        return STATUS_LABELS.get(self.status, self.status)
+        return RESULT_LABELS.get(self.status, self.status)
 
     def as_row(self) -> dict[str, Any]:
         """One line of the results table of the Import page."""
@@ -165,7 +166,7 @@ def _who(actor: Actor) -> audit.Who:
 
 
 def _require_import(actor: Actor) -> None:
-    if actor.role not in IMPORT_ROLES:
+    if not may(actor.role, "import_calls"):
         raise AccessDenied("Seuls un superviseur ou un administrateur peuvent importer des appels.")
 
 
@@ -268,9 +269,9 @@ def _direction(value: Any) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     folded = _fold(str(value))
-    if folded not in DIRECTIONS:
+    if folded not in DIRECTION_ALIASES:
         raise InvalidInput(f"direction « {str(value).strip()} » invalide (entrant ou sortant attendu)")
-    return DIRECTIONS[folded]
+    return DIRECTION_ALIASES[folded]
 
 
 # --- agents and teams --------------------------------------------------------------------------
@@ -506,8 +507,8 @@ def metadata_from_filename(filename: str, *, session: Session, org_id: int) -> t
             meta["agent_id"] = agent.id
     if m["direction"]:
         folded = _fold(m["direction"])
-        if folded in DIRECTIONS:
-            meta["direction"] = DIRECTIONS[folded]
+        if folded in DIRECTION_ALIASES:
+            meta["direction"] = DIRECTION_ALIASES[folded]
             if m["campaign"]:
                 meta["campaign"] = _clean_text(m["campaign"].replace("-", " "))
         else:  # "<date>_<agent>_<campagne>": the third part is the campaign

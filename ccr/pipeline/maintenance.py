@@ -21,6 +21,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, or_, select
 
 from ccr.core import audit
+from ccr.core.access import may
 from ccr.core.config import Settings, get_settings
 from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
@@ -30,7 +31,6 @@ from ccr.pipeline.queue import dispatch_after_commit
 
 MAX_WINDOW_HOURS = 72  # longer than a weekend is a migration project, not a maintenance window
 MAX_MESSAGE = 500  # a banner line, not a notice
-SCHEDULE_ROLES = frozenset({"admin"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def schedule_window(
     now: datetime | None = None,
 ) -> MaintenanceWindow:
     """Schedule a window for the actor's organisation (``actor=None``: the operator, every organisation)."""
-    if actor is not None and actor.role not in SCHEDULE_ROLES:
+    if actor is not None and not may(actor.role, "schedule_maintenance"):
         raise AccessDenied("Seul un administrateur peut programmer une maintenance.")
     if starts_at is None or ends_at is None:
         raise InvalidInput("Indiquez le début et la fin de la maintenance.")
@@ -92,7 +92,7 @@ def schedule_window(
 
 def cancel_window(*, session: Session, actor: Actor, window_id: int, now: datetime | None = None) -> None:
     """Cancel a window of the actor's organisation (kept in the history, no longer applied)."""
-    if actor.role not in SCHEDULE_ROLES:
+    if not may(actor.role, "schedule_maintenance"):
         raise AccessDenied("Seul un administrateur peut annuler une maintenance.")
     window = session.get(MaintenanceWindow, int(window_id))
     if window is None or window.org_id != actor.org_id:

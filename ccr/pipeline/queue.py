@@ -14,12 +14,14 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from ccr.core import audit
-from ccr.core.calls import STATUS_LABELS, get_call, scope_calls
+from ccr.core.access import may
+from ccr.core.calls import get_call, scope_calls
 from ccr.core.config import get_settings
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
-from ccr.core.models import CALL_STATUSES, Call, Grid, Transcript
+from ccr.core.models import Call, Grid, Transcript
 from ccr.core.users import Actor
+from ccr.core.vocab import CALL_STATUS_LABELS, CALL_STATUSES
 from ccr.pipeline.celery_app import broker_status, dispatch_calls
 from ccr.pipeline.lease import FINISHED, IN_PROGRESS, PENDING, live_worker_count
 
@@ -28,11 +30,10 @@ log = logging.getLogger(__name__)
 
 ETA_HISTORY = 50  # recent calls averaged for the time estimate
 DEFAULT_RTF = 0.3  # processing seconds per audio second before any call was measured (2 CPU threads)
-MANAGE_ROLES = frozenset({"admin", "supervisor"})
 
 
 def _require_manage(actor: Actor) -> None:
-    if actor.role not in MANAGE_ROLES:
+    if not may(actor.role, "manage_queue"):
         raise AccessDenied("Seuls un superviseur ou un administrateur peuvent relancer ou réévaluer des appels.")
 
 
@@ -42,7 +43,7 @@ def retry_call(*, session: Session, actor: Actor, call_id: int) -> Call:
     call = get_call(session=session, actor=actor, call_id=call_id)
     if call.status != "failed":
         raise InvalidInput(f"Seul un appel en échec peut être relancé (statut actuel : "
-                           f"{STATUS_LABELS.get(call.status, call.status)}).")
+                           f"{CALL_STATUS_LABELS.get(call.status, call.status)}).")
     has_transcript = session.exec(select(Transcript.id).where(Transcript.call_id == call.id)).first() is not None
     previous = call.last_error
     call.status = "scoring" if has_transcript else "queued"
@@ -136,7 +137,7 @@ def queue_stats(*, session: Session, actor: Actor | None) -> dict[str, Any]:
     mean, _ = _average_processing(session)
     return {
         "counts": counts,
-        "labels": {k: STATUS_LABELS.get(k, k) for k in counts},
+        "labels": {k: CALL_STATUS_LABELS.get(k, k) for k in counts},
         "pending": sum(counts[k] for k in PENDING),
         "in_progress": sum(counts[k] for k in IN_PROGRESS),
         "live_workers": workers,
@@ -161,7 +162,7 @@ def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> di
         return {"rows": [], "done": 0, "failed": 0, "total": 0, "fraction": 1.0, "eta_s": 0.0, "live_workers": 0}
     calls = session.exec(scope_calls(select(Call), actor).where(col(Call.id).in_(call_ids)).order_by(Call.id)).all()
     rows = [
-        {"appel": c.id, "fichier": c.source_name or "", "statut": STATUS_LABELS.get(c.status, c.status),
+        {"appel": c.id, "fichier": c.source_name or "", "statut": CALL_STATUS_LABELS.get(c.status, c.status),
          "tentatives": c.attempts, "raison": c.last_error or "", "status": c.status}
         for c in calls
     ]

@@ -24,6 +24,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ccr.core import audit, sealed, storage
+from ccr.core.access import may
 from ccr.core.config import Settings, get_settings
 from ccr.core.csvsafe import rows_to_csv
 from ccr.core.db import session as db_session
@@ -49,14 +50,13 @@ from ccr.privacy.records import (
 from ccr.privacy.retention import retention_days
 
 log = logging.getLogger(__name__)
-EXPORT_ROLES = ("dpo", "admin")
 MANIFEST_FORMAT = "ccr-export-1"
 PROGRESS_EVERY_S = 0.5  # write the progress row at most twice a second: cheap, still smooth on the page
 AUDIT_CHECKPOINTS_NAME = "audit_checkpoints.jsonl"
 
 
 def _require_role(actor: Actor) -> None:
-    if actor.role not in EXPORT_ROLES:
+    if not may(actor.role, "export_data"):
         raise AccessDenied("Seuls le DPO et l'administrateur peuvent exporter les données.")
 
 

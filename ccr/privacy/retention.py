@@ -40,6 +40,7 @@ from sqlalchemy import and_, delete, or_, true
 from sqlmodel import Session, SQLModel, col, select
 
 from ccr.core import audit, storage
+from ccr.core.access import may
 from ccr.core.calls import optimize_search_index
 from ccr.core.config import Settings, get_settings
 from ccr.core.db import as_utc, checkpoint_wal, get_engine, utcnow
@@ -146,7 +147,6 @@ ACTIVE_STATUSES = ("transcribing", "scoring")  # a worker holds these calls: lef
 # Test hook: kill the process between a batch's commit and its file deletions (crash-safety test).
 CRASH_ENV = "CCR_TEST_CRASH_AFTER_COMMIT"
 HOLD_ENV = "CCR_TEST_PURGE_HOLD_S"  # test hook: hold the lock this long, so two processes surely overlap
-RETENTION_ROLES = ("dpo", "admin")
 
 
 # Tables kept when a terminated organisation is wiped: the tenant itself, its team names (labels
@@ -155,7 +155,7 @@ KEEP_ON_TERMINATION = frozenset({"organisation", "team", "dailystat", "purgerun"
 
 
 def _require_role(actor: Actor) -> None:
-    if actor.role not in RETENTION_ROLES:
+    if not may(actor.role, "manage_retention"):
         raise AccessDenied("Seuls le DPO et l'administrateur gèrent la conservation des données.")
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from ccr.core import audit, storage
+from ccr.core.access import may
 from ccr.core.calls import optimize_search_index
 from ccr.core.config import Settings, get_settings
 from ccr.core.db import checkpoint_wal, utcnow
@@ -47,17 +48,16 @@ from ccr.core.models import (
 )
 from ccr.core.textnorm import strip_bidi
 from ccr.core.users import Actor
+from ccr.core.vocab import DIRECTIONS
 from ccr.dashboards.rollups import mark_dirty, settle_rollups
 from ccr.privacy.history import fold_into_daily_stats
 from ccr.privacy.locks import LOCK_NAME, job_lock
 from ccr.privacy.records import call_row, evaluation_row, export_path, iso, review_row, transcript_row
 
-SUBJECT_ROLES = ("dpo", "admin")
 CONFIRM_WORD = "EFFACER"  # the DPO types "EFFACER <name>": no erasure by a stray click
 MIN_PHONE_DIGITS = 6  # shorter strings would match many unrelated numbers
 LOCK_WAIT_S = 30.0  # an erasure waits this long for a running purge (the other writer of statistics)
 RECTIFIABLE_CALL_FIELDS = ("external_id", "campaign", "direction", "customer_phone", "agent_id")
-DIRECTIONS = ("entrant", "sortant")
 _SPACES = re.compile(r"\s+")  # runs of whitespace: one space on screen
 
 
@@ -73,7 +73,7 @@ class Subject:
 
 
 def _require_role(actor: Actor) -> None:
-    if actor.role not in SUBJECT_ROLES:
+    if not may(actor.role, "data_subjects"):
         raise AccessDenied("Seuls le DPO et l'administrateur traitent les demandes des personnes.")
 
 

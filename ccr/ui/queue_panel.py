@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ccr.core.access import may
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.users import Actor
@@ -91,7 +92,7 @@ def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
                                     "fichier": "Fichier", "statut": "Statut", "tentatives": "Tentatives",
                                     "raison": "Raison"})
     for row in progress["rows"]:
-        if row["status"] == "failed" and actor.role in queue.MANAGE_ROLES:
+        if row["status"] == "failed" and may(actor.role, "manage_queue"):
             col1, col2 = st.columns([4, 1])
             col1.error(f"Appel n° {row['appel']} ({md_escape(row['fichier'])}) : {md_escape(row['raison'])}")
             col2.button("Relancer", key=f"ccr_retry_{row['appel']}", on_click=_retry, args=(actor, row["appel"]))

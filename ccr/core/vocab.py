@@ -1,0 +1,42 @@
+"""The words CCR uses for states, directions, roles, verdicts and speakers: written once, with their French labels.
+
+Codes are what the database, the JSON contracts and the URLs hold (stable, English or historical); labels
+are what a French user reads. Every module, page and export takes both from here, so a state or a
+role never has two spellings or two meanings.
+"""
+
+from __future__ import annotations
+
+# Processing states of a call, in order. "held" = received during a maintenance window.
+CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed")
+CALL_STATUS_LABELS = {
+    "received": "reçu",
+    "held": "en attente (maintenance)",
+    "queued": "en file",
+    "transcribing": "transcription",
+    "scoring": "évaluation",
+    "done": "terminé",
+    "failed": "échec",
+}
+
+# Who called whom: the codes are French because the import CSVs and URLs of French centres already use them.
+DIRECTIONS = ("entrant", "sortant")
+DIRECTION_LABELS = {"entrant": "Entrant", "sortant": "Sortant"}
+
+ROLES = ("admin", "dpo", "supervisor", "team_lead")
+ROLE_LABELS = {
+    "admin": "Administrateur",
+    "dpo": "Délégué à la protection des données",
+    "supervisor": "Superviseur",
+    "team_lead": "Chef d'équipe",
+}
+
+ORG_STATUSES = ("active", "suspended", "terminated")
+
+# A criterion's verdict; "na" = not applicable to this call (left out of the score).
+VERDICTS = ("pass", "fail", "na")
+VERDICT_LABELS = {"pass": "Conforme", "fail": "Non conforme", "na": "Non applicable"}
+
+# Who said a transcript line. "inconnu" is what a mono recording without speaker separation gets.
+SPEAKERS = ("agent", "customer", "inconnu")
+SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
