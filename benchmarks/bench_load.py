@@ -22,7 +22,7 @@ Two clients:
   this 2-core machine the browsers compete with the server, so use it with few sessions.
 
 Prints p50, p95, p99 and max per page and overall, and every error (an exception shown by a page, a
-refusal, a call not found, a page not found, a timeout). Target (issue 9): no error, p95 < 3 s.
+refusal, a call not found, a page not found, a timeout). Target: no error, p95 < 3 s (a person waiting longer thinks the app is broken).
 """
 
 from __future__ import annotations

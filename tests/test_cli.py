@@ -1,4 +1,4 @@
-"""``python -m ccr score`` in a subprocess: the JSON contract of issue 4, the LLM engine, --grid, and errors."""
+"""``python -m ccr score`` in a subprocess: the JSON scoring contract, the LLM engine, --grid, and errors."""
 
 from __future__ import annotations
 
