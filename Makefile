@@ -10,12 +10,15 @@ APT_PACKAGES := chromium espeak-ng postgresql redis-server
 # a browser journey's server, are built once): much of the suite waits on servers, browsers and Whisper.
 # The database-heavy tests, run a second time on a throwaway PostgreSQL cluster (no Whisper, no browser).
 PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test_audit.py \
-	tests/dashboards/test_kpis.py tests/quality/test_reviews.py tests/privacy/test_retention.py \
-	tests/privacy/test_history.py tests/privacy/test_locks.py tests/privacy/test_subjects.py \
-	tests/privacy/test_exports.py tests/pipeline/test_lease.py tests/pipeline/test_steps.py \
-	tests/pipeline/test_queue.py tests/pipeline/test_worker.py tests/pipeline/test_ingest.py \
-	tests/pipeline/test_maintenance.py tests/ops/test_incidents.py tests/pipeline/test_celery_app.py \
-	tests/core/test_audit_concurrency.py tests/quality/test_evaluations.py tests/scoring/test_grids.py
+	tests/core/test_audit_concurrency.py tests/dashboards/test_filters.py tests/dashboards/test_scope.py \
+	tests/dashboards/test_buckets.py tests/dashboards/test_labels.py tests/dashboards/test_figures.py \
+	tests/dashboards/test_agents.py tests/dashboards/test_call_list.py tests/scoring/test_triage.py \
+	tests/quality/test_reviews.py tests/quality/test_evaluations.py tests/scoring/test_grids.py \
+	tests/privacy/test_retention.py tests/privacy/test_history.py tests/privacy/test_locks.py \
+	tests/privacy/test_subjects.py tests/privacy/test_exports.py tests/pipeline/test_lease.py \
+	tests/pipeline/test_steps.py tests/pipeline/test_queue.py tests/pipeline/test_worker.py \
+	tests/pipeline/test_ingest.py tests/pipeline/test_maintenance.py tests/pipeline/test_celery_app.py \
+	tests/ops/test_incidents.py
 
 .PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 

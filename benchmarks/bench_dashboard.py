@@ -268,32 +268,41 @@ def ensure_indexes() -> None:
 
 def page_queries(actor, filters, search: str | None = None):
     """The calls the dashboard page makes (``search``: the calls list with a full-text query instead)."""
-    from ccr.dashboards import kpis
+    from ccr.dashboards.agents import HEATMAP_MAX_AGENTS, agent_ranking, criterion_agent_heatmap
+    from ccr.dashboards.call_list import list_calls
+    from ccr.dashboards.figures import (
+        category_breakdown,
+        irritants_over_time,
+        kpi_tiles,
+        score_distribution,
+        score_trend,
+    )
+    from ccr.dashboards.labels import campaigns, labels
 
     if search is not None:
-        return [("list_calls (plein texte)", lambda s: kpis.list_calls(session=s, actor=actor, filters=filters,
-                                                                        search=search, page_size=50))]
+        return [("list_calls (plein texte)", lambda s: list_calls(session=s, actor=actor, filters=filters,
+                                                                  search=search, page_size=50))]
     out = [
-        ("labels", lambda s: kpis.labels(session=s, actor=actor)),
-        ("campaigns", lambda s: kpis.campaigns(session=s, actor=actor)),
-        ("kpi_tiles", lambda s: kpis.kpi_tiles(session=s, actor=actor, filters=filters)),
-        ("score_trend", lambda s: kpis.score_trend(session=s, actor=actor, filters=filters)),
-        ("score_distribution", lambda s: kpis.score_distribution(session=s, actor=actor, filters=filters)),
-        ("agent_ranking", lambda s: kpis.agent_ranking(session=s, actor=actor, filters=filters)),
+        ("labels", lambda s: labels(session=s, actor=actor)),
+        ("campaigns", lambda s: campaigns(session=s, actor=actor)),
+        ("kpi_tiles", lambda s: kpi_tiles(session=s, actor=actor, filters=filters)),
+        ("score_trend", lambda s: score_trend(session=s, actor=actor, filters=filters)),
+        ("score_distribution", lambda s: score_distribution(session=s, actor=actor, filters=filters)),
+        ("agent_ranking", lambda s: agent_ranking(session=s, actor=actor, filters=filters)),
     ]
 
     def heatmap(s):
-        ranking = kpis.agent_ranking(session=s, actor=actor, filters=filters)
-        weakest = [r["agent_id"] for r in reversed(ranking)][:kpis.HEATMAP_MAX_AGENTS]
+        ranking = agent_ranking(session=s, actor=actor, filters=filters)
+        weakest = [r["agent_id"] for r in reversed(ranking)][:HEATMAP_MAX_AGENTS]
         t0 = time.perf_counter()
-        res = kpis.criterion_agent_heatmap(session=s, actor=actor, filters=filters, agent_ids=weakest)
+        res = criterion_agent_heatmap(session=s, actor=actor, filters=filters, agent_ids=weakest)
         return res, time.perf_counter() - t0
 
     out += [
         ("criterion_agent_heatmap", heatmap),
-        ("irritants_over_time", lambda s: kpis.irritants_over_time(session=s, actor=actor, filters=filters)),
-        ("category_breakdown", lambda s: kpis.category_breakdown(session=s, actor=actor, filters=filters)),
-    ]  # talk/listen comes from the ranking's rows (kpis.talk_listen_from_ranking): no query of its own
+        ("irritants_over_time", lambda s: irritants_over_time(session=s, actor=actor, filters=filters)),
+        ("category_breakdown", lambda s: category_breakdown(session=s, actor=actor, filters=filters)),
+    ]  # talk/listen comes from the ranking's rows (talk_listen_from_ranking): no query of its own
     return out
 
 
@@ -354,15 +363,15 @@ def naive(actor, filters, runs: int) -> float:
 
     from ccr.core.db import get_engine
     from ccr.core.models import CriterionResult, Evaluation, IrritantHit
-    from ccr.dashboards import kpis
+    from ccr.dashboards.scope import bounds, where
 
     times = []
     peak_rss = _rss_mb()
     for _ in range(runs):
         gc.collect()
         t0 = time.perf_counter()
-        conds = kpis._where(actor, filters)
-        lo, hi = kpis._bounds(filters.start, filters.end)
+        conds = where(actor, filters)
+        lo, hi = bounds(filters.start, filters.end)
         with get_engine().connect() as con:
             ev = pd.read_sql(select(Evaluation.__table__).where(*conds), con)
             cr = pd.read_sql(select(CriterionResult.__table__).where(CriterionResult.org_id == actor.org_id,
@@ -438,7 +447,8 @@ def run(args) -> None:
     from ccr.core import config
     from ccr.core.db import dispose_engines, session
     from ccr.core.users import load_actor
-    from ccr.dashboards import kpis
+    from ccr.dashboards.call_list import list_calls
+    from ccr.dashboards.filters import filters_from_query
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="ccr-bench-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -475,9 +485,9 @@ def run(args) -> None:
         lead = load_actor(session=s, user_id=lead_id)
     build_rollups(admin.org_id)
     today = date.today()
-    lead_f = kpis.filters_from_query({"periode": "30j"}, lead, today)
-    admin_f = kpis.filters_from_query({"periode": "perso", "du": (today - timedelta(days=364)).isoformat(),
-                                       "au": today.isoformat()}, admin, today)
+    lead_f = filters_from_query({"periode": "30j"}, lead, today)
+    admin_f = filters_from_query({"periode": "perso", "du": (today - timedelta(days=364)).isoformat(),
+                                  "au": today.isoformat()}, admin, today)
     results = {}
     if not args.skip_live:
         os.environ["CCR_DASHBOARD_ROLLUPS"] = "false"  # before: every figure from the base tables
@@ -491,7 +501,7 @@ def run(args) -> None:
     results["lead"] = measure_view("Chef d'équipe, 30 jours (1 équipe)", page_queries(lead, lead_f), args.runs)
     results["admin"] = measure_view("Administrateur, 1 an, toutes équipes", page_queries(admin, admin_f), args.runs)
     results["list"] = measure_view("Liste des appels, page 1 (admin, 1 an)",
-                                   [("list_calls (page 1)", lambda s: kpis.list_calls(
+                                   [("list_calls (page 1)", lambda s: list_calls(
                                        session=s, actor=admin, filters=admin_f, page_size=50))], args.runs)
     results["fts"] = measure_view(f"Recherche plein texte « {SEARCH_RARE} » (admin, 1 an)",
                                   page_queries(admin, admin_f, search=SEARCH_RARE), args.runs)

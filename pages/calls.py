@@ -6,7 +6,8 @@ import streamlit as st
 
 from ccr.core.db import session
 from ccr.core.formats import fr_number
-from ccr.dashboards import kpis, reports
+from ccr.dashboards import reports
+from ccr.dashboards.call_list import EXPORT_MAX_ROWS, SEARCH_COUNT_CAP
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
 from ccr.ui.guard import require_page
@@ -18,23 +19,22 @@ SIG_KEY = "ccr_calls_sig"  # criteria of the previous run: a change goes back to
 
 st.title("📞 Appels")
 filters = filter_bar(actor, "calls")
-lab = cache.get("labels", actor)
+lab = cache.labels(actor)
 query = call_query_bar(actor, "calls", lab)
 signature = repr((filters, replace(query, page=1)))
 if st.session_state.get(SIG_KEY, signature) != signature:
     query = replace(query, page=1)
 st.session_state[SIG_KEY] = signature
 
-rows, total = cache.get("list_calls", actor, filters, page=query.page, page_size=PAGE_SIZE, **kpis.query_kwargs(query))
+rows, total = cache.list_calls(actor, filters, query, PAGE_SIZE)
 pages = max(1, -(-total // PAGE_SIZE))
 if query.page > pages:
     query = replace(query, page=pages)
-    rows, total = cache.get("list_calls", actor, filters, page=query.page, page_size=PAGE_SIZE,
-                            **kpis.query_kwargs(query))
+    rows, total = cache.list_calls(actor, filters, query, PAGE_SIZE)
 query = set_call_page(actor, "calls", query, query.page)
 
-capped = total > kpis.SEARCH_COUNT_CAP and query.search
-shown = f"plus de {fr_number(kpis.SEARCH_COUNT_CAP, 0)}" if capped else fr_number(total, 0)
+capped = total > SEARCH_COUNT_CAP and query.search
+shown = f"plus de {fr_number(SEARCH_COUNT_CAP, 0)}" if capped else fr_number(total, 0)
 st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}"
            + ("" if actor.sees_all_teams else " — vos équipes uniquement."))
 table = plain_frame(reports.calls_table(rows))
@@ -74,5 +74,5 @@ c1.download_button("CSV", lambda: _export("csv"), file_name=f"{stem}.csv", mime=
                    key="calls_csv")
 c2.download_button("Excel", lambda: _export("xlsx"), file_name=f"{stem}.xlsx", on_click="ignore", key="calls_xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-st.caption(f"Export limité à {fr_number(kpis.EXPORT_MAX_ROWS, 0)} lignes ; les cellules qui ressemblent à des "
+st.caption(f"Export limité à {fr_number(EXPORT_MAX_ROWS, 0)} lignes ; les cellules qui ressemblent à des "
            "formules sont neutralisées.")

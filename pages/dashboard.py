@@ -3,7 +3,9 @@
 import streamlit as st
 
 from ccr.core.db import session
-from ccr.dashboards import kpis, reports
+from ccr.dashboards import reports
+from ccr.dashboards.agents import HEATMAP_MAX_AGENTS, talk_listen_from_ranking
+from ccr.dashboards.filters import filters_to_query
 from ccr.ui import charts
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import filter_bar, go_to
@@ -15,7 +17,7 @@ GOTO_KEY = "ccr_dash_goto"  # a one-shot drill-down request set by a selection c
 
 st.title("📊 Tableau de bord")
 filters = filter_bar(actor, "dash")
-base_query = kpis.filters_to_query(filters)
+base_query = filters_to_query(filters)
 
 goto = st.session_state.pop(GOTO_KEY, None)
 if goto:
@@ -25,7 +27,7 @@ st.caption(f"Du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y} ({filters.day
            f"{filters.days} jours précédents. Scores validés par un humain lorsqu'ils existent ; appels restreints "
            "exclus." + ("" if actor.sees_all_teams else " Vous voyez uniquement vos équipes."))
 
-tiles = cache.get("kpi_tiles", actor, filters)
+tiles = cache.kpi_tiles(actor, filters)
 for row in (tiles[:4], tiles[4:]):
     for column, tile in zip(st.columns(4), row, strict=False):
         value, delta, colour = charts.tile_display(tile)
@@ -37,14 +39,14 @@ if not tiles[0].value:
 gran_label = st.segmented_control("Granularité", ["Automatique", "Jour", "Semaine"], default="Automatique",
                                   key="dash_gran")
 granularity = {"Jour": "day", "Semaine": "week"}.get(gran_label or "", "auto")
-trend = cache.get("score_trend", actor, filters, granularity=granularity)
+trend = cache.score_trend(actor, filters, granularity=granularity)
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.trend_figure(trend), key="dash_trend")
-right.plotly_chart(charts.distribution_figure(cache.get("score_distribution", actor, filters),
+right.plotly_chart(charts.distribution_figure(cache.score_distribution(actor, filters),
                                               trend["pass_threshold"]), key="dash_dist")
 
 st.subheader("Agents")
-ranking = cache.get("agent_ranking", actor, filters)
+ranking = cache.agent_ranking(actor, filters)
 
 
 def _on_agent_selected() -> None:
@@ -70,8 +72,8 @@ st.dataframe(
 st.caption("Sélectionnez un agent pour ouvrir la liste de ses appels.")
 
 st.subheader("Qui coacher sur quoi")
-weakest = [r["agent_id"] for r in reversed(ranking) if r["agent_id"] is not None][:kpis.HEATMAP_MAX_AGENTS]
-heat = cache.get("criterion_agent_heatmap", actor, filters, agent_ids=weakest)
+weakest = [r["agent_id"] for r in reversed(ranking) if r["agent_id"] is not None][:HEATMAP_MAX_AGENTS]
+heat = cache.criterion_agent_heatmap(actor, filters, agent_ids=weakest)
 if heat["cells"]:
     event = st.plotly_chart(charts.heatmap_figure(heat), key="dash_heat", on_select="rerun",
                             selection_mode="points")
@@ -99,13 +101,13 @@ else:
     st.caption("Pas encore de verdicts par critère sur cette période.")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.irritants_figure(cache.get("irritants_over_time", actor, filters, granularity=granularity)),
+left.plotly_chart(charts.irritants_figure(cache.irritants_over_time(actor, filters, granularity=granularity)),
                   key="dash_irr")
-right.plotly_chart(charts.categories_figure(cache.get("category_breakdown", actor, filters)), key="dash_cat")
-st.plotly_chart(charts.talk_listen_figure(kpis.talk_listen_from_ranking(ranking)), key="dash_talk")
+right.plotly_chart(charts.categories_figure(cache.category_breakdown(actor, filters)), key="dash_cat")
+st.plotly_chart(charts.talk_listen_figure(talk_listen_from_ranking(ranking)), key="dash_talk")
 
 st.subheader("Exports")
-lab = cache.get("labels", actor)
+lab = cache.labels(actor)
 
 
 def _ranking_file(fmt: str) -> bytes:

@@ -17,6 +17,7 @@ from ccr.core.vocab import DIRECTIONS
 from ccr.ops import scheduler
 from ccr.privacy import exports, retention, subjects
 from ccr.privacy.subprocessors import list_subprocessors
+from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.text import NUMBER_FORMAT, md_escape, plain, plain_frame
 
@@ -94,6 +95,7 @@ with tab_keep:
     if st.button("Lancer maintenant", key="purge_now"):
         with st.spinner("Purge en cours…"):
             run = retention.run_purge_now(actor=actor)
+        cache.clear_after_write()  # the purged calls leave the dashboards at once, not after the cache's TTL
         if run.status == "ok":
             st.success(f"Purge terminée en {fr_number(run.duration_s, 1, unit='s')} : "
                        f"{deleted_summary(run.deleted_json)}.")
@@ -239,7 +241,7 @@ with tab_rights:
                 if button:
                     with session() as s:
                         n = subjects.set_restriction(session=s, actor=actor, restricted=flag, **target)
-                    st.cache_data.clear()
+                    cache.clear_after_write()
                     st.success(f"{n} appel(s) mis à jour.")
 
             st.markdown("**Rectification**")
@@ -249,7 +251,7 @@ with tab_rights:
                     try:
                         with session() as s:
                             subjects.rectify_agent(session=s, actor=actor, agent_id=r_agent, name=new_name)
-                        st.cache_data.clear()
+                        cache.clear_after_write()
                         st.success("Nom corrigé.")
                     except CcrError as err:
                         st.error(str(err))
@@ -269,7 +271,7 @@ with tab_rights:
                     try:
                         with session() as s:
                             subjects.rectify_call(session=s, actor=actor, call_id=int(call_id), **fields)
-                        st.cache_data.clear()
+                        cache.clear_after_write()
                         st.success("Appel corrigé." if fields else "Rien à corriger.")
                     except CcrError as err:
                         st.error(str(err))
@@ -283,7 +285,7 @@ with tab_rights:
                          disabled=typed.strip() != pv["confirmation"]):
                 try:
                     counts = subjects.erase_subject(actor=actor, confirmation=typed, **target)
-                    st.cache_data.clear()  # no cached query may show an erased transcript again
+                    cache.clear_after_write()  # no cached figure or list may show an erased call again
                     st.session_state.pop("rights_target", None)
                     st.success(f"Effacement terminé : {counts.get('calls', 0)} appel(s), "
                                f"{counts.get('transcripts', 0)} transcription(s), "

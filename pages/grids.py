@@ -13,6 +13,7 @@ from ccr.core.errors import CcrError
 from ccr.core.formats import fr_score, label_of
 from ccr.pipeline import queue
 from ccr.scoring import grids
+from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
 
@@ -62,6 +63,7 @@ except CcrError as err:
 
 
 def _saved(message: str, select_id: int | None = None) -> None:
+    cache.clear_after_write()  # grid names, criteria and pass thresholds show on the dashboards and calls list
     st.session_state[FLASH_KEY] = message
     st.session_state[UPLOAD_GEN_KEY] = st.session_state.get(UPLOAD_GEN_KEY, 0) + 1
     if select_id is not None:

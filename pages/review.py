@@ -13,7 +13,6 @@ from ccr.quality import reviews
 from ccr.scoring.score import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
-from ccr.ui.dashboard_cache import clear_dashboard_cache
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
 from ccr.ui.text import fmt_ts, md_escape, plain
@@ -54,7 +53,7 @@ except CcrError as err:
 opened.add(call_id)
 can_validate = actor.role in reviews.VALIDATOR_ROLES
 tz = ZoneInfo(get_settings().timezone)
-lab = cache.get("labels", actor)  # French names of the organisation's categories and irritants
+lab = cache.labels(actor)  # French names of the organisation's categories and irritants
 
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
@@ -248,7 +247,7 @@ if can_validate:
                 saved = reviews.validate_review(
                     session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
                     summary=summary, recommendations=recos_text.splitlines(), coaching_note=note)
-            clear_dashboard_cache()  # dashboards and the calls list show the validated score at once
+            cache.clear_after_write()  # dashboards and the calls list show the validated score at once
             st.session_state[FLASH_KEY] = (f"Évaluation validée : score {fr_score(saved.final_score)} "
                                            f"(score IA initial : {fr_score(saved.ai_score)}).")
             st.rerun()

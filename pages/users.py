@@ -7,6 +7,7 @@ from ccr.core import orgs, users
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.vocab import ROLE_LABELS, ROLES
+from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.text import md_escape, plain, plain_frame
 
@@ -105,6 +106,7 @@ with tab_teams:
             try:
                 with session() as s:
                     orgs.create_team(session=s, actor=actor, name=team_name)
+                cache.clear_after_write()  # the dashboards' filters list teams and agents
                 st.rerun()
             except CcrError as err:
                 st.error(str(err))
@@ -115,6 +117,7 @@ with tab_teams:
             try:
                 with session() as s:
                     orgs.create_agent(session=s, actor=actor, name=agent_name, team_id=agent_team)
+                cache.clear_after_write()  # the dashboards' filters list teams and agents
                 st.rerun()
             except CcrError as err:
                 st.error(str(err))

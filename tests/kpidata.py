@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from itertools import count
 
 from ccr.core.db import session
 from ccr.core.models import Call, CriterionResult, Evaluation, IrritantHit, Transcript
+from ccr.dashboards.filters import filters_from_query
 from ccr.dashboards.rollups import mark_dirty
 
 _seq = count(1)
+TODAY = date(2026, 3, 31)
+MARCH = {"periode": "perso", "du": "2026-03-01", "au": "2026-03-30"}  # 30 days; previous: 30 Jan - 28 Feb
+
+
+def at(y, m, d, h=10):
+    """An aware UTC instant (10:00 by default: the same calendar day in Paris and in UTC)."""
+    return datetime(y, m, d, h, tzinfo=UTC)
+
+
+def march(actor, **extra):
+    """The filters of March 2026 (1 to 30) for ``actor``, with ``extra`` URL parameters."""
+    return filters_from_query({**MARCH, **extra}, actor, TODAY)
 
 
 def add_call(org_id, team_id, agent_id, when, score, *, passed=None, critical=False, validated=False,

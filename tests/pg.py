@@ -84,7 +84,7 @@ def fts_hits(session, word: str) -> list[int]:
     from sqlalchemy import text
 
     if session.get_bind().dialect.name == "postgresql":
-        from ccr.dashboards.kpis import PG_TS_CONFIG
+        from ccr.dashboards.call_list import PG_TS_CONFIG
 
         sql = (f"SELECT id FROM transcript WHERE to_tsvector('{PG_TS_CONFIG}', text) "
                f"@@ plainto_tsquery('{PG_TS_CONFIG}', :w)")

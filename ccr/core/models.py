@@ -179,7 +179,7 @@ class Evaluation(SQLModel, table=True):
         Index("ix_eval_dash", "org_id", "is_current", "started_at"),
         Index("ix_eval_team", "org_id", "team_id", "started_at"),
         Index("ix_eval_agent", "org_id", "agent_id", "started_at"),
-        # Dashboards (ccr.dashboards.kpis): every figure of a period is read from this index alone, in time order,
+        # Dashboards (ccr.dashboards.figures): every figure of a period is read from this index alone, in time order,
         # never from the wide rows (result_json holds the whole scoring contract).
         Index("ix_eval_cover", "org_id", "is_current", "restricted", "started_at", "team_id", "agent_id",
               "final_score", "final_passed", "final_critical_failed", "validated", "irritant_count", "duration_s",
@@ -228,7 +228,7 @@ class CriterionResult(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_crit_dash", "org_id", "criterion_id", "started_at"),
-        # Heatmap (ccr.dashboards.kpis): each drawn agent's verdicts of a period, read from the index alone.
+        # Heatmap (ccr.dashboards.agents): each drawn agent's verdicts of a period, read from the index alone.
         Index("ix_crit_agent", "org_id", "agent_id", "started_at", "criterion_id", "final_verdict", "evaluation_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
@@ -248,7 +248,7 @@ class IrritantHit(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_irritant_dash", "org_id", "label", "started_at"),
-        # Irritants over time (ccr.dashboards.kpis): a period's hits read from the index alone.
+        # Irritants over time (ccr.dashboards.figures): a period's hits read from the index alone.
         Index("ix_irritant_time", "org_id", "started_at", "label", "evaluation_id", "team_id", "agent_id"),
     )
     id: int | None = Field(default=None, primary_key=True)

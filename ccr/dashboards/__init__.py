@@ -1,1 +1,2 @@
-"""The figures a team lead reads: URL filters, KPI queries, the calls list and its search, rollups, reports."""
+"""The figures a team lead reads: URL filters, SQL scope, figures per period and per agent, the calls list and
+its search, rollups, reports."""

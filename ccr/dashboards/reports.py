@@ -22,7 +22,17 @@ from ccr.core.db import utcnow
 from ccr.core.formats import fr_number
 from ccr.core.orgs import get_organisation, get_team, slugify
 from ccr.core.users import Actor
-from ccr.dashboards import kpis
+from ccr.dashboards.agents import agent_ranking, weakest_criteria
+from ccr.dashboards.call_list import export_calls
+from ccr.dashboards.figures import (
+    Tile,
+    category_breakdown,
+    irritants_over_time,
+    kpi_tiles,
+    score_distribution,
+    score_trend,
+)
+from ccr.dashboards.filters import CallQuery, Filters, call_query_to_query, filters_to_query
 
 # Chart geometry (pixels) of the inline SVGs: wide enough for a year of weekly points on A4 landscape.
 SVG_W, SVG_H, PAD = 760, 240, 36
@@ -38,7 +48,7 @@ def _num(value: float | None, digits: int = 1, unit: str = "") -> str:
     return fr_number(value, digits, unit=unit)
 
 
-def _tile_text(t: kpis.Tile) -> tuple[str, str]:
+def _tile_text(t: Tile) -> tuple[str, str]:
     unit = {"%": "%", "s": "s", "pts": ""}.get(t.unit, "")
     digits = 0 if t.unit == "" or t.unit == "s" else 1
     value = _num(t.value, digits, unit)
@@ -120,7 +130,7 @@ th{background:#f3f3f3} td.n{text-align:right} svg{width:100%;height:auto}
 """
 
 
-def team_report_html(*, session: Session, actor: Actor, filters: kpis.Filters,
+def team_report_html(*, session: Session, actor: Actor, filters: Filters,
                      team_id: int | None = None) -> tuple[str, bytes]:
     """Build the HTML report of ``team_id`` (None: every team the actor sees) and audit the export.
 
@@ -135,14 +145,14 @@ def team_report_html(*, session: Session, actor: Actor, filters: kpis.Filters,
         scope_name = team.name
     else:
         scope_name = "Toutes les équipes" if actor.sees_all_teams else "Mes équipes"
-    tiles = kpis.kpi_tiles(session=session, actor=actor, filters=filters)
-    trend = kpis.score_trend(session=session, actor=actor, filters=filters)
-    dist = kpis.score_distribution(session=session, actor=actor, filters=filters)
-    ranking = kpis.agent_ranking(session=session, actor=actor, filters=filters)
-    cats = kpis.category_breakdown(session=session, actor=actor, filters=filters)
-    irr = kpis.irritants_over_time(session=session, actor=actor, filters=filters)
-    priorities = kpis.weakest_criteria(session=session, actor=actor, filters=filters,
-                                       min_applicable=COACHING_MIN_APPLICABLE)
+    tiles = kpi_tiles(session=session, actor=actor, filters=filters)
+    trend = score_trend(session=session, actor=actor, filters=filters)
+    dist = score_distribution(session=session, actor=actor, filters=filters)
+    ranking = agent_ranking(session=session, actor=actor, filters=filters)
+    cats = category_breakdown(session=session, actor=actor, filters=filters)
+    irr = irritants_over_time(session=session, actor=actor, filters=filters)
+    priorities = weakest_criteria(session=session, actor=actor, filters=filters,
+                                  min_applicable=COACHING_MIN_APPLICABLE)
     threshold = trend["pass_threshold"]
 
     out = ["<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">",
@@ -228,21 +238,21 @@ def _file(df: pd.DataFrame, fmt: str, stem: str, sheet: str) -> tuple[str, bytes
     return f"{stem}.csv", csvsafe.dataframe_to_csv(df)
 
 
-def export_calls_file(*, session: Session, actor: Actor, filters: kpis.Filters, query: kpis.CallQuery,
+def export_calls_file(*, session: Session, actor: Actor, filters: Filters, query: CallQuery,
                       fmt: str = "csv") -> tuple[str, bytes]:
     """The current calls view as CSV or Excel (cells neutralised), audited."""
-    rows = kpis.export_calls(session=session, actor=actor, filters=filters, query=query)
+    rows = export_calls(session=session, actor=actor, filters=filters, query=query)
     audit.log_event(session=session, who=actor.who, action="calls_exported", target_type="calls",
-                    detail={"format": fmt, "lignes": len(rows), **kpis.filters_to_query(filters),
-                            **kpis.call_query_to_query(query)})
+                    detail={"format": fmt, "lignes": len(rows), **filters_to_query(filters),
+                            **call_query_to_query(query)})
     return _file(calls_table(rows), fmt, f"appels-{filters.start.isoformat()}-{filters.end.isoformat()}", "Appels")
 
 
-def export_ranking_file(*, session: Session, actor: Actor, filters: kpis.Filters,
+def export_ranking_file(*, session: Session, actor: Actor, filters: Filters,
                         fmt: str = "csv") -> tuple[str, bytes]:
     """The dashboard's agent ranking as CSV or Excel (cells neutralised), audited."""
-    rows = kpis.agent_ranking(session=session, actor=actor, filters=filters)
+    rows = agent_ranking(session=session, actor=actor, filters=filters)
     audit.log_event(session=session, who=actor.who, action="dashboard_exported", target_type="ranking",
-                    detail={"format": fmt, "lignes": len(rows), **kpis.filters_to_query(filters)})
+                    detail={"format": fmt, "lignes": len(rows), **filters_to_query(filters)})
     return _file(ranking_table(rows), fmt, f"classement-{filters.start.isoformat()}-{filters.end.isoformat()}",
                  "Classement")

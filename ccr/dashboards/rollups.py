@@ -12,7 +12,8 @@ evaluations it was made of.
 Days are local calendar days (``Settings.timezone``), as the dashboard's periods are; a change of
 timezone (or an organisation never rolled up, e.g. after the upgrade that adds these tables)
 rebuilds the organisation's rollups from scratch. Only current, unrestricted evaluations count,
-with their final (human-validated) values, exactly as in :mod:`ccr.dashboards.kpis`' live queries.
+with their final (human-validated) values, exactly as in :mod:`ccr.dashboards.figures`' live queries;
+days, weeks and score bins come from :mod:`ccr.dashboards.buckets`, as theirs do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, and_, case, cast, delete, insert, literal, union_all
+from sqlalchemy import Date, Integer, String, and_, case, delete, insert, literal, union_all
 from sqlalchemy import func as sa_func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -41,12 +42,12 @@ from ccr.core.models import (
     RollupState,
     RollupTeamDay,
 )
+from ccr.dashboards.buckets import SCORE_BUCKETS, as_int, day_bounds, dialect, score_bucket, utc_day, week_start
 
 # PostgreSQL: concurrent refreshes of one organisation would both delete then insert the same day;
 # a transaction-scoped advisory lock (one bigint: this key in the high half, the org id in the low
 # half) makes them take turns. SQLite serialises writers by itself.
 PG_LOCK_KEY = 0x0CC2
-SCORE_BUCKET = 10  # must equal ccr.dashboards.kpis.DISTRIBUTION_BUCKET (10 bars of 10 points)
 MARK_CHUNK = 500  # call ids per IN (...) when marking from ids: stays under every driver's bound limit
 ROLLUP_MODELS = (RollupTeamDay, RollupIrritantDay, RollupCategory, RollupAgent, RollupCriterionWeek)
 
@@ -63,18 +64,6 @@ def local_day(instant: datetime, tz: ZoneInfo) -> date:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(tz).date()
-
-
-def day_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight starting ``start`` and local midnight after ``end``."""
-    lo = datetime.combine(start, time.min, tzinfo=tz).astimezone(UTC)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
-    return lo, hi
-
-
-def week_start(d: date) -> date:
-    """The Monday of ``d``'s ISO week."""
-    return d - timedelta(days=d.weekday())
 
 
 def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
@@ -111,26 +100,12 @@ def mark_dirty(session: Session, org_id: int, instants: Iterable[datetime] = (),
     if not days:
         return
     # ON CONFLICT DO NOTHING: two writers of the same day (PostgreSQL) must not fail each other.
-    upsert = sqlite_insert if _is_sqlite(session) else pg_insert
+    upsert = sqlite_insert if dialect(session) == "sqlite" else pg_insert
     session.exec(upsert(RollupDirty).values([{"org_id": org_id, "day": d} for d in sorted(days)])
                  .on_conflict_do_nothing())
 
 
 # --- refresh -----------------------------------------------------------------------------------------
-
-
-def _is_sqlite(session: Session) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _utc_day(session: Session, column):
-    if _is_sqlite(session):
-        return sa_func.substr(column, 1, 10)
-    return sa_func.date(sa_func.timezone("UTC", column))
-
-
-def _as_int(flag):
-    return case((flag == True, 1), else_=0)  # noqa: E712
 
 
 def _live(e=Evaluation) -> list:
@@ -147,23 +122,23 @@ def _rebuild_day(session: Session, org_id: int, d: date, tz: ZoneInfo) -> None:
     for model in (RollupCategory, RollupAgent):
         session.exec(delete(model).where(model.org_id == org_id, model.span == "d", model.day == d))
     period = [e.org_id == org_id, *_live(), e.started_at >= lo, e.started_at < hi]
-    utc = _utc_day(session, e.started_at)
+    utc = utc_day(session, e.started_at)
     has_silence = and_(col(e.silence_s).is_not(None), col(e.duration_s).is_not(None))
-    nb = 100 // SCORE_BUCKET
-    bucket = case((e.final_score >= 100, nb - 1), else_=cast(sa_func.floor(e.final_score / SCORE_BUCKET), Integer))
+    nb = SCORE_BUCKETS
+    bucket = score_bucket(e.final_score)
     t = RollupTeamDay
     session.exec(insert(t).from_select(
         ["org_id", "day", "utc_day", "team_id", "calls", "score_sum", "passed", "critical", "validated",
          "with_irritant", "duration_sum", "duration_n", "silence_sum", "silence_duration_sum",
          *[f"b{i}" for i in range(nb)]],
-        select(org, day, utc, e.team_id, func.count(), func.sum(e.final_score), func.sum(_as_int(e.final_passed)),
-               func.sum(_as_int(e.final_critical_failed)), func.sum(_as_int(e.validated)),
+        select(org, day, utc, e.team_id, func.count(), func.sum(e.final_score), func.sum(as_int(e.final_passed)),
+               func.sum(as_int(e.final_critical_failed)), func.sum(as_int(e.validated)),
                func.sum(case((e.irritant_count > 0, 1), else_=0)), func.sum(e.duration_s), func.count(e.duration_s),
                func.sum(case((has_silence, e.silence_s), else_=None)),
                func.sum(case((has_silence, e.duration_s), else_=None)),
                *[func.sum(case((bucket == i, 1), else_=0)) for i in range(nb)])
         .where(*period).group_by(utc, e.team_id)))
-    ih_utc = _utc_day(session, ih.started_at)
+    ih_utc = utc_day(session, ih.started_at)
     session.exec(insert(RollupIrritantDay).from_select(
         ["org_id", "day", "utc_day", "team_id", "label", "calls"],
         select(org, day, ih_utc, ih.team_id, ih.label, func.count(sa_func.distinct(ih.evaluation_id)))
@@ -174,14 +149,14 @@ def _rebuild_day(session: Session, org_id: int, d: date, tz: ZoneInfo) -> None:
     session.exec(insert(RollupCategory).from_select(
         ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
         select(org, span, day, e.team_id, e.category, func.count(), func.sum(e.final_score),
-               func.sum(_as_int(e.final_passed)))
+               func.sum(as_int(e.final_passed)))
         .where(*period).group_by(e.team_id, e.category)))
     known = col(e.agent_talk_s).is_not(None)
     session.exec(insert(RollupAgent).from_select(
         ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
          "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
         select(org, span, day, e.team_id, e.agent_id, func.count(), func.sum(e.final_score),
-               func.sum(_as_int(e.final_passed)), func.sum(_as_int(e.final_critical_failed)),
+               func.sum(as_int(e.final_passed)), func.sum(as_int(e.final_critical_failed)),
                func.sum(case((known, e.duration_s), else_=None)), func.sum(e.agent_talk_s),
                func.sum(e.customer_talk_s), func.sum(case((known, e.silence_s), else_=None)))
         .where(*period).group_by(e.team_id, e.agent_id)))
@@ -229,7 +204,7 @@ def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
     Never the whole span from the oldest to the newest: one call dated 1900 beside today's made that
     46 000 days to rebuild, on a dashboard's first opening."""
     days: set[date] = set()
-    for value in session.exec(select(_utc_day(session, Evaluation.started_at))
+    for value in session.exec(select(utc_day(session, Evaluation.started_at))
                               .where(Evaluation.org_id == org_id).distinct()).all():
         d = value if isinstance(value, date) else date.fromisoformat(str(value))
         days.add(local_day(datetime.combine(d, time.min, tzinfo=UTC), tz))
@@ -248,7 +223,7 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
     if state == tz_name and session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)
                                          .limit(1)).first() is None:
         return 0
-    if not _is_sqlite(session):
+    if dialect(session) != "sqlite":
         session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
         state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
     tz = ZoneInfo(tz_name)
@@ -275,7 +250,7 @@ def settle_rollups(*, session: Session, org_id: int, settings: Settings | None =
     Current rollups get their dirty days recomputed; stale ones (never built, or another timezone) are
     dropped instead, as a reader would rebuild them all anyway. Returns the days recomputed."""
     settings = settings or get_settings()
-    if not _is_sqlite(session):
+    if dialect(session) != "sqlite":
         session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
     state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
     if state != settings.timezone:

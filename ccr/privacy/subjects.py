@@ -12,7 +12,8 @@ the database file and its log. The audit log is kept:
 it is the proof of the processing and of this very erasure (RGPD art. 17.3 b and e), it holds
 no transcript, and the retention job deletes it at its own term.
 
-After an erasure every cached query must be cleared: the page calls ``st.cache_data.clear()``.
+After an erasure every cached query must be cleared: the page calls
+``ccr.ui.dashboard_cache.clear_after_write()``.
 """
 
 from __future__ import annotations

@@ -32,25 +32,16 @@ from ccr.dashboards.rollups import mark_dirty
 from ccr.quality.evaluations import result_of
 from ccr.scoring.grids import Grid, default_grid, load_grid_yaml
 from ccr.scoring.score import VERDICTS, compute_score
+from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_codes
 
-# Roles that may validate a review; team leads read their teams' calls but do not validate (issue 6).
+# Roles that may validate a review: call review is the supervisors' work; team leads read their teams'
+# calls (and coach from the dashboards) but do not validate.
 VALIDATOR_ROLES = frozenset({"supervisor", "admin"})
 # Roles that may open a call for review (the DPO handles data, not quality).
 READER_ROLES = frozenset({"supervisor", "admin", "team_lead"})
 QUEUE_ROLES = VALIDATOR_ROLES
 VERDICT_LABELS = {"pass": "Conforme", "fail": "Non conforme", "na": "Non applicable"}
 SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
-# Queue reasons, most urgent first: the order the queue is sorted in.
-QUEUE_REASONS = {
-    "critical": "Échec critique",
-    # The scorer doubts a verdict (unsure speech recognition, doubtful act): the score itself may be wrong,
-    # so it comes before a plain failure, whose verdicts the scorer stands by.
-    "needs_review": "Verdict incertain à vérifier",
-    "failed": "Échec",
-    "unverified": "Verdicts LLM non vérifiés",
-    "near_threshold": "Proche du seuil de réussite",
-    "sample": "Échantillon de calibration",
-}
 MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
 SAMPLE_BUCKETS = 10_000  # 0.01 % resolution, enough for any sample rate a supervisor would set
 DEFAULT_QUEUE_LIMIT = 200  # one screen of work; more would not be reviewed the same day anyway
@@ -138,7 +129,7 @@ class QueueItem:
     @property
     def reasons(self) -> list[str]:
         """The French labels of the reasons, most urgent first."""
-        return [QUEUE_REASONS[c] for c in self.codes]
+        return [REASONS[c] for c in self.codes]
 
 
 # --- grids --------------------------------------------------------------------------------
@@ -441,49 +432,35 @@ def _names(session: Session, model, ids: set[int], org_id: int) -> dict[int, str
     return dict(rows)
 
 
-def _thresholds(session: Session, org_id: int, grid_ids: set[int]) -> dict[int | None, float]:
-    out: dict[int | None, float] = {None: default_grid().pass_threshold}
-    rows = session.exec(select(GridRow).where(col(GridRow.id).in_(grid_ids or {-1}), GridRow.org_id == org_id)).all()
-    for r in rows:
-        out[r.id] = _parse_grid(r.definition_json).pass_threshold
-    return out
-
-
 def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_LIMIT,
                  since: datetime | None = None) -> list[QueueItem]:
-    """Unvalidated calls most worth a human look, each with its reasons, most urgent first."""
+    """Unvalidated calls most worth a human look, each with its reasons, most urgent first.
+
+    The reasons are :mod:`ccr.scoring.triage`'s « à revoir » rule, the calls list's too; the calibration
+    sample (:func:`in_calibration_sample`, a keyed draw SQL cannot compute) is added here only: it is the
+    single, deliberate difference between this queue and the calls list's « À revoir » filter.
+    """
     _require_queue_role(actor)
     settings = get_settings()
     stmt = select(Evaluation.id, Evaluation.call_id, Evaluation.grid_id, Evaluation.final_score,
                   Evaluation.final_passed, Evaluation.final_critical_failed, Evaluation.unverified,
-                  Evaluation.needs_review, Evaluation.started_at, Evaluation.agent_id, Evaluation.team_id).where(
+                  Evaluation.needs_review, Evaluation.validated, Evaluation.started_at, Evaluation.agent_id,
+                  Evaluation.team_id).where(
         Evaluation.is_current == True, Evaluation.validated == False)  # noqa: E712
     stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
     if since is not None:
         stmt = stmt.where(Evaluation.started_at >= since)
     rows = session.exec(stmt).all()
-    thresholds = _thresholds(session, actor.org_id, {r.grid_id for r in rows if r.grid_id is not None})
+    thresholds = grid_thresholds(session, actor.org_id, {r.grid_id for r in rows if r.grid_id is not None})
     key = settings.secret().encode("utf-8")  # read once: secret() may read a file
-    order = list(QUEUE_REASONS)
     picked = []
     for r in rows:
-        codes = []
-        if r.final_critical_failed:
-            codes.append("critical")
-        elif not r.final_passed:
-            codes.append("failed")
-        if r.needs_review:
-            codes.append("needs_review")
-        if r.unverified:
-            codes.append("unverified")
-        threshold = thresholds.get(r.grid_id, thresholds[None])
-        if abs(r.final_score - threshold) <= settings.review_margin and not r.final_critical_failed:
-            codes.append("near_threshold")
+        codes = review_codes(r, thresholds, settings.review_margin)
         if in_calibration_sample(actor.org_id, r.call_id, settings.review_sample_rate, key=key):
-            codes.append("sample")
+            codes += (SAMPLE,)  # the last reason in the queue's order: the codes stay sorted
         if codes:
-            picked.append((r, tuple(sorted(codes, key=order.index))))
-    picked.sort(key=lambda p: (order.index(p[1][0]), -p[0].started_at.timestamp()))
+            picked.append((r, codes))
+    picked.sort(key=lambda p: (ORDER.index(p[1][0]), -p[0].started_at.timestamp()))
     picked = picked[:limit]
     agents = _names(session, Agent, {r.agent_id for r, _ in picked if r.agent_id}, actor.org_id)
     teams = _names(session, Team, {r.team_id for r, _ in picked if r.team_id}, actor.org_id)

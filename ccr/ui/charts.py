@@ -1,10 +1,10 @@
 """Plotly figures of the dashboard: French labels, the Okabe-Ito palette, hover details.
 
-Each function takes what :mod:`ccr.dashboards.kpis` returns and builds a figure; nothing here queries.
-Okabe-Ito (Okabe & Ito, 2008) stays distinguishable under the common colour-vision deficiencies;
-the heatmap uses Cividis, a sequential scale designed for the same purpose. Names shown in hover
-text come from the database: plotly renders them as text, but ``<`` is escaped anyway because plotly
-interprets a few HTML-like tags in hover templates.
+Each function takes what :mod:`ccr.dashboards.figures` or :mod:`ccr.dashboards.agents` returns and
+builds a figure; nothing here queries. Okabe-Ito (Okabe & Ito, 2008) stays distinguishable under the
+common colour-vision deficiencies; the heatmap uses Cividis, a sequential scale designed for the same
+purpose. Names shown in hover text come from the database: plotly renders them as text, but ``<`` is
+escaped anyway because plotly interprets a few HTML-like tags in hover templates.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def talk_listen_figure(rows: list[dict[str, Any]], max_agents: int = 30) -> go.F
 
 
 def tile_display(t: Any) -> tuple[str, str | None, str]:
-    """(value, delta, delta_color) of a :class:`ccr.dashboards.kpis.Tile` for ``st.metric``, French number format."""
+    """(value, delta, delta_color) of a :class:`ccr.dashboards.figures.Tile` for ``st.metric``, French number format."""
 
     digits = 0 if t.unit in ("", "s") else 1
     unit = {"%": "%", "s": "s"}.get(t.unit, "")

@@ -1,13 +1,14 @@
-"""Cached dashboard reads: ``st.cache_data`` wrappers around :mod:`ccr.dashboards.kpis`.
+"""Cached dashboard reads: one ``st.cache_data`` function per figure or list the pages draw.
 
 Every entry is keyed on the viewer's *scope* (organisation, role, sorted team ids) and on the
 filters, never on per-user state, so two team leads of the same team share an entry and nobody
 ever gets another scope's figures. Entries live ``CACHE_TTL_S`` seconds.
 
-**Call :func:`clear_dashboard_cache` after any write that changes what the dashboards show**: a new
-or re-scored evaluation, a human review, a call restricted or un-restricted by the DPO, an erasure
-or a retention purge. It empties every entry of every scope at once (the cache is per process).
-Code outside Streamlit (the worker, the CLI) cannot reach this cache; there the TTL bounds staleness.
+**Call :func:`clear_after_write` after any write that changes what the dashboards show**: a new
+or re-scored evaluation, a human review, a call restricted or un-restricted by the DPO, a
+rectification, an erasure or a retention purge, a grid, taxonomy, team or agent saved. It empties
+every entry of every scope at once (the cache is per process). Code outside Streamlit (the worker,
+the CLI) cannot reach this cache; there the TTL bounds staleness.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ import streamlit as st
 
 from ccr.core.db import session
 from ccr.core.users import Actor
-from ccr.dashboards import kpis
+from ccr.dashboards import agents, call_list, figures
+from ccr.dashboards import labels as names
+from ccr.dashboards.figures import Tile
+from ccr.dashboards.filters import CallQuery, Filters, query_kwargs
+from ccr.dashboards.labels import Labels
 
-CACHE_TTL_S = 300  # the issue's freshness budget: figures at most 5 minutes old after background work
+# Figures at most 5 minutes old after background work (scoring, purges), which cannot clear this cache.
+CACHE_TTL_S = 300
 Scope = tuple[int, str, tuple[int, ...]]
 
 
@@ -29,38 +35,129 @@ def scope_of(actor: Actor) -> Scope:
     return (actor.org_id, actor.role, tuple(sorted(actor.team_ids)))
 
 
-# The leading-underscore argument is not hashed by Streamlit: the actor only carries the scope,
-# which is part of the key already.
+# Each cached function takes the scope (hashed) and the actor as ``_actor``: a leading underscore is not
+# hashed by Streamlit, and the actor only carries the scope, which is part of the key already.
+
+
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _figure(name: str, scope: Scope, filters: kpis.Filters | None, extra: tuple, _actor: Actor) -> Any:
-    fn = _FUNCTIONS[name]
+def _labels(scope: Scope, _actor: Actor) -> Labels:
     with session() as s:
-        if filters is None:
-            return fn(session=s, actor=_actor, **dict(extra))
-        return fn(session=s, actor=_actor, filters=filters, **dict(extra))
+        return names.labels(session=s, actor=_actor)
 
 
-_FUNCTIONS = {
-    "labels": kpis.labels,
-    "campaigns": kpis.campaigns,
-    "kpi_tiles": kpis.kpi_tiles,
-    "score_trend": kpis.score_trend,
-    "score_distribution": kpis.score_distribution,
-    "agent_ranking": kpis.agent_ranking,
-    "criterion_agent_heatmap": kpis.criterion_agent_heatmap,
-    "irritants_over_time": kpis.irritants_over_time,
-    "category_breakdown": kpis.category_breakdown,
-    "talk_listen_by_agent": kpis.talk_listen_by_agent,
-    "list_calls": kpis.list_calls,
-}
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _campaigns(scope: Scope, _actor: Actor) -> list[str]:
+    with session() as s:
+        return names.campaigns(session=s, actor=_actor)
 
 
-def get(name: str, actor: Actor, filters: kpis.Filters | None = None, **kwargs: Any) -> Any:
-    """``kpis.<name>(session=..., actor=actor, filters=filters, **kwargs)``, cached per scope and filters."""
-    extra = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()))
-    return _figure(name, scope_of(actor), filters, extra, actor)
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _kpi_tiles(scope: Scope, filters: Filters, _actor: Actor) -> list[Tile]:
+    with session() as s:
+        return figures.kpi_tiles(session=s, actor=_actor, filters=filters)
 
 
-def clear_dashboard_cache() -> None:
-    """Forget every cached figure (all scopes); call it after evaluations, reviews, restrictions, erasures."""
-    _figure.clear()
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _score_trend(scope: Scope, filters: Filters, granularity: str, _actor: Actor) -> dict[str, Any]:
+    with session() as s:
+        return figures.score_trend(session=s, actor=_actor, filters=filters, granularity=granularity)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _score_distribution(scope: Scope, filters: Filters, _actor: Actor) -> list[dict[str, Any]]:
+    with session() as s:
+        return figures.score_distribution(session=s, actor=_actor, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _irritants_over_time(scope: Scope, filters: Filters, granularity: str, _actor: Actor) -> dict[str, Any]:
+    with session() as s:
+        return figures.irritants_over_time(session=s, actor=_actor, filters=filters, granularity=granularity)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _category_breakdown(scope: Scope, filters: Filters, _actor: Actor) -> list[dict[str, Any]]:
+    with session() as s:
+        return figures.category_breakdown(session=s, actor=_actor, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _agent_ranking(scope: Scope, filters: Filters, _actor: Actor) -> list[dict[str, Any]]:
+    with session() as s:
+        return agents.agent_ranking(session=s, actor=_actor, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _criterion_agent_heatmap(scope: Scope, filters: Filters, agent_ids: tuple[int, ...] | None,
+                             _actor: Actor) -> dict[str, Any]:
+    with session() as s:
+        return agents.criterion_agent_heatmap(session=s, actor=_actor, filters=filters,
+                                              agent_ids=None if agent_ids is None else list(agent_ids))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _list_calls(scope: Scope, filters: Filters, query: CallQuery, page_size: int,
+                _actor: Actor) -> tuple[list[dict[str, Any]], int]:
+    with session() as s:
+        return call_list.list_calls(session=s, actor=_actor, filters=filters, page=query.page, page_size=page_size,
+                                    **query_kwargs(query))
+
+
+_CACHED = (_labels, _campaigns, _kpi_tiles, _score_trend, _score_distribution, _irritants_over_time,
+           _category_breakdown, _agent_ranking, _criterion_agent_heatmap, _list_calls)
+
+
+def labels(actor: Actor) -> Labels:
+    """French names of the actor's teams and agents and of the organisation's criteria, cached per scope."""
+    return _labels(scope_of(actor), actor)
+
+
+def campaigns(actor: Actor) -> list[str]:
+    """The organisation's distinct campaigns, cached."""
+    return _campaigns(scope_of(actor), actor)
+
+
+def kpi_tiles(actor: Actor, filters: Filters) -> list[Tile]:
+    """The KPI tiles of the period (:func:`ccr.dashboards.figures.kpi_tiles`), cached per scope and filters."""
+    return _kpi_tiles(scope_of(actor), filters, actor)
+
+
+def score_trend(actor: Actor, filters: Filters, granularity: str = "auto") -> dict[str, Any]:
+    """The score trend (:func:`ccr.dashboards.figures.score_trend`), cached per scope and filters."""
+    return _score_trend(scope_of(actor), filters, granularity, actor)
+
+
+def score_distribution(actor: Actor, filters: Filters) -> list[dict[str, Any]]:
+    """The score histogram (:func:`ccr.dashboards.figures.score_distribution`), cached per scope and filters."""
+    return _score_distribution(scope_of(actor), filters, actor)
+
+
+def irritants_over_time(actor: Actor, filters: Filters, granularity: str = "auto") -> dict[str, Any]:
+    """The top irritants over time (:func:`ccr.dashboards.figures.irritants_over_time`), cached."""
+    return _irritants_over_time(scope_of(actor), filters, granularity, actor)
+
+
+def category_breakdown(actor: Actor, filters: Filters) -> list[dict[str, Any]]:
+    """Calls per category (:func:`ccr.dashboards.figures.category_breakdown`), cached per scope and filters."""
+    return _category_breakdown(scope_of(actor), filters, actor)
+
+
+def agent_ranking(actor: Actor, filters: Filters) -> list[dict[str, Any]]:
+    """The agents' ranking (:func:`ccr.dashboards.agents.agent_ranking`), cached per scope and filters."""
+    return _agent_ranking(scope_of(actor), filters, actor)
+
+
+def criterion_agent_heatmap(actor: Actor, filters: Filters, agent_ids: list[int] | None = None) -> dict[str, Any]:
+    """The criterion × agent heatmap (:func:`ccr.dashboards.agents.criterion_agent_heatmap`), cached."""
+    return _criterion_agent_heatmap(scope_of(actor), filters, None if agent_ids is None else tuple(agent_ids), actor)
+
+
+def list_calls(actor: Actor, filters: Filters, query: CallQuery, page_size: int) -> tuple[list[dict[str, Any]], int]:
+    """One page (``query.page``) of the calls list and its total (:func:`ccr.dashboards.call_list.list_calls`)."""
+    return _list_calls(scope_of(actor), filters, query, page_size, actor)
+
+
+def clear_after_write() -> None:
+    """Forget every cached figure and list (all scopes): call it after any write the dashboards show."""
+    for cached in _CACHED:
+        cached.clear()

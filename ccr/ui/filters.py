@@ -2,9 +2,10 @@
 
 The URL is the source of truth when it changes from outside (a shared link, a drill-down from the
 dashboard): the widgets are then re-seeded from it. When the user changes a widget, the URL is
-rewritten from the widgets. Parsing and scoping are :mod:`ccr.dashboards.kpis`'s job; a team lead's foreign
-ids never reach a widget. A shared link's custom period is kept between :data:`EARLIEST` and today
-(the date picker refuses anything else), with a French notice when it had to be moved.
+rewritten from the widgets. Parsing is :mod:`ccr.dashboards.filters`'s job and scoping
+:mod:`ccr.dashboards.scope`'s; a team lead's foreign ids never reach a widget. A shared link's custom
+period is kept between :data:`EARLIEST` and today (the date picker refuses anything else), with a
+French notice when it had to be moved.
 """
 
 from __future__ import annotations
@@ -18,7 +19,21 @@ import streamlit as st
 
 from ccr.core.config import get_settings
 from ccr.core.users import Actor
-from ccr.dashboards import kpis
+from ccr.core.vocab import DIRECTION_LABELS
+from ccr.dashboards.filters import (
+    CALL_SORTS,
+    DEFAULT_PRESET,
+    OUTCOME_FILTERS,
+    PRESETS,
+    CallQuery,
+    Filters,
+    call_query_from_query,
+    call_query_to_query,
+    filters_from_query,
+    filters_to_query,
+    preset_period,
+)
+from ccr.dashboards.labels import Labels
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.text import plain
 
@@ -44,7 +59,8 @@ def sane_query(params: dict[str, str], today: date) -> tuple[dict[str, str], str
     """``params`` with a custom period kept between :data:`EARLIEST` and ``today``, and the French notice
     to show when it moved (a shared link with a future end date, or one from another century).
 
-    Done on the raw dates, before :func:`ccr.dashboards.kpis.filters_from_query` caps the period's length from its end.
+    Done on the raw dates, before :func:`ccr.dashboards.filters.filters_from_query` caps the period's length
+    from its end.
     """
     d1, d2 = _iso(params.get("du", "")), _iso(params.get("au", ""))
     if params.get("periode") != "perso" or d1 is None or d2 is None:
@@ -55,8 +71,8 @@ def sane_query(params: dict[str, str], today: date) -> tuple[dict[str, str], str
     asked = f"du {lo:%d/%m/%Y} au {hi:%d/%m/%Y}"
     if lo > today or hi < EARLIEST:
         kept = {k: v for k, v in params.items() if k not in ("periode", "du", "au")}
-        label = kpis.PRESETS[kpis.DEFAULT_PRESET]
-        return ({**kept, "periode": kpis.DEFAULT_PRESET},
+        label = PRESETS[DEFAULT_PRESET]
+        return ({**kept, "periode": DEFAULT_PRESET},
                 f"La période du lien ({asked}) ne contient aucun jour possible : affichage de la période "
                 f"par défaut ({label}).")
     lo, hi = max(lo, EARLIEST), min(hi, today)
@@ -94,17 +110,17 @@ FILTER_KEYS = {"periode", "du", "au", "equipe", "agent", "campagne", "categorie"
 CALL_KEYS = {"score_min", "score_max", "statut", "irritant", "critere", "a_revoir", "q", "tri", "page"}
 
 
-def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
+def filter_bar(actor: Actor, prefix: str) -> Filters:
     """Draw the filters in the sidebar and return them; the URL follows the widgets and vice versa."""
     today = local_today()
     params, notice = sane_query(st.query_params.to_dict(), today)
-    url = kpis.filters_from_query(params, actor, today)
+    url = filters_from_query(params, actor, today)
     if notice:
         st.warning(notice)
-    lab: kpis.Labels = cache.get("labels", actor)
-    campaigns: list[str] = cache.get("campaigns", actor)
+    lab = cache.labels(actor)
+    campaigns = cache.campaigns(actor)
     k = f"{prefix}_f_"
-    if _must_seed(k, kpis.filters_to_query(url), "preset"):
+    if _must_seed(k, filters_to_query(url), "preset"):
         st.session_state[k + "preset"] = url.preset
         st.session_state[k + "range"] = (url.start, url.end)
         st.session_state[k + "teams"] = [t for t in url.team_ids if t in lab.teams]
@@ -115,13 +131,13 @@ def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
         st.session_state[k + "direction"] = url.direction or ALL
     side = st.sidebar
     side.header("Filtres")
-    preset = side.selectbox("Période", list(kpis.PRESETS), format_func=kpis.PRESETS.get, key=k + "preset")
+    preset = side.selectbox("Période", list(PRESETS), format_func=PRESETS.get, key=k + "preset")
     if preset == "perso":
         picked = side.date_input("Du … au …", key=k + "range", format="DD/MM/YYYY", min_value=EARLIEST,
                                  max_value=today)
         start, end = (picked[0], picked[-1]) if isinstance(picked, (list, tuple)) and picked else (url.start, url.end)
     else:
-        start, end = kpis.preset_period(preset, today)
+        start, end = preset_period(preset, today)
     teams = side.multiselect("Équipes", list(lab.teams), format_func=lambda t: plain(lab.teams.get(t)), key=k + "teams",
                              placeholder="Toutes mes équipes" if not actor.sees_all_teams else "Toutes")
     agent_options = [a for a in lab.agents if not teams or lab.agent_team.get(a) in teams]
@@ -137,21 +153,21 @@ def filter_bar(actor: Actor, prefix: str) -> kpis.Filters:
     campaign = single("Campagne", {c: c for c in campaigns}, "campaign")
     category = single("Catégorie", lab.categories, "category")
     grid = single("Grille", lab.grids, "grid")
-    direction = single("Sens", kpis.DIRECTIONS, "direction")
-    filters = kpis.Filters(start=min(start, end), end=max(start, end), preset=preset, team_ids=tuple(sorted(teams)),
-                           agent_ids=tuple(sorted(agents)), campaign=campaign, category=category, grid=grid,
-                           direction=direction)
-    query = kpis.filters_to_query(filters)
+    direction = single("Sens", DIRECTION_LABELS, "direction")
+    filters = Filters(start=min(start, end), end=max(start, end), preset=preset, team_ids=tuple(sorted(teams)),
+                      agent_ids=tuple(sorted(agents)), campaign=campaign, category=category, grid=grid,
+                      direction=direction)
+    query = filters_to_query(filters)
     _write_query(query, FILTER_KEYS)
     st.session_state[k + "sig"] = _sig(query)
     return filters
 
 
-def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuery:
+def call_query_bar(actor: Actor, prefix: str, lab: Labels) -> CallQuery:
     """The calls list's own criteria (score range, status, irritant, to review, search, sort), URL-synced."""
-    url = kpis.call_query_from_query(st.query_params.to_dict())
+    url = call_query_from_query(st.query_params.to_dict())
     k = f"{prefix}_q_"
-    if _must_seed(k, kpis.call_query_to_query(url), "score"):
+    if _must_seed(k, call_query_to_query(url), "score"):
         st.session_state[k + "score"] = (url.score_min or 0.0, 100.0 if url.score_max is None else url.score_max)
         st.session_state[k + "status"] = url.status or ALL
         st.session_state[k + "irritant"] = url.irritant if url.irritant in lab.irritants else ALL
@@ -163,30 +179,31 @@ def call_query_bar(actor: Actor, prefix: str, lab: kpis.Labels) -> kpis.CallQuer
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
     search = c1.text_input("Recherche dans les transcriptions", key=k + "search",
                            placeholder="ex. : remboursement facture")
-    status = c2.selectbox("Statut", [ALL, *kpis.CALL_STATUSES], key=k + "status",
-                          format_func=lambda v: "Tous" if v == ALL else kpis.CALL_STATUSES[v])
+    status = c2.selectbox("Statut", [ALL, *OUTCOME_FILTERS], key=k + "status",
+                          format_func=lambda v: "Tous" if v == ALL else OUTCOME_FILTERS[v])
     irritant = c3.selectbox("Irritant", [ALL, *lab.irritants], key=k + "irritant",
                             format_func=lambda v: "Tous" if v == ALL else plain(lab.irritants.get(v, v)))
     criterion = c4.selectbox("Critère en échec", [ALL, *lab.criteria], key=k + "criterion",
                              format_func=lambda v: "Tous" if v == ALL else plain(lab.criteria.get(v, v)))
     c5, c6, c7 = st.columns([3, 2, 2])
     lo, hi = c5.slider("Score", 0.0, 100.0, key=k + "score", step=1.0)
-    sort = c6.selectbox("Tri", list(kpis.CALL_SORTS), key=k + "sort", format_func=kpis.CALL_SORTS.get)
+    sort = c6.selectbox("Tri", list(CALL_SORTS), key=k + "sort", format_func=CALL_SORTS.get)
     to_review = c7.checkbox("À revoir uniquement", key=k + "review",
-                            help="Non validés, et proches du seuil, en échec critique ou non vérifiés.")
-    q = kpis.CallQuery(score_min=lo if lo > 0 else None, score_max=hi if hi < 100 else None,
-                       status=None if status == ALL else status, irritant=None if irritant == ALL else irritant,
-                       failed_criterion=None if criterion == ALL else criterion, to_review=to_review,
-                       search=search.strip()[:200], sort=sort, page=int(st.session_state.get(k + "page", 1)))
+                            help="Non validés, et en échec (critique ou non), au verdict incertain, non vérifiés ou "
+                                 "proches du seuil de leur grille.")
+    q = CallQuery(score_min=lo if lo > 0 else None, score_max=hi if hi < 100 else None,
+                  status=None if status == ALL else status, irritant=None if irritant == ALL else irritant,
+                  failed_criterion=None if criterion == ALL else criterion, to_review=to_review,
+                  search=search.strip()[:200], sort=sort, page=int(st.session_state.get(k + "page", 1)))
     return q
 
 
-def set_call_page(actor: Actor, prefix: str, q: kpis.CallQuery, page: int) -> kpis.CallQuery:
+def set_call_page(actor: Actor, prefix: str, q: CallQuery, page: int) -> CallQuery:
     """Record the current page of the calls list in the URL and the session."""
     k = f"{prefix}_q_"
     q = replace(q, page=page)
     st.session_state[k + "page"] = page
-    query = kpis.call_query_to_query(q)
+    query = call_query_to_query(q)
     _write_query(query, CALL_KEYS)
     st.session_state[k + "sig"] = _sig(query)
     return q

@@ -12,12 +12,13 @@ from ccr.core import audit
 from ccr.core.db import session
 from ccr.core.errors import NotFound
 from ccr.core.models import Agent
-from ccr.dashboards import kpis, reports
+from ccr.dashboards import reports
+from ccr.dashboards.filters import CallQuery, Filters
 from tests.kpidata import add_call
 
 HOSTILE = '<script>alert("x")</script>'
 FORMULA = "=HYPERLINK(\"http://evil.example\",\"clic\")"
-PERIOD = kpis.Filters(start=date(2026, 3, 1), end=date(2026, 3, 30), preset="perso")
+PERIOD = Filters(start=date(2026, 3, 1), end=date(2026, 3, 30), preset="perso")
 
 
 @pytest.fixture
@@ -103,14 +104,14 @@ def test_calls_export_neutralises_formulas_and_is_audited(team_data):
     a, _ = team_data
     admin = a.actor("admin")
     with session() as s:
-        name, data = reports.export_calls_file(session=s, actor=admin, filters=PERIOD, query=kpis.CallQuery(),
+        name, data = reports.export_calls_file(session=s, actor=admin, filters=PERIOD, query=CallQuery(),
                                                fmt="csv")
     text = data.decode("utf-8-sig")
     assert name == "appels-2026-03-01-2026-03-30.csv"
     assert "'" + FORMULA.replace('"', '""') in text
     assert ";\"=HYPERLINK" not in text
     with session() as s:
-        _, xlsx = reports.export_calls_file(session=s, actor=admin, filters=PERIOD, query=kpis.CallQuery(),
+        _, xlsx = reports.export_calls_file(session=s, actor=admin, filters=PERIOD, query=CallQuery(),
                                             fmt="xlsx")
         assert len(audit.list_events(session=s, org_id=a.org_id, action="calls_exported")) == 2
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx)).active

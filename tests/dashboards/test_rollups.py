@@ -15,7 +15,9 @@ from sqlmodel import select
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.models import Call, RollupDirty, RollupTeamDay
-from ccr.dashboards import kpis
+from ccr.dashboards.agents import agent_ranking, criterion_agent_heatmap, talk_listen_by_agent, weakest_criteria
+from ccr.dashboards.figures import category_breakdown, irritants_over_time, kpi_tiles, score_distribution, score_trend
+from ccr.dashboards.filters import filters_from_query
 from ccr.dashboards.rollups import refresh_rollups, split_period
 from ccr.privacy import retention, subjects
 from ccr.quality import reviews
@@ -72,21 +74,21 @@ def _use_rollups(monkeypatch, on: bool) -> None:
 def _figures(actor, filters) -> dict:
     out = {}
     with session() as s:
-        ranking = kpis.agent_ranking(session=s, actor=actor, filters=filters)
+        ranking = agent_ranking(session=s, actor=actor, filters=filters)
         weakest = [r["agent_id"] for r in reversed(ranking)][:2]
         out["ranking"] = ranking
-        out["tiles"] = [dataclasses.asdict(t) for t in kpis.kpi_tiles(session=s, actor=actor, filters=filters)]
+        out["tiles"] = [dataclasses.asdict(t) for t in kpi_tiles(session=s, actor=actor, filters=filters)]
         for gran in ("auto", "day", "week"):
-            out[f"trend_{gran}"] = kpis.score_trend(session=s, actor=actor, filters=filters, granularity=gran)
-            out[f"irritants_{gran}"] = kpis.irritants_over_time(session=s, actor=actor, filters=filters,
-                                                                 granularity=gran)
-        out["distribution"] = kpis.score_distribution(session=s, actor=actor, filters=filters)
-        out["talk"] = kpis.talk_listen_by_agent(session=s, actor=actor, filters=filters)
-        out["heatmap"] = kpis.criterion_agent_heatmap(session=s, actor=actor, filters=filters)
-        out["heatmap_weakest"] = kpis.criterion_agent_heatmap(session=s, actor=actor, filters=filters,
-                                                              agent_ids=weakest)
-        out["weakest"] = kpis.weakest_criteria(session=s, actor=actor, filters=filters)
-        out["categories"] = kpis.category_breakdown(session=s, actor=actor, filters=filters)
+            out[f"trend_{gran}"] = score_trend(session=s, actor=actor, filters=filters, granularity=gran)
+            out[f"irritants_{gran}"] = irritants_over_time(session=s, actor=actor, filters=filters,
+                                                           granularity=gran)
+        out["distribution"] = score_distribution(session=s, actor=actor, filters=filters)
+        out["talk"] = talk_listen_by_agent(session=s, actor=actor, filters=filters)
+        out["heatmap"] = criterion_agent_heatmap(session=s, actor=actor, filters=filters)
+        out["heatmap_weakest"] = criterion_agent_heatmap(session=s, actor=actor, filters=filters,
+                                                         agent_ids=weakest)
+        out["weakest"] = weakest_criteria(session=s, actor=actor, filters=filters)
+        out["categories"] = category_breakdown(session=s, actor=actor, filters=filters)
     return out
 
 
@@ -108,7 +110,7 @@ def _same(x, y, path="") -> None:
 
 def _views(a) -> list:
     admin, lead = a.actor("admin"), a.actor("team_lead")
-    q = kpis.filters_from_query
+    q = filters_from_query
     return [
         (admin, q({"periode": "perso", "du": START.isoformat(), "au": TODAY.isoformat()}, admin, TODAY)),
         (admin, q({"periode": "perso", "du": "2025-12-03", "au": "2026-03-31"}, admin, TODAY)),  # DST inside

@@ -238,13 +238,15 @@ def test_dashboards_use_the_validated_score(scored):
                              .where(Evaluation.org_id == a.org_id, Evaluation.is_current == True)).all())  # noqa: E712
     assert finals == {calls["team1"]: 50.0, calls["team2"]: 75.0}
     from ccr.core.db import utcnow
-    from ccr.dashboards import kpis
+    from ccr.dashboards.agents import criterion_agent_heatmap
+    from ccr.dashboards.figures import kpi_tiles
+    from ccr.dashboards.filters import Filters
 
     today = utcnow().date()
-    filters = kpis.Filters(start=today - timedelta(days=7), end=today)
+    filters = Filters(start=today - timedelta(days=7), end=today)
     with session() as s:
-        tiles = {t.key: t.value for t in kpis.kpi_tiles(session=s, actor=sup, filters=filters)}
-        heat = kpis.criterion_agent_heatmap(session=s, actor=sup, filters=filters)
+        tiles = {t.key: t.value for t in kpi_tiles(session=s, actor=sup, filters=filters)}
+        heat = criterion_agent_heatmap(session=s, actor=sup, filters=filters)
     assert tiles["avg_score"] == pytest.approx(62.5)
     assert tiles["pass_rate"] == pytest.approx(50.0)
     assert tiles["validated_share"] == pytest.approx(50.0)

@@ -194,9 +194,9 @@ class Recipe:
 
 
 def _filters(actor):
-    from ccr.dashboards import kpis
+    from ccr.dashboards.filters import filters_from_query
 
-    return kpis.filters_from_query({}, actor, date.today())
+    return filters_from_query({}, actor, date.today())
 
 
 def _own_grid(s, actor) -> int:
@@ -257,8 +257,8 @@ RECIPES: dict[str, Recipe] = {
         "pipeline.queue.rescore_calls")(session=s, actor=a, grid_id=i, call_ids=[])),
     "pipeline.queue.calls_progress": R(ALL, True, make_call, lambda s, a, i, w: _imp("pipeline.queue.calls_progress")(
         session=s, actor=a, call_ids=[i])["rows"], empty_is_refusal=True),
-    "dashboards.kpis.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
-        "dashboards.kpis.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
+    "dashboards.agents.criterion_agent_heatmap": R(ALL, True, agent_with_call, lambda s, a, i, w: _imp(
+        "dashboards.agents.criterion_agent_heatmap")(session=s, actor=a, filters=_filters(a), agent_ids=[i])["cells"],
         empty_is_refusal=True),
     "pipeline.maintenance.cancel_window": R(frozenset({"admin"}), False, make_window, lambda s, a, i, w: _imp(
         "pipeline.maintenance.cancel_window")(session=s, actor=a, window_id=i) or "annulée"),
@@ -513,7 +513,7 @@ def test_the_matrix_covers_every_registered_page():
 
     assert {p.key for p in PAGES} == set(_page_spec_ids())
     assert set(URL_PAGES) <= {p.key for p in PAGES}
-    readers = Path("ccr/dashboards/kpis.py").read_text()  # the dashboard and calls filters parse the URL there
+    readers = Path("ccr/dashboards/filters.py").read_text()  # the dashboard and calls filters parse the URL there
     for key, params in URL_PAGES.items():  # the parameters really are read from the URL
         for param in params:
             assert f'"{param}"' in Path(f"pages/{key}.py").read_text() + readers, (key, param)

@@ -177,7 +177,8 @@ def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenant
     import csv
     from datetime import date
 
-    from ccr.dashboards import kpis, reports
+    from ccr.dashboards import reports
+    from ccr.dashboards.filters import CallQuery, filters_from_query
     from ccr.quality import evaluations
 
     alpha, _ = tenants
@@ -195,8 +196,8 @@ def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenant
             evaluations.store_evaluation(session=s, call=c, result=RESULT, grid_id=None)
     actor = alpha.actor("supervisor")
     with session() as s:
-        _, data = reports.export_calls_file(session=s, actor=actor, query=kpis.CallQuery(), fmt="csv",
-                                            filters=kpis.filters_from_query({}, actor, date.today()))
+        _, data = reports.export_calls_file(session=s, actor=actor, query=CallQuery(), fmt="csv",
+                                            filters=filters_from_query({}, actor, date.today()))
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert sorted(r["Campagne"] for r in rows) == sorted("'" + p for p in FORMULAS)
 

@@ -13,7 +13,7 @@ TODAY = date(2026, 3, 15)
     ("du", "au", "kept", "notice"),
     [
         ("2026-03-01", "2026-03-15", ("2026-03-01", "2026-03-15"), None),  # a sane link is left alone
-        ("2026-03-15", "2026-03-01", ("2026-03-15", "2026-03-01"), None),  # swapped dates: kpis orders them
+        ("2026-03-15", "2026-03-01", ("2026-03-15", "2026-03-01"), None),  # swapped dates: filters_from_query orders them
         ("2026-03-01", "2999-12-31", ("2026-03-01", "2026-03-15"), "du 01/03/2026 au 15/03/2026"),
         ("2999-12-31", "2026-03-01", ("2026-03-01", "2026-03-15"), "du 01/03/2026 au 15/03/2026"),
         ("1900-01-01", "2026-03-10", (EARLIEST.isoformat(), "2026-03-10"), "du 01/01/2000 au 10/03/2026"),
@@ -35,5 +35,5 @@ def test_a_shared_period_is_kept_between_earliest_and_today(du, au, kept, notice
 
 
 @pytest.mark.parametrize("params", [{"periode": "7j"}, {"periode": "perso", "du": "demain", "au": "2999-01-01"}, {}])
-def test_links_without_a_full_custom_period_are_left_to_kpis(params):
+def test_links_without_a_full_custom_period_are_left_to_the_url_codec(params):
     assert sane_query(params, TODAY) == (params, None)

@@ -1,0 +1,148 @@
+"""The calls list: scope, filters, sorts, pagination, full-text search and the « à revoir » flag."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr.core.db import session
+from ccr.dashboards import call_list
+from tests.kpidata import at, march
+
+
+def calls(actor, **kw):
+    params = kw.pop("params", {})
+    with session() as s:
+        rows, total = call_list.list_calls(session=s, actor=actor, filters=march(actor, **params), **kw)
+    return [r["call_id"] for r in rows], total
+
+
+def test_calls_list_excludes_restricted_and_superseded(data):
+    a, _b, ids = data
+    got, total = calls(a.actor("admin"))
+    assert got == [ids["c4"], ids["c3"], ids["c2"], ids["c1"]] and total == 4
+
+
+@pytest.mark.parametrize(("kw", "expected"), [
+    ({"score_min": 60, "score_max": 85}, ["c4", "c1"]),
+    ({"status": "valide"}, ["c4", "c1"]),
+    ({"status": "a_valider"}, ["c3", "c2"]),
+    ({"status": "non_conforme"}, ["c2"]),
+    ({"status": "critique"}, ["c2"]),
+    ({"irritant": "relances"}, ["c2"]),
+    ({"failed_criterion": "accueil"}, ["c2"]),
+    ({"failed_criterion": "identification"}, ["c4"]),
+    ({"to_review": True}, ["c2"]),  # not validated and critical; c3 (90) is far from the threshold
+    ({"sort": "score_asc"}, ["c2", "c4", "c1", "c3"]),
+    ({"sort": "duree_desc"}, ["c4", "c1", "c2", "c3"]),
+    ({"sort": "ancien"}, ["c1", "c2", "c3", "c4"]),
+])
+def test_calls_list_filters_and_sorts(kw, expected, data):
+    a, _b, ids = data
+    got, total = calls(a.actor("admin"), **kw)
+    assert got == [ids[k] for k in expected] and total == len(expected)
+
+
+def test_calls_list_is_paginated_in_the_database(data):
+    a, _b, ids = data
+    page1, total = calls(a.actor("admin"), page=1, page_size=3)
+    page2, _ = calls(a.actor("admin"), page=2, page_size=3)
+    assert total == 4 and page1 == [ids["c4"], ids["c3"], ids["c2"]] and page2 == [ids["c1"]]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("remboursement", {"c1", "c4"}),
+    ("REMBOURSEMENT facture", {"c1"}),
+    ("retard", {"c2", "c4"}),
+    ("rétard", {"c2", "c4"}),  # accents are folded by the index (PostgreSQL: configuration ccr_french)
+    ('remboursement" OR "colis', set()),  # quotes cannot smuggle an OR in: "or" is a word to find
+    ("NEAR(remboursement facture) *", set()),  # likewise NEAR
+    ("facture -remboursement", {"c1"}),
+    ("^:()*", None),  # nothing searchable: no search at all
+])
+@pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
+def test_full_text_search_quotes_the_users_words(query, expected, dense, data, monkeypatch):
+    # "dense" forces the common-word plan (date-index walk with a per-call check): same answers.
+    monkeypatch.setattr(call_list, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
+    a, _b, ids = data
+    got, _ = calls(a.actor("admin"), search=query)
+    if expected is None:
+        assert len(got) == 4
+    else:
+        assert set(got) == {ids[k] for k in expected}
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
+def test_both_search_plans_respect_the_team_leads_scope_and_order(dense, data, monkeypatch):
+    monkeypatch.setattr(call_list, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
+    a, _b, ids = data
+    assert calls(a.actor("team_lead"), search="remboursement")[0] == [ids["c1"]]
+    assert calls(a.actor("admin"), search="remboursement", sort="ancien")[0] == [ids["c1"], ids["c4"]]
+
+
+def test_full_text_search_stays_in_the_team_leads_scope(data):
+    a, _b, ids = data
+    got, _ = calls(a.actor("team_lead"), search="remboursement")
+    assert got == [ids["c1"]]  # c4 (team 2), the restricted call and org B's call also match
+
+
+def test_calls_rows_carry_display_fields(data):
+    a, _b, ids = data
+    with session() as s:
+        rows, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                       sort="ancien")
+    first = rows[0]
+    assert first["call_id"] == ids["c1"] and first["agent"] == "alpha agent 0"
+    assert first["category"] == "Facturation" and first["direction"] == "Entrant"
+    assert first["score"] == 80 and first["validated"] and not first["to_review"]
+
+
+@pytest.mark.parametrize(("text_in", "expected"), [
+    ("facture", '"facture"'),
+    ('a" OR "b', '"a" "OR" "b"'),
+    ("NEAR(x y)", '"NEAR" "x" "y"'),
+    ("", ""),
+    ("l'été", '"l" "été"'),
+])
+def test_fts_query_quotes_every_term(text_in, expected):
+    assert call_list.fts_query(text_in) == expected
+
+
+def test_a_broad_search_counts_up_to_a_cap(data, monkeypatch):
+    a, _b, ids = data
+    monkeypatch.setattr(call_list, "SEARCH_COUNT_CAP", 1)
+    got, total = calls(a.actor("admin"), search="remboursement")
+    assert set(got) == {ids["c1"], ids["c4"]} and total == 2  # "more than 1"
+
+
+def test_a_plain_failure_not_yet_validated_is_to_review(data):
+    """Same reasons as the review queue: a failed call (score far below the threshold) needs a human look."""
+    from sqlmodel import select
+
+    from ccr.core.models import Evaluation
+
+    a, _b, ids = data
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == ids["c3"], Evaluation.is_current == True)).one()  # noqa: E712
+        ev.ai_score = ev.final_score = 30.0
+        ev.ai_passed = ev.final_passed = False
+        s.add(ev)
+    got, _ = calls(a.actor("admin"), to_review=True)
+    assert got == [ids["c3"], ids["c2"]]
+
+
+def test_an_unsure_verdict_stored_by_the_scorer_is_to_review(data):
+    """A passing call far from the threshold still needs a human look when the scorer doubts a verdict."""
+    from tests.reviewdata import contract, make_call
+
+    a, _b, ids = data
+    all_pass = {"identification": "pass", "conclusion": "pass"}  # 100
+    unsure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], started_at=at(2026, 3, 20),
+                       result=contract(all_pass, unsure={"solution": (0.4, "transcription peu fiable à 00:12")}))
+    sure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], started_at=at(2026, 3, 21),
+                     result=contract(all_pass, unsure={}))
+    got, total = calls(a.actor("admin"), to_review=True)
+    assert got == [unsure, ids["c2"]] and total == 2
+    with session() as s:
+        rows, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")))
+    flags = {r["call_id"]: r["to_review"] for r in rows}
+    assert (flags[unsure], flags[sure]) == (True, False)
