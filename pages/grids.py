@@ -11,6 +11,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_score, label_of
+from ccr.core.vocab import SPEAKER_LABELS
 from ccr.pipeline import queue
 from ccr.scoring import grids
 from ccr.ui import dashboard_cache as cache
@@ -25,7 +26,6 @@ SELECT_KEY = "grids_version"
 NEXT_SELECT_KEY = "grids_select_next"
 UPLOAD_GEN_KEY = "grids_upload_gen"  # bumped after a save so the uploaders forget the file just stored
 VERDICTS = {"pass": "✅ Conforme", "fail": "❌ Non conforme", "na": "➖ Non applicable"}
-SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
 AI_ACT_HELP = (
     "Les irritants et toute mesure de ressenti concernent uniquement le client et sont déduits du texte : "
     "CCR ne déduit aucune émotion des agents. Le règlement européen sur l'IA (art. 5, paragraphe 1, point f) "

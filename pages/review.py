@@ -4,11 +4,12 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from ccr.core.access import may
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score, label_of
-from ccr.core.vocab import CALL_STATUS_LABELS, DIRECTION_LABELS
+from ccr.core.vocab import CALL_STATUS_LABELS, DIRECTION_LABELS, SPEAKER_LABELS, VERDICT_LABELS
 from ccr.quality import reviews
 from ccr.scoring.score import VERDICTS
 from ccr.ui import dashboard_cache as cache
@@ -51,7 +52,7 @@ except CcrError as err:
     st.error(str(err))
     st.stop()
 opened.add(call_id)
-can_validate = actor.role in reviews.VALIDATOR_ROLES
+can_validate = may(actor.role, "validate_reviews")
 tz = ZoneInfo(get_settings().timezone)
 lab = cache.labels(actor)  # French names of the organisation's categories and irritants
 
@@ -160,7 +161,7 @@ for i, seg in enumerate(view.segments):
     t_col, text_col = st.columns([1, 9], vertical_alignment="top")
     t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=_jump, args=(seg.get("start") or 0,),
                  help="Écouter à partir de ce moment")
-    speaker = reviews.SPEAKER_LABELS.get(seg.get("speaker"), "Inconnu")
+    speaker = SPEAKER_LABELS.get(seg.get("speaker"), "Inconnu")
     label = irritant_at.get(round(float(seg.get("start") or 0.0), 2))
     if label is not None and seg.get("speaker") != "agent":
         text_col.markdown(f"🔥 **{speaker}** — **{md_escape(seg.get('text'))}**")
@@ -183,7 +184,7 @@ for crit in view.criteria:
         if crit["critical"]:
             head += " · éliminatoire"
         st.markdown(head)
-        ai_label = reviews.VERDICT_LABELS.get(crit["ai_verdict"], crit["ai_verdict"])
+        ai_label = VERDICT_LABELS.get(crit["ai_verdict"], crit["ai_verdict"])
         st.caption(f"Verdict IA : {ai_label}")
         if crit["needs_review"]:
             marker = "**À vérifier**"
@@ -201,16 +202,16 @@ for crit in view.criteria:
             e_time, e_text = st.columns([1, 9])
             e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{cid}_{j}", on_click=_jump,
                           args=(ev.get("start") or 0,), help="Écouter ce passage")
-            who = reviews.SPEAKER_LABELS.get(ev.get("speaker"), "Inconnu")
+            who = SPEAKER_LABELS.get(ev.get("speaker"), "Inconnu")
             e_text.markdown(f"{who} : « {md_escape(ev.get('text'))} »")
         if can_validate:
             v_col, c_col = st.columns([1, 2])
             v_col.selectbox("Verdict retenu", VERDICTS, index=VERDICTS.index(crit["final_verdict"]),
-                            format_func=reviews.VERDICT_LABELS.get, key=f"ov_{view.evaluation_id}_{cid}")
+                            format_func=VERDICT_LABELS.get, key=f"ov_{view.evaluation_id}_{cid}")
             c_col.text_input("Commentaire (obligatoire si le verdict change)", value=previous_comments.get(cid, ""),
                              key=f"cm_{view.evaluation_id}_{cid}", max_chars=reviews.MAX_COMMENT_CHARS)
         else:
-            final_label = reviews.VERDICT_LABELS.get(crit["final_verdict"], crit["final_verdict"])
+            final_label = VERDICT_LABELS.get(crit["final_verdict"], crit["final_verdict"])
             st.markdown(f"Verdict retenu : **{final_label}**")
             if previous_comments.get(cid):
                 st.caption(f"Commentaire : {md_escape(previous_comments[cid])}")
@@ -289,5 +290,5 @@ if can_validate:
                 except CcrError as err:
                     st.error(str(err))
 
-if actor.role in reviews.QUEUE_ROLES:
+if may(actor.role, "review_queue"):
     page_link("to_review", "Retour à la file « À revoir »", icon="📝")

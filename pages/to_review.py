@@ -10,6 +10,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score
+from ccr.core.vocab import VERDICT_LABELS
 from ccr.quality import reviews
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
@@ -86,7 +87,7 @@ with tab_cal:
             if not cal["disagreements"]:
                 st.success("Aucun désaccord : l'IA et les superviseurs concordent sur tous les critères.")
             for d in cal["disagreements"]:
-                ai_l, hu_l = reviews.VERDICT_LABELS[d["ai"]], reviews.VERDICT_LABELS[d["human"]]
+                ai_l, hu_l = VERDICT_LABELS[d["ai"]], VERDICT_LABELS[d["human"]]
                 st.markdown(f"**{md_escape(d['label'])}** — IA : {ai_l} → superviseur : {hu_l} "
                             f"({d['count']} appel{'s' if d['count'] > 1 else ''})")
                 link_cols = st.columns(min(len(d["call_ids"]), 6) or 1)

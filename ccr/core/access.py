@@ -56,6 +56,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_queue": _roles("supervisor", "admin"),  # retry failed calls, re-score with another grid
     "manage_agents": _roles("supervisor", "admin"),
     "edit_grids": _roles("supervisor", "admin"),
+    # Team leads read their teams' calls and coach from them; validating a review is the supervisors' work.
+    # The DPO handles data, not quality.
     "read_reviews": _roles("supervisor", "admin", "team_lead"),
     "validate_reviews": _roles("supervisor", "admin"),
     "review_queue": _roles("supervisor", "admin"),

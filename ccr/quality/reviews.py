@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ccr.core import audit
+from ccr.core.access import may
 from ccr.core.calls import get_call, scope_calls
 from ccr.core.config import get_settings
 from ccr.core.db import session as db_session
@@ -34,14 +35,6 @@ from ccr.scoring.grids import Grid, default_grid, load_grid_yaml
 from ccr.scoring.score import VERDICTS, compute_score
 from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_codes
 
-# Roles that may validate a review: call review is the supervisors' work; team leads read their teams'
-# calls (and coach from the dashboards) but do not validate.
-VALIDATOR_ROLES = frozenset({"supervisor", "admin"})
-# Roles that may open a call for review (the DPO handles data, not quality).
-READER_ROLES = frozenset({"supervisor", "admin", "team_lead"})
-QUEUE_ROLES = VALIDATOR_ROLES
-VERDICT_LABELS = {"pass": "Conforme", "fail": "Non conforme", "na": "Non applicable"}
-SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
 MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
 SAMPLE_BUCKETS = 10_000  # 0.01 % resolution, enough for any sample rate a supervisor would set
 DEFAULT_QUEUE_LIMIT = 200  # one screen of work; more would not be reviewed the same day anyway
@@ -182,7 +175,7 @@ def changed_verdicts(result: dict[str, Any], overrides: dict[str, str]) -> dict[
 
 
 def _readable_call(session: Session, actor: Actor, call_id: int) -> Call:
-    if actor.role not in READER_ROLES:
+    if not may(actor.role, "read_reviews"):
         raise AccessDenied("Accès refusé : la revue des appels est réservée aux superviseurs, "
                            "administrateurs et chefs d'équipe.")
     call = get_call(session=session, actor=actor, call_id=call_id)
@@ -353,7 +346,7 @@ def validate_review(
     coaching_note: str | None = None,
 ) -> Review:
     """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards."""
-    if actor.role not in VALIDATOR_ROLES:
+    if not may(actor.role, "validate_reviews"):
         raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs valident les évaluations.")
     call = _readable_call(session, actor, call_id)
     ev = _current_eval(session, call)
@@ -420,7 +413,7 @@ def in_calibration_sample(org_id: int, call_id: int, rate: float, *, key: bytes 
 
 
 def _require_queue_role(actor: Actor) -> None:
-    if actor.role not in QUEUE_ROLES:
+    if not may(actor.role, "review_queue"):
         raise AccessDenied("Accès refusé : la file « À revoir » et la calibration sont réservées aux "
                            "superviseurs et aux administrateurs.")
 
