@@ -12,7 +12,7 @@ APT_PACKAGES := chromium espeak-ng postgresql redis-server
 PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test_audit.py tests/dashboards/test_kpis.py tests/quality/test_reviews.py \
 	tests/privacy/test_retention.py tests/privacy/test_subjects.py tests/privacy/test_exports.py tests/pipeline/test_jobs.py tests/pipeline/test_ingest.py \
 	tests/pipeline/test_maintenance.py tests/ops/test_incidents.py tests/pipeline/test_celery_app.py tests/core/test_audit_concurrency.py \
-	tests/quality/test_evaluations.py tests/scoring/test_grids.py
+	tests/quality/test_evaluations.py tests/scoring/test_grid_store.py
 
 .PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 

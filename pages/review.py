@@ -10,7 +10,7 @@ from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score, label_of
 from ccr.quality import reviews
-from ccr.scoring.score import VERDICTS
+from ccr.scoring.evaluation import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
 from ccr.ui.dashboard_cache import clear_dashboard_cache

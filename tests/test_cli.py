@@ -1,4 +1,4 @@
-"""``python -m ccr score`` in a subprocess: the JSON contract of issue 4, the LLM engine, --grid, and errors."""
+"""``python -m ccr score`` in a subprocess: the evaluation JSON contract, the LLM engine, --grid, and errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from ccr.scoring.grids import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
-from ccr.scoring.score import compute_score
+from ccr.scoring.evaluation import compute_score
+from ccr.scoring.grid import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
 from tests.conftest import FIXTURES, REPO
 from tests.scoring.test_llm import FakeOpenAI, good_answer
 

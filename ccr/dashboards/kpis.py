@@ -699,7 +699,7 @@ def labels_threshold(*, session: Session, actor: Actor) -> float:
 @lru_cache(maxsize=64)
 def _parse_grid(definition: str | None):
     """A stored grid, parsed once per distinct text (None: the built-in grid); None when unreadable."""
-    from ccr.scoring.grids import default_grid, load_grid_yaml
+    from ccr.scoring.grid import default_grid, load_grid_yaml
 
     if definition is None:
         return default_grid()
@@ -712,7 +712,7 @@ def _parse_grid(definition: str | None):
 @lru_cache(maxsize=16)
 def _parse_taxonomy(definition: str | None):
     """A stored taxonomy, parsed once per distinct text (None: the built-in one); None when unreadable."""
-    from ccr.scoring.grids import default_taxonomy, load_taxonomy_yaml
+    from ccr.scoring.grid import default_taxonomy, load_taxonomy_yaml
 
     if definition is None:
         return default_taxonomy()

@@ -41,10 +41,10 @@ from ccr.core.errors import AccessDenied, CcrError, InvalidInput, NotFound
 from ccr.core.models import CALL_STATUSES, Call, Grid, JobLock, Organisation, Transcript
 from ccr.core.users import Actor
 from ccr.pipeline.maintenance import release_held_calls
-from ccr.scoring import grids
-from ccr.scoring.grids import Grid as GridSpec
-from ccr.scoring.grids import Taxonomy as TaxonomySpec
-from ccr.scoring.grids import load_grid_yaml
+from ccr.scoring import grid_store
+from ccr.scoring.grid import Grid as GridSpec
+from ccr.scoring.grid import Taxonomy as TaxonomySpec
+from ccr.scoring.grid import load_grid_yaml
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def _pid_alive(pid: int) -> bool:
 
 def active_grid_for_org(session: Session, org_id: int) -> tuple[GridSpec, int | None]:
     """The organisation's active grid and its row id (the default grid is stored on first use)."""
-    row, grid = grids.active_grid(session=session, org_id=org_id)
+    row, grid = grid_store.active_grid(session=session, org_id=org_id)
     return grid, row.id
 
 
@@ -205,7 +205,7 @@ def _grid_by_id(session: Session, org_id: int, grid_id: int) -> tuple[GridSpec, 
 
 def active_taxonomy_for_org(session: Session, org_id: int) -> TaxonomySpec:
     """The organisation's active taxonomy, or the built-in French one."""
-    return grids.active_taxonomy(session=session, org_id=org_id)
+    return grid_store.active_taxonomy(session=session, org_id=org_id)
 
 
 # --- processing -------------------------------------------------------------------------------

@@ -30,10 +30,11 @@ from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
 from ccr.quality.evaluations import result_of
-from ccr.scoring.grids import Grid, default_grid, load_grid_yaml
-from ccr.scoring.score import VERDICTS, compute_score
+from ccr.scoring.evaluation import VERDICTS, compute_score
+from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
 
-# Roles that may validate a review; team leads read their teams' calls but do not validate (issue 6).
+# Roles that may validate a review: correcting verdicts is the supervisors' part of the role split; team leads
+# read their teams' calls but do not validate.
 VALIDATOR_ROLES = frozenset({"supervisor", "admin"})
 # Roles that may open a call for review (the DPO handles data, not quality).
 READER_ROLES = frozenset({"supervisor", "admin", "team_lead"})
