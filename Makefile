@@ -13,7 +13,7 @@ PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test
 	tests/core/test_audit_concurrency.py tests/dashboards/test_filters.py tests/dashboards/test_scope.py \
 	tests/dashboards/test_buckets.py tests/dashboards/test_labels.py tests/dashboards/test_figures.py \
 	tests/dashboards/test_agents.py tests/dashboards/test_call_list.py tests/scoring/test_triage.py \
-	tests/quality/test_reviews.py tests/quality/test_evaluations.py tests/scoring/test_grids.py \
+	tests/quality/test_reviews.py tests/quality/test_evaluations.py tests/scoring/test_grid_store.py \
 	tests/privacy/test_retention.py tests/privacy/test_history.py tests/privacy/test_locks.py \
 	tests/privacy/test_subjects.py tests/privacy/test_exports.py tests/pipeline/test_lease.py \
 	tests/pipeline/test_steps.py tests/pipeline/test_queue.py tests/pipeline/test_worker.py \

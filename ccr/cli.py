@@ -129,17 +129,18 @@ register("seed-demo", "Crée l'organisation de démonstration (mode démo).", _s
 
 
 def _score(args: argparse.Namespace) -> int:
-    from ccr.scoring import grids, score
+    from ccr.scoring import score
+    from ccr.scoring.grid import default_grid, load_grid_yaml
 
     try:
         transcript = json.loads(Path(args.transcript).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise CcrError(f"Transcription illisible ({args.transcript}) : {err}") from err
-    if args.grid in ("default", grids.default_grid().id):
-        grid = grids.default_grid()
+    if args.grid in ("default", default_grid().id):
+        grid = default_grid()
     else:
         try:
-            grid = grids.load_grid_yaml(Path(args.grid).read_text(encoding="utf-8"))
+            grid = load_grid_yaml(Path(args.grid).read_text(encoding="utf-8"))
         except OSError as err:
             raise CcrError(f"Grille illisible ({args.grid}) : {err.strerror}.") from err
     result = score.score_transcript(transcript, grid=grid, engine=args.engine)

@@ -28,7 +28,7 @@ from ccr.core.orgs import create_organisation
 from ccr.core.users import create_user, load_actor
 from ccr.pipeline import ingest
 from ccr.quality.evaluations import store_evaluation
-from ccr.scoring import grids, score
+from ccr.scoring import grid_store, score
 from ccr.speech import metrics, redaction
 
 DEMO_ORG = "Helios Énergie"
@@ -226,7 +226,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         for username, display, role in DEMO_USERS:
             create_user(session=s, org_id=org.id, username=username, display_name=display, password=DEMO_PASSWORD,
                         role=role, team_ids=[teams[0].id] if role == "team_lead" else [], check_strength=False)
-        grid_row, grid = grids.active_grid(session=s, org_id=org.id)
+        grid_row, grid = grid_store.active_grid(session=s, org_id=org.id)
         org_id, grid_id = org.id, grid_row.id
         agent_rows = [(a.id, a.team_id, a.name.split()[0]) for a in agents]
     skills = {a[0]: rng.uniform(0.35, 1.0) for a in agent_rows}

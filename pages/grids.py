@@ -13,7 +13,7 @@ from ccr.core.errors import CcrError
 from ccr.core.formats import fr_score, label_of
 from ccr.core.vocab import SPEAKER_LABELS
 from ccr.pipeline import queue
-from ccr.scoring import grids
+from ccr.scoring import grid, grid_editor, grid_store
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape, plain, plain_frame
@@ -37,12 +37,12 @@ COLUMNS = {
     "label": st.column_config.TextColumn("Libellé"),
     "weight": st.column_config.NumberColumn("Poids", min_value=0, max_value=100, step=1, format="%d"),
     "critical": st.column_config.CheckboxColumn("Critique", help="Un échec met la note à 0."),
-    "speaker": st.column_config.SelectboxColumn("Locuteur", options=list(grids.SPEAKERS)),
+    "speaker": st.column_config.SelectboxColumn("Locuteur", options=list(grid.SPEAKERS)),
     "window_start_s": st.column_config.NumberColumn("Fenêtre début (s)", min_value=0),
     "window_end_s": st.column_config.NumberColumn("Fenêtre fin (s)", min_value=0),
     "method": st.column_config.SelectboxColumn(
-        "Méthode", options=list(grids.METHODS),
-        help=" ; ".join(f"{k} : {v}" for k, v in grids.METHODS.items())),
+        "Méthode", options=list(grid.METHODS),
+        help=" ; ".join(f"{k} : {v}" for k, v in grid.METHODS.items())),
     "recommendation": st.column_config.TextColumn("Recommandation", width="large"),
 }
 
@@ -54,9 +54,9 @@ if flash := st.session_state.pop(FLASH_KEY, None):
 
 try:
     with session() as s:
-        versions = grids.list_grid_versions(session=s, actor=actor)
-        active_tax = grids.active_taxonomy(session=s, org_id=actor.org_id)
-        tax_version = grids.active_taxonomy_version(session=s, org_id=actor.org_id)
+        versions = grid_store.list_grid_versions(session=s, actor=actor)
+        active_tax = grid_store.active_taxonomy(session=s, org_id=actor.org_id)
+        tax_version = grid_store.active_taxonomy_version(session=s, org_id=actor.org_id)
 except CcrError as err:
     st.error(str(err))
     st.stop()
@@ -95,14 +95,14 @@ with tab_grid:
     base = None
     if uploaded is not None:
         try:
-            base = grids.load_grid_yaml(uploaded.getvalue().decode("utf-8"))
+            base = grid.load_grid_yaml(uploaded.getvalue().decode("utf-8"))
             base_key = "import-" + hashlib.sha256(uploaded.getvalue()).hexdigest()[:12]
             st.info(f"Grille importée : « {md_escape(base.name)} » ({md_escape(base.id)}), non enregistrée.")
         except (CcrError, UnicodeDecodeError) as err:
             st.error(f"Import impossible : {md_escape(err)}")
     if base is None:
         with session() as s:
-            _, base = grids.get_grid_version(session=s, actor=actor, grid_id=chosen)
+            _, base = grid_store.get_grid_version(session=s, actor=actor, grid_id=chosen)
         base_key = f"v{chosen}"
 
     c_slug, c_name, c_threshold = st.columns([2, 3, 1])
@@ -112,23 +112,23 @@ with tab_grid:
     name = c_name.text_input("Nom", value=base.name, key=f"name_{base_key}")
     threshold = c_threshold.number_input("Seuil de réussite", min_value=0.0, max_value=100.0, step=1.0,
                                          value=float(base.pass_threshold), key=f"threshold_{base_key}")
-    edited = st.data_editor(pd.DataFrame(grids.criteria_rows(base), columns=list(grids.EDITOR_COLUMNS)),
+    edited = st.data_editor(pd.DataFrame(grid_editor.criteria_rows(base), columns=list(grid_editor.EDITOR_COLUMNS)),
                             key=f"criteria_{base_key}", num_rows="dynamic", hide_index=True, width="stretch",
                             column_config=COLUMNS)
     records = edited.to_dict("records")
-    total = grids.editor_weight_total(records)
-    st.caption(f"Total des poids : **{total}** / {grids.TOTAL_WEIGHT}. Un critère « na » (non applicable) "
+    total = grid_editor.editor_weight_total(records)
+    st.caption(f"Total des poids : **{total}** / {grid.TOTAL_WEIGHT}. Un critère « na » (non applicable) "
                "est retiré du calcul ; l'échec d'un critère critique met la note à 0.")
     known = {c.id: c for c in base.criteria}
     params: dict[str, str] = {}
     with st.expander("Paramètres de détection (YAML) de chaque critère"):
         for r in records:
-            cid = grids.cell_text(r.get("id"))
+            cid = grid_editor.cell_text(r.get("id"))
             if not cid or cid in params:
                 continue
             params[cid] = st.text_area(md_escape(cid), height=160, key=f"params_{base_key}_{cid}",
-                                       value=grids.params_yaml(known[cid]) if cid in known else "")
-    candidate, errors = grids.grid_from_editor(base, records, params=params, slug=slug, name=name,
+                                       value=grid_editor.params_yaml(known[cid]) if cid in known else "")
+    candidate, errors = grid_editor.grid_from_editor(base, records, params=params, slug=slug, name=name,
                                                pass_threshold=threshold)
 
     c_check, c_save, c_activate = st.columns([1, 2, 2], vertical_alignment="center")
@@ -144,7 +144,7 @@ with tab_grid:
         else:
             try:
                 with session() as s:
-                    row = grids.save_grid_version(session=s, actor=actor, grid=candidate, activate=activate)
+                    row = grid_store.save_grid_version(session=s, actor=actor, grid=candidate, activate=activate)
                     saved = (row.id, row.slug, row.version)
                 _saved(f"Version {saved[2]} de la grille « {saved[1]} » enregistrée"
                        + (" et activée." if activate else "."), select_id=saved[0])
@@ -153,12 +153,12 @@ with tab_grid:
 
     c_export, c_make_active = st.columns(2)
     exported = candidate or base
-    c_export.download_button("Exporter en YAML", data=grids.dump_grid_yaml(exported),
+    c_export.download_button("Exporter en YAML", data=grid.dump_grid_yaml(exported),
                              file_name=f"{exported.id}-v{exported.version}.yaml", mime="application/x-yaml")
     if uploaded is None and not by_id[chosen].is_active and c_make_active.button("Activer cette version"):
         try:
             with session() as s:
-                grids.activate_grid(session=s, actor=actor, grid_id=chosen)
+                grid_store.activate_grid(session=s, actor=actor, grid_id=chosen)
             _saved(f"La version {by_id[chosen].version} de « {by_id[chosen].slug} » est active.", select_id=chosen)
         except CcrError as err:
             st.error(str(err))
@@ -172,7 +172,7 @@ with tab_grid:
         st.info("Corrigez la grille pour voir l'aperçu.")
     elif source == "Appel exemple fourni" or (pasted or "").strip():
         try:
-            ev = grids.preview_evaluation(candidate, taxonomy=active_tax, transcript=pasted)
+            ev = grid_editor.preview_evaluation(candidate, taxonomy=active_tax, transcript=pasted)
         except CcrError as err:
             st.error(str(err))
         else:
@@ -230,12 +230,12 @@ with tab_tax:
     tax_base, tax_key = active_tax, f"tax{tax_version or 0}"
     if tax_file is not None:
         try:
-            tax_base = grids.load_taxonomy_yaml(tax_file.getvalue().decode("utf-8"))
+            tax_base = grid.load_taxonomy_yaml(tax_file.getvalue().decode("utf-8"))
             tax_key = "taximport-" + hashlib.sha256(tax_file.getvalue()).hexdigest()[:12]
         except (CcrError, UnicodeDecodeError) as err:
             st.error(f"Import impossible : {md_escape(err)}")
-    cat_rows, irr_rows = grids.taxonomy_rows(tax_base)
-    st.markdown(f"**Catégories** et leurs expressions révélatrices, séparées par « {grids.PHRASE_SEPARATOR} ».")
+    cat_rows, irr_rows = grid_editor.taxonomy_rows(tax_base)
+    st.markdown(f"**Catégories** et leurs expressions révélatrices, séparées par « {grid_editor.PHRASE_SEPARATOR} ».")
     cats = st.data_editor(pd.DataFrame(cat_rows, columns=["id", "label", "cues"]), key=f"cats_{tax_key}",
                           num_rows="dynamic", hide_index=True, width="stretch", column_config={
                               "id": st.column_config.TextColumn("Identifiant", required=True),
@@ -247,7 +247,7 @@ with tab_tax:
                               "id": st.column_config.TextColumn("Identifiant", required=True),
                               "label": st.column_config.TextColumn("Libellé"),
                               "phrases": st.column_config.TextColumn("Expressions", width="large")})
-    cat_ids = [grids.cell_text(i) for i in cats["id"] if grids.cell_text(i)] or [tax_base.default_category]
+    cat_ids = [grid_editor.cell_text(i) for i in cats["id"] if grid_editor.cell_text(i)] or [tax_base.default_category]
     c_default, c_fuzzy = st.columns(2)
     default_cat = c_default.selectbox("Catégorie par défaut", cat_ids, key=f"default_{tax_key}",
                                       index=cat_ids.index(tax_base.default_category)
@@ -258,7 +258,7 @@ with tab_tax:
     c_tax_save, c_tax_export = st.columns(2)
     tax_candidate = None
     try:
-        tax_candidate = grids.taxonomy_from_editor(cats.to_dict("records"), irrs.to_dict("records"),
+        tax_candidate = grid_editor.taxonomy_from_editor(cats.to_dict("records"), irrs.to_dict("records"),
                                                    default_category=default_cat, fuzzy_threshold=int(fuzzy))
     except CcrError as err:
         tax_error = str(err)
@@ -268,10 +268,10 @@ with tab_tax:
         else:
             try:
                 with session() as s:
-                    trow = grids.save_taxonomy(session=s, actor=actor, taxonomy=tax_candidate)
+                    trow = grid_store.save_taxonomy(session=s, actor=actor, taxonomy=tax_candidate)
                     tv = trow.version
                 _saved(f"Taxonomie enregistrée (version {tv}) : elle s'applique aux prochains appels notés.")
             except CcrError as err:
                 st.error(str(err))
-    c_tax_export.download_button("Exporter en YAML", data=grids.dump_taxonomy_yaml(tax_candidate or tax_base),
+    c_tax_export.download_button("Exporter en YAML", data=grid.dump_taxonomy_yaml(tax_candidate or tax_base),
                                  file_name="taxonomie.yaml", mime="application/x-yaml", key="tax_export")

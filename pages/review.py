@@ -11,7 +11,7 @@ from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score, label_of
 from ccr.core.vocab import CALL_STATUS_LABELS, DIRECTION_LABELS, SPEAKER_LABELS, VERDICT_LABELS
 from ccr.quality import reviews
-from ccr.scoring.score import VERDICTS
+from ccr.scoring.evaluation import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import play_recording
 from ccr.ui.guard import require_page

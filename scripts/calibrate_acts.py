@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ccr.scoring import acts
-from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.grid import default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ccr.scoring import acts, reliability
-from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.grid import default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
 from scripts.calibrate_acts import EVAL_DIR, HOLDOUT_FROM, load_set

@@ -1,7 +1,7 @@
 """Hand-built calls with transcripts and evaluations for the review tests (unit, page and browser).
 
 Evaluations are stored through ``ccr.quality.evaluations.store_evaluation`` with contract dicts whose score
-is computed by ``ccr.scoring.score.compute_score``, so the data is what the scorer would store.
+is computed by ``ccr.scoring.evaluation.compute_score``, so the data is what the scorer would store.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from ccr.scoring.grids import default_grid
-from ccr.scoring.score import compute_score
+from ccr.scoring.evaluation import compute_score
+from ccr.scoring.grid import default_grid
 
 GRID = default_grid()
 # 75.0, passed: 60 of 80 applicable points (identification and conclusion fail; empathy and hold n/a).

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from ccr.scoring.grids import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
-from ccr.scoring.score import compute_score
+from ccr.scoring.evaluation import compute_score
+from ccr.scoring.grid import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
 from tests.conftest import FIXTURES, REPO
 from tests.scoring.test_llm import FakeOpenAI, good_answer
 

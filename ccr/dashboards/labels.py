@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from ccr.core.errors import CcrError
 from ccr.core.models import Agent, Grid, Taxonomy, Team
 from ccr.core.users import Actor
+from ccr.scoring.grid import default_grid, default_taxonomy, load_grid_yaml, load_taxonomy_yaml
 
 CAMPAIGNS_MAX = 500  # a filter's drop-down, not a report: more campaigns than this are not browsed
 
@@ -98,8 +99,6 @@ def labels_threshold(*, session: Session, actor: Actor) -> float:
 @lru_cache(maxsize=64)
 def _parse_grid(definition: str | None):
     """A stored grid, parsed once per distinct text (None: the built-in grid); None when unreadable."""
-    from ccr.scoring.grids import default_grid, load_grid_yaml
-
     if definition is None:
         return default_grid()
     try:
@@ -111,8 +110,6 @@ def _parse_grid(definition: str | None):
 @lru_cache(maxsize=16)
 def _parse_taxonomy(definition: str | None):
     """A stored taxonomy, parsed once per distinct text (None: the built-in one); None when unreadable."""
-    from ccr.scoring.grids import default_taxonomy, load_taxonomy_yaml
-
     if definition is None:
         return default_taxonomy()
     try:

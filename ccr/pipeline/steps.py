@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import case, update
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from ccr.core import storage
 from ccr.core.calls import flatten_text, transcript_dict
@@ -23,7 +23,7 @@ from ccr.core.config import Settings, get_settings
 from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import CcrError, NotFound
-from ccr.core.models import Call, Grid, Transcript
+from ccr.core.models import Call, Transcript
 from ccr.pipeline.lease import (
     PENDING,
     LeaseKeeper,
@@ -34,9 +34,7 @@ from ccr.pipeline.lease import (
     stage_of,
 )
 from ccr.quality.evaluations import store_evaluation
-from ccr.scoring import grids
-from ccr.scoring.grids import Grid as GridSpec
-from ccr.scoring.grids import load_grid_yaml
+from ccr.scoring import grid_store
 from ccr.scoring.score import score_transcript
 from ccr.speech.audio import load_audio
 from ccr.speech.metrics import conversation_metrics
@@ -55,13 +53,6 @@ def _crash_point(name: str) -> None:
     """Fault injection: die at once, like a power cut, when ``CCR_TEST_CRASH_AT`` names this step."""
     if os.environ.get(CRASH_ENV) == name:
         os._exit(CRASH_EXIT)
-
-
-def _grid_by_id(session: Session, org_id: int, grid_id: int) -> tuple[GridSpec, int]:
-    row = session.get(Grid, grid_id)
-    if row is None or row.org_id != org_id:
-        raise NotFound("Grille introuvable.")
-    return load_grid_yaml(row.definition_json), row.id
 
 
 def process_call(call_id: int, *, owner: str, settings: Settings | None = None) -> str:
@@ -147,11 +138,11 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
         if row is None:
             raise CcrError("La transcription de cet appel est introuvable : relancez l'appel.")
         if call.rescore_grid_id:
-            grid, grid_id = _grid_by_id(s, call.org_id, call.rescore_grid_id)
+            grid_row, grid = grid_store.grid_by_id(session=s, org_id=call.org_id, grid_id=call.rescore_grid_id)
         else:
-            row_, grid = grids.active_grid(session=s, org_id=call.org_id)
-            grid_id = row_.id
-        taxonomy = grids.active_taxonomy(session=s, org_id=call.org_id)
+            grid_row, grid = grid_store.active_grid(session=s, org_id=call.org_id)
+        grid_id = grid_row.id
+        taxonomy = grid_store.active_taxonomy(session=s, org_id=call.org_id)
         tr = transcript_dict(call, row) | {
             "channels": call.channels,
             "metrics": {k: getattr(call, k) for k in ("agent_talk_s", "customer_talk_s", "silence_s",

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ccr.core import audit
+from ccr.core import audit, storage
 from ccr.core.access import may
 from ccr.core.calls import get_call, scope_calls
 from ccr.core.config import get_settings
@@ -31,8 +31,8 @@ from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
 from ccr.quality.evaluations import result_of
-from ccr.scoring.grids import Grid, default_grid, load_grid_yaml
-from ccr.scoring.score import VERDICTS, compute_score
+from ccr.scoring.evaluation import VERDICTS, compute_score
+from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
 from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_codes
 
 MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
@@ -314,8 +314,6 @@ def record_audio_play(*, session: Session, actor: Actor, call_id: int) -> None:
 
 def load_audio(*, session: Session, actor: Actor, call_id: int) -> bytes:
     """The decrypted recording of a call, in memory only; the play is logged (``audio_played``)."""
-    from ccr.core import storage  # the pipeline's storage layer; imported late to keep this module light
-
     _readable_call(session, actor, call_id)
     # load_call_audio writes the "audio_played" entry itself: logging here too would count each play twice.
     return storage.load_call_audio(session=session, actor=actor, call_id=call_id, purpose="lecture")

@@ -17,11 +17,12 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from ccr.core.config import get_settings
 from ccr.core.errors import ScoringError
 from ccr.core.textnorm import normalize
 from ccr.scoring.actrules import ACT_LABELS
-from ccr.scoring.grids import Grid, Taxonomy
-from ccr.scoring.score import evaluation_from_verdicts
+from ccr.scoring.evaluation import evaluation_from_verdicts
+from ccr.scoring.grid import Grid, Taxonomy
 from ccr.scoring.transcript import Call, validate_transcript
 
 QUOTE_MIN_RATIO = 90  # a quote may differ from the transcript by punctuation or a typo, not by content
@@ -250,8 +251,6 @@ def _request(transcript: dict, grid: Grid, taxonomy: Taxonomy, settings: Any) ->
 def score_or_fallback(transcript: dict, grid: Grid, taxonomy: Taxonomy, rules_eval: dict, settings: Any = None) -> dict:
     """LLM evaluation, or the rules evaluation flagged ``retry`` with a French ``llm_error``."""
     if settings is None:
-        from ccr.core.config import get_settings
-
         settings = get_settings()
     if not getattr(settings, "openai_base_url", None) and not getattr(settings, "openai_api_key", None):
         return _fallback(rules_eval, "Le moteur LLM n'est pas configuré (CCR_OPENAI_BASE_URL ou CCR_OPENAI_API_KEY).")

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from ccr.core.errors import CcrError
 from ccr.core.models import Evaluation
 from ccr.core.models import Grid as GridRow
-from ccr.scoring.grids import default_grid, load_grid_yaml
+from ccr.scoring.grid import default_grid, load_grid_yaml
 
 # Reasons, most urgent first: the order the review queue is sorted in.
 REASONS = {

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from ccr.core.access import PAGE_BY_KEY
 from ccr.core.config import get_settings
 from ccr.core.users import Actor
 from ccr.core.vocab import DIRECTION_LABELS
@@ -35,6 +36,7 @@ from ccr.dashboards.filters import (
 )
 from ccr.dashboards.labels import Labels
 from ccr.ui import dashboard_cache as cache
+from ccr.ui.links import page_link
 from ccr.ui.text import plain
 
 ALL = "__all__"  # sentinel option of the single-choice filters
@@ -212,9 +214,6 @@ def set_call_page(actor: Actor, prefix: str, q: CallQuery, page: int) -> CallQue
 def go_to(key: str, query_params: dict[str, str], label: str) -> None:
     """Open the registered page ``key`` with ``query_params``; where no navigation exists, offer a link."""
     from streamlit.errors import StreamlitAPIException
-
-    from ccr.core.access import PAGE_BY_KEY
-    from ccr.ui.links import page_link
 
     try:
         st.switch_page(PAGE_BY_KEY[key].path, query_params=query_params)

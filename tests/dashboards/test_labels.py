@@ -5,7 +5,7 @@ from __future__ import annotations
 from ccr.core.db import session
 from ccr.core.models import Grid as GridRow
 from ccr.dashboards import labels
-from ccr.scoring.grids import default_grid, dump_grid_yaml, new_version
+from ccr.scoring.grid import default_grid, dump_grid_yaml, new_version
 
 
 def test_campaigns_are_listed_from_the_index(data):

@@ -12,7 +12,7 @@ from ccr.core.db import session
 from ccr.core.models import Call
 from ccr.core.models import Grid as GridRow
 from ccr.core.models import Taxonomy as TaxonomyRow
-from ccr.scoring.grids import default_grid, dump_grid_yaml, grid_to_dict
+from ccr.scoring.grid import default_grid, dump_grid_yaml, grid_to_dict
 from tests.pages.helpers import refused, run_page
 from tests.reviewdata import contract, make_call
 

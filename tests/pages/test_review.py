@@ -277,7 +277,7 @@ def test_calibration_tab_counts_a_validated_disagreement(calls):
 def test_rescore_queues_the_call_with_the_chosen_grid_version(calls):
     from ccr.core.models import Call
     from ccr.core.models import Grid as GridRow
-    from ccr.scoring.grids import dump_grid_yaml, new_version
+    from ccr.scoring.grid import dump_grid_yaml, new_version
     from tests.reviewdata import GRID
 
     a, _, ids = calls

@@ -20,7 +20,7 @@ from ccr.core.errors import AccessDenied, InvalidInput
 from ccr.core.models import AuditLog, Evaluation, Grid, Transcript
 from ccr.pipeline import queue, steps, worker
 from ccr.pipeline.ingest import ingest_files
-from ccr.scoring import grids
+from ccr.scoring import grid
 from tests.audiodata import cut_wav
 from tests.conftest import count_rows
 from tests.pipeline.calldata import REPO, call_row, claim, transcribed_call
@@ -60,11 +60,11 @@ def test_three_failed_attempts_mark_the_call_failed_with_a_french_reason_then_re
 def test_a_transcribed_call_is_scored_with_the_organisations_active_grid(tenants):
     alpha, _ = tenants
     call_id = transcribed_call(alpha.org_id)
-    base = grids.default_grid()
-    custom = grids.new_version(base, name="Grille maison")
+    base = grid.default_grid()
+    custom = grid.new_version(base, name="Grille maison")
     with session() as s:
         row = Grid(org_id=alpha.org_id, slug=custom.id, name=custom.name, version=custom.version,
-                   definition_json=json.dumps(grids.grid_to_dict(custom)), is_active=True)
+                   definition_json=json.dumps(grid.grid_to_dict(custom)), is_active=True)
         s.add(row)
         s.flush()
         grid_id = row.id
@@ -84,9 +84,9 @@ def test_rescoring_uses_the_other_grid_version_without_transcribing_again(tenant
     steps.process_call(call_id, owner="hote:1:w0")
     with session() as s:
         transcript_before = s.exec(select(Transcript).where(Transcript.call_id == call_id)).one()
-        g2 = replace(grids.default_grid(), version=2)  # the organisation's first stored version is 1
+        g2 = replace(grid.default_grid(), version=2)  # the organisation's first stored version is 1
         row = Grid(org_id=alpha.org_id, slug=g2.id, name=g2.name, version=g2.version,
-                   definition_json=grids.dump_grid_yaml(g2))
+                   definition_json=grid.dump_grid_yaml(g2))
         s.add(row)
         s.flush()
         grid_id = row.id

@@ -373,7 +373,7 @@ def test_queue_and_recompute_use_the_grid_version_of_the_evaluation(tenants, no_
     from ccr.core.models import Call
     from ccr.core.models import Grid as GridRow
     from ccr.quality.evaluations import store_evaluation
-    from ccr.scoring.grids import dump_grid_yaml, new_version
+    from ccr.scoring.grid import dump_grid_yaml, new_version
 
     a, _ = tenants
     strict = new_version(GRID, pass_threshold=90.0)

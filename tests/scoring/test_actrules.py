@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ccr.scoring.grids import V1_GRID_FILE, default_grid, load_grid_yaml
+from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml
 from ccr.scoring.score import score_transcript
 
 

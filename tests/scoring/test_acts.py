@@ -9,7 +9,7 @@ import pytest
 
 from ccr.scoring import acts
 from ccr.scoring.encoder import default_encoder
-from ccr.scoring.grids import default_grid
+from ccr.scoring.grid import default_grid
 from scripts.acts_bank_stats import loose
 from scripts.train_acts import macro_f1
 from tests.conftest import FIXTURES

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ccr.core.config import Settings
-from ccr.scoring.grids import default_grid, default_taxonomy
+from ccr.scoring.grid import default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 
 TRANSCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "eval" / "public" / "transcripts" / "a01-005.json"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring.grids import default_grid, grid_from_dict, grid_to_dict
-from ccr.scoring.score import compute_score, score_transcript, validate_transcript
+from ccr.scoring.grid import default_grid
+from ccr.scoring.score import score_transcript
+from ccr.scoring.transcript import validate_transcript
 
 EVAL = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
@@ -194,39 +195,6 @@ def test_irritants_from_customer_lexicon(line, labels):
 def test_irritants_are_never_read_in_the_agent_channel():
     ev = score_transcript(make_call([GREETING, REQUEST, ("a", "C'est inadmissible, ça fait trois semaines que j'attends.")]))
     assert ev["irritants"] == []
-
-
-# --- score arithmetic ----------------------------------------------------------------------
-
-
-def _verdicts(**overrides):
-    base = {c.id: "pass" for c in default_grid().criteria}
-    base.update(overrides)
-    return base
-
-
-@pytest.mark.parametrize(("overrides", "score", "passed", "critical"), [
-    ({}, 100.0, True, False),
-    ({"solution": "fail"}, 80.0, True, False),
-    ({"empathie": "na", "attente": "na", "solution": "fail"}, 75.0, True, False),  # 60 / 80
-    ({"empathie": "na", "solution": "fail", "decouverte": "fail"}, 61.1, False, False),  # 55 / 90
-    ({"politesse": "fail"}, 0.0, False, True),
-    ({c.id: "na" for c in default_grid().criteria}, 0.0, False, False),
-])
-def test_compute_score_na_and_critical(overrides, score, passed, critical):
-    assert compute_score(_verdicts(**overrides), default_grid()) == (score, passed, critical)
-
-
-def test_compute_score_threshold_is_the_grids():
-    data = grid_to_dict(default_grid())
-    data["pass_threshold"] = 85
-    grid = grid_from_dict(data)
-    assert compute_score(_verdicts(solution="fail"), grid) == (80.0, False, False)
-
-
-def test_compute_score_rejects_unknown_verdict():
-    with pytest.raises(InvalidInput):
-        compute_score(_verdicts(accueil="peut-être"), default_grid())
 
 
 # --- contract, input validation, determinism, speed -------------------------------------------

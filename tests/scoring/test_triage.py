@@ -16,7 +16,7 @@ from ccr.dashboards.filters import Filters
 from ccr.quality import reviews
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import triage
-from ccr.scoring.grids import default_grid, dump_grid_yaml, new_version
+from ccr.scoring.grid import default_grid, dump_grid_yaml, new_version
 from tests.kpidata import add_call, at
 from tests.reviewdata import contract, make_call
 

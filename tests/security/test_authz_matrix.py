@@ -123,10 +123,10 @@ def make_evaluation(tenant, team_idx: int) -> int:
 
 
 def make_grid(tenant, team_idx: int) -> int:
-    from ccr.scoring import grids
+    from ccr.scoring import grid_store
 
     with session() as s:
-        row, _ = grids.active_grid(session=s, org_id=tenant.org_id)
+        row, _ = grid_store.active_grid(session=s, org_id=tenant.org_id)
         return row.id
 
 
@@ -200,9 +200,9 @@ def _filters(actor):
 
 
 def _own_grid(s, actor) -> int:
-    from ccr.scoring import grids
+    from ccr.scoring import grid_store
 
-    return grids.active_grid(session=s, org_id=actor.org_id)[0].id
+    return grid_store.active_grid(session=s, org_id=actor.org_id)[0].id
 
 
 def _erase(s, act, agent_id, w):
@@ -241,10 +241,10 @@ RECIPES: dict[str, Recipe] = {
         "privacy.exports.read_export")(actor=a, export_id=i)),
     "privacy.exports.create_subject_export": R(frozenset({"dpo", "admin"}), False, make_agent, lambda s, a, i, w: _imp(
         "privacy.exports.create_subject_export")(actor=a, agent_id=i)),
-    "scoring.grids.get_grid_version": R(ALL, False, make_grid, lambda s, a, i, w: _imp("scoring.grids.get_grid_version")(
-        session=s, actor=a, grid_id=i)),
-    "scoring.grids.activate_grid": R(frozenset({"supervisor", "admin"}), False, make_grid, lambda s, a, i, w: _imp(
-        "scoring.grids.activate_grid")(session=s, actor=a, grid_id=i)),
+    "scoring.grid_store.get_grid_version": R(ALL, False, make_grid, lambda s, a, i, w: _imp(
+        "scoring.grid_store.get_grid_version")(session=s, actor=a, grid_id=i)),
+    "scoring.grid_store.activate_grid": R(frozenset({"supervisor", "admin"}), False, make_grid, lambda s, a, i, w: _imp(
+        "scoring.grid_store.activate_grid")(session=s, actor=a, grid_id=i)),
     "ops.incidents.get_incident": R(frozenset({"admin", "dpo"}), False, make_incident, lambda s, a, i, w: _imp(
         "ops.incidents.get_incident")(session=s, actor=a, incident_id=i)),
     "ops.incidents.update_incident": R(frozenset({"admin"}), False, make_incident, lambda s, a, i, w: _imp(
@@ -314,9 +314,10 @@ TRUSTED: dict[str, str] = {
     "privacy.consent.withdraw": "identifiant de consentement du cookie signé du navigateur",
     "privacy.consent.list_consent_records": "preuve de consentement du navigateur lui-même",
     "quality.evaluations.store_evaluation": "worker : l'appel vient de la ligne réclamée",
-    "scoring.grids.active_grid": "worker / pages : org_id de l'acteur",
-    "scoring.grids.active_taxonomy": "worker / pages : org_id de l'acteur",
-    "scoring.grids.active_taxonomy_version": "org_id de l'acteur",
+    "scoring.grid_store.active_grid": "worker / pages : org_id de l'acteur",
+    "scoring.grid_store.active_taxonomy": "worker / pages : org_id de l'acteur",
+    "scoring.grid_store.active_taxonomy_version": "org_id de l'acteur",
+    "scoring.grid_store.grid_by_id": "worker : org_id de l'appel réclamé (re-notation avec une version choisie)",
     "ops.health.monthly_availability": "org_id de l'acteur, page incidents",
     "ops.incidents.downtime_incidents": "org_id de l'acteur",
     "pipeline.ingest.metadata_from_filename": "org_id de l'acteur déjà contrôlé par ingest_upload",

@@ -1,8 +1,7 @@
-"""Grids and taxonomies: validation errors (French), YAML round trip, editor rows, per-organisation storage."""
+"""Grids and taxonomies per organisation: versions, activation, roles, tenancy, upgrades on first read."""
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import replace
 
@@ -16,237 +15,27 @@ from ccr.core.models import Call, Evaluation
 from ccr.core.models import Grid as GridRow
 from ccr.core.models import Taxonomy as TaxonomyRow
 from ccr.quality.evaluations import store_evaluation
-from ccr.scoring.grids import (
-    V1_GRID_FILE,
+from ccr.scoring.grid import default_grid, default_taxonomy, grid_to_dict, taxonomy_from_dict, taxonomy_to_dict
+from ccr.scoring.grid_editor import grid_from_editor
+from ccr.scoring.grid_store import (
     activate_grid,
     active_grid,
     active_taxonomy,
     active_taxonomy_version,
-    criteria_rows,
-    default_grid,
-    default_taxonomy,
-    dump_grid_yaml,
-    dump_taxonomy_yaml,
     get_grid_version,
-    grid_from_dict,
-    grid_from_editor,
-    grid_to_dict,
+    grid_by_id,
     list_grid_versions,
-    load_grid_yaml,
-    load_taxonomy_yaml,
-    new_version,
-    params_yaml,
-    preview_evaluation,
     save_grid_version,
     save_taxonomy,
-    taxonomy_from_dict,
-    taxonomy_from_editor,
-    taxonomy_rows,
-    taxonomy_to_dict,
-    upgrade_grid,
 )
 from ccr.scoring.score import score_transcript
 from tests.conftest import FIXTURES
 from tests.reviewdata import make_call
-
-
-def test_default_grid_is_ccr_standard_fr_v2_on_dialogue_acts():
-    g = default_grid()
-    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.85)
-    assert all(c.method.startswith("acts") for c in g.criteria)
-    assert [(c.id, c.weight, c.critical) for c in g.criteria] == [
-        ("accueil", 15, False), ("identification", 10, False), ("decouverte", 15, False), ("empathie", 10, False),
-        ("solution", 20, False), ("attente", 10, False), ("politesse", 10, True), ("conclusion", 10, False),
-    ]
-    assert all(c.recommendation and c.description for c in g.criteria)
-
-
-def _data():
-    return grid_to_dict(default_grid())
-
-
-def _edit(fn):
-    data = _data()
-    fn(data)
-    return data
-
-
-def _first(data):
-    return data["sections"][0]["criteria"][0]
-
-
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: _first(d).update(weight=20), "somme des poids vaut 105"),
-    (lambda d: d["sections"][1]["criteria"].append(copy.deepcopy(_first(d)) | {"weight": 0}), "deux fois"),
-    (lambda d: _first(d).update(method="telepathie"), "méthode de détection inconnue"),
-    (lambda d: _first(d).update(speaker="superviseur"), "locuteur"),
-    (lambda d: _first(d).update(weight="quinze"), "poids doit être un entier"),
-    (lambda d: _first(d).update(critical="oui"), "critical"),
-    (lambda d: _first(d).update(window={"start_s": 30, "end_s": 10}), "fenêtre"),
-    (lambda d: _first(d)["params"].update(require={}), "au moins un groupe"),
-    (lambda d: _first(d)["params"].update(require={"g": ["telepathy"]}), "acte.*inconnu"),
-    (lambda d: _first(d)["params"].update(cues={"greeting": []}), "liste non vide"),
-    (lambda d: _first(d)["params"].update(min_probability={"greeting": 1.5}), "min_probability"),
-    (lambda d: d.update(review_threshold=2), "seuil de revue"),
-    (lambda d: _first(d)["params"].update(fuzzy_threshold=20), "fuzzy_threshold"),
-    (lambda d: d.update(id="Grille Standard!"), "Identifiant de grille invalide"),
-    (lambda d: d.update(version=0), "version"),
-    (lambda d: d.update(pass_threshold=140), "seuil"),
-    (lambda d: d.update(sections=[]), "au moins une section"),
-    (lambda d: d["sections"][0].update(criteria=[]), "liste de critères"),
-])
-def test_invalid_grids_are_refused_with_french_messages(mutate, message):
-    with pytest.raises(InvalidInput, match=message):
-        grid_from_dict(_edit(mutate))
-
-
-def test_metric_criterion_is_validated():
-    def add_metric(d):
-        _first(d)["weight"] = 10
-        d["sections"][0]["criteria"].append({"id": "silences", "label": "Silences", "weight": 5, "method": "metric",
-                                             "params": {"metric": "longest_silence_s", "op": "<=", "value": 60}})
-    assert grid_from_dict(_edit(add_metric)).criterion("silences").params["op"] == "<="
-
-    def bad_metric(d):
-        add_metric(d)
-        d["sections"][0]["criteria"][-1]["params"]["metric"] = "humeur_agent"
-    with pytest.raises(InvalidInput, match="mesure inconnue"):
-        grid_from_dict(_edit(bad_metric))
-
-
-def test_yaml_round_trip_keeps_the_grid():
-    g = default_grid()
-    text = dump_grid_yaml(g)
-    assert "ccr-standard-fr" in text and "Accueil" in text
-    assert load_grid_yaml(text) == g
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("id: [oops", "YAML illisible"),
-    ("- juste\n- une liste", "objet"),
-])
-def test_unreadable_yaml_is_refused(text, message):
-    with pytest.raises(InvalidInput, match=message):
-        load_grid_yaml(text)
-
-
-def test_new_version_does_not_mutate_the_old_grid():
-    v1 = default_grid()
-    before = dump_grid_yaml(v1)
-    v2 = new_version(v1, pass_threshold=80.0)
-    v2.criteria[0].params["require"]["greeting"].append("closing")
-    assert v2.version == v1.version + 1
-    assert v1.pass_threshold == 70.0 and v2.pass_threshold == 80.0
-    assert dump_grid_yaml(v1) == before
-    assert default_grid() == v1
-
-
-def test_new_version_is_validated():
-    v1 = default_grid()
-    with pytest.raises(InvalidInput, match="somme des poids"):
-        new_version(v1, sections=v1.sections[:1])
-
-
-def test_grids_are_immutable_values():
-    g = default_grid()
-    with pytest.raises(AttributeError):
-        g.version = 3  # type: ignore[misc]
-
-
-def test_default_taxonomy_has_the_issue_labels():
-    t = default_taxonomy()
-    assert [c.id for c in t.categories] == ["facturation", "livraison", "resiliation", "support_technique", "information"]
-    assert [i.id for i in t.irritants] == ["attente_delai", "relances", "erreur_facturation", "menace_depart",
-                                           "mecontentement"]
-    assert load_taxonomy_yaml(dump_taxonomy_yaml(t)) == t
-
-
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda d: d.update(categories={}), "au moins une catégorie"),
-    (lambda d: d["categories"]["facturation"].update(cues=[]), "Catégorie « facturation »"),
-    (lambda d: d["irritants"]["relances"].update(phrases=[""]), "Irritant « relances »"),
-    (lambda d: d.update(default_category="meteo"), "catégorie par défaut"),
-    (lambda d: d.pop("irritants"), "irritants"),
-])
-def test_invalid_taxonomies_are_refused(mutate, message):
-    data = taxonomy_to_dict(default_taxonomy())
-    mutate(data)
-    with pytest.raises(InvalidInput, match=message):
-        taxonomy_from_dict(data)
-
-
-# --- editor rows -------------------------------------------------------------------------------
-
-
-def _editor_inputs(grid=None):
-    g = grid or default_grid()
-    return criteria_rows(g), {c.id: params_yaml(c) for c in g.criteria}
-
-
-def test_editor_rows_round_trip_to_the_same_grid():
-    rows, params = _editor_inputs()
-    grid, errors = grid_from_editor(default_grid(), rows, params=params)
-    assert errors == [] and grid == default_grid()
-
-
-@pytest.mark.parametrize(("edit", "messages"), [
-    ({0: {"weight": 20}}, ["somme des poids vaut 105"]),
-    ({0: {"weight": 20}, 1: {"method": "telepathie"}}, ["méthode de détection inconnue", "somme des poids vaut 105"]),
-    ({0: {"weight": float("nan")}}, ["« accueil » : le poids doit être un entier"]),
-    ({2: {"id": None}}, ["Ligne 3 : l'identifiant du critère est obligatoire"]),
-    ({1: {"id": "accueil"}}, ["« accueil » apparaît deux fois"]),
-    ({0: {"window_start_s": 40.0}}, ["fenêtre se termine avant de commencer"]),
-    ({0: {"speaker": "superviseur"}}, ["locuteur « superviseur » inconnu"]),
-])
-def test_editor_lists_every_problem_in_french(edit, messages):
-    rows, params = _editor_inputs()
-    for i, change in edit.items():
-        rows[i].update(change)
-    grid, errors = grid_from_editor(default_grid(), rows, params=params)
-    assert grid is None
-    assert len(errors) == len(messages)
-    for error, message in zip(errors, messages, strict=True):
-        assert message in error
-
-
-def test_editor_reads_params_yaml_and_reports_unreadable_yaml():
-    rows, params = _editor_inputs()
-    params["accueil"] = "require: [oops"
-    _, errors = grid_from_editor(default_grid(), rows, params=params)
-    assert errors and "YAML illisible pour les paramètres du critère « accueil »" in errors[0]
-    params["accueil"] = "require:\n  greeting: [greeting]\n  intro: [self_intro]\ncues:\n  self_intro: [Aquavéo]\n"
-    grid, errors = grid_from_editor(default_grid(), rows, params=params, slug="ma-grille", name="Ma grille",
-                                    pass_threshold=80)
-    assert errors == []
-    assert (grid.id, grid.name, grid.pass_threshold) == ("ma-grille", "Ma grille", 80.0)
-    assert grid.criterion("accueil").params == {"require": {"greeting": ["greeting"], "intro": ["self_intro"]},
-                                                "cues": {"self_intro": ["Aquavéo"]}}
-
-
-def test_taxonomy_editor_rows_round_trip_and_refuse_duplicates():
-    tax = default_taxonomy()
-    cats, irrs = taxonomy_rows(tax)
-    assert taxonomy_from_editor(cats, irrs, default_category=tax.default_category,
-                                fuzzy_threshold=tax.fuzzy_threshold) == tax
-    with pytest.raises(InvalidInput, match="Irritant « relances » apparaît deux fois"):
-        taxonomy_from_editor(cats, [*irrs, irrs[1]], default_category="information", fuzzy_threshold=88)
-
-
-def test_preview_scores_the_bundled_sample_or_pasted_json():
-    ev = preview_evaluation(default_grid())
-    assert ev["grid"] == "ccr-standard-fr" and ev["engine"] == "rules"
-    assert {c["id"]: c["verdict"] for c in ev["criteria"]}["attente"] == "fail"  # the sample's hold is not thanked
-    # a pass on something said carries its quote; politeness passes on the absence of rude words
-    assert all(c["evidence"] for c in ev["criteria"] if c["verdict"] == "pass" and c["id"] != "politesse")
-    with pytest.raises(InvalidInput, match="Transcription JSON illisible"):
-        preview_evaluation(default_grid(), transcript="{pas du json")
-
-
-# --- storage (per organisation) ----------------------------------------------------------------
+from tests.scoring.griddata import editor_inputs, stock_v1, v1_edited
 
 
 def _reweighted(grid, **weights):
-    rows, params = _editor_inputs(grid)
+    rows, params = editor_inputs(grid)
     for r in rows:
         r["weight"] = weights.get(r["id"], r["weight"])
     out, errors = grid_from_editor(grid, rows, params=params)
@@ -414,22 +203,22 @@ def test_two_workers_scoring_an_organisations_first_calls_at_once_store_one_defa
     import time
 
     from ccr.core.models import Grid as GridRow
-    from ccr.scoring import grids
+    from ccr.scoring import grid_store
 
     a, _ = tenants
-    slow = grids._next_grid_version
+    slow = grid_store._next_grid_version
 
     def next_version_slowly(*args):
         time.sleep(0.5)  # both workers have looked and found no grid before either stores one
         return slow(*args)
 
-    monkeypatch.setattr(grids, "_next_grid_version", next_version_slowly)
+    monkeypatch.setattr(grid_store, "_next_grid_version", next_version_slowly)
     versions, errors = [], []
 
     def score_first_call():
         try:
             with session() as s:
-                versions.append(grids.active_grid(session=s, org_id=a.org_id)[1].version)
+                versions.append(grid_store.active_grid(session=s, org_id=a.org_id)[1].version)
         except Exception as e:  # surfaced by the assertion below
             errors.append(e)
 
@@ -447,10 +236,6 @@ def test_two_workers_scoring_an_organisations_first_calls_at_once_store_one_defa
 # --- upgrading phrase-list (v1) grids to dialogue acts ---------------------------------------------------
 
 
-def _stock_v1():
-    return load_grid_yaml(V1_GRID_FILE.read_text(encoding="utf-8"))
-
-
 def _store_v1(org_id, grid):
     with session() as s:
         row = GridRow(org_id=org_id, slug=grid.id, name=grid.name, version=1, is_active=True,
@@ -460,36 +245,9 @@ def _store_v1(org_id, grid):
         return row.id
 
 
-def _v1_edited():
-    """An organisation's v1 grid: accueil reweighted, a house greeting added, a criterion of its own."""
-    d = grid_to_dict(_stock_v1())
-    first = d["sections"][0]["criteria"][0]
-    first["weight"], first["label"] = 10, "Accueil maison"
-    first["params"]["groups"]["intro"].append("Aquavéo à votre écoute")
-    d["sections"][0]["criteria"].append({"id": "duree", "label": "Durée", "weight": 5, "method": "metric",
-                                         "params": {"metric": "duration_s", "op": "<=", "value": 900}})
-    return grid_from_dict(d)
-
-
-def test_upgrading_a_v1_grid_keeps_the_organisation_s_choices_and_wordings():
-    up = upgrade_grid(_v1_edited())
-    assert up is not None and up.version == 2
-    accueil = up.criterion("accueil")
-    assert (accueil.method, accueil.weight, accueil.label) == ("acts", 10, "Accueil maison")
-    assert accueil.params["cues"] == {"self_intro": ["Aquavéo à votre écoute"]}  # only what it added
-    assert up.criterion("duree").method == "metric"  # its own criterion is kept as it was
-    assert all(c.method.startswith("acts") for c in up.criteria if c.id != "duree")
-    assert upgrade_grid(up) is None and upgrade_grid(default_grid()) is None
-    # Act verdicts carry calibrated confidences: the untouched review threshold follows the standard grid's,
-    # one the organisation chose is kept.
-    assert up.review_threshold == default_grid().review_threshold
-    chosen = grid_from_dict({**grid_to_dict(_v1_edited()), "review_threshold": 0.4})
-    assert upgrade_grid(chosen).review_threshold == 0.4
-
-
 def test_an_organisation_s_v1_grid_is_upgraded_once_and_can_be_reactivated(tenants):
     a, b = tenants
-    v1_id = _store_v1(a.org_id, _v1_edited())
+    v1_id = _store_v1(a.org_id, v1_edited())
     with session() as s:
         row, grid = active_grid(session=s, org_id=a.org_id)
     assert (row.version, row.is_active, grid.criterion("accueil").method) == (2, True, "acts")
@@ -507,7 +265,7 @@ def test_an_organisation_s_v1_grid_is_upgraded_once_and_can_be_reactivated(tenan
 
 def test_an_evaluation_scored_with_a_v1_grid_still_opens_and_rescores_with_it(tenants):
     a, _ = tenants
-    v1_id = _store_v1(a.org_id, _stock_v1())
+    v1_id = _store_v1(a.org_id, stock_v1())
     call_id = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0])
     transcript = json.loads((FIXTURES / "eval" / "public" / "transcripts" / "a01-000.json").read_text("utf-8"))
     with session() as s:
@@ -533,3 +291,16 @@ def test_a_saved_taxonomy_without_acts_reads_its_standard_irritants_with_the_act
     with session() as s:
         tax = active_taxonomy(session=s, org_id=a.org_id)
     assert {i.id: i.act for i in tax.irritants}["relances"] == "irritant_repeat"
+
+
+def test_a_stored_version_is_loaded_by_id_as_stored_and_for_its_organisation_only(tenants):
+    a, b = tenants
+    v1_id = _store_v1(a.org_id, stock_v1())
+    with session() as s:
+        row, grid = grid_by_id(session=s, org_id=a.org_id, grid_id=v1_id)
+    assert (row.id, row.version) == (v1_id, 1)
+    assert grid == stock_v1()  # no upgrade on this path: a re-score uses the very version it names
+    assert [r.version for r in _rows(a.org_id)] == [1]  # reading by id stores nothing
+    for org_id, grid_id in ((b.org_id, v1_id), (a.org_id, 10_000)):
+        with pytest.raises(NotFound, match=r"^Grille introuvable\.$"), session() as s:
+            grid_by_id(session=s, org_id=org_id, grid_id=grid_id)

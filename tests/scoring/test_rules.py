@@ -1,0 +1,56 @@
+"""The rules engine called directly: its evaluation, call measures, metric criteria, categories."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccr.core.errors import InvalidInput
+from ccr.scoring import rules
+from ccr.scoring.grid import Criterion, default_grid, default_taxonomy
+from ccr.scoring.score import score_transcript
+from ccr.scoring.transcript import Call, validate_transcript
+
+TRANSCRIPT = {"call_id": "t-rules", "duration_s": 30.0, "segments": [
+    {"speaker": "agent", "start": 0.5, "end": 3.0, "text": "Bonjour, service client Optima, Camille à votre écoute."},
+    {"speaker": "customer", "start": 3.5, "end": 7.0,
+     "text": "Bonjour, je vous appelle pour ma facture du mois dernier, elle est trop élevée."},
+    {"speaker": "agent", "start": 20.0, "end": 24.0, "text": "Je vous fais un avoir de vingt euros sur la prochaine facture."},
+]}
+
+
+def _call():
+    return Call.from_transcript(validate_transcript(TRANSCRIPT))
+
+
+def test_the_rules_evaluation_is_what_the_entry_point_returns_for_the_rules_engine():
+    ev = rules.rules_evaluation(validate_transcript(TRANSCRIPT), default_grid(), default_taxonomy())
+    assert ev == score_transcript(TRANSCRIPT)
+    assert (ev["engine"], ev["category"], ev["category_evidence"]["start"]) == ("rules", "facturation", 3.5)
+    assert {c["id"]: c["verdict"] for c in ev["criteria"]}["accueil"] == "pass"
+
+
+def test_call_measures_cover_duration_silences_and_talk():
+    m = rules.call_metrics(_call())
+    assert (m["duration_s"], m["longest_silence_s"], m["segments"]) == (30.0, 13.0, 3.0)
+    assert m["agent_talk_ratio"] + m["customer_talk_ratio"] == pytest.approx(1.0)
+    assert (m["agent_words"], m["customer_words"]) == (20.0, 14.0)
+
+
+def test_a_metric_criterion_compares_a_measure_and_says_so():
+    c = Criterion(id="silences", label="Silences", weight=10, method="metric",
+                  params={"metric": "longest_silence_s", "op": "<=", "value": 10})
+    out = rules.evaluate_criterion(c, _call(), [])
+    assert (out.verdict, out.evidence) == ("fail", [])
+    assert out.explanation == "Silences : longest_silence_s = 13.00 (condition <= 10)."
+
+
+def test_an_unknown_method_is_refused_in_french():
+    c = Criterion(id="x", label="X", weight=10, method="telepathie")
+    with pytest.raises(InvalidInput, match="Méthode de détection inconnue « telepathie »"):
+        rules.evaluate_criterion(c, _call(), [])
+
+
+def test_the_category_is_decided_from_the_customer_s_request():
+    category, line = rules.category_verdict(_call(), default_taxonomy())
+    assert category == rules.detect_category(_call(), default_taxonomy()) == "facturation"
+    assert line is not None and line.speaker == "customer"
