@@ -208,6 +208,7 @@ def beat(session: Session, owner: str) -> None:
 
 
 def forget_worker(owner: str, settings: Settings) -> None:
+    """Remove worker ``owner``'s heartbeat row when it stops, so it no longer counts as live."""
     try:
         with db_session(settings) as s:
             s.exec(delete(JobLock).where(JobLock.name == WORKER_LOCK_PREFIX + owner))

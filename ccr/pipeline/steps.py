@@ -90,6 +90,7 @@ def process_call(call_id: int, *, owner: str, settings: Settings | None = None) 
 
 
 def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
+    """Decrypt, transcribe, measure and redact a claimed call; store the transcript (status -> scoring)."""
     with db_session(settings) as s:
         call = s.get(Call, call_id)
         key, org_id = call.audio_key, call.org_id
