@@ -84,8 +84,6 @@ def process_call(call_id: int, *, owner: str, settings: Settings | None = None) 
         release_lease(call_id, owner, settings)
         raise
     except Exception as err:
-        if not isinstance(err, CcrError):
-            log.exception("Appel %s : erreur inattendue du traitement", call_id)
         return _record_failure(call_id, owner=owner, err=err, settings=settings)
 
 
@@ -175,6 +173,9 @@ def _error_message(err: BaseException) -> str:
 
 
 def _record_failure(call_id: int, *, owner: str, err: BaseException, settings: Settings) -> str:
+    """Count a failed attempt (with the traceback of an unexpected error) and requeue or fail the call."""
+    if not isinstance(err, CcrError):
+        log.exception("Appel %s : erreur inattendue du traitement", call_id)
     message = _error_message(err)
     with db_session(settings) as s:
         call = s.get(Call, call_id)
@@ -232,8 +233,6 @@ def run_stage(call_id: int, *, stage: str, owner: str, settings: Settings | None
         release_lease(call_id, owner, settings)
         raise
     except Exception as err:
-        if not isinstance(err, CcrError):
-            log.exception("Appel %s : erreur inattendue du traitement", call_id)
         _record_failure(call_id, owner=owner, err=err, settings=settings)
         return _not_claimed(call_id, stage, settings)  # failed for good: skip; else retry after the delay
 
