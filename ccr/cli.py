@@ -202,6 +202,7 @@ register("analyze", "Transcrit, mesure, caviarde et évalue un fichier, sans bas
 
 def _worker(args: argparse.Namespace) -> int:
     import logging
+    import signal
     import threading
 
     from ccr.core.config import get_settings
@@ -215,6 +216,9 @@ def _worker(args: argparse.Namespace) -> int:
         lease.release_dead_leases(session=s)
     count = 1 if args.once else max(1, args.threads or settings.worker_threads)
     stop = threading.Event()
+    # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: Ctrl-C or ``kill -INT`` must still stop the worker and give its call back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
     extra = [threading.Thread(target=worker.run_worker, args=(lease.worker_owner_id(i),),
                               kwargs={"settings": settings, "stop": stop}, daemon=True) for i in range(1, count)]
