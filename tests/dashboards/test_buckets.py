@@ -48,7 +48,8 @@ def test_utc_days_and_summable_flags_in_sql(tenants):
     add_call(a.org_id, a.team_ids[0], a.agent_ids[0], late, 50)
     e = Evaluation
     with session() as s:
-        day, validated = s.exec(select(buckets.utc_day(s, e.started_at), func.sum(buckets.as_int(e.validated)))
-                                .where(e.org_id == a.org_id).group_by(buckets.utc_day(s, e.started_at))).one()
+        utc_day = buckets.utc_day(s, e.started_at)  # one expression: PostgreSQL groups by the same bound text
+        day, validated = s.exec(select(utc_day, func.sum(buckets.as_int(e.validated)))
+                                .where(e.org_id == a.org_id).group_by(utc_day)).one()
         assert buckets.dialect(s) in ("sqlite", "postgresql")
     assert str(day)[:10] == "2026-03-02" and validated == 1
