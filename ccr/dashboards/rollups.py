@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import utcnow
+from ccr.core.db import as_utc, utcnow
 from ccr.core.models import (
     CriterionResult,
     Evaluation,
@@ -61,9 +61,7 @@ def _tz(settings: Settings | None = None) -> ZoneInfo:
 
 def local_day(instant: datetime, tz: ZoneInfo) -> date:
     """The local calendar day of a stored instant (naive values are UTC)."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(tz).date()
+    return as_utc(instant).astimezone(tz).date()
 
 
 def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:

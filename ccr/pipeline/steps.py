@@ -20,8 +20,8 @@ from sqlmodel import select
 from ccr.core import storage
 from ccr.core.calls import flatten_text, transcript_dict
 from ccr.core.config import Settings, get_settings
+from ccr.core.db import as_utc, utcnow
 from ccr.core.db import session as db_session
-from ccr.core.db import utcnow
 from ccr.core.errors import CcrError, NotFound
 from ccr.core.models import Call, Transcript
 from ccr.pipeline.lease import (
@@ -243,9 +243,7 @@ def _not_claimed(call_id: int, stage: str, settings: Settings) -> tuple[str, flo
         if call is None or call.status not in PENDING or call.restricted:
             return "skip", 0.0
         now = utcnow()
-        lease_until = call.lease_until
-        if lease_until is not None and lease_until.tzinfo is None:  # SQLite hands back naive UTC
-            lease_until = lease_until.replace(tzinfo=now.tzinfo)
+        lease_until = as_utc(call.lease_until) if call.lease_until is not None else None
         if lease_until is not None and lease_until > now:
             # Leased by a live worker (it sends the next stage itself), or waiting before a retry.
             wait = (lease_until - now).total_seconds()

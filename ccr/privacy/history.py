@@ -16,7 +16,6 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import as_utc
 from ccr.core.models import (
     Agent,
     CriterionResult,
@@ -24,15 +23,11 @@ from ccr.core.models import (
     Evaluation,
     IrritantHit,
 )
+from ccr.dashboards.rollups import local_day
 
 MIN_TEAM_AGENTS = 5  # smaller teams fold into the organisation level to avoid re-identification
 BATCH_CALLS = 500  # calls per transaction: bounded memory, short write locks, and under SQLite's bind limit
 
-
-
-def local_day(dt: datetime, tz: ZoneInfo) -> date:
-    """The local calendar day of a stored (UTC) instant."""
-    return as_utc(dt).astimezone(tz).date()
 
 
 def reportable_team_ids(*, session: Session, org_id: int) -> set[int]:
