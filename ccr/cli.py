@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -205,6 +206,9 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    if args.nice:  # first, before any import starts a thread: every thread of the worker inherits it
+        os.nice(args.nice)
+
     from ccr.core.config import get_settings
     from ccr.core.db import migrate, session
     from ccr.pipeline import lease, worker
@@ -219,6 +223,8 @@ def _worker(args: argparse.Namespace) -> int:
     # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
     # never raises KeyboardInterrupt: Ctrl-C or ``kill -INT`` must still stop the worker and give its call back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.parent_pid:  # started by the server: stop, giving the call back, when the server is gone
+        threading.Thread(target=worker.stop_with_parent, args=(args.parent_pid,), daemon=True).start()
     # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
     extra = [threading.Thread(target=worker.run_worker, args=(lease.worker_owner_id(i),),
                               kwargs={"settings": settings, "stop": stop}, daemon=True) for i in range(1, count)]
@@ -241,6 +247,9 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true",
                         help="Traite la file jusqu'à ce qu'elle soit vide, puis s'arrête")
     parser.add_argument("--threads", type=int, help="Nombre de fils de traitement (défaut : CCR_WORKER_THREADS)")
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # the server that started this worker
+    parser.add_argument("--nice", type=int, default=0,
+                        help="Priorité abaissée de N (0 à 19) : les pages passent avant le worker")
 
 
 register("worker", "Traite la file des appels (transcription, évaluation) sans interface.", _worker, _worker_args)

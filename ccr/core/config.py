@@ -7,6 +7,7 @@ by a PyPI package, and the offline rule-based scorer.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from functools import cached_property, lru_cache
@@ -89,9 +90,21 @@ class Settings(BaseSettings):
 
     # --- worker --------------------------------------------------------------------
     background_services: bool = Field(
-        True, description="Start the worker pool and the scheduler inside the app process (off in page tests)."
+        True, description="Start the worker, the scheduler and the dashboards' refresher with the app (off in page tests)."
     )
-    worker_threads: int = Field(1, description="In-process transcription workers.")
+    worker_threads: int = Field(1, description="Transcription workers started with the app (threads of its worker).")
+    worker_mode: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the app's workers run: a child process of their own (default, so transcription never "
+        "holds the pages' interpreter) or threads of the app's process.",
+    )
+    worker_nice: int = Field(10, ge=0, le=19, description="Scheduling niceness of the worker process: pages first.")
+    run_timings_file: Path | None = Field(
+        None, description="Measuring only: each page run appends where its time went (JSON lines) to this file."
+    )
+    rollup_refresh_s: float = Field(
+        1.0, gt=0, description="Longest wait before the dashboards' rollups catch up with a change made elsewhere."
+    )
     worker_poll_s: float = Field(1.0, description="Idle worker poll interval.")
     job_lease_s: int = Field(900, description="A job whose lease expired is taken again.")
     job_max_attempts: int = Field(3, description="Attempts before a call is marked failed.")
@@ -135,6 +148,17 @@ class Settings(BaseSettings):
         return v
 
     # --- derived -------------------------------------------------------------------
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``CCR_*`` variables, so a child process (the worker) runs with exactly them."""
+        env = {}
+        for name, value in self.model_dump(mode="json").items():
+            if name == "secret_key":
+                value = self.secret_key.get_secret_value() if self.secret_key else None
+            if value is None:
+                continue
+            env[f"CCR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        return env
+
     @cached_property  # read on every database session: resolving the path each time was 2 % of a page run
     def db_url(self) -> str:
         """The SQLAlchemy URL in force: ``DATABASE_URL`` or SQLite in the data directory."""

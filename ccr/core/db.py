@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,9 +28,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
+from ccr.core import timings
 from ccr.core.config import Settings, get_settings
 from ccr.core.filemodes import secure_database_files
 
+SQLITE_POOL_SIZE = 32  # kept open (and as many more on a peak): about one per concurrent page run
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait for each other instead of failing at once
 # A reader in the middle of a query blocks the log's truncation; pages' queries end within a second or
 # two. Each try waits this long for them (not the writers' 30 s), then the erasure goes on with a warning.
@@ -79,8 +82,12 @@ def get_engine(settings: Settings | None = None) -> Engine:
             # (recordings, exports) belongs to the server's start and to `migrate`, not to every command.
             secure_database_files(settings)
             if url.startswith("sqlite"):
+                # One connection per concurrent page run: with the default pool (5 + 10), the sixteenth user
+                # waited for a free connection, and each overflow connection was opened (pragmas) and closed
+                # again at every run. SQLite connections are cheap; writers still take turns on the file.
                 engine = create_engine(
-                    url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+                    url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                    pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE,
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
@@ -129,22 +136,75 @@ def dispose_engines() -> None:
 SQLITE_TAKE_WRITE_LOCK = "UPDATE alembic_version SET version_num = version_num WHERE 0"
 
 
+# SQLite writers of one process queue on a lock of their own before asking the database for its write lock.
+# SQLite's busy handler polls with sleeps of up to 100 ms and no order: with twenty users logging call
+# openings, writers slept while the lock was free and a short append waited seconds. A queue in the process
+# wakes the next writer the moment the previous transaction ends; other processes (the worker) still meet
+# them at the database's lock.
+_GATE_KEY = "ccr_sqlite_write_gate"
+
+
+class FairLock:
+    """A lock granted in arrival order: a thread that releases it and asks again (the rollup refresher's
+    batches) goes behind those already waiting, instead of taking it back before they wake."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[object] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        """Wait for this caller's turn (at most ``timeout`` seconds); True when it holds the lock."""
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+            if self._cond.wait_for(lambda: self._queue[0] is ticket, timeout=timeout):
+                return True
+            self._queue.remove(ticket)
+            self._cond.notify_all()
+            return False
+
+    def release(self) -> None:
+        """Hand the lock to the next caller in line."""
+        with self._cond:
+            self._queue.popleft()
+            self._cond.notify_all()
+
+
+_gates: dict[str, FairLock] = {}
+
+
+def _write_gate(session: Session) -> FairLock:
+    url = str(session.get_bind().url)
+    with _engines_lock:
+        return _gates.setdefault(url, FairLock())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _open_write_gate(session: Session, transaction) -> None:
+    if transaction.parent is None and session.info.pop(_GATE_KEY, False):
+        _write_gate(session).release()
+
+
 def hold_write_lock(session: Session, key: int) -> None:
     """Hold a write lock for ``key`` until the transaction ends, before reading what the write depends on.
 
-    PostgreSQL: a transaction-level advisory lock on ``key``. SQLite: the database write lock, taken now
-    rather than at the first INSERT (pysqlite opens its transactions lazily, so a read alone holds nothing):
-    ``BEGIN IMMEDIATE`` when no transaction is open yet, else a statement that writes nothing; either waits
-    the busy timeout."""
+    PostgreSQL: a transaction-level advisory lock on ``key``. SQLite: first this process's writers' queue
+    (released when the transaction ends), then the database write lock, taken now rather than at the first
+    INSERT (pysqlite opens its transactions lazily, so a read alone holds nothing): ``BEGIN IMMEDIATE`` when
+    no transaction is open yet, else a statement that writes nothing; either waits the busy timeout."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=key))
-    elif dialect == "sqlite":
-        driver = session.connection().connection.driver_connection
-        if driver.in_transaction:
-            session.exec(text(SQLITE_TAKE_WRITE_LOCK))
-        else:
-            driver.execute("BEGIN IMMEDIATE")
+    with timings.section("write_lock"):
+        if dialect == "postgresql":
+            session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=key))
+        elif dialect == "sqlite":
+            driver = session.connection().connection.driver_connection
+            if _GATE_KEY not in session.info:
+                # Bounded: a thread that nests a second writing session waits the busy timeout, as before.
+                session.info[_GATE_KEY] = _write_gate(session).acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            if driver.in_transaction:
+                session.exec(text(SQLITE_TAKE_WRITE_LOCK))
+            else:
+                driver.execute("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -142,14 +142,17 @@ def get_user_by_username(*, session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == username.strip().lower())).first()
 
 
-def login_candidates(*, session: Session, now: datetime | None = None) -> list[User]:
-    """Active users of active organisations: the credentials the login form may accept."""
+def login_candidates(*, session: Session, now: datetime | None = None, username: str | None = None) -> list[User]:
+    """Active users of active organisations: the credentials the login form may accept (only ``username``'s
+    when given: a session already logged in needs no one else's)."""
     now = now or utcnow()
     stmt = (
         select(User)
         .join(Organisation, Organisation.id == User.org_id)
         .where(User.active == True, Organisation.status == "active")  # noqa: E712
     )
+    if username is not None:
+        stmt = stmt.where(User.username == username)
     users = list(session.exec(stmt).all())
     for u in users:
         # An expired lock gives the user a fresh count of attempts.

@@ -2,38 +2,46 @@
 
 Every write path that changes what a dashboard shows (a new evaluation, a review, a restriction, an
 erasure, the purge, a rectified call) calls :func:`mark_dirty` with the instants of the calls it
-touches, in its own transaction. Before reading, :func:`refresh_rollups` recomputes only the dirty
-local days (and the weeks containing them) from the base tables, then clears their markers, in the
-reader's transaction. Rollups are therefore exact: a marker and its data change commit together,
-and a reader never uses a day whose marker is still set. Deletions (erasure, purge) do not wait for
-a reader: :func:`settle_rollups` runs in their own transaction, so no per-agent figure outlives the
-evaluations it was made of.
+touches, in its own transaction. A background refresher (:func:`refresh_pending`, run by the server's
+refresher thread and by the worker after each call) recomputes only the dirty local days (and the
+weeks containing them) from the base tables and clears their markers, in one transaction. A page run
+never writes here: :func:`rollups_ready` tells a reader whether the rollups are exact right now (built
+in the current timezone, no marker set), and a reader that finds a marker reads the base tables
+instead. Rollups are therefore exact: a marker and its data change commit together, and no day whose
+marker is still set is ever read. Deletions (erasure, purge) do not wait for the refresher:
+:func:`settle_rollups` runs in their own transaction, so no per-agent figure outlives the evaluations it
+was made of.
 
 Days are local calendar days (``Settings.timezone``), as the dashboard's periods are; a change of
 timezone (or an organisation never rolled up, e.g. after the upgrade that adds these tables)
-rebuilds the organisation's rollups from scratch. Only current, unrestricted evaluations count,
+rebuilds the organisation's rollups from scratch, in batches of days so the database is never held
+for long. Only current, unrestricted evaluations count,
 with their final (human-validated) values, exactly as in :mod:`ccr.dashboards.figures`' live queries;
 days, weeks and score bins come from :mod:`ccr.dashboards.buckets`, as theirs do.
 """
 
 from __future__ import annotations
 
+import threading
+import time as clock
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, and_, case, delete, insert, literal, union_all
+from sqlalchemy import Date, Integer, String, and_, case, delete, event, insert, literal, union_all
 from sqlalchemy import func as sa_func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from ccr.core.config import Settings, get_settings
-from ccr.core.db import as_utc, utcnow
+from ccr.core.db import as_utc, hold_write_lock, utcnow
+from ccr.core.db import session as db_session
 from ccr.core.models import (
     CriterionResult,
     Evaluation,
     IrritantHit,
+    Organisation,
     RollupAgent,
     RollupCategory,
     RollupCriterionWeek,
@@ -50,6 +58,12 @@ from ccr.dashboards.buckets import SCORE_BUCKETS, as_int, day_bounds, dialect, s
 PG_LOCK_KEY = 0x0CC2
 MARK_CHUNK = 500  # call ids per IN (...) when marking from ids: stays under every driver's bound limit
 ROLLUP_MODELS = (RollupTeamDay, RollupIrritantDay, RollupCategory, RollupAgent, RollupCriterionWeek)
+# Days recomputed per transaction by the refresher: a first build of years of calls never holds the
+# database (SQLite's single writer) for more than a moment, so logins and reviews keep writing.
+REFRESH_BATCH_DAYS = 7
+BATCH_PAUSE_S = 0.05  # between two batches of a first build: the other writers' turn
+# Set after any commit that marked a day dirty, so this process's refresher starts at once.
+CHANGED = threading.Event()
 
 
 # --- days ------------------------------------------------------------------------------------------
@@ -101,6 +115,12 @@ def mark_dirty(session: Session, org_id: int, instants: Iterable[datetime] = (),
     upsert = sqlite_insert if dialect(session) == "sqlite" else pg_insert
     session.exec(upsert(RollupDirty).values([{"org_id": org_id, "day": d} for d in sorted(days)])
                  .on_conflict_do_nothing())
+    if not event.contains(session, "after_commit", _signal_changed):
+        event.listen(session, "after_commit", _signal_changed)
+
+
+def _signal_changed(_session) -> None:
+    CHANGED.set()
 
 
 # --- refresh -----------------------------------------------------------------------------------------
@@ -210,10 +230,22 @@ def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
     return days
 
 
-def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:
+def rollups_ready(session: Session, org_id: int, settings: Settings | None = None) -> bool:
+    """True when the organisation's rollups are exact now: built in the current timezone, no day marked.
+
+    Reads only; a reader that gets False reads the base tables (the refresher catches up in the background)."""
+    tz_name = (settings or get_settings()).timezone
+    if session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first() != tz_name:
+        return False
+    return session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id).limit(1)).first() is None
+
+
+def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None = None,
+                    max_days: int | None = None) -> int:
     """Recompute the organisation's dirty days (all of them on first use or after a timezone change).
 
-    Runs in ``session``'s transaction (call it first in a read session); returns the days recomputed.
+    Runs in ``session``'s transaction; with ``max_days`` it recomputes at most that many (the newest first)
+    and leaves the others marked for the next transaction. Returns the days recomputed.
     """
     settings = settings or get_settings()
     tz_name = settings.timezone
@@ -227,11 +259,19 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
     tz = ZoneInfo(tz_name)
     days = set(session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)).all())
     if state != tz_name:
-        for model in ROLLUP_MODELS:
+        for model in (*ROLLUP_MODELS, RollupDirty):
             session.exec(delete(model).where(model.org_id == org_id))
         days |= _all_days(session, org_id, tz)
         session.exec(delete(RollupState).where(RollupState.org_id == org_id))
         session.add(RollupState(org_id=org_id, timezone=tz_name, refreshed_at=utcnow()))
+        if max_days is not None and len(days) > max_days:
+            # The rest is left marked: readers use the base tables until the last batch commits.
+            upsert = sqlite_insert if dialect(session) == "sqlite" else pg_insert
+            rest = sorted(days)[:-max_days]
+            for i in range(0, len(rest), MARK_CHUNK):
+                session.exec(upsert(RollupDirty).values([{"org_id": org_id, "day": d} for d in rest[i:i + MARK_CHUNK]])
+                             .on_conflict_do_nothing())
+    days = set(sorted(days)[-max_days:]) if max_days is not None and days else days
     if days:
         session.exec(delete(RollupDirty).where(RollupDirty.org_id == org_id, col(RollupDirty.day).in_(sorted(days))))
     for d in sorted(days):
@@ -240,6 +280,41 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
         _rebuild_week(session, org_id, monday, tz)
     session.flush()
     return len(days)
+
+
+def _orgs_to_refresh(settings: Settings, *, first_builds: bool) -> list[int]:
+    """Organisations with a day marked, and (``first_builds``) those never built in the current timezone."""
+    with db_session(settings) as s:
+        current = select(RollupState.org_id).where(RollupState.timezone == settings.timezone)
+        dirty = select(RollupDirty.org_id).distinct()
+        if not first_builds:
+            dirty = dirty.where(col(RollupDirty.org_id).in_(current))
+        orgs = set(s.exec(dirty).all())
+        if first_builds:
+            orgs |= set(s.exec(select(Organisation.id).where(col(Organisation.id).not_in(current))).all())
+    return sorted(orgs)
+
+
+def refresh_pending(settings: Settings | None = None, *, batch_days: int = REFRESH_BATCH_DAYS,
+                    first_builds: bool = True) -> int:
+    """Bring every organisation's rollups up to date, ``batch_days`` days per transaction; the days recomputed.
+
+    The background refresher's work (never a page run's): each batch takes the write lock first, so two
+    refreshers (the server's and a worker's) take turns instead of failing each other, and pauses between
+    batches so other writers pass. Without ``first_builds`` it only catches up on rollups already built (a
+    worker after its call), leaving a first build, long, to the server's refresher."""
+    settings = settings or get_settings()
+    total = 0
+    for org_id in _orgs_to_refresh(settings, first_builds=first_builds):
+        while True:
+            with db_session(settings) as s:
+                hold_write_lock(s, (PG_LOCK_KEY << 32) + org_id)
+                done = refresh_rollups(session=s, org_id=org_id, settings=settings, max_days=batch_days)
+            total += done
+            if done < batch_days:
+                break
+            clock.sleep(BATCH_PAUSE_S)
+    return total
 
 
 def settle_rollups(*, session: Session, org_id: int, settings: Settings | None = None) -> int:

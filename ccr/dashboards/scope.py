@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Integer, case, cast, literal_column, or_
 from sqlalchemy import func as sa_func
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from ccr.core.config import get_settings
@@ -22,7 +21,7 @@ from ccr.core.models import Evaluation
 from ccr.core.users import Actor
 from ccr.dashboards.buckets import day_bounds, dialect
 from ccr.dashboards.filters import Filters
-from ccr.dashboards.rollups import refresh_rollups
+from ccr.dashboards.rollups import rollups_ready
 
 
 def bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -109,22 +108,16 @@ def scope_child(stmt, model, actor: Actor, filters: Filters, lo: datetime, hi: d
 
 
 def use_rollups(session: Session, actor: Actor, filters: Filters) -> bool:
-    """True when the figures may come from the rollups (only period and teams filtered), once refreshed.
+    """True when the figures may come from the rollups: only period and teams filtered, rollups exact now.
 
     Rollups hold the same sums as the live queries, per local day and team (and agent, week...), so
-    the answer is identical; any call-level filter (agent, campaign, category, grid, direction) reads
-    the base tables.
+    the answer is identical; any call-level filter (agent, campaign, category, grid, direction), or a
+    day still waiting for the background refresher, reads the base tables. Never writes: a page run
+    does not wait for the database's write lock.
     """
     if filters.has_call_level_filters or not get_settings().dashboard_rollups:
         return False
-    try:
-        refresh_rollups(session=session, org_id=actor.org_id)
-    except OperationalError:
-        # SQLite: a writer committed between this session's first read and the refresh's first write
-        # (a stale snapshot cannot be upgraded); the refresh comes first in a read session: start over.
-        session.rollback()
-        refresh_rollups(session=session, org_id=actor.org_id)
-    return True
+    return rollups_ready(session, actor.org_id)
 
 
 def rollup_scope(model, actor: Actor, filters: Filters) -> list:

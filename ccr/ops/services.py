@@ -1,4 +1,5 @@
-"""Background services of one server process: the transcription worker pool and the scheduler.
+"""Background services of one server process: the transcription workers, the scheduler and the
+dashboards' refresher.
 
 ``start_services`` is idempotent within a process (fixed ids), so a second call
 from another session returns the running ones instead of starting duplicates.
@@ -12,6 +13,7 @@ import logging
 import threading
 
 from ccr.core.config import Settings
+from ccr.ops.refresher import RollupRefresher
 from ccr.ops.scheduler import shutdown_scheduler, start_scheduler
 from ccr.pipeline.lease import give_back_leases
 from ccr.pipeline.worker import start_worker_pool
@@ -34,16 +36,19 @@ def start_services(settings: Settings) -> dict:
             return _running
         _running["workers"] = start_worker_pool(settings)  # None when worker_threads is 0 (external worker)
         _running["scheduler"] = start_scheduler(settings)  # daily retention purge (fixed job id)
+        _running["refresher"] = RollupRefresher(settings).start()  # dashboards' rollups, never in a page run
         _running["started"] = True
         return _running
 
 
 def stop_services(settings: Settings) -> None:
-    """Stop this process's services at shutdown: the scheduler, then the workers, whose calls are given back."""
+    """Stop this process's services at shutdown: the scheduler, the refresher, then the workers (their calls
+    are given back)."""
     with _lock:
         if not _running.get("started"):
             return
         shutdown_scheduler()
+        _running["refresher"].stop()
         workers = _running.get("workers")
         if workers is not None:
             workers.stop(timeout=STOP_WAIT_S)

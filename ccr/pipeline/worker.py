@@ -1,13 +1,16 @@
-"""The embedded workers: threads of the app's own process that claim and process calls in a loop."""
+"""The worker loop, and the thread pool that runs it inside the app's process (``worker_mode=thread``)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
 from ccr.core.config import Settings, get_settings
 from ccr.core.db import session as db_session
+from ccr.dashboards.rollups import refresh_pending
 from ccr.pipeline.lease import (
     HEARTBEAT_EVERY_S,
     beat,
@@ -18,6 +21,7 @@ from ccr.pipeline.lease import (
 )
 from ccr.pipeline.maintenance import release_held_calls
 from ccr.pipeline.steps import process_call
+from ccr.pipeline.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ def run_worker(owner: str, *, settings: Settings | None = None, stop: threading.
                     continue
                 process_call(call_id, owner=owner, settings=settings)
                 processed += 1
+                _refresh_dashboards(settings)
             except Exception:  # a worker thread must outlive any single failure
                 log.exception("Worker %s : erreur de la boucle", owner)
                 if once:
@@ -57,6 +62,24 @@ def run_worker(owner: str, *, settings: Settings | None = None, stop: threading.
     finally:
         forget_worker(owner, settings)
     return processed
+
+
+def _refresh_dashboards(settings: Settings) -> None:
+    """Bring the dashboards' rollups up to date now, here rather than in the next reader's page run."""
+    try:
+        refresh_pending(settings, first_builds=False)
+    except Exception:  # the server's refresher catches up; the call itself is done and stored
+        log.warning("Mise à jour des agrégats du tableau de bord reportée", exc_info=True)
+
+
+def stop_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    """Interrupt this process (as Ctrl-C does: the current call is given back) once ``parent_pid`` is gone.
+
+    A worker started by the server must not outlive it: a crashed server would leave it holding calls."""
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    log.warning("Le serveur (pid %s) s'est arrêté : arrêt du worker.", parent_pid)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 class WorkerPool:
@@ -97,17 +120,19 @@ class WorkerPool:
         return sum(t.is_alive() for t in self._threads)
 
 
-_pool: WorkerPool | None = None
+_pool: WorkerPool | WorkerProcess | None = None
 _pool_lock = threading.Lock()
 
 
-def start_worker_pool(settings: Settings) -> WorkerPool | None:
-    """Start this process's worker pool once (later calls return it); None when workers are off."""
+def start_worker_pool(settings: Settings) -> WorkerPool | WorkerProcess | None:
+    """Start this process's workers once (later calls return them); None when workers are off.
+
+    A child process of their own by default (``worker_mode``), threads of this process otherwise."""
     global _pool
     with _pool_lock:
         if _pool is not None:
             return _pool
         if settings.worker_threads <= 0 or settings.broker_url:
             return None
-        _pool = WorkerPool(settings).start()
+        _pool = WorkerProcess(settings).start() if settings.worker_mode == "process" else WorkerPool(settings).start()
         return _pool

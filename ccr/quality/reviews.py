@@ -239,10 +239,8 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         segments=segments,
     )
     ev = _current_eval(session, call)
-    if log:
-        audit.log_event(session=session, who=actor.who, action="call_opened", target_type="call",
-                        target_id=call.id, detail={"evaluation_id": ev.id if ev else None})
     if ev is None:
+        _log_opened(session, actor, call.id, None, log)
         return CallView(**base)
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
@@ -267,6 +265,8 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
             "review_at": _seconds(item.get("review_at")) if flagged else None,
         })
     review = latest_review(session=session, evaluation=ev)
+    latest = _review_view(session, review) if review else None
+    _log_opened(session, actor, call.id, ev.id, log)
     return CallView(
         **base,
         evaluation_id=ev.id, grid_id=ev.grid_id, grid_label=f"{grid.name} v{ev.grid_version}",
@@ -275,8 +275,16 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
         needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
         result=result, grid=grid, criteria=criteria,
-        latest_review=_review_view(session, review) if review else None,
+        latest_review=latest,
     )
+
+
+def _log_opened(session: Session, actor: Actor, call_id: int, evaluation_id: int | None, log: bool) -> None:
+    """Log the opening last, once everything is read: the audit chain's write lock is then held only
+    for the append and the commit, not while the page reads, so other users' writes do not queue behind."""
+    if log:
+        audit.log_event(session=session, who=actor.who, action="call_opened", target_type="call",
+                        target_id=call_id, detail={"evaluation_id": evaluation_id})
 
 
 def _seconds(value: Any) -> float | None:

@@ -32,6 +32,7 @@ from streamlit_authenticator.models import cookie_model as library_cookie_model
 from streamlit_authenticator.models.cookie_model import CookieModel
 from streamlit_authenticator.utilities.exceptions import LoginError
 
+from ccr.core import timings
 from ccr.core.config import get_settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import AccessDenied
@@ -48,7 +49,7 @@ from ccr.core.users import (
     record_logout,
     session_is_valid,
 )
-from ccr.ui.guard import ISSUED_KEY, USER_KEY
+from ccr.ui.guard import ISSUED_KEY, USER_KEY, current_actor
 from ccr.ui.text import md_escape
 
 COOKIE_NAME = "ccr_auth"
@@ -139,8 +140,11 @@ def _mount_cookie_writer() -> None:
 
 def _build_authenticator(now: datetime) -> tuple[stauth.Authenticate, dict[str, int]]:
     settings = get_settings()
+    # A session already logged in never shows the form: its own credentials are all the library needs
+    # (logout included), instead of every account of every organisation read on each run.
+    logged_in = st.session_state.get("authentication_status") and st.session_state.get("username")
     with session() as s:
-        users = login_candidates(session=s, now=now)
+        users = login_candidates(session=s, now=now, username=logged_in or None)
         # Lock state comes from the database; the library only sees "at the limit" or "zero".
         start_counts = {u.username: settings.lockout_attempts if is_locked(u, now) else 0 for u in users}
         credentials = {
@@ -192,7 +196,9 @@ def _on_logout(details: dict) -> None:
 
 
 def _validated_actor() -> Actor | None:
-    """The session's actor if the account and this session are still valid, else None."""
+    """The session's actor if the account and this session are still valid, else None (and why, shown)."""
+    if (actor := current_actor()) is not None:  # validated once per run, shared with the page's guard
+        return actor
     with session() as s:
         try:
             actor = load_actor(session=s, user_id=int(st.session_state[USER_KEY]))
@@ -272,8 +278,9 @@ class Login:
         """
         st.title("📞 CallCenterRate")
         st.caption("Évaluation de la qualité des appels, hébergée chez vous.")
-        if not _login_form(self.authenticator):
-            return
+        with timings.section("auth"):  # the password check (bcrypt) happens here
+            if not _login_form(self.authenticator):
+                return
         status = st.session_state.get("authentication_status")
         if status is False:
             _record_failure(self.authenticator, self.start_counts, self.now)

@@ -177,3 +177,30 @@ def tile_display(t: Any) -> tuple[str, str | None, str]:
     delta = ("+" if t.delta > 0 else "") + fr_number(t.delta, digits, unit="pts" if t.unit == "%" else unit)
     colour = "off" if t.higher_is_better is None else ("normal" if t.higher_is_better else "inverse")
     return value, delta, colour
+
+
+def warm_up() -> None:
+    """Build and serialise one figure of each kind, once per process, before the first visitor.
+
+    Plotly loads the code behind each trace type and property on first use; done by the first page
+    runs, twenty sessions waited on one another's imports (Python's import lock)."""
+    import plotly.io
+
+    day = date(2026, 1, 5)
+    trend = {"granularity": "day", "pass_threshold": 80.0, "detail_boundary": day,
+             "points": [{"period": day, "avg_score": 80.0, "calls": 1, "pass_rate": 100.0, "source": s}
+                        for s in ("history", "detail")]}
+    heat = {"criteria": [["c", "Critère"]], "agents": [[1, "Agent"]],
+            "cells": [{"agent_id": 1, "criterion_id": "c", "pass_rate": 50.0, "passed": 1, "applicable": 2}]}
+    figures = [
+        trend_figure(trend),
+        distribution_figure([{"start": 0, "end": 10, "calls": 1}], 80.0),
+        heatmap_figure(heat),
+        irritants_figure({"granularity": "week", "irritants": [("i", "Irritant", 1)],
+                          "points": [{"period": day, "irritant": "i", "calls": 1}]}),
+        categories_figure([{"label": "Motif", "share": 100.0, "calls": 1, "avg_score": 80.0, "pass_rate": 100.0}]),
+        talk_listen_figure([{"agent": "Agent", "agent_talk_ratio": 50.0, "customer_talk_ratio": 40.0,
+                             "silence_ratio": 10.0}]),
+    ]
+    for fig in figures:
+        plotly.io.to_json(fig.to_dict(), validate=False)

@@ -10,6 +10,9 @@ without ``app.py``: with no logged-in user in the session, the page stops.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 import streamlit as st
@@ -24,15 +27,41 @@ USER_KEY = "ccr_user_id"
 ISSUED_KEY = "ccr_issued_at"
 
 
+# The actors validated during the current page run, by (user id, session start): the frame, the banners
+# and the page each asked the database again, a dozen queries per run that twenty users paid for in turn.
+_run_actors: ContextVar[dict[tuple[int, datetime], Actor | None] | None] = ContextVar("ccr_run_actors",
+                                                                                      default=None)
+
+
+@contextmanager
+def run_scope() -> Iterator[None]:
+    """One page run (``app.py`` wraps each): the session's user is validated once in it, at its first check."""
+    token = _run_actors.set({})
+    try:
+        yield
+    finally:
+        _run_actors.reset(token)
+
+
 def current_actor() -> Actor | None:
-    """The logged-in actor re-validated against the database, or None."""
+    """The logged-in actor re-validated against the database (once per page run), or None."""
     user_id = st.session_state.get(USER_KEY)
     issued_at = st.session_state.get(ISSUED_KEY)
     if not user_id or not isinstance(issued_at, datetime):
         return None
+    memo, key = _run_actors.get(), (int(user_id), issued_at)
+    if memo is not None and key in memo:
+        return memo[key]
+    actor = _validate(int(user_id), issued_at)
+    if memo is not None:
+        memo[key] = actor
+    return actor
+
+
+def _validate(user_id: int, issued_at: datetime) -> Actor | None:
     with session() as s:
         try:
-            actor = load_actor(session=s, user_id=int(user_id))
+            actor = load_actor(session=s, user_id=user_id)
         except AccessDenied:
             return None
         if not session_is_valid(session=s, user_id=actor.user_id, issued_at=issued_at):

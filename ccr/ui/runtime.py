@@ -23,6 +23,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import migrate
 from ccr.core.filemodes import restrict_umask, secure_data_dir
 from ccr.ops.services import start_services, stop_services
+from ccr.ui import charts
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "app.py"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -35,6 +36,7 @@ def boot() -> dict:
     settings.secret()  # refuse to start with a default secret, create it on first start
     migrate(settings)
     audit.checkpoint_job(settings)  # a server down for days is not a stale audit chain (never raises)
+    charts.warm_up()
     return start_services(settings)
 
 
@@ -52,6 +54,7 @@ def serve(streamlit_args: list[str]) -> int:
     migrate(settings)
     audit.checkpoint_job(settings)  # a server down for days is not a stale audit chain (never raises)
     services = start_services(settings)
+    charts.warm_up()  # the first visitors do not each wait on plotly's first imports
     logging.getLogger(__name__).info("Services d'arrière-plan %s.", "démarrés" if services.get("started")
                                      else "désactivés (CCR_BACKGROUND_SERVICES=0)")
     # app.py declares every page with st.navigation: the pages/ folder is never a navigation of its own.

@@ -52,3 +52,18 @@ def test_ccr_prefixed_environment_is_read(monkeypatch, tmp_path):
 def test_consent_lifetime_cannot_exceed_six_months(tmp_path):
     with pytest.raises(ValueError):
         Settings(data_dir=tmp_path, consent_max_days=200)
+
+
+def test_a_child_process_gets_exactly_these_settings(tmp_path, monkeypatch):
+    """The worker process reads its settings from the variables the server hands it."""
+    from pydantic import SecretStr
+
+    from ccr.core.config import Settings
+
+    settings = Settings(data_dir=tmp_path, worker_threads=3, worker_nice=5, demo_mode=True,
+                        secret_key=SecretStr("a" * 64), timezone="America/New_York")
+    env = settings.to_env()
+    assert env["CCR_WORKER_THREADS"] == "3" and env["CCR_SECRET_KEY"] == "a" * 64
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().model_dump() == settings.model_dump()

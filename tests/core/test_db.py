@@ -4,6 +4,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -116,3 +118,64 @@ def test_checkpoint_waits_briefly_for_a_reader_then_gives_up_with_a_warning(migr
 
 def test_utcnow_is_aware_utc():
     assert utcnow().utcoffset().total_seconds() == 0
+
+
+def test_the_write_gate_serves_writers_in_arrival_order():
+    """A holder that releases and asks again (the rollup refresher) goes behind those already waiting."""
+    from ccr.core.db import FairLock
+
+    gate, order = FairLock(), []
+    assert gate.acquire(timeout=1)
+
+    def writer(name: str) -> None:
+        assert gate.acquire(timeout=30)
+        order.append(name)
+        gate.release()
+
+    threads = []
+    for name in ("b", "c", "d"):
+        t = threading.Thread(target=writer, args=(name,))
+        t.start()
+        threads.append(t)
+        deadline = time.time() + 30
+        while len(gate._queue) < len(threads) + 1 and time.time() < deadline:  # queued before the next starts
+            time.sleep(0.01)
+    gate.release()
+    assert gate.acquire(timeout=30)  # asked again: served after the three waiting writers
+    order.append("a")
+    gate.release()
+    for t in threads:
+        t.join(30)
+    assert order == ["b", "c", "d", "a"]
+
+
+def test_a_writer_that_times_out_leaves_the_queue():
+    from ccr.core.db import FairLock
+
+    gate = FairLock()
+    assert gate.acquire(timeout=1)
+    assert gate.acquire(timeout=0.05) is False
+    assert len(gate._queue) == 1
+    gate.release()
+    assert gate.acquire(timeout=1)
+
+
+def test_the_sqlite_write_gate_opens_when_the_transaction_ends(migrated):
+    """Committed or rolled back, a transaction that took the write lock lets the next writer in at once."""
+    from ccr.core import db
+
+    if not migrated.is_sqlite:
+        pytest.skip("file de rédacteurs propre à SQLite")
+    for outcome in ("commit", "rollback"):
+        try:
+            with db.session() as s:
+                db.hold_write_lock(s, 1)
+                gate = db._write_gate(s)
+                assert gate.acquire(timeout=0.05) is False  # held by this transaction
+                s.exec(sa.text("SELECT 1"))
+                if outcome == "rollback":
+                    raise RuntimeError("échec volontaire")
+        except RuntimeError:
+            pass
+        assert gate.acquire(timeout=1)
+        gate.release()

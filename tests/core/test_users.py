@@ -16,6 +16,7 @@ from ccr.core.users import (
     hash_password,
     is_locked,
     load_actor,
+    login_candidates,
     record_failed_login,
     record_login,
     record_logout,
@@ -238,3 +239,14 @@ def test_suspended_organisation_users_lose_access(tenants):
     with session() as s:
         with pytest.raises(AccessDenied, match="organisation"):
             load_actor(session=s, user_id=a.users["supervisor"])
+
+
+def test_login_candidates_are_every_active_account_or_only_the_one_asked(tenants):
+    """A session already logged in reads its own credentials only, never the whole user table."""
+    a, b = tenants
+    with session() as s:
+        everyone = {u.username for u in login_candidates(session=s)}
+        lead = s.get(User, a.users["team_lead"]).username
+        only = [u.username for u in login_candidates(session=s, username=lead)]
+    assert len(everyone) >= len(a.users) + len(b.users) and lead in everyone
+    assert only == [lead]

@@ -15,10 +15,11 @@ from sqlmodel import select
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.models import Call, RollupDirty, RollupTeamDay
+from ccr.dashboards import rollups
 from ccr.dashboards.agents import agent_ranking, criterion_agent_heatmap, talk_listen_by_agent, weakest_criteria
 from ccr.dashboards.figures import category_breakdown, irritants_over_time, kpi_tiles, score_distribution, score_trend
 from ccr.dashboards.filters import filters_from_query
-from ccr.dashboards.rollups import refresh_rollups, split_period
+from ccr.dashboards.rollups import refresh_pending, refresh_rollups, rollups_ready, split_period
 from ccr.privacy import retention, subjects
 from ccr.quality import reviews
 from tests.kpidata import add_call
@@ -124,11 +125,21 @@ def _views(a) -> list:
 
 
 def _assert_rollups_match_live(monkeypatch, a) -> None:
+    """Refresh as the background refresher does, then compare each view's rollup figures with live ones."""
+    _use_rollups(monkeypatch, True)
+    refresh_pending()
+    with session() as s:
+        assert rollups_ready(s, a.org_id)  # else the "rollup" figures below would be live ones too
     for actor, filters in _views(a):
         _use_rollups(monkeypatch, False)
         live = _figures(actor, filters)
         _use_rollups(monkeypatch, True)
         _same(_figures(actor, filters), live, f"{actor.role} {filters}")
+
+
+def _dirty_days(org_id: int) -> list[date]:
+    with session() as s:
+        return list(s.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)).all())
 
 
 def _calls_of(org_id: int) -> int:
@@ -195,6 +206,50 @@ def test_rollups_follow_every_change_at_once(monkeypatch, world):
     assert json.loads(run.deleted_json)["evaluations"] > 0
     with session() as s:  # the purge rebuilt the days it emptied itself, before any dashboard reads them
         assert s.exec(select(RollupDirty).where(RollupDirty.org_id == a.org_id)).all() == []
+    _assert_rollups_match_live(monkeypatch, a)
+
+
+def test_a_reader_never_refreshes_and_reads_the_base_tables_while_a_day_is_marked(monkeypatch, world):
+    """A page run takes no write lock: the marked day stays marked, and the figures are still exact."""
+    a, _b, scored = world
+    _assert_rollups_match_live(monkeypatch, a)
+    with session() as s:
+        reviews.validate_review(session=s, actor=a.actor("supervisor"), call_id=scored[0],
+                                overrides={"accueil": "fail"}, comments={"accueil": "Pas de présentation."})
+    marked = _dirty_days(a.org_id)
+    assert marked
+    for actor, filters in _views(a)[:3]:
+        _use_rollups(monkeypatch, False)
+        live = _figures(actor, filters)
+        _use_rollups(monkeypatch, True)
+        _same(_figures(actor, filters), live, f"{actor.role} {filters}")
+    assert _dirty_days(a.org_id) == marked
+    with session() as s:
+        assert not rollups_ready(s, a.org_id)
+
+
+def test_a_commit_that_marks_a_day_wakes_the_refresher(world):
+    a, _b, scored = world
+    rollups.CHANGED.clear()
+    with session() as s:
+        reviews.validate_review(session=s, actor=a.actor("supervisor"), call_id=scored[1],
+                                overrides={"accueil": "fail"}, comments={"accueil": "Pas de présentation."})
+        assert not rollups.CHANGED.is_set()  # not before the commit: the refresher would find nothing yet
+    assert rollups.CHANGED.is_set()
+
+
+def test_a_first_build_runs_in_batches_and_readers_use_the_base_tables_meanwhile(monkeypatch, world):
+    a, _b, _scored = world
+    _use_rollups(monkeypatch, True)
+    with session() as s:  # one batch of a first build, as the refresher's first transaction does
+        first = refresh_rollups(session=s, org_id=a.org_id, max_days=10)
+    assert first == 10
+    left = _dirty_days(a.org_id)
+    assert len(left) > 50  # the other days stay marked for the next transactions
+    with session() as s:
+        assert not rollups_ready(s, a.org_id)
+    assert refresh_pending(batch_days=10) >= len(left)  # the other organisation's first build too
+    assert _dirty_days(a.org_id) == []
     _assert_rollups_match_live(monkeypatch, a)
 
 

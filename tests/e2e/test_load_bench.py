@@ -29,6 +29,8 @@ def test_a_small_load_run_ends_without_error(tmp_path):
               for m in re.finditer(r"^(\S[\w ]*?)\s+(\d+)\s+[\d.]+\s+[\d.]+", out.stdout, re.M)}
     # 4 sessions: 4 first pages, 4 logins, 1 round each of dashboard, list and 3 calls.
     assert counts["connexion"] == 4 and counts["tableau de bord"] == 4 and counts["appel ouvert"] == 12
+    # The server's own breakdown, from the page runs it measured (CCR_RUN_TIMINGS_FILE).
+    assert "côté serveur" in out.stdout and counts["Tableau de bord"] == 4, out.stdout[-3000:]
     worker = re.search(r"côté worker : (\{.*\})", out.stdout)
     states = ast.literal_eval(worker.group(1))
     assert sum(states.values()) == 6 and "failed" not in states  # queued during the load, none lost or failed

@@ -13,16 +13,18 @@ def test_services_stay_off_when_disabled(migrated, monkeypatch):
 
 def test_services_start_once_per_process(migrated, monkeypatch):
     monkeypatch.setattr(services, "_running", {})
-    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
+    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1, worker_mode="thread")
     try:
         first = services.start_services(settings)
         second = services.start_services(settings)
         assert first is second and first["started"]
         assert first["scheduler"].running
         assert len(first["workers"].ids) == 1
+        assert first["refresher"].alive
     finally:
         if first.get("workers"):
             first["workers"].stop()
+        first["refresher"].stop()
         scheduler.shutdown_scheduler()
 
 
@@ -31,12 +33,14 @@ def test_stopping_services_stops_the_scheduler_and_the_workers(migrated, monkeyp
 
     monkeypatch.setattr(services, "_running", {})
     monkeypatch.setattr(worker, "_pool", None)
-    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1)
-    pool = services.start_services(settings)["workers"]
+    settings = Settings(data_dir=migrated.data_dir, background_services=True, worker_threads=1, worker_mode="thread")
+    running = services.start_services(settings)
+    pool, refresher = running["workers"], running["refresher"]
     try:
-        assert scheduler.scheduler_state() == "alive" and pool.alive == 1
+        assert scheduler.scheduler_state() == "alive" and pool.alive == 1 and refresher.alive
         services.stop_services(settings)
-        assert scheduler.scheduler_state() == "absent" and pool.alive == 0
+        assert scheduler.scheduler_state() == "absent" and pool.alive == 0 and not refresher.alive
     finally:
         pool.stop()
+        refresher.stop()
         scheduler.shutdown_scheduler()

@@ -26,6 +26,7 @@ def test_worker_pool_starts_once_per_process_and_processes_the_queue(tenants, mo
     from ccr.core.config import get_settings
 
     monkeypatch.setenv("CCR_WORKER_THREADS", "2")
+    monkeypatch.setenv("CCR_WORKER_MODE", "thread")
     monkeypatch.setenv("CCR_WORKER_POLL_S", "0.2")
     get_settings.cache_clear()
     monkeypatch.setattr(worker, "_pool", None)
