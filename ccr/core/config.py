@@ -90,7 +90,8 @@ class Settings(BaseSettings):
 
     # --- worker --------------------------------------------------------------------
     background_services: bool = Field(
-        True, description="Start the worker, the scheduler and the dashboards' refresher with the app (off in page tests)."
+        True,
+        description="Start the worker, the scheduler and the dashboards' refresher with the app (off in page tests).",
     )
     worker_threads: int = Field(1, description="Transcription workers started with the app (threads of its worker).")
     worker_mode: Literal["process", "thread"] = Field(
