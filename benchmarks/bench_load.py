@@ -310,9 +310,10 @@ def print_breakdown(path: Path) -> None:
         row = json.loads(line)
         by_page.setdefault(row["page"] or "(sans page)", []).append(row)
     print("\ncôté serveur, par exécution de page (moyennes en s ; attente = durée - CPU du fil : verrou de "
-          "l'interpréteur, verrou d'écriture de la base, disque)")
+          "l'interpréteur, verrou d'écriture de la base, disque ; verrou = attente du verrou d'écriture, dans SQL "
+          "ou avant)")
     print(f"{'page':<22} {'n':>5} {'p95 s':>7} {'durée':>7} {'CPU':>7} {'attente':>8} {'SQL':>7} {'requêtes':>9} "
-          f"{'auth':>7} {'figures':>8}")
+          f"{'verrou':>7} {'auth':>7} {'figures':>8}")
     worst = max(by_page, key=lambda k: _pct([r["wall_s"] for r in by_page[k]], 95))
     for page, rows in sorted(by_page.items(), key=lambda kv: -len(kv[1])):
         def mean(key: str, rows=rows) -> float:
@@ -320,7 +321,7 @@ def print_breakdown(path: Path) -> None:
         mark = "  ← la plus lente" if page == worst else ""
         print(f"{page[:22]:<22} {len(rows):>5} {_pct([r['wall_s'] for r in rows], 95):>7.2f} {mean('wall_s'):>7.2f} "
               f"{mean('cpu_s'):>7.2f} {mean('wall_s') - mean('cpu_s'):>8.2f} {mean('sql_s'):>7.2f} "
-              f"{mean('sql_n'):>9.0f} {mean('auth_s'):>7.2f} {mean('figures_s'):>8.2f}{mark}")
+              f"{mean('sql_n'):>9.0f} {mean('write_lock_s'):>7.2f} {mean('auth_s'):>7.2f} {mean('figures_s'):>8.2f}{mark}")
 
 
 def run_load(root: Path, data_dir: Path, args, sessions: int, queued: list[int],

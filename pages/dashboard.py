@@ -41,9 +41,10 @@ gran_label = st.segmented_control("Granularité", ["Automatique", "Jour", "Semai
 granularity = {"Jour": "day", "Semaine": "week"}.get(gran_label or "", "auto")
 trend = cache.score_trend(actor, filters, granularity=granularity)
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.trend_figure(trend), key="dash_trend")
-right.plotly_chart(charts.distribution_figure(cache.score_distribution(actor, filters),
-                                              trend["pass_threshold"]), key="dash_dist")
+# Charts come built from the cache: the sessions of a team share them (``cache.figure``).
+left.plotly_chart(cache.figure(actor, charts.trend_figure, trend), key="dash_trend")
+right.plotly_chart(cache.figure(actor, charts.distribution_figure, cache.score_distribution(actor, filters),
+                                trend["pass_threshold"]), key="dash_dist")
 
 st.subheader("Agents")
 ranking = cache.agent_ranking(actor, filters)
@@ -75,7 +76,7 @@ st.subheader("Qui coacher sur quoi")
 weakest = [r["agent_id"] for r in reversed(ranking) if r["agent_id"] is not None][:HEATMAP_MAX_AGENTS]
 heat = cache.criterion_agent_heatmap(actor, filters, agent_ids=weakest)
 if heat["cells"]:
-    event = st.plotly_chart(charts.heatmap_figure(heat), key="dash_heat", on_select="rerun",
+    event = st.plotly_chart(cache.figure(actor, charts.heatmap_figure, heat), key="dash_heat", on_select="rerun",
                             selection_mode="points")
     agent_by_label = {charts.esc(name): aid for aid, name in heat["agents"]}
     crit_by_label = {charts.esc(label): cid for cid, label in heat["criteria"]}
@@ -101,10 +102,11 @@ else:
     st.caption("Pas encore de verdicts par critère sur cette période.")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.irritants_figure(cache.irritants_over_time(actor, filters, granularity=granularity)),
-                  key="dash_irr")
-right.plotly_chart(charts.categories_figure(cache.category_breakdown(actor, filters)), key="dash_cat")
-st.plotly_chart(charts.talk_listen_figure(talk_listen_from_ranking(ranking)), key="dash_talk")
+left.plotly_chart(cache.figure(actor, charts.irritants_figure,
+                               cache.irritants_over_time(actor, filters, granularity=granularity)), key="dash_irr")
+right.plotly_chart(cache.figure(actor, charts.categories_figure, cache.category_breakdown(actor, filters)),
+                   key="dash_cat")
+st.plotly_chart(cache.figure(actor, charts.talk_listen_figure, talk_listen_from_ranking(ranking)), key="dash_talk")
 
 st.subheader("Exports")
 lab = cache.labels(actor)

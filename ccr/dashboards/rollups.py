@@ -60,8 +60,8 @@ MARK_CHUNK = 500  # call ids per IN (...) when marking from ids: stays under eve
 ROLLUP_MODELS = (RollupTeamDay, RollupIrritantDay, RollupCategory, RollupAgent, RollupCriterionWeek)
 # Days recomputed per transaction by the refresher: a first build of years of calls never holds the
 # database (SQLite's single writer) for more than a moment, so logins and reviews keep writing.
-REFRESH_BATCH_DAYS = 7
-BATCH_PAUSE_S = 0.05  # between two batches of a first build: the other writers' turn
+REFRESH_BATCH_DAYS = 3
+BATCH_PAUSE_S = 0.02  # between two batches of a first build: the other writers' turn
 # Set after any commit that marked a day dirty, so this process's refresher starts at once.
 CHANGED = threading.Event()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ccr.core import timings
 from ccr.core.formats import fr_number, fr_score
 from ccr.ui.text import plain
 
@@ -45,6 +46,7 @@ def _fmt_period(d: date, granularity: str) -> str:
     return f"{d:%d/%m/%Y}"
 
 
+@timings.timed("figures")
 def trend_figure(trend: dict[str, Any]) -> go.Figure:
     """Average score per day or week, history in grey, pass threshold and the detailed-data boundary."""
     fig = go.Figure()
@@ -76,6 +78,7 @@ def trend_figure(trend: dict[str, Any]) -> go.Figure:
     return _layout(fig, "Évolution du score moyen")
 
 
+@timings.timed("figures")
 def distribution_figure(dist: list[dict[str, Any]], threshold: float) -> go.Figure:
     """Histogram of scores; bars below the threshold in orange, above in blue."""
     fig = go.Figure(go.Bar(
@@ -88,6 +91,7 @@ def distribution_figure(dist: list[dict[str, Any]], threshold: float) -> go.Figu
     return _layout(fig, "Répartition des scores")
 
 
+@timings.timed("figures")
 def heatmap_figure(heat: dict[str, Any]) -> go.Figure:
     """Pass rate per criterion (columns) and agent (rows); clicking a cell selects (agent, criterion)."""
     criteria, agents = heat["criteria"], heat["agents"]
@@ -117,6 +121,7 @@ def heatmap_figure(heat: dict[str, Any]) -> go.Figure:
                    height=max(HEIGHT, 120 + 28 * len(agents)), clickmode="event+select")
 
 
+@timings.timed("figures")
 def irritants_figure(irr: dict[str, Any]) -> go.Figure:
     """Calls with each of the top irritants, per day or week."""
     fig = go.Figure()
@@ -134,6 +139,7 @@ def irritants_figure(irr: dict[str, Any]) -> go.Figure:
     return _layout(fig, "Principaux irritants clients")
 
 
+@timings.timed("figures")
 def categories_figure(cats: list[dict[str, Any]]) -> go.Figure:
     """Share of calls per category, with average score and pass rate on hover."""
     cats = list(reversed(cats))
@@ -148,6 +154,7 @@ def categories_figure(cats: list[dict[str, Any]]) -> go.Figure:
     return _layout(fig, "Motifs d'appel")
 
 
+@timings.timed("figures")
 def talk_listen_figure(rows: list[dict[str, Any]], max_agents: int = 30) -> go.Figure:
     """Stacked shares of agent speech, customer speech and silence per agent."""
     rows = rows[:max_agents]

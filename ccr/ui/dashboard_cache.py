@@ -13,8 +13,11 @@ the CLI) cannot reach this cache; there the TTL bounds staleness.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from ccr.core.db import session
@@ -27,6 +30,7 @@ from ccr.dashboards.labels import Labels
 
 # Figures at most 5 minutes old after background work (scoring, purges), which cannot clear this cache.
 CACHE_TTL_S = 300
+FIGURE_ENTRIES = 2000  # built charts kept: six per (scope, filters) a team looks at, many teams
 Scope = tuple[int, str, tuple[int, ...]]
 
 
@@ -103,6 +107,11 @@ def _list_calls(scope: Scope, filters: Filters, query: CallQuery, page_size: int
                                     **query_kwargs(query))
 
 
+@st.cache_resource(ttl=CACHE_TTL_S, max_entries=FIGURE_ENTRIES, show_spinner=False)
+def _figure(kind: str, scope: Scope, digest: str, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _build()
+
+
 _CACHED = (_labels, _campaigns, _kpi_tiles, _score_trend, _score_distribution, _irritants_over_time,
            _category_breakdown, _agent_ranking, _criterion_agent_heatmap, _list_calls)
 
@@ -157,7 +166,18 @@ def list_calls(actor: Actor, filters: Filters, query: CallQuery, page_size: int)
     return _list_calls(scope_of(actor), filters, query, page_size, actor)
 
 
+def figure(actor: Actor, builder: Callable[..., go.Figure], *data: Any) -> go.Figure:
+    """``builder(*data)``, built once per scope and exact data, then shared by every session that draws it.
+
+    The key is the data itself (a digest of its ``repr``), so a chart is never older than the figures it
+    draws; twenty sessions of a team then pay plotly's validation once. The chart object is shared, not
+    copied (``st.plotly_chart`` only reads it): callers never change it."""
+    digest = hashlib.sha256(repr(data).encode("utf-8")).hexdigest()
+    return _figure(builder.__name__, scope_of(actor), digest, lambda: builder(*data))
+
+
 def clear_after_write() -> None:
     """Forget every cached figure and list (all scopes): call it after any write the dashboards show."""
     for cached in _CACHED:
         cached.clear()
+    _figure.clear()

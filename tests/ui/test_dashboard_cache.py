@@ -38,3 +38,27 @@ def test_clear_after_write_forgets_every_cached_figure(tenants):
     cache.clear_after_write()
     assert "Équipe du soir" in cache.labels(admin).teams.values()
     assert cache.kpi_tiles(admin, MARCH)[0].value == 1
+
+
+def test_a_chart_is_built_once_per_scope_and_exact_data_then_shared(tenants):
+    from ccr.ui import charts
+
+    a, _b = tenants
+    admin, lead = a.actor("admin"), a.actor("team_lead")
+    cache.clear_after_write()
+    built: list[list] = []
+
+    def categories(cats):
+        built.append(cats)
+        return charts.categories_figure(cats)
+
+    cats = [{"label": "Facturation", "share": 60.0, "calls": 3, "avg_score": 70.0, "pass_rate": 66.7}]
+    first = cache.figure(admin, categories, cats)
+    assert cache.figure(admin, categories, [dict(c) for c in cats]) is first  # same data, another session
+    assert len(built) == 1
+    assert cache.figure(lead, categories, cats) is not first  # another scope: its own entry
+    changed = [{**cats[0], "calls": 4}]
+    assert cache.figure(admin, categories, changed).to_dict()["data"][0]["customdata"][0][0] == 4  # never stale
+    cache.clear_after_write()
+    assert cache.figure(admin, categories, cats) is not first
+    assert len(built) == 4
