@@ -337,7 +337,8 @@ def run_load(root: Path, data_dir: Path, args, sessions: int, queued: list[int],
     try:
         if args.py_spy:  # a flame graph of the server (and its worker process) over the whole run
             spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-            out = Path(args.py_spy) / f"flamegraph-{sessions}"
+            suffix = {"flamegraph": ".svg", "speedscope": ".json", "raw": ".txt"}[args.py_spy_format]
+            out = Path(args.py_spy) / f"flamegraph-{sessions}-sessions{suffix}"
             profiler = subprocess.Popen([spy, "record", "--pid", str(server.proc.pid), "--subprocesses", "--rate",
                                          "50", "--idle", "--format", args.py_spy_format, "--output", str(out)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -398,8 +399,12 @@ def main() -> None:
             con.close()
             calls_by_user = {u: visible_calls(data_dir, u) for u in args.users.split(",")}
         rec, p95 = run_load(root, data_dir, args, sessions, queued, calls_by_user)
-        target = TARGET_P95_S.get(sessions, max(TARGET_P95_S.values()))
         worst = max((v for k, v in p95.items() if k != "TOUTES"), default=float("nan"))
+        if args.client == "browser":  # a check of what a person sees, not a target: Chromium shares these cores
+            verdicts.append(f"navigateur, {sessions} sessions : {len(rec.errors)} erreur(s) ; pire p95 {worst:.2f} s "
+                            "rendu compris (Chromium sur la même machine que le serveur)")
+            continue
+        target = TARGET_P95_S.get(sessions, max(TARGET_P95_S.values()))
         ok = not rec.errors and worst < target
         verdicts.append(f"{sessions} sessions : aucune erreur et p95 < {target:g} s pour chaque page "
                         f"(pire p95 {worst:.2f} s) : {'atteint' if ok else 'NON atteint'}")
