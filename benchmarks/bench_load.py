@@ -266,25 +266,20 @@ def _load_line() -> str:
     return f"charge de la machine : {one:.2f} (1 min), {five:.2f} (5 min) sur {os.cpu_count()} cœurs"
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` and its children still running."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def _own_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` alone; 0 when it is gone."""
     with contextlib.suppress(OSError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its children still running (the worker)."""
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return sum(_own_cpu(p) for p in [pid, *children])
 
 
 def print_pages(rec: Recorder) -> dict[str, float]:
