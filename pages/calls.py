@@ -7,7 +7,7 @@ import streamlit as st
 from ccr.core.db import session
 from ccr.core.formats import fr_number
 from ccr.dashboards import reports
-from ccr.dashboards.call_list import EXPORT_MAX_ROWS, SEARCH_COUNT_CAP
+from ccr.dashboards.call_list import EXPORT_MAX_ROWS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.filters import call_query_bar, filter_bar, go_to, set_call_page
 from ccr.ui.guard import require_page
@@ -26,15 +26,17 @@ if st.session_state.get(SIG_KEY, signature) != signature:
     query = replace(query, page=1)
 st.session_state[SIG_KEY] = signature
 
-rows, total = cache.list_calls(actor, filters, query, PAGE_SIZE)
-pages = max(1, -(-total // PAGE_SIZE))
-if query.page > pages:
+listed = cache.list_calls(actor, filters, query, PAGE_SIZE)
+pages = max(1, -(-listed.total // PAGE_SIZE))
+if query.page > pages and not listed.capped:
     query = replace(query, page=pages)
-    rows, total = cache.list_calls(actor, filters, query, PAGE_SIZE)
+    listed = cache.list_calls(actor, filters, query, PAGE_SIZE)
+rows, total, capped = listed.rows, listed.total, listed.capped
 query = set_call_page(actor, "calls", query, query.page)
 
-capped = total > SEARCH_COUNT_CAP and query.search
-shown = f"plus de {fr_number(SEARCH_COUNT_CAP, 0)}" if capped else fr_number(total, 0)
+# A count that stopped at its cap: the pages go on while they are full.
+last_page = len(rows) < PAGE_SIZE if capped else query.page >= pages
+shown = {"more_than": "plus de ", "at_least": "au moins "}.get(listed.count, "") + fr_number(total, 0)
 st.caption(f"{shown} appel(s) du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y}"
            + ("" if actor.sees_all_teams else " — vos équipes uniquement."))
 table = plain_frame(reports.calls_table(rows))
@@ -55,8 +57,8 @@ prev_col, info_col, next_col = st.columns([1, 2, 1])
 if prev_col.button("← Page précédente", disabled=query.page <= 1, key="calls_prev"):
     set_call_page(actor, "calls", query, query.page - 1)
     st.rerun()
-info_col.markdown(f"Page **{query.page}** sur **{pages}**")
-if next_col.button("Page suivante →", disabled=query.page >= pages, key="calls_next"):
+info_col.markdown(f"Page **{query.page}**" if capped else f"Page **{query.page}** sur **{pages}**")
+if next_col.button("Page suivante →", disabled=last_page, key="calls_next"):
     set_call_page(actor, "calls", query, query.page + 1)
     st.rerun()
 

@@ -69,6 +69,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _pg_session_settings(dbapi_conn, _record) -> None:
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+    dbapi_conn.autocommit = autocommit
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
     """Return the process-wide engine for the configured database URL."""
     settings = settings or get_settings()
@@ -91,7 +99,12 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
+                # No parallel workers per query: CCR's reads are short (the rollups answer the large
+                # ones), a worker costs more to start (10 to 30 ms) than it saves, and with many people
+                # logged in the cores are better spent on their queries side by side.
+                # Set on each new connection rather than as a startup option, which PgBouncer refuses.
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+                event.listen(engine, "connect", _pg_session_settings)
             _engines[url] = engine
         return engine
 

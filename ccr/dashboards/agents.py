@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from ccr.core.models import Agent, CriterionResult, Evaluation, RollupAgent, RollupCriterionWeek, Team
 from ccr.core.users import Actor
-from ccr.dashboards.buckets import as_int
+from ccr.dashboards.buckets import as_int, week_start
 from ccr.dashboards.figures import ratio
 from ccr.dashboards.filters import Filters
 from ccr.dashboards.labels import labels
@@ -25,7 +25,6 @@ from ccr.dashboards.rollups import period_rows, split_period
 from ccr.dashboards.scope import (
     bounds,
     day_index_expr,
-    in_days,
     local_week_expr,
     rollup_scope,
     scope_child,
@@ -43,13 +42,17 @@ HEATMAP_MAX_AGENTS = 25  # a heatmap taller than this is no longer read; the wea
 def agent_ranking(*, session: Session, actor: Actor, filters: Filters) -> list[dict[str, Any]]:
     """Per agent: calls, average score, pass rate, critical rate, a weekly score sparkline, best first.
 
-    The sparkline covers the last ``SPARKLINE_WEEKS`` weeks of the period (its own, smaller scan).
+    The sparkline has one point per calendar week, the last ``SPARKLINE_WEEKS`` of the period (its own,
+    smaller scan); the first and last may be partial weeks, cut to the period.
     Each row also carries the talk-time sums (``talk``) so the page derives the talk/listen chart
     from the same scan (:func:`talk_listen_from_ranking`).
     """
     e, a = Evaluation, RollupAgent
-    window = replace(filters, start=max(filters.start, filters.end - timedelta(days=7 * SPARKLINE_WEEKS - 1)))
-    n_points = -(-window.days // 7)
+    # Calendar weeks (Monday to Sunday), the last SPARKLINE_WEEKS of them up to the period's end, cut to
+    # the period: whole weeks are read from the weekly rollup rows, not from seven day rows each.
+    first_monday = max(week_start(filters.start), week_start(filters.end) - timedelta(days=7 * (SPARKLINE_WEEKS - 1)))
+    window = replace(filters, start=max(filters.start, first_monday))
+    n_points = (week_start(filters.end) - first_monday).days // 7 + 1
     if use_rollups(session, actor, filters):
         r = period_rows(a, rollup_scope(a, actor, filters), filters.start, filters.end).c
         stmt = (select(r.agent_id, func.sum(r.calls).label("n"), func.sum(r.score_sum).label("s"),
@@ -57,11 +60,10 @@ def agent_ranking(*, session: Session, actor: Actor, filters: Filters) -> list[d
                        func.sum(r.talk_duration).label("td"), func.sum(r.agent_talk).label("ta"),
                        func.sum(r.customer_talk).label("tc"), func.sum(r.talk_silence).label("ts"))
                 .group_by(r.agent_id))
-        week = day_index_expr(session, a.day, window.start, 7).label("w")
-        spark_stmt = (select(a.agent_id, week, func.sum(a.score_sum).label("s"), func.sum(a.calls).label("n"))
-                      .where(*rollup_scope(a, actor, window), a.span == "d",
-                             *in_days(a, window.start, window.end))
-                      .group_by(a.agent_id, week))
+        w = period_rows(a, rollup_scope(a, actor, window), window.start, window.end).c
+        week = day_index_expr(session, w.day, first_monday, 7).label("w")  # a week row's day is its Monday
+        spark_stmt = (select(w.agent_id, week, func.sum(w.score_sum).label("s"), func.sum(w.calls).label("n"))
+                      .group_by(w.agent_id, week))
     else:
         known = col(e.agent_talk_s).is_not(None)
         stmt = (select(e.agent_id, func.count().label("n"), func.sum(e.final_score).label("s"),
@@ -72,7 +74,7 @@ def agent_ranking(*, session: Session, actor: Actor, filters: Filters) -> list[d
                        func.sum(case((known, e.silence_s), else_=None)).label("ts"))
                 .where(*where(actor, filters)).group_by(e.agent_id))
         lo, hi = bounds(window.start, window.end)
-        week = local_week_expr(e.started_at, window.start, n_points).label("w")
+        week = local_week_expr(e.started_at, first_monday, n_points).label("w")
         spark_stmt = (select(e.agent_id, week, func.sum(e.final_score).label("s"), func.count().label("n"))
                       .where(*where(actor, window, lo, hi)).group_by(e.agent_id, week))
     totals = session.exec(stmt).all()

@@ -101,7 +101,7 @@ def _criterion_agent_heatmap(scope: Scope, filters: Filters, agent_ids: tuple[in
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _list_calls(scope: Scope, filters: Filters, query: CallQuery, page_size: int,
-                _actor: Actor) -> tuple[list[dict[str, Any]], int]:
+                _actor: Actor) -> call_list.CallPage:
     with session() as s:
         return call_list.list_calls(session=s, actor=_actor, filters=filters, page=query.page, page_size=page_size,
                                     **query_kwargs(query))
@@ -161,8 +161,8 @@ def criterion_agent_heatmap(actor: Actor, filters: Filters, agent_ids: list[int]
     return _criterion_agent_heatmap(scope_of(actor), filters, None if agent_ids is None else tuple(agent_ids), actor)
 
 
-def list_calls(actor: Actor, filters: Filters, query: CallQuery, page_size: int) -> tuple[list[dict[str, Any]], int]:
-    """One page (``query.page``) of the calls list and its total (:func:`ccr.dashboards.call_list.list_calls`)."""
+def list_calls(actor: Actor, filters: Filters, query: CallQuery, page_size: int) -> call_list.CallPage:
+    """One page (``query.page``) of the calls list and its count (:func:`ccr.dashboards.call_list.list_calls`)."""
     return _list_calls(scope_of(actor), filters, query, page_size, actor)
 
 

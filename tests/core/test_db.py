@@ -29,10 +29,52 @@ def test_migrations_apply_to_an_empty_database(settings_env):
 def test_models_and_migrations_do_not_drift(migrated):
     with get_engine().connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
-    # The FTS objects of migration 0002 are not models: the SQLite shadow tables, the PostgreSQL GIN index.
+    # The search objects of migrations 0002 and 0005 are not models: the SQLite FTS5 shadow tables, and
+    # on PostgreSQL the generated search-vector column and its GIN index.
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("transcript_fts"))
-            and not (d[0] == "remove_index" and d[1].name == "ix_transcript_fts")]
+            and not (d[0] == "remove_index" and d[1].name == "ix_transcript_tsv")
+            and not (d[0] == "remove_column" and d[2] == "transcript" and d[3].name == "tsv")]
     assert diff == []
+
+
+def test_transcripts_stored_before_the_search_vector_get_it_and_lose_nothing_going_back(settings_env):
+    """Migration 0005 on PostgreSQL: the stored vector is computed for existing rows, and dropped cleanly."""
+    if settings_env.is_sqlite:
+        pytest.skip("colonne propre à PostgreSQL")
+    from alembic import command
+
+    cfg = db.alembic_config(settings_env)
+    command.upgrade(cfg, "0004")
+    now = utcnow()
+    with get_engine().begin() as conn:
+        conn.execute(sa.text("INSERT INTO organisation (id, name, slug, status, created_at) "
+                             "VALUES (1, 'Alpha', 'alpha', 'active', :now)"), {"now": now})
+        conn.execute(sa.text("INSERT INTO call (id, org_id, sha256, started_at, direction, status, attempts, "
+                             "needs_llm_retry, restricted, queued_at, created_at) VALUES (1, 1, :h, :now, "
+                             "'entrant', 'done', 0, false, false, :now, :now)"), {"h": "a" * 64, "now": now})
+        conn.execute(sa.text("INSERT INTO transcript (id, org_id, call_id, language, engine, model, segments_json, "
+                             "text, redactions_json, truncated, created_at) VALUES (1, 1, 1, 'fr', 'e', 'm', '[]', "
+                             "'Ma facture d''électricité est fausse', '{}', false, :now)"), {"now": now})
+    command.upgrade(cfg, "head")
+    found = "SELECT count(*) FROM transcript WHERE tsv @@ plainto_tsquery('ccr_french', :q)"
+    with get_engine().connect() as conn:
+        # stemmed (« factures ») and accents folded (« electricite »), like the index it replaces
+        assert conn.execute(sa.text(found), {"q": "factures electricite"}).scalar_one() == 1
+    db.dispose_engines()
+    command.downgrade(cfg, "0004")
+    with get_engine().connect() as conn:
+        assert "tsv" not in {c["name"] for c in sa.inspect(conn).get_columns("transcript")}
+        assert "ix_transcript_fts" in {i["name"] for i in sa.inspect(conn).get_indexes("transcript")}
+        assert conn.execute(sa.text("SELECT count(*) FROM transcript")).scalar_one() == 1
+    db.dispose_engines()
+    command.upgrade(cfg, "head")
+
+
+def test_postgresql_sessions_run_without_parallel_workers(migrated):
+    if migrated.is_sqlite:
+        pytest.skip("réglage propre à PostgreSQL")
+    with session() as s:
+        assert s.exec(sa.text("SHOW max_parallel_workers_per_gather")).one()[0] == "0"
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(migrated):

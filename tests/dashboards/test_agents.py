@@ -20,9 +20,10 @@ def test_agent_ranking_scores_and_sparkline(data):
     assert (top["calls"], top["avg_score"], top["pass_rate"]) == (1, 90.0, 100.0)
     assert (last["calls"], last["avg_score"], last["pass_rate"], last["critical_rate"]) == (2, 65.0, 50.0, 50.0)
     assert last["agent"] == "alpha agent 0" and last["team"] == "Alpha Conseil équipe 1"
-    # 30 days -> 5 weekly points; agent 0's two calls are on 2 March, in the first week.
-    assert last["trend"] == [65.0, None, None, None, None]
-    assert top["trend"] == [None, 90.0, None, None, None]
+    # 1 to 30 March 2026 (a Sunday to a Monday) -> 6 calendar weeks, the first and last of one day each;
+    # agent 0's two calls are on Monday 2 March, in the second week.
+    assert last["trend"] == [None, 65.0, None, None, None, None]
+    assert top["trend"] == [None, None, 90.0, None, None, None]
 
 
 def test_heatmap_pass_rates_exclude_na(data):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from ccr.core.db import session
+from ccr.core.models import Evaluation
 from ccr.dashboards import call_list
+from ccr.dashboards.rollups import mark_dirty, refresh_rollups, rollups_ready
 from tests.kpidata import at, march
 
 
 def calls(actor, **kw):
     params = kw.pop("params", {})
     with session() as s:
-        rows, total = call_list.list_calls(session=s, actor=actor, filters=march(actor, **params), **kw)
+        rows, total, _ = call_list.list_calls(session=s, actor=actor, filters=march(actor, **params), **kw)
     return [r["call_id"] for r in rows], total
 
 
@@ -62,7 +65,7 @@ def test_calls_list_is_paginated_in_the_database(data):
 @pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
 def test_full_text_search_quotes_the_users_words(query, expected, dense, data, monkeypatch):
     # "dense" forces the common-word plan (date-index walk with a per-call check): same answers.
-    monkeypatch.setattr(call_list, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
+    monkeypatch.setattr(call_list, "_dense_search", lambda *_a, **_k: dense)
     a, _b, ids = data
     got, _ = calls(a.actor("admin"), search=query)
     if expected is None:
@@ -73,7 +76,7 @@ def test_full_text_search_quotes_the_users_words(query, expected, dense, data, m
 
 @pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
 def test_both_search_plans_respect_the_team_leads_scope_and_order(dense, data, monkeypatch):
-    monkeypatch.setattr(call_list, "DENSE_SEARCH_HITS", 1 if dense else 10**9)
+    monkeypatch.setattr(call_list, "_dense_search", lambda *_a, **_k: dense)
     a, _b, ids = data
     assert calls(a.actor("team_lead"), search="remboursement")[0] == [ids["c1"]]
     assert calls(a.actor("admin"), search="remboursement", sort="ancien")[0] == [ids["c1"], ids["c4"]]
@@ -88,7 +91,7 @@ def test_full_text_search_stays_in_the_team_leads_scope(data):
 def test_calls_rows_carry_display_fields(data):
     a, _b, ids = data
     with session() as s:
-        rows, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+        rows, _, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
                                        sort="ancien")
     first = rows[0]
     assert first["call_id"] == ids["c1"] and first["agent"] == "alpha agent 0"
@@ -107,11 +110,101 @@ def test_fts_query_quotes_every_term(text_in, expected):
     assert call_list.fts_query(text_in) == expected
 
 
-def test_a_broad_search_counts_up_to_a_cap(data, monkeypatch):
+@pytest.mark.parametrize("dense", [False, True], ids=["mots-rares", "mots-courants"])
+def test_a_broad_search_counts_up_to_a_cap(dense, data, monkeypatch):
     a, _b, ids = data
+    monkeypatch.setattr(call_list, "_dense_search", lambda *_a, **_k: dense)
     monkeypatch.setattr(call_list, "SEARCH_COUNT_CAP", 1)
-    got, total = calls(a.actor("admin"), search="remboursement")
-    assert set(got) == {ids["c1"], ids["c4"]} and total == 2  # "more than 1"
+    with session() as s:
+        page = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                    search="remboursement")
+    # The page is whole; the count stopped at 1, and says "at least 2", the matches already on the page.
+    assert {r["call_id"] for r in page.rows} == {ids["c1"], ids["c4"]}
+    assert (page.total, page.count) == (2, "at_least")
+    with session() as s:
+        page = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                    search="colis")
+    assert not page.capped and page.total == 1
+
+
+def test_a_common_words_count_walks_a_bounded_window_and_says_more(data, monkeypatch):
+    a, _b, ids = data
+    monkeypatch.setattr(call_list, "_dense_search", lambda *_a, **_k: True)
+    monkeypatch.setattr(call_list, "SEARCH_COUNT_WINDOW", 2)  # the two newest calls: c4 (a match) and c3
+    with session() as s:
+        page = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                    search="remboursement")
+    assert [r["call_id"] for r in page.rows] == [ids["c4"], ids["c1"]]
+    assert (page.total, page.count) == (2, "at_least")  # one found in the window, two on the page
+    monkeypatch.setattr(call_list, "SEARCH_COUNT_WINDOW", 4)  # the whole view: an exact count
+    with session() as s:
+        page = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                    search="remboursement")
+    assert not page.capped and page.total == 2
+
+
+def test_the_plan_follows_how_common_the_word_is(data):
+    from sqlalchemy import text
+
+    from ccr.dashboards.buckets import dialect
+
+    with session() as s:
+        if dialect(s) != "sqlite":
+            s.exec(text("ANALYZE transcript"))  # the statistics the estimate reads
+        # 4 transcripts of 5 hold « remboursement », 1 « colis », none « zygote »: with pages of one call,
+        # the walk wins from sqrt(5) matches on
+        assert call_list._dense_search(s, "remboursement", page_size=1)
+        assert not call_list._dense_search(s, "colis", page_size=1)
+        assert not call_list._dense_search(s, "zygote", page_size=1)
+        assert not call_list._dense_search(s, "^:()*", page_size=1)
+
+
+def _built(org_id):
+    with session() as s:
+        refresh_rollups(session=s, org_id=org_id)
+
+
+@pytest.mark.parametrize("kw", [{}, {"status": "valide"}, {"status": "a_valider"}, {"status": "conforme"},
+                                {"status": "non_conforme"}, {"status": "critique"}, {"irritant": "attente_delai"},
+                                {"irritant": "relances"}, {"params": {"equipe": "1"}}])
+@pytest.mark.parametrize("who", ["admin", "team_lead"])
+def test_the_rollups_count_the_view_exactly_as_the_rows_do(kw, who, data):
+    a, _b, _ids = data
+    _built(a.org_id)
+    actor = a.actor(who)
+    if "params" in kw:
+        kw = {"params": {"equipe": str(a.team_ids[0])}}
+    with session() as s:
+        assert rollups_ready(s, a.org_id)
+        page = call_list.list_calls(session=s, actor=actor, filters=march(actor, **kw.get("params", {})),
+                                    page_size=200, **{k: v for k, v in kw.items() if k != "params"})
+    assert not page.capped and page.total == len(page.rows)
+
+
+def test_rollups_marked_stale_are_not_trusted_for_the_count(data):
+    a, _b, ids = data
+    _built(a.org_id)
+    with session() as s:
+        # A change not yet rolled up (its day marked, as every write path does): the count reads the rows.
+        s.exec(update(Evaluation).where(Evaluation.call_id == ids["c3"]).values(restricted=True))
+        mark_dirty(s, a.org_id, [at(2026, 3, 10)])
+    assert calls(a.actor("admin")) == ([ids["c4"], ids["c2"], ids["c1"]], 3)
+
+
+def test_filters_the_rollups_cannot_count_stop_at_a_cap(data, monkeypatch):
+    a, _b, _ids = data
+    _built(a.org_id)
+    monkeypatch.setattr(call_list, "LIST_COUNT_CAP", 2)
+    with session() as s:
+        capped = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                      score_min=0)
+        exact = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")))
+    assert (capped.total, capped.count, len(capped.rows)) == (4, "at_least", 4)  # the page shows 4
+    assert (exact.total, exact.count) == (4, "exact")  # from the rollups, past the cap
+    with session() as s:
+        more = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")),
+                                    score_min=0, page_size=1)
+    assert (more.total, more.count, len(more.rows)) == (2, "more_than", 1)
 
 
 def test_a_plain_failure_not_yet_validated_is_to_review(data):
@@ -143,6 +236,6 @@ def test_an_unsure_verdict_stored_by_the_scorer_is_to_review(data):
     got, total = calls(a.actor("admin"), to_review=True)
     assert got == [unsure, ids["c2"]] and total == 2
     with session() as s:
-        rows, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")))
+        rows, _, _ = call_list.list_calls(session=s, actor=a.actor("admin"), filters=march(a.actor("admin")))
     flags = {r["call_id"]: r["to_review"] for r in rows}
     assert (flags[unsure], flags[sure]) == (True, False)

@@ -28,7 +28,7 @@ def _everything(actor, filters, search=""):
         cats = figures.category_breakdown(session=s, actor=actor, filters=filters)
         dist = figures.score_distribution(session=s, actor=actor, filters=filters)
         trend = figures.score_trend(session=s, actor=actor, filters=filters)
-        rows, total = call_list.list_calls(session=s, actor=actor, filters=filters, search=search)
+        rows, total, _ = call_list.list_calls(session=s, actor=actor, filters=filters, search=search)
     return {
         "calls": tiles["calls"],
         "agents": {r["agent_id"] for r in ranking} | {c["agent_id"] for c in heat["cells"]}

@@ -83,6 +83,19 @@ def test_search_box_narrows_the_list(listed):
     assert at.query_params["q"] == "retard"
 
 
+def test_a_search_count_that_stopped_at_its_cap_says_so(listed, monkeypatch):
+    from ccr.dashboards import call_list
+
+    a, _, ids = listed
+    monkeypatch.setattr(call_list, "SEARCH_COUNT_CAP", 1)
+    at = run_page("pages/calls.py", a.users["admin"], query={"q": "remboursement"})
+    assert _ids(at) == {ids["t1_a0"], ids["t2_a1"]}
+    caption = " ".join(c.value for c in at.caption)
+    assert "au moins 2 appel(s)" in caption  # one counted before the cap, two on the page
+    assert "Page **1**" in " ".join(m.value for m in at.markdown) and "sur" not in " ".join(
+        m.value for m in at.markdown if m.value.startswith("Page"))
+
+
 @pytest.mark.parametrize(("du", "au", "shown"), [
     ("FUTURE_START", "2999-12-31", "clamped"),  # a shared link whose end date is in the future
     ("2999-01-01", "2999-12-31", "default"),  # a period entirely in the future

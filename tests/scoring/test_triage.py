@@ -102,7 +102,7 @@ def test_the_calls_list_filter_is_the_review_queue_without_its_sample(world, sam
     a, _b, ids = world
     admin = a.actor("admin")
     with session() as s:
-        rows, total = call_list.list_calls(session=s, actor=admin, filters=MARCH, to_review=True, page_size=200)
+        rows, total, _ = call_list.list_calls(session=s, actor=admin, filters=MARCH, to_review=True, page_size=200)
         queue = reviews.review_queue(session=s, actor=admin, limit=10_000)
     listed = {r["call_id"] for r in rows}
     sample_only = {i.call_id for i in queue if i.codes == (triage.SAMPLE,)}
@@ -121,8 +121,8 @@ def test_the_calls_list_flag_is_the_filter(world):
     a, _b, ids = world
     admin = a.actor("admin")
     with session() as s:
-        every, _ = call_list.list_calls(session=s, actor=admin, filters=MARCH, page_size=200)
-        flagged, _ = call_list.list_calls(session=s, actor=admin, filters=MARCH, to_review=True, page_size=200)
+        every, _, _ = call_list.list_calls(session=s, actor=admin, filters=MARCH, page_size=200)
+        flagged, _, _ = call_list.list_calls(session=s, actor=admin, filters=MARCH, to_review=True, page_size=200)
     assert {r["call_id"] for r in every if r["to_review"]} == {r["call_id"] for r in flagged}
     assert {r["call_id"] for r in flagged} == {ids[k] for k in TO_REVIEW}
 
