@@ -513,13 +513,13 @@ class RollupIrritantDay(SQLModel, table=True):
 
 
 class RollupCategory(SQLModel, table=True):
-    """Per day or week (``span``), team and category: calls, score sum and passed calls."""
+    """Per day, week or month (``span``), team and category: calls, score sum and passed calls."""
 
     __table_args__ = (Index("ix_rollup_category", "org_id", "span", "day", "team_id", "category", "calls",
                             "score_sum", "passed"),)
     id: int | None = Field(default=None, primary_key=True)
     org_id: int
-    span: str  # d | w
+    span: str  # d | w | m (a week's day is its Monday, a month's its first day)
     day: date
     team_id: int | None = None
     category: str | None = None
@@ -529,13 +529,13 @@ class RollupCategory(SQLModel, table=True):
 
 
 class RollupAgent(SQLModel, table=True):
-    """Per day or week (``span``), team and agent: the sums behind the ranking, sparkline and talk/listen."""
+    """Per day, week or month (``span``), team and agent: the sums behind the ranking, sparkline and talk/listen."""
 
     __table_args__ = (Index("ix_rollup_agent", "org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum",
                             "passed", "critical", "talk_duration", "agent_talk", "customer_talk", "talk_silence"),)
     id: int | None = Field(default=None, primary_key=True)
     org_id: int
-    span: str  # d | w
+    span: str  # d | w | m
     day: date
     team_id: int | None = None
     agent_id: int | None = None
@@ -572,9 +572,15 @@ class RollupDirty(SQLModel, table=True):
     day: date = Field(primary_key=True)
 
 
+# The rollups' layout: 2 added month rows (span "m") to the agents' and categories' rollups.
+ROLLUP_LAYOUT = 2
+
+
 class RollupState(SQLModel, table=True):
-    """That an organisation's rollups exist, and in which timezone their days were cut."""
+    """That an organisation's rollups exist, in which timezone their days were cut, and in which layout."""
 
     org_id: int = Field(primary_key=True)
     timezone: str
+    # Rows written before the column existed are layout 1 (server default); new ones the current layout.
+    layout: int = Field(default=ROLLUP_LAYOUT, sa_column_kwargs={"server_default": "1"})
     refreshed_at: datetime = Field(default_factory=utcnow)

@@ -60,7 +60,7 @@ def agent_ranking(*, session: Session, actor: Actor, filters: Filters) -> list[d
                        func.sum(r.talk_duration).label("td"), func.sum(r.agent_talk).label("ta"),
                        func.sum(r.customer_talk).label("tc"), func.sum(r.talk_silence).label("ts"))
                 .group_by(r.agent_id))
-        w = period_rows(a, rollup_scope(a, actor, window), window.start, window.end).c
+        w = period_rows(a, rollup_scope(a, actor, window), window.start, window.end, months=False).c
         week = day_index_expr(session, w.day, first_monday, 7).label("w")  # a week row's day is its Monday
         spark_stmt = (select(w.agent_id, week, func.sum(w.score_sum).label("s"), func.sum(w.calls).label("n"))
                       .group_by(w.agent_id, week))

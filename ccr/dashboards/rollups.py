@@ -12,6 +12,11 @@ marker is still set is ever read. Deletions (erasure, purge) do not wait for the
 :func:`settle_rollups` runs in their own transaction, so no per-agent figure outlives the evaluations it
 was made of.
 
+Agents' and categories' sums also have week and month rows, added up from their day rows, so a year is
+read in 12 rows per agent; a period is read as whole months, whole weeks and edge days
+(:func:`period_rows`). ``RollupState.layout`` says which of these rows exist: an organisation rolled up in
+an older layout gets the missing rows from its day rows, without reading the base tables again.
+
 Days are local calendar days (``Settings.timezone``), as the dashboard's periods are; a change of
 timezone (or an organisation never rolled up, e.g. after the upgrade that adds these tables)
 rebuilds the organisation's rollups from scratch, in batches of days so the database is never held
@@ -28,7 +33,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, and_, case, delete, event, insert, literal, union_all
+from sqlalchemy import Date, Integer, String, and_, case, delete, event, insert, literal, union_all, update
 from sqlalchemy import func as sa_func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,6 +43,7 @@ from ccr.core.config import Settings, get_settings
 from ccr.core.db import as_utc, hold_write_lock, utcnow
 from ccr.core.db import session as db_session
 from ccr.core.models import (
+    ROLLUP_LAYOUT,
     CriterionResult,
     Evaluation,
     IrritantHit,
@@ -76,6 +82,21 @@ def _tz(settings: Settings | None = None) -> ZoneInfo:
 def local_day(instant: datetime, tz: ZoneInfo) -> date:
     """The local calendar day of a stored instant (naive values are UTC)."""
     return as_utc(instant).astimezone(tz).date()
+
+
+def split_months(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """The whole calendar months inside [start, end] (first days of the first and last) and the day ranges
+    around them."""
+    first = start if start.day == 1 else (start.replace(day=1) + timedelta(days=32)).replace(day=1)
+    stop = (end + timedelta(days=1)).replace(day=1)  # whole months are those starting in [first, stop)
+    if stop <= first:
+        return None, [(start, end)]
+    edges = []
+    if start < first:
+        edges.append((start, first - timedelta(days=1)))
+    if stop <= end:
+        edges.append((stop, end))
+    return (first, (stop - timedelta(days=1)).replace(day=1)), edges
 
 
 def split_period(start: date, end: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
@@ -216,6 +237,44 @@ def _rebuild_week(session: Session, org_id: int, monday: date, tz: ZoneInfo) -> 
         .group_by(cr.team_id, cr.agent_id, cr.criterion_id)))
 
 
+def _month_end(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def _rebuild_month(session: Session, org_id: int, first: date) -> None:
+    """Recompute the month rows starting ``first`` (categories and agents) from their day rows."""
+    last = _month_end(first)
+    org, day, span = literal(org_id, Integer), literal(first, Date), literal("m", String)
+    for model in (RollupCategory, RollupAgent):
+        session.exec(delete(model).where(model.org_id == org_id, model.span == "m", model.day == first))
+    c = RollupCategory
+    session.exec(insert(c).from_select(
+        ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
+        select(org, span, day, c.team_id, c.category, func.sum(c.calls), func.sum(c.score_sum), func.sum(c.passed))
+        .where(c.org_id == org_id, c.span == "d", c.day >= first, c.day <= last)
+        .group_by(c.team_id, c.category)))
+    a = RollupAgent
+    session.exec(insert(a).from_select(
+        ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
+         "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
+        select(org, span, day, a.team_id, a.agent_id, func.sum(a.calls), func.sum(a.score_sum), func.sum(a.passed),
+               func.sum(a.critical), func.sum(a.talk_duration), func.sum(a.agent_talk), func.sum(a.customer_talk),
+               func.sum(a.talk_silence))
+        .where(a.org_id == org_id, a.span == "d", a.day >= first, a.day <= last)
+        .group_by(a.team_id, a.agent_id)))
+
+
+def _add_month_rows(session: Session, org_id: int) -> None:
+    """Bring layout-1 rollups to the current layout: month rows from the day rows already built."""
+    days = session.exec(select(RollupAgent.day).where(RollupAgent.org_id == org_id, RollupAgent.span == "d")
+                        .distinct()).all()
+    days = set(days) | set(session.exec(select(RollupCategory.day).where(
+        RollupCategory.org_id == org_id, RollupCategory.span == "d").distinct()).all())
+    for first in sorted({d.replace(day=1) for d in days}):
+        _rebuild_month(session, org_id, first)
+    session.exec(update(RollupState).where(RollupState.org_id == org_id).values(layout=ROLLUP_LAYOUT))
+
+
 def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
     """The local days of the organisation's evaluations: those each UTC day holding one straddles.
 
@@ -230,12 +289,18 @@ def _all_days(session: Session, org_id: int, tz: ZoneInfo) -> set[date]:
     return days
 
 
+def _state(session: Session, org_id: int) -> tuple[str | None, int | None]:
+    row = session.exec(select(RollupState.timezone, RollupState.layout).where(RollupState.org_id == org_id)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 def rollups_ready(session: Session, org_id: int, settings: Settings | None = None) -> bool:
     """True when the organisation's rollups are exact now: built in the current timezone, no day marked.
 
     Reads only; a reader that gets False reads the base tables (the refresher catches up in the background)."""
     tz_name = (settings or get_settings()).timezone
-    if session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first() != tz_name:
+    state = session.exec(select(RollupState.timezone, RollupState.layout).where(RollupState.org_id == org_id)).first()
+    if state is None or tuple(state) != (tz_name, ROLLUP_LAYOUT):
         return False
     return session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id).limit(1)).first() is None
 
@@ -249,13 +314,15 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
     """
     settings = settings or get_settings()
     tz_name = settings.timezone
-    state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
-    if state == tz_name and session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)
-                                         .limit(1)).first() is None:
+    state, layout = _state(session, org_id)
+    if state == tz_name and layout == ROLLUP_LAYOUT and session.exec(
+            select(RollupDirty.day).where(RollupDirty.org_id == org_id).limit(1)).first() is None:
         return 0
     if dialect(session) != "sqlite":
         session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
-        state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+        state, layout = _state(session, org_id)
+    if state == tz_name and layout != ROLLUP_LAYOUT:
+        _add_month_rows(session, org_id)
     tz = ZoneInfo(tz_name)
     days = set(session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id)).all())
     if state != tz_name:
@@ -278,14 +345,18 @@ def refresh_rollups(*, session: Session, org_id: int, settings: Settings | None 
         _rebuild_day(session, org_id, d, tz)
     for monday in sorted({week_start(d) for d in days}):
         _rebuild_week(session, org_id, monday, tz)
+    for first in sorted({d.replace(day=1) for d in days}):
+        _rebuild_month(session, org_id, first)
     session.flush()
     return len(days)
 
 
 def _orgs_to_refresh(settings: Settings, *, first_builds: bool) -> list[int]:
-    """Organisations with a day marked, and (``first_builds``) those never built in the current timezone."""
+    """Organisations with a day marked, and (``first_builds``) those never built in the current timezone and
+    layout (a layout change is quick: rows added from the day rows)."""
     with db_session(settings) as s:
-        current = select(RollupState.org_id).where(RollupState.timezone == settings.timezone)
+        current = select(RollupState.org_id).where(RollupState.timezone == settings.timezone,
+                                                   RollupState.layout == ROLLUP_LAYOUT)
         dirty = select(RollupDirty.org_id).distinct()
         if not first_builds:
             dirty = dirty.where(col(RollupDirty.org_id).in_(current))
@@ -325,7 +396,7 @@ def settle_rollups(*, session: Session, org_id: int, settings: Settings | None =
     settings = settings or get_settings()
     if dialect(session) != "sqlite":
         session.exec(select(sa_func.pg_advisory_xact_lock((PG_LOCK_KEY << 32) + org_id)))
-    state = session.exec(select(RollupState.timezone).where(RollupState.org_id == org_id)).first()
+    state, _layout = _state(session, org_id)
     if state != settings.timezone:
         for model in (*ROLLUP_MODELS, RollupDirty, RollupState):
             session.exec(delete(model).where(model.org_id == org_id))
@@ -333,13 +404,20 @@ def settle_rollups(*, session: Session, org_id: int, settings: Settings | None =
     return refresh_rollups(session=session, org_id=org_id, settings=settings)
 
 
-def period_rows(model, conds: list, start: date, end: date):
-    """Subquery of the rows of a ``span`` model covering exactly [start, end]: whole weeks, then edge days.
+def period_rows(model, conds: list, start: date, end: date, *, months: bool = True):
+    """Subquery of the rows of a ``span`` model covering exactly [start, end]: whole months (``months``),
+    then whole weeks, then edge days.
 
     A UNION ALL of index ranges: the same ranges OR-ed together make SQLite scan the organisation.
     """
-    weeks, edges = split_period(start, end)
-    parts = [select(model).where(*conds, model.span == "d", model.day >= a, model.day <= b) for a, b in edges]
-    if weeks is not None:
-        parts.append(select(model).where(*conds, model.span == "w", model.day >= weeks[0], model.day <= weeks[1]))
+    whole, rest = split_months(start, end) if months else (None, [(start, end)])
+    parts = []
+    if whole is not None:
+        parts.append(select(model).where(*conds, model.span == "m", model.day >= whole[0], model.day <= whole[1]))
+    for a, b in rest:
+        weeks, edges = split_period(a, b)
+        parts += [select(model).where(*conds, model.span == "d", model.day >= x, model.day <= y) for x, y in edges]
+        if weeks is not None:
+            parts.append(select(model).where(*conds, model.span == "w", model.day >= weeks[0],
+                                             model.day <= weeks[1]))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()

@@ -45,6 +45,7 @@ def test_transcripts_stored_before_the_search_vector_get_it_and_lose_nothing_goi
 
     cfg = db.alembic_config(settings_env)
     command.upgrade(cfg, "0004")
+    db.dispose_engines()
     now = utcnow()
     with get_engine().begin() as conn:
         conn.execute(sa.text("INSERT INTO organisation (id, name, slug, status, created_at) "

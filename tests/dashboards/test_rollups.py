@@ -159,6 +159,41 @@ def test_split_period_into_whole_weeks_and_edge_days(start, end, weeks, edges):
     assert split_period(start, end) == (weeks, edges)
 
 
+@pytest.mark.parametrize(("start", "end", "months", "edges"), [
+    (date(2026, 1, 1), date(2026, 3, 31), (date(2026, 1, 1), date(2026, 3, 1)), []),
+    (date(2025, 12, 3), date(2026, 3, 31), (date(2026, 1, 1), date(2026, 3, 1)),
+     [(date(2025, 12, 3), date(2025, 12, 31))]),
+    (date(2025, 12, 3), date(2026, 4, 9), (date(2026, 1, 1), date(2026, 3, 1)),
+     [(date(2025, 12, 3), date(2025, 12, 31)), (date(2026, 4, 1), date(2026, 4, 9))]),
+    (date(2026, 2, 1), date(2026, 2, 28), (date(2026, 2, 1), date(2026, 2, 1)), []),  # February, whole
+    (date(2026, 2, 2), date(2026, 3, 30), None, [(date(2026, 2, 2), date(2026, 3, 30))]),
+    (date(2026, 1, 31), date(2026, 2, 27), None, [(date(2026, 1, 31), date(2026, 2, 27))]),
+])
+def test_split_months_into_whole_months_and_edge_days(start, end, months, edges):
+    assert rollups.split_months(start, end) == (months, edges)
+
+
+def test_rollups_of_an_older_layout_get_their_month_rows_from_the_day_rows(monkeypatch, world):
+    from sqlalchemy import delete
+
+    from ccr.core.models import RollupAgent, RollupCategory, RollupState
+
+    a, _b, _scored = world
+    _assert_rollups_match_live(monkeypatch, a)
+    with session() as s:  # as an organisation rolled up before month rows existed
+        for model in (RollupAgent, RollupCategory):
+            s.exec(delete(model).where(model.span == "m"))
+        s.exec(update(RollupState).values(layout=1))
+    with session() as s:
+        assert not rollups_ready(s, a.org_id)  # the readers use the base tables meanwhile
+    _assert_rollups_match_live(monkeypatch, a)  # the refresher adds the month rows, then they are read
+    with session() as s:
+        months = s.exec(select(RollupAgent.day).where(RollupAgent.org_id == a.org_id, RollupAgent.span == "m")
+                        .distinct()).all()
+    assert sorted(months) == [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1),
+                              date(2026, 4, 1)]
+
+
 def test_rollup_figures_equal_live_figures(monkeypatch, world):
     a, _b, _scored = world
     _assert_rollups_match_live(monkeypatch, a)
