@@ -575,8 +575,12 @@ def run(args) -> None:
             load_postgres(args.n, org_id, agents)
         else:
             load_sqlite(db_path, args.n, org_id, agents)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
         print(f"  base prête en {time.perf_counter() - t0:.0f} s, "
-              + (database_size() if pg else f"{db_path.stat().st_size / 1e9:.2f} Go"), flush=True)
+              + (database_size() if pg else f"{db_path.stat().st_size / 1e9:.2f} Go")
+              + f" ; mémoire de pointe du générateur {peak:.0f} Mo (lots de {CHUNK:,} appels)", flush=True)
     dispose_engines()
     if args.generate_only:
         return

@@ -74,6 +74,9 @@ def _pg_session_settings(dbapi_conn, _record) -> None:
     dbapi_conn.autocommit = True
     with dbapi_conn.cursor() as cur:
         cur.execute("SET max_parallel_workers_per_gather = 0")
+        # JIT compiles a query for 0.2 to 0.9 s once its estimated cost is high: longer than the queries
+        # CCR sends take to run.
+        cur.execute("SET jit = off")
     dbapi_conn.autocommit = autocommit
 
 
@@ -99,9 +102,9 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                # No parallel workers per query: CCR's reads are short (the rollups answer the large
-                # ones), a worker costs more to start (10 to 30 ms) than it saves, and with many people
-                # logged in the cores are better spent on their queries side by side.
+                # No parallel workers and no JIT per query: CCR's reads are short (the rollups answer the
+                # large ones), a worker costs more to start (10 to 30 ms) than it saves, and with many
+                # people logged in the cores are better spent on their queries side by side.
                 # Set on each new connection rather than as a startup option, which PgBouncer refuses.
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
                 event.listen(engine, "connect", _pg_session_settings)

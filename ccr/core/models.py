@@ -230,9 +230,11 @@ class CriterionResult(SQLModel, table=True):
         Index("ix_crit_dash", "org_id", "criterion_id", "started_at"),
         # Heatmap (ccr.dashboards.agents): each drawn agent's verdicts of a period, read from the index alone.
         Index("ix_crit_agent", "org_id", "agent_id", "started_at", "criterion_id", "final_verdict", "evaluation_id"),
+        # The rollups' refresh: a week's verdicts of every agent and criterion (also the organisation's index).
+        Index("ix_crit_time", "org_id", "started_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    org_id: int = Field(foreign_key="organisation.id", index=True)
+    org_id: int = Field(foreign_key="organisation.id")
     evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
     call_id: int = Field(foreign_key="call.id", index=True)
     criterion_id: str

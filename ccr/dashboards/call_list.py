@@ -2,8 +2,11 @@
 and the export of the current view.
 
 Full-text search runs on the transcripts' own index: SQLite FTS5 (``transcript_fts``) or PostgreSQL's
-GIN index (migration 0002); the user's words are passed as words, never as query syntax. « À revoir »
-is :mod:`ccr.scoring.triage`'s rule, the review queue's too.
+stored search vector and its GIN index (migration 0005); the user's words are passed as words, never as
+query syntax. A common word's newest matches are found by walking the list's date order, a rare word's
+from its matches (:func:`_dense_search` chooses), and counts are bounded (:class:`CallPage`), so a search
+costs the same at ten million calls as at one. « À revoir » is :mod:`ccr.scoring.triage`'s rule, the review
+queue's too.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ LIST_COUNT_CAP = 10_000  # likewise for filters the rollups cannot count (score 
 # A common word's count looks at this many of the view's calls in the list's order at most: beyond, the
 # list says "au moins N" with the matches found, so a search costs the same on ten million calls as on one.
 SEARCH_COUNT_WINDOW = 20_000
+# A match read through the full-text index (its transcript's page, then its evaluation) costs about seven
+# times a walk's check of one call (the plans in benchmarks/plans at ten million calls: 10.8 µs and 1.5 µs).
+GIN_VISIT_COST = 7
 DATE_SORTS = ("recent", "ancien")  # the sorts that walk the date index, where the dense plan pays off
 FTS_MAX_TERMS = 12  # a search box query, not a document: longer input is cut
-PG_TS_CONFIG = "ccr_french"  # migration 0002: French stemming, accents folded (the GIN index's configuration)
+PG_TS_CONFIG = "ccr_french"  # migration 0002: French stemming, accents folded (the search vector's configuration)
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
@@ -74,21 +80,22 @@ def _pg_expected_hits(session: Session, words: list[str]) -> tuple[float, float]
 def _dense_search(session: Session, search: str, page_size: int = 50) -> bool:
     """True when a search matches so many transcripts that walking the list's date index wins.
 
-    A walk checks about ``page_size / share`` calls to fill a page; the index plan visits every match. The
-    walk wins once the matches exceed ``sqrt(page_size × transcripts)`` (7,000 of a million, 22,000 of ten
-    million). SQLite counts the matches in its FTS5 index up to that bound; PostgreSQL estimates them from
-    its statistics."""
+    A walk checks about ``page_size / share`` calls to fill a page; the index plan visits every match, each
+    visit costing ``GIN_VISIT_COST`` checks. The walk wins once the matches exceed
+    ``sqrt(page_size × transcripts / GIN_VISIT_COST)``: 2,700 of a million transcripts, 8,500 of ten million.
+    SQLite counts the matches in its FTS5 index up to that bound; PostgreSQL estimates them from its
+    statistics."""
     if not fts_query(search):
         return False
     if dialect(session) != "sqlite":
         hits, rows = _pg_expected_hits(session, _WORD_RE.findall(search)[:FTS_MAX_TERMS])
     else:
         rows = float(session.exec(text("SELECT coalesce(max(id), 0) FROM transcript")).one()[0])
-        bound = math.isqrt(int(page_size * rows)) + 1
+        bound = math.isqrt(int(page_size * rows / GIN_VISIT_COST)) + 1
         hits = float(session.exec(text("SELECT count(*) FROM (SELECT rowid FROM transcript_fts WHERE "
                                        "transcript_fts MATCH :q LIMIT :cap)")
                                   .bindparams(q=fts_query(search), cap=bound)).one()[0])
-    return hits > 0 and hits * hits >= page_size * rows
+    return hits > 0 and hits * hits * GIN_VISIT_COST >= page_size * rows
 
 
 def _search_condition(session: Session, actor: Actor, search: str, *, dense: bool = False,

@@ -12,16 +12,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, case, cast, literal_column, union_all
+from sqlalchemy import Date, Integer, case, cast, literal_column
 from sqlalchemy import func as sa_func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from ccr.core.config import get_settings
 from ccr.core.models import Evaluation
 from ccr.core.users import Actor
 from ccr.dashboards.buckets import day_bounds, dialect
 from ccr.dashboards.filters import Filters
-from ccr.dashboards.rollups import rollups_ready
+from ccr.dashboards.rollups import excluded_evaluations, rollups_ready
 
 
 def bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -84,14 +84,8 @@ def _light_conditions(model, actor: Actor, filters: Filters, lo: datetime, hi: d
     """
     if filters.campaign or filters.category or filters.grid or filters.direction:
         return None
-    e = Evaluation
-    # Two index ranges rather than one OR, which PostgreSQL answers by scanning the whole table:
-    # superseded evaluations, then current ones restricted by the DPO.
-    period = [e.org_id == actor.org_id, e.started_at >= lo, e.started_at < hi]
-    excluded = union_all(select(e.id).where(*period, e.is_current == False),  # noqa: E712
-                         select(e.id).where(*period, e.is_current == True, e.restricted == True))  # noqa: E712
     conds = [model.org_id == actor.org_id, model.started_at >= lo, model.started_at < hi,
-             col(model.evaluation_id).not_in(excluded)]
+             col(model.evaluation_id).not_in(excluded_evaluations(actor.org_id, lo, hi))]
     if not actor.sees_all_teams:
         conds.append(col(model.team_id).in_(sorted(actor.team_ids) or [-1]))
     if filters.team_ids:

@@ -71,11 +71,12 @@ def test_transcripts_stored_before_the_search_vector_get_it_and_lose_nothing_goi
     command.upgrade(cfg, "head")
 
 
-def test_postgresql_sessions_run_without_parallel_workers(migrated):
+def test_postgresql_sessions_run_without_parallel_workers_or_jit(migrated):
     if migrated.is_sqlite:
         pytest.skip("réglage propre à PostgreSQL")
     with session() as s:
         assert s.exec(sa.text("SHOW max_parallel_workers_per_gather")).one()[0] == "0"
+        assert s.exec(sa.text("SHOW jit")).one()[0] == "off"
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(migrated):
