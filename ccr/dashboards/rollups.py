@@ -307,12 +307,11 @@ def _state(session: Session, org_id: int) -> tuple[str | None, int | None]:
 
 
 def rollups_ready(session: Session, org_id: int, settings: Settings | None = None) -> bool:
-    """True when the organisation's rollups are exact now: built in the current timezone, no day marked.
+    """True when the organisation's rollups are exact now: built in the current timezone and layout, no day
+    marked.
 
     Reads only; a reader that gets False reads the base tables (the refresher catches up in the background)."""
-    tz_name = (settings or get_settings()).timezone
-    state = session.exec(select(RollupState.timezone, RollupState.layout).where(RollupState.org_id == org_id)).first()
-    if state is None or tuple(state) != (tz_name, ROLLUP_LAYOUT):
+    if _state(session, org_id) != ((settings or get_settings()).timezone, ROLLUP_LAYOUT):
         return False
     return session.exec(select(RollupDirty.day).where(RollupDirty.org_id == org_id).limit(1)).first() is None
 
