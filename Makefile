@@ -18,7 +18,8 @@ PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test
 	tests/privacy/test_subjects.py tests/privacy/test_exports.py tests/pipeline/test_lease.py \
 	tests/pipeline/test_steps.py tests/pipeline/test_queue.py tests/pipeline/test_worker.py \
 	tests/pipeline/test_ingest.py tests/pipeline/test_maintenance.py tests/pipeline/test_celery_app.py \
-	tests/ops/test_incidents.py tests/ops/test_refresher.py tests/dashboards/test_rollups.py
+	tests/ops/test_incidents.py tests/ops/test_refresher.py tests/dashboards/test_rollups.py \
+	tests/test_disputes.py tests/quality/test_calibration.py
 
 .PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccr.core.errors import CcrError
+from ccr.core.vocab import ROLES
 
 Handler = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
@@ -57,6 +58,7 @@ register("migrate", "Applique les migrations de la base de données.", _migrate)
 def _create_user(args: argparse.Namespace) -> int:
     from ccr.core import orgs, users
     from ccr.core.db import migrate, session
+    from ccr.core.models import Agent
 
     migrate()
     password = args.password or getpass.getpass("Mot de passe : ")
@@ -73,9 +75,29 @@ def _create_user(args: argparse.Namespace) -> int:
             if team is None:
                 raise CcrError(f"Équipe « {name} » introuvable dans {org.name}.")
             team_ids.append(team.id)
+        agent_id = None
+        if args.role == "agent":
+            # An agent login reads its own evaluations: the --team names where a new agent record goes.
+            if not args.agent:
+                raise CcrError("Un compte téléconseiller doit nommer sa fiche agent : --agent \"Nom Prénom\".")
+            if len(team_ids) > 1:
+                raise CcrError("Un téléconseiller appartient à une seule équipe.")
+            agent = orgs.find_agent_by_name(session=s, org_id=org.id, name=args.agent)
+            if agent is None:
+                if not team_ids:
+                    raise CcrError(f"Agent « {args.agent} » introuvable dans {org.name} : précisez --team pour "
+                                   "créer sa fiche.")
+                agent = Agent(org_id=org.id, team_id=team_ids[0], name=orgs.clean_name(args.agent))
+                s.add(agent)
+                s.flush()
+            elif team_ids and agent.team_id != team_ids[0]:
+                raise CcrError(f"L'agent « {agent.name} » appartient à une autre équipe.")
+            agent_id, team_ids = agent.id, []
+        elif args.agent:
+            raise CcrError("--agent ne s'emploie qu'avec --role agent.")
         user = users.create_user(session=s, org_id=org.id, username=args.username,
                                  display_name=args.name or args.username, password=password, role=args.role,
-                                 team_ids=team_ids, email=args.email)
+                                 team_ids=team_ids, email=args.email, agent_id=agent_id)
         print(f"Utilisateur « {user.username} » ({user.role}) créé dans « {org.name} ».")
     return 0
 
@@ -94,8 +116,10 @@ def _create_user_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", required=True)
     parser.add_argument("--name", help="Nom affiché")
     parser.add_argument("--email")
-    parser.add_argument("--role", required=True, choices=["admin", "dpo", "supervisor", "team_lead"])
-    parser.add_argument("--team", action="append", help="Équipe (chef d'équipe), répétable")
+    parser.add_argument("--role", required=True, choices=list(ROLES))
+    parser.add_argument("--team", action="append",
+                        help="Équipe (chef d'équipe, répétable ; téléconseiller : l'équipe de sa fiche agent)")
+    parser.add_argument("--agent", help="Téléconseiller : le nom de sa fiche agent (créée dans --team si absente)")
     parser.add_argument("--password", help="Mot de passe (sinon demandé de façon masquée)")
 
 

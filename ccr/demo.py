@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ccr.core import audit
 from ccr.core.calls import flatten_text
@@ -27,6 +27,7 @@ from ccr.core.models import Agent, Call, Organisation, Team, Transcript, User
 from ccr.core.orgs import create_organisation
 from ccr.core.users import create_user, load_actor
 from ccr.pipeline import ingest
+from ccr.quality import agent_space, disputes, reviews
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grid_store, score
 from ccr.speech import metrics, redaction
@@ -38,7 +39,9 @@ DEMO_USERS = (  # username, display name, role
     ("dpo", "Marc Délégué", "dpo"),
     ("superviseur", "Sophie Superviseure", "supervisor"),
     ("chef.equipe", "Karim Chef d'équipe", "team_lead"),
+    ("agent.demo", "Nadia Benali", "agent"),  # the agent record of the same name: her own evaluations
 )
+DEMO_PUBLISHED = 12  # the demo agent's latest evaluations published to her: a third validated, one disputed
 TEAMS = ("Équipe Lyon", "Équipe Lille", "Équipe Nantes")
 AGENTS = (
     "Nadia Benali", "Inès Moreau", "Thomas Girard", "Julie Lefèvre", "Hugo Martin", "Sarah Petit",
@@ -223,9 +226,11 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         agents = [Agent(org_id=org.id, team_id=teams[i % len(teams)].id, name=n) for i, n in enumerate(AGENTS)]
         s.add_all(agents)
         s.flush()
+        by_name = {a.name: a.id for a in agents}
         for username, display, role in DEMO_USERS:
             create_user(session=s, org_id=org.id, username=username, display_name=display, password=DEMO_PASSWORD,
-                        role=role, team_ids=[teams[0].id] if role == "team_lead" else [], check_strength=False)
+                        role=role, team_ids=[teams[0].id] if role == "team_lead" else [], check_strength=False,
+                        agent_id=by_name[display] if role == "agent" else None)
         grid_row, grid = grid_store.active_grid(session=s, org_id=org.id)
         org_id, grid_id = org.id, grid_row.id
         agent_rows = [(a.id, a.team_id, a.name.split()[0]) for a in agents]
@@ -245,6 +250,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         if len(batch) >= 200 or i == calls - 1:
             _store_batch(org_id, grid_id, batch, rng)
             batch = []
+    _publish_to_demo_agent(org_id)
     audio_calls = _import_recordings(org_id)
     # A demo database may be checked days later without a server having run: its chain is anchored now.
     audit.checkpoint_job()
@@ -271,6 +277,35 @@ def _store_batch(org_id: int, grid_id: int, batch: list[tuple], rng: random.Rand
                              created_at=started))
             ev = store_evaluation(session=s, call=call, result=result, grid_id=grid_id)
             ev.created_at = started
+
+
+def _publish_to_demo_agent(org_id: int) -> None:
+    """Publish the demo agent's latest evaluations (some validated with a coaching note, the others as the AI
+    scored them) and open one dispute, so « Mes évaluations » and « Contestations » have something to show."""
+    with session() as s:
+        supervisor = load_actor(session=s, user_id=s.exec(select(User.id).where(
+            User.org_id == org_id, User.role == "supervisor")).first())
+        agent = load_actor(session=s, user_id=s.exec(select(User.id).where(
+            User.org_id == org_id, User.role == "agent")).first())
+        calls = s.exec(select(Call.id).where(Call.org_id == org_id, Call.agent_id == agent.agent_id)
+                       .order_by(col(Call.started_at).desc()).limit(DEMO_PUBLISHED)).all()
+    for i, call_id in enumerate(calls):
+        with session() as s:
+            if i % 3 == 0:
+                reviews.validate_review(session=s, actor=supervisor, call_id=call_id, overrides={}, comments={},
+                                        coaching_note="Bonne écoute ; pensez à reformuler la demande avant de "
+                                                      "proposer une solution.", publish=True)
+            else:
+                reviews.publish_evaluation(session=s, actor=supervisor, call_id=call_id)
+    with session() as s:
+        for item in agent_space.list_own(session=s, actor=agent):
+            view = agent_space.open_own(session=s, actor=agent, evaluation_id=item.evaluation_id, log=False)
+            failed = [c["id"] for c in view.criteria if c["final_verdict"] == "fail"]
+            if failed and not item.validated:
+                disputes.open_dispute(session=s, actor=agent, evaluation_id=item.evaluation_id,
+                                      criteria={failed[0]: "pass"},
+                                      comment="J'ai bien reformulé la demande du client au début de l'appel.")
+                break
 
 
 def _import_recordings(org_id: int) -> int:

@@ -101,6 +101,9 @@ _field(cols[3], "Statut", label_of(CALL_STATUS_LABELS, view.status, missing=""))
 
 if not view.scored:
     st.warning("Cet appel n'a pas encore été évalué : rien à valider pour le moment.")
+elif view.blind:
+    st.info("**Revue à l'aveugle** : écoutez et lisez l'appel, puis donnez votre verdict sur chaque critère. Les "
+            "verdicts de l'IA s'affichent ensuite, à côté des vôtres.", icon="🙈")
 else:
     if view.final_critical_failed:
         badge = "⛔ Échec critique"
@@ -120,6 +123,12 @@ else:
     else:
         origin_col.markdown("**Score IA uniquement** (non validé par un humain)")
     origin_col.caption(f"Grille : {md_escape(view.grid_label)}")
+    if view.published_at:
+        kind = "évaluation automatique" if view.published_ai_only and not view.validated else "validée"
+        origin_col.caption(f"Publiée à l'agent le {view.published_at.astimezone(tz).strftime('%d/%m/%Y %H:%M')} "
+                           f"({kind}).")
+    else:
+        origin_col.caption("Non publiée à l'agent (brouillon).")
     if view.unverified:
         st.warning("Certains verdicts du modèle de langue n'ont pas pu être vérifiés : relisez-les avec attention.")
     if view.needs_review:
@@ -172,6 +181,29 @@ for i, seg in enumerate(view.segments):
 if not view.scored:
     st.stop()
 
+if view.blind:
+    st.subheader("Vos verdicts")
+    with st.form("blind_review"):
+        blind_verdicts, blind_comments = {}, {}
+        for crit in view.criteria:
+            head = f"{crit['label']} · poids {fr_number(crit['weight'], 1, trim=True)}"
+            blind_verdicts[crit["id"]] = st.selectbox(head + (" · éliminatoire" if crit["critical"] else ""),
+                                                      VERDICTS, index=None, format_func=VERDICT_LABELS.get,
+                                                      placeholder="Votre verdict", key=f"bv_{crit['id']}")
+            blind_comments[crit["id"]] = st.text_input("Commentaire (facultatif)", key=f"bc_{crit['id']}",
+                                                       max_chars=reviews.MAX_COMMENT_CHARS)
+        if st.form_submit_button("Enregistrer mes verdicts et voir ceux de l'IA", type="primary"):
+            try:
+                with session() as s:
+                    reviews.submit_blind(session=s, actor=actor, call_id=call_id, verdicts=blind_verdicts,
+                                         comments=blind_comments)
+                st.session_state[FLASH_KEY] = ("Verdicts enregistrés. Comparez-les à ceux de l'IA et validez le "
+                                               "résultat retenu.")
+                st.rerun()
+            except CcrError as err:
+                st.error(str(err))
+    st.stop()
+
 # --- scorecard ------------------------------------------------------------------------------------
 st.subheader("Grille d'évaluation")
 live = st.container()
@@ -186,6 +218,13 @@ for crit in view.criteria:
         st.markdown(head)
         ai_label = VERDICT_LABELS.get(crit["ai_verdict"], crit["ai_verdict"])
         st.caption(f"Verdict IA : {ai_label}")
+        if view.blind_verdicts and cid in view.blind_verdicts:
+            mine = view.blind_verdicts[cid]
+            if mine != crit["ai_verdict"]:
+                st.warning(f"Votre verdict à l'aveugle : **{VERDICT_LABELS[mine]}** — différent de l'IA : "
+                           "tranchez ci-dessous.", icon="↔️")
+            else:
+                st.caption(f"Votre verdict à l'aveugle : {VERDICT_LABELS[mine]} (identique)")
         if crit["needs_review"]:
             marker = "**À vérifier**"
             if crit["confidence"] is not None:
@@ -206,7 +245,10 @@ for crit in view.criteria:
             e_text.markdown(f"{who} : « {md_escape(ev.get('text'))} »")
         if can_validate:
             v_col, c_col = st.columns([1, 2])
-            v_col.selectbox("Verdict retenu", VERDICTS, index=VERDICTS.index(crit["final_verdict"]),
+            default = crit["final_verdict"]
+            if view.blind_verdicts and not view.validated:  # a blind reviewer starts from their own verdicts
+                default = view.blind_verdicts.get(cid, default)
+            v_col.selectbox("Verdict retenu", VERDICTS, index=VERDICTS.index(default),
                             format_func=VERDICT_LABELS.get, key=f"ov_{view.evaluation_id}_{cid}")
             c_col.text_input("Commentaire (obligatoire si le verdict change)", value=previous_comments.get(cid, ""),
                              key=f"cm_{view.evaluation_id}_{cid}", max_chars=reviews.MAX_COMMENT_CHARS)
@@ -218,6 +260,9 @@ for crit in view.criteria:
 
 overrides = {c["id"]: st.session_state.get(f"ov_{view.evaluation_id}_{c['id']}", c["final_verdict"])
              for c in view.criteria}
+if view.blind_verdicts and not view.validated:
+    overrides = {cid: st.session_state.get(f"ov_{view.evaluation_id}_{cid}", view.blind_verdicts.get(cid, v))
+                 for cid, v in overrides.items()}
 comments = {c["id"]: st.session_state.get(f"cm_{view.evaluation_id}_{c['id']}", "") for c in view.criteria}
 changed = reviews.changed_verdicts(view.result, overrides)
 with live:
@@ -242,15 +287,30 @@ if can_validate:
                               key=f"rec_{view.evaluation_id}")
     note = st.text_area("Note de coaching pour l'agent", value=note_default, key=f"note_{view.evaluation_id}",
                         help="Texte libre, conservé avec la validation et visible sur cette page.")
-    if st.button("Valider", type="primary"):
+    publish = st.checkbox("Publier à l'agent", value=True, disabled=bool(view.published_at),
+                          help="L'agent voit ses évaluations publiées dans « Mes évaluations » et peut les "
+                               "contester. Une évaluation déjà publiée le reste, avec le score retenu à jour.")
+    b_validate, b_publish = st.columns(2)
+    if b_validate.button("Valider", type="primary"):
         try:
             with session() as s:
                 saved = reviews.validate_review(
                     session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
-                    summary=summary, recommendations=recos_text.splitlines(), coaching_note=note)
+                    summary=summary, recommendations=recos_text.splitlines(), coaching_note=note,
+                    publish=publish and not view.published_at)
             cache.clear_after_write()  # dashboards and the calls list show the validated score at once
             st.session_state[FLASH_KEY] = (f"Évaluation validée : score {fr_score(saved.final_score)} "
                                            f"(score IA initial : {fr_score(saved.ai_score)}).")
+            st.rerun()
+        except CcrError as err:
+            st.error(str(err))
+    if not view.published_at and not view.validated and b_publish.button(
+            "Publier sans revue (évaluation automatique)",
+            help="L'agent la verra avec la mention « évaluation automatique, non revue par un humain »."):
+        try:
+            with session() as s:
+                reviews.publish_evaluation(session=s, actor=actor, call_id=call_id)
+            st.session_state[FLASH_KEY] = "Évaluation publiée à l'agent, avec la mention « évaluation automatique »."
             st.rerun()
         except CcrError as err:
             st.error(str(err))

@@ -19,6 +19,7 @@ with session() as s:
     teams = orgs.list_teams(session=s, actor=actor)
     agents = orgs.list_agents(session=s, actor=actor, include_inactive=True)
 team_names = {t.id: plain(t.name) for t in teams}
+agent_names = {a.id: plain(a.name) for a in agents}
 role_fmt = ROLE_LABELS.get
 PASSWORD_HELP = (f"Au moins {users.MIN_PASSWORD_LEN} caractères, trois types de caractères ; "
                  f"{users.BCRYPT_MAX_BYTES} octets au plus (un caractère accentué en compte deux).")
@@ -31,6 +32,7 @@ st.dataframe(
                 "Nom": r["display_name"],
                 "Rôle": role_fmt(r["role"]),
                 "Équipes": ", ".join(team_names.get(t, "?") for t in r["team_ids"]),
+                "Agent": agent_names.get(r["agent_id"], "") if r["agent_id"] else "",
                 "Actif": r["active"],
                 "Verrouillé": r["locked"],
                 "Dernière connexion": r["last_login_at"],
@@ -50,13 +52,15 @@ with tab_new, st.form("new_user", clear_on_submit=True):
     email = st.text_input("E-mail (facultatif)")
     role = st.selectbox("Rôle", ROLES, format_func=role_fmt)
     team_ids = st.multiselect("Équipes (chef d'équipe)", list(team_names), format_func=team_names.get)
+    agent_id = st.selectbox("Fiche agent (téléconseiller)", list(agent_names), index=None,
+                            format_func=agent_names.get, placeholder="Seulement pour un téléconseiller")
     password = st.text_input("Mot de passe initial", type="password", help=PASSWORD_HELP)
     if st.form_submit_button("Créer l'utilisateur"):
         try:
             with session() as s:
                 users.create_user(session=s, org_id=actor.org_id, username=username, display_name=display_name,
                                   password=password, role=role, team_ids=team_ids, email=email or None,
-                                  actor=actor)
+                                  actor=actor, agent_id=agent_id if role == "agent" else None)
             st.success(f"Utilisateur « {md_escape(username)} » créé.")
             st.rerun()
         except CcrError as err:
@@ -72,12 +76,17 @@ with tab_edit:
             new_role = st.selectbox("Rôle", ROLES, index=ROLES.index(current["role"]), format_func=role_fmt)
             new_teams = st.multiselect("Équipes", list(team_names), default=current["team_ids"],
                                        format_func=team_names.get)
+            new_agent = st.selectbox("Fiche agent (téléconseiller)", list(agent_names),
+                                     index=list(agent_names).index(current["agent_id"])
+                                     if current["agent_id"] in agent_names else None,
+                                     format_func=agent_names.get, placeholder="Seulement pour un téléconseiller")
             new_active = st.checkbox("Compte actif", value=current["active"])
             if st.form_submit_button("Enregistrer"):
                 try:
                     with session() as s:
                         users.update_user(session=s, actor=actor, user_id=chosen, role=new_role,
-                                          team_ids=new_teams, active=new_active)
+                                          team_ids=new_teams, active=new_active,
+                                          agent_id=new_agent if new_role == "agent" else None)
                     st.success("Modifications enregistrées ; les sessions ouvertes de ce compte sont fermées.")
                     st.rerun()
                 except CcrError as err:

@@ -65,7 +65,7 @@ class Tenant:
     org_id: int
     team_ids: list[int]
     agent_ids: list[int]
-    users: dict[str, int]  # role -> user id (team_lead attached to the first team only)
+    users: dict[str, int]  # role -> user id (team_lead attached to the first team only; agent = agent_ids[0])
 
     def actor(self, role: str):
         """The Actor of this tenant's user with ``role``."""
@@ -92,10 +92,12 @@ def make_tenant(name: str, prefix: str) -> Tenant:
         s.add_all(agents)
         s.flush()
         users = {}
-        for role in ("admin", "dpo", "supervisor", "team_lead"):
+        for role in ("admin", "dpo", "supervisor", "team_lead", "agent"):
+            # The agent login is the first agent's (first team): it reads only that agent's evaluations.
             u = create_user(session=s, org_id=org.id, username=f"{prefix}.{role.replace('_', '')}",
                             display_name=f"{prefix} {role}", password=TEST_PASSWORD, role=role,
-                            team_ids=[teams[0].id] if role == "team_lead" else [])
+                            team_ids=[teams[0].id] if role == "team_lead" else [],
+                            agent_id=agents[0].id if role == "agent" else None)
             users[role] = u.id
         return Tenant(org.id, [t.id for t in teams], [a.id for a in agents], users)
 

@@ -28,11 +28,15 @@ def _roles(*names: str) -> frozenset[str]:
 # the browser fetch a font from a third-party host.
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home", "pages/home.py", "Accueil", "🏠", _roles("admin", "dpo", "supervisor", "team_lead"), "CCR"),
+    # An agent's only page: their published evaluations, disputes and export.
+    PageSpec("my_evaluations", "pages/my_evaluations.py", "Mes évaluations", "🗂️", _roles("agent"), "Mon espace"),
     PageSpec("dashboard", "pages/dashboard.py", "Tableau de bord", "📊", _roles("team_lead", "supervisor", "admin"),
              "Qualité"),
     PageSpec("calls", "pages/calls.py", "Appels", "📞", _roles("team_lead", "supervisor", "admin"), "Qualité"),
     PageSpec("review", "pages/review.py", "Revue d'appel", "🎧", _roles("supervisor", "admin", "team_lead"), "Qualité"),
     PageSpec("to_review", "pages/to_review.py", "À revoir", "📝", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("disputes", "pages/disputes.py", "Contestations", "⚖️", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("calibration", "pages/calibration.py", "Calibration", "🎯", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("grids", "pages/grids.py", "Grilles", "📐", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("import", "pages/import_calls.py", "Import", "📥", _roles("supervisor", "admin"), "Appels"),
     PageSpec("users", "pages/users.py", "Utilisateurs", "👥", _roles("admin"), "Administration"),
@@ -56,6 +60,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_queue": _roles("supervisor", "admin"),  # retry failed calls, re-score with another grid
     "manage_agents": _roles("supervisor", "admin"),
     "edit_grids": _roles("supervisor", "admin"),
+    "read_grids": _roles("supervisor", "admin", "team_lead", "dpo"),
     # Team leads read their teams' calls and coach from them; validating a review is the supervisors' work.
     # The DPO handles data, not quality.
     "read_reviews": _roles("supervisor", "admin", "team_lead"),
@@ -67,6 +72,12 @@ ACTIONS: dict[str, frozenset[str]] = {
     "schedule_maintenance": _roles("admin"),
     "write_incidents": _roles("admin"),
     "read_breaches": _roles("admin", "dpo"),
+    # An agent reads, acknowledges, contests and exports their own published evaluations, nothing else.
+    "own_evaluations": _roles("agent"),
+    "publish_evaluations": _roles("supervisor", "admin"),
+    "resolve_disputes": _roles("supervisor", "admin"),
+    "calibrate": _roles("supervisor", "admin"),
+    "quality_policy": _roles("admin"),
 }
 
 

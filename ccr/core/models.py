@@ -59,6 +59,8 @@ class User(SQLModel, table=True):
     email: str | None = None
     password_hash: str
     role: str  # ccr.core.vocab.ROLES
+    # The agent record an "agent" login is (its own evaluations); None for every other role.
+    agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
     active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = None
@@ -207,6 +209,12 @@ class Evaluation(SQLModel, table=True):
     # The scorer was unsure of a verdict (doubtful speech recognition or dialogue act): the call goes to
     # "À revoir". The server default keeps rows written without the column (older code) unflagged.
     needs_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Publication to the agent (ccr.quality.publication): drafts are never shown to the agent. AI-only =
+    # published without a human review, with that mention on the agent's screen.
+    published_at: datetime | None = None
+    published_by: int | None = Field(default=None, foreign_key="user.id")
+    published_ai_only: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    acknowledged_at: datetime | None = None
     result_json: str = Field(sa_column=Column(Text, nullable=False))  # the scoring contract object
     usage_json: str | None = Field(default=None, sa_column=Column(Text))
     # denormalised from the call
@@ -280,6 +288,83 @@ class Review(SQLModel, table=True):
     summary: str | None = Field(default=None, sa_column=Column(Text))
     recommendations_json: str | None = Field(default=None, sa_column=Column(Text))
     coaching_note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class QualityPolicy(SQLModel, table=True):
+    """An organisation's rules for disputes and reviews (ccr.quality.policy); no row = the defaults."""
+
+    org_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    dispute_days: int = 15  # what French contact centres' QA agreements usually give an agent to contest
+    answer_days: int = 10  # two working weeks for the supervisor's answer
+    dispute_limit: int = 5  # per agent and window (0 = none): room for real errors, not for blocking every one
+    dispute_window_days: int = 30
+    blind_review: bool = False
+    updated_by: int | None = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Dispute(SQLModel, table=True):
+    """An agent's contest of criteria of a published evaluation, and the supervisor's answer."""
+
+    __table_args__ = (UniqueConstraint("evaluation_id"),
+                      Index("ix_dispute_queue", "org_id", "status", "answer_due_at"))
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id")
+    evaluation_id: int = Field(foreign_key="evaluation.id")
+    call_id: int = Field(foreign_key="call.id", index=True)
+    agent_id: int | None = Field(default=None, index=True)
+    team_id: int | None = None
+    opened_by: int | None = Field(default=None, foreign_key="user.id")
+    opened_at: datetime = Field(default_factory=utcnow)
+    answer_due_at: datetime
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "open"  # ccr.core.vocab.DISPUTE_STATUSES
+    resolved_by: int | None = Field(default=None, foreign_key="user.id")
+    resolved_at: datetime | None = None
+    resolution: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class DisputeItem(SQLModel, table=True):
+    """One contested criterion of a dispute: the verdict contested, the one asked for, the decision."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id")
+    dispute_id: int = Field(foreign_key="dispute.id", index=True)
+    criterion_id: str
+    verdict: str
+    requested: str
+    decision: str | None = None  # ccr.core.vocab.DISPUTE_DECISIONS
+
+
+class CalibrationSession(SQLModel, table=True):
+    """Several supervisors score one call blind; the group then agrees on a result (ccr.quality.calibration)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    title: str
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    status: str = "open"  # open | closed
+    agreed_json: str | None = Field(default=None, sa_column=Column(Text))
+    closed_by: int | None = Field(default=None, foreign_key="user.id")
+    closed_at: datetime | None = None
+
+
+class BlindScore(SQLModel, table=True):
+    """Verdicts a person gave without seeing the AI's (blind review) or the group's (calibration session)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id")
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    call_id: int = Field(foreign_key="call.id", index=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="user.id")
+    calibration_id: int | None = Field(default=None, foreign_key="calibrationsession.id", index=True)
+    verdicts_json: str = Field(sa_column=Column(Text, nullable=False))
+    comments_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    score: float
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -25,9 +25,9 @@ from ccr.core import audit
 from ccr.core.config import get_settings
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
-from ccr.core.models import Organisation, Team, User, UserTeam
+from ccr.core.models import Agent, Organisation, Team, User, UserTeam
 from ccr.core.textnorm import strip_bidi
-from ccr.core.vocab import ROLES
+from ccr.core.vocab import ORG_WIDE_ROLES, ROLES
 
 FORM_LOGIN = "formulaire"  # the login method (as the audit names it) that proves the password
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -50,6 +50,7 @@ class Actor:
     org_id: int
     role: str
     team_ids: frozenset[int] = field(default_factory=frozenset)
+    agent_id: int | None = None  # an "agent" login: the agent whose own evaluations it reads
 
     @property
     def who(self) -> audit.Who:
@@ -58,8 +59,8 @@ class Actor:
 
     @property
     def sees_all_teams(self) -> bool:
-        """Team leads are limited to their teams; other roles see the whole organisation."""
-        return self.role != "team_lead"
+        """Admins, DPOs and supervisors see the whole organisation; team leads their teams, agents no team."""
+        return self.role in ORG_WIDE_ROLES
 
 
 def _check_length(password: str) -> None:
@@ -122,6 +123,7 @@ def load_actor(*, session: Session, user_id: int) -> Actor:
         org_id=user.org_id,
         role=user.role,
         team_ids=frozenset(teams),
+        agent_id=user.agent_id if user.role == "agent" else None,
     )
 
 
@@ -251,6 +253,24 @@ def _check_teams(session: Session, org_id: int, team_ids: list[int]) -> None:
         raise NotFound("Équipe introuvable dans votre organisation.")
 
 
+def _check_agent_link(session: Session, org_id: int, role: str, agent_id: int | None,
+                      user_id: int | None = None) -> None:
+    """An agent login names one agent of its organisation, not already linked to another login."""
+    if role != "agent":
+        if agent_id is not None:
+            raise InvalidInput("Seul un compte « Téléconseiller » est rattaché à un agent.")
+        return
+    if agent_id is None:
+        raise InvalidInput("Un compte « Téléconseiller » doit être rattaché à la fiche de l'agent.")
+    agent = session.get(Agent, agent_id)
+    if agent is None or agent.org_id != org_id:
+        raise NotFound("Agent introuvable dans votre organisation.")
+    taken = session.exec(select(User.id).where(User.agent_id == agent_id, User.org_id == org_id,
+                                               User.active == True)).all()  # noqa: E712
+    if any(uid != user_id for uid in taken):
+        raise InvalidInput(f"L'agent « {agent.name} » a déjà un compte actif.")
+
+
 def create_user(
     *,
     session: Session,
@@ -263,8 +283,11 @@ def create_user(
     email: str | None = None,
     actor: Actor | None = None,
     check_strength: bool = True,
+    agent_id: int | None = None,
 ) -> User:
-    """Create a login in ``org_id``; an actor, when given, must be an admin of that organisation."""
+    """Create a login in ``org_id``; an actor, when given, must be an admin of that organisation.
+
+    An "agent" login needs ``agent_id``: the agent record of the organisation whose evaluations it reads."""
     if actor is not None:
         _require_admin(actor)
         if actor.org_id != org_id:
@@ -283,8 +306,11 @@ def create_user(
     _check_teams(session, org_id, team_ids)
     if role == "team_lead" and not team_ids:
         raise InvalidInput("Un chef d'équipe doit être rattaché à au moins une équipe.")
+    if role == "agent" and team_ids:
+        raise InvalidInput("Un téléconseiller ne voit que ses propres évaluations : ne lui attribuez pas d'équipe.")
+    _check_agent_link(session, org_id, role, agent_id)
     user = User(org_id=org_id, username=username, display_name=strip_bidi(display_name).strip() or username,
-                email=email, password_hash=hash_password(password), role=role)
+                email=email, password_hash=hash_password(password), role=role, agent_id=agent_id)
     try:
         # A savepoint: a concurrent creation of the same login (the unique index) must not undo the caller's
         # other work, and gets the same answer as the check above.
@@ -297,7 +323,8 @@ def create_user(
         session.add(UserTeam(user_id=user.id, team_id=tid, org_id=org_id))
     who = actor.who if actor else audit.Who(org_id=org_id, username="cli")
     audit.log_event(session=session, who=who, action="user_created", target_type="user", target_id=user.id,
-                    detail={"identifiant": username, "role": role, "equipes": team_ids}, org_id=org_id)
+                    detail={"identifiant": username, "role": role, "equipes": team_ids, "agent_id": agent_id},
+                    org_id=org_id)
     return user
 
 
@@ -320,6 +347,7 @@ def list_users(*, session: Session, actor: Actor) -> list[dict]:
             "active": u.active,
             "locked": is_locked(u, now),
             "team_ids": sorted(teams_of.get(u.id, [])),
+            "agent_id": u.agent_id,
             "last_login_at": u.last_login_at,
         }
         for u in users
@@ -342,8 +370,11 @@ def update_user(
     team_ids: list[int] | None = None,
     display_name: str | None = None,
     active: bool | None = None,
+    agent_id: int | None = None,
 ) -> User:
-    """Change a user's role, teams, name or active flag (admin only); revokes their sessions."""
+    """Change a user's role, teams, name, active flag or linked agent (admin only); revokes their sessions.
+
+    A login leaving the "agent" role loses its agent link; one taking it needs ``agent_id``."""
     _require_admin(actor)
     user = _get_own_user(session, actor, user_id)
     changes: dict = {}
@@ -372,6 +403,19 @@ def update_user(
             for tid in team_ids:
                 session.add(UserTeam(user_id=user.id, team_id=tid, org_id=actor.org_id))
             changes["equipes"] = [sorted(current), sorted(team_ids)]
+    if user.role == "agent":
+        new_agent = agent_id if agent_id is not None else user.agent_id
+        if new_agent != user.agent_id or "role" in changes:
+            _check_agent_link(session, actor.org_id, "agent", new_agent, user_id=user.id)
+        if session.exec(select(UserTeam.team_id).where(UserTeam.user_id == user.id)).first() is not None:
+            raise InvalidInput("Un téléconseiller ne voit que ses propres évaluations : ne lui attribuez pas "
+                               "d'équipe.")
+    else:
+        _check_agent_link(session, actor.org_id, user.role, agent_id)  # refuses a link for another role
+        new_agent = None  # a login leaving the agent role stops reading that agent's evaluations
+    if new_agent != user.agent_id:
+        changes["agent_id"] = [user.agent_id, new_agent]
+        user.agent_id = new_agent
     if user.role == "team_lead":
         has_team = team_ids if team_ids is not None else session.exec(
             select(UserTeam.team_id).where(UserTeam.user_id == user.id)

@@ -23,13 +23,16 @@ CALL_STATUS_LABELS = {
 DIRECTIONS = ("entrant", "sortant")
 DIRECTION_LABELS = {"entrant": "Entrant", "sortant": "Sortant"}
 
-ROLES = ("admin", "dpo", "supervisor", "team_lead")
+ROLES = ("admin", "dpo", "supervisor", "team_lead", "agent")
 ROLE_LABELS = {
     "admin": "Administrateur",
     "dpo": "Délégué à la protection des données",
     "supervisor": "Superviseur",
     "team_lead": "Chef d'équipe",
+    "agent": "Téléconseiller",
 }
+# Roles that see a whole organisation's calls; a team lead sees their teams, an agent only their own.
+ORG_WIDE_ROLES = frozenset({"admin", "dpo", "supervisor"})
 
 ORG_STATUSES = ("active", "suspended", "terminated")
 
@@ -40,3 +43,14 @@ VERDICT_LABELS = {"pass": "Conforme", "fail": "Non conforme", "na": "Non applica
 # Who said a transcript line. "inconnu" is what a mono recording without speaker separation gets.
 SPEAKERS = ("agent", "customer", "inconnu")
 SPEAKER_LABELS = {"agent": "Agent", "customer": "Client", "inconnu": "Inconnu"}
+
+# A dispute of a published evaluation: open until a supervisor decides; "partial" = some criteria accepted.
+DISPUTE_STATUSES = ("open", "accepted", "partial", "rejected")
+DISPUTE_STATUS_LABELS = {
+    "open": "en attente",
+    "accepted": "acceptée",
+    "partial": "acceptée en partie",
+    "rejected": "rejetée",
+}
+# A supervisor's decision on one contested criterion.
+DISPUTE_DECISIONS = ("accepted", "rejected")

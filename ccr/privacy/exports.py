@@ -32,7 +32,7 @@ from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, CcrError, InvalidInput, NotFound
 from ccr.core.models import Agent, AuditLog, Call, Evaluation, Export, Organisation, Review, Team, Transcript
 from ccr.core.users import Actor
-from ccr.privacy import subjects
+from ccr.privacy import explanations, subjects
 from ccr.privacy.records import (
     AUDIT_FIELDS,
     CALL_FIELDS,
@@ -278,6 +278,8 @@ def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: s
     with db_session(settings) as s:
         subject = subjects.resolve_subject(session=s, actor=actor, agent_id=agent_id, phone=phone)
         data = subjects.collect_subject_data(session=s, actor=actor, subject=subject)
+        explained = explanations.explanation_data(session=s, org_id=actor.org_id, agent_id=subject.agent_id) \
+            if subject.kind == "agent" else None
         audio_keys = {c.id: (c.audio_key, audio_extension(c)) for c in subjects.subject_calls(
             session=s, actor=actor, subject=subject) if c.audio_key} if include_audio else {}
         now = utcnow()
@@ -296,6 +298,9 @@ def create_subject_export(*, actor: Actor, agent_id: int | None = None, phone: s
     archive = _Archive(part, settings)
     archive.add("donnees.json", json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
     archive.add("resume.txt", subjects.summary_text(data, settings=settings).encode("utf-8"))
+    if explained is not None:  # an agent: the same explanation of their evaluations as their own download
+        archive.add("explication_evaluations.txt", explanations.explanation_text(explained, settings=settings)
+                    .encode("utf-8"))
     n_audio = 0
     for call_id, (audio_key, ext) in audio_keys.items():
         try:

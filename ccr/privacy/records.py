@@ -1,7 +1,7 @@
-"""What an export or a subject-access file holds: one row per call, transcript, evaluation, review, audit entry,
-and where sealed archives live on disk.
+"""What an export or a subject-access file holds: one row per call, transcript, evaluation, review, dispute,
+audit entry; where sealed archives live on disk; and the quality records that go with an evaluation.
 
-Shared by the organisation export, the data-subject export and the purge (which deletes expired archives)."""
+Shared by the organisation export, the data-subject export, the erasure and the purge."""
 
 from __future__ import annotations
 
@@ -11,9 +11,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete, or_, select
+from sqlmodel import Session, col
+
 from ccr.core.config import Settings
 from ccr.core.errors import NotFound
-from ccr.core.models import AuditLog, Call, Evaluation, Review, Transcript
+from ccr.core.models import (
+    AuditLog,
+    BlindScore,
+    CalibrationSession,
+    Call,
+    Dispute,
+    DisputeItem,
+    Evaluation,
+    Review,
+    Transcript,
+)
 
 EXPORT_SUFFIX = ".zip.enc"  # a sealed ZIP: never a plain archive on disk
 AUDIO_EXTENSIONS = frozenset({"wav", "mp3", "ogg", "oga", "opus", "flac", "m4a", "aac", "webm", "mp4", "wma"})
@@ -99,6 +112,31 @@ def review_row(r: Review) -> dict[str, Any]:
             "overrides": r.overrides_json, "comments": r.comments_json, "summary": r.summary,
             "recommendations": r.recommendations_json, "coaching_note": r.coaching_note,
             "created_at": iso(r.created_at)}
+
+
+def dispute_row(d: Dispute) -> dict[str, Any]:
+    """One dispute as an export row (the agent's comment and the answer included: they are the agent's data)."""
+    return {"id": d.id, "call_id": d.call_id, "evaluation_id": d.evaluation_id, "opened_at": iso(d.opened_at),
+            "answer_due_at": iso(d.answer_due_at), "comment": d.comment, "status": d.status,
+            "resolved_by": d.resolved_by, "resolved_at": iso(d.resolved_at), "resolution": d.resolution}
+
+
+def delete_quality_records(session: Session, org_id: int, evaluation_ids: list[int]) -> int:
+    """Delete the disputes, blind scores and calibration sessions of evaluations about to be deleted; returns
+    the number of disputes (they hold the agent's own words)."""
+    if not evaluation_ids:
+        return 0
+    disputes = select(Dispute.id).where(Dispute.org_id == org_id, col(Dispute.evaluation_id).in_(evaluation_ids))
+    session.execute(delete(DisputeItem).where(col(DisputeItem.dispute_id).in_(disputes)))
+    n = int(session.execute(delete(Dispute).where(Dispute.org_id == org_id,
+                                                  col(Dispute.evaluation_id).in_(evaluation_ids))).rowcount or 0)
+    sessions = select(CalibrationSession.id).where(CalibrationSession.org_id == org_id,
+                                                   col(CalibrationSession.evaluation_id).in_(evaluation_ids))
+    session.execute(delete(BlindScore).where(BlindScore.org_id == org_id, or_(
+        col(BlindScore.evaluation_id).in_(evaluation_ids), col(BlindScore.calibration_id).in_(sessions))))
+    session.execute(delete(CalibrationSession).where(CalibrationSession.org_id == org_id,
+                                                     col(CalibrationSession.evaluation_id).in_(evaluation_ids)))
+    return n
 
 
 def audit_row(e: AuditLog) -> dict[str, Any]:

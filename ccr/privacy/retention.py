@@ -63,7 +63,7 @@ from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty, settle_rollups
 from ccr.privacy.history import chunks, fold_into_daily_stats
 from ccr.privacy.locks import LOCK_NAME, acquire_lock, lock_owner_id, release_lock, renew_lock
-from ccr.privacy.records import EXPORT_SUFFIX, export_path
+from ccr.privacy.records import EXPORT_SUFFIX, delete_quality_records, export_path
 
 log = logging.getLogger(__name__)
 
@@ -412,6 +412,7 @@ class _Purger:
                 ev_ids = list(s.exec(select(Evaluation.id).where(Evaluation.org_id == org.id,
                                                                  col(Evaluation.call_id).in_(chunk))).all())
                 counts["reviews"] += _delete(s, Review, col(Review.evaluation_id).in_(ev_ids))
+                counts["disputes"] += delete_quality_records(s, org.id, ev_ids)
                 _delete(s, CriterionResult, col(CriterionResult.evaluation_id).in_(ev_ids))
                 _delete(s, IrritantHit, col(IrritantHit.evaluation_id).in_(ev_ids))
                 counts["evaluations"] += _delete(s, Evaluation, col(Evaluation.id).in_(ev_ids))
@@ -613,6 +614,7 @@ DELETED_LABELS = {
     "transcripts": "Transcriptions",
     "evaluations": "Évaluations",
     "reviews": "Validations",
+    "disputes": "Contestations",
     "calls": "Appels",
     "audit_log": "Entrées du journal",
     "consent_records": "Preuves de consentement",

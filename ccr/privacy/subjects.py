@@ -40,12 +40,14 @@ from ccr.core.models import (
     AuditLog,
     Call,
     CriterionResult,
+    Dispute,
     Evaluation,
     Export,
     IrritantHit,
     Review,
     Team,
     Transcript,
+    User,
 )
 from ccr.core.textnorm import strip_bidi
 from ccr.core.users import Actor
@@ -53,7 +55,16 @@ from ccr.core.vocab import DIRECTIONS
 from ccr.dashboards.rollups import mark_dirty, settle_rollups
 from ccr.privacy.history import fold_into_daily_stats
 from ccr.privacy.locks import LOCK_NAME, job_lock
-from ccr.privacy.records import call_row, evaluation_row, export_path, iso, review_row, transcript_row
+from ccr.privacy.records import (
+    call_row,
+    delete_quality_records,
+    dispute_row,
+    evaluation_row,
+    export_path,
+    iso,
+    review_row,
+    transcript_row,
+)
 
 CONFIRM_WORD = "EFFACER"  # the DPO types "EFFACER <name>": no erasure by a stray click
 MIN_PHONE_DIGITS = 6  # shorter strings would match many unrelated numbers
@@ -206,6 +217,8 @@ def collect_subject_data(*, session: Session, actor: Actor, subject: Subject) ->
             session, select(Evaluation).where(Evaluation.org_id == actor.org_id), Evaluation.call_id, ids)],
         "validations": [review_row(r) for r in _in_chunks(
             session, select(Review).where(Review.org_id == actor.org_id), Review.call_id, ids)],
+        "contestations": [dispute_row(d) for d in _in_chunks(
+            session, select(Dispute).where(Dispute.org_id == actor.org_id), Dispute.call_id, ids)],
         "journal": [{"date": iso(e.created_at), "utilisateur": e.username, "action": e.action,
                      "cible": e.target_type, "cible_id": e.target_id}
                     for e in _audit_mentions(session, actor, subject)],
@@ -229,6 +242,7 @@ def summary_text(data: dict[str, Any], *, settings: Settings | None = None) -> s
         f"Transcriptions (caviardées) : {len(data['transcriptions'])}",
         f"Évaluations : {len(data['evaluations'])}",
         f"Validations par un superviseur : {len(data['validations'])}",
+        f"Contestations : {len(data.get('contestations', []))}",
         f"Mentions au journal d'audit : {len(data['journal'])}",
         "",
     ]
@@ -283,6 +297,7 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
                                                              col(Evaluation.call_id).in_(chunk))).all())
             counts["reviews"] = counts.get("reviews", 0) + _rowcount(
                 s, delete(Review).where(Review.org_id == org, col(Review.call_id).in_(chunk)))
+            counts["disputes"] = counts.get("disputes", 0) + delete_quality_records(s, org, ev_ids)
             _rowcount(s, delete(CriterionResult).where(col(CriterionResult.evaluation_id).in_(ev_ids)))
             _rowcount(s, delete(IrritantHit).where(col(IrritantHit.evaluation_id).in_(ev_ids)))
             counts["evaluations"] = counts.get("evaluations", 0) + _rowcount(
@@ -301,6 +316,12 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
             s.delete(e)
         counts["exports"] = len(exports)
         if subject.kind == "agent":
+            # The agent's login (if any) loses its link and is closed: it would otherwise point at nothing.
+            for user in s.exec(select(User).where(User.org_id == org, User.agent_id == subject.agent_id)).all():
+                user.agent_id, user.active, user.sessions_revoked_at = None, False, utcnow()
+                s.add(user)
+                counts["accounts_closed"] = counts.get("accounts_closed", 0) + 1
+            s.flush()
             s.delete(s.get(Agent, subject.agent_id))
             counts["agent"] = 1
         settle_rollups(session=s, org_id=org, settings=settings)  # no per-agent figure outlives the erasure

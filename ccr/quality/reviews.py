@@ -1,4 +1,4 @@
-"""Human oversight of AI verdicts: open a call, validate or correct its evaluation, the review queue, calibration.
+"""Human oversight of AI verdicts: open a call, validate or correct its evaluation, publish it, the review queue.
 
 The AI evaluation is never rewritten: ``ai_score``, ``result_json`` and each ``ai_verdict`` stay as
 scored. A validation stores a :class:`~ccr.core.models.Review` and sets the evaluation's ``final_*`` columns
@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -26,11 +25,13 @@ from ccr.core.config import get_settings
 from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput
-from ccr.core.models import Agent, Call, CriterionResult, Evaluation, Review, Team, Transcript, User
+from ccr.core.models import Agent, BlindScore, Call, CriterionResult, Evaluation, Review, Team, Transcript, User
 from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
+from ccr.quality.blind import blind_pending, own_blind_score, verdicts_of
 from ccr.quality.evaluations import result_of
+from ccr.quality.publication import mark_published
 from ccr.scoring.evaluation import VERDICTS, compute_score
 from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
 from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_codes
@@ -38,7 +39,6 @@ from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_c
 MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
 SAMPLE_BUCKETS = 10_000  # 0.01 % resolution, enough for any sample rate a supervisor would set
 DEFAULT_QUEUE_LIMIT = 200  # one screen of work; more would not be reviewed the same day anyway
-TOP_DISAGREEMENTS = 10
 MAX_COMMENT_CHARS = 2000  # a comment explains a verdict; longer text belongs to the coaching note
 MAX_NOTE_CHARS = 10_000
 AUDIO_MIME = {"wav": "audio/wav", "pcm_s16le": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg",
@@ -97,6 +97,12 @@ class CallView:
     grid: Grid | None = None
     criteria: list[dict[str, Any]] = field(default_factory=list)
     latest_review: ReviewView | None = None
+    published_at: datetime | None = None
+    published_ai_only: bool = False
+    # Blind review: the AI's verdicts, score, evidence and summary are left out of this view until the
+    # reviewer has submitted their own verdicts; ``blind_verdicts`` are those, once submitted.
+    blind: bool = False
+    blind_verdicts: dict[str, str] | None = None
 
     @property
     def scored(self) -> bool:
@@ -222,8 +228,10 @@ def latest_review(*, session: Session, evaluation: Evaluation) -> Review | None:
     ).first()
 
 
-def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True) -> CallView:
-    """Everything the review page shows about a call the actor may see; logs ``call_opened`` when ``log``."""
+def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True, hide_ai: bool = False) -> CallView:
+    """Everything the review page shows about a call the actor may see; logs ``call_opened`` when ``log``.
+
+    ``hide_ai`` leaves the AI's output out whatever the organisation's rule (a calibration session's scoring)."""
     call = _readable_call(session, actor, call_id)
     agent = session.get(Agent, call.agent_id) if call.agent_id else None
     team = session.get(Team, call.team_id) if call.team_id else None
@@ -244,28 +252,33 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         return CallView(**base)
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
+    review = latest_review(session=session, evaluation=ev)
+    latest = _review_view(session, review) if review else None
+    if hide_ai or blind_pending(session=session, actor=actor, evaluation=ev):
+        _log_opened(session, actor, call.id, ev.id, log)
+        # Nothing the AI produced is in this view: the page cannot show what it never receives.
+        criteria = [{"id": item["id"], "label": label_of(grid, item["id"]), "critical": _critical(grid, item["id"]),
+                     "weight": item.get("weight")} for item in result.get("criteria") or []]
+        return CallView(**base, evaluation_id=ev.id, grid_id=ev.grid_id,
+                        grid_label=f"{grid.name} v{ev.grid_version}", grid=grid, criteria=criteria,
+                        latest_review=latest, published_at=ev.published_at, blind=True)
     finals = dict(session.exec(select(CriterionResult.criterion_id, CriterionResult.final_verdict)
                                .where(CriterionResult.evaluation_id == ev.id,
                                       CriterionResult.org_id == ev.org_id)).all())
     criteria = []
     for item in result.get("criteria") or []:
-        try:
-            c = grid.criterion(item["id"])
-            label, critical = c.label, c.critical
-        except KeyError:
-            label, critical = item["id"], False
         # Results stored before the scorer rated its own confidence have none: not flagged, no confidence.
         flagged = item.get("needs_review") is True
         criteria.append({
-            "id": item["id"], "label": label, "critical": critical, "weight": item.get("weight"),
+            "id": item["id"], "label": label_of(grid, item["id"]), "critical": _critical(grid, item["id"]),
+            "weight": item.get("weight"),
             "ai_verdict": item["verdict"], "final_verdict": finals.get(item["id"], item["verdict"]),
             "evidence": item.get("evidence") or [], "explanation": item.get("explanation") or "",
             "confidence": confidence_of(item), "needs_review": flagged,
             "review_reason": _text(item.get("review_reason")) if flagged else "",
             "review_at": _seconds(item.get("review_at")) if flagged else None,
         })
-    review = latest_review(session=session, evaluation=ev)
-    latest = _review_view(session, review) if review else None
+    mine = own_blind_score(session=session, actor=actor, evaluation=ev)
     _log_opened(session, actor, call.id, ev.id, log)
     return CallView(
         **base,
@@ -275,8 +288,16 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True)
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
         needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
         result=result, grid=grid, criteria=criteria,
-        latest_review=latest,
+        latest_review=latest, published_at=ev.published_at, published_ai_only=ev.published_ai_only,
+        blind_verdicts=verdicts_of(mine) if mine else None,
     )
+
+
+def _critical(grid: Grid, cid: str) -> bool:
+    try:
+        return grid.criterion(cid).critical
+    except KeyError:
+        return False
 
 
 def _log_opened(session: Session, actor: Actor, call_id: int, evaluation_id: int | None, log: bool) -> None:
@@ -350,8 +371,11 @@ def validate_review(
     summary: str | None = None,
     recommendations: list[str] | None = None,
     coaching_note: str | None = None,
+    publish: bool = False,
 ) -> Review:
-    """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards."""
+    """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards.
+
+    With ``publish``, the evaluation is also published to its agent (validated by a human)."""
     if not may(actor.role, "validate_reviews"):
         raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs valident les évaluations.")
     call = _readable_call(session, actor, call_id)
@@ -366,7 +390,7 @@ def validate_review(
                       if c and cid in changed}
     missing = [cid for cid in changed if cid not in clean_comments]
     if missing:
-        labels = ", ".join(f"« {_label(grid, cid)} »" for cid in missing)
+        labels = ", ".join(f"« {label_of(grid, cid)} »" for cid in missing)
         raise InvalidInput(f"Un commentaire est obligatoire pour chaque verdict modifié : {labels}.")
     recos = [r.strip() for r in (recommendations or []) if r and r.strip()]
     review = Review(
@@ -396,10 +420,64 @@ def validate_review(
                     target_id=call.id,
                     detail={"evaluation_id": ev.id, "review_id": review.id, "score_ia": ev.ai_score,
                             "score_final": score, "modifications": changes})
+    if publish:
+        mark_published(session=session, actor=actor, evaluation=ev)
     return review
 
 
-def _label(grid: Grid, cid: str) -> str:
+def publish_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evaluation:
+    """Publish a call's current evaluation to its agent as it stands (validated, or AI only with that mention)."""
+    if not may(actor.role, "publish_evaluations"):
+        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs publient les évaluations.")
+    call = _readable_call(session, actor, call_id)
+    ev = _current_eval(session, call)
+    if ev is None:
+        raise InvalidInput("Cet appel n'a pas encore été évalué : il n'y a rien à publier.")
+    mark_published(session=session, actor=actor, evaluation=ev)
+    return ev
+
+
+def submit_blind(*, session: Session, actor: Actor, call_id: int, verdicts: dict[str, str],
+                 comments: dict[str, str] | None = None) -> BlindScore:
+    """Store a reviewer's own verdicts on every criterion, given before seeing the AI's (blind review)."""
+    if not may(actor.role, "validate_reviews"):
+        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs évaluent les appels.")
+    call = _readable_call(session, actor, call_id)
+    ev = _current_eval(session, call)
+    if ev is None:
+        raise InvalidInput("Cet appel n'a pas encore été évalué.")
+    if own_blind_score(session=session, actor=actor, evaluation=ev) is not None:
+        raise InvalidInput("Vous avez déjà donné vos verdicts à l'aveugle sur cet appel.")
+    grid = grid_of(session=session, evaluation=ev)
+    clean, score = complete_verdicts(result_of(ev), verdicts, grid)
+    blind = BlindScore(org_id=ev.org_id, evaluation_id=ev.id, call_id=call.id, reviewer_id=actor.user_id,
+                       verdicts_json=json.dumps(clean), score=score,
+                       comments_json=json.dumps(_clean_comments(comments or {}, clean), ensure_ascii=False))
+    session.add(blind)
+    session.flush()
+    audit.log_event(session=session, who=actor.who, action="blind_review_submitted", target_type="call",
+                    target_id=call.id, detail={"evaluation_id": ev.id, "score": score})
+    return blind
+
+
+def complete_verdicts(result: dict[str, Any], verdicts: dict[str, str], grid: Grid) -> tuple[dict[str, str], float]:
+    """Check that a human gave a valid verdict on every criterion of the result; return them and their score."""
+    ids = [c["id"] for c in result.get("criteria") or []]
+    missing = [cid for cid in ids if verdicts.get(cid) not in VERDICTS]
+    if missing:
+        labels = ", ".join(f"« {label_of(grid, cid)} »" for cid in missing)
+        raise InvalidInput(f"Donnez un verdict pour chaque critère : {labels}.")
+    clean = {cid: verdicts[cid] for cid in ids}
+    return clean, compute_score(clean, grid)[0]
+
+
+def _clean_comments(comments: dict[str, str], verdicts: dict[str, str]) -> dict[str, str]:
+    return {cid: c for cid, c in ((k, _clean_text(v, MAX_COMMENT_CHARS)) for k, v in comments.items())
+            if c and cid in verdicts}
+
+
+def label_of(grid: Grid, cid: str) -> str:
+    """The French label of a criterion of ``grid`` (its id when the grid no longer has it)."""
     try:
         return grid.criterion(cid).label
     except KeyError:
@@ -478,69 +556,3 @@ def _queue_review_reasons(session: Session, org_id: int, evaluation_ids: list[in
     rows = session.exec(select(Evaluation.id, Evaluation.result_json)
                         .where(col(Evaluation.id).in_(evaluation_ids), Evaluation.org_id == org_id)).all()
     return {ev_id: review_reasons_of(json.loads(text)) for ev_id, text in rows}
-
-
-# --- calibration ----------------------------------------------------------------------------
-
-
-def _bounds(period: tuple[date | datetime, date | datetime] | None) -> tuple[datetime | None, datetime | None]:
-    if period is None:
-        return None, None
-    start, end = period
-
-    def _dt(d: date | datetime, end_of_day: bool) -> datetime:
-        if isinstance(d, datetime):
-            return d
-        # Whole days, inclusive, in UTC like every stored datetime.
-        return datetime.combine(d, time.max if end_of_day else time.min, tzinfo=UTC)
-
-    return _dt(start, False), _dt(end, True)
-
-
-def calibration(*, session: Session, actor: Actor,
-                period: tuple[date | datetime, date | datetime] | None = None) -> dict[str, Any]:
-    """AI-human agreement per criterion on validated calls, with confusion counts and top disagreements."""
-    _require_queue_role(actor)
-    start, end = _bounds(period)
-    stmt = (select(CriterionResult.criterion_id, CriterionResult.ai_verdict, CriterionResult.final_verdict,
-                   CriterionResult.call_id, Evaluation.grid_id)
-            .join(Evaluation, Evaluation.id == CriterionResult.evaluation_id)
-            .where(Evaluation.is_current == True, Evaluation.validated == True,  # noqa: E712
-                   CriterionResult.org_id == actor.org_id))
-    stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
-    if start is not None:
-        stmt = stmt.where(Evaluation.started_at >= start)
-    if end is not None:
-        stmt = stmt.where(Evaluation.started_at <= end)
-    rows = session.exec(stmt).all()
-    labels = {c.id: c.label for c in default_grid().criteria}
-    grid_ids = {r.grid_id for r in rows if r.grid_id is not None}
-    for g in session.exec(select(GridRow).where(col(GridRow.id).in_(grid_ids or {-1}),
-                                                GridRow.org_id == actor.org_id)).all():
-        labels.update({c.id: c.label for c in _parse_grid(g.definition_json).criteria})
-    confusion: dict[str, Counter] = defaultdict(Counter)
-    disagreements: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    calls = set()
-    for r in rows:
-        calls.add(r.call_id)
-        confusion[r.criterion_id][(r.ai_verdict, r.final_verdict)] += 1
-        if r.ai_verdict != r.final_verdict:
-            disagreements[(r.criterion_id, r.ai_verdict, r.final_verdict)].append(r.call_id)
-    criteria = []
-    for cid in sorted(confusion, key=lambda k: (list(labels).index(k) if k in labels else len(labels), k)):
-        counts = confusion[cid]
-        n = sum(counts.values())
-        agree = sum(v for (a, h), v in counts.items() if a == h)
-        criteria.append({
-            "criterion_id": cid, "label": labels.get(cid, cid), "n": n, "agree": agree,
-            "rate": round(agree / n, 4) if n else None,
-            "confusion": {a: {h: counts.get((a, h), 0) for h in VERDICTS} for a in VERDICTS},
-        })
-    top = sorted(disagreements.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_DISAGREEMENTS]
-    return {
-        "calls": len(calls),
-        "criteria": criteria,
-        "disagreements": [{"criterion_id": cid, "label": labels.get(cid, cid), "ai": a, "human": h,
-                           "count": len(ids), "call_ids": sorted(set(ids))} for (cid, a, h), ids in top],
-    }
-

@@ -131,6 +131,8 @@ def grid_by_id(*, session: Session, org_id: int, grid_id: int) -> tuple[GridRow,
 
 def get_grid_version(*, session: Session, actor: Actor, grid_id: int) -> tuple[GridRow, Grid]:
     """One stored grid version of the actor's organisation; NotFound for another organisation's."""
+    if not may(actor.role, "read_grids"):
+        raise AccessDenied("Accès refusé : les grilles sont consultées par l'encadrement.")
     return grid_by_id(session=session, org_id=actor.org_id, grid_id=grid_id)
 
 

@@ -12,7 +12,7 @@ from ccr.core.access import PAGES, allowed
 from ccr.core.db import session
 from tests.pages.helpers import refused, run_page
 
-ROLES = ["admin", "dpo", "supervisor", "team_lead", None]
+ROLES = ["admin", "dpo", "supervisor", "team_lead", "agent", None]
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonyme")
@@ -52,4 +52,5 @@ def test_users_page_lists_only_its_own_organisation(tenants):
     a, _ = tenants
     at = run_page("pages/users.py", a.users["admin"])
     table = at.dataframe[0].value
-    assert set(table["Identifiant"]) == {"alpha.admin", "alpha.dpo", "alpha.supervisor", "alpha.teamlead"}
+    assert set(table["Identifiant"]) == {"alpha.admin", "alpha.dpo", "alpha.supervisor", "alpha.teamlead",
+                                         "alpha.agent"}

@@ -421,59 +421,6 @@ def test_sampled_good_calls_enter_the_queue(tenants, monkeypatch):
     assert (item.call_id, item.codes, item.reasons) == (good, ("sample",), ["Échantillon de calibration"])
 
 
-# --- calibration ----------------------------------------------------------------------------
-
-
-def test_calibration_counts_agreement_and_disagreements_exactly(tenants):
-    a, b = tenants
-    sup = a.actor("supervisor")
-
-    def mk(org=a):
-        return make_call(org_id=org.org_id, team_id=org.team_ids[0], agent_id=org.agent_ids[0],
-                         result=contract())
-
-    c1, c2, c3, unvalidated = mk(), mk(), mk(), mk()
-    other = mk(org=b)
-    # AI: identification fail, conclusion fail, empathie na, attente na; the rest pass.
-    _validate(sup, c1, {"identification": "pass"}, {"identification": "demandé"})
-    _validate(sup, c2, {"identification": "pass", "empathie": "pass"}, {"identification": "oui", "empathie": "oui"})
-    _validate(sup, c3, {"conclusion": "na", "solution": "fail"}, {"conclusion": "coupé", "solution": "non"})
-    _validate(b.actor("supervisor"), other, {"accueil": "fail"}, {"accueil": "non"})
-    with session() as s:
-        cal = reviews.calibration(session=s, actor=sup)
-    by_id = {c["criterion_id"]: c for c in cal["criteria"]}
-    assert cal["calls"] == 3
-    assert [c["criterion_id"] for c in cal["criteria"]] == [c.id for c in GRID.criteria]
-    ident = by_id["identification"]
-    assert (ident["n"], ident["agree"], ident["rate"]) == (3, 1, pytest.approx(1 / 3, abs=1e-4))
-    assert ident["confusion"]["fail"] == {"pass": 2, "fail": 1, "na": 0}
-    assert ident["confusion"]["pass"] == {"pass": 0, "fail": 0, "na": 0}
-    assert by_id["accueil"]["rate"] == 1.0  # org B's disagreement does not leak in
-    assert by_id["empathie"]["confusion"]["na"] == {"pass": 1, "fail": 0, "na": 2}
-    assert by_id["solution"]["confusion"]["pass"] == {"pass": 2, "fail": 1, "na": 0}
-    assert by_id["conclusion"]["confusion"]["fail"] == {"pass": 0, "fail": 2, "na": 1}
-    top = cal["disagreements"][0]
-    assert (top["criterion_id"], top["ai"], top["human"], top["count"], top["call_ids"]) == (
-        "identification", "fail", "pass", 2, sorted([c1, c2]))
-    assert len(cal["disagreements"]) == 4
-    assert unvalidated not in {cid for d in cal["disagreements"] for cid in d["call_ids"]}
-
-
-def test_calibration_period_filters_on_call_date(tenants):
-    from ccr.core.db import utcnow
-
-    a, _ = tenants
-    sup = a.actor("supervisor")
-    old = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract(),
-                    started_at=utcnow() - timedelta(days=40))
-    _validate(sup, old, {"accueil": "fail"}, {"accueil": "non"})
-    today = utcnow().date()
-    with session() as s:
-        recent = reviews.calibration(session=s, actor=sup, period=(today - timedelta(days=7), today))
-        full = reviews.calibration(session=s, actor=sup, period=(today - timedelta(days=60), today))
-    assert (recent["calls"], full["calls"]) == (0, 1)
-
-
 @pytest.mark.parametrize(("codec", "mime"), [("mp3", "audio/mpeg"), ("WAV", "audio/wav"), (None, "audio/wav")])
 def test_audio_mime(codec, mime):
     assert reviews.audio_mime(codec) == mime

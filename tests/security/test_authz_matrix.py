@@ -33,9 +33,11 @@ from tests.conftest import TEST_PASSWORD
 from tests.pages.helpers import refused as page_refused
 from tests.pages.helpers import run_page
 
-ROLES = ("admin", "dpo", "supervisor", "team_lead")
-ALL = frozenset(ROLES)
+ROLES = ("admin", "dpo", "supervisor", "team_lead", "agent")
+ALL = frozenset({"admin", "dpo", "supervisor", "team_lead"})  # every staff role; an agent reads only their own
 TARGETS = ("own_team", "other_team", "other_org")
+# The agent login is also tried on a record of its own agent: allowed only where its role is, refused elsewhere.
+AGENT_TARGETS = ("own_agent", *TARGETS)
 OK, REFUSED = "ok", "refus"
 _seq = itertools.count(1)
 
@@ -82,9 +84,11 @@ def _team_index(target: str) -> int:
 # --- record factories: a fresh record per cell, so a write in one cell never changes another ---------
 
 
-def make_agent(tenant, team_idx: int) -> int:
+def make_agent(tenant, team_idx: int, agent_id: int | None = None) -> int:
     from ccr.core.models import Agent
 
+    if agent_id is not None:
+        return agent_id
     with session() as s:
         agent = Agent(org_id=tenant.org_id, team_id=tenant.team_ids[team_idx], name=f"cible {next(_seq)}")
         s.add(agent)
@@ -114,10 +118,10 @@ def make_call(tenant, team_idx: int, *, status: str = "done", agent_id: int | No
         return call.id
 
 
-def make_evaluation(tenant, team_idx: int) -> int:
+def make_evaluation(tenant, team_idx: int, agent_id: int | None = None) -> int:
     from ccr.quality import evaluations
 
-    call_id = make_call(tenant, team_idx)
+    call_id = make_call(tenant, team_idx, agent_id=agent_id)
     with session() as s:
         return evaluations.current_evaluation(session=s, actor=tenant.actor("admin"), call_id=call_id).id
 
@@ -169,14 +173,67 @@ def team_id(tenant, team_idx: int) -> int:
     return tenant.team_ids[team_idx]
 
 
-def agent_with_call(tenant, team_idx: int) -> int:
+def make_published(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    """A scored call's evaluation, published to its agent as the AI scored it."""
+    from ccr.quality import reviews
+
+    call_id = make_call(tenant, team_idx, agent_id=agent_id, audio=True)
+    with session() as s:
+        return reviews.publish_evaluation(session=s, actor=tenant.actor("supervisor"), call_id=call_id).id
+
+
+def make_dispute(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    """An open dispute of a published evaluation, opened by its agent."""
+    from ccr.core.models import Evaluation
+    from ccr.core.users import Actor
+    from ccr.quality import disputes
+
+    ev_id = make_published(tenant, team_idx, agent_id)
+    with session() as s:
+        own = s.get(Evaluation, ev_id).agent_id
+        agent = Actor(user_id=tenant.users["agent"], username="agent", display_name="agent", org_id=tenant.org_id,
+                      role="agent", agent_id=own)
+        return disputes.open_dispute(session=s, actor=agent, evaluation_id=ev_id, criteria={"accueil": "fail"},
+                                     comment="contestation de test").id
+
+
+def make_open_session(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    """A calibration session opened by the tenant's supervisor, not scored yet."""
+    from ccr.quality import calibration
+
+    call_id = make_call(tenant, team_idx, agent_id=agent_id, audio=False)
+    with session() as s:
+        return calibration.create_session(session=s, actor=tenant.actor("supervisor"), call_id=call_id).id
+
+
+def make_session(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    """A calibration session opened by the tenant's supervisor, scored by them and the administrator."""
+    from ccr.quality import calibration
+
+    sid = make_open_session(tenant, team_idx, agent_id)
+    for role in ("supervisor", "admin"):
+        with session() as s:
+            calibration.score_session(session=s, actor=tenant.actor(role), session_id=sid,
+                                      verdicts={"accueil": "pass"})
+    return sid
+
+
+def _dispute_evaluation(s, dispute_id: int) -> int:
+    from ccr.core.models import Dispute
+
+    return s.get(Dispute, dispute_id).evaluation_id
+
+
+def agent_with_call(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    if agent_id is not None:
+        return agent_id
     agent_id = make_agent(tenant, team_idx)
     make_call(tenant, team_idx, agent_id=agent_id, audio=False)
     return agent_id
 
 
-def failed_call(tenant, team_idx: int) -> int:
-    return make_call(tenant, team_idx, status="failed")
+def failed_call(tenant, team_idx: int, agent_id: int | None = None) -> int:
+    return make_call(tenant, team_idx, status="failed", agent_id=agent_id)
 
 
 # --- the recipes ----------------------------------------------------------------------------------
@@ -298,6 +355,43 @@ RECIPES: dict[str, Recipe] = {
         "privacy.subjects.rectify_call")(session=s, actor=a, call_id=i, campaign="Rectifiée")),
     "core.users.update_user": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp("core.users.update_user")(
         session=s, actor=a, user_id=i, display_name="Renommé")),
+    "quality.agent_space.open_own": R(frozenset({"agent"}), False, make_published, lambda s, a, i, w: _imp(
+        "quality.agent_space.open_own")(session=s, actor=a, evaluation_id=i)),
+    "quality.agent_space.own_audio": R(frozenset({"agent"}), False, make_published, lambda s, a, i, w: _imp(
+        "quality.agent_space.own_audio")(session=s, actor=a, evaluation_id=i)),
+    "quality.agent_space.acknowledge": R(frozenset({"agent"}), False, make_published, lambda s, a, i, w: _imp(
+        "quality.agent_space.acknowledge")(session=s, actor=a, evaluation_id=i)),
+    "quality.disputes.open_dispute": R(frozenset({"agent"}), False, make_published, lambda s, a, i, w: _imp(
+        "quality.disputes.open_dispute")(session=s, actor=a, evaluation_id=i, criteria={"accueil": "fail"},
+                                         comment="contestation")),
+    "quality.disputes.get_dispute": R(frozenset({"agent", "supervisor", "admin"}), False, make_dispute,
+                                      lambda s, a, i, w: _imp("quality.disputes.get_dispute")(
+                                          session=s, actor=a, dispute_id=i)),
+    "quality.disputes.disputes_of": R(frozenset({"agent", "supervisor", "admin"}), False, make_dispute,
+                                      lambda s, a, i, w: _imp("quality.disputes.disputes_of")(
+                                          session=s, actor=a, evaluation_ids=[_dispute_evaluation(s, i)]),
+                                      empty_is_refusal=True),
+    "quality.disputes.resolve_dispute": R(frozenset({"supervisor", "admin"}), False, make_dispute,
+                                          lambda s, a, i, w: _imp("quality.disputes.resolve_dispute")(
+                                              session=s, actor=a, dispute_id=i, accepted=[], reason="non")),
+    "quality.reviews.publish_evaluation": R(frozenset({"supervisor", "admin"}), True, make_call,
+                                            lambda s, a, i, w: _imp("quality.reviews.publish_evaluation")(
+                                                session=s, actor=a, call_id=i)),
+    "quality.reviews.submit_blind": R(frozenset({"supervisor", "admin"}), True, make_call,
+                                      lambda s, a, i, w: _imp("quality.reviews.submit_blind")(
+                                          session=s, actor=a, call_id=i, verdicts={"accueil": "pass"})),
+    "quality.calibration.create_session": R(frozenset({"supervisor", "admin"}), True, make_call,
+                                            lambda s, a, i, w: _imp("quality.calibration.create_session")(
+                                                session=s, actor=a, call_id=i)),
+    "quality.calibration.get_session": R(frozenset({"supervisor", "admin"}), False, make_session,
+                                         lambda s, a, i, w: _imp("quality.calibration.get_session")(
+                                             session=s, actor=a, session_id=i)),
+    "quality.calibration.score_session": R(frozenset({"supervisor", "admin"}), False, make_open_session,
+                                           lambda s, a, i, w: _imp("quality.calibration.score_session")(
+                                               session=s, actor=a, session_id=i, verdicts={"accueil": "fail"})),
+    "quality.calibration.close_session": R(frozenset({"supervisor", "admin"}), False, make_session,
+                                           lambda s, a, i, w: _imp("quality.calibration.close_session")(
+                                               session=s, actor=a, session_id=i, agreed={"accueil": "pass"})),
     "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
         "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
 }
@@ -340,6 +434,8 @@ TRUSTED: dict[str, str] = {
     "core.users.record_login": "cadre de connexion après vérification du mot de passe",
     "core.users.record_logout": "cadre de connexion : utilisateur de la session",
     "core.users.create_user": "CLI / page Utilisateurs (org_id de l'administrateur)",
+    "quality.policy.get_policy": "org_id de l'acteur ou de l'évaluation déjà contrôlée",
+    "privacy.explanations.explanation_data": "export de l'agent (son agent_id) ou export DPO après contrôle du rôle",
 }
 
 
@@ -375,6 +471,8 @@ def test_every_id_taking_function_has_an_entry():
 def _expected(recipe: Recipe, role: str, target: str) -> str:
     if target == "other_org" or role not in recipe.roles:
         return REFUSED
+    if role == "agent":  # an agent reaches only records of their own agent
+        return OK if target == "own_agent" else REFUSED
     if target == "other_team" and recipe.team_scoped and role == "team_lead":
         return REFUSED
     return OK
@@ -393,15 +491,22 @@ def _observe(recipe: Recipe, world, actor, target_id) -> str:
     return OK
 
 
+def _make(recipe: Recipe, tenant, target: str) -> int:
+    """A fresh target record; for ``own_agent``, one of the agent login's own agent where that means anything."""
+    if target == "own_agent" and "agent_id" in inspect.signature(recipe.make).parameters:
+        return recipe.make(tenant, 0, agent_id=tenant.agent_ids[0])
+    return recipe.make(tenant, _team_index(target))
+
+
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_data_function_matrix(world, name, matrix_cell):
     recipe = RECIPES[name]
     failures = []
     for role in ROLES:
         actor = world["a"].actor(role)
-        for target in TARGETS:
+        for target in AGENT_TARGETS if role == "agent" else TARGETS:
             tenant = _tenant(world, target)
-            target_id = recipe.make(tenant, _team_index(target))
+            target_id = _make(recipe, tenant, target)
             expected = _expected(recipe, role, target)
             observed = _observe(recipe, world, actor, target_id)
             matrix_cell("fonctions ccr (acteur de l'organisation A)", name, f"{role}/{target}", expected, observed)
