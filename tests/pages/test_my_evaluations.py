@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ccr.core.db import session
+from ccr.core.formats import fr_score
 from ccr.quality import disputes, reviews
 from ccr.quality.policy import update_policy
-from ccr.core.formats import fr_score
 from tests.pages.helpers import run_page
 from tests.reviewdata import contract, make_call
 
@@ -25,7 +25,7 @@ def _text(at) -> str:
 def test_the_agent_sees_only_published_evaluations_and_contests_one(tenants):
     a, _ = tenants
     make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract())  # a draft
-    call_id, ev_id = _published(a)
+    _, ev_id = _published(a)
     at = run_page("pages/my_evaluations.py", a.users["agent"])
     assert not at.exception
     assert len([b for b in at.button if b.label == "Ouvrir"]) == 1  # the draft is not listed
