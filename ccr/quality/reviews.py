@@ -376,12 +376,8 @@ def validate_review(
     """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards.
 
     With ``publish``, the evaluation is also published to its agent (validated by a human)."""
-    if not may(actor.role, "validate_reviews"):
-        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs valident les évaluations.")
-    call = _readable_call(session, actor, call_id)
-    ev = _current_eval(session, call)
-    if ev is None:
-        raise InvalidInput("Cet appel n'a pas encore été évalué : il n'y a rien à valider.")
+    call, ev = _scored_call(session, actor, call_id, "validate_reviews", "valident les évaluations",
+                            "il n'y a rien à valider")
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
     changed = changed_verdicts(result, overrides)
@@ -425,14 +421,22 @@ def validate_review(
     return review
 
 
-def publish_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evaluation:
-    """Publish a call's current evaluation to its agent as it stands (validated, or AI only with that mention)."""
-    if not may(actor.role, "publish_evaluations"):
-        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs publient les évaluations.")
+def _scored_call(session: Session, actor: Actor, call_id: int, action: str, what: str,
+                 nothing: str) -> tuple[Call, Evaluation]:
+    """The call and its current evaluation, for a supervisors' action on it (refused in French otherwise)."""
+    if not may(actor.role, action):
+        raise AccessDenied(f"Accès refusé : seuls les superviseurs et les administrateurs {what}.")
     call = _readable_call(session, actor, call_id)
     ev = _current_eval(session, call)
     if ev is None:
-        raise InvalidInput("Cet appel n'a pas encore été évalué : il n'y a rien à publier.")
+        raise InvalidInput(f"Cet appel n'a pas encore été évalué : {nothing}.")
+    return call, ev
+
+
+def publish_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evaluation:
+    """Publish a call's current evaluation to its agent as it stands (validated, or AI only with that mention)."""
+    _, ev = _scored_call(session, actor, call_id, "publish_evaluations", "publient les évaluations",
+                         "il n'y a rien à publier")
     mark_published(session=session, actor=actor, evaluation=ev)
     return ev
 
@@ -440,12 +444,8 @@ def publish_evaluation(*, session: Session, actor: Actor, call_id: int) -> Evalu
 def submit_blind(*, session: Session, actor: Actor, call_id: int, verdicts: dict[str, str],
                  comments: dict[str, str] | None = None) -> BlindScore:
     """Store a reviewer's own verdicts on every criterion, given before seeing the AI's (blind review)."""
-    if not may(actor.role, "validate_reviews"):
-        raise AccessDenied("Accès refusé : seuls les superviseurs et les administrateurs évaluent les appels.")
-    call = _readable_call(session, actor, call_id)
-    ev = _current_eval(session, call)
-    if ev is None:
-        raise InvalidInput("Cet appel n'a pas encore été évalué.")
+    call, ev = _scored_call(session, actor, call_id, "validate_reviews", "évaluent les appels",
+                            "il n'y a rien à noter")
     if own_blind_score(session=session, actor=actor, evaluation=ev) is not None:
         raise InvalidInput("Vous avez déjà donné vos verdicts à l'aveugle sur cet appel.")
     grid = grid_of(session=session, evaluation=ev)
