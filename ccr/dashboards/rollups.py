@@ -213,35 +213,42 @@ def _rebuild_day(session: Session, org_id: int, d: date, tz: ZoneInfo) -> None:
         .where(*period).group_by(e.team_id, e.agent_id)))
 
 
-def _rebuild_week(session: Session, org_id: int, monday: date, tz: ZoneInfo) -> None:
-    """Recompute the week rows starting ``monday``: categories and agents from their day rows, criteria
-    from the base verdicts (no day rows for them: there would be more than there are evaluations)."""
-    sunday = monday + timedelta(days=6)
-    org, day, span = literal(org_id, Integer), literal(monday, Date), literal("w", String)
+def _sum_day_rows(session: Session, org_id: int, span: str, first: date, last: date) -> None:
+    """Replace the ``span`` rows starting ``first`` (categories and agents) by the sums of their day rows
+    from ``first`` to ``last``: weeks and months are both added up this way, never read from base tables."""
+    org, day, literal_span = literal(org_id, Integer), literal(first, Date), literal(span, String)
     for model in (RollupCategory, RollupAgent):
-        session.exec(delete(model).where(model.org_id == org_id, model.span == "w", model.day == monday))
-    session.exec(delete(RollupCriterionWeek).where(RollupCriterionWeek.org_id == org_id,
-                                                   RollupCriterionWeek.day == monday))
+        session.exec(delete(model).where(model.org_id == org_id, model.span == span, model.day == first))
     c = RollupCategory
     session.exec(insert(c).from_select(
         ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
-        select(org, span, day, c.team_id, c.category, func.sum(c.calls), func.sum(c.score_sum), func.sum(c.passed))
-        .where(c.org_id == org_id, c.span == "d", c.day >= monday, c.day <= sunday)
+        select(org, literal_span, day, c.team_id, c.category, func.sum(c.calls), func.sum(c.score_sum),
+               func.sum(c.passed))
+        .where(c.org_id == org_id, c.span == "d", c.day >= first, c.day <= last)
         .group_by(c.team_id, c.category)))
     a = RollupAgent
     session.exec(insert(a).from_select(
         ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
          "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
-        select(org, span, day, a.team_id, a.agent_id, func.sum(a.calls), func.sum(a.score_sum), func.sum(a.passed),
-               func.sum(a.critical), func.sum(a.talk_duration), func.sum(a.agent_talk), func.sum(a.customer_talk),
-               func.sum(a.talk_silence))
-        .where(a.org_id == org_id, a.span == "d", a.day >= monday, a.day <= sunday)
+        select(org, literal_span, day, a.team_id, a.agent_id, func.sum(a.calls), func.sum(a.score_sum),
+               func.sum(a.passed), func.sum(a.critical), func.sum(a.talk_duration), func.sum(a.agent_talk),
+               func.sum(a.customer_talk), func.sum(a.talk_silence))
+        .where(a.org_id == org_id, a.span == "d", a.day >= first, a.day <= last)
         .group_by(a.team_id, a.agent_id)))
+
+
+def _rebuild_week(session: Session, org_id: int, monday: date, tz: ZoneInfo) -> None:
+    """Recompute the week rows starting ``monday``: categories and agents from their day rows, criteria
+    from the base verdicts (no day rows for them: there would be more than there are evaluations)."""
+    sunday = monday + timedelta(days=6)
+    _sum_day_rows(session, org_id, "w", monday, sunday)
+    session.exec(delete(RollupCriterionWeek).where(RollupCriterionWeek.org_id == org_id,
+                                                   RollupCriterionWeek.day == monday))
     cr = CriterionResult
     lo, hi = day_bounds(monday, sunday, tz)
     session.exec(insert(RollupCriterionWeek).from_select(
         ["org_id", "day", "team_id", "agent_id", "criterion_id", "passed", "applicable"],
-        select(org, day, cr.team_id, cr.agent_id, cr.criterion_id,
+        select(literal(org_id, Integer), literal(monday, Date), cr.team_id, cr.agent_id, cr.criterion_id,
                func.sum(case((cr.final_verdict == "pass", 1), else_=0)),
                func.sum(case((cr.final_verdict != "na", 1), else_=0)))
         .where(cr.org_id == org_id, cr.started_at >= lo, cr.started_at < hi,
@@ -255,25 +262,7 @@ def _month_end(first: date) -> date:
 
 def _rebuild_month(session: Session, org_id: int, first: date) -> None:
     """Recompute the month rows starting ``first`` (categories and agents) from their day rows."""
-    last = _month_end(first)
-    org, day, span = literal(org_id, Integer), literal(first, Date), literal("m", String)
-    for model in (RollupCategory, RollupAgent):
-        session.exec(delete(model).where(model.org_id == org_id, model.span == "m", model.day == first))
-    c = RollupCategory
-    session.exec(insert(c).from_select(
-        ["org_id", "span", "day", "team_id", "category", "calls", "score_sum", "passed"],
-        select(org, span, day, c.team_id, c.category, func.sum(c.calls), func.sum(c.score_sum), func.sum(c.passed))
-        .where(c.org_id == org_id, c.span == "d", c.day >= first, c.day <= last)
-        .group_by(c.team_id, c.category)))
-    a = RollupAgent
-    session.exec(insert(a).from_select(
-        ["org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum", "passed", "critical",
-         "talk_duration", "agent_talk", "customer_talk", "talk_silence"],
-        select(org, span, day, a.team_id, a.agent_id, func.sum(a.calls), func.sum(a.score_sum), func.sum(a.passed),
-               func.sum(a.critical), func.sum(a.talk_duration), func.sum(a.agent_talk), func.sum(a.customer_talk),
-               func.sum(a.talk_silence))
-        .where(a.org_id == org_id, a.span == "d", a.day >= first, a.day <= last)
-        .group_by(a.team_id, a.agent_id)))
+    _sum_day_rows(session, org_id, "m", first, _month_end(first))
 
 
 def _add_month_rows(session: Session, org_id: int) -> None:
