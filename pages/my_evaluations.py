@@ -15,18 +15,15 @@ from ccr.privacy import explanations
 from ccr.quality import agent_space, disputes, reviews
 from ccr.quality.policy import get_policy
 from ccr.scoring.evaluation import VERDICTS
-from ccr.ui.audio_player import play_recording
+from ccr.ui.audio_player import RecordingSlot
 from ccr.ui.guard import require_page
 from ccr.ui.text import fmt_ts, md_escape
 
 actor = require_page("my_evaluations")
 
 OPENED_KEY = "ccr_own_opened"  # evaluations whose opening is already logged in this browser session
-AUDIO_KEY = "ccr_own_audio"  # (evaluation id, bytes): the decrypted recording, in memory only
-START_KEY = "ccr_own_start"  # (evaluation id, seconds)
 EXPORT_KEY = "ccr_own_export"
 FLASH_KEY = "ccr_own_flash"
-AUDIO_ERROR_KEY = "ccr_own_audio_error"
 
 tz = ZoneInfo(get_settings().timezone)
 st.title("🗂️ Mes évaluations")
@@ -118,25 +115,12 @@ if st.button("← Mes évaluations"):
     st.rerun()
 
 
-def _load_audio() -> bytes | None:
-    held = st.session_state.get(AUDIO_KEY)
-    if held and held[0] == chosen:
-        return held[1]
-    try:
-        with session() as s:
-            data = agent_space.own_audio(session=s, actor=actor, evaluation_id=chosen)
-    except CcrError as err:
-        st.session_state[AUDIO_ERROR_KEY] = str(err)
-        return None
-    st.session_state[AUDIO_KEY] = (chosen, data)
-    return data
+def _load() -> bytes:
+    with session() as s:
+        return agent_space.own_audio(session=s, actor=actor, evaluation_id=chosen)
 
 
-def _jump(seconds: float) -> None:
-    st.session_state[START_KEY] = (chosen, int(seconds))
-    if view.has_audio:
-        _load_audio()
-
+recording = RecordingSlot("ccr_own", chosen, view.has_audio, _load)
 
 st.caption(f"Appel n° {summary.call_id} du {_when(summary.started_at)} · {md_escape(view.grid_label)}")
 c_score, c_origin = st.columns(2)
@@ -160,21 +144,9 @@ elif st.button("Accuser réception", type="primary"):
         st.error(str(err))
 
 st.subheader("Enregistrement")
-start = st.session_state.get(START_KEY)
-start_s = start[1] if start and start[0] == chosen else 0
-if audio_error := st.session_state.pop(AUDIO_ERROR_KEY, None):
-    st.error(audio_error)
-if not view.has_audio:
-    st.info("L'enregistrement n'est plus disponible (supprimé à l'échéance de conservation).")
-else:
-    held = st.session_state.get(AUDIO_KEY)
-    if held and held[0] == chosen:
-        play_recording(held[1], reviews.audio_mime(view.codec), start_s=start_s, autoplay=bool(start_s))
-        if start_s:
-            st.caption(f"Lecture à partir de {fmt_ts(start_s)}")
-    else:
-        st.button("▶️ Écouter l'enregistrement", on_click=_load_audio,
-                  help="Chaque écoute est journalisée, comme tout accès à un appel.")
+recording.draw(reviews.audio_mime(view.codec),
+               missing="L'enregistrement n'est plus disponible (supprimé à l'échéance de conservation).",
+               help_text="Chaque écoute est journalisée, comme tout accès à un appel.")
 
 st.subheader("Verdicts")
 for crit in view.criteria:
@@ -188,7 +160,7 @@ for crit in view.criteria:
             st.markdown(md_escape(crit["explanation"]))
         for j, ev in enumerate(crit["evidence"]):
             e_time, e_text = st.columns([1, 9])
-            e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{crit['id']}_{j}", on_click=_jump,
+            e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{crit['id']}_{j}", on_click=recording.jump,
                           args=(ev.get("start") or 0,), help="Écouter ce passage")
             who = SPEAKER_LABELS.get(ev.get("speaker"), "Inconnu")
             e_text.markdown(f"{who} : « {md_escape(ev.get('text'))} »")
@@ -225,7 +197,8 @@ else:
                "verdict que vous demandez, et expliquez pourquoi.")
     labels = {c["id"]: c["label"] for c in view.criteria}
     finals = {c["id"]: c["final_verdict"] for c in view.criteria}
-    picked = st.multiselect("Critères contestés", list(labels), format_func=labels.get, key=f"dc_{chosen}")
+    picked = st.multiselect("Critères contestés", list(labels), format_func=labels.get, key=f"dc_{chosen}",
+                            placeholder="Choisissez un ou plusieurs critères")
     wanted = {}
     for cid in picked:
         options = [v for v in VERDICTS if v != finals[cid]]
@@ -247,5 +220,6 @@ with st.expander("Transcription de l'appel"):
     st.caption("Les données personnelles sont masquées ([CARTE], [IBAN], [TÉLÉPHONE]…).")
     for i, seg in enumerate(view.segments):
         t_col, text_col = st.columns([1, 9], vertical_alignment="top")
-        t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=_jump, args=(seg.get("start") or 0,))
+        t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=recording.jump,
+                     args=(seg.get("start") or 0,))
         text_col.markdown(f"**{SPEAKER_LABELS.get(seg.get('speaker'), 'Inconnu')}** — {md_escape(seg.get('text'))}")

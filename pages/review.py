@@ -13,7 +13,7 @@ from ccr.core.vocab import CALL_STATUS_LABELS, DIRECTION_LABELS, SPEAKER_LABELS,
 from ccr.quality import reviews
 from ccr.scoring.evaluation import VERDICTS
 from ccr.ui import dashboard_cache as cache
-from ccr.ui.audio_player import play_recording
+from ccr.ui.audio_player import RecordingSlot
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
 from ccr.ui.text import fmt_ts, md_escape, plain
@@ -21,10 +21,7 @@ from ccr.ui.text import fmt_ts, md_escape, plain
 actor = require_page("review")
 
 OPENED_KEY = "ccr_review_opened"  # calls whose opening is already logged in this browser session
-AUDIO_KEY = "ccr_review_audio"  # (call id, bytes): the decrypted recording, in memory only
-START_KEY = "ccr_review_start"  # (call id, seconds): where the player starts
 FLASH_KEY = "ccr_review_flash"  # message shown once after a validation
-AUDIO_ERROR_KEY = "ccr_review_audio_error"
 
 st.title("🎧 Revue d'appel")
 
@@ -60,25 +57,12 @@ if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 
 
-def _load_audio() -> bytes | None:
-    held = st.session_state.get(AUDIO_KEY)
-    if held and held[0] == call_id:
-        return held[1]
-    try:
-        with session() as s:
-            data = reviews.load_audio(session=s, actor=actor, call_id=call_id)
-    except CcrError as err:
-        st.session_state[AUDIO_ERROR_KEY] = str(err)
-        return None
-    # Only the call on screen is kept: opening another call drops the previous recording.
-    st.session_state[AUDIO_KEY] = (call_id, data)
-    return data
+def _load() -> bytes:
+    with session() as s:
+        return reviews.load_audio(session=s, actor=actor, call_id=call_id)
 
 
-def _jump(seconds: float) -> None:
-    st.session_state[START_KEY] = (call_id, int(seconds))
-    if view.has_audio:
-        _load_audio()
+recording = RecordingSlot("ccr_review", call_id, view.has_audio, _load)
 
 
 def _field(column, label: str, value) -> None:
@@ -138,23 +122,11 @@ else:
 
 # --- audio ------------------------------------------------------------------------------------
 st.subheader("Enregistrement")
-start = st.session_state.get(START_KEY)
-start_s = start[1] if start and start[0] == call_id else 0
-if audio_error := st.session_state.pop(AUDIO_ERROR_KEY, None):
-    st.error(audio_error)
-if not view.has_audio:
-    st.info("L'enregistrement audio n'est pas disponible (supprimé à l'échéance de conservation ou absent).")
-else:
-    held = st.session_state.get(AUDIO_KEY)
-    if held and held[0] == call_id:
-        play_recording(held[1], reviews.audio_mime(view.codec), start_s=start_s, autoplay=bool(start_s))
-        if start_s:
-            st.caption(f"Lecture à partir de {fmt_ts(start_s)}")
-    else:
-        st.button("▶️ Écouter l'enregistrement", on_click=_load_audio,
-                  help="L'enregistrement est déchiffré en mémoire ; chaque écoute est journalisée.")
-if start_s and not view.has_audio:
-    st.caption(f"Position demandée : {fmt_ts(start_s)}")
+recording.draw(reviews.audio_mime(view.codec),
+               missing="L'enregistrement audio n'est pas disponible (supprimé à l'échéance de conservation ou absent).",
+               help_text="L'enregistrement est déchiffré en mémoire ; chaque écoute est journalisée.")
+if recording.start_s and not view.has_audio:
+    st.caption(f"Position demandée : {fmt_ts(recording.start_s)}")
 
 # --- transcript ---------------------------------------------------------------------------------
 st.subheader("Transcription")
@@ -168,7 +140,8 @@ if not view.segments:
     st.info("Pas de transcription pour cet appel.")
 for i, seg in enumerate(view.segments):
     t_col, text_col = st.columns([1, 9], vertical_alignment="top")
-    t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=_jump, args=(seg.get("start") or 0,),
+    t_col.button(f"⏱ {fmt_ts(seg.get('start'))}", key=f"seg_{i}", on_click=recording.jump,
+                 args=(seg.get("start") or 0,),
                  help="Écouter à partir de ce moment")
     speaker = SPEAKER_LABELS.get(seg.get("speaker"), "Inconnu")
     label = irritant_at.get(round(float(seg.get("start") or 0.0), 2))
@@ -234,12 +207,12 @@ for crit in view.criteria:
             st.warning(marker, icon="⚠️")
             if crit["review_at"] is not None:
                 st.button(f"⏱ Écouter le passage douteux ({fmt_ts(crit['review_at'])})", key=f"doubt_{cid}",
-                          on_click=_jump, args=(crit["review_at"],))
+                          on_click=recording.jump, args=(crit["review_at"],))
         if crit["explanation"]:
             st.markdown(md_escape(crit["explanation"]))
         for j, ev in enumerate(crit["evidence"]):
             e_time, e_text = st.columns([1, 9])
-            e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{cid}_{j}", on_click=_jump,
+            e_time.button(f"⏱ {fmt_ts(ev.get('start'))}", key=f"ev_{cid}_{j}", on_click=recording.jump,
                           args=(ev.get("start") or 0,), help="Écouter ce passage")
             who = SPEAKER_LABELS.get(ev.get("speaker"), "Inconnu")
             e_text.markdown(f"{who} : « {md_escape(ev.get('text'))} »")
