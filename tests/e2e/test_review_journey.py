@@ -94,7 +94,7 @@ def test_supervisor_reviews_a_call_from_the_queue(page, review_server):
 
     # The call leaves the queue, and the dashboard uses the validated score from now on.
     _nav(page, "À revoir")
-    page.get_by_text("File de revue").wait_for()
+    page.get_by_text("Appels non encore validés", exact=False).wait_for()
     assert page.get_by_role("link", name=f"Revoir l'appel n° {cid}").count() == 0
     _nav(page, "Tableau de bord")
     assert _tile(page, "Score moyen") == "87,5"

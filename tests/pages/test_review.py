@@ -136,8 +136,10 @@ def test_override_with_comment_validates_and_keeps_ai_score_visible(calls):
     with session() as s:
         ev = s.exec(select(Evaluation).where(Evaluation.call_id == ids["team1"])).one()
         assert (ev.final_score, ev.ai_score, ev.validated) == (87.5, 75.0, True)
-        assert [e.action for e in audit.list_events(session=s, org_id=a.org_id)][:2] == [
-            "call_validated", "call_opened"]
+        # « Publier à l'agent » is ticked by default: the validated evaluation reaches the agent at once.
+        assert [e.action for e in audit.list_events(session=s, org_id=a.org_id)][:3] == [
+            "evaluation_published", "call_validated", "call_opened"]
+        assert ev.published_at is not None and not ev.published_ai_only
 
 
 def test_review_page_shows_french_numbers_and_labels(tenants):
@@ -232,7 +234,9 @@ def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
     assert f"(/review?call_id={ids['team1']})" in text  # 75 is near the 70 threshold
     assert f"call_id={ids['other_org']})" not in text
     assert "Échec" in text and "Proche du seuil de réussite" in text
-    assert at.metric[0].value == "0"  # calibration: nothing validated yet
+    at = run_page("pages/calibration.py", a.users["supervisor"])
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m.value for m in at.metric] == ["0", "0"]  # calibration: nothing reviewed blind, nothing validated
 
 
 def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, monkeypatch):
@@ -260,14 +264,14 @@ def test_to_review_page_roles(calls, role, allowed):
     assert refused(at) is not allowed
 
 
-def test_calibration_tab_counts_a_validated_disagreement(calls):
+def test_calibration_page_counts_a_validated_disagreement(calls):
     from ccr.quality import reviews
 
     a, _, ids = calls
     with session() as s:
         reviews.validate_review(session=s, actor=a.actor("supervisor"), call_id=ids["team1"],
                                 overrides={"identification": "pass"}, comments={"identification": "demandé"})
-    at = run_page("pages/to_review.py", a.users["supervisor"])
+    at = run_page("pages/calibration.py", a.users["supervisor"])
     table = at.dataframe[0].value
     row = table[table["Critère"] == "Identification du client"].iloc[0]
     assert (row["Verdicts"], row["Accord (%)"], row["IA NC → humain C"]) == (1, 0.0, 1)
