@@ -8,7 +8,7 @@ from ccr.core.access import may
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
-from ccr.core.vocab import DISPUTE_STATUS_LABELS, VERDICT_LABELS
+from ccr.core.vocab import DISPUTE_DECISION_LABELS, DISPUTE_STATUS_LABELS, VERDICT_LABELS
 from ccr.quality import disputes, policy
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
@@ -83,7 +83,7 @@ with tabs[1]:
         st.markdown(f"**{md_escape(d.agent_name or 'Agent')}** — appel n° {d.call_id} — "
                     f"{DISPUTE_STATUS_LABELS[d.status]} le {_when(d.resolved_at)} par "
                     f"{md_escape(d.resolver or '—')}")
-        details = "; ".join(f"{md_escape(i.label)} : {'acceptée' if i.decision == 'accepted' else 'rejetée'}"
+        details = "; ".join(f"{md_escape(i.label)} : {DISPUTE_DECISION_LABELS[i.decision]}"
                             for i in d.items)
         st.caption(details + (f" — motif : {md_escape(d.resolution)}" if d.resolution else ""))
 

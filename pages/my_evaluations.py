@@ -10,7 +10,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_score
-from ccr.core.vocab import DISPUTE_STATUS_LABELS, SPEAKER_LABELS, VERDICT_LABELS
+from ccr.core.vocab import DISPUTE_DECISION_LABELS, DISPUTE_STATUS_LABELS, SPEAKER_LABELS, VERDICT_LABELS
 from ccr.privacy import explanations
 from ccr.quality import agent_space, disputes, reviews
 from ccr.quality.policy import get_policy
@@ -38,21 +38,20 @@ def _evaluation_from_query() -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 12 else None
 
 
-try:
-    with session() as s:
-        policy = get_policy(session=s, org_id=actor.org_id)
-        items = agent_space.list_own(session=s, actor=actor)
-        trend = agent_space.own_trend(session=s, actor=actor)
-        notes = agent_space.own_coaching_notes(session=s, actor=actor)
-except CcrError as err:
-    st.error(str(err))
-    st.stop()
-
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 
 chosen = _evaluation_from_query()
 if chosen is None:
+    try:
+        with session() as s:
+            policy = get_policy(session=s, org_id=actor.org_id)
+            items = agent_space.list_own(session=s, actor=actor)
+            trend = agent_space.own_trend(session=s, actor=actor)
+            notes = agent_space.own_coaching_notes(session=s, actor=actor)
+    except CcrError as err:
+        st.error(str(err))
+        st.stop()
     st.caption(f"Seules les évaluations publiées par un superviseur apparaissent ici. Vous pouvez contester une "
                f"évaluation dans les {policy.dispute_days} jours qui suivent sa publication.")
     if not items:
@@ -182,9 +181,8 @@ dispute = view.dispute
 if dispute is not None:
     st.markdown(f"Contestation du {_when(dispute.opened_at)} : **{DISPUTE_STATUS_LABELS[dispute.status]}**")
     for item in dispute.items:
-        decision = {"accepted": "acceptée", "rejected": "rejetée"}.get(item.decision or "", "en attente")
         st.markdown(f"- {md_escape(item.label)} : {VERDICT_LABELS[item.verdict]} → "
-                    f"{VERDICT_LABELS[item.requested]} demandé — {decision}")
+                    f"{VERDICT_LABELS[item.requested]} demandé — {DISPUTE_DECISION_LABELS[item.decision]}")
     if dispute.status == "open":
         st.caption(f"Réponse attendue au plus tard le {_when(dispute.answer_due_at)}.")
     elif dispute.resolution:

@@ -52,5 +52,6 @@ DISPUTE_STATUS_LABELS = {
     "partial": "acceptée en partie",
     "rejected": "rejetée",
 }
-# A supervisor's decision on one contested criterion.
+# A supervisor's decision on one contested criterion (None while the dispute is open).
 DISPUTE_DECISIONS = ("accepted", "rejected")
+DISPUTE_DECISION_LABELS = {"accepted": "acceptée", "rejected": "rejetée", None: "en attente"}

@@ -39,6 +39,7 @@ from ccr.core.vocab import DISPUTE_STATUS_LABELS, SPEAKER_LABELS, VERDICT_LABELS
 from ccr.privacy.records import iso
 from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
 
+CHUNK = 500  # evaluations per query: well under SQLite's limit on bound parameters
 MAX_EVALUATIONS = 5000  # years of published evaluations for one agent; the archive stays a few megabytes
 CSV_FIELDS = ["evaluation_id", "call_id", "started_at", "grid", "grid_version", "published_at", "validated",
               "validated_by", "validated_at", "ai_score", "final_score", "criterion", "ai_verdict", "final_verdict",
@@ -71,18 +72,13 @@ def explanation_data(*, session: Session, org_id: int, agent_id: int,
     evs = session.exec(stmt.order_by(col(Evaluation.started_at).desc()).limit(MAX_EVALUATIONS)).all()
     grids: dict[int | None, Grid] = {}
     users = dict(session.exec(select(User.id, User.display_name).where(User.org_id == org_id)).all())
+    finals, reviews, disputes, items = _related(session, org_id, [ev.id for ev in evs])
     out = []
     for ev in evs:
         grid = _grid(session, ev, grids)
         result = json.loads(ev.result_json or "{}")
-        finals = dict(session.exec(select(CriterionResult.criterion_id, CriterionResult.final_verdict).where(
-            CriterionResult.evaluation_id == ev.id, CriterionResult.org_id == org_id)).all())
-        review = session.exec(select(Review).where(Review.evaluation_id == ev.id, Review.org_id == org_id)
-                              .order_by(col(Review.id).desc())).first()
+        review, dispute = reviews.get(ev.id), disputes.get(ev.id)
         comments = json.loads(review.comments_json) if review else {}
-        dispute = session.exec(select(Dispute).where(Dispute.evaluation_id == ev.id,
-                                                     Dispute.org_id == org_id)).first()
-        items = session.exec(select(DisputeItem).where(DisputeItem.dispute_id == dispute.id)).all() if dispute else []
         labels = {c.id: (c.label, c.weight, c.critical) for c in grid.criteria}
         out.append({
             "evaluation_id": ev.id, "call_id": ev.call_id, "started_at": iso(ev.started_at),
@@ -98,7 +94,7 @@ def explanation_data(*, session: Session, org_id: int, agent_id: int,
                 "id": c["id"], "label": labels.get(c["id"], (c["id"], None, False))[0],
                 "weight": labels.get(c["id"], (None, c.get("weight"), False))[1],
                 "critical": labels.get(c["id"], (None, None, False))[2],
-                "ai_verdict": c.get("verdict"), "final_verdict": finals.get(c["id"], c.get("verdict")),
+                "ai_verdict": c.get("verdict"), "final_verdict": finals.get((ev.id, c["id"]), c.get("verdict")),
                 "explanation": c.get("explanation") or "",
                 "evidence": [{"speaker": e.get("speaker"), "start": e.get("start"), "text": e.get("text")}
                              for e in c.get("evidence") or []],
@@ -111,12 +107,38 @@ def explanation_data(*, session: Session, org_id: int, agent_id: int,
                 "resolved_at": iso(dispute.resolved_at), "resolution": dispute.resolution,
                 "resolved_by": users.get(dispute.resolved_by),
                 "items": [{"criterion_id": i.criterion_id, "verdict": i.verdict, "requested": i.requested,
-                           "decision": i.decision} for i in items]},
+                           "decision": i.decision} for i in items.get(dispute.id, [])]},
         })
     return {"agent": agent.name, "generated_at": iso(utcnow()),
             "rules": {"dispute_days": policy.dispute_days, "answer_days": policy.answer_days,
                       "dispute_limit": policy.dispute_limit, "dispute_window_days": policy.dispute_window_days},
             "evaluations": out}
+
+
+def _related(session: Session, org_id: int, ev_ids: list[int]) -> tuple[dict, dict, dict, dict]:
+    """For the given evaluations, read in chunks: final verdicts by (evaluation, criterion), the latest review
+    and the dispute by evaluation, and each dispute's items by dispute."""
+    finals: dict[tuple[int, str], str] = {}
+    reviews: dict[int, Review] = {}
+    disputes: dict[int, Dispute] = {}
+    items: dict[int, list[DisputeItem]] = {}
+    for i in range(0, len(ev_ids), CHUNK):
+        chunk = ev_ids[i:i + CHUNK]
+        for ev_id, cid, verdict in session.exec(
+                select(CriterionResult.evaluation_id, CriterionResult.criterion_id, CriterionResult.final_verdict)
+                .where(col(CriterionResult.evaluation_id).in_(chunk), CriterionResult.org_id == org_id)).all():
+            finals[(ev_id, cid)] = verdict
+        for r in session.exec(select(Review).where(col(Review.evaluation_id).in_(chunk), Review.org_id == org_id)
+                              .order_by(Review.id)).all():
+            reviews[r.evaluation_id] = r  # in id order: the last one stays
+        found = session.exec(select(Dispute).where(col(Dispute.evaluation_id).in_(chunk),
+                                                   Dispute.org_id == org_id)).all()
+        disputes.update((d.evaluation_id, d) for d in found)
+        for item in session.exec(select(DisputeItem).where(col(DisputeItem.dispute_id).in_([d.id for d in found]),
+                                                           DisputeItem.org_id == org_id)
+                                 .order_by(DisputeItem.id)).all():
+            items.setdefault(item.dispute_id, []).append(item)
+    return finals, reviews, disputes, items
 
 
 def explanation_text(data: dict[str, Any], *, settings: Settings | None = None) -> str:

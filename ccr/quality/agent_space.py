@@ -84,8 +84,14 @@ def _require_agent(actor: Actor) -> int:
     return actor.agent_id
 
 
-def _own_stmt(actor: Actor, agent_id: int):
-    return select(Evaluation).where(Evaluation.org_id == actor.org_id, Evaluation.agent_id == agent_id,
+# What a line of the list needs: never the wide result row, read only when one evaluation is opened.
+_SUMMARY_COLUMNS = (Evaluation.id, Evaluation.call_id, Evaluation.started_at, Evaluation.published_at,
+                    Evaluation.final_score, Evaluation.ai_score, Evaluation.final_passed,
+                    Evaluation.final_critical_failed, Evaluation.validated, Evaluation.acknowledged_at)
+
+
+def _own_stmt(actor: Actor, agent_id: int, *columns):
+    return select(*(columns or (Evaluation,))).where(Evaluation.org_id == actor.org_id, Evaluation.agent_id == agent_id,
                                     col(Evaluation.published_at).is_not(None),
                                     Evaluation.restricted == False)  # noqa: E712
 
@@ -98,7 +104,8 @@ def _own(session: Session, actor: Actor, evaluation_id: int) -> Evaluation:
     return ev
 
 
-def _summary(ev: Evaluation, deadline: datetime, dispute: DisputeView | None) -> OwnSummary:
+def _summary(ev: Any, deadline: datetime, dispute: DisputeView | None) -> OwnSummary:
+    """One list line from an evaluation (or a row of its summary columns)."""
     return OwnSummary(evaluation_id=ev.id, call_id=ev.call_id, started_at=ev.started_at,
                       published_at=ev.published_at, score=ev.final_score, ai_score=ev.ai_score,
                       passed=ev.final_passed, critical_failed=ev.final_critical_failed, validated=ev.validated,
@@ -109,9 +116,9 @@ def _summary(ev: Evaluation, deadline: datetime, dispute: DisputeView | None) ->
 def list_own(*, session: Session, actor: Actor, limit: int = DEFAULT_LIST_LIMIT) -> list[OwnSummary]:
     """The agent's published evaluations, newest call first: for each call, its latest published evaluation."""
     agent_id = _require_agent(actor)
-    rows = session.exec(_own_stmt(actor, agent_id).order_by(col(Evaluation.started_at).desc(),
-                                                            col(Evaluation.id).desc())).all()
-    latest: dict[int, Evaluation] = {}
+    rows = session.exec(_own_stmt(actor, agent_id, *_SUMMARY_COLUMNS).order_by(
+        col(Evaluation.started_at).desc(), col(Evaluation.id).desc())).all()
+    latest: dict[int, Any] = {}
     for ev in rows:
         latest.setdefault(ev.call_id, ev)
         if len(latest) >= limit:
@@ -119,7 +126,7 @@ def list_own(*, session: Session, actor: Actor, limit: int = DEFAULT_LIST_LIMIT)
     evs = list(latest.values())
     policy = get_policy(session=session, org_id=actor.org_id)
     disputes = disputes_of(session=session, actor=actor, evaluation_ids=[e.id for e in evs])
-    return [_summary(e, contest_deadline(e, policy), disputes.get(e.id)) for e in evs]
+    return [_summary(e, contest_deadline(e.published_at, policy), disputes.get(e.id)) for e in evs]
 
 
 def open_own(*, session: Session, actor: Actor, evaluation_id: int, log: bool = True) -> OwnEvaluation:
@@ -147,7 +154,7 @@ def open_own(*, session: Session, actor: Actor, evaluation_id: int, log: bool = 
         audit.log_event(session=session, who=actor.who, action="evaluation_viewed", target_type="call",
                         target_id=ev.call_id, detail={"evaluation_id": ev.id, "espace": "téléconseiller"})
     return OwnEvaluation(
-        summary=_summary(ev, contest_deadline(ev, policy), dispute), publication=publication_label(ev),
+        summary=_summary(ev, contest_deadline(ev.published_at, policy), dispute), publication=publication_label(ev),
         grid_label=f"{grid.name} v{ev.grid_version}", is_current=ev.is_current,
         duration_s=call.duration_s if call else None, has_audio=bool(call and call.audio_key),
         codec=call.codec if call else None, segments=json.loads(tr.segments_json) if tr else [],

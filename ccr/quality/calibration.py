@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from ccr.core import audit
 from ccr.core.access import may
@@ -224,13 +224,26 @@ def create_session(*, session: Session, actor: Actor, call_id: int, title: str =
     return row
 
 
-def list_sessions(*, session: Session, actor: Actor, limit: int = 50) -> list[SessionView]:
-    """The organisation's calibration sessions, open ones first, newest first."""
+@dataclass(frozen=True)
+class SessionLine:
+    """A calibration session as the list of sessions shows it."""
+
+    id: int
+    title: str
+    status: str
+    scored: int
+
+
+def list_sessions(*, session: Session, actor: Actor, limit: int = 50) -> list[SessionLine]:
+    """The organisation's calibration sessions, open ones first, newest first, with how many have scored."""
     _require(actor)
-    rows = session.exec(select(CalibrationSession).where(CalibrationSession.org_id == actor.org_id)
+    scored = (select(func.count()).select_from(BlindScore)
+              .where(BlindScore.calibration_id == CalibrationSession.id).scalar_subquery())
+    rows = session.exec(select(CalibrationSession.id, CalibrationSession.title, CalibrationSession.status, scored)
+                        .where(CalibrationSession.org_id == actor.org_id)
                         .order_by(col(CalibrationSession.status).desc(), col(CalibrationSession.id).desc())
                         .limit(limit)).all()
-    return [_view(session, actor, r) for r in rows]
+    return [SessionLine(id=i, title=t, status=st, scored=n) for i, t, st, n in rows]
 
 
 def get_session(*, session: Session, actor: Actor, session_id: int) -> SessionView:

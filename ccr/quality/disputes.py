@@ -69,9 +69,9 @@ class DisputeView:
         return self.status == "open" and (now or utcnow()) > self.answer_due_at
 
 
-def contest_deadline(ev: Evaluation, policy: Policy) -> datetime | None:
-    """Until when an agent may contest a published evaluation (None for a draft)."""
-    return None if ev.published_at is None else ev.published_at + timedelta(days=policy.dispute_days)
+def contest_deadline(published_at: datetime | None, policy: Policy) -> datetime | None:
+    """Until when an agent may contest an evaluation published at ``published_at`` (None for a draft)."""
+    return None if published_at is None else published_at + timedelta(days=policy.dispute_days)
 
 
 def _fr_date(moment: datetime) -> str:
@@ -96,7 +96,7 @@ def open_dispute(*, session: Session, actor: Actor, evaluation_id: int, criteria
             or ev.restricted):
         raise NotFound("Évaluation introuvable.")
     policy = get_policy(session=session, org_id=actor.org_id)
-    deadline = contest_deadline(ev, policy)
+    deadline = contest_deadline(ev.published_at, policy)
     if now > deadline:
         raise InvalidInput(f"Le délai de contestation est dépassé : cette évaluation pouvait être contestée "
                            f"jusqu'au {_fr_date(deadline)} ({policy.dispute_days} jours après sa publication).")
@@ -154,8 +154,7 @@ def disputes_of(*, session: Session, actor: Actor, evaluation_ids: list[int]) ->
                                      col(Dispute.evaluation_id).in_(evaluation_ids[i:i + 500]))
         if own:
             stmt = stmt.where(Dispute.agent_id == (actor.agent_id or -1))
-        for d in session.exec(stmt).all():
-            out[d.evaluation_id] = _view(session, d)
+        out.update((v.evaluation_id, v) for v in _views(session, list(session.exec(stmt).all())))
     return out
 
 
@@ -175,7 +174,7 @@ def dispute_queue(*, session: Session, actor: Actor, status: str = "open",
     stmt = select(Dispute).where(Dispute.org_id == actor.org_id, Dispute.status == status)
     stmt = stmt.order_by(Dispute.answer_due_at, Dispute.id) if status == "open" else stmt.order_by(
         col(Dispute.resolved_at).desc(), col(Dispute.id).desc())
-    return [_view(session, d) for d in session.exec(stmt.limit(limit)).all()]
+    return _views(session, list(session.exec(stmt.limit(limit)).all()))
 
 
 def count_open_disputes(*, session: Session, actor: Actor) -> int:
@@ -264,20 +263,37 @@ def _apply(session: Session, actor: Actor, d: Dispute, ev: Evaluation, items: li
 
 
 def _view(session: Session, d: Dispute) -> DisputeView:
-    ev = session.get(Evaluation, d.evaluation_id)
-    grid = reviews.grid_of(session=session, evaluation=ev)
-    agent = session.get(Agent, d.agent_id) if d.agent_id else None
-    team = session.get(Team, d.team_id) if d.team_id else None
-    resolver = session.get(User, d.resolved_by) if d.resolved_by else None
-    items = session.exec(select(DisputeItem).where(DisputeItem.dispute_id == d.id, DisputeItem.org_id == d.org_id)
-                         .order_by(DisputeItem.id)).all()
-    return DisputeView(
-        id=d.id, evaluation_id=d.evaluation_id, call_id=d.call_id,
-        agent_name=agent.name if agent and agent.org_id == d.org_id else None,
-        team_name=team.name if team and team.org_id == d.org_id else None,
-        opened_at=d.opened_at, answer_due_at=d.answer_due_at, comment=d.comment, status=d.status,
-        resolved_at=d.resolved_at,
-        resolver=resolver.display_name if resolver and resolver.org_id == d.org_id else None,
-        resolution=d.resolution,
-        items=tuple(DisputeItemView(criterion_id=i.criterion_id, label=reviews.label_of(grid, i.criterion_id),
-                                    verdict=i.verdict, requested=i.requested, decision=i.decision) for i in items))
+    return _views(session, [d])[0]
+
+
+def _views(session: Session, rows: list[Dispute]) -> list[DisputeView]:
+    """Disputes as shown, read together: one query per kind of row, each grid version parsed once."""
+    if not rows:
+        return []
+    org_id = rows[0].org_id
+    ids = [d.id for d in rows]
+    items: dict[int, list[DisputeItem]] = {}
+    for item in session.exec(select(DisputeItem).where(col(DisputeItem.dispute_id).in_(ids),
+                                                       DisputeItem.org_id == org_id).order_by(DisputeItem.id)).all():
+        items.setdefault(item.dispute_id, []).append(item)
+    grid_of_ev = dict(session.exec(select(Evaluation.id, Evaluation.grid_id).where(
+        col(Evaluation.id).in_({d.evaluation_id for d in rows}), Evaluation.org_id == org_id)).all())
+    grids = {gid: reviews.grid_by_row_id(session=session, org_id=org_id, grid_id=gid)
+             for gid in set(grid_of_ev.values())}
+    agents = dict(session.exec(select(Agent.id, Agent.name).where(
+        col(Agent.id).in_({d.agent_id for d in rows if d.agent_id}), Agent.org_id == org_id)).all())
+    teams = dict(session.exec(select(Team.id, Team.name).where(
+        col(Team.id).in_({d.team_id for d in rows if d.team_id}), Team.org_id == org_id)).all())
+    users = dict(session.exec(select(User.id, User.display_name).where(
+        col(User.id).in_({d.resolved_by for d in rows if d.resolved_by}), User.org_id == org_id)).all())
+    out = []
+    for d in rows:
+        grid = grids[grid_of_ev.get(d.evaluation_id)]
+        out.append(DisputeView(
+            id=d.id, evaluation_id=d.evaluation_id, call_id=d.call_id, agent_name=agents.get(d.agent_id),
+            team_name=teams.get(d.team_id), opened_at=d.opened_at, answer_due_at=d.answer_due_at, comment=d.comment,
+            status=d.status, resolved_at=d.resolved_at, resolver=users.get(d.resolved_by), resolution=d.resolution,
+            items=tuple(DisputeItemView(criterion_id=i.criterion_id, label=reviews.label_of(grid, i.criterion_id),
+                                        verdict=i.verdict, requested=i.requested, decision=i.decision)
+                        for i in items.get(d.id, []))))
+    return out

@@ -136,9 +136,14 @@ class QueueItem:
 
 def grid_of(*, session: Session, evaluation: Evaluation) -> Grid:
     """The grid version an evaluation was scored with (the shipped default grid when it has no row)."""
-    if evaluation.grid_id is not None:
-        row = session.get(GridRow, evaluation.grid_id)
-        if row is not None and row.org_id == evaluation.org_id:
+    return grid_by_row_id(session=session, org_id=evaluation.org_id, grid_id=evaluation.grid_id)
+
+
+def grid_by_row_id(*, session: Session, org_id: int, grid_id: int | None) -> Grid:
+    """A stored grid version of ``org_id`` (the shipped default grid for None or another organisation's)."""
+    if grid_id is not None:
+        row = session.get(GridRow, grid_id)
+        if row is not None and row.org_id == org_id:
             return _parse_grid(row.definition_json)
     return default_grid()
 

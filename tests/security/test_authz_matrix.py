@@ -434,6 +434,7 @@ TRUSTED: dict[str, str] = {
     "core.users.record_login": "cadre de connexion après vérification du mot de passe",
     "core.users.record_logout": "cadre de connexion : utilisateur de la session",
     "core.users.create_user": "CLI / page Utilisateurs (org_id de l'administrateur)",
+    "quality.reviews.grid_by_row_id": "org_id des évaluations ou contestations déjà lues pour l'acteur",
     "quality.policy.get_policy": "org_id de l'acteur ou de l'évaluation déjà contrôlée",
     "privacy.explanations.explanation_data": "export de l'agent (son agent_id) ou export DPO après contrôle du rôle",
 }
