@@ -25,14 +25,18 @@ IRRITANT_LABELS = {"attente_delai", "relances", "erreur_facturation", "menace_de
 SUBPROCESS_TIMEOUT_S = 120  # a cold interpreter on a busy 2-core machine
 
 
-def run_ccr(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m ccr ARGS`` from an empty directory (no stray .env) with a temporary data dir."""
+def ccr_env(tmp_path) -> dict[str, str]:
+    """This process's environment without its CCR settings, pointed at a temporary data dir."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CCR_") and k not in ("DATABASE_URL",)}
     base.update(PYTHONPATH=str(REPO), CCR_DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1")
-    base.update(env or {})
     (tmp_path / "data").mkdir(exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "ccr", *args], cwd=tmp_path, env=base, capture_output=True,
-                          text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
+    return base
+
+
+def run_ccr(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m ccr ARGS`` from an empty directory (no stray .env) with a temporary data dir."""
+    return subprocess.run([sys.executable, "-m", "ccr", *args], cwd=tmp_path, env={**ccr_env(tmp_path), **(env or {})},
+                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
 
 
 def assert_contract(ev: dict, *, engine: str, extra_allowed: bool = False) -> None:
@@ -178,3 +182,25 @@ def test_migrate_signs_an_audit_checkpoint_so_verify_holds_right_after_an_upgrad
     assert points and all(p.stat().st_mode & 0o077 == 0 for p in points)
     verified = run_ccr(tmp_path, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_create_user_links_an_agent_login_to_its_agent_record(tmp_path):
+    password = ("--password", "Motdepasse-Test-2026")
+    assert run_ccr(tmp_path, "create-user", "--org", "Alpha", "--create-org", "--username", "alice", "--role",
+                   "admin", *password).returncode == 0
+    missing = run_ccr(tmp_path, "create-user", "--org", "Alpha", "--username", "nadia", "--role", "agent",
+                      "--agent", "Nadia Benali", *password)
+    assert missing.returncode != 0 and "précisez --team" in missing.stdout + missing.stderr
+    no_agent = run_ccr(tmp_path, "create-user", "--org", "Alpha", "--username", "nadia", "--role", "agent",
+                       *password)
+    assert no_agent.returncode != 0 and "--agent" in no_agent.stdout + no_agent.stderr
+    code = ("from ccr.core.db import session\nfrom ccr.core.models import Team\n"
+            "with session() as s:\n    s.add(Team(org_id=1, name='Lyon'))\n")
+    assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=ccr_env(tmp_path), check=False,
+                          timeout=SUBPROCESS_TIMEOUT_S).returncode == 0
+    made = run_ccr(tmp_path, "create-user", "--org", "Alpha", "--username", "nadia", "--role", "agent",
+                   "--agent", "Nadia Benali", "--team", "Lyon", *password)
+    assert made.returncode == 0, made.stderr
+    again = run_ccr(tmp_path, "create-user", "--org", "Alpha", "--username", "nadia2", "--role", "agent",
+                    "--agent", "nadia benali", *password)
+    assert again.returncode != 0 and "a déjà un compte actif" in again.stdout + again.stderr

@@ -170,6 +170,8 @@ def test_a_session_shows_the_spread_only_to_those_who_scored_then_closes_on_the_
     with session() as s:
         view = calibration.get_session(session=s, actor=sup, session_id=sid)
         hidden = calibration.get_session(session=s, actor=a.actor("admin"), session_id=sid)
+        lines = calibration.list_sessions(session=s, actor=sup2)
+    assert lines == [calibration.SessionLine(id=sid, title="Janvier", status="open", scored=3)]
     assert view.results_visible and view.scored == 3 and hidden.results_visible
     spread = {c.criterion_id: c for c in view.spread}
     assert spread["identification"].counts == {"pass": 1, "fail": 2, "na": 0}
