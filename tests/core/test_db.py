@@ -71,6 +71,30 @@ def test_transcripts_stored_before_the_search_vector_get_it_and_lose_nothing_goi
     command.upgrade(cfg, "head")
 
 
+def test_the_agent_space_migration_goes_back_and_forth_keeping_users_and_evaluations(migrated):
+    """Migration 0008 (agent logins, publication, disputes, calibration) down and up again, on either database."""
+    from alembic import command
+
+    from tests.conftest import make_tenant
+
+    tenant = make_tenant("Alpha Conseil", "alpha")
+    cfg = db.alembic_config(migrated)
+    db.dispose_engines()
+    command.downgrade(cfg, "0007")
+    with get_engine().connect() as conn:
+        inspector = sa.inspect(conn)
+        assert "agent_id" not in {c["name"] for c in inspector.get_columns("user")}
+        assert "published_at" not in {c["name"] for c in inspector.get_columns("evaluation")}
+        assert not {"dispute", "disputeitem", "blindscore", "calibrationsession", "qualitypolicy"} & set(
+            inspector.get_table_names())
+        assert conn.execute(sa.text('SELECT count(*) FROM "user" WHERE org_id = :o'),
+                            {"o": tenant.org_id}).scalar_one() == len(tenant.users)
+    db.dispose_engines()
+    command.upgrade(cfg, "head")
+    with get_engine().connect() as conn:
+        assert "agent_id" in {c["name"] for c in sa.inspect(conn).get_columns("user")}
+
+
 def test_postgresql_sessions_run_without_parallel_workers_or_jit(migrated):
     if migrated.is_sqlite:
         pytest.skip("réglage propre à PostgreSQL")
