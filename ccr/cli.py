@@ -235,7 +235,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     from ccr.core.config import get_settings
     from ccr.core.db import migrate, session
-    from ccr.pipeline import lease, worker
+    from ccr.pipeline import lease, steps, worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
@@ -246,7 +246,7 @@ def _worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
     # never raises KeyboardInterrupt: Ctrl-C or ``kill -INT`` must still stop the worker and give its call back.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt_handler(stop))
     if args.parent_pid:  # started by the server: stop, giving the call back, when the server is gone
         threading.Thread(target=worker.stop_with_parent, args=(args.parent_pid,), daemon=True).start()
     # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
@@ -258,13 +258,26 @@ def _worker(args: argparse.Namespace) -> int:
     try:
         done = worker.run_worker(lease.worker_owner_id(0), settings=settings, stop=stop, once=args.once)
     except KeyboardInterrupt:
-        stop.set()
+        done = -1
+    stop.set()
+    if done < 0 or steps.interrupt_requested():  # also when a library swallowed the KeyboardInterrupt
         lease.give_back_leases(settings)
         print("Arrêt du worker : l'appel en cours est remis en file.", file=sys.stderr)
         return 0
-    stop.set()
     print(f"{done} appel(s) traité(s) ; file vide." if args.once else "Worker arrêté.", file=sys.stderr)
     return 0
+
+
+def _interrupt_handler(stop):
+    """The worker's Ctrl-C: stop the loop, record the request for the current step, interrupt it here."""
+    from ccr.pipeline import steps
+
+    def handler(signum, frame):
+        stop.set()
+        steps.request_interrupt()
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def _worker_args(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -55,6 +56,27 @@ def _crash_point(name: str) -> None:
         os._exit(CRASH_EXIT)
 
 
+# Ctrl-C raises KeyboardInterrupt wherever the main thread stands, and PyAV's resampler swallows one raised
+# inside it: the call was then processed to the end and the worker went on polling. The worker's handler
+# also records the request here, and a step checks it where a native library may have eaten it.
+_interrupt = threading.Event()
+
+
+def request_interrupt() -> None:
+    """Record a Ctrl-C for this process: the current step stops at its next check."""
+    _interrupt.set()
+
+
+def interrupt_requested() -> bool:
+    """Whether Ctrl-C was recorded for this process."""
+    return _interrupt.is_set()
+
+
+def _check_interrupt() -> None:
+    if _interrupt.is_set():
+        raise KeyboardInterrupt
+
+
 def process_call(call_id: int, *, owner: str, settings: Settings | None = None) -> str:
     """Process one claimed call to its next resting state (done, queued again, failed); returns it.
 
@@ -98,8 +120,10 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     _crash_point("decrypted")
     info, audio = load_audio(data, max_seconds=settings.max_audio_seconds)
     del data
+    _check_interrupt()
     transcript = transcribe(audio, settings=settings)
     del audio
+    _check_interrupt()
     # Metrics count raw words; only numbers come out. The raw text never reaches the database.
     metrics = conversation_metrics(transcript.segments, info.duration_s)
     segments, counts = redact_segments(transcript.segments)

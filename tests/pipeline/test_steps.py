@@ -57,6 +57,21 @@ def test_three_failed_attempts_mark_the_call_failed_with_a_french_reason_then_re
         queue.retry_call(session=s, actor=alpha.actor("supervisor"), call_id=call_id)
 
 
+def test_a_ctrl_c_swallowed_by_the_decoder_still_stops_the_step_and_gives_the_call_back(tenants, monkeypatch):
+    # PyAV can eat the KeyboardInterrupt raised inside its resampler: the recorded request must stop the step.
+    monkeypatch.setattr(steps, "_interrupt", type(steps._interrupt)())
+    alpha, _ = tenants
+    batch = ingest_files(actor=alpha.actor("supervisor"), files=[("appel.wav", cut_wav("a01-000.wav", 2))])
+    call_id = batch.results[0].call_id
+    assert claim("hote:1:w0") == call_id
+    steps.request_interrupt()
+    with pytest.raises(KeyboardInterrupt):
+        steps.process_call(call_id, owner="hote:1:w0")
+    call = call_row(call_id)
+    assert (call.status, call.lease_owner, call.attempts) == ("transcribing", None, 0)
+    assert count_rows(Transcript, call_id=call_id) == 0 and steps.interrupt_requested()
+
+
 def test_a_transcribed_call_is_scored_with_the_organisations_active_grid(tenants):
     alpha, _ = tenants
     call_id = transcribed_call(alpha.org_id)
