@@ -1,6 +1,6 @@
 """The architecture as a test: imports between the wings of ``ccr`` go one way, with no circle.
 
-pages -> ui -> ops -> pipeline -> {quality, privacy} -> dashboards -> {scoring, speech} -> core.
+pages -> ui -> ops -> {pipeline, governance} -> {quality, privacy} -> dashboards -> {scoring, speech} -> core.
 A module may import its own wing and any wing below it, never one above or beside it; function-local
 imports count too (hiding a tie inside a function does not remove it). Only ``ccr/ui``, ``pages/`` and
 ``app.py`` import streamlit, so the rest of ``ccr`` runs in a worker, a CLI or a test without a browser.
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Rank of each wing: an import must go to a lower rank or stay in its wing. Wings of equal rank are
 # siblings and do not import each other.
 RANKS = {"core": 0, "speech": 1, "scoring": 1, "dashboards": 2, "quality": 3, "privacy": 3, "pipeline": 4,
-         "ops": 5, "ui": 6, "entry": 7}
+         "governance": 4, "ops": 5, "ui": 6, "entry": 7}
 WINGS = tuple(w for w in RANKS if w != "entry")
 ENTRY_POINTS = ("ccr.__main__", "ccr.cli", "ccr.demo")  # the command line and its demo data: may call any wing
 

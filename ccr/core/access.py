@@ -38,10 +38,15 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("disputes", "pages/disputes.py", "Contestations", "⚖️", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("calibration", "pages/calibration.py", "Calibration", "🎯", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("grids", "pages/grids.py", "Grilles", "📐", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("fairness", "pages/fairness.py", "Équité des scores", "🧮", _roles("supervisor", "dpo", "admin"),
+             "Qualité"),
     PageSpec("import", "pages/import_calls.py", "Import", "📥", _roles("supervisor", "admin"), "Appels"),
     PageSpec("users", "pages/users.py", "Utilisateurs", "👥", _roles("admin"), "Administration"),
     PageSpec("data_protection", "pages/data_protection.py", "Protection des données", "🛡️", _roles("dpo", "admin"),
              "Administration"),
+    # The administrator sets what is analysed; the DPO reads it and checks that analysis stays occasional.
+    PageSpec("scope", "pages/scope.py", "Périmètre d'évaluation", "🧭", _roles("admin", "dpo"), "Administration"),
+    PageSpec("ai_act", "pages/ai_act.py", "Conformité IA", "📜", _roles("dpo", "admin"), "Administration"),
     # The DPO reads the data breaches there (read-only) and exports them; the administrator keeps the register.
     PageSpec("incidents", "pages/incidents.py", "Incidents & support", "🚨", _roles("admin", "dpo"), "Administration"),
     PageSpec("privacy", "pages/privacy.py", "Confidentialité", "🔒", frozenset({PUBLIC}), "Informations"),
@@ -78,6 +83,14 @@ ACTIONS: dict[str, frozenset[str]] = {
     "resolve_disputes": _roles("supervisor", "admin"),
     "calibrate": _roles("supervisor", "admin"),
     "quality_policy": _roles("admin"),
+    # Governance: the admin decides what is analysed, the DPO checks it and publishes the notices.
+    "scope_policy": _roles("admin"),
+    "scope_report": _roles("admin", "dpo"),
+    "request_evaluation": _roles("supervisor", "admin"),
+    "agent_groups": _roles("admin"),
+    "deployer_pack": _roles("dpo", "admin"),
+    "publish_notices": _roles("dpo", "admin"),
+    "fairness_audit": _roles("supervisor", "dpo", "admin"),
 }
 
 

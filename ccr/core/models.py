@@ -139,6 +139,9 @@ class Call(SQLModel, table=True):
     rescore_grid_id: int | None = Field(default=None, foreign_key="grid.id")
     needs_llm_retry: bool = False
     restricted: bool = False
+    line: str | None = None  # the agent's phone line (number or name), for the scope's exclusions
+    scope: str = Field(default="in", sa_column_kwargs={"server_default": "in"})  # ccr.core.vocab.CALL_SCOPES
+    scope_draw: float | None = None  # the call's fixed lottery number in [0, 1), when a quota applies
     queued_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     processing_s: float | None = None
@@ -671,3 +674,15 @@ class RollupState(SQLModel, table=True):
     # Rows written before the column existed are layout 1 (server default); new ones the current layout.
     layout: int = Field(default=ROLLUP_LAYOUT, sa_column_kwargs={"server_default": "1"})
     refreshed_at: datetime = Field(default_factory=utcnow)
+
+
+# The governance rules' tables live in their own module; importing them here registers them with the
+# metadata wherever the models are loaded (Alembic, the tests' schema), and keeps one import path.
+from ccr.core.policy_models import (  # noqa: E402, F401
+    AgentGroup,
+    AgentGroupMember,
+    EvaluationPeriod,
+    NoticePublication,
+    ScopeExclusion,
+    ScopePolicy,
+)

@@ -8,15 +8,33 @@ role never has two spellings or two meanings.
 from __future__ import annotations
 
 # Processing states of a call, in order. "held" = received during a maintenance window.
-CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed")
+CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done", "failed", "stored")
 CALL_STATUS_LABELS = {
     "received": "reçu",
     "held": "en attente (maintenance)",
+    "stored": "conservé, non analysé",
     "queued": "en file",
     "transcribing": "transcription",
     "scoring": "évaluation",
     "done": "terminé",
     "failed": "échec",
+}
+
+# Why a call is, or is not, analysed (ccr.quality.scope): only "in" and "requested" calls are transcribed
+# and scored; "excluded" calls are never shown outside the DPO's tools.
+CALL_SCOPES = ("in", "requested", "sampled_out", "outside_period", "excluded")
+CALL_SCOPE_LABELS = {
+    "in": "dans le périmètre",
+    "requested": "analysé à la demande d'un superviseur",
+    "sampled_out": "non tiré au sort (quota atteint ou tirage)",
+    "outside_period": "hors période d'évaluation annoncée",
+    "excluded": "exclu (agent, ligne ou campagne)",
+}
+SCOPE_EXCLUSION_KINDS = {"agent": "Agent", "line": "Ligne téléphonique", "campaign": "Campagne"}
+GOVERNANCE_DOCUMENTS = {
+    "worker_notice": "Note d'information des salariés",
+    "instructions": "Notice d'utilisation de l'IA",
+    "cse_file": "Dossier de consultation du CSE",
 }
 
 # Who called whom: the codes are French because the import CSVs and URLs of French centres already use them.

@@ -1,0 +1,1 @@
+"""Governance: what the AI Act and the CNIL ask of a deployer, produced from the live settings and figures."""
