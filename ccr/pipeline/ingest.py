@@ -65,6 +65,7 @@ from ccr.core.users import Actor
 from ccr.pipeline.maintenance import is_maintenance_active
 from ccr.pipeline.queue import dispatch_after_commit
 from ccr.privacy.retention import call_date_error
+from ccr.quality import scope
 from ccr.speech.audio import probe_audio, sha256_bytes
 
 ACCEPTED_EXTENSIONS = ("wav", "mp3", "ogg", "opus", "flac", "m4a")
@@ -86,7 +87,8 @@ COLUMN_ALIASES = {
     "campagne": "campaign", "campaign": "campaign", "idexterne": "external_id", "externalid": "external_id",
     "idappel": "external_id", "telephoneclient": "customer_phone", "telephone": "customer_phone",
     "telclient": "customer_phone", "phone": "customer_phone", "customerphone": "customer_phone",
-    "numeroclient": "customer_phone",
+    "numeroclient": "customer_phone", "ligne": "line", "line": "line", "ligneagent": "line",
+    "numeroagent": "line", "poste": "line",
 }
 DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
@@ -474,7 +476,7 @@ def _metadata_from_values(values: dict[str, str], *, names: dict[str, dict[str, 
             meta["direction"] = direction
     except InvalidInput as e:
         problems.append(str(e))
-    for key in ("campaign", "external_id"):
+    for key in ("campaign", "external_id", "line"):
         if (text := _clean_text(values.get(key))) is not None:
             meta[key] = text
     if (phone := _clean_phone(values.get("customer_phone"))) is not None:
@@ -531,7 +533,9 @@ def ingest_upload(
 ) -> IngestResult:
     """Validate, de-duplicate, encrypt and queue one uploaded recording, in the caller's transaction.
 
-    ``metadata`` (a CSV line) wins over ``defaults`` (the form), which win over the file name."""
+    ``metadata`` (a CSV line) wins over ``defaults`` (the form), which win over the file name. The
+    organisation's scope (:mod:`ccr.quality.scope`) decides whether the call is analysed, stored
+    only, or refused (an excluded agent, line or campaign)."""
     _require_import(actor)
     settings = get_settings()
     name = sanitize_filename(filename)
@@ -565,12 +569,24 @@ def ingest_upload(
     if origin is not None and (error := call_date_error(fields["started_at"])) is not None:
         return IngestResult(name, "rejected", f"Date refusée ({origin}) : {error}.")
 
-    status = "held" if is_maintenance_active(session=session, org_id=actor.org_id) else "queued"
+    rules = scope.get_rules(session=session, org_id=actor.org_id)
+    decision = scope.decide(session=session, org_id=actor.org_id, sha256=sha, agent_id=fields["agent_id"],
+                            line=fields["line"], campaign=fields["campaign"], started_at=fields["started_at"],
+                            rules=rules)
+    if decision.scope == "excluded" and not rules.store_excluded:
+        audit.log_event(session=session, who=_who(actor), action="call_refused_out_of_scope", target_type="call",
+                        target_id=None, detail={"fichier": name, "perimetre": decision.scope})
+        return IngestResult(name, "rejected", decision.reason)
+    if not decision.analysed:
+        status = "stored"  # kept, never transcribed nor scored unless a supervisor asks (or never, if excluded)
+    else:
+        status = "held" if is_maintenance_active(session=session, org_id=actor.org_id) else "queued"
     key = storage.put_audio(data, org_id=actor.org_id, settings=settings)
     now = utcnow()
     call = Call(org_id=actor.org_id, sha256=sha, audio_key=key, audio_size=len(data), source_name=name,
                 duration_s=info.duration_s, channels=info.channels, sample_rate=info.sample_rate, codec=info.codec,
-                status=status, queued_at=now, created_at=now,
+                status=status, queued_at=now, created_at=now, scope=decision.scope, scope_draw=decision.draw,
+                restricted=decision.scope == "excluded",
                 uploaded_by=None if actor.user_id == CLI_USER_ID else actor.user_id, **fields)
     try:
         with session.begin_nested():  # a concurrent upload of the same file loses here, not the batch
@@ -590,8 +606,9 @@ def ingest_upload(
         dispatch_after_commit(session, [call.id])  # Celery mode: its task is sent once this upload commits
     audit.log_event(session=session, who=_who(actor), action="call_uploaded", target_type="call",
                     target_id=call.id, detail={"fichier": name, "duree_s": info.duration_s,
-                                               "canaux": info.channels, "statut": status})
-    reason = "En file d'attente." if status == "queued" else "Reçu pendant une maintenance : traité ensuite."
+                                               "canaux": info.channels, "statut": status, "perimetre": decision.scope})
+    reason = {"queued": "En file d'attente.", "held": "Reçu pendant une maintenance : traité ensuite."}.get(
+        status, decision.reason)
     if notes:
         text = " ; ".join(notes)
         reason += " " + text[:1].upper() + text[1:] + "."
@@ -600,7 +617,7 @@ def ingest_upload(
 
 def _names_to_ids(session: Session, org_id: int, source: dict[str, Any]) -> dict[str, Any]:
     """The non-empty values of a metadata source, with agent and team names turned into ids."""
-    out = {k: v for k, v in source.items() if v not in (None, "") and k not in ("agent", "team", "line")}
+    out = {k: v for k, v in source.items() if v not in (None, "") and k not in ("agent", "team")}
     if source.get("agent") and not source.get("agent_id"):
         agent = _find_agent(session, org_id, str(source["agent"]))
         if agent is None:
@@ -628,6 +645,7 @@ def _resolve_fields(session: Session, org_id: int, merged: dict[str, Any]) -> di
     out["direction"] = _direction(merged.get("direction")) or "entrant"
     out["campaign"] = _clean_text(merged.get("campaign"))
     out["external_id"] = _clean_text(merged.get("external_id"))
+    out["line"] = _clean_text(merged.get("line"))
     out["customer_phone"] = _clean_phone(merged.get("customer_phone"))
     return out
 

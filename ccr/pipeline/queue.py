@@ -56,6 +56,48 @@ def retry_call(*, session: Session, actor: Actor, call_id: int) -> Call:
     return call
 
 
+REQUESTABLE = ("sampled_out", "outside_period")  # an excluded call is never analysed, even on request
+STORED_LIST_MAX = 200
+
+
+def stored_calls(*, session: Session, actor: Actor, limit: int = STORED_LIST_MAX) -> list[dict[str, Any]]:
+    """The newest calls kept without analysis (quota, outside the periods) that a supervisor may ask for."""
+    _require_request(actor)
+    rows = session.exec(scope_calls(select(Call), actor, include_restricted=False)
+                        .where(Call.status == "stored", col(Call.scope).in_(REQUESTABLE))
+                        .order_by(col(Call.started_at).desc(), col(Call.id).desc()).limit(max(1, min(limit, 1000))))
+    return [{"call_id": c.id, "started_at": c.started_at, "agent_id": c.agent_id, "team_id": c.team_id,
+             "campaign": c.campaign, "duration_s": c.duration_s, "scope": c.scope} for c in rows]
+
+
+def _require_request(actor: Actor) -> None:
+    if not may(actor.role, "request_evaluation"):
+        raise AccessDenied("Seuls un superviseur ou un administrateur peuvent demander l'analyse d'un appel.")
+
+
+def request_evaluation(*, session: Session, actor: Actor, call_id: int, reason: str) -> Call:
+    """Queue a call the scope kept without analysis, because a supervisor asks, with a reason (audited)."""
+    _require_request(actor)
+    call = get_call(session=session, actor=actor, call_id=call_id)
+    reason = (reason or "").strip()
+    if call.scope == "excluded" or call.restricted:
+        raise InvalidInput("Cet appel est exclu de l'évaluation (agent, ligne ou campagne exclus, ou traitement "
+                           "limité) : il ne peut pas être analysé.")
+    if call.status != "stored" or call.scope not in REQUESTABLE:
+        raise InvalidInput("Cet appel est déjà dans le périmètre d'analyse.")
+    if len(reason) < 10:
+        raise InvalidInput("Indiquez pourquoi cet appel doit être analysé (10 caractères au moins) : "
+                           "la demande est tracée.")
+    previous = call.scope
+    call.scope, call.status, call.queued_at = "requested", "queued", utcnow()
+    call.lease_owner, call.lease_until, call.attempts = None, None, 0
+    session.add(call)
+    dispatch_after_commit(session, [call.id])
+    audit.log_event(session=session, who=actor.who, action="evaluation_requested", target_type="call",
+                    target_id=call.id, detail={"perimetre_precedent": previous, "motif": reason[:300]})
+    return call
+
+
 def rescore_calls(
     *,
     session: Session,

@@ -366,6 +366,12 @@ def set_restriction(*, session: Session, actor: Actor, restricted: bool, agent_i
     else:
         subject = resolve_subject(session=session, actor=actor, agent_id=agent_id, phone=phone)
         ids, kind, target = subject.call_ids, subject.kind, subject.agent_id
+    if not restricted and ids:
+        # An excluded call (staff representative, private line) stays out of processing: lifting the
+        # restriction of a person's calls does not bring it back.
+        ids = [i for start in range(0, len(ids), 500) for i in session.exec(
+            select(Call.id).where(Call.org_id == actor.org_id, col(Call.id).in_(ids[start:start + 500]),
+                                  Call.scope != "excluded")).all()]
     changed = 0
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]

@@ -37,6 +37,7 @@ from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Agent, Call, Evaluation, EvaluationPeriod, ScopeExclusion, ScopePolicy
 from ccr.core.users import Actor
 from ccr.core.vocab import SCOPE_EXCLUSION_KINDS
+from ccr.dashboards.buckets import day_bounds
 from ccr.dashboards.rollups import mark_dirty
 
 SAMPLING_MODES = {"all": "Tous les appels importés", "quota": "Un quota d'appels par agent et par période"}
@@ -311,10 +312,7 @@ def quota_window(day: date, quota_period: str) -> tuple[date, date]:
 
 
 def _utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(get_settings().timezone)
-    lo = datetime.combine(first, datetime.min.time(), tz)
-    hi = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
-    return as_utc(lo), as_utc(hi)
+    return day_bounds(first, last, ZoneInfo(get_settings().timezone))
 
 
 def draw(seed: str, sha256: str) -> float:
@@ -382,3 +380,61 @@ def _expected_volume(session: Session, org_id: int, agent_cond, first: date, las
     elapsed = min(max((at - lo).total_seconds() / span, 1 / (last - first).days if last > first else 1.0), 1.0)
     pace = seen / elapsed
     return max(previous, pace) * (1 - elapsed) + 1  # this call counts as expected too
+
+
+# --- the DPO's view: is the analysis occasional? --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One agent's calls of one month by what the scope decided; ``over_quota`` when more were analysed."""
+
+    month: date
+    agent_id: int | None
+    agent: str
+    received: int
+    analysed: int
+    requested: int
+    sampled_out: int
+    outside_period: int
+    excluded: int
+    quota: int | None
+    over_quota: bool
+
+    @property
+    def share(self) -> float | None:
+        """The share of the agent's calls (excluded ones aside) that were analysed, in [0, 1]."""
+        base = self.received - self.excluded
+        return self.analysed / base if base else None
+
+
+def coverage_report(*, session: Session, actor: Actor, months: int = 6, today: date | None = None
+                    ) -> list[CoverageRow]:
+    """Per agent and month (the last ``months``, newest first): calls received, analysed, requested, left
+    out by the quota, the periods or an exclusion, against the quota in force. One query per month."""
+    if not may(actor.role, "scope_report"):
+        raise AccessDenied("Accès refusé : ce bilan est réservé aux administrateurs et au DPO.")
+    months = max(1, min(int(months), 24))
+    rules = get_rules(session=session, org_id=actor.org_id)
+    monthly_quota = (rules.quota if rules.quota_period == "month" else None) if rules.sampling == "quota" else None
+    names = dict(session.exec(select(Agent.id, Agent.name).where(Agent.org_id == actor.org_id)).all())
+    first = (today or local_day(utcnow())).replace(day=1)
+    rows: list[CoverageRow] = []
+    for _ in range(months):
+        lo, hi = _utc_bounds(*quota_window(first, "month"))
+        counts: dict[int | None, dict[str, int]] = {}
+        for agent_id, scope_code, n in session.exec(
+                select(Call.agent_id, Call.scope, func.count()).where(
+                    Call.org_id == actor.org_id, Call.started_at >= lo, Call.started_at < hi)
+                .group_by(Call.agent_id, Call.scope)).all():
+            counts.setdefault(agent_id, {})[scope_code] = int(n)
+        for agent_id, by in sorted(counts.items(), key=lambda kv: (names.get(kv[0]) or "~").casefold()):
+            analysed = by.get("in", 0) + by.get("requested", 0)
+            rows.append(CoverageRow(
+                month=first, agent_id=agent_id, agent=names.get(agent_id, "Sans agent") if agent_id else "Sans agent",
+                received=sum(by.values()), analysed=analysed, requested=by.get("requested", 0),
+                sampled_out=by.get("sampled_out", 0), outside_period=by.get("outside_period", 0),
+                excluded=by.get("excluded", 0), quota=monthly_quota,
+                over_quota=monthly_quota is not None and by.get("in", 0) > monthly_quota))
+        first = (first - timedelta(days=1)).replace(day=1)
+    return rows
