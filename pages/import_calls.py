@@ -11,7 +11,7 @@ from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number
 from ccr.pipeline import ingest
 from ccr.ui.guard import require_page
-from ccr.ui.queue_panel import batch_progress, queue_panel
+from ccr.ui.queue_panel import batch_progress, queue_panel, stored_calls_panel
 from ccr.ui.text import md_escape, plain, plain_frame
 
 actor = require_page("import")
@@ -117,3 +117,5 @@ with results_area:
         if last["call_ids"]:
             st.subheader("Traitement")
             batch_progress(actor, last["call_ids"])
+
+stored_calls_panel(actor)

@@ -6,13 +6,18 @@ rest of the page stays usable while calls are processed. Nothing is cached: stat
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import streamlit as st
 
+from ccr.core import orgs
 from ccr.core.access import may
+from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.users import Actor
+from ccr.core.vocab import CALL_SCOPE_LABELS
 from ccr.pipeline import queue
 from ccr.ui.text import md_escape, plain_frame
 
@@ -114,3 +119,39 @@ def batch_progress(actor: Actor, call_ids: list[int]) -> None:
         _progress_body(actor, call_ids)
     else:
         _live_progress(actor, call_ids)
+
+
+def stored_calls_panel(actor: Actor) -> None:
+    """The calls the scope kept without analysis, and the supervisor's motivated request to analyse one."""
+    try:
+        with session() as s:
+            rows = queue.stored_calls(session=s, actor=actor)
+            agents = {a.id: a.name for a in orgs.list_agents(session=s, actor=actor, include_inactive=True)}
+    except CcrError as err:
+        st.error(str(err))
+        return
+    st.subheader(f"Appels conservés sans analyse ({len(rows)}{'+' if len(rows) >= queue.STORED_LIST_MAX else ''})")
+    st.caption("Le périmètre d'évaluation de votre organisation (quota par agent, périodes annoncées) a laissé ces "
+               "appels de côté : ils sont conservés, ni transcrits ni notés. Vous pouvez demander l'analyse de l'un "
+               "d'eux en la motivant ; la demande est tracée et apparaît dans le bilan du DPO.")
+    if not rows:
+        return
+    tz = ZoneInfo(get_settings().timezone)
+    labels = {r["call_id"]: f"Appel n° {r['call_id']} — {r['started_at'].astimezone(tz):%d/%m/%Y %H:%M} — "
+                            f"{agents.get(r['agent_id'], 'sans agent')} ({CALL_SCOPE_LABELS[r['scope']]})"
+              for r in rows}
+    with st.form("ccr_request_evaluation", clear_on_submit=True):
+        call_id = st.selectbox("Appel", list(labels), format_func=labels.get, index=None,
+                               placeholder="Choisir un appel")
+        reason = st.text_input("Motif de la demande", max_chars=300,
+                               placeholder="Par exemple : réclamation écrite du client sur cet appel")
+        if st.form_submit_button("Demander l'analyse"):
+            if call_id is None:
+                st.error("Choisissez un appel.")
+                return
+            try:
+                with session() as s:
+                    queue.request_evaluation(session=s, actor=actor, call_id=call_id, reason=reason)
+                st.success(f"Appel n° {call_id} mis en file d'analyse.")
+            except CcrError as err:
+                st.error(str(err))

@@ -82,3 +82,31 @@ def test_a_batch_shows_each_state_and_a_failed_call_can_be_relaunched(tenants):
         assert s.get(Call, failed).status == "queued"
         assert s.get(Call, foreign).status == "failed"
     assert any("relancé" in i.value for i in at.info)
+
+
+def test_a_supervisor_asks_for_the_analysis_of_a_call_the_quota_left_aside(tenants):
+    from ccr.pipeline.ingest import ingest_files
+    from ccr.quality import scope
+    from tests.audiodata import cut_wav
+
+    a, _ = tenants
+    with session() as s:
+        scope.update_rules(session=s, actor=a.actor("admin"), sampling="quota", quota=1, quota_period="month",
+                           store_excluded=False, use_periods=False, block_unvalidated_exports=False)
+    files = [(f"q{i}.wav", cut_wav("a01-000.wav", 0.6, start=0.4 * i)) for i in range(4)]
+    results = ingest_files(actor=a.actor("supervisor"), files=files, defaults={"agent": "alpha agent 0"}).results
+    with session() as s:
+        stored = [r.call_id for r in results if s.get(Call, r.call_id).status == "stored"]
+    assert len(stored) >= 3  # the quota is a ceiling: one call at most was drawn
+    at = run_page(PAGE, a.users["supervisor"])
+    assert not at.exception
+    assert any(h.value.startswith(f"Appels conservés sans analyse ({len(stored)})") for h in at.subheader)
+    box = next(sb for sb in at.selectbox if sb.label == "Appel")
+    assert len(box.options) == len(stored) and all(o.startswith("Appel n° ") for o in box.options)
+    box.set_value(stored[0])
+    next(t for t in at.text_input if t.label == "Motif de la demande").input("Réclamation du client par courrier")
+    next(b for b in at.button if b.label == "Demander l'analyse").click().run()
+    assert not at.exception and not at.error
+    with session() as s:
+        call = s.get(Call, stored[0])
+    assert (call.scope, call.status) == ("requested", "queued")
