@@ -77,4 +77,6 @@ c1.download_button("CSV", lambda: _export("csv"), file_name=f"{stem}.csv", mime=
 c2.download_button("Excel", lambda: _export("xlsx"), file_name=f"{stem}.xlsx", on_click="ignore", key="calls_xlsx",
                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 st.caption(f"Export limité à {fr_number(EXPORT_MAX_ROWS, 0)} lignes ; les cellules qui ressemblent à des "
-           "formules sont neutralisées.")
+           "formules sont neutralisées. La colonne « Validé » indique les scores de l'IA seule."
+           + (" Votre organisation interdit d'exporter les scores qu'aucun humain n'a validés : ces appels sont "
+              "retirés de l'export." if cache.validation(actor, filters)[1] else ""))

@@ -28,6 +28,9 @@ st.caption(f"Du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y} ({filters.day
            "exclus." + ("" if actor.sees_all_teams else " Vous voyez uniquement vos équipes."))
 
 tiles = cache.kpi_tiles(actor, filters)
+checked, ai_exports_blocked = cache.validation(actor, filters)
+if checked.note:
+    st.caption("🤖 " + checked.note)
 for row in (tiles[:4], tiles[4:]):
     for column, tile in zip(st.columns(4), row, strict=False):
         value, delta, colour = charts.tile_display(tile)
@@ -119,11 +122,15 @@ def _ranking_file(fmt: str) -> bytes:
 
 c1, c2, c3 = st.columns(3)
 stem = f"classement-{filters.start.isoformat()}-{filters.end.isoformat()}"
-c1.download_button("Classement (CSV)", lambda: _ranking_file("csv"), file_name=f"{stem}.csv", mime="text/csv",
-                   on_click="ignore", key="dash_csv")
-c2.download_button("Classement (Excel)", lambda: _ranking_file("xlsx"), file_name=f"{stem}.xlsx",
-                   mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
-                   key="dash_xlsx")
+if checked.unvalidated and ai_exports_blocked:
+    c1.caption("Export du classement désactivé : il contient des scores qu'aucun humain n'a validés, et votre "
+               "organisation interdit de les exporter.")
+else:
+    c1.download_button("Classement (CSV)", lambda: _ranking_file("csv"), file_name=f"{stem}.csv", mime="text/csv",
+                       on_click="ignore", key="dash_csv")
+    c2.download_button("Classement (Excel)", lambda: _ranking_file("xlsx"), file_name=f"{stem}.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore",
+                       key="dash_xlsx")
 team_choices: list = ([None] if actor.sees_all_teams or len(lab.teams) > 1 else []) + list(lab.teams)
 report_team = c3.selectbox("Équipe du rapport", team_choices, key="dash_report_team",
                            format_func=lambda t: "Toutes mes équipes" if t is None else plain(lab.teams.get(t, "")))

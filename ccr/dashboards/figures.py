@@ -23,6 +23,7 @@ from sqlalchemy import and_, case
 from sqlalchemy import func as sa_func
 from sqlmodel import Session, col, func, select
 
+from ccr.core.formats import fr_percent
 from ccr.core.models import DailyStat, Evaluation, IrritantHit, RollupCategory, RollupIrritantDay, RollupTeamDay
 from ccr.core.users import Actor
 from ccr.dashboards.buckets import SCORE_BUCKET, SCORE_BUCKETS, as_int, score_bucket, utc_day, week_start
@@ -303,3 +304,30 @@ def category_breakdown(*, session: Session, actor: Actor, filters: Filters) -> l
     out.sort(key=lambda r: (-r["calls"], r["label"]))
     return out
 
+
+@dataclass(frozen=True)
+class Validation:
+    """How many of a view's scores a human validated: the rest are the AI's alone."""
+
+    total: int
+    unvalidated: int
+    by_agent: dict[int | None, int]  # unvalidated evaluations per agent
+
+    @property
+    def note(self) -> str | None:
+        """The French mention a figure or export carries when AI-only scores are in it (None when none are)."""
+        if not self.unvalidated:
+            return None
+        share = fr_percent(self.unvalidated / self.total, 0, ratio=True)
+        return (f"Dont {self.unvalidated} évaluation(s) ({share}) qu'aucun humain n'a validée(s) : "
+                "ce sont les scores de l'IA seule.")
+
+
+def validation_counts(*, session: Session, actor: Actor, filters: Filters) -> Validation:
+    """Evaluations of the view, and those no human validated, in all and per agent (one grouped query)."""
+    e = Evaluation
+    rows = session.exec(select(e.agent_id, func.count(), func.sum(as_int(e.validated)))
+                        .where(*where(actor, filters)).group_by(e.agent_id)).all()
+    by_agent = {agent: int(n) - int(ok or 0) for agent, n, ok in rows}
+    return Validation(total=sum(int(n) for _, n, _ in rows), unvalidated=sum(by_agent.values()),
+                      by_agent={k: v for k, v in by_agent.items() if v})

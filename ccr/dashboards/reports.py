@@ -19,7 +19,9 @@ from sqlmodel import Session
 from ccr.core import audit, csvsafe
 from ccr.core.config import get_settings
 from ccr.core.db import utcnow
+from ccr.core.errors import AccessDenied
 from ccr.core.formats import fr_number
+from ccr.core.models import ScopePolicy
 from ccr.core.orgs import get_organisation, get_team, slugify
 from ccr.core.users import Actor
 from ccr.dashboards.agents import agent_ranking, weakest_criteria
@@ -31,6 +33,7 @@ from ccr.dashboards.figures import (
     kpi_tiles,
     score_distribution,
     score_trend,
+    validation_counts,
 )
 from ccr.dashboards.filters import CallQuery, Filters, call_query_to_query, filters_to_query
 
@@ -154,6 +157,9 @@ def team_report_html(*, session: Session, actor: Actor, filters: Filters,
     priorities = weakest_criteria(session=session, actor=actor, filters=filters,
                                   min_applicable=COACHING_MIN_APPLICABLE)
     threshold = trend["pass_threshold"]
+    checked = validation_counts(session=session, actor=actor, filters=filters)
+    if checked.unvalidated and blocks_unvalidated(session, actor.org_id):
+        ranking = []  # per-agent scores no human validated may not leave CCR: the team figures stay
 
     out = ["<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\">",
            f"<title>Rapport qualité — {_e(scope_name)}</title><style>{CSS}</style></head><body>",
@@ -161,6 +167,7 @@ def team_report_html(*, session: Session, actor: Actor, filters: Filters,
            f'<p class="meta">{_e(org.name)} · du {filters.start:%d/%m/%Y} au {filters.end:%d/%m/%Y} '
            f"({filters.days} jours) · comparé aux {filters.days} jours précédents · généré le "
            f"{utcnow():%d/%m/%Y %H:%M} UTC par {_e(actor.display_name)}</p>",
+           *([f'<p class="meta"><strong>{_e(checked.note)}</strong></p>'] if checked.note else []),
            "<h2>Indicateurs</h2><div class=\"tiles\">"]
     for t in tiles:
         value, delta = _tile_text(t)
@@ -178,6 +185,9 @@ def team_report_html(*, session: Session, actor: Actor, filters: Filters,
     out.append("<h2>Agents et priorités de coaching</h2>"
                "<table><tr><th>Agent</th><th>Équipe</th><th>Appels</th><th>Score moyen</th>"
                "<th>Conformité</th><th>Priorités de coaching (critères les moins réussis)</th></tr>")
+    if not ranking and checked.unvalidated and blocks_unvalidated(session, actor.org_id):
+        out.append('<tr><td colspan="6">Résultats par agent non inclus : votre organisation interdit d\'exporter '
+                   "des scores par agent qu'aucun humain n'a validés.</td></tr>")
     for r in ranking:
         prio = priorities.get(r["agent_id"], [])
         prio_text = "; ".join(f"{p['label']} ({_num(p['pass_rate'], 0, '%')} sur {p['applicable']} appels)"
@@ -229,7 +239,9 @@ def ranking_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame([{
         "Agent": r["agent"], "Équipe": r["team"], "Appels": r["calls"], "Score moyen": round(r["avg_score"], 1),
         "Conformité (%)": round(r["pass_rate"], 1), "Échecs critiques (%)": round(r["critical_rate"], 1),
-    } for r in rows], columns=["Agent", "Équipe", "Appels", "Score moyen", "Conformité (%)", "Échecs critiques (%)"])
+        "Non validés par un humain": r.get("unvalidated", 0),
+    } for r in rows], columns=["Agent", "Équipe", "Appels", "Score moyen", "Conformité (%)", "Échecs critiques (%)",
+                               "Non validés par un humain"])
 
 
 def _file(df: pd.DataFrame, fmt: str, stem: str, sheet: str) -> tuple[str, bytes]:
@@ -238,20 +250,39 @@ def _file(df: pd.DataFrame, fmt: str, stem: str, sheet: str) -> tuple[str, bytes
     return f"{stem}.csv", csvsafe.dataframe_to_csv(df)
 
 
+def blocks_unvalidated(session: Session, org_id: int) -> bool:
+    """Whether the organisation forbids per-agent scores no human validated from leaving CCR."""
+    policy = session.get(ScopePolicy, org_id)
+    return bool(policy and policy.block_unvalidated_exports)
+
+
 def export_calls_file(*, session: Session, actor: Actor, filters: Filters, query: CallQuery,
                       fmt: str = "csv") -> tuple[str, bytes]:
-    """The current calls view as CSV or Excel (cells neutralised), audited."""
+    """The current calls view as CSV or Excel (cells neutralised), audited; the « Validé » column says which
+    scores are the AI's alone, and those rows are left out when the organisation forbids exporting them."""
     rows = export_calls(session=session, actor=actor, filters=filters, query=query)
+    withheld = 0
+    if blocks_unvalidated(session, actor.org_id):
+        kept = [r for r in rows if r["validated"]]
+        withheld, rows = len(rows) - len(kept), kept
     audit.log_event(session=session, who=actor.who, action="calls_exported", target_type="calls",
-                    detail={"format": fmt, "lignes": len(rows), **filters_to_query(filters),
-                            **call_query_to_query(query)})
+                    detail={"format": fmt, "lignes": len(rows), "non_valides_retenus": withheld,
+                            **filters_to_query(filters), **call_query_to_query(query)})
     return _file(calls_table(rows), fmt, f"appels-{filters.start.isoformat()}-{filters.end.isoformat()}", "Appels")
 
 
 def export_ranking_file(*, session: Session, actor: Actor, filters: Filters,
                         fmt: str = "csv") -> tuple[str, bytes]:
-    """The dashboard's agent ranking as CSV or Excel (cells neutralised), audited."""
+    """The dashboard's agent ranking as CSV or Excel (cells neutralised), audited, with each agent's share of
+    scores no human validated; refused when the organisation forbids exporting such scores and some are in it."""
     rows = agent_ranking(session=session, actor=actor, filters=filters)
+    checked = validation_counts(session=session, actor=actor, filters=filters)
+    if checked.unvalidated and blocks_unvalidated(session, actor.org_id):
+        raise AccessDenied(f"Export refusé : ce classement contient {checked.unvalidated} score(s) qu'aucun humain "
+                           "n'a validé(s), et votre organisation interdit de les exporter. Validez ces appels ou "
+                           "réduisez la période.")
+    for r in rows:
+        r["unvalidated"] = checked.by_agent.get(r.get("agent_id"), 0)
     audit.log_event(session=session, who=actor.who, action="dashboard_exported", target_type="ranking",
                     detail={"format": fmt, "lignes": len(rows), **filters_to_query(filters)})
     return _file(ranking_table(rows), fmt, f"classement-{filters.start.isoformat()}-{filters.end.isoformat()}",

@@ -22,7 +22,7 @@ import streamlit as st
 
 from ccr.core.db import session
 from ccr.core.users import Actor
-from ccr.dashboards import agents, call_list, figures
+from ccr.dashboards import agents, call_list, figures, reports
 from ccr.dashboards import labels as names
 from ccr.dashboards.figures import Tile
 from ccr.dashboards.filters import CallQuery, Filters, query_kwargs
@@ -59,6 +59,13 @@ def _campaigns(scope: Scope, _actor: Actor) -> list[str]:
 def _kpi_tiles(scope: Scope, filters: Filters, _actor: Actor) -> list[Tile]:
     with session() as s:
         return figures.kpi_tiles(session=s, actor=_actor, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _validation(scope: Scope, filters: Filters, _actor: Actor) -> tuple[figures.Validation, bool]:
+    with session() as s:
+        return (figures.validation_counts(session=s, actor=_actor, filters=filters),
+                reports.blocks_unvalidated(s, _actor.org_id))
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
@@ -112,7 +119,7 @@ def _figure(kind: str, scope: Scope, digest: str, _build: Callable[[], go.Figure
     return _build()
 
 
-_CACHED = (_labels, _campaigns, _kpi_tiles, _score_trend, _score_distribution, _irritants_over_time,
+_CACHED = (_labels, _campaigns, _kpi_tiles, _validation, _score_trend, _score_distribution, _irritants_over_time,
            _category_breakdown, _agent_ranking, _criterion_agent_heatmap, _list_calls)
 
 
@@ -129,6 +136,11 @@ def campaigns(actor: Actor) -> list[str]:
 def kpi_tiles(actor: Actor, filters: Filters) -> list[Tile]:
     """The KPI tiles of the period (:func:`ccr.dashboards.figures.kpi_tiles`), cached per scope and filters."""
     return _kpi_tiles(scope_of(actor), filters, actor)
+
+
+def validation(actor: Actor, filters: Filters) -> tuple[figures.Validation, bool]:
+    """How many of the view's scores no human validated, and whether per-agent exports of them are forbidden."""
+    return _validation(scope_of(actor), filters, actor)
 
 
 def score_trend(actor: Actor, filters: Filters, granularity: str = "auto") -> dict[str, Any]:

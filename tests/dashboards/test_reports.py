@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from datetime import UTC, date, datetime
 
@@ -125,3 +126,40 @@ def test_ranking_export_lists_the_agents(team_data):
         _, data = reports.export_ranking_file(session=s, actor=a.actor("team_lead"), filters=PERIOD)
     text = data.decode("utf-8-sig")
     assert "alpha agent 2" in text and "alpha agent 1" not in text
+
+
+def _block_unvalidated(tenant):
+    from ccr.quality import scope
+
+    with session() as s:
+        scope.update_rules(session=s, actor=tenant.actor("admin"), sampling="all", quota=8, quota_period="month",
+                           store_excluded=False, use_periods=False, block_unvalidated_exports=True)
+
+
+def test_ai_only_scores_are_named_in_every_export_and_can_be_kept_from_leaving(team_data):
+    from ccr.core.errors import AccessDenied
+    from ccr.dashboards.figures import validation_counts
+
+    a, _ = team_data
+    add_call(a.org_id, a.team_ids[0], a.agent_ids[2], datetime(2026, 3, 6, 9, tzinfo=UTC), 77, validated=True)
+    admin = a.actor("admin")
+    with session() as s:
+        checked = validation_counts(session=s, actor=admin, filters=PERIOD)
+        _, ranking = reports.export_ranking_file(session=s, actor=admin, filters=PERIOD)
+    assert (checked.total, checked.unvalidated) == (6, 5)
+    assert checked.by_agent == {a.agent_ids[0]: 3, a.agent_ids[2]: 1, a.agent_ids[1]: 1}
+    assert checked.note == "Dont 5 évaluation(s) (83\u00a0%) qu'aucun humain n'a validée(s) : ce sont les scores de l'IA seule."
+    assert "Non validés par un humain" in ranking.decode("utf-8-sig").splitlines()[0]
+    assert html.escape(checked.note) in _report(admin, None)[1].decode()
+
+    _block_unvalidated(a)
+    with session() as s:
+        with pytest.raises(AccessDenied, match="aucun humain"):
+            reports.export_ranking_file(session=s, actor=admin, filters=PERIOD)
+        _, calls = reports.export_calls_file(session=s, actor=admin, filters=PERIOD, query=CallQuery())
+        page = reports.team_report_html(session=s, actor=admin, filters=PERIOD)[1].decode()
+        [event] = [e for e in audit.list_events(session=s, org_id=a.org_id, action="calls_exported")]
+    rows = calls.decode("utf-8-sig").strip().splitlines()
+    assert len(rows) == 2 and ";77.0;" in rows[1]  # only the validated call is exported
+    assert "Résultats par agent non inclus" in page and "alpha agent 2" not in page
+    assert '"non_valides_retenus": 5' in event.detail_json
