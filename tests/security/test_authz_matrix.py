@@ -218,6 +218,39 @@ def make_session(tenant, team_idx: int, agent_id: int | None = None) -> int:
     return sid
 
 
+def make_period(tenant, team_idx: int) -> int:
+    from ccr.core.models import EvaluationPeriod
+
+    with session() as s:
+        start = date(2020, 1, 1) + timedelta(days=40 * next(_seq))  # never overlapping another cell's
+        row = EvaluationPeriod(org_id=tenant.org_id, starts_on=start, ends_on=start + timedelta(days=10))
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def make_exclusion(tenant, team_idx: int) -> int:
+    from ccr.core.models import ScopeExclusion
+
+    with session() as s:
+        row = ScopeExclusion(org_id=tenant.org_id, kind="campaign", value=f"campagne {next(_seq)}", reason="motif")
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def make_stored_call(tenant, team_idx: int) -> int:
+    """A call the quota kept without analysis."""
+    from ccr.core.models import Call
+
+    with session() as s:
+        call = Call(org_id=tenant.org_id, team_id=tenant.team_ids[team_idx], agent_id=make_agent(tenant, team_idx),
+                    sha256=f"sha-{next(_seq)}", status="stored", scope="sampled_out", duration_s=30.0)
+        s.add(call)
+        s.flush()
+        return call.id
+
+
 def _dispute_evaluation(s, dispute_id: int) -> int:
     from ccr.core.models import Dispute
 
@@ -392,6 +425,13 @@ RECIPES: dict[str, Recipe] = {
     "quality.calibration.close_session": R(frozenset({"supervisor", "admin"}), False, make_session,
                                            lambda s, a, i, w: _imp("quality.calibration.close_session")(
                                                session=s, actor=a, session_id=i, agreed={"accueil": "pass"})),
+    "quality.scope.remove_period": R(frozenset({"admin"}), False, make_period, lambda s, a, i, w: _imp(
+        "quality.scope.remove_period")(session=s, actor=a, period_id=i) or "fait"),
+    "quality.scope.remove_exclusion": R(frozenset({"admin"}), False, make_exclusion, lambda s, a, i, w: _imp(
+        "quality.scope.remove_exclusion")(session=s, actor=a, exclusion_id=i) or "fait"),
+    "pipeline.queue.request_evaluation": R(frozenset({"supervisor", "admin"}), True, make_stored_call,
+                                           lambda s, a, i, w: _imp("pipeline.queue.request_evaluation")(
+                                               session=s, actor=a, call_id=i, reason="Réclamation du client")),
     "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
         "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
 }
@@ -437,6 +477,8 @@ TRUSTED: dict[str, str] = {
     "quality.reviews.grid_by_row_id": "org_id des évaluations ou contestations déjà lues pour l'acteur",
     "quality.policy.get_policy": "org_id de l'acteur ou de l'évaluation déjà contrôlée",
     "privacy.explanations.explanation_data": "export de l'agent (son agent_id) ou export DPO après contrôle du rôle",
+    "quality.scope.get_rules": "import et pages : org_id de l'acteur",
+    "quality.scope.decide": "import : org_id de l'acteur déjà contrôlé par ingest_upload, agent résolu dans cette org",
 }
 
 
