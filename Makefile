@@ -10,7 +10,7 @@ APT_PACKAGES := chromium espeak-ng postgresql redis-server
 # a browser journey's server, are built once): much of the suite waits on servers, browsers and Whisper.
 # The database-heavy tests, run a second time on a throwaway PostgreSQL cluster (no Whisper, no browser).
 PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test_audit.py \
-	tests/core/test_audit_concurrency.py tests/dashboards/test_filters.py tests/dashboards/test_scope.py \
+	tests/core/test_audit_concurrency.py tests/dashboards/test_filters.py tests/dashboards/test_scope.py tests/quality/test_scope.py \
 	tests/dashboards/test_buckets.py tests/dashboards/test_labels.py tests/dashboards/test_figures.py \
 	tests/dashboards/test_agents.py tests/dashboards/test_call_list.py tests/scoring/test_triage.py \
 	tests/quality/test_reviews.py tests/quality/test_evaluations.py tests/scoring/test_grid_store.py \

@@ -95,6 +95,32 @@ def test_the_agent_space_migration_goes_back_and_forth_keeping_users_and_evaluat
         assert "agent_id" in {c["name"] for c in sa.inspect(conn).get_columns("user")}
 
 
+def test_the_governance_migration_goes_back_and_forth_keeping_calls_in_scope(migrated):
+    """Migration 0009 (scope, periods, exclusions, audit groups, notices) down and up again: calls come back in scope."""
+    from alembic import command
+
+    from ccr.core.models import Call
+    from tests.conftest import make_tenant
+
+    tenant = make_tenant("Alpha Conseil", "alpha")
+    with db.session() as s:
+        s.add(Call(org_id=tenant.org_id, sha256="avant-0009", status="done"))
+    cfg = db.alembic_config(migrated)
+    db.dispose_engines()
+    command.downgrade(cfg, "0008")
+    governance = {"scopepolicy", "evaluationperiod", "scopeexclusion", "agentgroup", "agentgroupmember",
+                  "noticepublication"}
+    with get_engine().connect() as conn:
+        inspector = sa.inspect(conn)
+        assert not {"line", "scope", "scope_draw"} & {c["name"] for c in inspector.get_columns("call")}
+        assert not governance & set(inspector.get_table_names())
+    db.dispose_engines()
+    command.upgrade(cfg, "head")
+    with get_engine().connect() as conn:
+        assert governance <= set(sa.inspect(conn).get_table_names())
+        assert conn.execute(sa.text("SELECT scope FROM call WHERE sha256 = 'avant-0009'")).scalar_one() == "in"
+
+
 def test_postgresql_sessions_run_without_parallel_workers_or_jit(migrated):
     if migrated.is_sqlite:
         pytest.skip("réglage propre à PostgreSQL")
