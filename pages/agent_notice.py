@@ -5,7 +5,7 @@ import streamlit as st
 from ccr.core.config import get_settings
 from ccr.ui.consent import ensure_consent_banner
 from ccr.ui.guard import require_page
-from ccr.ui.privacy import retention_table
+from ccr.ui.privacy import retention_table, scope_lines
 from ccr.ui.text import md_escape
 
 actor = require_page("agent_notice")
@@ -30,6 +30,12 @@ st.markdown(
     "les représentants du personnel. L'évaluation porte sur la qualité du service rendu, pas sur une "
     "surveillance permanente de votre activité."
 )
+
+if lines := scope_lines(actor):
+    st.subheader("Dans votre organisation")
+    st.markdown("\n".join(f"- {md_escape(line)}" for line in lines))
+    st.caption("Les appels laissés de côté sont conservés sans être transcrits ni notés ; un superviseur ne peut "
+               "en faire analyser un qu'en motivant sa demande, qui est tracée.")
 
 st.header("Un humain valide")
 st.markdown(

@@ -8,6 +8,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.users import Actor
 from ccr.privacy.notices import other_durations, retention_rows, subprocessor_rows
+from ccr.quality.scope import get_rules
 
 # French column titles of the sub-processor table; keys not listed keep their own name.
 SUBPROCESSOR_COLUMNS = {
@@ -32,3 +33,16 @@ def retention_table(actor: Actor | None) -> list[dict[str, Any]]:
 def subprocessor_table() -> list[dict[str, Any]]:
     """The sub-processors in force, with French column titles."""
     return [{SUBPROCESSOR_COLUMNS.get(k, k): v for k, v in row.items()} for row in subprocessor_rows(get_settings())]
+
+
+def scope_lines(actor: Actor | None) -> list[str]:
+    """What the viewer's organisation analyses, for the agents' notice: the rule, then each announced period."""
+    if actor is None:
+        return []
+    with session() as s:
+        rules = get_rules(session=s, org_id=actor.org_id)
+    lines = [rules.summary()]
+    if rules.use_periods:
+        lines += [f"Du {p.starts_on:%d/%m/%Y} au {p.ends_on:%d/%m/%Y}" + (f" : {p.label}" if p.label else "")
+                  for p in rules.periods] or ["Aucune période annoncée pour le moment : aucun appel n'est analysé."]
+    return lines

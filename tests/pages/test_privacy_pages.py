@@ -122,6 +122,24 @@ def test_agent_notice_states_human_validation_and_no_emotion_recognition(info_en
     assert durations["Enregistrements audio"] == "183 jours"
 
 
+def test_agent_notice_lists_the_organisations_announced_periods_to_a_logged_in_agent(info_env):
+    from datetime import date
+
+    from ccr.quality import scope
+    from tests.conftest import make_tenant
+
+    tenant = make_tenant("Alpha Conseil", "alpha")
+    assert "Dans votre organisation" not in _text(_run("agent_notice"))  # a visitor has no organisation
+    with session() as s:
+        scope.update_rules(session=s, actor=tenant.actor("admin"), sampling="quota", quota=6, quota_period="month",
+                           store_excluded=False, use_periods=True, block_unvalidated_exports=False)
+        scope.add_period(session=s, actor=tenant.actor("admin"), starts_on=date(2026, 9, 1),
+                         ends_on=date(2026, 9, 30), label="Campagne de rentrée")
+    text = _text(_run("agent_notice", tenant.users["agent"]))
+    assert "Au plus 6 appels par agent et par mois, tirés au sort, sont analysés pendant les périodes" in text
+    assert "Du 01/09/2026 au 30/09/2026 : Campagne de rentrée" in text
+
+
 def test_nothing_in_the_frame_asks_a_third_party_host():
     import tomllib
 
