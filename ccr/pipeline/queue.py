@@ -201,7 +201,8 @@ def _workers_now(session: Session) -> tuple[int, dict[str, Any] | None]:
 def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> dict[str, Any]:
     """State of a batch of calls the actor may see: rows for a table, the finished fraction and an ETA."""
     if not call_ids:
-        return {"rows": [], "done": 0, "failed": 0, "total": 0, "fraction": 1.0, "eta_s": 0.0, "live_workers": 0}
+        return {"rows": [], "done": 0, "failed": 0, "stored": 0, "total": 0, "fraction": 1.0, "eta_s": 0.0,
+                "live_workers": 0}
     calls = session.exec(scope_calls(select(Call), actor).where(col(Call.id).in_(call_ids)).order_by(Call.id)).all()
     rows = [
         {"appel": c.id, "fichier": c.source_name or "", "statut": CALL_STATUS_LABELS.get(c.status, c.status),
@@ -224,6 +225,7 @@ def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> di
         "rows": rows,
         "done": sum(c.status == "done" for c in calls),
         "failed": sum(c.status == "failed" for c in calls),
+        "stored": sum(c.status == "stored" for c in calls),  # kept out of the analysis by the scope: finished
         "total": len(calls),
         "fraction": finished / len(calls) if calls else 1.0,
         "eta_s": eta,

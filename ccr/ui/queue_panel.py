@@ -82,11 +82,17 @@ def _retry(actor: Actor, call_id: int) -> None:
         st.session_state["ccr_import_flash"] = f"Relance impossible : {md_escape(err)}"
 
 
+def _finished(progress: dict) -> int:
+    return progress["done"] + progress["failed"] + progress["stored"]
+
+
 def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
     with session() as s:
         progress = queue.calls_progress(session=s, actor=actor, call_ids=call_ids)
-    total, finished = progress["total"], progress["done"] + progress["failed"]
+    total, finished = progress["total"], _finished(progress)
     text = f"{progress['done']} terminé(s), {progress['failed']} en échec sur {total}"
+    if progress["stored"]:
+        text += f" ; {progress['stored']} conservé(s) sans analyse (périmètre d'évaluation)"
     if finished < total:
         text += f" — temps restant estimé : {format_eta(progress['eta_s'])}"
     st.progress(progress["fraction"], text=text)
@@ -107,7 +113,7 @@ def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
 @st.fragment(run_every=PROGRESS_REFRESH_S)
 def _live_progress(actor: Actor, call_ids: list[int]) -> None:
     progress = _progress_body(actor, call_ids)
-    if progress["total"] and progress["done"] + progress["failed"] == progress["total"]:
+    if progress["total"] and _finished(progress) == progress["total"]:
         st.rerun(scope="app")  # all finished: the page redraws without a timer
 
 
@@ -115,7 +121,7 @@ def batch_progress(actor: Actor, call_ids: list[int]) -> None:
     """The state of each call of a batch with an overall progress bar; live until every call is finished."""
     with session() as s:
         progress = queue.calls_progress(session=s, actor=actor, call_ids=call_ids)
-    if progress["total"] and progress["done"] + progress["failed"] == progress["total"]:
+    if progress["total"] and _finished(progress) == progress["total"]:
         _progress_body(actor, call_ids)
     else:
         _live_progress(actor, call_ids)

@@ -151,6 +151,23 @@ def wait_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_timeout(300)
 
 
+def choose(page, box, option, deadline_s: float = 60) -> None:
+    """Open ``box`` (a select or multiselect locator) and click ``option``. A run that ends while the list is
+    open draws the box again and closes it (a fragment's refresh, the page's own rerun), so the list is
+    opened again until the option can be picked, within a deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        wait_idle(page)
+        box.click()
+        try:
+            option.click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+
+
 def login(page, server: Server, username: str, password: str) -> None:
     """Log in once through the real form of the app, typing as soon as the form is drawn, as a person does.
 

@@ -3,13 +3,10 @@ a supervisor accepts; the agent sees the new score."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import FIXTURES, TEST_PASSWORD
-from tests.e2e.conftest import attached_to, login, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import attached_to, choose, login, screenshot, start_server, stop_server, wait_idle
 from tests.reviewdata import contract, make_call
 
 pytestmark = pytest.mark.e2e
@@ -43,23 +40,6 @@ def agent_server(tmp_path_factory):
         stop_server(server)
 
 
-def _choose(page, name: str) -> None:
-    """Pick an option of the page's multiselect. A run that ends while the list is open draws the box again
-    and closes it, so the list is opened again until the option can be picked, within a deadline."""
-    box, option = page.get_by_test_id("stMultiSelect"), page.get_by_role("option", name=name)
-    deadline = time.monotonic() + 60
-    while True:
-        wait_idle(page)
-        box.click()
-        try:
-            option.click(timeout=5_000)
-            return
-        except PlaywrightTimeoutError:
-            if time.monotonic() > deadline:
-                raise
-            page.keyboard.press("Escape")
-
-
 def test_agent_contests_a_criterion_and_sees_the_accepted_score(browser, agent_server):
     server, ev_id = agent_server
     agent_ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
@@ -82,7 +62,7 @@ def test_agent_contests_a_criterion_and_sees_the_accepted_score(browser, agent_s
         wait_idle(page)
         page.wait_for_function("() => { const a = document.querySelector('audio'); return a && a.currentTime >= 11.9; }")
 
-        _choose(page, "Identification du client")
+        choose(page, page.get_by_test_id("stMultiSelect"), page.get_by_role("option", name="Identification du client"))
         page.keyboard.press("Escape")
         wait_idle(page)
         page.get_by_text("Verdict demandé pour « Identification du client »").wait_for()
