@@ -27,7 +27,7 @@ from ccr.core.models import Agent, Call, Organisation, Team, Transcript, User
 from ccr.core.orgs import create_organisation
 from ccr.core.users import create_user, load_actor
 from ccr.pipeline import ingest
-from ccr.quality import agent_space, disputes, reviews
+from ccr.quality import agent_space, disputes, reviews, scope
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grid_store, score
 from ccr.speech import metrics, redaction
@@ -251,6 +251,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
             _store_batch(org_id, grid_id, batch, rng)
             batch = []
     _publish_to_demo_agent(org_id)
+    _demo_scope(org_id, now)
     audio_calls = _import_recordings(org_id)
     # A demo database may be checked days later without a server having run: its chain is anchored now.
     audit.checkpoint_job()
@@ -306,6 +307,19 @@ def _publish_to_demo_agent(org_id: int) -> None:
                                       criteria={failed[0]: "pass"},
                                       comment="J'ai bien reformulé la demande du client au début de l'appel.")
                 break
+
+
+def _demo_scope(org_id: int, now) -> None:
+    """An announced evaluation period around today and a staff representative's line left out, so the
+    « Périmètre d'évaluation » page and the agents' notice show them; every demo call stays analysed."""
+    with session() as s:
+        admin = load_actor(session=s, user_id=s.exec(select(User.id).where(
+            User.org_id == org_id, User.role == "admin")).first())
+        today = now.date()
+        scope.add_period(session=s, actor=admin, starts_on=today.replace(day=1), ends_on=today + timedelta(days=90),
+                         label="Campagne qualité du trimestre")
+        scope.add_exclusion(session=s, actor=admin, kind="line", value="01 84 80 00 00",
+                            reason="Ligne du délégué syndical (mandat)")
 
 
 def _import_recordings(org_id: int) -> int:
