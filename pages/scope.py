@@ -13,7 +13,7 @@ from ccr.core.orgs import list_agents
 from ccr.core.vocab import SCOPE_EXCLUSION_KINDS
 from ccr.quality import scope
 from ccr.ui.guard import require_page
-from ccr.ui.text import plain_frame
+from ccr.ui.text import plain, plain_frame
 
 actor = require_page("scope")
 FLASH_KEY = "ccr_scope_flash"
@@ -41,7 +41,7 @@ def _run(action, message: str) -> None:
 try:
     with session() as s:
         rules = scope.get_rules(session=s, org_id=actor.org_id)
-        agents = {a.id: a.name for a in list_agents(session=s, actor=actor)}
+        agents = {a.id: plain(a.name) for a in list_agents(session=s, actor=actor)}
 except CcrError as err:
     st.error(str(err))
     st.stop()
@@ -134,7 +134,7 @@ with tabs[2]:
         if rules.exclusions:
             gone = st.selectbox("Lever une exclusion (pour les appels importés ensuite)",
                                 [e.id for e in rules.exclusions], index=None, placeholder="Choisir une exclusion",
-                                format_func=lambda i: next(f"{SCOPE_EXCLUSION_KINDS[e.kind]} : {e.label}"
+                                format_func=lambda i: next(f"{SCOPE_EXCLUSION_KINDS[e.kind]} : {plain(e.label)}"
                                                            for e in rules.exclusions if e.id == i))
             if gone is not None and st.button("Lever l'exclusion"):
                 _run(lambda s: scope.remove_exclusion(session=s, actor=actor, exclusion_id=gone), "Exclusion levée.")

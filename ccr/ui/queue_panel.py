@@ -19,7 +19,7 @@ from ccr.core.errors import CcrError
 from ccr.core.users import Actor
 from ccr.core.vocab import CALL_SCOPE_LABELS
 from ccr.pipeline import queue
-from ccr.ui.text import md_escape, plain_frame
+from ccr.ui.text import md_escape, plain, plain_frame
 
 PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
 PROGRESS_REFRESH_S = 2  # a batch being watched: a call's state changes within seconds
@@ -136,15 +136,15 @@ def stored_calls_panel(actor: Actor) -> None:
     except CcrError as err:
         st.error(str(err))
         return
+    if not rows:
+        return
     st.subheader(f"Appels conservés sans analyse ({len(rows)}{'+' if len(rows) >= queue.STORED_LIST_MAX else ''})")
     st.caption("Le périmètre d'évaluation de votre organisation (quota par agent, périodes annoncées) a laissé ces "
                "appels de côté : ils sont conservés, ni transcrits ni notés. Vous pouvez demander l'analyse de l'un "
                "d'eux en la motivant ; la demande est tracée et apparaît dans le bilan du DPO.")
-    if not rows:
-        return
     tz = ZoneInfo(get_settings().timezone)
     labels = {r["call_id"]: f"Appel n° {r['call_id']} — {r['started_at'].astimezone(tz):%d/%m/%Y %H:%M} — "
-                            f"{agents.get(r['agent_id'], 'sans agent')} ({CALL_SCOPE_LABELS[r['scope']]})"
+                            f"{plain(agents.get(r['agent_id'], 'sans agent'))} ({CALL_SCOPE_LABELS[r['scope']]})"
               for r in rows}
     with st.form("ccr_request_evaluation", clear_on_submit=True):
         call_id = st.selectbox("Appel", list(labels), format_func=labels.get, index=None,
