@@ -189,6 +189,68 @@ def _score_args(parser: argparse.ArgumentParser) -> None:
 register("score", "Évalue une transcription avec une grille.", _score, _score_args)
 
 
+# --- audit-fairness ---------------------------------------------------------------------
+
+
+def _audit_fairness(args: argparse.Namespace) -> int:
+    from ccr.core import orgs
+    from ccr.core.config import get_settings
+    from ccr.core.csvsafe import rows_to_csv
+    from ccr.core.db import migrate, session
+    from ccr.governance import counterfactual
+
+    # Checked here rather than by argparse, whose own messages are in English.
+    if bool(args.org) == bool(args.input):
+        raise CcrError("Précisez une et une seule source : --org IDENTIFIANT ou --input CHEMIN.")
+    if args.limit is not None and args.limit < 1:
+        raise CcrError("--limit doit être un nombre d'appels positif.")
+    settings = get_settings()
+    if args.engine == "llm" and not counterfactual.llm_configured(settings):
+        raise CcrError(counterfactual.LLM_MISSING)  # before reading any transcript
+    org_id = None
+    if args.org:
+        migrate()
+        with session() as s:
+            org_id = orgs.find_organisation(session=s, slug=orgs.slugify(args.org)).id
+            transcripts = counterfactual.load_org_transcripts(session=s, org_id=org_id, limit=args.limit)
+    else:
+        transcripts = counterfactual.load_transcript_files(Path(args.input), limit=args.limit)
+    if not transcripts:
+        raise CcrError("Aucune transcription à auditer (appels analysés, non restreints, avec transcription).")
+    report = counterfactual.run_audit(transcripts, engine=args.engine, settings=settings)
+    if org_id is not None:
+        with session() as s:
+            counterfactual.record_audit_run(session=s, org_id=org_id, report=report)
+    print("\n".join(report.lines()))
+    try:
+        if args.csv:
+            Path(args.csv).write_bytes(rows_to_csv(report.rows(), counterfactual.CSV_FIELDS))
+        if args.json:
+            Path(args.json).write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    except OSError as err:
+        raise CcrError(f"Export impossible : {err.filename} ({err.strerror}).") from err
+    if report.changes:
+        return 1
+    if report.failures:  # nothing moved among what was scored, but not everything was: no proof either way
+        raise CcrError("Audit incomplet : des évaluations LLM ont échoué (voir ci-dessus).")
+    return 0
+
+
+def _audit_fairness_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--org", help="Organisation dont les transcriptions enregistrées sont auditées")
+    parser.add_argument("--input", help="Fichier JSON de transcription(s) ou dossier de fichiers JSON")
+    parser.add_argument("--engine", choices=["rules", "llm"], default="rules",
+                        help="Moteur de notation audité (défaut : rules)")
+    parser.add_argument("--limit", type=int, help="Nombre maximal d'appels (les plus récents d'abord)")
+    parser.add_argument("--csv", help="Écrit les changements de verdict dans ce fichier CSV")
+    parser.add_argument("--json", help="Écrit le rapport complet dans ce fichier JSON")
+
+
+register("audit-fairness", "Test contrefactuel d'équité : réévalue les appels en changeant genre, noms et formes "
+         "régionales de l'agent (code 0 : aucun verdict changé, 1 : au moins un).", _audit_fairness,
+         _audit_fairness_args)
+
+
 # --- analyze --------------------------------------------------------------------------
 
 

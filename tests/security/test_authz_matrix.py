@@ -239,6 +239,19 @@ def make_exclusion(tenant, team_idx: int) -> int:
         return row.id
 
 
+def make_group(tenant, team_idx: int) -> int:
+    """An audit group with one agent of the team."""
+    from ccr.core.models import AgentGroup, AgentGroupMember
+
+    agent_id = make_agent(tenant, team_idx)  # its own transaction first: SQLite has one writer at a time
+    with session() as s:
+        group = AgentGroup(org_id=tenant.org_id, name=f"groupe {next(_seq)}")
+        s.add(group)
+        s.flush()
+        s.add(AgentGroupMember(group_id=group.id, agent_id=agent_id, org_id=tenant.org_id))
+        return group.id
+
+
 def make_stored_call(tenant, team_idx: int) -> int:
     """A call the quota kept without analysis."""
     from ccr.core.models import Call
@@ -432,6 +445,12 @@ RECIPES: dict[str, Recipe] = {
     "pipeline.queue.request_evaluation": R(frozenset({"supervisor", "admin"}), True, make_stored_call,
                                            lambda s, a, i, w: _imp("pipeline.queue.request_evaluation")(
                                                session=s, actor=a, call_id=i, reason="Réclamation du client")),
+    "governance.fairness.rename_group": R(frozenset({"admin"}), False, make_group, lambda s, a, i, w: _imp(
+        "governance.fairness.rename_group")(session=s, actor=a, group_id=i, name=f"renommé {next(_seq)}") or "fait"),
+    "governance.fairness.set_members": R(frozenset({"admin"}), False, make_group, lambda s, a, i, w: _imp(
+        "governance.fairness.set_members")(session=s, actor=a, group_id=i, agent_ids=[]) or "fait"),
+    "governance.fairness.delete_group": R(frozenset({"admin"}), False, make_group, lambda s, a, i, w: _imp(
+        "governance.fairness.delete_group")(session=s, actor=a, group_id=i) or "fait"),
     "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
         "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
 }
@@ -478,6 +497,8 @@ TRUSTED: dict[str, str] = {
     "quality.policy.get_policy": "org_id de l'acteur ou de l'évaluation déjà contrôlée",
     "privacy.explanations.explanation_data": "export de l'agent (son agent_id) ou export DPO après contrôle du rôle",
     "quality.scope.get_rules": "import et pages : org_id de l'acteur",
+    "governance.counterfactual.load_org_transcripts": "CLI audit-fairness : organisation choisie par l'exploitant",
+    "governance.counterfactual.record_audit_run": "CLI audit-fairness : organisation de l'audit qui vient de tourner",
     "quality.scope.decide": "import : org_id de l'acteur déjà contrôlé par ingest_upload, agent résolu dans cette org",
 }
 
