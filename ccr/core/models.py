@@ -112,6 +112,10 @@ class Call(SQLModel, table=True):
         Index("ix_call_org_started", "org_id", "started_at"),
         Index("ix_call_org_status", "org_id", "status"),
         Index("ix_call_lease", "status", "lease_until"),
+        # The scope's quota counts an agent's calls of a period at each import; the DPO's bilan groups a
+        # month's calls by agent and scope: both read these indexes alone, never the table.
+        Index("ix_call_agent_period", "org_id", "agent_id", "started_at", "scope"),
+        Index("ix_call_scope_month", "org_id", "started_at", "agent_id", "scope"),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)

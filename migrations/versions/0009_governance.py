@@ -6,7 +6,8 @@
   exclusions; ``agentgroup`` and ``agentgroupmember``: the groups of its fairness audit;
   ``noticepublication``: the governance documents as published, with their digest.
 
-Plain ADD COLUMN and CREATE TABLE on both databases; the downgrade drops them.
+Plain ADD COLUMN and CREATE TABLE on both databases, and two indexes on ``call`` for the quota count and the
+DPO's bilan (built once on a large table: plan a maintenance window); the downgrade drops them.
 
 Revision ID: 0009
 Revises: 0008
@@ -32,6 +33,8 @@ def upgrade() -> None:
     op.add_column("call", sa.Column("line", sa.String(), nullable=True))
     op.add_column("call", sa.Column("scope", sa.String(), nullable=False, server_default="in"))
     op.add_column("call", sa.Column("scope_draw", sa.Float(), nullable=True))
+    op.create_index("ix_call_agent_period", "call", ["org_id", "agent_id", "started_at", "scope"])
+    op.create_index("ix_call_scope_month", "call", ["org_id", "started_at", "agent_id", "scope"])
     op.create_table(
         "scopepolicy",
         sa.Column("org_id", sa.Integer(), sa.ForeignKey("organisation.id"), primary_key=True),
@@ -102,5 +105,7 @@ def downgrade() -> None:
     for table in ("noticepublication", "agentgroupmember", "agentgroup", "scopeexclusion", "evaluationperiod",
                   "scopepolicy"):
         op.drop_table(table)
+    op.drop_index("ix_call_scope_month", table_name="call")
+    op.drop_index("ix_call_agent_period", table_name="call")
     for column in ("scope_draw", "scope", "line"):
         op.drop_column("call", column)
