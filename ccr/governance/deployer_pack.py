@@ -22,7 +22,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -60,6 +59,7 @@ from ccr.governance.documents import (
 )
 from ccr.governance.log_check import AUDIT_LOG_MIN_DAYS
 from ccr.governance.log_check import audit_log_check as audit_log_check  # the page and the pack read it here
+from ccr.governance.stats import wilson_interval
 from ccr.privacy import retention
 from ccr.privacy.notices import retention_rows
 from ccr.quality import reviews
@@ -70,7 +70,6 @@ from ccr.scoring.grid_store import active_grid
 
 # Below 30 validated calls a criterion's 95 % interval is wider than ±15 points: too wide to call it accuracy.
 MIN_VALIDATED_CALLS = 30
-WILSON_Z = 1.959964  # the normal quantile of a two-sided 95 % interval
 NARROWBAND_HZ = 8_000  # the telephone band: speech above 4 kHz is lost, and with it some words
 DIGEST_SHOWN = 12  # hex characters of a digest shown in lists: enough to tell two versions apart
 PUBLICATIONS_SHOWN = 100
@@ -156,17 +155,6 @@ def _local(moment: datetime, settings: Settings) -> str:
 # --- measured accuracy -------------------------------------------------------------------------------------
 
 
-def wilson_interval(successes: int, n: int, z: float = WILSON_Z) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95 % by default); (0, 1) when ``n`` is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 @dataclass(frozen=True)
 class CriterionAccuracy:
     """How often the AI's verdict on one criterion equals the human's final verdict."""
@@ -183,8 +171,8 @@ class CriterionAccuracy:
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The 95 % Wilson interval of :attr:`rate`."""
-        return wilson_interval(self.agree, self.n)
+        """The 95 % Wilson interval of :attr:`rate`; (0, 1) before any validated verdict."""
+        return wilson_interval(self.agree, self.n) or (0.0, 1.0)
 
 
 @dataclass(frozen=True)

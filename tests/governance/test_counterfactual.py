@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from ccr import cli
 from ccr.governance import counterfactual as cf
 from tests.conftest import FIXTURES
+from tests.scoring.llmserver import FakeOpenAI
 
 PUBLIC = FIXTURES / "eval" / "public" / "transcripts"
 AUDITED_CALLS = 12  # a dozen real labelled calls keep the rules run under a minute on a loaded 2-core machine
@@ -155,49 +154,18 @@ def test_the_rules_engine_moves_no_verdict_on_real_calls():
 # --- the command line ---------------------------------------------------------------------------------
 
 
-class BiasedModel:
-    """An OpenAI-compatible endpoint that fails politeness whenever the agent says « désolée »."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        model = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                payload = json.loads(body["messages"][-1]["content"])
-                model.requests += 1
-                feminine = [t["texte"] for t in payload["transcription"]
-                            if t["locuteur"] == "agent" and "désolée" in t["texte"]]
-                # Only politeness is answered: every other criterion keeps the rules' verdict.
-                criteria = [{"id": "politesse", "verdict": "fail", "quotes": [{"text": feminine[0]}],
-                             "explanation": "Ton jugé sec."}] if feminine else []
-                answer = {"criteria": criteria, "category": "", "irritants": [], "summary": ""}
-                data = json.dumps({
-                    "id": "biaise", "object": "chat.completion", "created": 0, "model": "biaise",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": json.dumps(answer)}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+def biased_reply(body: dict) -> dict:
+    """Fail politeness whenever the agent says « désolée »; answer nothing else (the rules' verdicts stay)."""
+    payload = json.loads(body["messages"][-1]["content"])
+    feminine = [t["texte"] for t in payload["transcription"] if t["locuteur"] == "agent" and "désolée" in t["texte"]]
+    criteria = [{"id": "politesse", "verdict": "fail", "quotes": [{"text": feminine[0]}],
+                 "explanation": "Ton jugé sec."}] if feminine else []
+    return {"criteria": criteria, "category": "", "irritants": [], "summary": ""}
 
 
 @pytest.fixture
 def biased_model():
-    model = BiasedModel()
+    model = FakeOpenAI(responder=biased_reply)
     model.thread.start()
     yield model
     model.server.shutdown()
@@ -248,7 +216,7 @@ def test_a_biased_llm_makes_the_audit_exit_1_and_report_the_change(llm_env, tmp_
         [(cf.KIND_LABELS["genre"], "politesse", "Non conforme")]
     assert report["instabilite"] == [] and report["echecs"] == []
     # The original twice (the model's own stability), then one request per variant that changed the text.
-    assert biased_model.requests == 2 + sum(report["variantes"].values())
+    assert len(biased_model.requests) == 2 + sum(report["variantes"].values())
     assert "'=1+1" in csv_path.read_bytes().decode("utf-8-sig")
 
 

@@ -17,6 +17,7 @@ from ccr.core.db import session
 from ccr.core.errors import AccessDenied, InvalidInput
 from ccr.core.models import AuditLog, NoticePublication, Organisation
 from ccr.governance import deployer_pack as pack
+from ccr.governance import stats
 from ccr.governance.documents import fr_ratio, md_value
 from ccr.privacy import retention
 from ccr.quality import calibration, reviews, scope
@@ -116,18 +117,6 @@ def test_the_publishers_figures_are_the_readme_ones():
 # --- measured accuracy ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("agree", "n", "low", "high"), [
-    (8, 10, 0.4902, 0.9433),
-    (0, 10, 0.0, 0.2775),
-    (10, 10, 0.7225, 1.0),
-    (45, 50, 0.7864, 0.9565),
-    (0, 0, 0.0, 1.0),
-])
-def test_wilson_interval(agree, n, low, high):
-    lo, hi = pack.wilson_interval(agree, n)
-    assert (round(lo, 4), round(hi, 4)) == (low, high)
-
-
 def test_accuracy_per_criterion_comes_from_the_human_validated_calls(tenants):
     a, b = tenants
     assert "**Aucun appel validé par un humain**" in _build(a, "instructions").markdown
@@ -150,7 +139,7 @@ def test_accuracy_per_criterion_comes_from_the_human_validated_calls(tenants):
     assert {c.criterion_id: (c.n, c.agree) for c in acc.criteria} == {
         c["criterion_id"]: (c["n"], c["agree"]) for c in reference["criteria"]}
     text = _build(a, "instructions").markdown
-    lo, hi = pack.wilson_interval(1, 3)
+    lo, hi = stats.wilson_interval(1, 3)
     assert f"| Identification du client | 3 | 33,3\u00a0% | {fr_ratio(lo)} – {fr_ratio(hi)} |" in text
     assert "**Trop peu d'appels validés** (3, il en faut au moins 30)" in text
 

@@ -87,35 +87,6 @@ def by_name(rep) -> dict[str, fairness.GroupStats]:
     return {g.name: g for g in rep.groups}
 
 
-# --- statistics, on cases computed by hand -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(("df", "expected"), [(1, 12.7062), (3, 3.1824), (10, 2.2281), (30, 2.0423), (10**8, 1.9600)])
-def test_student_quantile_matches_the_tables(df, expected):
-    assert fairness.t_quantile_975(df) == pytest.approx(expected, abs=1e-4)
-
-
-@pytest.mark.parametrize(("hits", "n", "low", "high"), [
-    (2, 10, 0.0567, 0.5098),  # p = 0.2, z = 1.96: the textbook example
-    (1, 2, 0.0945, 0.9055),
-    (0, 20, 0.0, 0.1611),  # never 0 wide at 0 %, unlike p ± 1.96·se
-    (20, 20, 0.8389, 1.0),
-])
-def test_wilson_interval_by_hand(hits, n, low, high):
-    lo, hi = fairness.wilson_interval(hits, n)
-    assert (lo, hi) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
-
-
-def test_tests_and_holm_by_hand():
-    # a: mean 3, variance 2.5 (n 5); b: mean 7, variance 14 (n 6): t = -4 / sqrt(0.5 + 14/6) = -2.3764,
-    # Welch's df = 2.8333² / (0.5²/4 + 2.3333²/5) = 6.970; two-sided p = 0.0493.
-    assert fairness.welch_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10, 12]) == pytest.approx(0.0493, abs=2e-4)
-    # 10/50 against 20/50: pooled 0.3, se = sqrt(0.21 · 0.04) = 0.09165, z = 2.182, p = 0.0291.
-    assert fairness.two_proportion_test(10, 50, 20, 50) == pytest.approx(0.0291, abs=2e-4)
-    assert fairness.holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
-    assert fairness.welch_test([70.0] * 5, [70.0] * 5) == 1.0
-
-
 def test_report_intervals_and_quartiles_by_hand(tenants):
     a, _ = tenants
     for value in (60, 70, 80, 90):
