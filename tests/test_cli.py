@@ -12,7 +12,8 @@ import pytest
 from ccr.scoring.evaluation import compute_score
 from ccr.scoring.grid import default_grid, dump_grid_yaml, grid_to_dict, load_grid_yaml
 from tests.conftest import FIXTURES, REPO
-from tests.scoring.test_llm import FakeOpenAI, good_answer
+from tests.scoring.llmserver import FakeOpenAI
+from tests.scoring.test_llm import good_answer
 
 TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
