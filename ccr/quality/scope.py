@@ -85,8 +85,9 @@ class ScopeRules:
     def summary(self) -> str:
         """One French sentence on what is analysed, for notices and page headers."""
         what = ("tous les appels importés sont analysés" if self.sampling == "all" else
-                f"au plus {self.quota} appels par agent et par {QUOTA_PERIODS[self.quota_period]}, tirés au sort, "
-                "sont analysés")
+                f"au plus {self.quota} appel{'s' if self.quota > 1 else ''} par agent et par "
+                f"{QUOTA_PERIODS[self.quota_period]}, tiré{'s' if self.quota > 1 else ''} au sort, "
+                f"{'sont analysés' if self.quota > 1 else 'est analysé'}")
         when = (" pendant les périodes d'évaluation annoncées" if self.use_periods else "")
         return what[:1].upper() + what[1:] + when + "."
 
