@@ -12,12 +12,12 @@ CALL_STATUSES = ("received", "held", "queued", "transcribing", "scoring", "done"
 CALL_STATUS_LABELS = {
     "received": "reçu",
     "held": "en attente (maintenance)",
-    "stored": "conservé, non analysé",
     "queued": "en file",
     "transcribing": "transcription",
     "scoring": "évaluation",
     "done": "terminé",
     "failed": "échec",
+    "stored": "conservé, non analysé",
 }
 
 # Why a call is, or is not, analysed (ccr.quality.scope): only "in" and "requested" calls are transcribed
