@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Agent, Call, Evaluation, EvaluationPeriod, ScopeExclusion, ScopePolicy
+from ccr.core.textnorm import strip_accents
 from ccr.core.users import Actor
 from ccr.core.vocab import SCOPE_EXCLUSION_KINDS
 from ccr.dashboards.buckets import day_bounds
@@ -214,8 +214,7 @@ def normalise_line(value: str) -> str:
 
 def _fold(text: str) -> str:
     """Lower case, no accents, single spaces: « Campagne  Fidélité » and « campagne fidelite » match."""
-    plain = unicodedata.normalize("NFKD", text or "")
-    return " ".join("".join(c for c in plain if not unicodedata.combining(c)).casefold().split())
+    return " ".join(strip_accents(text or "").casefold().split())
 
 
 def _normalise(kind: str, value: str) -> str:
@@ -267,11 +266,14 @@ def _exclude_existing(session: Session, org_id: int, kind: str, norm: str) -> in
         ids = list(session.exec(select(Call.id).where(Call.org_id == org_id, Call.agent_id == int(norm),
                                                       Call.scope != "excluded")).all())
     else:
+        # An organisation has few distinct lines or campaigns: spellings are matched on those, then the
+        # calls are read by value, never every call's line or campaign.
         field = Call.line if kind == "line" else Call.campaign
         fold = normalise_line if kind == "line" else _fold
-        rows = session.exec(select(Call.id, field).where(Call.org_id == org_id, col(field).is_not(None),
-                                                         Call.scope != "excluded")).all()
-        ids = [i for i, v in rows if fold(v) == norm]
+        spellings = [v for v in session.exec(select(field).distinct().where(
+            Call.org_id == org_id, col(field).is_not(None))).all() if fold(v) == norm]
+        ids = list(session.exec(select(Call.id).where(Call.org_id == org_id, col(field).in_(spellings),
+                                                      Call.scope != "excluded")).all()) if spellings else []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         mark_dirty(session, org_id, call_ids=chunk)

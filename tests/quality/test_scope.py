@@ -169,6 +169,21 @@ def test_excluding_an_agent_removes_their_scored_calls_from_lists_and_a_lifted_r
     assert {call_row(i).status for i in ids} == {"done"}  # not queued again for a re-scoring
 
 
+def test_a_campaign_or_line_excluded_later_catches_the_calls_already_imported_whatever_their_spelling(tenants):
+    alpha, _ = tenants
+    kept, other = (_import(alpha, _files(1, i), **meta)[0] for i, meta in
+                   ((0, {"campaign": "Fidélité  Été"}), (1, {"campaign": "Relance"})))
+    line = _import(alpha, _files(1, 2), line="01.23.45.67.89")[0]
+    with session() as s:
+        scope.add_exclusion(session=s, actor=alpha.actor("admin"), kind="campaign", value="fidelite ete",
+                            reason="Appels privés")
+        scope.add_exclusion(session=s, actor=alpha.actor("admin"), kind="line", value="+33 1 23 45 67 89",
+                            reason="Ligne syndicale")
+    assert [(call_row(r.call_id).scope, call_row(r.call_id).status) for r in (kept, line)] == [
+        ("excluded", "stored")] * 2
+    assert call_row(other.call_id).scope == "in"
+
+
 def test_a_supervisor_asks_for_a_stored_call_with_a_reason_and_it_is_audited(tenants):
     alpha, beta = tenants
     _set_rules(alpha, sampling="quota", quota=1)
