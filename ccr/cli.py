@@ -661,6 +661,12 @@ register("serve", "Démarre le serveur web et ses services (workers, planificate
 PASSTHROUGH = {"serve"}  # commands whose unknown options are handed on (to Streamlit) instead of refused
 
 
+from ccr.cli_integrations import COMMANDS as _INTEGRATIONS  # noqa: E402 - api, create-token, watch
+
+for _command in _INTEGRATIONS:
+    register(*_command)
+
+
 # --- entry point ----------------------------------------------------------------------
 
 

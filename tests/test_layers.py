@@ -1,7 +1,7 @@
 """The architecture as a test: imports between the wings of ``ccr`` go one way, with no circle.
 
 pages -> ui -> ops -> {pipeline, governance} -> {quality, privacy} -> dashboards -> {scoring, speech} -> core.
-A module may import its own wing and any wing below it, never one above or beside it; function-local
+``api`` (the REST adapter) is a sibling of ``ui``. A module may import its own wing and any wing below it, never one above or beside it; function-local
 imports count too (hiding a tie inside a function does not remove it). Only ``ccr/ui``, ``pages/`` and
 ``app.py`` import streamlit, so the rest of ``ccr`` runs in a worker, a CLI or a test without a browser.
 """
@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Rank of each wing: an import must go to a lower rank or stay in its wing. Wings of equal rank are
 # siblings and do not import each other.
 RANKS = {"core": 0, "speech": 1, "scoring": 1, "dashboards": 2, "quality": 3, "privacy": 3, "pipeline": 4,
-         "governance": 4, "ops": 5, "ui": 6, "entry": 7}
+         "governance": 4, "ops": 5, "ui": 6, "api": 6, "entry": 7}
 WINGS = tuple(w for w in RANKS if w != "entry")
-ENTRY_POINTS = ("ccr.__main__", "ccr.cli", "ccr.demo")  # the command line and its demo data: may call any wing
+ENTRY_POINTS = ("ccr.__main__", "ccr.cli", "ccr.cli_integrations", "ccr.demo")  # the command line and its demo data: may call any wing
 
 
 def _module_name(path: Path) -> str:
@@ -139,6 +139,6 @@ def test_no_module_grows_past_the_size_a_reader_can_hold():
 
 def test_the_package_root_holds_only_the_entry_points_and_the_wings():
     flat = sorted(p.name for p in (REPO / "ccr").glob("*.py"))
-    assert flat == ["__init__.py", "__main__.py", "cli.py", "demo.py"], flat
+    assert flat == ["__init__.py", "__main__.py", "cli.py", "cli_integrations.py", "demo.py"], flat
     assert sorted(p.name for p in (REPO / "ccr").iterdir() if p.is_dir() and (p / "__init__.py").exists()) == \
         sorted(WINGS)

@@ -91,6 +91,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "deployer_pack": _roles("dpo", "admin"),
     "publish_notices": _roles("dpo", "admin"),
     "fairness_audit": _roles("supervisor", "dpo", "admin"),
+    "manage_api": _roles("admin"),  # API tokens, the webhook and its delivery log
 }
 
 

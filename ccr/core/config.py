@@ -114,6 +114,21 @@ class Settings(BaseSettings):
         1800, ge=1, description="Celery: a task unacknowledged this long (its worker died) is delivered again."
     )
 
+    # --- integrations: REST API, webhooks, drop folder ------------------------------
+    api_host: str = Field("127.0.0.1", description="Address the REST API binds to (loopback: a TLS proxy in front).")
+    api_port: int = Field(8600, ge=1, le=65535, description="Port of the REST API.")
+    api_rate_per_min: int = Field(
+        600, ge=1, description="Requests a token may make per minute (burst included); beyond: 429 with Retry-After."
+    )
+    api_page_size: int = Field(100, ge=1, le=1000, description="Calls per page of GET /api/v1/calls (at most).")
+    webhook_poll_s: float = Field(5.0, gt=0, description="How often due webhook events are looked for.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook POST.")
+    webhook_retry_hours: float = Field(24.0, gt=0, description="Webhook events are retried this long, then abandoned.")
+    watch_settle_s: float = Field(
+        5.0, ge=0, description="A dropped file is imported once its size and date stayed unchanged this long."
+    )
+    watch_interval_s: float = Field(2.0, gt=0, description="How often the watched drop folder is scanned.")
+
     # --- review --------------------------------------------------------------------
     review_sample_rate: float = Field(0.05, description="Share of calls sampled for calibration review.")
     review_margin: float = Field(5.0, description="Scores within this margin of the threshold go to review.")

@@ -12,6 +12,8 @@ Anything that is not a ``CcrError`` is a bug and must surface.
 - :class:`TranscriptionError` a transcription engine failed.
 - :class:`ScoringError`     a scorer failed (LLM call, invalid answer).
 - :class:`LockedOut`        an account is locked after too many failed logins.
+- :class:`Unauthenticated`  an API token is missing, unknown, revoked or expired (HTTP 401).
+- :class:`RateLimited`      a client sent too many requests (HTTP 429, with the wait).
 """
 
 from __future__ import annotations
@@ -59,3 +61,15 @@ class ScoringError(CcrError):
 
 class LockedOut(AccessDenied):
     """The account is temporarily locked after repeated failed logins."""
+
+
+class Unauthenticated(CcrError):
+    """A machine client's credential (API token) is missing, unknown, revoked or expired."""
+
+
+class RateLimited(CcrError):
+    """Too many requests from one client: it may try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Trop de requêtes : réessayez dans {retry_after} s.")
+        self.retry_after = retry_after

@@ -116,6 +116,8 @@ class Call(SQLModel, table=True):
         # month's calls by agent and scope: both read these indexes alone, never the table.
         Index("ix_call_agent_period", "org_id", "agent_id", "started_at", "scope"),
         Index("ix_call_scope_month", "org_id", "started_at", "agent_id", "scope"),
+        Index("ix_call_org_external", "org_id", "external_id"),  # the API's de-duplication on the caller's id
+        Index("ix_call_org_updated", "org_id", "updated_at", "id"),  # the API's list of changed calls
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organisation.id", index=True)
@@ -151,6 +153,7 @@ class Call(SQLModel, table=True):
     processing_s: float | None = None
     uploaded_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime | None = Field(default_factory=utcnow)  # imported, scored, failed or validated (API)
     # conversation metrics
     agent_talk_s: float | None = None
     customer_talk_s: float | None = None
@@ -682,6 +685,7 @@ class RollupState(SQLModel, table=True):
 
 # The governance rules' tables live in their own module; importing them here registers them with the
 # metadata wherever the models are loaded (Alembic, the tests' schema), and keeps one import path.
+from ccr.core.integration_models import ApiToken, WebhookAttempt, WebhookEndpoint, WebhookEvent  # noqa: E402, F401
 from ccr.core.policy_models import (  # noqa: E402, F401
     AgentGroup,
     AgentGroupMember,

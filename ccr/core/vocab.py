@@ -73,3 +73,20 @@ DISPUTE_STATUS_LABELS = {
 # A supervisor's decision on one contested criterion (None while the dispute is open).
 DISPUTE_DECISIONS = ("accepted", "rejected")
 DISPUTE_DECISION_LABELS = {"accepted": "acceptée", "rejected": "rejetée", None: "en attente"}
+
+# What an API token may do (ccr.core.api_tokens), in the order the admin page lists them.
+API_SCOPES = ("calls:write", "calls:read", "evaluations:read")
+API_SCOPE_LABELS = {
+    "calls:write": "déposer des appels",
+    "calls:read": "lire l'état des appels",
+    "evaluations:read": "lire les évaluations",
+}
+# Events an organisation's webhook receives (ccr.core.outbox).
+WEBHOOK_EVENTS = ("call.scored", "call.failed", "review.validated")
+WEBHOOK_EVENT_LABELS = {
+    "call.scored": "appel évalué",
+    "call.failed": "appel en échec",
+    "review.validated": "revue validée",
+}
+WEBHOOK_STATUSES = ("pending", "delivered", "abandoned")
+WEBHOOK_STATUS_LABELS = {"pending": "en attente", "delivered": "livré", "abandoned": "abandonné"}

@@ -162,8 +162,8 @@ def cli_actor(org_id: int) -> Actor:
 
 
 def _who(actor: Actor) -> audit.Who:
-    if actor.user_id == CLI_USER_ID:
-        return audit.Who(org_id=actor.org_id, user_id=None, username=CLI_USERNAME)
+    if actor.user_id == CLI_USER_ID:  # the command line, an API token or the drop folder: no database user
+        return audit.Who(org_id=actor.org_id, user_id=None, username=actor.username)
     return actor.who
 
 
@@ -568,6 +568,10 @@ def ingest_upload(
                   None)
     if origin is not None and (error := call_date_error(fields["started_at"])) is not None:
         return IngestResult(name, "rejected", f"Date refusée ({origin}) : {error}.")
+    if fields["external_id"] and (same := session.exec(select(Call.id, Call.status).where(
+            Call.org_id == actor.org_id, Call.external_id == fields["external_id"])).first()) is not None:
+        return IngestResult(name, "duplicate", f"Déjà importé : l'identifiant externe « {fields['external_id']} » "
+                                               f"est celui de l'appel n° {same[0]}, aucun doublon créé.", *same)
 
     rules = scope.get_rules(session=session, org_id=actor.org_id)
     decision = scope.decide(session=session, org_id=actor.org_id, sha256=sha, agent_id=fields["agent_id"],

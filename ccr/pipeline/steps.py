@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import case, update
 from sqlmodel import select
 
-from ccr.core import storage
+from ccr.core import outbox, storage
 from ccr.core.calls import flatten_text, transcript_dict
 from ccr.core.config import Settings, get_settings
 from ccr.core.db import as_utc, utcnow
@@ -184,8 +184,10 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
                       .execution_options(synchronize_session=False))
         if done.rowcount != 1:
             raise LeaseLost()
-        store_evaluation(session=s, call=s.get(Call, call_id), result=result, grid_id=grid_id)
+        call = s.get(Call, call_id)
+        ev = store_evaluation(session=s, call=call, result=result, grid_id=grid_id)
         s.flush()
+        outbox.call_scored(s, call, ev)  # the webhook's event commits with the evaluation, or neither does
         _crash_point("evaluation_uncommitted")
     _crash_point("evaluation_committed")
 
@@ -214,6 +216,8 @@ def _record_failure(call_id: int, *, owner: str, err: BaseException, settings: S
         s.exec(update(Call).where(Call.id == call_id, Call.lease_owner == owner)
                .values(status=status, lease_owner=None, lease_until=not_before, last_error=message)
                .execution_options(synchronize_session=False))
+        if status == "failed":
+            outbox.call_failed(s, call, message)
     log.warning("Appel %s : tentative %s échouée (%s) -> %s", call_id, call.attempts, message, status)
     return status
 

@@ -29,8 +29,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from ccr.core import audit, sealed, storage
+from ccr.core import audit, outbox, sealed, storage
 from ccr.core.config import SECRET_KEY_FILE, Settings, get_settings
+from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import CcrError, ConfigError, InvalidInput
 from ccr.privacy.backup import AUDIO_MEMBER_RE, list_backups
@@ -52,6 +53,7 @@ class RotationReport:
     backups: int = 0
     already_done: int = 0
     audit_chains: int = 0  # audit chains re-hashed under the new secret (ccr.core.audit.rekey_chains)
+    webhook_secrets: int = 0  # webhook signing secrets sealed again (ccr.core.outbox.reseal_secrets)
 
     @property
     def total(self) -> int:
@@ -218,6 +220,8 @@ def rotate_secret(*, new_secret: str | None = None, keep_old: bool = False,
     _rotate_audio(old, new, report)
     _rotate_sealed(old, new, report)
     report.audit_chains = len(audit.rekey_chains(old=old, new=new))
+    with db_session(new) as s:
+        report.webhook_secrets = outbox.reseal_secrets(s, old, new)
 
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     old_path = key_path.with_name(f"{key_path.name}{OLD_INFIX}{stamp}")

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, or_, true
 from sqlmodel import Session, SQLModel, col, select
 
-from ccr.core import audit, storage
+from ccr.core import audit, outbox, storage
 from ccr.core.access import may
 from ccr.core.calls import optimize_search_index
 from ccr.core.config import Settings, get_settings
@@ -416,6 +416,7 @@ class _Purger:
                 _delete(s, CriterionResult, col(CriterionResult.evaluation_id).in_(ev_ids))
                 _delete(s, IrritantHit, col(IrritantHit.evaluation_id).in_(ev_ids))
                 counts["evaluations"] += _delete(s, Evaluation, col(Evaluation.id).in_(ev_ids))
+                outbox.forget_calls(s, org.id, chunk)  # the webhook events quoting those scores go with them
                 settle_rollups(session=s, org_id=org.id, settings=self.settings)
         # 2. transcripts (the FTS index follows through its delete trigger, and is optimised after the run)
         ids = self._call_batches(org.id, [expired["transcripts"]], lambda st: st.where(
@@ -564,6 +565,9 @@ def run_purge(*, now: datetime | None = None, dry_run: bool = False, trigger: st
                 purger.counts.update(purger.purge_organisation(org, days_of[org.id]))
             purger.counts["consent_records"] += purger.purge_consent_without_org()
             purger.counts["audit_log"] += purger.purge_system_audit()
+            if not dry_run:  # the webhook delivery log keeps a month of delivered and abandoned events
+                with _tx(settings, False) as s:
+                    purger.counts["webhook_events"] += outbox.prune(s, now=ref_now)
             if not dry_run:
                 purger.counts["orphans"] += sweep_orphans(settings=settings)
                 # Every run, not only when it deleted transcripts: an erasure that died before optimising

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
-from ccr.core import audit, storage
+from ccr.core import audit, outbox, storage
 from ccr.core.access import may
 from ccr.core.calls import optimize_search_index
 from ccr.core.config import Settings, get_settings
@@ -302,6 +302,7 @@ def erase_subject(*, actor: Actor, confirmation: str, agent_id: int | None = Non
             _rowcount(s, delete(IrritantHit).where(col(IrritantHit.evaluation_id).in_(ev_ids)))
             counts["evaluations"] = counts.get("evaluations", 0) + _rowcount(
                 s, delete(Evaluation).where(col(Evaluation.id).in_(ev_ids)))
+            outbox.forget_calls(s, org, chunk)  # webhook events not yet delivered quote those calls too
             counts["transcripts"] = counts.get("transcripts", 0) + _rowcount(
                 s, delete(Transcript).where(Transcript.org_id == org, col(Transcript.call_id).in_(chunk)))
             audio += [k for k in s.exec(select(Call.audio_key).where(

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ccr.core import audit, storage
+from ccr.core import audit, outbox, storage
 from ccr.core.access import may
 from ccr.core.calls import get_call, scope_calls
 from ccr.core.config import get_settings
@@ -421,6 +421,7 @@ def validate_review(
                     target_id=call.id,
                     detail={"evaluation_id": ev.id, "review_id": review.id, "score_ia": ev.ai_score,
                             "score_final": score, "modifications": changes})
+    outbox.review_validated(session, call, ev, review, list(changed))
     if publish:
         mark_published(session=session, actor=actor, evaluation=ev)
     return review

@@ -15,11 +15,14 @@ from ccr.core.errors import (
     InvalidInput,
     LockedOut,
     NotFound,
+    RateLimited,
     ScoringError,
     TranscriptionError,
+    Unauthenticated,
 )
 
-ALL = [ConfigError, AccessDenied, NotFound, InvalidInput, AudioError, TranscriptionError, ScoringError, LockedOut]
+ALL = [ConfigError, AccessDenied, NotFound, InvalidInput, AudioError, TranscriptionError, ScoringError, LockedOut,
+       Unauthenticated, RateLimited]
 
 
 def test_every_error_class_of_the_module_derives_from_ccr_error():
