@@ -229,6 +229,13 @@ def make_period(tenant, team_idx: int) -> int:
         return row.id
 
 
+def make_token(tenant, team_idx: int) -> int:
+    from ccr.core.api_tokens import issue_token
+
+    with session() as s:
+        return issue_token(session=s, org_id=tenant.org_id, name=f"jeton {next(_seq)}").token_id
+
+
 def make_exclusion(tenant, team_idx: int) -> int:
     from ccr.core.models import ScopeExclusion
 
@@ -453,11 +460,16 @@ RECIPES: dict[str, Recipe] = {
         "governance.fairness.delete_group")(session=s, actor=a, group_id=i) or "fait"),
     "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
         "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
+    "core.api_tokens.revoke_token": R(frozenset({"admin"}), False, make_token, lambda s, a, i, w: _imp(
+        "core.api_tokens.revoke_token")(session=s, actor=a, token_id=i) or "fait"),
 }
 
 # Functions with an id but no actor: called by trusted code only (worker, scheduler, CLI, login frame), with
 # an organisation or user id that already comes from an authenticated, scoped context. Each says why.
 TRUSTED: dict[str, str] = {
+    "core.api_tokens.issue_token": "org_id de l'administrateur (create_token, contrôlé) ou de la CLI (--org)",
+    "core.outbox.emit": "écrit par le code qui vient de changer l'appel (worker, revue), dans sa transaction",
+    "api.records.call_record": "client de l'API : organisation du jeton authentifié, 404 ailleurs (tests/test_api.py)",
     "core.audit.log_event": "écriture du journal, identité fournie par l'appelant",
     "core.audit.verify_chain": "CLI / page DPO après contrôle du rôle",
     "core.audit.list_events": "org_id de l'acteur, page DPO après contrôle du rôle",
