@@ -205,3 +205,28 @@ def test_create_user_links_an_agent_login_to_its_agent_record(tmp_path):
     again = run_ccr(tmp_path, "create-user", "--org", "Alpha", "--username", "nadia2", "--role", "agent",
                     "--agent", "nadia benali", *password)
     assert again.returncode != 0 and "a déjà un compte actif" in again.stdout + again.stderr
+
+
+def test_create_token_prints_the_token_once_alone_on_its_last_line_and_stores_only_its_hash(tmp_path):
+    password = ("--password", "Motdepasse-Test-2026")
+    assert run_ccr(tmp_path, "create-user", "--org", "Alpha", "--create-org", "--username", "alice", "--role",
+                   "admin", *password).returncode == 0
+    made = run_ccr(tmp_path, "create-token", "--org", "alpha", "--name", "Téléphonie", "--scopes",
+                   "calls:write,evaluations:read", "--expires-days", "30")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("ccr_") and len(token) > 40 and " " not in token
+    assert "evaluations:read" in made.stdout and "plus jamais affiché" in made.stdout
+    code = ("import sys\nfrom sqlmodel import select\nfrom ccr.core.api_tokens import authenticate\n"
+            "from ccr.core.db import session\nfrom ccr.core.integration_models import ApiToken\n"
+            "with session() as s:\n"
+            "    rows = s.exec(select(ApiToken)).all()\n"
+            "    client = authenticate(session=s, token=sys.argv[1])\n"
+            "    print(sorted(client.scopes), client.name, any(sys.argv[1] in str(r.model_dump()) for r in rows))\n")
+    check = subprocess.run([sys.executable, "-c", code, token], cwd=tmp_path, env=ccr_env(tmp_path), check=False,
+                           timeout=SUBPROCESS_TIMEOUT_S, capture_output=True, text=True)
+    assert check.stdout.strip() == "['calls:write', 'evaluations:read'] Téléphonie False", check.stderr
+    unknown = run_ccr(tmp_path, "create-token", "--org", "alpha", "--name", "Autre", "--scopes", "tout:faire")
+    assert unknown.returncode == 2 and "Portée inconnue" in unknown.stderr
+    twice = run_ccr(tmp_path, "create-token", "--org", "alpha", "--name", "Téléphonie")
+    assert twice.returncode == 2 and "déjà" in twice.stderr
