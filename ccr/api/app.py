@@ -23,7 +23,7 @@ from starlette.formparsers import MultiPartParser
 from swagger_ui_bundle import swagger_ui_path
 
 from ccr.api import records
-from ccr.api.auth import RateLimiter, identify
+from ccr.api.auth import FAILED_AUTH_PER_MIN, RateLimiter, identify
 from ccr.api.limits import BodyLimit
 from ccr.core import audit
 from ccr.core.api_tokens import ApiClient
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a clear copy to a temporary file, and audio is only ever written to disk encrypted.
     MultiPartParser.spool_max_size = max_body
     limiter = RateLimiter(settings.api_rate_per_min)
-    failures = RateLimiter(30)
+    failures = RateLimiter(FAILED_AUTH_PER_MIN)
     app = FastAPI(title="CallCenterRate — API", version="1.0", description=DESCRIPTION, docs_url=None,
                   redoc_url=None, openapi_url="/api/openapi.json")
     app.state.limiter = limiter
@@ -119,8 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def client_of(request: Request, scope: str) -> ApiClient:
         address = request.client.host if request.client else "?"
         client = await run_in_threadpool(identify, request.headers.get("authorization"), address=address,
-                                         limiter=limiter, failures=failures)
-        request.state.client = client
+                                         failures=failures)
+        request.state.client = client  # audited under its name from here on, a 429 or a 403 included
+        limiter.take(f"token:{client.token_id}")
         client.require(scope)
         return client
 

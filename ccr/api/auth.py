@@ -60,14 +60,12 @@ def bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def identify(header: str | None, *, address: str, limiter: RateLimiter, failures: RateLimiter) -> ApiClient:
-    """The client behind an Authorization header, after both rate limits; ``Unauthenticated`` otherwise."""
+def identify(header: str | None, *, address: str, failures: RateLimiter) -> ApiClient:
+    """The client behind an Authorization header; ``Unauthenticated`` (or ``RateLimited``) otherwise."""
     token = bearer(header)
     try:
         with db_session() as s:
-            client = authenticate(session=s, token=token)
+            return authenticate(session=s, token=token)
     except CcrError:
         failures.take(f"ip:{address}")  # a refused credential costs its sender, not the token's owner
         raise
-    limiter.take(f"token:{client.token_id}")
-    return client

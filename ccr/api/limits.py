@@ -2,16 +2,20 @@
 
 A declared ``Content-Length`` over the limit is answered 413 at once; a body sent in chunks is counted as
 it arrives and cut at the limit, so no client can make the server hold more than one upload in memory.
-A POST that is not ``multipart/form-data`` is answered 415 before any of it is read.
+A POST that is not ``multipart/form-data`` is answered 415 before any of it is read. At most
+``UPLOAD_SLOTS`` uploads are read at once (the others wait their turn), so memory stays under
+``UPLOAD_SLOTS`` times ``CCR_MAX_UPLOAD_MB`` however many clients post together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_PATHS = ("/api/v1/calls",)
+UPLOAD_SLOTS = 4  # uploads held in memory at once: each is decoded in full before it is encrypted
 
 
 class BodyTooLarge(Exception):
@@ -32,6 +36,7 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
+        self._slots = asyncio.Semaphore(UPLOAD_SLOTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,12 +53,19 @@ class BodyLimit:
         if declared > self.max_body:
             await _answer(send, 413, too_large)
             return
-        if scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOAD_PATHS:
+        upload = scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOAD_PATHS
+        if upload:
             kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if kind != b"multipart/form-data":
                 await _answer(send, 415, "Envoyez l'enregistrement en multipart/form-data (champs « audio » et "
                                          "« metadata »).")
                 return
+            async with self._slots:
+                await self._pass(scope, receive, send, too_large)
+            return
+        await self._pass(scope, receive, send, too_large)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, too_large: str) -> None:
         received = 0
         started = False
 
