@@ -69,8 +69,7 @@ def _watch(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     def show(outcome) -> None:
-        ref = f" (appel {outcome.call_id})" if outcome.call_id else ""
-        print(f"{outcome.status_label:<13} {outcome.name}{ref} — {outcome.reason}", flush=True)
+        print(outcome.line(), flush=True)
 
     folder = Path(args.folder)
     print(f"Surveillance de {folder} pour {org.name} (Ctrl-C pour arrêter).", flush=True)

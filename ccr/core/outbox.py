@@ -64,7 +64,8 @@ def reseal_secrets(session: Session, old: Settings, new: Settings) -> int:
     for row in session.exec(select(WebhookEndpoint)).all():
         try:
             clear = open_secret(row.secret_sealed, old)
-        except ConfigError:  # already under the new secret: a resumed rotation
+        except ConfigError:
+            open_secret(row.secret_sealed, new)  # already under the new secret (a resumed rotation), or raise
             continue
         row.secret_sealed = seal_secret(clear, new)
         session.add(row)

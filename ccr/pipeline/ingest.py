@@ -562,7 +562,7 @@ def ingest_upload(
     except InvalidInput as e:
         return IngestResult(name, "rejected", f"Métadonnées invalides : {e}")
     # The date's source, by precedence, so the refusal says what to correct.
-    origin = next((label for label, source in (("ligne du fichier de métadonnées", metadata),
+    origin = next((label for label, source in (("métadonnées jointes au fichier", metadata),
                                                ("valeur par défaut du formulaire", defaults),
                                                ("nom du fichier", from_name)) if (source or {}).get("started_at")),
                   None)

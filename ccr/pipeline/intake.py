@@ -45,7 +45,7 @@ def parse_metadata(raw: str | bytes | dict | None) -> dict[str, Any]:
     if raw is None or raw == "" or raw == b"":
         return {}
     if isinstance(raw, (str, bytes)):
-        if len(raw) > MAX_METADATA_BYTES:
+        if len(raw.encode("utf-8") if isinstance(raw, str) else raw) > MAX_METADATA_BYTES:
             raise InvalidInput(f"Métadonnées trop longues : {MAX_METADATA_BYTES // 1024} Ko au plus.")
         try:
             raw = json.loads(raw)

@@ -273,3 +273,45 @@ def test_the_sqlite_write_gate_opens_when_the_transaction_ends(migrated):
             pass
         assert gate.acquire(timeout=1)
         gate.release()
+
+
+def test_the_integrations_migration_goes_back_and_forth_keeping_calls(migrated):
+    """Migration 0010 (call.updated_at, API tokens, webhook outbox) down and up again: calls stay, and
+    ``updated_at`` comes back from the processing time, else the import time."""
+    from datetime import timedelta
+
+    from alembic import command
+
+    from ccr.core import api_tokens, outbox
+    from ccr.core.models import Call
+    from tests.conftest import make_tenant
+
+    tenant = make_tenant("Alpha Conseil", "alpha")
+    created, processed = utcnow() - timedelta(days=3), utcnow() - timedelta(days=2)
+    with db.session() as s:
+        s.add(Call(org_id=tenant.org_id, sha256="traite-avant-0010", status="done", created_at=created,
+                   processed_at=processed))
+        s.add(Call(org_id=tenant.org_id, sha256="en-file-avant-0010", status="queued", created_at=created))
+        api_tokens.issue_token(session=s, org_id=tenant.org_id, name="Téléphonie")
+        outbox.emit(s, org_id=tenant.org_id, kind="call.failed", call_id=None, data={})  # no webhook: no row
+    cfg = db.alembic_config(migrated)
+    db.dispose_engines()
+    command.downgrade(cfg, "0009")
+    integrations = {"apitoken", "webhookendpoint", "webhookevent", "webhookattempt"}
+    with get_engine().connect() as conn:
+        inspector = sa.inspect(conn)
+        assert "updated_at" not in {c["name"] for c in inspector.get_columns("call")}
+        assert not {"ix_call_org_external", "ix_call_org_updated"} & {i["name"] for i in inspector.get_indexes("call")}
+        assert not integrations & set(inspector.get_table_names())
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM call")).scalar_one() == 2
+    db.dispose_engines()
+    command.upgrade(cfg, "head")
+    with get_engine().connect() as conn:
+        assert integrations <= set(sa.inspect(conn).get_table_names())
+        rows = conn.execute(sa.text("SELECT sha256, updated_at, processed_at, created_at FROM call")).all()
+    by_sha = {r[0]: r for r in rows}
+    assert set(by_sha) == {"traite-avant-0010", "en-file-avant-0010"}
+    assert by_sha["traite-avant-0010"][1] == by_sha["traite-avant-0010"][2]  # processing time
+    assert by_sha["en-file-avant-0010"][1] == by_sha["en-file-avant-0010"][3]  # import time
+    with db.session() as s:
+        assert {c.updated_at for c in s.exec(sa.select(Call)).scalars()} == {processed, created}
