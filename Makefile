@@ -19,7 +19,8 @@ PG_TESTS := tests/core/test_db.py tests/security/test_tenancy.py tests/core/test
 	tests/pipeline/test_steps.py tests/pipeline/test_queue.py tests/pipeline/test_worker.py \
 	tests/pipeline/test_ingest.py tests/pipeline/test_maintenance.py tests/pipeline/test_celery_app.py \
 	tests/ops/test_incidents.py tests/ops/test_refresher.py tests/dashboards/test_rollups.py \
-	tests/test_disputes.py tests/quality/test_calibration.py
+	tests/test_disputes.py tests/quality/test_calibration.py tests/core/test_api_tokens.py tests/core/test_outbox.py \
+	tests/api/test_records.py tests/pipeline/test_intake.py
 
 .PHONY: run test test-postgres venv deps dev-deps system-deps lint migrate demo bench clean
 
