@@ -49,6 +49,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("ai_act", "pages/ai_act.py", "Conformité IA", "📜", _roles("dpo", "admin"), "Administration"),
     # The DPO reads the data breaches there (read-only) and exports them; the administrator keeps the register.
     PageSpec("incidents", "pages/incidents.py", "Incidents & support", "🚨", _roles("admin", "dpo"), "Administration"),
+    PageSpec("integrations", "pages/integrations.py", "Intégrations", "🔌", _roles("admin"), "Administration"),
     PageSpec("privacy", "pages/privacy.py", "Confidentialité", "🔒", frozenset({PUBLIC}), "Informations"),
     PageSpec("cookies", "pages/cookies.py", "Cookies", "🍪", frozenset({PUBLIC}), "Informations"),
     PageSpec("agent_notice", "pages/agent_notice.py", "Information des agents", "🧑‍💼", frozenset({PUBLIC}),

@@ -1,5 +1,5 @@
-"""Background services of one server process: the transcription workers, the scheduler and the
-dashboards' refresher.
+"""Background services of one server process: the transcription workers, the scheduler, the
+dashboards' refresher and the webhook dispatcher.
 
 ``start_services`` is idempotent within a process (fixed ids), so a second call
 from another session returns the running ones instead of starting duplicates.
@@ -15,6 +15,7 @@ import threading
 from ccr.core.config import Settings
 from ccr.ops.refresher import RollupRefresher
 from ccr.ops.scheduler import shutdown_scheduler, start_scheduler
+from ccr.ops.webhooks import WebhookDispatcher
 from ccr.pipeline.lease import give_back_leases
 from ccr.pipeline.worker import start_worker_pool
 
@@ -37,18 +38,20 @@ def start_services(settings: Settings) -> dict:
         _running["workers"] = start_worker_pool(settings)  # None when worker_threads is 0 (external worker)
         _running["scheduler"] = start_scheduler(settings)  # daily retention purge (fixed job id)
         _running["refresher"] = RollupRefresher(settings).start()  # dashboards' rollups, never in a page run
+        _running["webhooks"] = WebhookDispatcher(settings).start()  # the outbox's events, signed, to the webhook
         _running["started"] = True
         return _running
 
 
 def stop_services(settings: Settings) -> None:
-    """Stop this process's services at shutdown: the scheduler, the refresher, then the workers (their calls
-    are given back)."""
+    """Stop this process's services at shutdown: the scheduler, the refresher, the webhook dispatcher, then the
+    workers (their calls are given back)."""
     with _lock:
         if not _running.get("started"):
             return
         shutdown_scheduler()
         _running["refresher"].stop()
+        _running["webhooks"].stop()
         workers = _running.get("workers")
         if workers is not None:
             workers.stop(timeout=STOP_WAIT_S)

@@ -236,6 +236,21 @@ def make_token(tenant, team_idx: int) -> int:
         return issue_token(session=s, org_id=tenant.org_id, name=f"jeton {next(_seq)}").token_id
 
 
+def make_webhook_event(tenant, team_idx: int) -> int:
+    """An event of the organisation's webhook outbox (its webhook configured on first use)."""
+    from ccr.core import outbox
+    from ccr.core.integration_models import WebhookEndpoint
+
+    with session() as s:
+        if s.get(WebhookEndpoint, tenant.org_id) is None:
+            s.add(WebhookEndpoint(org_id=tenant.org_id, url="https://recepteur.exemple.fr/ccr",
+                                  secret_sealed=outbox.seal_secret("secret-de-la-matrice-1234"), events="call.scored"))
+            s.flush()
+        event = outbox.emit(s, org_id=tenant.org_id, kind="call.scored", call_id=None, data={"call_id": None})
+        s.flush()
+        return event.id
+
+
 def make_exclusion(tenant, team_idx: int) -> int:
     from ccr.core.models import ScopeExclusion
 
@@ -460,6 +475,8 @@ RECIPES: dict[str, Recipe] = {
         "governance.fairness.delete_group")(session=s, actor=a, group_id=i) or "fait"),
     "core.users.reset_password": R(frozenset({"admin"}), False, make_user, lambda s, a, i, w: _imp(
         "core.users.reset_password")(session=s, actor=a, user_id=i, new_password=TEST_PASSWORD) or "fait"),
+    "ops.webhooks.resend_event": R(frozenset({"admin"}), False, make_webhook_event, lambda s, a, i, w: _imp(
+        "ops.webhooks.resend_event")(session=s, actor=a, event_id=i) or "remis en file"),
     "core.api_tokens.revoke_token": R(frozenset({"admin"}), False, make_token, lambda s, a, i, w: _imp(
         "core.api_tokens.revoke_token")(session=s, actor=a, token_id=i) or "fait"),
 }

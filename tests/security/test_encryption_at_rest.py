@@ -173,3 +173,27 @@ def test_rotation_refuses_a_secret_given_by_the_environment(settings_env, monkey
     get_settings.cache_clear()
     with pytest.raises(ConfigError, match="CCR_SECRET_KEY"):
         keys.rotate_secret()
+
+
+def test_rotate_key_seals_the_webhook_secret_again_so_deliveries_still_sign(settings_env):
+    from ccr.core import outbox
+    from ccr.core.db import migrate
+    from ccr.core.integration_models import WebhookEndpoint
+    from tests.conftest import make_tenant
+
+    migrate()
+    tenant = make_tenant("Alpha Conseil", "alpha")
+    old = get_settings()
+    with session() as s:
+        s.add(WebhookEndpoint(org_id=tenant.org_id, url="https://crm.exemple.fr/ccr", events="call.scored",
+                              secret_sealed=outbox.seal_secret("secret-du-recepteur-42", old)))
+    old_secret = old.secret()
+    report = keys.rotate_secret()
+    assert report.webhook_secrets == 1
+    get_settings.cache_clear()
+    new = get_settings()
+    with session() as s:
+        sealed_now = s.get(WebhookEndpoint, tenant.org_id).secret_sealed
+    assert outbox.open_secret(sealed_now, new) == "secret-du-recepteur-42"
+    with pytest.raises(CcrError):
+        outbox.open_secret(sealed_now, keys._with_secret(new, old_secret))
