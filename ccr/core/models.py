@@ -93,6 +93,18 @@ class Grid(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Vocabulary(SQLModel, table=True):
+    """One version of an organisation's business vocabulary (brands, offers, names) given to the recogniser."""
+
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organisation.id", index=True)
+    version: int
+    terms_json: str = Field(sa_column=Column(Text, nullable=False))  # a JSON list of terms, in the editor's order
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Taxonomy(SQLModel, table=True):
     """An organisation's categories (with cue phrases) and irritant lexicon, versioned."""
 
@@ -146,6 +158,9 @@ class Call(SQLModel, table=True):
     needs_llm_retry: bool = False
     restricted: bool = False
     line: str | None = None  # the agent's phone line (number or name), for the scope's exclusions
+    # A supervisor found the agent on the other stereo channel: transcription reads the channels the other way.
+    channels_swapped: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    channel_check: str | None = None  # ccr.core.vocab.CHANNEL_CHECKS, set when a stereo call is scored
     scope: str = Field(default="in", sa_column_kwargs={"server_default": "in"})  # ccr.core.vocab.CALL_SCOPES
     scope_draw: float | None = None  # the call's fixed lottery number in [0, 1), when a quota applies
     queued_at: datetime = Field(default_factory=utcnow)
@@ -553,138 +568,9 @@ class Incident(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-# --- dashboard rollups (ccr.dashboards.rollups) -----------------------------------------------------------------
-# Pre-aggregated figures of the current, unrestricted evaluations with their final values, so that a
-# year of dashboard reads tens of thousands of rows instead of sorting half a million. ``day`` is the
-# local calendar day (Settings.timezone) that decides period membership; ``utc_day`` the UTC day the
-# trend buckets on. ``span`` "d" = one day, "w" = the ISO week starting on ``day`` (a Monday).
-# They are derived data: rebuilt from the base tables whenever a day is marked dirty.
-
-
-class RollupTeamDay(SQLModel, table=True):
-    """Per local day, UTC day and team: the sums behind the KPI tiles, trend and score distribution."""
-
-    __table_args__ = (Index("ix_rollup_team_day", "org_id", "day", "team_id"),
-                      # the trend: read from the index alone, already in (day, UTC day) order
-                      Index("ix_rollup_team_day_trend", "org_id", "day", "utc_day", "team_id", "calls", "score_sum",
-                            "passed"))
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int
-    day: date
-    utc_day: date
-    team_id: int | None = None
-    calls: int = 0
-    score_sum: float = 0.0
-    passed: int = 0
-    critical: int = 0
-    validated: int = 0
-    with_irritant: int = 0
-    duration_sum: float | None = None
-    duration_n: int = 0
-    silence_sum: float | None = None
-    silence_duration_sum: float | None = None
-    # score histogram: calls per 10-point bucket (b9 includes 100)
-    b0: int = 0
-    b1: int = 0
-    b2: int = 0
-    b3: int = 0
-    b4: int = 0
-    b5: int = 0
-    b6: int = 0
-    b7: int = 0
-    b8: int = 0
-    b9: int = 0
-
-
-class RollupIrritantDay(SQLModel, table=True):
-    """Per local day, UTC day, team and irritant: calls with that irritant."""
-
-    __table_args__ = (Index("ix_rollup_irritant_day", "org_id", "day", "utc_day", "label", "team_id", "calls"),)
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int
-    day: date
-    utc_day: date
-    team_id: int | None = None
-    label: str
-    calls: int = 0
-
-
-class RollupCategory(SQLModel, table=True):
-    """Per day, week or month (``span``), team and category: calls, score sum and passed calls."""
-
-    __table_args__ = (Index("ix_rollup_category", "org_id", "span", "day", "team_id", "category", "calls",
-                            "score_sum", "passed"),)
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int
-    span: str  # d | w | m (a week's day is its Monday, a month's its first day)
-    day: date
-    team_id: int | None = None
-    category: str | None = None
-    calls: int = 0
-    score_sum: float = 0.0
-    passed: int = 0
-
-
-class RollupAgent(SQLModel, table=True):
-    """Per day, week or month (``span``), team and agent: the sums behind the ranking, sparkline and talk/listen."""
-
-    __table_args__ = (Index("ix_rollup_agent", "org_id", "span", "day", "team_id", "agent_id", "calls", "score_sum",
-                            "passed", "critical", "talk_duration", "agent_talk", "customer_talk", "talk_silence"),)
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int
-    span: str  # d | w | m
-    day: date
-    team_id: int | None = None
-    agent_id: int | None = None
-    calls: int = 0
-    score_sum: float = 0.0
-    passed: int = 0
-    critical: int = 0
-    talk_duration: float | None = None
-    agent_talk: float | None = None
-    customer_talk: float | None = None
-    talk_silence: float | None = None
-
-
-class RollupCriterionWeek(SQLModel, table=True):
-    """Per ISO week (``day`` = its Monday), team, agent and criterion: passed and applicable verdicts."""
-
-    __table_args__ = (Index("ix_rollup_criterion_week", "org_id", "agent_id", "day", "team_id", "criterion_id",
-                            "passed", "applicable"),
-                      Index("ix_rollup_criterion_week_day", "org_id", "day"))
-    id: int | None = Field(default=None, primary_key=True)
-    org_id: int
-    day: date
-    team_id: int | None = None
-    agent_id: int | None = None
-    criterion_id: str
-    passed: int = 0
-    applicable: int = 0
-
-
-class RollupDirty(SQLModel, table=True):
-    """A local day whose rollups must be recomputed before they are read (written by every data change)."""
-
-    org_id: int = Field(primary_key=True)
-    day: date = Field(primary_key=True)
-
-
-# The rollups' layout: 2 added month rows (span "m") to the agents' and categories' rollups.
-ROLLUP_LAYOUT = 2
-
-
-class RollupState(SQLModel, table=True):
-    """That an organisation's rollups exist, in which timezone their days were cut, and in which layout."""
-
-    org_id: int = Field(primary_key=True)
-    timezone: str
-    # Rows written before the column existed are layout 1 (server default); new ones the current layout.
-    layout: int = Field(default=ROLLUP_LAYOUT, sa_column_kwargs={"server_default": "1"})
-    refreshed_at: datetime = Field(default_factory=utcnow)
-
-
-# The governance rules' tables live in their own module; importing them here registers them with the
-# metadata wherever the models are loaded (Alembic, the tests' schema), and keeps one import path.
+# The integrations', rollups' and governance rules' tables live in their own modules; importing them here
+# registers them with the metadata wherever the models are loaded (Alembic, the tests' schema), and keeps one
+# import path.
 from ccr.core.integration_models import ApiToken, WebhookAttempt, WebhookEndpoint, WebhookEvent  # noqa: E402, F401
 from ccr.core.policy_models import (  # noqa: E402, F401
     AgentGroup,
@@ -693,4 +579,14 @@ from ccr.core.policy_models import (  # noqa: E402, F401
     NoticePublication,
     ScopeExclusion,
     ScopePolicy,
+)
+from ccr.core.rollup_models import (  # noqa: E402, F401
+    ROLLUP_LAYOUT,
+    RollupAgent,
+    RollupCategory,
+    RollupCriterionWeek,
+    RollupDirty,
+    RollupIrritantDay,
+    RollupState,
+    RollupTeamDay,
 )

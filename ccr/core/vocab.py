@@ -90,3 +90,7 @@ WEBHOOK_EVENT_LABELS = {
 }
 WEBHOOK_STATUSES = ("pending", "delivered", "abandoned")
 WEBHOOK_STATUS_LABELS = {"pending": "en attente", "delivered": "livré", "abandoned": "abandonné"}
+
+# Whether a scored stereo call looks recorded with the agent on the expected channel (ccr.scoring.channel_check).
+CHANNEL_CHECKS = ("ok", "suspect")
+CHANNEL_CHECK_LABELS = {"ok": "canaux conformes", "suspect": "canaux probablement inversés"}

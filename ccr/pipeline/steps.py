@@ -37,6 +37,7 @@ from ccr.pipeline.lease import (
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grid_store
 from ccr.scoring.score import score_transcript
+from ccr.speech import vocabulary
 from ccr.speech.audio import load_audio
 from ccr.speech.metrics import conversation_metrics
 from ccr.speech.redaction import redact_segments
@@ -114,6 +115,11 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     with db_session(settings) as s:
         call = s.get(Call, call_id)
         key, org_id = call.audio_key, call.org_id
+        # A supervisor found the agent on the other channel of this recording: read it the other way round.
+        agent_channel = settings.agent_channel
+        if call.channels_swapped:
+            agent_channel = "right" if agent_channel == "left" else "left"
+        hotwords = vocabulary.hotwords_text(vocabulary.current_terms(session=s, org_id=org_id))
     if not key:
         raise NotFound("L'enregistrement audio de cet appel n'est plus disponible.")
     data = storage.get_audio(key, org_id=org_id, settings=settings)
@@ -121,7 +127,7 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     info, audio = load_audio(data, max_seconds=settings.max_audio_seconds)
     del data
     _check_interrupt()
-    transcript = transcribe(audio, settings=settings)
+    transcript = transcribe(audio, settings=settings, agent_channel=agent_channel, hotwords=hotwords)
     del audio
     _check_interrupt()
     # Metrics count raw words; only numbers come out. The raw text never reaches the database.

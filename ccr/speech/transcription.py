@@ -191,11 +191,13 @@ def transcribe(
     language: str | None = None,
     engine: TranscriptionEngine | None = None,
     time_budget_s: float | None = None,
+    hotwords: str | None = None,
 ) -> Transcript:
     """Transcribe a (channels, n) 16 kHz call: per channel when stereo (agent/customer), else "inconnu".
 
     Work stops once the time budget (default: ``asr_time_budget_factor`` x duration) is spent;
-    the transcript is then marked ``truncated``."""
+    the transcript is then marked ``truncated``. ``hotwords``: the organisation's vocabulary
+    (``ccr.speech.vocabulary``), which biases the recogniser towards those spellings."""
     settings = settings or get_settings()
     engine = engine or get_engine(settings)
     agent_channel = agent_channel or settings.agent_channel
@@ -229,7 +231,8 @@ def transcribe(
         if time.monotonic() > deadline:
             truncated = True
             break
-        result = engine.transcribe_channel(channel, language=lang, deadline=deadline)
+        extra = {"hotwords": hotwords} if hotwords else {}  # engines without a vocabulary keep their signature
+        result = engine.transcribe_channel(channel, language=lang, deadline=deadline, **extra)
         truncated |= result.truncated
         if result.language:
             languages.append(result.language)
@@ -309,22 +312,27 @@ class FasterWhisperEngine:
         self.model = settings.asr_model
         self.whisper = load_faster_whisper(settings)
 
-    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float) -> ChannelResult:
+    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float,
+                           hotwords: str | None = None) -> ChannelResult:
         """Transcribe one channel with VAD; retry without VAD and no-speech test if it comes back empty."""
-        result, decoded = self._run(audio, language, deadline, vad=True, no_speech=NO_SPEECH_THRESHOLD)
+        result, decoded = self._run(audio, language, deadline, vad=True, no_speech=NO_SPEECH_THRESHOLD,
+                                    hotwords=hotwords)
         # Only when nothing at all was decoded: a pass that produced loops or phantoms heard noise,
         # and decoding it again without VAD would only hallucinate longer.
         if decoded == 0 and not result.truncated and time.monotonic() < deadline:
-            retry, _ = self._run(audio, language, deadline, vad=False, no_speech=FALLBACK_NO_SPEECH_THRESHOLD)
+            retry, _ = self._run(audio, language, deadline, vad=False, no_speech=FALLBACK_NO_SPEECH_THRESHOLD,
+                                 hotwords=hotwords)
             retry.language = retry.language or result.language
             return retry
         return result
 
     def _run(
-        self, audio: np.ndarray, language: str | None, deadline: float, *, vad: bool, no_speech: float | None
+        self, audio: np.ndarray, language: str | None, deadline: float, *, vad: bool, no_speech: float | None,
+        hotwords: str | None = None,
     ) -> tuple[ChannelResult, int]:
         """One pass over the channel; also returns how many segments Whisper decoded before filtering."""
-        options = {**FASTER_WHISPER_OPTIONS, "vad_filter": vad, "no_speech_threshold": no_speech}
+        options = {**FASTER_WHISPER_OPTIONS, "vad_filter": vad, "no_speech_threshold": no_speech,
+                   "hotwords": hotwords or None}
         gen, info = self.whisper.transcribe(audio, language=language, **options)
         segments: list[RawSegment] = []
         truncated = False
