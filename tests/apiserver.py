@@ -1,4 +1,5 @@
-"""A real API server for tests: ``python -m ccr api`` on a free loopback port, in its own data directory."""
+"""A real API server for tests (``python -m ccr api`` on a free loopback port, in its own data directory), and
+the helpers every server test shares: a free port, and attaching the test process to a server's data."""
 
 from __future__ import annotations
 

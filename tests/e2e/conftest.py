@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.apiserver import attached_to, free_port  # noqa: F401 - the journeys import attached_to from here
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "tests" / "e2e" / "screenshots"
 DEMO_PASSWORD_ENV = "CCR_DEMO_PASSWORD"
@@ -34,12 +35,6 @@ CHROMIUM_ARGS = [
 
 LOGIN_TIMEOUT_MS = 60_000  # a login's runs on a loaded 2-core machine, the Whisper model loading beside them
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -72,7 +67,7 @@ def start_server(tmp: Path, *, seed_args: list[str] | None = None, extra_env: di
     if seed_args is not None:
         subprocess.run([sys.executable, "-m", "ccr", "seed-demo", *seed_args], cwd=REPO, env=env, check=True,
                        capture_output=True)
-    port = _free_port()
+    port = free_port()
     log_path = tmp / "server.log"
     log = open(log_path, "w")  # closed when the process ends
     proc = subprocess.Popen(
@@ -105,26 +100,6 @@ def stop_server(server: Server) -> None:
         server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         server.proc.kill()
-
-
-@contextlib.contextmanager
-def attached_to(server: Server):
-    """Point this test process at ``server``'s data directory, to write into its database and audio store
-    as the pipeline would; undone on exit."""
-    from ccr.core import config, db
-
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setenv("CCR_DATA_DIR", str(server.data_dir))
-        mp.delenv("DATABASE_URL", raising=False)
-        mp.delenv("CCR_SECRET_KEY", raising=False)
-        config.get_settings.cache_clear()
-        db.dispose_engines()
-        yield
-    finally:
-        db.dispose_engines()
-        mp.undo()
-        config.get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
