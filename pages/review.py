@@ -14,6 +14,7 @@ from ccr.quality import reviews
 from ccr.scoring.evaluation import VERDICTS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.audio_player import RecordingSlot
+from ccr.ui.channel_panel import channel_notes, transcription_quality
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
 from ccr.ui.text import fmt_ts, md_escape, plain
@@ -120,6 +121,9 @@ else:
         st.warning(f"**Verdict incertain à vérifier** : écoutez les passages indiqués dans la grille "
                    f"(critères marqués « À vérifier »).{doubts}", icon="⚠️")
 
+# A stereo call whose agent seems to be on the customer's channel: the warning, and the supervisor's swap.
+channel_notes(actor, call_id, view.segments, flash_key=FLASH_KEY, jump=recording.jump)
+
 # --- audio ------------------------------------------------------------------------------------
 st.subheader("Enregistrement")
 recording.draw(reviews.audio_mime(view.codec),
@@ -133,6 +137,7 @@ st.subheader("Transcription")
 st.caption("Les données personnelles sont masquées ([CARTE], [IBAN], [TÉLÉPHONE]…). Les irritants 🔥 "
            "concernent uniquement le client : CCR n'infère aucune émotion des agents "
            "(règlement européen sur l'IA, art. 5(1)(f)).")
+transcription_quality(view.segments)
 irritants = (view.result or {}).get("irritants") or []
 irritant_at = {round(float(i.get("start") or 0.0), 2): label_of(lab.irritants, i.get("label"), missing="")
                for i in irritants}

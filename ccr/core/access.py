@@ -38,6 +38,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("disputes", "pages/disputes.py", "Contestations", "⚖️", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("calibration", "pages/calibration.py", "Calibration", "🎯", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("grids", "pages/grids.py", "Grilles", "📐", _roles("supervisor", "admin"), "Qualité"),
+    PageSpec("vocabulary", "pages/vocabulary.py", "Vocabulaire métier", "🔤", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("fairness", "pages/fairness.py", "Équité des scores", "🧮", _roles("supervisor", "dpo", "admin"),
              "Qualité"),
     PageSpec("import", "pages/import_calls.py", "Import", "📥", _roles("supervisor", "admin"), "Appels"),
@@ -67,6 +68,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_agents": _roles("supervisor", "admin"),
     "edit_grids": _roles("supervisor", "admin"),
     "read_grids": _roles("supervisor", "admin", "team_lead", "dpo"),
+    "edit_vocabulary": _roles("supervisor", "admin"),  # the names given to the recogniser: read and changed
     # Team leads read their teams' calls and coach from them; validating a review is the supervisors' work.
     # The DPO handles data, not quality.
     "read_reviews": _roles("supervisor", "admin", "team_lead"),

@@ -117,6 +117,8 @@ ACTION_LABELS = {
     "deployer_pack": "Consulter le dossier de conformité IA",
     "publish_notices": "Publier les notes d'information",
     "fairness_audit": "Consulter l'audit d'équité des scores",
+    "manage_api": "Gérer les jetons d'API, le webhook et son journal de livraisons",
+    "edit_vocabulary": "Modifier le vocabulaire métier donné à la transcription",
 }
 
 # The personal data CCR processes, and the actions (ccr.core.access.ACTIONS) that reach each: the CSE file's

@@ -1,7 +1,10 @@
-"""What people do to the queue and what they see of it: retry, re-score, progress, ETA, and the broker dispatch.
+"""What people do to the queue and what they see of it: retry, re-score, swap channels, progress, ETA, and the
+broker dispatch.
 
 Re-scoring with another grid version puts a transcribed call back in ``scoring`` with ``rescore_grid_id``.
-With a broker (Celery mode) every call put back in the queue is sent to it once the transaction commits."""
+Swapping a stereo call's channels puts it back in ``queued``: it is transcribed the other way round and
+scored again. With a broker (Celery mode) every call put back in the queue is sent to it once the
+transaction commits."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from ccr.core import audit
+from ccr.core import audit, outbox
 from ccr.core.access import may
 from ccr.core.calls import get_call, scope_calls
 from ccr.core.config import get_settings
@@ -21,7 +24,7 @@ from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.models import Call, Grid, Transcript
 from ccr.core.users import Actor
-from ccr.core.vocab import CALL_STATUS_LABELS, CALL_STATUSES
+from ccr.core.vocab import CALL_STATUS_LABELS, CALL_STATUSES, CHANNEL_CHECK_LABELS
 from ccr.pipeline.celery_app import broker_status, dispatch_calls
 from ccr.pipeline.lease import FINISHED, IN_PROGRESS, PENDING, live_worker_count
 
@@ -95,6 +98,49 @@ def request_evaluation(*, session: Session, actor: Actor, call_id: int, reason: 
     dispatch_after_commit(session, [call.id])
     audit.log_event(session=session, who=actor.who, action="evaluation_requested", target_type="call",
                     target_id=call.id, detail={"perimetre_precedent": previous, "motif": reason[:300]})
+    return call
+
+
+SWAPPABLE = ("done", "failed")  # analysed calls at rest: a call being processed is swapped once it is finished
+MIN_REASON_CHARS = 10  # a motive a DPO can read in the audit trail, not « ok »
+
+
+def swap_channels(*, session: Session, actor: Actor, call_id: int, reason: str) -> Call:
+    """Swap the agent and customer channels of a stereo call, with a reason (audited); it is transcribed and
+    scored again, and the new evaluation replaces the current one (earlier reviews stay in the history)."""
+    _require_manage(actor)
+    call = get_call(session=session, actor=actor, call_id=call_id)
+    reason = (reason or "").strip()
+    if call.scope == "excluded" or call.restricted:
+        raise InvalidInput("Cet appel est exclu de l'évaluation ou son traitement est limité : ses canaux ne "
+                           "peuvent pas être inversés.")
+    if (call.channels or 0) < 2:
+        raise InvalidInput("Cet enregistrement n'est pas en stéréo : il n'a pas de canaux à inverser.")
+    if not call.audio_key:
+        raise InvalidInput("L'enregistrement audio de cet appel n'est plus conservé : il ne peut pas être "
+                           "transcrit à nouveau.")
+    if call.status == "stored":
+        raise InvalidInput("Cet appel a été conservé sans analyse : demandez d'abord son analyse.")
+    if call.status not in SWAPPABLE:
+        raise InvalidInput(f"Cet appel n'est pas terminé (statut actuel : "
+                           f"{CALL_STATUS_LABELS.get(call.status, call.status)}) : inversez ses canaux une fois "
+                           "son traitement fini.")
+    if len(reason) < MIN_REASON_CHARS:
+        raise InvalidInput(f"Indiquez pourquoi les canaux doivent être inversés ({MIN_REASON_CHARS} caractères au "
+                           "moins) : l'inversion est tracée.")
+    previous = call.channel_check
+    call.channels_swapped = not call.channels_swapped
+    call.channel_check = None  # measured again when the call is scored the other way round
+    # Back to the start: the claim turns "queued" into "transcribing", so the worker transcribes again.
+    call.status, call.queued_at, call.rescore_grid_id = "queued", utcnow(), None
+    call.attempts, call.last_error, call.lease_owner, call.lease_until = 0, None, None, None
+    session.add(call)
+    session.flush()
+    outbox.touch_call(session, call.id)
+    dispatch_after_commit(session, [call.id])
+    audit.log_event(session=session, who=actor.who, action="call_channels_swapped", target_type="call",
+                    target_id=call.id, detail={"canaux_inverses": call.channels_swapped, "motif": reason[:300],
+                                               "controle_precedent": CHANNEL_CHECK_LABELS.get(previous or "")})
     return call
 
 
@@ -206,7 +252,8 @@ def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> di
     calls = session.exec(scope_calls(select(Call), actor).where(col(Call.id).in_(call_ids)).order_by(Call.id)).all()
     rows = [
         {"appel": c.id, "fichier": c.source_name or "", "statut": CALL_STATUS_LABELS.get(c.status, c.status),
-         "tentatives": c.attempts, "raison": c.last_error or "", "status": c.status}
+         "tentatives": c.attempts, "raison": c.last_error or "", "status": c.status,
+         "canaux": channel_note(c), "channel_check": c.channel_check}
         for c in calls
     ]
     finished = sum(c.status in FINISHED for c in calls)
@@ -231,6 +278,16 @@ def calls_progress(*, session: Session, actor: Actor, call_ids: list[int]) -> di
         "eta_s": eta,
         "live_workers": workers,
     }
+
+
+def channel_note(call: Call) -> str:
+    """A short French note on a stereo call's channels for a list: « canaux inversés ? » when the check doubts
+    them, « canaux inversés par un superviseur » once one swapped them, empty otherwise."""
+    if call.channel_check == "suspect":
+        return "⚠️ canaux inversés ?"
+    if call.channels_swapped:
+        return "canaux inversés par un superviseur"
+    return ""
 
 
 DISPATCH_KEY = "ccr_dispatch"  # Session.info key of the calls to send to the broker once the transaction commits

@@ -36,6 +36,7 @@ from ccr.pipeline.lease import (
 )
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grid_store
+from ccr.scoring.channel_check import check_channels
 from ccr.scoring.score import score_transcript
 from ccr.speech import vocabulary
 from ccr.speech.audio import load_audio
@@ -172,6 +173,7 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
             grid_row, grid = grid_store.active_grid(session=s, org_id=call.org_id)
         grid_id = grid_row.id
         taxonomy = grid_store.active_taxonomy(session=s, org_id=call.org_id)
+        stereo = (call.channels or 0) >= 2
         tr = transcript_dict(call, row) | {
             "channels": call.channels,
             "metrics": {k: getattr(call, k) for k in ("agent_talk_s", "customer_talk_s", "silence_s",
@@ -185,6 +187,8 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
                               "last_error": None, "needs_llm_retry": needs_llm_retry, "processed_at": utcnow()}
     if started is not None:  # the ETA learns from full runs only, not from re-scorings
         values["processing_s"] = round(time.monotonic() - started, 3)
+    # Stored with the evaluation it explains: a swapped recording scores the customer as the agent.
+    values["channel_check"] = check_channels(tr["segments"]).verdict if stereo else None
     with db_session(settings) as s:
         done = s.exec(update(Call).where(Call.id == call_id, Call.lease_owner == owner).values(**values)
                       .execution_options(synchronize_session=False))

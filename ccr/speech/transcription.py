@@ -486,12 +486,16 @@ class OpenAIWhisperEngine:
         self.model = Path(path).stem
         self.whisper = _load_openai_whisper(Path(path), settings.asr_device, settings.asr_cpu_threads)
 
-    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float) -> ChannelResult:
-        """Transcribe one channel (openai-whisper down-mixes to mono, hence one call per channel)."""
+    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float,
+                           hotwords: str | None = None) -> ChannelResult:
+        """Transcribe one channel (openai-whisper down-mixes to mono, hence one call per channel); ``hotwords``
+        is given as the prompt of every 30 s window, as faster-whisper does with its own hot words."""
         import whisper
 
         if time.monotonic() > deadline:
             return ChannelResult(segments=[], truncated=True)
+        # Without carrying it, the prompt would only reach the first window (no conditioning on previous text).
+        prompt = {"initial_prompt": hotwords, "carry_initial_prompt": True} if hotwords else {}
         result = whisper.transcribe(
             self.whisper,
             np.ascontiguousarray(audio, dtype=np.float32),
@@ -501,6 +505,7 @@ class OpenAIWhisperEngine:
             no_speech_threshold=NO_SPEECH_THRESHOLD,
             fp16=False,
             verbose=None,
+            **prompt,
         )
         segments = [(float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in result["segments"]]
         return ChannelResult(segments=segments, language=result.get("language"), truncated=False)
@@ -554,8 +559,10 @@ class OpenAIAPIEngine:
             max_retries=self.max_retries,
         )
 
-    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float) -> ChannelResult:
-        """Send one channel as in-memory WAV; map API failures to a French ``TranscriptionError``."""
+    def transcribe_channel(self, audio: np.ndarray, *, language: str | None, deadline: float,
+                           hotwords: str | None = None) -> ChannelResult:
+        """Send one channel as in-memory WAV, ``hotwords`` as the API's prompt; map API failures to a French
+        ``TranscriptionError``."""
         import openai
 
         if time.monotonic() > deadline:
@@ -572,6 +579,8 @@ class OpenAIAPIEngine:
             kwargs["timestamp_granularities"] = ["segment"]
         if language:
             kwargs["language"] = language
+        if hotwords:  # whisper-1 and gpt-4o-transcribe both read spellings from the prompt
+            kwargs["prompt"] = hotwords
         attempts = f"{self.max_retries + 1} tentative(s)"
         try:
             resp = self.client.audio.transcriptions.create(**kwargs)

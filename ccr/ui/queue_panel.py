@@ -19,6 +19,7 @@ from ccr.core.errors import CcrError
 from ccr.core.users import Actor
 from ccr.core.vocab import CALL_SCOPE_LABELS
 from ccr.pipeline import queue
+from ccr.ui.links import page_link
 from ccr.ui.text import md_escape, plain, plain_frame
 
 PANEL_REFRESH_S = 5  # the overall panel: counts move slowly, and every open page polls it
@@ -97,11 +98,20 @@ def _progress_body(actor: Actor, call_ids: list[int]) -> dict:
         text += f" — temps restant estimé : {format_eta(progress['eta_s'])}"
     st.progress(progress["fraction"], text=text)
     if progress["rows"]:
-        table = plain_frame(pd.DataFrame(progress["rows"]).drop(columns=["status"]))
-        st.dataframe(table, hide_index=True, width="stretch",
+        table = pd.DataFrame(progress["rows"]).drop(columns=["status", "channel_check"])
+        if not (table["canaux"] != "").any():  # the column only appears when a stereo call's channels need a look
+            table = table.drop(columns=["canaux"])
+        st.dataframe(plain_frame(table), hide_index=True, width="stretch",
                      column_config={"appel": st.column_config.NumberColumn("Appel", format="%d"),
                                     "fichier": "Fichier", "statut": "Statut", "tentatives": "Tentatives",
-                                    "raison": "Raison"})
+                                    "raison": "Raison", "canaux": "Canaux"})
+    for row in progress["rows"]:
+        if row["channel_check"] == "suspect":
+            st.warning(f"Appel n° {row['appel']} ({md_escape(row['fichier'])}) : le client semble être sur le canal "
+                       "de l'agent, l'évaluation le note comme s'il était l'agent. Écoutez l'appel dans la revue ; "
+                       "un superviseur peut y inverser les canaux.", icon="🔀")
+            page_link("review", f"Revue de l'appel n° {row['appel']}", query_params={"call_id": row["appel"]},
+                      icon="🎧")
     for row in progress["rows"]:
         if row["status"] == "failed" and may(actor.role, "manage_queue"):
             col1, col2 = st.columns([4, 1])

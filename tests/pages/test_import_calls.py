@@ -110,3 +110,46 @@ def test_a_supervisor_asks_for_the_analysis_of_a_call_the_quota_left_aside(tenan
     with session() as s:
         call = s.get(Call, stored[0])
     assert (call.scope, call.status) == ("requested", "queued")
+
+
+def test_the_batch_marks_a_call_whose_channels_seem_swapped_and_links_to_its_review(tenants):
+    from streamlit.testing.v1 import AppTest
+
+    from ccr.core.db import utcnow
+    from tests.pages.helpers import REPO
+
+    alpha, _ = tenants
+    fine = _call(alpha.org_id, "droit.wav", status="done", channels=2, channel_check="ok")
+    swapped = _call(alpha.org_id, "inverse.wav", status="done", channels=2, channel_check="suspect")
+    at = AppTest.from_file(str(REPO / PAGE), default_timeout=60)
+    at.session_state["ccr_user_id"] = alpha.users["supervisor"]
+    at.session_state["ccr_issued_at"] = utcnow()
+    at.session_state["ccr_import_batch"] = {
+        "results": [{"fichier": n, "statut": "accepté", "raison": "", "appel": i}
+                    for n, i in (("droit.wav", fine), ("inverse.wav", swapped))],
+        "line_errors": [], "call_ids": [fine, swapped]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    progress = at.dataframe[1].value
+    assert list(progress["canaux"]) == ["", "⚠️ canaux inversés ?"]
+    (warning,) = [w.value for w in at.warning if "canal de l'agent" in w.value]
+    assert warning.startswith(f"Appel n° {swapped} (inverse\\.wav) : le client semble être sur le canal de l'agent")
+    # A link to the call's review page, where a supervisor may swap the channels (a plain link outside navigation).
+    assert any(f"/review?call_id={swapped})" in m.value for m in at.markdown)
+
+
+def test_the_channels_column_stays_hidden_when_no_call_needs_a_look(tenants):
+    from streamlit.testing.v1 import AppTest
+
+    from ccr.core.db import utcnow
+    from tests.pages.helpers import REPO
+
+    alpha, _ = tenants
+    done = _call(alpha.org_id, "fini.wav", status="done", channels=2, channel_check="ok")
+    at = AppTest.from_file(str(REPO / PAGE), default_timeout=60)
+    at.session_state["ccr_user_id"] = alpha.users["supervisor"]
+    at.session_state["ccr_issued_at"] = utcnow()
+    at.session_state["ccr_import_batch"] = {"results": [], "line_errors": [], "call_ids": [done]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "canaux" not in at.dataframe[-1].value.columns

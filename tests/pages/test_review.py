@@ -298,3 +298,123 @@ def test_rescore_queues_the_call_with_the_chosen_grid_version(calls):
     with session() as s:
         call = s.get(Call, ids["team1"])
         assert (call.status, call.rescore_grid_id) == ("scoring", grid_id)
+
+
+# --- channels of a stereo call and the quality of its transcription ---------------------------------
+
+# A call whose recorder swapped the channels: the agent's welcome, apology and solution sit on the customer's side.
+SWAPPED_SEGMENTS = [
+    {"speaker": "customer", "start": 0.5, "end": 5.0,
+     "text": "Bonjour, bienvenue chez Domivia, je m'appelle Nadia, que puis-je faire pour vous ?"},
+    {"speaker": "agent", "start": 5.5, "end": 11.0,
+     "text": "Bonjour, j'ai reçu une facture beaucoup plus élevée que d'habitude, c'est la troisième fois que "
+             "j'appelle."},
+    {"speaker": "customer", "start": 12.0, "end": 17.0,
+     "text": "Je suis vraiment désolée pour ce désagrément. Pouvez-vous me donner votre numéro client ?"},
+    {"speaker": "agent", "start": 18.0, "end": 20.0, "text": "Oui, c'est le [NUMÉRO]."},
+    {"speaker": "customer", "start": 22.0, "end": 27.0,
+     "text": "Je procède tout de suite au remboursement, vous le recevrez sous cinq jours."},
+    {"speaker": "agent", "start": 28.0, "end": 30.0, "text": "D'accord, merci beaucoup, au revoir."},
+]
+SWAP_WARNING = "**Le client semble être sur le canal de l'agent**"
+
+
+def _stereo_review_call(tenant, *, segments=SWAPPED_SEGMENTS, **fields) -> int:
+    """A scored stereo call of the first team with its recording stored (the channel fields set as given)."""
+    from ccr.core import storage
+    from ccr.core.models import Call
+    from tests.audiodata import cut_wav
+
+    key = storage.put_audio(cut_wav("a01-000.wav", 1), org_id=tenant.org_id)
+    cid = make_call(org_id=tenant.org_id, team_id=tenant.team_ids[0], agent_id=tenant.agent_ids[0],
+                    result=contract(), segments=segments, audio_key=key, codec="pcm_s16le")
+    with session() as s:
+        call = s.get(Call, cid)
+        call.channels = 2
+        for name, value in fields.items():
+            setattr(call, name, value)
+        s.add(call)
+    return cid
+
+
+@pytest.mark.parametrize(("role", "form"), [("supervisor", True), ("admin", True), ("team_lead", False)])
+def test_a_suspect_channel_check_warns_with_its_times_and_only_a_supervisor_may_swap(tenants, role, form):
+    a, _ = tenants
+    cid = _stereo_review_call(a, channel_check="suspect")
+    at = run_page("pages/review.py", a.users[role], query={"call_id": str(cid)})
+    assert not at.exception, [e.value for e in at.exception]
+    (warning,) = [w for w in _warnings(at) if SWAP_WARNING in w]
+    assert "présentation et demande d'identification (00:00)" in warning and "(00:22)" in warning
+    assert {"⏱ 00:00", "⏱ 00:12", "⏱ 00:22"} <= {b.label for b in at.button}  # the lines to listen to
+    assert any("Canal du client : « Je procède tout de suite" in m.value for m in at.markdown)
+    assert any(t.label == "Motif de l'inversion" for t in at.text_input) is form
+    assert any(b.label == "Inverser les canaux" for b in at.button) is form
+    assert len(at.selectbox) == (8 if form else 0)  # the scorecard is unchanged by the form
+    assert any("Un superviseur ou un administrateur peut inverser" in c.value for c in at.caption) is not form
+
+
+def test_a_supervisor_swaps_the_channels_with_a_reason_and_a_confirmation(tenants):
+    from ccr.core.models import AuditLog, Call
+
+    a, _ = tenants
+    cid = _stereo_review_call(a, channel_check="suspect")
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(cid)})
+    reason = next(t for t in at.text_input if t.label == "Motif de l'inversion")
+    reason.input("L'agent s'entend sur le canal du client")
+    _button(at, "Inverser les canaux").click().run()
+    assert any("Cochez la confirmation" in e.value for e in at.error)  # not without the confirmation
+    with session() as s:
+        assert s.get(Call, cid).channels_swapped is False
+
+    next(t for t in at.text_input if t.label == "Motif de l'inversion").input("L'agent s'entend sur le canal du client")
+    next(c for c in at.checkbox if c.label == "Je confirme l'inversion des canaux de cet appel").check()
+    _button(at, "Inverser les canaux").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Canaux inversés : l'appel est remis en file" in s.value for s in at.success)
+    with session() as s:
+        call = s.get(Call, cid)
+        assert (call.status, call.channels_swapped, call.channel_check) == ("queued", True, None)
+        assert len(s.exec(select(AuditLog).where(AuditLog.action == "call_channels_swapped")).all()) == 1
+    assert not any(SWAP_WARNING in w for w in _warnings(at))  # checked again when the call is scored again
+    assert any("Canaux inversés par un superviseur" in i.value for i in at.info)
+    assert not any(b.label == "Inverser les canaux" for b in at.button)  # in the queue: nothing to swap now
+
+
+def test_a_stereo_call_without_doubt_keeps_the_swap_folded_and_a_mono_call_has_none(tenants):
+    a, _ = tenants
+    ok = _stereo_review_call(a, channel_check="ok")
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ok)})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any(SWAP_WARNING in w for w in _warnings(at))
+    assert any(e.label == "Inverser les canaux de l'enregistrement" for e in at.expander)
+    mono = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract())
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(mono)})
+    assert not any(e.label == "Inverser les canaux de l'enregistrement" for e in at.expander)
+    assert not any(b.label == "Inverser les canaux" for b in at.button)
+
+
+def _heard(probabilities: list[float]) -> list[dict]:
+    words = [{"start": i, "end": i + 0.5, "probability": p} for i, p in enumerate(probabilities)]
+    return [dict(SEGMENTS[0], words=words[:2]), dict(SEGMENTS[1], words=words[2:]), *SEGMENTS[2:]]
+
+
+@pytest.mark.parametrize(("probabilities", "shown", "warned"), [
+    ([0.9, 0.95, 0.3, 0.99, 0.8, 0.7, 0.9, 0.9, 0.9, 0.9], "10\u00a0% de mots peu sûrs", False),
+    ([0.9, 0.2, 0.3, 0.99, 0.4, 0.7, 0.9, 0.9], "38\u00a0% de mots peu sûrs", True),
+    (None, None, False),  # an imported transcript: no word probabilities, no figure
+])
+def test_the_share_of_doubtful_words_is_shown_and_warns_when_high(tenants, probabilities, shown, warned):
+    a, _ = tenants
+    segments = SEGMENTS if probabilities is None else _heard(probabilities)
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract(),
+                    segments=segments)
+    at = run_page("pages/review.py", a.users["team_lead"], query={"call_id": str(cid)})
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [c.value for c in at.caption] + _warnings(at)
+    quality = [x for x in lines if x.startswith("Qualité de transcription")]
+    if shown is None:
+        assert quality == []
+        return
+    (line,) = quality
+    assert shown in line
+    assert (line in _warnings(at)) is warned

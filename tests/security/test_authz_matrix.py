@@ -286,6 +286,16 @@ def make_stored_call(tenant, team_idx: int) -> int:
         return call.id
 
 
+def make_stereo_call(tenant, team_idx: int) -> int:
+    """A scored stereo call whose recording is stored: a supervisor may swap its channels."""
+    from ccr.core.models import Call
+
+    call_id = make_call(tenant, team_idx)
+    with session() as s:
+        s.get(Call, call_id).channels = 2
+    return call_id
+
+
 def _dispute_evaluation(s, dispute_id: int) -> int:
     from ccr.core.models import Dispute
 
@@ -467,6 +477,9 @@ RECIPES: dict[str, Recipe] = {
     "pipeline.queue.request_evaluation": R(frozenset({"supervisor", "admin"}), True, make_stored_call,
                                            lambda s, a, i, w: _imp("pipeline.queue.request_evaluation")(
                                                session=s, actor=a, call_id=i, reason="Réclamation du client")),
+    "pipeline.queue.swap_channels": R(frozenset({"supervisor", "admin"}), True, make_stereo_call,
+                                      lambda s, a, i, w: _imp("pipeline.queue.swap_channels")(
+                                          session=s, actor=a, call_id=i, reason="Agent sur le canal du client")),
     "governance.fairness.rename_group": R(frozenset({"admin"}), False, make_group, lambda s, a, i, w: _imp(
         "governance.fairness.rename_group")(session=s, actor=a, group_id=i, name=f"renommé {next(_seq)}") or "fait"),
     "governance.fairness.set_members": R(frozenset({"admin"}), False, make_group, lambda s, a, i, w: _imp(
@@ -528,6 +541,7 @@ TRUSTED: dict[str, str] = {
     "quality.scope.get_rules": "import et pages : org_id de l'acteur",
     "governance.counterfactual.load_org_transcripts": "CLI audit-fairness : organisation choisie par l'exploitant",
     "governance.counterfactual.record_audit_run": "CLI audit-fairness : organisation de l'audit qui vient de tourner",
+    "speech.vocabulary.current_terms": "worker : org_id de l'appel réclamé (mots-clés de sa transcription)",
     "quality.scope.decide": "import : org_id de l'acteur déjà contrôlé par ingest_upload, agent résolu dans cette org",
 }
 
