@@ -292,8 +292,8 @@ def test_stored_words_keep_timings_and_probabilities_but_not_their_text(tmp_path
 # --- openai-whisper (optional extra) -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
+def tiny_random_checkpoint(folder: Path) -> Path:
+    """An openai-whisper checkpoint with random weights and the real vocabulary, written in ``folder``."""
     torch = pytest.importorskip("torch")
     whisper = pytest.importorskip("whisper")
     dims = whisper.model.ModelDimensions(
@@ -301,10 +301,14 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
         n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2,
     )  # fmt: skip
     torch.manual_seed(0)
-    model = whisper.model.Whisper(dims)
-    path = tmp_path_factory.mktemp("pt") / "tiny-random.pt"
-    torch.save({"dims": dims.__dict__, "model_state_dict": model.state_dict()}, path)
+    path = folder / "tiny-random.pt"
+    torch.save({"dims": dims.__dict__, "model_state_dict": whisper.model.Whisper(dims).state_dict()}, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return tiny_random_checkpoint(tmp_path_factory.mktemp("pt"))
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,24 +21,16 @@ from ccr.speech import vocabulary
 from ccr.speech.audio import TARGET_SR, load_audio
 from ccr.speech.transcription import get_engine, transcribe
 from tests.audiodata import offline_model_dir
-from tests.speech.test_transcription import FIXTURES, FakeTranscriptionServer, api_settings, two_tones
+from tests.speech.test_transcription import (
+    FIXTURES,
+    FakeTranscriptionServer,
+    api_settings,
+    tiny_random_checkpoint,
+    two_tones,
+)
 
 ESPEAK = shutil.which("espeak-ng")
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng absent (make test l'installe via apt-get)")
-
-
-def tiny_random_checkpoint(tmp_path: Path) -> Path:
-    """An openai-whisper checkpoint with random weights and the real vocabulary (as test_transcription's)."""
-    torch = pytest.importorskip("torch")
-    whisper = pytest.importorskip("whisper")
-    dims = whisper.model.ModelDimensions(
-        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
-        n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    path = tmp_path / "tiny-random.pt"
-    torch.save({"dims": dims.__dict__, "model_state_dict": whisper.model.Whisper(dims).state_dict()}, path)
-    return path
 
 
 def save(tenant, terms, role: str = "supervisor") -> int | None:
