@@ -38,10 +38,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("disputes", "pages/disputes.py", "Contestations", "⚖️", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("calibration", "pages/calibration.py", "Calibration", "🎯", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("grids", "pages/grids.py", "Grilles", "📐", _roles("supervisor", "admin"), "Qualité"),
-    PageSpec("vocabulary", "pages/vocabulary.py", "Vocabulaire métier", "🔤", _roles("supervisor", "admin"), "Qualité"),
     PageSpec("fairness", "pages/fairness.py", "Équité des scores", "🧮", _roles("supervisor", "dpo", "admin"),
              "Qualité"),
     PageSpec("import", "pages/import_calls.py", "Import", "📥", _roles("supervisor", "admin"), "Appels"),
+    # After Import: a page set once and rarely opened must not push the daily Import behind « View more ».
+    PageSpec("vocabulary", "pages/vocabulary.py", "Vocabulaire métier", "🔤", _roles("supervisor", "admin"), "Appels"),
     PageSpec("users", "pages/users.py", "Utilisateurs", "👥", _roles("admin"), "Administration"),
     PageSpec("data_protection", "pages/data_protection.py", "Protection des données", "🛡️", _roles("dpo", "admin"),
              "Administration"),
