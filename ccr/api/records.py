@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from ccr.core import audit
 from ccr.core.api_tokens import ApiClient
-from ccr.core.db import utcnow
+from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import InvalidInput, NotFound
 from ccr.core.models import Agent, Call, CriterionResult, Evaluation, Review, Team
 from ccr.core.vocab import CALL_STATUS_LABELS, CALL_STATUSES
@@ -31,11 +31,7 @@ SETTLE_S = 5  # far longer than the few milliseconds between a change's stamp an
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # SQLite hands back naive UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="seconds")
+    return None if moment is None else as_utc(moment).isoformat(timespec="seconds")
 
 
 def _names(session: Session, org_id: int, calls: list[Call]) -> tuple[dict[int, str], dict[int, str]]:
@@ -99,14 +95,8 @@ def call_record(*, session: Session, client: ApiClient, call_id: int) -> dict[st
 
 def encode_cursor(updated_at: datetime, call_id: int) -> str:
     """An opaque position after the call ``call_id`` changed at ``updated_at``."""
-    raw = f"{_iso_us(updated_at)}|{call_id}".encode()
+    raw = f"{as_utc(updated_at).astimezone(UTC).isoformat(timespec='microseconds')}|{call_id}".encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _iso_us(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from ccr.core.integration_models import WebhookAttempt, WebhookEndpoint, Webhook
 from ccr.core.vocab import WEBHOOK_EVENTS
 from ccr.ops import webhooks
 from ccr.pipeline import steps
+from tests.apiserver import free_port
 from tests.pipeline.calldata import claim, transcribed_call
 
 REPO = Path(__file__).resolve().parents[2]
@@ -351,9 +351,7 @@ def test_a_redirect_is_not_followed(tenants, receiver):
 
 def test_an_unreachable_receiver_is_a_failed_attempt_with_a_french_reason(tenants):
     a, _ = tenants
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()  # closed again at once: nothing listens there
     _configure(a, f"http://127.0.0.1:{port}/hook")
     event_id = _emit(a)
     assert webhooks.deliver_due() == 1
@@ -511,9 +509,7 @@ def test_the_dispatcher_thread_delivers_and_wakes_on_a_resend(tenants, receiver,
 
 
 def _start_api(env: dict, log_path: Path) -> subprocess.Popen:
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = free_port()
     with log_path.open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "ccr", "api", "--host", "127.0.0.1", "--port", str(port)],
                                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
