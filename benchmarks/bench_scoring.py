@@ -29,7 +29,7 @@ HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval
 # public-d: tune on the first 80 calls, hold out the last 40 (its README: categories are interleaved,
 # so both parts are balanced). Never move this line to fit a result.
 HOLDOUT_FROM = 80
-SAMPLE = Path(__file__).resolve().parents[1] / "ccr" / "data" / "sample-call-fr.json"
+SAMPLE = Path(__file__).resolve().parents[1] / "ccr" / "scoring" / "data" / "sample-call-fr.json"
 CRITICAL = "politesse"  # the critical criterion: a fail zeroes the call
 
 

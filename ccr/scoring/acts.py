@@ -188,6 +188,12 @@ class DenseHead:
         return cls(**{f.name: np.asarray(arrays[f.name], dtype=np.float32) for f in fields(cls)})
 
 
+def reading_pieces(text: str) -> list[str]:
+    """What a line is read as: the whole line, and each of its sentences of three words or more."""
+    pieces = [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
+    return [text, *pieces] if len(pieces) > 1 else [text]
+
+
 @dataclass(frozen=True)
 class ActModel:
     """A trained recogniser: sorted feature ids, their weights per act, biases and per-act thresholds, and
@@ -205,12 +211,19 @@ class ActModel:
     def probabilities(self, text: str) -> np.ndarray:
         """The probability of each act (in ``self.acts`` order) for one line: the highest of the whole line's
         and of each of its sentences of three words or more."""
-        pieces = [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
-        texts = [text, *pieces] if len(pieces) > 1 else [text]
+        texts = reading_pieces(text)
         p = np.stack([self.piece_probabilities(x) for x in texts])
         if self.head is not None:
             p = (1.0 - self.blend) * p + self.blend * self.head.probabilities(default_encoder().embed(texts))
         return p.max(0)
+
+    def prepare(self, lines: Sequence[str]) -> None:
+        """Embed every piece of ``lines`` in one batch, ahead of reading them one by one: a call's lines
+        embedded together cost about half as much as one at a time, and the encoder's cache keeps them."""
+        if self.head is not None:
+            texts = list(dict.fromkeys(x for line in lines for x in reading_pieces(line)))
+            if texts:
+                default_encoder().embed(texts)
 
     def piece_probabilities(self, text: str) -> np.ndarray:
         """The n-gram probability of each act for one piece of text read as a whole."""

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring import llm, rules
+from ccr.scoring import acts, llm, rules
 from ccr.scoring.grid import Grid, Taxonomy, default_grid, default_taxonomy
 from ccr.scoring.transcript import validate_transcript
 
@@ -34,6 +34,7 @@ def score_transcript(
     grid = grid or _builtin_grid()
     taxonomy = taxonomy or _builtin_taxonomy()
     tr = validate_transcript(transcript)
+    acts.default_model().prepare([seg["text"] for seg in tr["segments"]])
     rules_eval = rules.rules_evaluation(tr, grid, taxonomy)
     if engine == "rules":
         return rules_eval

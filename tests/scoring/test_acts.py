@@ -214,3 +214,28 @@ def test_pieces_too_short_to_read_alone_do_not_count():
     model = raw_model().with_head(None)
     for line in ("Ah. Bon.", "Ah. Bon. Je vérifie tout de suite votre dossier."):  # at most one piece to read
         assert model.probabilities(line).tolist() == model.piece_probabilities(line).tolist()
+
+
+def test_preparing_a_call_embeds_its_lines_once_and_reads_them_the_same():
+    model = acts.default_model()
+    # Unusual wordings, so the shared encoder's cache cannot already hold them from another test.
+    lines = ["Bonsoir, ici Capucine du service Hélioflux, je vous écoute.",
+             "Mon compteur Hélioflux clignote en orange depuis mardi. Je n'ose plus y toucher.",
+             "Je regarde ça tout de suite. Vous avez votre numéro de client Hélioflux ?"]
+    pieces = {p for line in lines for p in acts.reading_pieces(line)}
+    assert len(pieces) > len(lines)  # the two-sentence lines are also read sentence by sentence
+    encoder = default_encoder()
+    before = encoder.encoded
+    model.prepare(lines)
+    assert encoder.encoded - before == len(pieces)
+    after = encoder.encoded
+    # A batch embeds exactly as one line at a time does (tests/scoring/test_encoder.py): reading is unchanged.
+    read = [model.probabilities(line) for line in lines]
+    assert encoder.encoded == after  # every piece came from the batch
+    assert all(p.shape == (len(model.acts),) for p in read)
+
+
+def test_preparing_without_embedding_reader_does_nothing(monkeypatch):
+    model = acts.default_model().with_head(None)
+    monkeypatch.setattr(acts, "default_encoder", lambda: pytest.fail("the encoder must not be loaded"))
+    model.prepare(["Bonjour, je vous écoute."])
