@@ -31,9 +31,13 @@ $(VENV)/bin/activate:
 deps: $(VENV)/bin/activate
 	$(PIP) install --quiet -r requirements.txt
 
+# The speaker separation of mono calls (requirements-diarization.txt) is a fully pinned closure installed without
+# dependencies (Resemblyzer declares the obsolete `typing` backport); webrtcvad is built from its sdist with the
+# setuptools it still needs at run time (pkg_resources), pinned for its build too.
 dev-deps: deps
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet -r requirements-asr-extra.txt
+	$(PIP) install --quiet --no-deps --build-constraint requirements-diarization.txt -r requirements-diarization.txt
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         300.0, description="Timeout of one request to the transcription API (a whole channel is sent)."
     )
     asr_api_max_retries: int = Field(3, description="Retries of the transcription API on timeout, 429 and 5xx.")
+    diarization: Literal["auto", "off"] = Field(
+        "auto",
+        description="Speaker separation of mono calls: 'auto' when requirements-diarization.txt is installed, "
+        "'off' to keep mono lines' speaker unknown.",
+    )
 
     # --- OpenAI-compatible endpoint (LLM scorer and API transcription) -------------
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. a self-hosted vLLM.")

@@ -192,6 +192,10 @@ class Transcript(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))  # flattened, for full-text search
     redactions_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     truncated: bool = False
+    # Mono calls only (ccr.core.vocab.SPEAKER_SEPARATIONS): how the two voices were told apart, and how clearly.
+    speaker_separation: str | None = None
+    speaker_confidence: float | None = None
+    vocabulary_version: int | None = None  # the organisation's vocabulary given to the recogniser (None: none)
     created_at: datetime = Field(default_factory=utcnow)
 
 

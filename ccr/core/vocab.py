@@ -94,3 +94,12 @@ WEBHOOK_STATUS_LABELS = {"pending": "en attente", "delivered": "livré", "abando
 # Whether a scored stereo call looks recorded with the agent on the expected channel (ccr.scoring.channel_check).
 CHANNEL_CHECKS = ("ok", "suspect")
 CHANNEL_CHECK_LABELS = {"ok": "canaux conformes", "suspect": "canaux probablement inversés"}
+
+# How the speakers of a mono call were told apart (transcript.speaker_separation; ccr.pipeline.speakers).
+SPEAKER_SEPARATIONS = ("separated", "unavailable", "off", "insufficient")
+SPEAKER_SEPARATION_LABELS = {
+    "separated": "locuteurs séparés automatiquement",
+    "unavailable": "séparation des locuteurs non installée sur le serveur de transcription",
+    "off": "séparation des locuteurs désactivée (CCR_DIARIZATION=off)",
+    "insufficient": "deux voix n'ont pas pu être distinguées",
+}

@@ -34,6 +34,7 @@ from ccr.pipeline.lease import (
     release_lease,
     stage_of,
 )
+from ccr.pipeline.speakers import separate_speakers
 from ccr.quality.evaluations import store_evaluation
 from ccr.scoring import grid_store
 from ccr.scoring.channel_check import check_channels
@@ -120,7 +121,9 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
         agent_channel = settings.agent_channel
         if call.channels_swapped:
             agent_channel = "right" if agent_channel == "left" else "left"
-        hotwords = vocabulary.hotwords_text(vocabulary.current_terms(session=s, org_id=org_id))
+        vocabulary_version, terms = vocabulary.current_vocabulary(session=s, org_id=org_id)
+        hotwords = vocabulary.hotwords_text(terms)
+        direction = call.direction
     if not key:
         raise NotFound("L'enregistrement audio de cet appel n'est plus disponible.")
     data = storage.get_audio(key, org_id=org_id, settings=settings)
@@ -129,11 +132,14 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
     del data
     _check_interrupt()
     transcript = transcribe(audio, settings=settings, agent_channel=agent_channel, hotwords=hotwords)
+    _check_interrupt()
+    # A mono call's two voices told apart and named (agent, customer) when the optional extra is installed.
+    speakers = separate_speakers(audio, transcript.segments, direction=direction, settings=settings)
     del audio
     _check_interrupt()
     # Metrics count raw words; only numbers come out. The raw text never reaches the database.
-    metrics = conversation_metrics(transcript.segments, info.duration_s)
-    segments, counts = redact_segments(transcript.segments)
+    metrics = conversation_metrics(speakers.segments, info.duration_s)
+    segments, counts = redact_segments(speakers.segments)
     _crash_point("transcribed")
     with db_session(settings) as s:
         # The conditional write comes first: it takes the write lock and proves the lease is still ours.
@@ -154,6 +160,9 @@ def transcribe_step(call_id: int, *, owner: str, settings: Settings) -> None:
         row.segments_json = json.dumps(segments, ensure_ascii=False)
         row.text = flatten_text(segments)
         row.redactions_json = json.dumps(counts, ensure_ascii=False)
+        row.speaker_separation, row.speaker_confidence = speakers.separation, speakers.confidence
+        # Only when the vocabulary reached the recogniser: an empty list is given as no hint at all.
+        row.vocabulary_version = vocabulary_version if hotwords else None
         s.add(row)
         s.flush()
         _crash_point("transcript_uncommitted")
@@ -176,6 +185,7 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
         stereo = (call.channels or 0) >= 2
         tr = transcript_dict(call, row) | {
             "channels": call.channels,
+            "speaker_confidence": row.speaker_confidence,
             "metrics": {k: getattr(call, k) for k in ("agent_talk_s", "customer_talk_s", "silence_s",
                                                       "longest_silence_s", "overtalk_s", "interruptions",
                                                       "agent_wpm")},

@@ -22,7 +22,7 @@ from ccr.scoring import actrules, categories, reliability
 from ccr.scoring.evaluation import compute_score, recommendations, review_reasons
 from ccr.scoring.grid import Criterion, Grid, Taxonomy
 from ccr.scoring.lexicon import DEFAULT_FUZZY, compile_lexicon, count_cues, find_in, match_text
-from ccr.scoring.transcript import Call, Outcome, Seg, in_time_order
+from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_order
 
 CATEGORY_HEAD_MIN_TOKENS = 6  # the customer's first full sentence states the reason for calling
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
@@ -77,13 +77,17 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
     explanation = outcome.explanation
     if call.mono and c.speaker != "any":
         explanation += " Enregistrement mono : le locuteur de chaque phrase est déduit, pas connu."
+    # Voices separated automatically but unclearly: whose words these are is a guess, a human decides.
+    speakers_doubt = call.speakers_uncertain and c.speaker != "any"
+    if speakers_doubt:
+        explanation += " Enregistrement mono : les deux voix ont été séparées automatiquement, sans certitude."
     calibrated = _calibrated(c, outcome.verdict, conf, call)
     # What the recogniser barely heard cannot be trusted more than it was heard, whatever the statistics.
     heard_badly = doubt.heard and conf < HEARD_BADLY
     conf = min(conf, calibrated) if doubt.heard else calibrated
     threshold = float(c.params.get("review_below", grid.review_threshold))
     # A critical failure is never silent: it is either confident or sent to a human with the line to hear.
-    flagged = (calibrated < threshold or heard_badly or outcome.must_review
+    flagged = (calibrated < threshold or heard_badly or outcome.must_review or speakers_doubt
                or (c.critical and outcome.verdict == "fail" and conf < CRITICAL_SURE))
     return {
         "id": c.id,
@@ -93,7 +97,7 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
         "explanation": explanation,
         "confidence": round(max(0.0, min(1.0, conf)), 3),
         "needs_review": flagged,
-        "review_reason": (doubt.text or "verdict incertain") if flagged else "",
+        "review_reason": (doubt.text or (SPEAKER_DOUBT if speakers_doubt else "verdict incertain")) if flagged else "",
         "review_at": round(doubt.at, 2) if flagged and doubt.at is not None else None,
     }
 

@@ -100,8 +100,13 @@ def _latest(session: Session, org_id: int) -> Vocabulary | None:
 
 def current_terms(*, session: Session, org_id: int) -> list[str]:
     """The organisation's latest vocabulary, as saved (empty when it has none)."""
+    return current_vocabulary(session=session, org_id=org_id)[1]
+
+
+def current_vocabulary(*, session: Session, org_id: int) -> tuple[int | None, list[str]]:
+    """The organisation's latest vocabulary as (version number, terms); (None, []) when it has none."""
     row = _latest(session, org_id)
-    return list(json.loads(row.terms_json)) if row is not None else []
+    return (row.version, list(json.loads(row.terms_json))) if row is not None else (None, [])
 
 
 def save_vocabulary(*, session: Session, actor: Actor, terms: list[str] | str) -> int | None:

@@ -1,5 +1,6 @@
 """How a call was heard, on the review page: the channel check of a stereo call, the supervisor's swap of its
-channels, and the share of words the speech recogniser doubted."""
+channels, how the two voices of a mono call were told apart, and the share of words the speech recogniser
+doubted."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from sqlmodel import select
 
 from ccr.core.access import may
 from ccr.core.calls import get_call
 from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_percent
+from ccr.core.models import Transcript
 from ccr.core.users import Actor
+from ccr.core.vocab import SPEAKER_SEPARATION_LABELS
 from ccr.pipeline import queue
 from ccr.scoring.channel_check import check_channels
+from ccr.scoring.transcript import SPEAKER_CONFIDENCE_FLOOR
 from ccr.speech.quality import is_poor, low_confidence_share
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.text import fmt_ts, md_escape
@@ -39,15 +44,20 @@ def transcription_quality(segments: list[dict[str, Any]]) -> None:
 def channel_notes(actor: Actor, call_id: int, segments: list[dict[str, Any]], *, flash_key: str,
                   jump: Callable[[float], None] | None = None) -> None:
     """The channel warning of a stereo call (with the times to listen to), the note on a swap already made, and
-    for a supervisor the motivated, confirmed « Inverser les canaux »."""
+    for a supervisor the motivated, confirmed « Inverser les canaux »; on a mono call, how its speakers were
+    told apart."""
     try:
         with session() as s:
             call = get_call(session=s, actor=actor, call_id=call_id)
             stereo, swapped, check = (call.channels or 0) >= 2, call.channels_swapped, call.channel_check
             swappable = call.status in queue.SWAPPABLE and bool(call.audio_key) and not call.restricted
+            row = s.exec(select(Transcript).where(Transcript.call_id == call.id,
+                                                  Transcript.org_id == call.org_id)).first()
+            separation = (row.speaker_separation, row.speaker_confidence) if row is not None else (None, None)
     except CcrError as err:
         st.error(str(err))
         return
+    speaker_note(*separation)  # a mono call, or a stereo file holding one mono signal twice
     if not stereo:
         return
     if swapped:
@@ -67,6 +77,24 @@ def channel_notes(actor: Actor, call_id: int, segments: list[dict[str, Any]], *,
     else:
         with st.expander("Inverser les canaux de l'enregistrement"):
             _swap_form(actor, call_id, flash_key)
+
+
+def speaker_note(separation: str | None, confidence: float | None) -> None:
+    """One line on a mono call's speakers: the confidence of their automatic separation, or why they are unknown."""
+    if separation is None:  # transcribed before separation existed, or not transcribed yet
+        return
+    if separation == "separated" and confidence is not None:
+        text = (f"Enregistrement mono : locuteurs séparés automatiquement (confiance "
+                f"{fr_percent(confidence, 0, ratio=True)}).")
+        if confidence < SPEAKER_CONFIDENCE_FLOOR:
+            st.warning(f"{text} L'attribution des phrases à l'agent ou au client est incertaine : les critères "
+                       "qui en dépendent sont à vérifier en écoutant l'appel.", icon="🗣️")
+        else:
+            st.caption(text)
+        return
+    reason = SPEAKER_SEPARATION_LABELS.get(separation, "")
+    st.info(f"Enregistrement mono : locuteurs inconnus ({reason}). Le locuteur de chaque phrase est déduit de ce "
+            "qu'elle dit, pas de la voix.", icon="🗣️")
 
 
 def _warning(segments: list[dict[str, Any]], jump: Callable[[float], None] | None) -> None:

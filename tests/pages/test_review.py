@@ -418,3 +418,29 @@ def test_the_share_of_doubtful_words_is_shown_and_warns_when_high(tenants, proba
     (line,) = quality
     assert shown in line
     assert (line in _warnings(at)) is warned
+
+
+@pytest.mark.parametrize(("separation", "confidence", "expect", "kind"), [
+    ("separated", 0.92, "locuteurs séparés automatiquement (confiance 92\u00a0%)", "caption"),
+    ("separated", 0.55, "L'attribution des phrases à l'agent ou au client est incertaine", "warning"),
+    ("unavailable", None, "locuteurs inconnus (séparation des locuteurs non installée", "info"),
+    ("off", None, "CCR_DIARIZATION=off", "info"),
+    (None, None, None, None),  # transcribed before the separation existed: nothing said
+])
+def test_a_mono_call_says_how_its_speakers_were_told_apart(tenants, separation, confidence, expect, kind):
+    from ccr.core.models import Transcript
+
+    a, _ = tenants
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract())
+    with session() as s:
+        row = s.exec(select(Transcript).where(Transcript.call_id == cid)).one()
+        row.speaker_separation, row.speaker_confidence = separation, confidence
+        s.add(row)
+    at = run_page("pages/review.py", a.users["team_lead"], query={"call_id": str(cid)})
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {"caption": [c.value for c in at.caption], "warning": _warnings(at), "info": [i.value for i in at.info]}
+    everything = [t for texts in shown.values() for t in texts]
+    if expect is None:
+        assert not any("Enregistrement mono" in t for t in everything)
+    else:
+        assert any(expect in t for t in shown[kind]), shown[kind]

@@ -52,3 +52,47 @@ def test_a_recognition_loop_carries_no_act_even_when_its_words_would():
 
 def test_the_scorer_and_the_transcriber_agree_on_what_a_loop_is():
     assert LOOP_COMPRESSION_RATIO == transcription.MAX_COMPRESSION_RATIO
+
+
+# --- mono calls whose voices were separated automatically (ccr.speech.diarization) ---------------------------
+
+def _separated(confidence: float | None) -> dict:
+    import json
+
+    from tests.pipeline.calldata import PUBLIC
+
+    tr = json.loads((PUBLIC / "a01-000.json").read_text(encoding="utf-8"))
+    return tr | {"speaker_confidence": confidence}
+
+
+def test_speaker_dependent_criteria_go_to_a_human_when_the_voices_were_separated_unclearly():
+    from ccr.scoring.score import score_transcript
+    from ccr.scoring.transcript import SPEAKER_CONFIDENCE_FLOOR, SPEAKER_DOUBT
+
+    sure = score_transcript(_separated(0.92))
+    unsure = score_transcript(_separated(SPEAKER_CONFIDENCE_FLOOR - 0.2))
+    assert not any(SPEAKER_DOUBT in (x["review_reason"] or "") for x in sure["criteria"])
+    flagged = [x for x in unsure["criteria"] if x["review_reason"] == SPEAKER_DOUBT]
+    assert flagged and all(x["needs_review"] for x in flagged) and unsure["needs_review"]
+    assert any(SPEAKER_DOUBT in r for r in unsure["review_reasons"])
+    assert all("séparées automatiquement" in x["explanation"] for x in flagged)
+    # The verdicts themselves do not change: only who must check them.
+    assert [x["verdict"] for x in sure["criteria"]] == [x["verdict"] for x in unsure["criteria"]]
+    # A call without the figure (stereo, or transcribed before separation existed) is scored as before.
+    assert score_transcript(_separated(None))["criteria"] == score_transcript(
+        {k: v for k, v in _separated(None).items() if k != "speaker_confidence"})["criteria"]
+
+
+def test_the_confidence_floor_lies_between_one_voice_and_two_measured_voices():
+    from ccr.scoring.transcript import SPEAKER_CONFIDENCE_FLOOR
+    from tests.speech.test_diarization import ONE_VOICE_CEILING, TWO_VOICES_CONFIDENCE
+
+    assert ONE_VOICE_CEILING < SPEAKER_CONFIDENCE_FLOOR < TWO_VOICES_CONFIDENCE
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, "0.9", True])
+def test_a_speaker_confidence_outside_0_1_is_refused_in_french(bad):
+    from ccr.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="speaker_confidence"):
+        validate_transcript(_separated(bad))

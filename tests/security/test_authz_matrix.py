@@ -542,6 +542,8 @@ TRUSTED: dict[str, str] = {
     "governance.counterfactual.load_org_transcripts": "CLI audit-fairness : organisation choisie par l'exploitant",
     "governance.counterfactual.record_audit_run": "CLI audit-fairness : organisation de l'audit qui vient de tourner",
     "speech.vocabulary.current_terms": "worker : org_id de l'appel réclamé (mots-clés de sa transcription)",
+    "speech.vocabulary.current_vocabulary": "worker : org_id de l'appel réclamé (version et mots-clés de sa "
+                                            "transcription)",
     "quality.scope.decide": "import : org_id de l'acteur déjà contrôlé par ingest_upload, agent résolu dans cette org",
 }
 
