@@ -6,7 +6,9 @@
 - ``openai``: the OpenAI transcription API or any compatible server (``openai_base_url``).
 
 Stereo calls are transcribed channel by channel (one speaker per channel); mono calls get the
-speaker "inconnu". Known Whisper hallucinations on silence and music are dropped.
+speaker "inconnu". Known Whisper hallucinations on silence and music are dropped. With the organisation's
+vocabulary as hot words, loops on a term are cut and the speech they hid is decoded again without them
+(``ccr.speech.hotword_guard``).
 
 faster-whisper segments keep their recognised words as ``"words": [{"start", "end", "probability"}]``
 (how far each word can be trusted). The words' own text is left out: it repeats the segment's text,
@@ -34,6 +36,7 @@ import numpy as np
 
 from ccr.core.config import Settings, get_settings
 from ccr.core.errors import ConfigError, TranscriptionError
+from ccr.speech import hotword_guard
 from ccr.speech.audio import TARGET_SR, mono_mix, split_channels
 
 if TYPE_CHECKING:
@@ -236,7 +239,8 @@ def transcribe(
         truncated |= result.truncated
         if result.language:
             languages.append(result.language)
-        for start, end, text, *words in drop_phantoms(result.segments):
+        # Loops on a vocabulary term are cut whatever the engine (faster-whisper's own pass already did it).
+        for start, end, text, *words in drop_phantoms(hotword_guard.guard_segments(result.segments, hotwords)):
             seg = {"speaker": speakers[idx], "start": round(start, 2), "end": round(end, 2), "text": text}
             if words:
                 seg["words"] = [{k: w[k] for k in STORED_WORD_KEYS} for w in words[0]]
@@ -319,7 +323,7 @@ class FasterWhisperEngine:
                                     hotwords=hotwords)
         # Only when nothing at all was decoded: a pass that produced loops or phantoms heard noise,
         # and decoding it again without VAD would only hallucinate longer.
-        if decoded == 0 and not result.truncated and time.monotonic() < deadline:
+        if decoded == 0 and not result.segments and not result.truncated and time.monotonic() < deadline:
             retry, _ = self._run(audio, language, deadline, vad=False, no_speech=FALLBACK_NO_SPEECH_THRESHOLD,
                                  hotwords=hotwords)
             retry.language = retry.language or result.language
@@ -335,13 +339,16 @@ class FasterWhisperEngine:
                    "hotwords": hotwords or None}
         gen, info = self.whisper.transcribe(audio, language=language, **options)
         segments: list[RawSegment] = []
+        spans: list[tuple[float, float]] = []  # every decoded segment's time, kept or not
+        terms = hotword_guard.vocabulary_terms(hotwords)
         truncated = False
         decoded = 0
         try:
             for seg in gen:  # segments are decoded lazily: stopping here stops the work
                 decoded += 1
+                spans.append((seg.start, seg.end))
                 if seg.compression_ratio <= MAX_COMPRESSION_RATIO:
-                    segments.extend(split_at_pauses(seg))
+                    segments.extend(hotword_guard.drop_term_loops(split_at_pauses(seg), terms))
                 if time.monotonic() > deadline:
                     truncated = True
                     break
@@ -349,7 +356,13 @@ class FasterWhisperEngine:
             close = getattr(gen, "close", None)
             if close is not None:
                 close()
-        return ChannelResult(segments=drop_phantoms(segments), language=info.language, truncated=truncated), decoded
+        segments = drop_phantoms(segments)
+        if terms and not truncated:
+            # Speech the hot-word pass dropped, or lost to a loop, is decoded again without the hot words.
+            expected = hotword_guard.speech_spans(audio, VAD_PARAMETERS) if vad else spans
+            segments, truncated = hotword_guard.fill_holes(audio, segments, expected, lambda masked: self._run(
+                masked, info.language, deadline, vad=vad, no_speech=no_speech)[0], deadline)
+        return ChannelResult(segments=segments, language=info.language, truncated=truncated), decoded
 
 
 def split_at_pauses(segment: Any) -> list[RawSegment]:
