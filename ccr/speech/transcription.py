@@ -400,8 +400,12 @@ def load_faster_whisper(settings: Settings) -> Any:
     key = ("faster-whisper", model, settings.asr_device, settings.asr_compute_type, settings.asr_cpu_threads)
     with _MODELS_LOCK:
         if key not in _MODELS:
+            import ctranslate2
             from faster_whisper import WhisperModel
 
+            if settings.asr_device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+                raise ConfigError("CCR_ASR_DEVICE=cuda, mais aucun GPU NVIDIA n'est visible (pilote CUDA absent "
+                                  "ou carte indisponible) : réglez CCR_ASR_DEVICE=cpu ou vérifiez nvidia-smi.")
             try:
                 _MODELS[key] = WhisperModel(
                     model,

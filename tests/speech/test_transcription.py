@@ -519,3 +519,13 @@ def test_exhausted_time_budget_marks_the_transcript_truncated(tmp_path, api_serv
 def test_wav_bytes_is_mono_16bit_16k():
     with wave.open(io.BytesIO(wav_bytes(np.zeros(1600, dtype=np.float32)))) as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16000, 1600)
+
+
+@pytest.mark.skipif(__import__("ctranslate2").get_cuda_device_count() > 0, reason="a GPU is visible here")
+def test_cuda_without_a_gpu_is_a_french_config_error_not_a_hub_hint(tmp_path):
+    from ccr.speech.transcription import load_faster_whisper
+
+    settings = Settings(data_dir=tmp_path, asr_device="cuda", asr_compute_type="float16")
+    with pytest.raises(ConfigError, match="aucun GPU NVIDIA") as err:
+        load_faster_whisper(settings)
+    assert "CCR_ASR_DEVICE=cpu" in err.value.message
