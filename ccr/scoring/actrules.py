@@ -35,6 +35,7 @@ REACTION_FLOOR = 0.2  # a line the customer objects to is impolite once the mode
 HOLD_LOOKBACK_S = 20.0
 RUDE_REVIEW_BAND = 0.2  # an agent line this close to the impolite bar is sent to a human, not passed in silence
 DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
+HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
     "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
@@ -140,6 +141,11 @@ def with_asr(confidence: float, seg: Seg | None) -> tuple[float, Doubt]:
         return confidence, NO_DOUBT
     at = seg.doubt_at if seg.doubt_at is not None else seg.start
     return seg.asr, Doubt(f"transcription peu fiable à {clock(at)}", at, heard=True)
+
+
+def heard_badly(seg: Seg | None) -> bool:
+    """True when the recogniser gave ``seg``'s words a mean probability under :data:`HEARD_BADLY`."""
+    return seg is not None and seg.asr is not None and seg.asr < HEARD_BADLY
 
 
 def clock(seconds: float) -> str:
@@ -355,6 +361,10 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
             h = best(call, p, before[-1:], acts)
             if h.p >= floor:
                 objected.append((h, r.seg))
+    # Zeroing a call is a decision about a person: it never rests on words the recogniser itself barely heard.
+    # Such a line is sent to a human to listen to, the call is not zeroed on it.
+    misheard = sorted((h for h in flagged.values() if heard_badly(h.seg)), key=lambda h: h.seg.start)
+    flagged = {i: h for i, h in flagged.items() if not heard_badly(h.seg)}
     if flagged:
         found = sorted(flagged.values(), key=lambda h: h.seg.start)
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
@@ -364,6 +374,11 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     near = best(call, p, segs, acts)
     conf, doubt = with_asr(missing_confidence(p, near), near.seg)
     text = f"{c.label} : aucune parole impolie, méprisante ou trop familière de l'agent relevée."
+    if misheard:
+        h = misheard[0]
+        return Outcome("pass", [], text, DOUBTFUL, Doubt(
+            f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
+            h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
     if objected:
         h, reaction_seg = objected[0]
         return Outcome("pass", [], text, DOUBTFUL, Doubt(

@@ -33,7 +33,6 @@ CATEGORY_AGENT_WEIGHT = 1.0
 CATEGORY_TAIL_WEIGHT = 0.6
 MAX_SUMMARY_CHARS = 400  # the reason and the solution, each clipped to 180 characters, with room to spare
 CRITICAL_SURE = 0.8  # a zeroing verdict below this confidence goes to a human before anyone acts on it
-HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-ZÉÈÀÂÎÔÛÇ][a-zéèêëàâîïôûüç]{2,})")
 # Capitalised words that are not names: sentence-initial words after commas, greetings, fillers.
 _NOT_NAMES = frozenset({
@@ -83,7 +82,7 @@ def _criterion_item(c: Criterion, outcome: Outcome, call: Call, grid: Grid) -> d
         explanation += " Enregistrement mono : les deux voix ont été séparées automatiquement, sans certitude."
     calibrated = _calibrated(c, outcome.verdict, conf, call)
     # What the recogniser barely heard cannot be trusted more than it was heard, whatever the statistics.
-    heard_badly = doubt.heard and conf < HEARD_BADLY
+    heard_badly = doubt.heard and conf < actrules.HEARD_BADLY
     conf = min(conf, calibrated) if doubt.heard else calibrated
     threshold = float(c.params.get("review_below", grid.review_threshold))
     # A critical failure is never silent: it is either confident or sent to a human with the line to hear.

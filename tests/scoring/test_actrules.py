@@ -129,6 +129,20 @@ def test_implicit_rudeness_zeroes_the_call_or_sends_it_to_a_human(line):
         assert any(line[:20] in e["text"] for e in pol["evidence"])
 
 
+@pytest.mark.parametrize("heard", [0.3, 0.55])
+def test_an_impolite_line_the_recogniser_barely_heard_is_listened_to_not_zeroed(heard):
+    line = "Espèce d'abruti, vous comprenez rien à rien."
+    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
+    sure = item(score_transcript(call(*turns, words={6: 0.95})), "politesse")
+    assert sure["verdict"] == "fail"  # heard clearly, the same words zero the call
+    ev = score_transcript(call(*turns, words={6: heard}))
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "pass" and ev["score"] > 0 and not ev["critical_failed"]
+    assert pol["needs_review"] and pol["confidence"] <= 0.5
+    assert line[:15] in pol["review_reason"] and "transcription peu fiable" in pol["review_reason"]
+    assert pol["review_at"] is not None and ev["needs_review"]
+
+
 def test_low_asr_word_probabilities_flag_the_deciding_criterion_with_its_time():
     turns = list(GOOD)
     clean = score_transcript(call(*turns))
