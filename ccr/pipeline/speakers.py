@@ -70,9 +70,11 @@ def agent_scores(segments: Sequence[dict], *, direction: str = "entrant") -> dic
     return scores
 
 
-def agent_voice(segments: Sequence[dict], *, direction: str = "entrant") -> str:
-    """The voice (« A » or « B ») that is the agent's; on a tie, the one expected to speak first (A inbound)."""
-    scores = agent_scores(segments, direction=direction)
+def agent_voice(segments: Sequence[dict], *, direction: str = "entrant",
+                scores: dict[str, float] | None = None) -> str:
+    """The voice (« A » or « B ») that is the agent's; on a tie, the one expected to speak first (A inbound).
+    ``scores``: :func:`agent_scores` of these segments when already computed."""
+    scores = scores if scores is not None else agent_scores(segments, direction=direction)
     a, b = diarization.SPEAKERS
     if scores[a] == scores[b]:
         return a if direction != OUTBOUND else b
@@ -104,6 +106,6 @@ def separate_speakers(audio: np.ndarray, segments: Sequence[dict], *, direction:
         return SpeakerSeparation(list(segments), "insufficient")
     voices = diarization.assign_speakers(segments, result)
     scores = agent_scores(voices, direction=direction)
-    agent = agent_voice(voices, direction=direction)
+    agent = agent_voice(voices, direction=direction, scores=scores)
     labelled = diarization.relabel(voices, {agent: AGENT, _other(agent): CUSTOMER})
     return SpeakerSeparation(labelled, "separated", result.speaker_confidence, agent, scores)
