@@ -21,8 +21,9 @@ import itertools
 import json
 import pkgutil
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -329,9 +330,11 @@ class Recipe:
 
 
 def _filters(actor):
+    from ccr.core.config import get_settings
     from ccr.dashboards.filters import filters_from_query
 
-    return filters_from_query({}, actor, date.today())
+    # The organisation's today, as the pages compute it: near midnight UTC and local dates differ.
+    return filters_from_query({}, actor, datetime.now(ZoneInfo(get_settings().timezone)).date())
 
 
 def _own_grid(s, actor) -> int:

@@ -175,8 +175,10 @@ RESULT = {
 
 def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenants):
     import csv
-    from datetime import date
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
+    from ccr.core.config import get_settings
     from ccr.dashboards import reports
     from ccr.dashboards.filters import CallQuery, filters_from_query
     from ccr.quality import evaluations
@@ -196,8 +198,10 @@ def test_formula_payloads_in_metadata_are_neutralised_in_the_calls_export(tenant
             evaluations.store_evaluation(session=s, call=c, result=RESULT, grid_id=None)
     actor = alpha.actor("supervisor")
     with session() as s:
+        # The organisation's today, as the page computes it: near midnight UTC and local dates differ.
+        today = datetime.now(ZoneInfo(get_settings().timezone)).date()
         _, data = reports.export_calls_file(session=s, actor=actor, query=CallQuery(), fmt="csv",
-                                            filters=filters_from_query({}, actor, date.today()))
+                                            filters=filters_from_query({}, actor, today))
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert sorted(r["Campagne"] for r in rows) == sorted("'" + p for p in FORMULAS)
 
