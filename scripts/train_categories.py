@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="print held-out accuracy before writing")
     args = parser.parse_args(argv)
-    bank = categories.read_bank()
+    bank = categories.training_lines()
     t0 = time.perf_counter()
-    model = categories.train(bank, bank_hash=acts.bank_sha256(categories.BANK_PATH))
+    model = categories.train(bank, bank_hash=categories.training_hash())
     print(f"entraînement sur {len(bank)} lignes : {time.perf_counter() - t0:.1f} s")
     if args.report and HELDOUT.exists():
         overall, per = accuracy(model, categories.read_bank(HELDOUT))

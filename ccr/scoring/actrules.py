@@ -33,7 +33,11 @@ CUE_PROBABILITY = 0.95  # an organisation's own wording of an act is nearly cert
 DEFAULT_FORBIDDEN_PROBABILITY = 0.5
 REACTION_FLOOR = 0.2  # a line the customer objects to is impolite once the model sees even this much of it
 HOLD_LOOKBACK_S = 20.0
-RUDE_REVIEW_BAND = 0.2  # an agent line this close to the impolite bar is sent to a human, not passed in silence
+# An agent line this close to the impolite bar is sent to a human, not passed in silence. With the standard
+# bar of 0.85 a line goes to review once the model reads it as more likely impolite than not (0.5): implicit
+# rudeness rarely reaches the bar for a zero, and a reviewer who hears the line costs less than a rude call
+# passed in silence. Most calls already wait in « À revoir » for other reasons, so the queue barely grows.
+RUDE_REVIEW_BAND = 0.35
 DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
 HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 ACT_LABELS = {

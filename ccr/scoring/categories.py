@@ -5,12 +5,15 @@ trained on a bank of reasons for calling written for it (``ccr/scoring/data/cate
 per line). In a call, the customer's lines that state a reason (act ``reason``) vote for a category, the
 first one (the main reason) above later ones: a cancellation that mentions a bill is still a cancellation.
 Negation is in the features, so « je ne veux surtout pas résilier » does not vote for a cancellation.
+The customer lines of the act bank that state no reason (confirmations, back-channels, complaints about the
+wait) are trained as naming no category: without them any line, a garbled one included, was sure of some topic.
 
 ``python -m scripts.train_categories`` writes ``ccr/scoring/data/categories/model.npz``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,9 @@ CATEGORIES = ("facturation", "livraison", "resiliation", "support_technique", "i
 MAIN_REASON_WEIGHT = 3.0  # the first reason stated is why the customer called; later ones are side topics
 REASON_FLOOR = 0.3  # a customer line this likely to state a reason still votes, in proportion
 TOPIC_FLOOR = 0.6  # a reason line this sure of one category names the topic of the call
+# Customer acts that name no topic: a line carrying only these (or nothing) teaches every category "absent".
+# A billing error or a threat to leave names its category, so such lines are not used as counter-examples.
+TOPICLESS_ACTS = frozenset({"confirm", "tone_reaction", "irritant_wait", "irritant_repeat", "irritant_discontent"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,23 @@ def read_bank(path: Path = BANK_PATH) -> list[Example]:
             raise acts.ActModelError(f"{path.name}, ligne {n} : catégorie inconnue « {row.get('category')} »")
         out.append(Example(text=row["text"], speaker="customer", acts=frozenset({row["category"]})))
     return out
+
+
+def topicless_lines(path: Path = acts.BANK_PATH) -> list[Example]:
+    """The act bank's customer lines that state no reason for calling, as examples of no category."""
+    return [Example(text=e.text, speaker="customer", acts=frozenset()) for e in acts.read_bank(path)
+            if e.speaker == "customer" and e.acts <= TOPICLESS_ACTS]
+
+
+def training_lines() -> list[Example]:
+    """What the shipped classifier is trained on: the reasons bank, then the topicless lines."""
+    return read_bank() + topicless_lines()
+
+
+def training_hash() -> str:
+    """A digest of both banks the classifier learns from, recorded in the model to detect a stale one."""
+    both = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(acts.BANK_PATH)
+    return hashlib.sha256(both.encode("ascii")).hexdigest()
 
 
 def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ccr.scoring import acts
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml
 from ccr.scoring.score import score_transcript
 
@@ -127,6 +128,21 @@ def test_implicit_rudeness_zeroes_the_call_or_sends_it_to_a_human(line):
     if pol["verdict"] == "fail":
         assert ev["score"] == 0 and ev["critical_failed"]
         assert any(line[:20] in e["text"] for e in pol["evidence"])
+
+
+@pytest.mark.parametrize("line", [
+    "Comme je le disais, et je le redis pour la troisième fois, le délai est de dix jours.",
+])
+def test_a_line_more_likely_impolite_than_not_is_heard_by_a_human(line):
+    # Implicit rudeness the model reads between 0.5 and the bar for a zero: the call is not zeroed on it, but a
+    # supervisor is sent to that line rather than the call passing in silence.
+    model = acts.default_model()
+    p = max(model.probabilities(line)[acts.ACTS.index(a)] for a in acts.RUDE_ACTS)
+    assert 0.5 <= p < 0.65, f"pick another line for this band: {p:.2f}"
+    ev = score_transcript(call(*GOOD[:6], ("agent", line), *GOOD[6:]))
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "pass" and ev["score"] > 0 and not ev["critical_failed"]
+    assert pol["needs_review"] and line[:20] in pol["review_reason"] and ev["needs_review"]
 
 
 @pytest.mark.parametrize("heard", [0.3, 0.55])

@@ -239,3 +239,19 @@ def test_preparing_without_embedding_reader_does_nothing(monkeypatch):
     model = acts.default_model().with_head(None)
     monkeypatch.setattr(acts, "default_encoder", lambda: pytest.fail("the encoder must not be loaded"))
     model.prepare(["Bonjour, je vous écoute."])
+
+
+def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes():
+    # Lines written after the model, never trained on: impoliteness polite on the surface against polite lines
+    # sharing its words. Floors are the figures measured when the set was written, minus a small margin.
+    rows = acts.read_bank(FIXTURES / "acts" / "heldout-politeness.jsonl")
+    model = acts.default_model()
+    model.prepare([e.text for e in rows])
+    rude = [i for i, a in enumerate(acts.ACTS) if a in acts.RUDE_ACTS]
+    score = np.array([model.probabilities(e.text)[rude].max() for e in rows])
+    is_rude = np.array([bool(e.acts & set(acts.RUDE_ACTS)) for e in rows])
+    pos, neg = score[is_rude], score[~is_rude]
+    assert len(pos) >= 250 and len(neg) >= 300
+    assert (pos[:, None] > neg[None, :]).mean() >= 0.90  # ranking AUC, measured 0.921
+    assert (neg >= 0.85).mean() <= 0.005  # the bar for a zero: no polite line, measured 0 / 319
+    assert (pos >= 0.5).mean() >= 0.54 and (neg >= 0.5).mean() <= 0.06  # the review bar: 58 % / 3.8 %

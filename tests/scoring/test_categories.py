@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ccr.scoring import acts, categories
+from ccr.scoring import categories
 from scripts.train_categories import accuracy
 
 HELDOUT = Path(__file__).resolve().parents[1] / "fixtures" / "categories" / "heldout.jsonl"
@@ -15,7 +15,7 @@ HELDOUT = Path(__file__).resolve().parents[1] / "fixtures" / "categories" / "hel
 def test_the_shipped_model_was_trained_on_the_current_bank():
     model = categories.default_model()
     assert model is not None
-    assert model.bank_sha256 == acts.bank_sha256(categories.BANK_PATH), "retrain: python -m scripts.train_categories"
+    assert model.bank_sha256 == categories.training_hash(), "retrain: python -m scripts.train_categories"
     assert model.acts == categories.CATEGORIES
 
 
@@ -48,6 +48,25 @@ def test_lines_that_state_no_reason_do_not_vote_and_unknown_categories_fall_back
     lines = [(0, "Oui, oui.", 0.05), (1, "D'accord, merci.", 0.02)]
     assert categories.decide(lines, categories.CATEGORIES, "information").category == "information"
     assert categories.decide(lines, ("garantie", "sav"), "sav") is None  # an organisation's own categories: cues
+
+
+@pytest.mark.parametrize("text", [
+    "Ah oui, voilà, c'est tout à fait ce que je disais.",
+    "Je suis au volant, je vous mets sur haut-parleur.",
+    "Attendez, je cherche mes lunettes.",
+    "Mais ça fait une heure que j'attends au téléphone !",
+    "Oui c'est bien moi, Gérard Lemoine.",
+])
+def test_a_line_that_names_no_topic_is_sure_of_no_category(text):
+    # Without counter-examples every line, a garbled one included, was sure of some topic and voted for it.
+    scores = categories.line_scores(text, categories.default_model())
+    assert max(scores.values()) < 0.3, scores
+
+
+def test_a_confirmation_taken_for_a_reason_does_not_outvote_the_reason():
+    lines = [(0, "Bonjour, mon relais wifi ne capte plus rien depuis la mise à jour d'hier soir.", 0.7),
+             (1, "Oui, oui, c'est exactement ça, vous avez tout compris.", 0.5)]
+    assert categories.decide(lines, categories.CATEGORIES, "information").category == "support_technique"
 
 
 def test_a_negated_cue_does_not_vote_for_its_category():
