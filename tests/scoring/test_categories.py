@@ -50,6 +50,23 @@ def test_lines_that_state_no_reason_do_not_vote_and_unknown_categories_fall_back
     assert categories.decide(lines, ("garantie", "sav"), "sav") is None  # an organisation's own categories: cues
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bonjour, j'aurais juste une question rapide : est-ce que l'abonnement baisse si je n'utilise presque plus "
+     "la ligne fixe ?", "information"),
+    ("Alors voilà, c'est une simple question : vous avez un tarif pour les associations sportives ?", "information"),
+    ("Oui bonjour, il y a une démarche à faire de mon côté : j'ai vendu la maison, il faut clore le contrat de gaz "
+     "au 30.", "resiliation"),
+    ("Bonjour, j'aurais besoin d'un coup de main : j'ai envoyé ma lettre pour arrêter l'assurance auto et je n'ai "
+     "toujours pas le certificat de fin de contrat.", "resiliation"),
+    ("Bonjour, j'ai un petit souci, c'est mon fils qui a tout installé : le détecteur de fumée connecté sonne toutes "
+     "les nuits sans raison.", "support_technique"),
+])
+def test_the_request_decides_not_the_opener(text, expected):
+    # « une question », « un souci », « une démarche » name no topic; what follows them does.
+    scores = categories.line_scores(text, categories.default_model())
+    assert max(scores, key=scores.get) == expected, scores
+
+
 @pytest.mark.parametrize("text", [
     "Ah oui, voilà, c'est tout à fait ce que je disais.",
     "Je suis au volant, je vous mets sur haut-parleur.",
