@@ -369,10 +369,11 @@ def test_watch_outlives_a_failing_scan_and_logs_it_once(drop, caplog):
     thread = threading.Thread(target=watch, args=(folder,), daemon=True,
                               kwargs={"org_id": alpha.org_id, "stop": stop, "settle_s": 0, "interval_s": 0.05,
                                       "on_result": results.put})
-    with caplog.at_level("WARNING", logger="ccr.pipeline.dropfolder"):
+    with caplog.at_level("INFO", logger="ccr.pipeline.dropfolder"):
         thread.start()
         try:
-            _wait_for(lambda: (folder / "traites").is_dir(), "traites/ créé")
+            # The watcher checks the organisation once before its loop: suspend it only once the loop runs.
+            _wait_for(lambda: any("surveillé" in r.getMessage() for r in caplog.records), "surveillance démarrée")
             with session() as s:
                 s.get(Organisation, alpha.org_id).status = "suspended"
             _drop_whole(folder, "appel.wav", GOOD)
