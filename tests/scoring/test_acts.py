@@ -252,6 +252,23 @@ def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes():
     is_rude = np.array([bool(e.acts & set(acts.RUDE_ACTS)) for e in rows])
     pos, neg = score[is_rude], score[~is_rude]
     assert len(pos) >= 250 and len(neg) >= 300
-    assert (pos[:, None] > neg[None, :]).mean() >= 0.90  # ranking AUC, measured 0.921
+    assert (pos[:, None] > neg[None, :]).mean() >= 0.90  # ranking AUC, measured 0.917 (0.921 before the seventh pass)
     assert (neg >= 0.85).mean() <= 0.005  # the bar for a zero: no polite line, measured 0 / 319
-    assert (pos >= 0.5).mean() >= 0.54 and (neg >= 0.5).mean() <= 0.06  # the review bar: 58 % / 3.8 %
+    assert (pos >= 0.5).mean() >= 0.54 and (neg >= 0.5).mean() <= 0.06  # the review bar: 57 % / 4.1 % (58 % / 3.8 % before)
+
+
+# Per-act F1 with the trained thresholds (0.5), measured minus a margin. Before the seventh pass the model read
+# 0.84, 0.58, 0.78 and 0.86 here; after it 0.92, 0.72, 0.82 and 0.84.
+IDENT_IRRITANT_FLOORS = {"ident_request": 0.87, "irritant_discontent": 0.66, "irritant_repeat": 0.76,
+                         "irritant_wait": 0.78}
+
+
+def test_identification_requests_and_irritants_in_another_style_are_recognised():
+    # Written alongside the seventh bank pass by a writer who saw neither that pass, the bank nor any call: indirect
+    # identification requests against an agent dictating a reference, understated irritants against
+    # disappointed-sounding questions and calm explanations, in other sectors than the bank's.
+    rows = acts.read_bank(FIXTURES / "acts" / "heldout-ident-irritants.jsonl")
+    assert len(rows) >= 200
+    scores = acts.evaluate(raw_model(), rows)
+    got = {a: round(scores[a]["f1"], 2) for a in IDENT_IRRITANT_FLOORS}
+    assert all(got[a] >= floor for a, floor in IDENT_IRRITANT_FLOORS.items()), got
