@@ -58,7 +58,8 @@ def agent_scores(segments: Sequence[dict], *, direction: str = "entrant") -> dic
     for seg in voiced:
         text = str(seg["text"])
         if not is_recognition_loop(text):
-            found[seg["speaker"]] |= line_acts(text, UNKNOWN).acts  # both sides' acts, whoever spoke
+            # Both sides' acts, whoever spoke: the point is to see which voice performs the agent's.
+            found[seg["speaker"]] |= line_acts(text, UNKNOWN, heard=bool(seg.get("words"))).acts
     scores = {}
     for voice, acts in found.items():
         agent = sum(SELF_INTRO_WEIGHT if a == "self_intro" else 1.0 for a in AGENT_MARKERS if a in acts)

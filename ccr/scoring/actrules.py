@@ -78,13 +78,13 @@ def act_names(value: object, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def act_threshold(params: dict, act: str) -> float:
-    """The probability from which ``act`` counts: the criterion's own ``min_probability`` or the model's."""
+def act_threshold(params: dict, act: str, seg: Seg | None = None) -> float:
+    """The probability from which ``act`` counts on ``seg``: the criterion's own ``min_probability``, or the
+    model's bar for typed text or, when ``seg`` came from speech recognition, for heard text."""
     custom = (params.get("min_probability") or {}).get(act)
     if custom is not None:
         return float(custom)
-    model = default_model()
-    return float(model.thresholds[model.acts.index(act)])
+    return default_model().threshold(act, heard=seg is not None and seg.asr is not None)
 
 
 def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
@@ -117,7 +117,7 @@ def hits(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> 
     out = []
     for s in segs:
         found = [(probability(call, params, s, a), a) for a in acts]
-        found = [(p, a) for p, a in found if p >= act_threshold(params, a)]
+        found = [(p, a) for p, a in found if p >= act_threshold(params, a, s)]
         if found:
             p, a = max(found)
             out.append(Hit(s, a, p))
@@ -129,13 +129,13 @@ def hits(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> 
 
 def found_confidence(params: dict, hit: Hit) -> float:
     """How sure a found act is: 0.5 at its threshold, 1 at certainty."""
-    thr = act_threshold(params, hit.act)
+    thr = act_threshold(params, hit.act, hit.seg)
     return 0.5 + 0.5 * (hit.p - thr) / max(1e-6, 1.0 - thr)
 
 
 def missing_confidence(params: dict, closest: Hit) -> float:
     """How sure an act is absent: 1 when no line comes near it, 0.5 when one line is at the threshold."""
-    thr = act_threshold(params, closest.act)
+    thr = act_threshold(params, closest.act, closest.seg)
     return 0.5 + 0.5 * max(0.0, thr - closest.p) / max(1e-6, thr)
 
 
@@ -389,7 +389,7 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
             f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})",
             h.seg.start), must_review=True)
     band = float(p.get("review_band", RUDE_REVIEW_BAND))
-    if near.seg is not None and near.p >= act_threshold(p, near.act) - band:
+    if near.seg is not None and near.p >= act_threshold(p, near.act, near.seg) - band:
         # Zeroing a polite agent costs more than a late catch: a doubtful line is heard by a human instead.
         return Outcome("pass", [], text, min(conf, DOUBTFUL), Doubt(
             f"ligne à écouter : {_quote(near.seg)}, {ACT_LABELS[near.act]} possible", near.seg.start),

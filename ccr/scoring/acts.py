@@ -207,6 +207,10 @@ class ActModel:
     bank_sha256: str
     head: DenseHead | None = None
     blend: float = HEAD_BLEND
+    # Bars for lines that came from speech recognition: a garbled line reads less clearly than a typed one,
+    # so an act may need a lower bar there, and a bar low enough for garbled lines lets lookalikes through on
+    # clean ones. None: the same bars as clean text.
+    heard_thresholds: np.ndarray | None = None
 
     def probabilities(self, text: str) -> np.ndarray:
         """The probability of each act (in ``self.acts`` order) for one line: the highest of the whole line's
@@ -245,12 +249,23 @@ class ActModel:
             h.update(repr(self.blend).encode())
         return h.hexdigest()
 
-    def with_thresholds(self, thresholds: dict[str, float]) -> ActModel:
-        """The same model with some acts' thresholds replaced."""
+    def threshold(self, act: str, heard: bool = False) -> float:
+        """The probability from which ``act`` counts, on a typed line or on one heard by speech recognition."""
+        bars = self.heard_thresholds if heard and self.heard_thresholds is not None else self.thresholds
+        return float(bars[self.acts.index(act)])
+
+    def with_thresholds(self, thresholds: dict[str, float], heard: dict[str, float] | None = None) -> ActModel:
+        """The same model with some acts' thresholds replaced; ``heard``: those for recognised speech, each
+        act not named keeping its clean-text bar."""
         t = self.thresholds.copy()
         for act, v in thresholds.items():
             t[self.acts.index(act)] = float(v)
-        return replace(self, thresholds=t)
+        h = None
+        if heard is not None:
+            h = t.copy()
+            for act, v in heard.items():
+                h[self.acts.index(act)] = float(v)
+        return replace(self, thresholds=t, heard_thresholds=h)
 
     def with_head(self, head: DenseHead | None, blend: float = HEAD_BLEND) -> ActModel:
         """The same n-gram model with another embedding head (``None``: n-grams alone)."""
@@ -315,7 +330,7 @@ def _load_shipped() -> ActModel:
     model = ActModel.load(MODEL_PATH)
     calibration = read_calibration()
     if calibration.get("model") == model.fingerprint():
-        model = model.with_thresholds(calibration["thresholds"])
+        model = model.with_thresholds(calibration["thresholds"], calibration.get("heard_thresholds"))
     return model
 
 
@@ -327,7 +342,7 @@ def read_calibration(path: Path = CALIBRATION_PATH) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as e:
         raise ActModelError(f"Calibration des actes illisible ({path.name}) : {e}") from e
-    unknown = set(data.get("thresholds", {})) - set(ACTS)
+    unknown = (set(data.get("thresholds", {})) | set(data.get("heard_thresholds") or {})) - set(ACTS)
     if unknown:
         raise ActModelError(f"Calibration des actes : actes inconnus {sorted(unknown)}")
     return data
@@ -345,13 +360,15 @@ class LineActs:
         return act in self.acts
 
 
-def line_acts(text: str, speaker: str, model: ActModel | None = None) -> LineActs:
-    """The acts of one line said by ``speaker`` (``agent``, ``customer`` or ``inconnu``: both sides kept)."""
+def line_acts(text: str, speaker: str, model: ActModel | None = None, heard: bool = False) -> LineActs:
+    """The acts of one line said by ``speaker`` (``agent``, ``customer`` or ``inconnu``: both sides kept);
+    ``heard``: the line came from speech recognition."""
     model = model or default_model()
     p = model.probabilities(text)
+    bars = model.heard_thresholds if heard and model.heard_thresholds is not None else model.thresholds
     found: dict[str, float] = {}
     for i, act in enumerate(model.acts):
-        if p[i] >= model.thresholds[i] and speaker in (SPEAKER_OF[act], "inconnu"):
+        if p[i] >= bars[i] and speaker in (SPEAKER_OF[act], "inconnu"):
             found[act] = float(p[i])
     return LineActs(acts=frozenset(found), probs={a: float(p[i]) for i, a in enumerate(model.acts)})
 

@@ -105,7 +105,7 @@ def check_channels(segments: Iterable[dict[str, Any]]) -> ChannelCheck:
             continue
         words[speaker] += len(text.split())
         # Read for every act whoever spoke ("inconnu" keeps both sides' acts): the point is to find them astray.
-        sides[speaker].append((seg, line_acts(text, "inconnu").acts))
+        sides[speaker].append((seg, line_acts(text, "inconnu", heard=bool(seg.get("words"))).acts))
     if not sides[AGENT] and not sides[CUSTOMER]:
         return ChannelCheck(None, "Enregistrement mono ou sans parole : pas de canaux à comparer.")
     if min(words.values()) < MIN_SIDE_WORDS:

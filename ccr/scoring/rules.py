@@ -375,8 +375,8 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
     out = []
     for irr in taxonomy.irritants:
         if irr.act:
-            thr = actrules.act_threshold({}, irr.act)
-            out.extend((irr.id, s) for s in cust if call.act_probability(s, irr.act) >= thr)
+            out.extend((irr.id, s) for s in cust
+                       if call.act_probability(s, irr.act) >= actrules.act_threshold({}, irr.act, s))
         else:
             out.extend((irr.id, s) for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold))
     out.sort(key=lambda x: (x[1].start, x[0]))

@@ -192,7 +192,8 @@ class Call:
             speaker = seg.speaker
             if speaker == "inconnu" and seg.idx == 0:
                 speaker = "agent"  # the agent picks up and speaks first
-            self._acts[seg.idx] = NO_ACTS if is_recognition_loop(seg.text) else line_acts(seg.text, speaker)
+            self._acts[seg.idx] = (NO_ACTS if is_recognition_loop(seg.text)
+                                   else line_acts(seg.text, speaker, heard=seg.asr is not None))
         return self._acts[seg.idx]
 
     def act_probability(self, seg: Seg, act: str) -> float:

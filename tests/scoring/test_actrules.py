@@ -107,6 +107,8 @@ def test_a_long_silence_announced_and_thanked_passes_and_one_not_announced_fails
     "Je laisse le dossier ouvert le temps que le technicien passe.",
     "Ce type de panne, c'est un peu la bête noire du service, mais on la connaît bien.",
     "C'est bête, le courrier est parti à l'ancienne adresse ; je le renvoie aujourd'hui.",
+    "Ma belle-sœur a eu la même panne l'hiver dernier, le technicien l'a réglée en une visite.",
+    "Le contrat reste à votre nom, même si c'est votre grand-père qui paie les factures.",
 ])
 def test_polite_lines_with_lookalike_words_are_not_zeroed(line):
     turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
@@ -128,6 +130,19 @@ def test_implicit_rudeness_zeroes_the_call_or_sends_it_to_a_human(line):
     if pol["verdict"] == "fail":
         assert ev["score"] == 0 and ev["critical_failed"]
         assert any(line[:20] in e["text"] for e in pol["evidence"])
+
+
+@pytest.mark.parametrize("line", [
+    "Bon, mon lapin, je regarde votre dossier et je vous rappelle.",
+    "Ne vous inquiétez pas, ma jolie, le remboursement part ce soir.",
+    "D'accord mon chou, je note le changement d'adresse.",
+])
+def test_a_pet_name_for_the_customer_zeroes_the_call_with_the_line(line):
+    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
+    ev = score_transcript(call(*turns))
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "fail" and ev["score"] == 0 and ev["critical_failed"]
+    assert [e["text"] for e in pol["evidence"]] == [line] and "familiarité" in pol["explanation"]
 
 
 @pytest.mark.parametrize("line", [
@@ -191,3 +206,19 @@ def test_a_v1_grid_still_scores_with_its_phrase_lists():
     ev = score_transcript(call(*GOOD), grid=v1)
     assert ev["grid_version"] == 1 and verdicts(ev)["identification"] == "pass"
     assert all("confidence" in c for c in ev["criteria"])
+
+
+@pytest.fixture
+def strict_on_text_lenient_on_speech():
+    """The shipped model with a greeting bar no typed line reaches and one any heard line does."""
+    acts.install_model(acts.default_model().with_thresholds({"greeting": 0.999}, heard={"greeting": 0.001}))
+    yield
+    acts.install_model(None)
+
+
+def test_a_recognised_line_is_held_to_the_bar_for_speech_and_a_typed_one_to_the_bar_for_text(
+        strict_on_text_lenient_on_speech):
+    typed = item(score_transcript(call(*GOOD)), "accueil")
+    heard = item(score_transcript(call(*GOOD, words=dict.fromkeys(range(len(GOOD)), 0.97))), "accueil")
+    assert typed["verdict"] == "fail" and "salutation" in typed["explanation"]
+    assert heard["verdict"] == "pass"

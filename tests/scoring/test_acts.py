@@ -197,7 +197,24 @@ def test_the_calibrated_thresholds_belong_to_the_shipped_model():
     calibration = acts.read_calibration()
     assert calibration["model"] == raw_model().fingerprint(), "modèle réentraîné : python -m scripts.calibrate_acts"
     model = acts.default_model()
-    assert all(model.thresholds[model.acts.index(a)] == pytest.approx(v) for a, v in calibration["thresholds"].items())
+    assert all(model.threshold(a) == pytest.approx(v) for a, v in calibration["thresholds"].items())
+    heard = calibration["heard_thresholds"]
+    assert heard and all(model.threshold(a, heard=True) == pytest.approx(v) for a, v in heard.items())
+    # An act tuned only on clean text keeps its clean bar on heard lines.
+    for a in set(calibration["thresholds"]) - set(heard):
+        assert model.threshold(a, heard=True) == pytest.approx(model.threshold(a))
+
+
+def test_a_line_heard_by_speech_recognition_is_read_against_the_heard_bar():
+    model = raw_model()
+    line = "Euh bonjour, vous êtes bien au service clients, je vous écoute."
+    p = float(model.probabilities(line)[model.acts.index("greeting")])
+    assert 0.0 < p < 1.0
+    bars = model.with_thresholds({"greeting": (p + 1.0) / 2}, heard={"greeting": p / 2})
+    assert "greeting" not in acts.line_acts(line, "agent", bars).acts
+    assert "greeting" in acts.line_acts(line, "agent", bars, heard=True).acts
+    # Without heard bars, a heard line is read against the clean ones.
+    assert "greeting" not in acts.line_acts(line, "agent", bars.with_thresholds({}), heard=True).acts
 
 
 def test_an_act_said_in_one_sentence_of_a_long_turn_is_not_diluted_by_the_others():

@@ -292,13 +292,14 @@ def _agreement(directory: Path) -> tuple[float, float]:
 
 # Floors = figures measured with benchmarks/bench_scoring.py minus a small margin.
 @pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
-    # Thresholds are calibrated on clean and recognised calls together. With the n-grams alone: public 0.953 /
+    # Thresholds are calibrated on clean and recognised calls together, then recognised lines get bars of their
+    # own tuned on the recognised calls. With the n-grams alone: public 0.953 /
     # 1.0, public-asr 0.850 / 0.725, heldout 0.926 / 0.818, public-d 0.847 / 0.842, public-d-asr 0.696 / 0.575.
     ("public", 0.97, 0.97),  # measured 0.978 / 1.0 (0.984 before the seventh act bank pass)
     ("public-asr", 0.87, 0.87),  # measured 0.887 / 0.950 (0.675 category before the categories learnt topicless lines)
     ("heldout", 0.94, 0.88),  # measured 0.943 / 0.909 (0.960 before the seventh act bank pass)
-    ("public-d", 0.89, 0.89),  # measured 0.916 / 0.917 (two thirds of it tuned the thresholds and the openers)
-    ("public-d-asr", 0.73, 0.70),  # measured 0.752 / 0.725 (0.592 category before the topicless lines)
+    ("public-d", 0.89, 0.89),  # measured 0.918 / 0.917 (two thirds of it tuned the thresholds and the openers)
+    ("public-d-asr", 0.73, 0.70),  # measured 0.756 / 0.717 (0.752 / 0.725 before the bars for heard lines)
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)
