@@ -48,6 +48,12 @@ def item(ev: dict, cid: str) -> dict:
     return next(c for c in ev["criteria"] if c["id"] == cid)
 
 
+def with_agent_line(line: str) -> tuple[dict, dict]:
+    """The good call with ``line`` said by the agent after the customer's problem: (evaluation, politesse)."""
+    ev = score_transcript(call(*GOOD[:6], ("agent", line), *GOOD[6:]))
+    return ev, item(ev, "politesse")
+
+
 def test_default_grid_is_act_based_and_keeps_the_contract_fields():
     ev = score_transcript(call(*GOOD))
     assert ev["grid_version"] == default_grid().version >= 2
@@ -111,38 +117,28 @@ def test_a_long_silence_announced_and_thanked_passes_and_one_not_announced_fails
     "Le contrat reste à votre nom, même si c'est votre grand-père qui paie les factures.",
 ])
 def test_polite_lines_with_lookalike_words_are_not_zeroed(line):
-    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
-    ev = score_transcript(call(*turns))
-    assert verdicts(ev)["politesse"] == "pass", item(ev, "politesse")["explanation"]
+    ev, pol = with_agent_line(line)
+    assert pol["verdict"] == "pass", pol["explanation"]
     assert ev["score"] > 0
 
 
-@pytest.mark.parametrize("line", [
-    "Écoutez, je vais vous le réexpliquer lentement, puisque visiblement ça ne rentre pas.",
-    "Vous n'aviez qu'à lire votre contrat avant de signer, ce n'est pas mon souci.",
-    "Bon, t'inquiète, mon grand, on va te régler ça.",
+# Implicit rudeness may go to a human instead of zeroing the call; a pet name for the customer always zeroes it.
+@pytest.mark.parametrize(("line", "always_zeroed"), [
+    ("Écoutez, je vais vous le réexpliquer lentement, puisque visiblement ça ne rentre pas.", False),
+    ("Vous n'aviez qu'à lire votre contrat avant de signer, ce n'est pas mon souci.", False),
+    ("Bon, t'inquiète, mon grand, on va te régler ça.", False),
+    ("Bon, mon lapin, je regarde votre dossier et je vous rappelle.", True),
+    ("Ne vous inquiétez pas, ma jolie, le remboursement part ce soir.", True),
+    ("D'accord mon chou, je note le changement d'adresse.", True),
 ])
-def test_implicit_rudeness_zeroes_the_call_or_sends_it_to_a_human(line):
-    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
-    ev = score_transcript(call(*turns))
-    pol = item(ev, "politesse")
-    assert pol["verdict"] == "fail" or pol["needs_review"], pol["explanation"]
+def test_rudeness_zeroes_the_call_or_sends_it_to_a_human(line, always_zeroed):
+    ev, pol = with_agent_line(line)
+    assert pol["verdict"] == "fail" or (pol["needs_review"] and not always_zeroed), pol["explanation"]
     if pol["verdict"] == "fail":
         assert ev["score"] == 0 and ev["critical_failed"]
         assert any(line[:20] in e["text"] for e in pol["evidence"])
-
-
-@pytest.mark.parametrize("line", [
-    "Bon, mon lapin, je regarde votre dossier et je vous rappelle.",
-    "Ne vous inquiétez pas, ma jolie, le remboursement part ce soir.",
-    "D'accord mon chou, je note le changement d'adresse.",
-])
-def test_a_pet_name_for_the_customer_zeroes_the_call_with_the_line(line):
-    turns = [*GOOD[:6], ("agent", line), *GOOD[6:]]
-    ev = score_transcript(call(*turns))
-    pol = item(ev, "politesse")
-    assert pol["verdict"] == "fail" and ev["score"] == 0 and ev["critical_failed"]
-    assert [e["text"] for e in pol["evidence"]] == [line] and "familiarité" in pol["explanation"]
+    if always_zeroed:
+        assert [e["text"] for e in pol["evidence"]] == [line] and "familiarité" in pol["explanation"]
 
 
 @pytest.mark.parametrize("line", [
