@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, calls in sets.items():
         before = [score(base, default, default, calls[part], False) for part in (tune, hold)]
         after = [score(base, shared, heard, calls[part], True) for part in (tune, hold)]
-        for label, part, b, a in (("réglés", tune, before[0], after[0]), ("tenus à l'écart", hold, *before[1:],
-                                                                           *after[1:])):
+        for (label, part), b, a in zip((("réglés", tune), ("tenus à l'écart", hold)), before, after, strict=True):
             print(f"{name} {label} ({len(calls[part])} appels) : critères {b[1]:.3f} -> {a[1]:.3f}, "
                   f"irritants F1 {b[2]:.2f} -> {a[2]:.2f}")
         out["figures"][name] = {"tuned_criteria": round(after[0][1], 4), "tuned_irritant_f1": round(after[0][2], 4),

@@ -249,14 +249,17 @@ class ActModel:
             h.update(repr(self.blend).encode())
         return h.hexdigest()
 
+    def bars(self, heard: bool = False) -> np.ndarray:
+        """Every act's threshold (in ``self.acts`` order) for a typed line, or for one heard by speech recognition."""
+        return self.heard_thresholds if heard and self.heard_thresholds is not None else self.thresholds
+
     def threshold(self, act: str, heard: bool = False) -> float:
         """The probability from which ``act`` counts, on a typed line or on one heard by speech recognition."""
-        bars = self.heard_thresholds if heard and self.heard_thresholds is not None else self.thresholds
-        return float(bars[self.acts.index(act)])
+        return float(self.bars(heard)[self.acts.index(act)])
 
     def with_thresholds(self, thresholds: dict[str, float], heard: dict[str, float] | None = None) -> ActModel:
         """The same model with some acts' thresholds replaced; ``heard``: those for recognised speech, each
-        act not named keeping its clean-text bar."""
+        act not named keeping its clean-text bar (``None``: recognised speech is held to the clean bars)."""
         t = self.thresholds.copy()
         for act, v in thresholds.items():
             t[self.acts.index(act)] = float(v)
@@ -365,7 +368,7 @@ def line_acts(text: str, speaker: str, model: ActModel | None = None, heard: boo
     ``heard``: the line came from speech recognition."""
     model = model or default_model()
     p = model.probabilities(text)
-    bars = model.heard_thresholds if heard and model.heard_thresholds is not None else model.thresholds
+    bars = model.bars(heard)
     found: dict[str, float] = {}
     for i, act in enumerate(model.acts):
         if p[i] >= bars[i] and speaker in (SPEAKER_OF[act], "inconnu"):
