@@ -525,7 +525,7 @@ class OpenAIWhisperEngine:
             **prompt,
         )
         segments = [(float(s["start"]), float(s["end"]), str(s["text"]).strip()) for s in result["segments"]]
-        return ChannelResult(segments=segments, language=result.get("language"), truncated=False)
+        return ChannelResult(segments=within_audio(segments, audio), language=result.get("language"), truncated=False)
 
 
 def _load_openai_whisper(path: Path, device: str, threads: int) -> Any:
@@ -627,12 +627,23 @@ class OpenAIAPIEngine:
         return _parse_api_response(resp, audio, verbose)
 
 
+def within_audio(segments: list[tuple[float, float, str]], audio: np.ndarray) -> list[tuple[float, float, str]]:
+    """Clamp (start, end, text) timings into the channel's length, end never before start: a decoder
+    can emit a timestamp past the end of the sound (its window is 30 s), which would misplace the line."""
+    duration = audio.shape[-1] / TARGET_SR
+    out = []
+    for start, end, text in segments:
+        start = min(max(start, 0.0), duration)
+        out.append((start, min(max(end, start), duration), text))
+    return out
+
+
 def _parse_api_response(resp: Any, audio: np.ndarray, verbose: bool) -> ChannelResult:
     language = _language_code(getattr(resp, "language", None))
     raw_segments = getattr(resp, "segments", None) if verbose else None
     if raw_segments:
         segments = [(float(s.start), float(s.end), str(s.text).strip()) for s in raw_segments]
-        return ChannelResult(segments=segments, language=language)
+        return ChannelResult(segments=within_audio(segments, audio), language=language)
     text = str(getattr(resp, "text", "") or "").strip()
     if not text:
         return ChannelResult(segments=[], language=language)
