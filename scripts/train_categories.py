@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ccr.scoring import acts, categories
 
-HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "categories" / "heldout.jsonl"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "categories"
+HELDOUT = FIXTURES / "heldout.jsonl"
+OPENERS_HELDOUT = FIXTURES / "openers-heldout.jsonl"
 
 
 def accuracy(model: acts.ActModel, examples: list[acts.Example]) -> tuple[float, dict[str, float]]:
@@ -28,6 +30,23 @@ def accuracy(model: acts.ActModel, examples: list[acts.Example]) -> tuple[float,
     return sum(r[0] for r in right.values()) / max(1, total), {c: r[0] / max(1, r[1]) for c, r in right.items()}
 
 
+def read_openers_heldout(path: Path = OPENERS_HELDOUT) -> tuple[list[str], list[acts.Example]]:
+    """Held-out openers: the texts that name no topic, and those that do as labelled examples."""
+    vague, named = [], []
+    for _, row in acts.jsonl_rows(path):
+        if row["category"] is None:
+            vague.append(row["text"])
+        else:
+            named.append(acts.Example(text=row["text"], speaker="customer", acts=frozenset({row["category"]})))
+    return vague, named
+
+
+def topicless_share(model: acts.ActModel, texts: list[str]) -> float:
+    """Share of ``texts`` on which the classifier is sure of no category (none reaches the main-reason floor)."""
+    sure = [max(categories.line_scores(t, model).values()) < categories.TOPIC_FLOOR for t in texts]
+    return sum(sure) / max(1, len(sure))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train, optionally report held-out accuracy, and write the model."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report and HELDOUT.exists():
         overall, per = accuracy(model, categories.read_bank(HELDOUT))
         print(f"jeu tenu à l'écart : exactitude {overall:.3f} ; " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
+    if args.report and OPENERS_HELDOUT.exists():
+        vague, named = read_openers_heldout()
+        print(f"entrées en matière tenues à l'écart : {topicless_share(model, vague):.3f} sans sujet sûr "
+              f"({len(vague)} sans sujet) ; exactitude {accuracy(model, named)[0]:.3f} ({len(named)} avec sujet)")
     model.save(categories.MODEL_PATH)
     print(f"modèle écrit : {categories.MODEL_PATH} ({categories.MODEL_PATH.stat().st_size / 1e6:.1f} Mo)")
     return 0

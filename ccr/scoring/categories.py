@@ -7,6 +7,8 @@ first one (the main reason) above later ones: a cancellation that mentions a bil
 Negation is in the features, so « je ne veux surtout pas résilier » does not vote for a cancellation.
 The customer lines of the act bank that state no reason (confirmations, back-channels, complaints about the
 wait) are trained as naming no category: without them any line, a garbled one included, was sure of some topic.
+So are openers that announce a call without saying what about (``openers.jsonl``: « j'ai un petit souci »):
+the main reason is then the first line that really names a topic.
 
 ``python -m scripts.train_categories`` writes ``ccr/scoring/data/categories/model.npz``.
 """
@@ -23,6 +25,8 @@ from ccr.scoring.acts import ActModel, Example
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "categories"
 BANK_PATH = DATA_DIR / "bank.jsonl"
+# Customers' openers that announce a call without its topic (« j'ai une petite question »), taught as no category.
+OPENERS_PATH = DATA_DIR / "openers.jsonl"
 MODEL_PATH = DATA_DIR / "model.npz"
 CATEGORIES = ("facturation", "livraison", "resiliation", "support_technique", "information")
 MAIN_REASON_WEIGHT = 3.0  # the first reason stated is why the customer called; later ones are side topics
@@ -58,15 +62,26 @@ def topicless_lines(path: Path = acts.BANK_PATH) -> list[Example]:
             if e.speaker == "customer" and e.acts <= TOPICLESS_ACTS]
 
 
+def read_openers(path: Path = OPENERS_PATH) -> list[Example]:
+    """Openers that name no topic (JSON lines: text), as examples of no category: a vague first line must not
+    become the main reason and hand the call to whichever topic its words lean to."""
+    out = []
+    for n, row in acts.jsonl_rows(path):
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise acts.ActModelError(f"{path.name}, ligne {n} : texte manquant")
+        out.append(Example(text=row["text"], speaker="customer", acts=frozenset()))
+    return out
+
+
 def training_lines() -> list[Example]:
-    """What the shipped classifier is trained on: the reasons bank, then the topicless lines."""
-    return read_bank() + topicless_lines()
+    """What the shipped classifier is trained on: the reasons bank, the openers, then the topicless lines."""
+    return read_bank() + read_openers() + topicless_lines()
 
 
 def training_hash() -> str:
-    """A digest of both banks the classifier learns from, recorded in the model to detect a stale one."""
-    both = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(acts.BANK_PATH)
-    return hashlib.sha256(both.encode("ascii")).hexdigest()
+    """A digest of the banks the classifier learns from, recorded in the model to detect a stale one."""
+    parts = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(OPENERS_PATH) + acts.bank_sha256(acts.BANK_PATH)
+    return hashlib.sha256(parts.encode("ascii")).hexdigest()
 
 
 def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:

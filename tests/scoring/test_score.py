@@ -298,8 +298,10 @@ def _agreement(directory: Path) -> tuple[float, float]:
     ("public", 0.97, 0.97),  # measured 0.978 / 1.0 (0.984 before the seventh act bank pass)
     ("public-asr", 0.87, 0.87),  # measured 0.887 / 0.950 (0.675 category before the categories learnt topicless lines)
     ("heldout", 0.94, 0.88),  # measured 0.943 / 0.909 (0.960 before the seventh act bank pass)
-    ("public-d", 0.89, 0.89),  # measured 0.918 / 0.917 (two thirds of it tuned the thresholds and the openers)
-    ("public-d-asr", 0.73, 0.70),  # measured 0.756 / 0.717 (0.752 / 0.725 before the bars for heard lines)
+    # public-d: two thirds of it tuned the thresholds and the openers; category 0.917 before openers alone were
+    # taught as naming no topic.
+    ("public-d", 0.89, 0.92),  # measured 0.919 / 0.942
+    ("public-d-asr", 0.73, 0.70),  # measured 0.755 / 0.725 (0.752 / 0.725 before the bars for heard lines)
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)
