@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ccr.core.errors import InvalidInput
 from ccr.core.textnorm import normalize
+from ccr.scoring import replies
 from ccr.scoring.acts import ACTS, RUDE_ACTS, default_model
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
@@ -75,6 +76,19 @@ def act_names(value: object, where: str) -> tuple[str, ...]:
     unknown = [a for a in value if a not in ACTS]
     if unknown:
         raise InvalidInput(f"{where} : acte(s) inconnu(s) {', '.join(unknown)} (connus : {', '.join(ACTS)}).")
+    return tuple(value)
+
+
+def reply_names(value: object, where: str) -> tuple[str, ...]:
+    """Validate a list of customer reply names from a grid (French error when one is unknown)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
+        raise InvalidInput(f"{where} : une liste de réponses du client est attendue.")
+    unknown = [a for a in value if a not in replies.REPLIES]
+    if unknown:
+        raise InvalidInput(f"{where} : réponse(s) inconnue(s) {', '.join(unknown)} "
+                           f"(connues : {', '.join(replies.REPLIES)}).")
     return tuple(value)
 
 
@@ -202,18 +216,29 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     found: dict[str, Hit] = {}
     closest: dict[str, Hit] = {}
     after_act = p.get("after_customer_act") or {}
+    answered = {g: reply_names(r, f"Critère « {c.id} », answered_by « {g} »")
+                for g, r in (p.get("answered_by") or {}).items()}
+    replied: dict[str, Seg] = {}  # groups found through the customer's reply, with that reply
     for gname, acts in _groups(c).items():
         where = _in_last_turns(call, c, int(at_end[gname])) if gname in at_end else segs
         where = [s for s in where if s in segs] if gname in at_end else where
         if gname in after_act:
             where = _after_last(call, p, where, act_names(after_act[gname], f"Critère « {c.id} »"))
         got = hits(call, p, where, acts)
+        answer = None if got or gname not in answered else _answered(call, c, where, answered[gname], acts[0])
         if got:
             found[gname] = max(got, key=lambda h: h.p)
+        elif answer is not None:
+            found[gname], replied[gname] = answer
         else:
             closest[gname] = best(call, p, where, acts)
-    confidences = [with_asr(found_confidence(p, h), h.seg) for h in found.values()]
+    confidences = [with_asr(found_confidence(p, h), h.seg) for g, h in found.items() if g not in replied]
     confidences += [with_asr(missing_confidence(p, h), h.seg) for h in closest.values()]
+    # An act read from the customer's answer, not from the agent's words: a human confirms it.
+    confidences += [(DOUBTFUL, Doubt(f"détection déduite ({ACT_LABELS[found[g].act]}) de la réponse du client "
+                                     f"{_quote(r)} : la ligne de l'agent {_quote(found[g].seg)} est mal transcrite",
+                                     found[g].seg.start, heard=True))
+                    for g, r in replied.items()]
     conf, doubt = min(confidences, key=lambda x: x[0]) if confidences else (1.0, NO_DOUBT)
     if not doubt and closest:
         weakest = max(closest.values(), key=lambda h: h.p)
@@ -221,7 +246,7 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     elif not doubt and found:
         weakest = min(found.values(), key=lambda h: h.p)
         doubt = _doubt_on(weakest.act, weakest.seg)
-    evidence = [h.seg for h in found.values() if h.seg is not None]
+    evidence = [h.seg for h in found.values() if h.seg is not None] + list(replied.values())
     if not closest:
         quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
@@ -232,6 +257,25 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
                 + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
         return Outcome("fail", evidence, text, conf, doubt)
     return Outcome("fail", [], f"{c.label} : aucune {missing} {where}.", conf, doubt)
+
+
+def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -> tuple[Hit, Seg] | None:
+    """The agent line of ``where`` that the customer answered with one of the replies ``kinds`` (« non, ce
+    sera tout » answers a check for another need), and that answer; the latest such pair, or None.
+
+    Only a line the recogniser heard can be vouched for this way: a typed line says what it says, and one the
+    model cannot read there is not a question the customer answered. The agent must speak again after the
+    answer: what a customer says after the agent's last words answers the leave-taking (« merci, au revoir »)."""
+    allowed = {s.idx for s in where}
+    agent = call.channel(c.speaker)
+    for r in reversed(call.channel("customer")):
+        if max(call.reply_probability(r, k) for k in kinds) < replies.THRESHOLD:
+            continue
+        before = [s for s in agent if s.start < r.start and s.idx != r.idx]
+        spoke_again = any(s.start > r.start and s.idx != r.idx for s in agent)
+        if before and spoke_again and before[-1].idx in allowed and before[-1].asr is not None:
+            return Hit(before[-1], act, call.act_probability(before[-1], act)), r
+    return None
 
 
 def _after_last(call: Call, params: dict, segs: list[Seg], acts: Sequence[str]) -> list[Seg]:

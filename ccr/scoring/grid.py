@@ -253,6 +253,11 @@ def _validate_act_params(c: Criterion, where: str) -> None:
         raise InvalidInput(f"{where} : « after_customer_act » et « at_end » associent un groupe à une valeur.")
     for gname, acts in after.items():
         actrules.act_names(acts, f"{where}, after_customer_act « {gname} »")
+    answered = p.get("answered_by") or {}
+    if not isinstance(answered, dict) or not set(answered) <= set(p.get("require") or {}):
+        raise InvalidInput(f"{where} : « answered_by » associe un groupe de « require » à des réponses du client.")
+    for gname, kinds in answered.items():
+        actrules.reply_names(kinds, f"{where}, answered_by « {gname} »")
     if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in ends.values()):
         raise InvalidInput(f"{where} : « at_end » donne un nombre de tours (entier ≥ 1) par groupe.")
     cues = p.get("cues") or {}

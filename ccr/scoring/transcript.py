@@ -16,6 +16,7 @@ from typing import Any
 
 from ccr.core.errors import InvalidInput
 from ccr.core.textnorm import match_form, normalize, stems
+from ccr.scoring import replies
 from ccr.scoring.acts import SPEAKER_OF, LineActs, line_acts
 
 SPEAKER_VALUES = ("agent", "customer", "inconnu")
@@ -148,6 +149,7 @@ class Call:
     first_customer_start: float
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
+    _replies: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_transcript(cls, tr: dict) -> Call:
@@ -202,6 +204,15 @@ class Call:
         if speaker != "inconnu" and SPEAKER_OF[act] != speaker:
             return 0.0
         return self.acts(seg).probs.get(act, 0.0)
+
+    def reply_probability(self, seg: Seg, reply: str) -> float:
+        """Probability that ``seg`` is the customer's ``reply`` (:mod:`ccr.scoring.replies`); 0 on agent lines."""
+        if self.likely_speaker(seg) == "agent" or is_recognition_loop(seg.text):
+            return 0.0
+        key = (seg.idx, reply)
+        if key not in self._replies:
+            self._replies[key] = replies.probability(seg.text, reply)
+        return self._replies[key]
 
     def likely_speaker(self, seg: Seg) -> str:
         """The segment's speaker; on mono lines, the side whose acts the line most clearly performs.

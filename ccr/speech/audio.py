@@ -255,3 +255,14 @@ def _decode(
         return info, None
     audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((channels, 0), dtype=np.float32)
     return info, np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def within_audio(segments: list[tuple[float, float, str]], audio: np.ndarray) -> list[tuple[float, float, str]]:
+    """Clamp (start, end, text) timings into the channel's length, end never before start: a decoder
+    can emit a timestamp past the end of the sound (its window is 30 s), which would misplace the line."""
+    duration = audio.shape[-1] / TARGET_SR
+    out = []
+    for start, end, text in segments:
+        start = min(max(start, 0.0), duration)
+        out.append((start, min(max(end, start), duration), text))
+    return out

@@ -37,7 +37,7 @@ import numpy as np
 from ccr.core.config import Settings, get_settings
 from ccr.core.errors import ConfigError, TranscriptionError
 from ccr.speech import hotword_guard
-from ccr.speech.audio import TARGET_SR, mono_mix, split_channels
+from ccr.speech.audio import TARGET_SR, mono_mix, split_channels, within_audio
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -625,17 +625,6 @@ class OpenAIAPIEngine:
                 msg = f"Le service de transcription a refusé le fichier (HTTP {e.status_code})."
             raise TranscriptionError(msg, detail=str(e)) from e
         return _parse_api_response(resp, audio, verbose)
-
-
-def within_audio(segments: list[tuple[float, float, str]], audio: np.ndarray) -> list[tuple[float, float, str]]:
-    """Clamp (start, end, text) timings into the channel's length, end never before start: a decoder
-    can emit a timestamp past the end of the sound (its window is 30 s), which would misplace the line."""
-    duration = audio.shape[-1] / TARGET_SR
-    out = []
-    for start, end, text in segments:
-        start = min(max(start, 0.0), duration)
-        out.append((start, min(max(end, start), duration), text))
-    return out
 
 
 def _parse_api_response(resp: Any, audio: np.ndarray, verbose: bool) -> ChannelResult:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from ccr.core.errors import InvalidInput
 from ccr.scoring import acts
-from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml
+from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml, validate_criterion
 from ccr.scoring.score import score_transcript
 
 
@@ -218,3 +221,40 @@ def test_a_recognised_line_is_held_to_the_bar_for_speech_and_a_typed_one_to_the_
     heard = item(score_transcript(call(*GOOD, words=dict.fromkeys(range(len(GOOD)), 0.97))), "accueil")
     assert typed["verdict"] == "fail" and "salutation" in typed["explanation"]
     assert heard["verdict"] == "pass"
+
+
+# The agent's check for another need as the recogniser may mangle it: no act can be read in it.
+MISHEARD_CHECK = ("agent", "Émile ôte chaussure pour la fer, mon sieur ?")
+
+
+@pytest.mark.parametrize(("answer", "credited"), [
+    ("Non merci, j'ai eu toutes les réponses qu'il me fallait.", True),
+    ("Non, je n'ai toujours pas reçu le courrier de confirmation.", False),  # a « non » to something else
+    ("Merci pour votre aide, bonne fin de journée.", False),  # thanks alone answer no question
+])
+def test_a_misheard_check_for_another_need_is_read_in_the_customers_answer(answer, credited):
+    turns = [*GOOD[:8], MISHEARD_CHECK, ("customer", answer), GOOD[10]]
+    heard = dict.fromkeys(range(len(turns)), 0.9)
+    c = item(score_transcript(call(*turns, words=heard)), "conclusion")
+    if credited:
+        assert c["verdict"] == "pass" and c["needs_review"]
+        assert "déduite" in c["review_reason"] and answer in c["review_reason"]
+        assert [e["text"] for e in c["evidence"]][:1] == [MISHEARD_CHECK[1]]
+    else:
+        assert c["verdict"] == "fail"
+
+
+def test_on_typed_text_the_answer_does_not_stand_in_for_the_question():
+    # Typed text says what it says: a check the model cannot read there was not asked.
+    turns = [*GOOD[:8], MISHEARD_CHECK, ("customer", "Non merci, j'ai eu toutes les réponses qu'il me fallait."),
+             GOOD[10]]
+    assert item(score_transcript(call(*turns)), "conclusion")["verdict"] == "fail"
+
+
+def test_a_grid_naming_an_unknown_reply_is_refused():
+    grid = default_grid()
+    c = next(c for c in grid.criteria if c.id == "conclusion")
+    with pytest.raises(InvalidInput, match="réponse"):
+        validate_criterion(replace(c, params={**c.params, "answered_by": {"other_need": ["peut_etre"]}}))
+    with pytest.raises(InvalidInput, match="answered_by"):
+        validate_criterion(replace(c, params={**c.params, "answered_by": {"greeting": ["no_other_need"]}}))

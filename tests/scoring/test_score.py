@@ -301,7 +301,8 @@ def _agreement(directory: Path) -> tuple[float, float]:
     # public-d: two thirds of it tuned the thresholds and the openers; category 0.917 before openers alone were
     # taught as naming no topic.
     ("public-d", 0.89, 0.92),  # measured 0.919 / 0.942
-    ("public-d-asr", 0.73, 0.70),  # measured 0.755 / 0.725 (0.752 / 0.725 before the bars for heard lines)
+    # public-d-asr: 0.755 before a customer's « nothing else » could stand in for a misheard check.
+    ("public-d-asr", 0.74, 0.70),  # measured 0.765 / 0.725 (0.752 / 0.725 before the bars for heard lines)
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)

@@ -24,6 +24,7 @@ from ccr.speech.audio import (
     probe_audio,
     sha256_bytes,
     split_channels,
+    within_audio,
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "audio" / "a01-000.wav"
@@ -203,3 +204,9 @@ def test_sha256_identifies_identical_recordings():
     assert sha256_bytes(data) == sha256_bytes(bytes(data))
     assert sha256_bytes(data) != sha256_bytes(data[:-1])
     assert len(sha256_bytes(b"")) == 64
+
+
+def test_timings_past_the_end_of_the_sound_are_clamped_into_it():
+    audio = np.zeros(10 * TARGET_SR, dtype=np.float32)
+    segments = [(-0.2, 1.0, "a"), (8.0, 29.5, "b"), (26.0, 24.0, "c"), (3.0, 2.0, "d")]
+    assert within_audio(segments, audio) == [(0.0, 1.0, "a"), (8.0, 10.0, "b"), (10.0, 10.0, "c"), (3.0, 3.0, "d")]

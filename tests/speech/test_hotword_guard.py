@@ -4,6 +4,7 @@ with the real offline faster-whisper model."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import re
 import subprocess
@@ -247,6 +248,11 @@ def agent_channel() -> np.ndarray:
     return np.concatenate([gap, first, gap, customer, gap, second, gap])[None, :]
 
 
+def most_repeated(text: str) -> int:
+    """How often the commonest word of ``text`` is said, in a row or in a cycle (« Anaïs, Laëlle, Anaïs... »)."""
+    return max(collections.Counter(re.findall(r"\w+", text.lower())).values(), default=0)
+
+
 def max_run(text: str) -> int:
     """The longest run of one word said again and again in ``text``."""
     tokens = re.findall(r"\w+", text.lower())
@@ -259,11 +265,12 @@ def test_a_hot_word_loop_is_decoded_again_without_the_hot_words(tmp_path, tmp_pa
     settings = Settings(data_dir=tmp_path, asr_language="fr", asr_model=str(offline_model_dir(tmp_path_factory)))
     engine = get_engine(settings)
     audio = agent_channel()
-    # The premise: faster-whisper itself, with the product's options and the hot words, loops on a name in
-    # place of the agent's words (beam search: deterministic).
+    # The premise: faster-whisper itself, with the product's options and the hot words, loops on names in
+    # place of the agent's words. The loop's shape varies with the machine's threads (one name again and again,
+    # or two in turn), so the premise counts repeats in a row or not.
     gen, _ = engine.whisper.transcribe(audio[0], language="fr", **FASTER_WHISPER_OPTIONS, hotwords=BENCH_HOTWORDS)
     raw = " ".join(seg.text for seg in gen)
-    assert max_run(raw) >= 3 and "bonjour" not in raw.lower(), f"sans garde-fou : {raw}"
+    assert most_repeated(raw) >= 3 and "bonjour" not in raw.lower(), f"sans garde-fou : {raw}"
 
     calls = []
     run = engine.whisper.transcribe

@@ -36,7 +36,6 @@ from ccr.speech.transcription import (
     split_at_pauses,
     transcribe,
     wav_bytes,
-    within_audio,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "audio"
@@ -326,12 +325,6 @@ def test_openai_whisper_engine_runs_a_checkpoint_offline(tiny_checkpoint, tmp_pa
     t = transcribe(audio, settings=settings)
     assert (t.engine, t.model) == ("openai-whisper", "tiny-random")
     assert {s["speaker"] for s in t.segments} <= {"agent", "customer"}
-
-
-def test_timings_past_the_end_of_the_sound_are_clamped_into_it():
-    audio = np.zeros(10 * TARGET_SR, dtype=np.float32)
-    segments = [(-0.2, 1.0, "a"), (8.0, 29.5, "b"), (26.0, 24.0, "c"), (3.0, 2.0, "d")]
-    assert within_audio(segments, audio) == [(0.0, 1.0, "a"), (8.0, 10.0, "b"), (10.0, 10.0, "c"), (3.0, 3.0, "d")]
 
 
 def test_openai_whisper_without_checkpoint_is_a_config_error(tmp_path):

@@ -1,0 +1,86 @@
+"""Customer replies that show what the agent had just said: « non, ce sera tout, merci » answers a check for
+another need, whatever the agent's words were.
+
+Speech recognition garbles an agent's closing question far more often than the customer's short answer to it
+(« Est-ce qu'il y a autre chose ? » heard as noise, « Non, je m'arrête là » heard right), so a criterion may
+accept the answer as a sign of the question (grid parameter ``answered_by``). A reply is read by its own line
+classifier (the hashed n-gram features and trainer of ``ccr.scoring.acts``, no sentence embedding), trained on
+``ccr/scoring/data/replies/bank.jsonl``: answers that need nothing more, and lookalikes that do not (a « non »
+to another question, « autre chose » that opens a new topic, « rien ne marche », a goodbye alone). The act
+bank's customer lines that carry an act (reasons, irritants, confirmations) are counter-examples too; those
+with no act are not, as the act bank leaves such answers unlabelled among them.
+
+``python -m scripts.train_replies`` writes ``ccr/scoring/data/replies/model.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ccr.scoring import acts
+from ccr.scoring.acts import ActModel, Example
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "replies"
+BANK_PATH = DATA_DIR / "bank.jsonl"
+MODEL_PATH = DATA_DIR / "model.npz"
+REPLIES = ("no_other_need",)
+REPLY_LABELS = {"no_other_need": "réponse du client qu'il n'a besoin de rien d'autre"}
+# The plain logistic decision, fixed before measuring: a reply stands in for a line nobody could read, so it
+# must be more likely than not.
+THRESHOLD = 0.5
+
+
+def read_bank(path: Path = BANK_PATH) -> list[Example]:
+    """Labelled customer replies (JSON lines: text, reply = one of :data:`REPLIES` or null)."""
+    out = []
+    for n, row in acts.jsonl_rows(path):
+        reply = row.get("reply")
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise acts.ActModelError(f"{path.name}, ligne {n} : texte manquant")
+        if reply is not None and reply not in REPLIES:
+            raise acts.ActModelError(f"{path.name}, ligne {n} : réponse inconnue « {reply} »")
+        out.append(Example(text=row["text"], speaker="customer", acts=frozenset({reply} if reply else ())))
+    return out
+
+
+def counter_examples(path: Path = acts.BANK_PATH) -> list[Example]:
+    """The act bank's customer lines that carry an act, as lines that answer nothing."""
+    return [Example(text=e.text, speaker="customer", acts=frozenset()) for e in acts.read_bank(path)
+            if e.speaker == "customer" and e.acts]
+
+
+def training_lines() -> list[Example]:
+    """What the shipped classifier is trained on: the replies bank and a speech-recognition-like copy of each
+    of its lines, then the act bank's counter-examples."""
+    bank = read_bank()
+    return bank + acts.noisy_copies(bank) + counter_examples()
+
+
+def training_hash() -> str:
+    """A digest of both banks the classifier learns from, recorded in the model to detect a stale one."""
+    both = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(acts.BANK_PATH)
+    return hashlib.sha256(both.encode("ascii")).hexdigest()
+
+
+def train(examples: list[Example], bank_hash: str = "") -> ActModel:
+    """Fit the reply classifier (one logistic regression per reply)."""
+    return acts.train(examples, labels=REPLIES, speaker_of=dict.fromkeys(REPLIES, "customer"), bank_hash=bank_hash)
+
+
+_loaded: list[ActModel | None] = []
+
+
+def default_model() -> ActModel | None:
+    """The shipped classifier, loaded once; None when it was never trained."""
+    if not _loaded:
+        _loaded.append(ActModel.load(MODEL_PATH) if MODEL_PATH.exists() else None)
+    return _loaded[0]
+
+
+def probability(text: str, reply: str, model: ActModel | None = None) -> float:
+    """Probability that a customer's ``text`` is ``reply`` (0 without a trained classifier)."""
+    model = model or default_model()
+    if model is None or reply not in model.acts:
+        return 0.0
+    return float(model.probabilities(text)[model.acts.index(reply)])
