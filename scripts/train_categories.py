@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 from ccr.scoring import acts, categories
+from scripts import line_classifier
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "categories"
 HELDOUT = FIXTURES / "heldout.jsonl"
@@ -47,25 +46,21 @@ def topicless_share(model: acts.ActModel, texts: list[str]) -> float:
     return sum(sure) / max(1, len(sure))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train, optionally report held-out accuracy, and write the model."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--report", action="store_true", help="print held-out accuracy before writing")
-    args = parser.parse_args(argv)
-    bank = categories.training_lines()
-    t0 = time.perf_counter()
-    model = categories.train(bank, bank_hash=categories.training_hash())
-    print(f"entraînement sur {len(bank)} lignes : {time.perf_counter() - t0:.1f} s")
-    if args.report and HELDOUT.exists():
+def report(model: acts.ActModel) -> None:
+    """Print the accuracy on the held-out reasons and how the held-out openers are read."""
+    if HELDOUT.exists():
         overall, per = accuracy(model, categories.read_bank(HELDOUT))
         print(f"jeu tenu à l'écart : exactitude {overall:.3f} ; " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
-    if args.report and OPENERS_HELDOUT.exists():
+    if OPENERS_HELDOUT.exists():
         vague, named = read_openers_heldout()
         print(f"entrées en matière tenues à l'écart : {topicless_share(model, vague):.3f} sans sujet sûr "
               f"({len(vague)} sans sujet) ; exactitude {accuracy(model, named)[0]:.3f} ({len(named)} avec sujet)")
-    model.save(categories.MODEL_PATH)
-    print(f"modèle écrit : {categories.MODEL_PATH} ({categories.MODEL_PATH.stat().st_size / 1e6:.1f} Mo)")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, optionally report held-out accuracy, and write the model."""
+    return line_classifier.run(argv, __doc__, categories.training_lines, categories.train, categories.training_hash,
+                               categories.MODEL_PATH, report)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from pathlib import Path
 
 from ccr.scoring import acts, replies
+from scripts import line_classifier
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "replies" / "heldout.jsonl"
 
@@ -29,21 +28,17 @@ def precision_recall(model: acts.ActModel, lines: list[tuple[str, bool]],
     return tp / max(1, sum(s for s, _ in said)), tp / max(1, sum(t for _, t in said))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train, optionally report held-out precision and recall, and write the model."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--report", action="store_true", help="print held-out precision and recall before writing")
-    args = parser.parse_args(argv)
-    lines = replies.training_lines()
-    t0 = time.perf_counter()
-    model = replies.train(lines, bank_hash=replies.training_hash())
-    print(f"entraînement sur {len(lines)} lignes : {time.perf_counter() - t0:.1f} s")
-    if args.report and HELDOUT.exists():
+def report(model: acts.ActModel) -> None:
+    """Print precision and recall on the held-out replies."""
+    if HELDOUT.exists():
         precision, recall = precision_recall(model, read_heldout())
         print(f"jeu tenu à l'écart : précision {precision:.3f}, rappel {recall:.3f} (seuil {replies.THRESHOLD:g})")
-    model.save(replies.MODEL_PATH)
-    print(f"modèle écrit : {replies.MODEL_PATH} ({replies.MODEL_PATH.stat().st_size / 1e6:.1f} Mo)")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, optionally report held-out precision and recall, and write the model."""
+    return line_classifier.run(argv, __doc__, replies.training_lines, replies.train, replies.training_hash,
+                               replies.MODEL_PATH, report)
 
 
 if __name__ == "__main__":
