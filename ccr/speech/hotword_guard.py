@@ -92,7 +92,8 @@ def loop_runs(tokens: list[str], terms: list[Term]) -> list[tuple[int, int]]:
     i = 0
     while i < len(tokens):
         said, k = [], i
-        while (term := _term_at(tokens, k, terms)) is not None:
+        # Once a run has begun, a near spelling of a term carries it on (« Anaïs, Laëlle, Anaïs, Laëlle »).
+        while (term := _term_at(tokens, k, terms) or (_near_term_at(tokens, k, terms, sizes) if said else None)):
             said.append(term)
             k += len(term)
         end = k if said and max(said.count(t) for t in said) >= MIN_REPEATS else i
@@ -129,6 +130,12 @@ def only_terms(tokens: list[str], terms: list[Term]) -> bool:
 def _term_at(tokens: list[str], i: int, terms: list[Term]) -> Term | None:
     """The term (the longest) that ``tokens`` say from position ``i``, if any."""
     return next((t for t in terms if tuple(tokens[i : i + len(t)]) == t), None)
+
+
+def _near_term_at(tokens: list[str], i: int, terms: list[Term], sizes: list[int]) -> Term | None:
+    """The tokens from position ``i`` that spell a term nearly (« Laëlle » for « Maëlle »), as said, if any."""
+    return next((unit for n in sizes if len(unit := tuple(tokens[i : i + n])) == n and _is_term_like(unit, terms)),
+                None)
 
 
 def holes(expected: list[Span], segments: list[tuple], min_s: float = MIN_HOLE_S) -> list[Span]:

@@ -139,6 +139,10 @@ def test_case_and_accents_do_not_hide_a_loop():
 def test_a_loop_on_a_near_spelling_of_a_term_is_cut_too():
     terms = vocabulary_terms(BENCH_HOTWORDS)
     assert drop_term_loops(utterance("Ophélie, Anaïs, Laëlle, Laëlle, Laëlle, Laëlle, Laëlle,"), terms) == []
+    # A cycle through a near spelling, as faster-whisper decoded the bench call on another machine.
+    assert drop_term_loops(utterance("Ophélie, Anaïs, Laëlle, Anaïs, Laëlle, Anaïs, Laëlle,"), terms) == []
+    cycle = utterance("Bonjour, Gaëtan, Laëlle, Gaëtan, Laëlle, Gaëtan, Laëlle, à votre écoute.")
+    assert texts(drop_term_loops(cycle, terms)) == ["Bonjour, à votre écoute."]
     assert texts(drop_term_loops(utterance("Oui, Kalineo, Kalineo, Kalineo, bonjour."), terms)) == ["Oui, bonjour."]
 
 
@@ -240,12 +244,15 @@ def speak_as_agent(text: str) -> np.ndarray:
     return load_audio(wav, max_seconds=60)[1][0] * 0.8
 
 
-def agent_channel() -> np.ndarray:
-    """The agent's two turns, as the benchmark speaks them, with the customer's turn as silence between them."""
+def agent_channel() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """The agent's two turns, as the benchmark speaks them, with the customer's turn as silence between them;
+    also where each turn is, in seconds."""
     gap = np.zeros(int(0.6 * TARGET_SR), dtype=np.float32)
     customer = np.zeros(4 * TARGET_SR, dtype=np.float32)
     first, second = (speak_as_agent(t) for t in AGENT_TURNS)
-    return np.concatenate([gap, first, gap, customer, gap, second, gap])[None, :]
+    parts = [gap, first, gap, customer, gap, second, gap]
+    starts = np.cumsum([0] + [p.size for p in parts]) / TARGET_SR
+    return np.concatenate(parts)[None, :], [(starts[1], starts[2]), (starts[5], starts[6])]
 
 
 def most_repeated(text: str) -> int:
@@ -264,7 +271,7 @@ def max_run(text: str) -> int:
 def test_a_hot_word_loop_is_decoded_again_without_the_hot_words(tmp_path, tmp_path_factory, monkeypatch):
     settings = Settings(data_dir=tmp_path, asr_language="fr", asr_model=str(offline_model_dir(tmp_path_factory)))
     engine = get_engine(settings)
-    audio = agent_channel()
+    audio, turns = agent_channel()
     # The premise: faster-whisper itself, with the product's options and the hot words, loops on names in
     # place of the agent's words. The loop's shape varies with the machine's threads (one name again and again,
     # or two in turn), so the premise counts repeats in a row or not.
@@ -284,7 +291,11 @@ def test_a_hot_word_loop_is_decoded_again_without_the_hot_words(tmp_path, tmp_pa
     t = transcribe(audio, settings=settings, engine=engine, hotwords=BENCH_HOTWORDS, time_budget_s=600)
     text = " ".join(s["text"] for s in t.segments)
     assert max_run(text) < 3, text  # no loop is left
-    assert {"bonjour", "avec"} <= set(re.findall(r"\w+", text.lower())), text  # both turns of the agent came back
+    assert "bonjour" in text.lower(), text
+    # Both turns of the agent came back. Their words are a small model's reading of espeak's voice, which
+    # varies from one machine to another; where they were said does not.
+    for start, end in turns:
+        assert any(start - 0.5 <= (s["start"] + s["end"]) / 2 <= end + 0.5 for s in t.segments), (turns, t.segments)
     # The first pass had the hot words; the stretches it lost were decoded again without them.
     assert calls[0] == (audio.shape[1] / TARGET_SR, BENCH_HOTWORDS)
     assert calls[1:] == [(audio.shape[1] / TARGET_SR, None)], calls  # one pass, the rest of the channel silenced
