@@ -67,29 +67,27 @@ class Hit:
 # --- act lookup -----------------------------------------------------------------------------
 
 
-def act_names(value: object, where: str) -> tuple[str, ...]:
-    """Validate a list of act names from a grid (French error when one is unknown)."""
+def _known_names(value: object, where: str, known: Sequence[str], expected: str, unknown_fr: str,
+                 known_fr: str) -> tuple[str, ...]:
+    """A grid's list of names (or one name), each one of ``known``; a French error otherwise."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
-        raise InvalidInput(f"{where} : une liste d'actes de dialogue est attendue.")
-    unknown = [a for a in value if a not in ACTS]
+        raise InvalidInput(f"{where} : une liste {expected} est attendue.")
+    unknown = [a for a in value if a not in known]
     if unknown:
-        raise InvalidInput(f"{where} : acte(s) inconnu(s) {', '.join(unknown)} (connus : {', '.join(ACTS)}).")
+        raise InvalidInput(f"{where} : {unknown_fr} {', '.join(unknown)} ({known_fr} : {', '.join(known)}).")
     return tuple(value)
+
+
+def act_names(value: object, where: str) -> tuple[str, ...]:
+    """Validate a list of act names from a grid (French error when one is unknown)."""
+    return _known_names(value, where, ACTS, "d'actes de dialogue", "acte(s) inconnu(s)", "connus")
 
 
 def reply_names(value: object, where: str) -> tuple[str, ...]:
     """Validate a list of customer reply names from a grid (French error when one is unknown)."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value):
-        raise InvalidInput(f"{where} : une liste de réponses du client est attendue.")
-    unknown = [a for a in value if a not in replies.REPLIES]
-    if unknown:
-        raise InvalidInput(f"{where} : réponse(s) inconnue(s) {', '.join(unknown)} "
-                           f"(connues : {', '.join(replies.REPLIES)}).")
-    return tuple(value)
+    return _known_names(value, where, replies.REPLIES, "de réponses du client", "réponse(s) inconnue(s)", "connues")
 
 
 def act_threshold(params: dict, act: str, seg: Seg | None = None) -> float:
@@ -266,9 +264,13 @@ def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -
     Only a line the recogniser heard can be vouched for this way: a typed line says what it says, and one the
     model cannot read there is not a question the customer answered. The agent must speak again after the
     answer: what a customer says after the agent's last words answers the leave-taking (« merci, au revoir »)."""
+    if not where:
+        return None
     allowed = {s.idx for s in where}
     agent = call.channel(c.speaker)
-    for r in reversed(call.channel("customer")):
+    # An answer before the window's first line cannot follow one of its lines: those are not read at all.
+    opens = min(s.start for s in where)
+    for r in reversed([s for s in call.channel("customer") if s.start > opens]):
         if max(call.reply_probability(r, k) for k in kinds) < replies.THRESHOLD:
             continue
         before = [s for s in agent if s.start < r.start and s.idx != r.idx]
