@@ -40,6 +40,7 @@ HOLD_LOOKBACK_S = 20.0
 # passed in silence. Most calls already wait in « À revoir » for other reasons, so the queue barely grows.
 RUDE_REVIEW_BAND = 0.35
 DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
+ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
 HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
@@ -216,7 +217,7 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     after_act = p.get("after_customer_act") or {}
     answered = {g: reply_names(r, f"Critère « {c.id} », answered_by « {g} »")
                 for g, r in (p.get("answered_by") or {}).items()}
-    replied: dict[str, Seg] = {}  # groups found through the customer's reply, with that reply
+    replied: dict[str, tuple[Seg, str]] = {}  # groups found through the customer's reply: that reply, its kind
     for gname, acts in _groups(c).items():
         where = _in_last_turns(call, c, int(at_end[gname])) if gname in at_end else segs
         where = [s for s in where if s in segs] if gname in at_end else where
@@ -227,16 +228,12 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
         if got:
             found[gname] = max(got, key=lambda h: h.p)
         elif answer is not None:
-            found[gname], replied[gname] = answer
+            found[gname], replied[gname] = answer[0], answer[1:]
         else:
             closest[gname] = best(call, p, where, acts)
     confidences = [with_asr(found_confidence(p, h), h.seg) for g, h in found.items() if g not in replied]
     confidences += [with_asr(missing_confidence(p, h), h.seg) for h in closest.values()]
-    # An act read from the customer's answer, not from the agent's words: a human confirms it.
-    confidences += [(DOUBTFUL, Doubt(f"détection déduite ({ACT_LABELS[found[g].act]}) de la réponse du client "
-                                     f"{_quote(r)} : la ligne de l'agent {_quote(found[g].seg)} est mal transcrite",
-                                     found[g].seg.start, heard=True))
-                    for g, r in replied.items()]
+    confidences += [_replied_confidence(call, found[g], r, kind) for g, (r, kind) in replied.items()]
     conf, doubt = min(confidences, key=lambda x: x[0]) if confidences else (1.0, NO_DOUBT)
     if not doubt and closest:
         weakest = max(closest.values(), key=lambda h: h.p)
@@ -244,7 +241,7 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     elif not doubt and found:
         weakest = min(found.values(), key=lambda h: h.p)
         doubt = _doubt_on(weakest.act, weakest.seg)
-    evidence = [h.seg for h in found.values() if h.seg is not None] + list(replied.values())
+    evidence = [h.seg for h in found.values() if h.seg is not None] + [r for r, _ in replied.values()]
     if not closest:
         quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
@@ -257,13 +254,14 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     return Outcome("fail", [], f"{c.label} : aucune {missing} {where}.", conf, doubt)
 
 
-def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -> tuple[Hit, Seg] | None:
+def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -> tuple[Hit, Seg, str] | None:
     """The agent line of ``where`` that the customer answered with one of the replies ``kinds`` (« non, ce
-    sera tout » answers a check for another need), and that answer; the latest such pair, or None.
+    sera tout » answers a check for another need), that answer and its kind; the latest such pair, or None.
 
-    Only a line the recogniser heard can be vouched for this way: a typed line says what it says, and one the
-    model cannot read there is not a question the customer answered. The agent must speak again after the
-    answer: what a customer says after the agent's last words answers the leave-taking (« merci, au revoir »)."""
+    Most replies vouch only for a line the recogniser heard: a typed line says what it says, and one the model
+    cannot read there is not a question the customer answered. Those of ``replies.PROVE_THE_QUESTION`` vouch
+    for a typed line too. The agent must speak again after the answer: what a customer says after the agent's
+    last words answers the leave-taking (« merci, au revoir »)."""
     if not where:
         return None
     allowed = {s.idx for s in where}
@@ -271,13 +269,38 @@ def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -
     # An answer before the window's first line cannot follow one of its lines: those are not read at all.
     opens = min(s.start for s in where)
     for r in reversed([s for s in call.channel("customer") if s.start > opens]):
-        if max(call.reply_probability(r, k) for k in kinds) < replies.THRESHOLD:
+        said = max(kinds, key=lambda k: call.reply_probability(r, k))
+        if call.reply_probability(r, said) < replies.THRESHOLD:
             continue
         before = [s for s in agent if s.start < r.start and s.idx != r.idx]
         spoke_again = any(s.start > r.start and s.idx != r.idx for s in agent)
-        if before and spoke_again and before[-1].idx in allowed and before[-1].asr is not None:
-            return Hit(before[-1], act, call.act_probability(before[-1], act)), r
+        vouched = bool(before) and (before[-1].asr is not None or said in replies.PROVE_THE_QUESTION)
+        if vouched and spoke_again and before[-1].idx in allowed and not _echoes(r, before[-1]):
+            return Hit(before[-1], act, call.act_probability(before[-1], act)), r, said
     return None
+
+
+def _echoes(reply: Seg, line: Seg) -> bool:
+    """True when most words of the customer's ``reply`` repeat the agent's ``line``: a reference the agent
+    dictated, noted back (« je l'écris : S, T, quatre… »), answers nothing."""
+    said, heard = reply.nf.split(), set(line.nf.split())
+    return bool(said) and sum(w in heard for w in said) / len(said) >= ECHO_SHARE
+
+
+def _replied_confidence(call: Call, hit: Hit, reply: Seg, kind: str) -> tuple[float, Doubt]:
+    """How sure an act read from the customer's answer is, and why a human should hear it."""
+    inferred = f"détection déduite ({ACT_LABELS[hit.act]}) de la réponse du client {_quote(reply)}"
+    if kind in replies.PROVE_THE_QUESTION:
+        # The answer itself is the proof: as sure as the reply is read, and as well as both lines were heard.
+        p = call.reply_probability(reply, kind)
+        conf = 0.5 + 0.5 * (p - replies.THRESHOLD) / (1.0 - replies.THRESHOLD)
+        heard = [x for x in (reply.asr, hit.seg.asr) if x is not None]
+        at = hit.seg.start
+        return (min([conf, *heard]), Doubt(f"{inferred} à la ligne de l'agent {_quote(hit.seg)}", at,
+                                          heard=bool(heard) and min(heard) < conf))
+    # An act read from the customer's answer, not from the agent's words: a human confirms it.
+    return DOUBTFUL, Doubt(f"{inferred} : la ligne de l'agent {_quote(hit.seg)} est mal transcrite", hit.seg.start,
+                           heard=True)
 
 
 def _after_last(call: Call, params: dict, segs: list[Seg], acts: Sequence[str]) -> list[Seg]:

@@ -573,10 +573,11 @@ def train(examples: Sequence[Example], *, epochs: int = 100, l2: float = 1e-4, l
 
 
 def train_head(x: np.ndarray, examples: Sequence[Example], *, epochs: int = HEAD_EPOCHS, l2: float = HEAD_L2,
-               hidden: int = HEAD_HIDDEN, lr: float = HEAD_LR) -> DenseHead:
+               hidden: int = HEAD_HIDDEN, lr: float = HEAD_LR, labels: tuple[str, ...] = ACTS,
+               speaker_of: dict[str, str] | None = None) -> DenseHead:
     """Fit the embedding head on the rows of ``x`` (one embedding per example) with the n-grams' targets and
-    weights; deterministic (fixed seed, full batches)."""
-    y, sample_w = _targets(examples, ACTS, SPEAKER_OF)
+    weights (the acts by default); deterministic (fixed seed, full batches)."""
+    y, sample_w = _targets(examples, labels, SPEAKER_OF if speaker_of is None else speaker_of)
     mean, std = x.mean(0).astype(np.float32), (x.std(0) + 1e-6).astype(np.float32)
     xs = ((x - mean) / std).astype(np.float32)
     n, k = y.shape

@@ -1,14 +1,17 @@
 """Customer replies that show what the agent had just said: « non, ce sera tout, merci » answers a check for
-another need, whatever the agent's words were.
+another need, and « Dupuis, D, U, P, U, I, S » a request for the customer's name, whatever the agent's words.
 
 Speech recognition garbles an agent's closing question far more often than the customer's short answer to it
-(« Est-ce qu'il y a autre chose ? » heard as noise, « Non, je m'arrête là » heard right), so a criterion may
-accept the answer as a sign of the question (grid parameter ``answered_by``). A reply is read by its own line
-classifier (the hashed n-gram features and trainer of ``ccr.scoring.acts``, no sentence embedding), trained on
-``ccr/scoring/data/replies/bank.jsonl``: answers that need nothing more, and lookalikes that do not (a « non »
-to another question, « autre chose » that opens a new topic, « rien ne marche », a goodbye alone). The act
-bank's customer lines that carry an act (reasons, irritants, confirmations) are counter-examples too; those
-with no act are not, as the act bank leaves such answers unlabelled among them.
+(« Est-ce qu'il y a autre chose ? » heard as noise, « Non, je m'arrête là » heard right), and an agent asks
+who is calling in more ways than any model reads (« Et vous êtes… ? », « Avec qui ai-je le plaisir ? »), so a
+criterion may accept the answer as a sign of the question (grid parameter ``answered_by``). Replies are read
+by their own line classifier, built as the act model is (hashed n-grams averaged with a small network on the
+line's sentence embedding, which the act model has already computed for the same line), trained on
+``ccr/scoring/data/replies/bank.jsonl``: answers, and lookalikes that are not (a « non »
+to another question, « rien ne marche », a goodbye alone; a reference the agent dictated, noted back; an
+amount or a date of the problem). The act bank's customer lines that carry an act (reasons, irritants,
+confirmations) are counter-examples too; those with no act are not, as the act bank leaves such answers
+unlabelled among them.
 
 ``python -m scripts.train_replies`` writes ``ccr/scoring/data/replies/model.npz``.
 """
@@ -20,12 +23,18 @@ from pathlib import Path
 
 from ccr.scoring import acts
 from ccr.scoring.acts import ActModel, Example
+from ccr.scoring.encoder import default_encoder
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "replies"
 BANK_PATH = DATA_DIR / "bank.jsonl"
 MODEL_PATH = DATA_DIR / "model.npz"
-REPLIES = ("no_other_need",)
-REPLY_LABELS = {"no_other_need": "réponse du client qu'il n'a besoin de rien d'autre"}
+REPLIES = ("no_other_need", "gives_identity")
+REPLY_LABELS = {"no_other_need": "réponse du client qu'il n'a besoin de rien d'autre",
+                "gives_identity": "élément d'identification donné par le client"}
+# Replies that show the agent asked for them even where the agent's line was typed, not heard. A customer who
+# recites their name or contract number right after the agent spoke was asked for it, however the request
+# was put; « non, ça ira » follows many questions, so it only stands in for a line the recogniser garbled.
+PROVE_THE_QUESTION = frozenset({"gives_identity"})
 # The plain logistic decision, fixed before measuring: a reply stands in for a line nobody could read, so it
 # must be more likely than not.
 THRESHOLD = 0.5
@@ -64,8 +73,12 @@ def training_hash() -> str:
 
 
 def train(examples: list[Example], bank_hash: str = "") -> ActModel:
-    """Fit the reply classifier (one logistic regression per reply)."""
-    return acts.train(examples, labels=REPLIES, speaker_of=dict.fromkeys(REPLIES, "customer"), bank_hash=bank_hash)
+    """Fit the reply classifier as the act model is built: a logistic regression per reply on n-grams, and a
+    small network on the lines' sentence embeddings, averaged."""
+    speaker_of = dict.fromkeys(REPLIES, "customer")
+    ngram = acts.train(examples, labels=REPLIES, speaker_of=speaker_of, bank_hash=bank_hash)
+    x = default_encoder().embed([e.text for e in examples])
+    return ngram.with_head(acts.train_head(x, examples, labels=REPLIES, speaker_of=speaker_of))
 
 
 _loaded: list[ActModel | None] = []

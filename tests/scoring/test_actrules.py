@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring import acts
+from ccr.scoring import acts, replies
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml, validate_criterion
 from ccr.scoring.score import score_transcript
 
@@ -249,6 +249,37 @@ def test_on_typed_text_the_answer_does_not_stand_in_for_the_question():
     turns = [*GOOD[:8], MISHEARD_CHECK, ("customer", "Non merci, j'ai eu toutes les réponses qu'il me fallait."),
              GOOD[10]]
     assert item(score_transcript(call(*turns)), "conclusion")["verdict"] == "fail"
+
+
+# The agent asks who is calling in words the act model does not read as a request (probability about 0.01).
+UNREAD_REQUEST = ("agent", "Et je parle à… ?")
+
+
+def test_an_identifying_answer_shows_the_agent_asked_even_on_typed_text():
+    answer = "Gérard Lemarchand. L, E, M, A, R, C, H, A, N, D."
+    turns = [*GOOD[:2], UNREAD_REQUEST, ("customer", answer), *GOOD[4:]]
+    assert acts.line_acts(UNREAD_REQUEST[1], "agent").acts == frozenset()
+    c = item(score_transcript(call(*turns)), "identification")
+    assert c["verdict"] == "pass"
+    assert [e["text"] for e in c["evidence"]] == [UNREAD_REQUEST[1], answer]
+    without = [*GOOD[:2], UNREAD_REQUEST, ("customer", "Oui, je vous écoute."), *GOOD[4:]]
+    assert item(score_transcript(call(*without)), "identification")["verdict"] == "fail"
+
+
+def test_a_reference_the_agent_dictated_and_the_customer_notes_back_is_no_identification():
+    dictated = ("agent", "Pour la suite, gardez cette référence : B, K, trois, sept, deux, neuf.")
+    noted = ("customer", "Attendez, je le note : B, K, trois, sept, deux, neuf. Voilà.")
+    # The reply classifier alone takes the noted reference for an identifier: the echo is what rules it out.
+    assert replies.probability(noted[1], "gives_identity") >= replies.THRESHOLD
+    turns = [*GOOD[:2], ("agent", "Je regarde ce qui se passe."), *GOOD[4:7], dictated, noted, *GOOD[7:]]
+    c = item(score_transcript(call(*turns)), "identification")
+    assert c["verdict"] == "fail" and noted[1] not in [e["text"] for e in c["evidence"]]
+
+
+def test_a_name_given_unasked_when_the_call_opens_is_no_identification():
+    opening = ("customer", "Bonjour, Gérard Lemarchand, client chez vous, mon compteur d'eau s'emballe.")
+    turns = [GOOD[0], opening, ("agent", "Je regarde ce qui se passe."), *GOOD[4:]]
+    assert item(score_transcript(call(*turns)), "identification")["verdict"] == "fail"
 
 
 def test_a_grid_naming_an_unknown_reply_is_refused():

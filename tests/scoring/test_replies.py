@@ -6,9 +6,11 @@ import pytest
 
 from ccr.scoring import replies
 from ccr.scoring.acts import ActModelError
-from scripts.train_replies import precision_recall, read_heldout
+from scripts.train_replies import HELDOUT, precision_recall, read_heldout
 
-PRECISION_FLOOR, RECALL_FLOOR = 0.85, 0.7  # measured 0.881 and 0.740 when the model was shipped
+# Held-out floors, a little under what the shipped model measured (precision, recall at the bar of 0.5):
+# 0.931 / 0.810 for « nothing more », 0.938 / 0.849 for an identifying element.
+FLOORS = {"no_other_need": (0.9, 0.78), "gives_identity": (0.9, 0.8)}
 
 
 def test_the_shipped_model_was_trained_on_the_current_banks():
@@ -16,27 +18,46 @@ def test_the_shipped_model_was_trained_on_the_current_banks():
     assert model is not None
     assert model.bank_sha256 == replies.training_hash(), "retrain: python -m scripts.train_replies"
     assert model.acts == replies.REPLIES
+    assert model.head is not None, "replies are read by meaning too, not by letters alone"
 
 
-def test_held_out_replies_are_recognised_and_lookalikes_are_not():
-    lines = read_heldout()
+@pytest.mark.parametrize("reply", replies.REPLIES)
+def test_held_out_replies_are_recognised_and_lookalikes_are_not(reply):
+    lines = read_heldout(HELDOUT[reply])
     assert sum(t for _, t in lines) >= 80 and sum(not t for _, t in lines) >= 80
-    precision, recall = precision_recall(replies.default_model(), lines)
-    assert precision >= PRECISION_FLOOR and recall >= RECALL_FLOOR, (precision, recall)
+    precision, recall = precision_recall(replies.default_model(), lines, reply)
+    assert precision >= FLOORS[reply][0] and recall >= FLOORS[reply][1], (precision, recall)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("Non merci, vous avez répondu à tout ce que je voulais savoir.", True),
     ("Ah non, rien de plus, c'est parfait.", True),
     ("non c'est bon pour aujourd'hui merci madame", True),
-    pytest.param("Non, je n'ai toujours rien reçu dans ma boîte aux lettres.", False, marks=pytest.mark.xfail(
-        strict=True, reason="known gap: « non … rien » answering another question sits at the bar (0.52)")),
+    ("Non, je n'ai toujours rien reçu dans ma boîte aux lettres.", False),  # a « non … rien » to another question
     ("Si, justement, il y a encore le problème de la box.", False),
     ("J'ai tout débranché et rien ne s'allume.", False),
     ("Merci, bonne soirée à vous.", False),
 ])
 def test_lines_of_our_own(text, expected):
     assert (replies.probability(text, "no_other_need") >= replies.THRESHOLD) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Vasseur. Odile Vasseur, V, A, deux S, E, U, R.", True),
+    ("Alors mon numéro d'abonnée… attendez… c'est le quarante-sept, zéro huit, soixante et onze.", True),
+    ("Je suis née le quatorze juillet soixante-trois.", True),
+    ("c'est odile point vasseur arobase orange point fr", True),
+    ("Le contrat est au nom de ma fille, Inès Vasseur, c'est elle la titulaire.", True),
+    pytest.param("Je note, hein : K, L, six, six, zéro, deux. C'est bon, je l'ai.", False, marks=pytest.mark.xfail(
+        strict=True, reason="known gap: a reference noted back reads as an identifier; the scorer does not credit "
+        "it, as it repeats the agent's line (test_actrules)")),
+    ("On m'a débité soixante-quatre euros le trois du mois.", False),  # numbers of the problem
+    ("Mon numéro client ? Je ne l'ai pas sur moi, là.", False),
+    ("Le technicien, un certain Monsieur Roche, n'est jamais venu.", False),
+    ("Hm ?", False),
+])
+def test_identifying_elements_of_our_own(text, expected):
+    assert (replies.probability(text, "gives_identity") >= replies.THRESHOLD) is expected
 
 
 def test_a_bank_line_with_an_unknown_reply_is_refused(tmp_path):
