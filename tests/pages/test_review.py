@@ -344,7 +344,8 @@ def test_a_suspect_channel_check_warns_with_its_times_and_only_a_supervisor_may_
     at = run_page("pages/review.py", a.users[role], query={"call_id": str(cid)})
     assert not at.exception, [e.value for e in at.exception]
     (warning,) = [w for w in _warnings(at) if SWAP_WARNING in w]
-    assert "présentation et demande d'identification (00:00)" in warning and "(00:22)" in warning
+    assert "présentation (00:00)" in warning and "(00:22)" in warning
+    assert "demande d'identification et marque d'empathie (00:12)" in warning
     assert {"⏱ 00:00", "⏱ 00:12", "⏱ 00:22"} <= {b.label for b in at.button}  # the lines to listen to
     assert any("Canal du client : « Je procède tout de suite" in m.value for m in at.markdown)
     assert any(t.label == "Motif de l'inversion" for t in at.text_input) is form
