@@ -142,8 +142,11 @@ def hits(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> 
 
 def found_confidence(params: dict, hit: Hit) -> float:
     """How sure a found act is: 0.5 at its threshold, 1 at certainty."""
-    thr = act_threshold(params, hit.act, hit.seg)
-    return 0.5 + 0.5 * (hit.p - thr) / max(1e-6, 1.0 - thr)
+    return _above_bar(hit.p, act_threshold(params, hit.act, hit.seg))
+
+
+def _above_bar(p: float, bar: float) -> float:
+    return 0.5 + 0.5 * (p - bar) / max(1e-6, 1.0 - bar)
 
 
 def missing_confidence(params: dict, closest: Hit) -> float:
@@ -292,11 +295,9 @@ def _replied_confidence(call: Call, hit: Hit, reply: Seg, kind: str) -> tuple[fl
     inferred = f"détection déduite ({ACT_LABELS[hit.act]}) de la réponse du client {_quote(reply)}"
     if kind in replies.PROVE_THE_QUESTION:
         # The answer itself is the proof: as sure as the reply is read, and as well as both lines were heard.
-        p = call.reply_probability(reply, kind)
-        conf = 0.5 + 0.5 * (p - replies.THRESHOLD) / (1.0 - replies.THRESHOLD)
+        conf = _above_bar(call.reply_probability(reply, kind), replies.THRESHOLD)
         heard = [x for x in (reply.asr, hit.seg.asr) if x is not None]
-        at = hit.seg.start
-        return (min([conf, *heard]), Doubt(f"{inferred} à la ligne de l'agent {_quote(hit.seg)}", at,
+        return (min([conf, *heard]), Doubt(f"{inferred} à la ligne de l'agent {_quote(hit.seg)}", hit.seg.start,
                                           heard=bool(heard) and min(heard) < conf))
     # An act read from the customer's answer, not from the agent's words: a human confirms it.
     return DOUBTFUL, Doubt(f"{inferred} : la ligne de l'agent {_quote(hit.seg)} est mal transcrite", hit.seg.start,
