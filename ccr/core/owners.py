@@ -29,14 +29,25 @@ def pid_on_this_host(owner: str | None) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """True while process ``pid`` exists (one this user may not signal still counts as alive)."""
+    """True while process ``pid`` runs (one this user may not signal still counts); a zombie is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed worker whose parent died too is re-parented to PID 1, which in many containers never reaps
+    # it: it stays a zombie, answering signal 0, and its leases would wait for their expiry (15 min).
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc (not Linux) or the process just went: signal 0 has already answered
+    return state in ("Z", "X")
 
 
 def owner_is_dead(owner: str | None, *, this_process_too: bool = False) -> bool:

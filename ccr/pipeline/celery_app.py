@@ -71,7 +71,7 @@ def _build(url: str, settings: Settings) -> Celery:
         task_default_queue="asr",
         task_routes={TASK_OF_STAGE["asr"]: {"queue": "asr"}, TASK_OF_STAGE["score"]: {"queue": "score"}},
         task_serializer="json", accept_content=["json"],
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_s},
+        broker_transport_options=_transport_options(settings.broker_visibility_s),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         enable_utc=True,
@@ -90,6 +90,13 @@ def _build(url: str, settings: Settings) -> Celery:
         return run_purge(trigger="schedule").status  # the purge's lease row: one run across all replicas
 
     return app
+
+
+def _transport_options(visibility_s: int) -> dict[str, int]:
+    """Redis options: a dead worker's message comes back within about ``visibility_s`` plus half of it."""
+    # kombu's own sweep for such messages runs every 10 x 10 s: far later than a short visibility promises.
+    return {"visibility_timeout": visibility_s, "unacked_restore_throttle": 1,
+            "unacked_restore_interval": max(1, min(60, visibility_s // 2))}
 
 
 def __getattr__(name: str) -> Any:

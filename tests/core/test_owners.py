@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 from ccr.core import owners
 
@@ -36,6 +37,26 @@ def test_a_finished_process_is_dead_a_live_one_is_not():
     assert owners.owner_is_dead(f"{socket.gethostname()}:{pid}:w0")
     assert owners.pid_alive(os.getppid())
     assert not owners.owner_is_dead(f"{socket.gethostname()}:{os.getppid()}:w0")
+
+
+def test_a_zombie_is_dead():
+    """A killed process nobody reaps (PID 1 of many containers) still answers signal 0; its leases are free."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 120
+        while _state(proc.pid) != "Z":  # exited, not reaped: we hold off wait() on purpose
+            assert time.monotonic() < deadline, "le processus n'est jamais devenu zombie"
+            time.sleep(0.05)
+        os.kill(proc.pid, 0)  # the zombie still answers signal 0: the naive check would call it alive
+        assert not owners.pid_alive(proc.pid)
+        assert owners.owner_is_dead(f"{socket.gethostname()}:{proc.pid}:celery-1")
+    finally:
+        proc.wait(timeout=60)
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def test_this_process_counts_as_dead_only_when_asked():
