@@ -42,12 +42,19 @@ def pid_alive(pid: int) -> bool:
 
 
 def _zombie(pid: int) -> bool:
+    # No /proc (not Linux) or the process just went: signal 0 has already answered.
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] in ("Z", "X")
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, parent, process group...); None if unread."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
+            fields = f.read().rsplit(")", 1)[1].split()  # the name may hold spaces and ")": split after its last one
     except (OSError, IndexError):
-        return False  # no /proc (not Linux) or the process just went: signal 0 has already answered
-    return state in ("Z", "X")
+        return None
+    return fields or None
 
 
 def owner_is_dead(owner: str | None, *, this_process_too: bool = False) -> bool:

@@ -93,7 +93,7 @@ def _build(url: str, settings: Settings) -> Celery:
 
 
 def _transport_options(visibility_s: int) -> dict[str, int]:
-    """Redis options: a dead worker's message comes back within about ``visibility_s`` plus half of it."""
+    """Redis options: a dead worker's message comes back ``visibility_s`` after it was taken, plus at most a minute."""
     # kombu's own sweep for such messages runs every 10 x 10 s: far later than a short visibility promises.
     return {"visibility_timeout": visibility_s, "unacked_restore_throttle": 1,
             "unacked_restore_interval": max(1, min(60, visibility_s // 2))}

@@ -20,6 +20,7 @@ import pytest
 from sqlmodel import func, select
 
 from ccr.core import config, db
+from ccr.core.owners import proc_stat
 from tests import pg
 from tests.audiodata import cut_wav, offline_model_dir
 from tests.conftest import REPO, make_tenant
@@ -125,17 +126,14 @@ def _results(ids: dict[str, int]) -> dict[str, dict]:
     return out
 
 
+def _processes() -> dict[int, list[str]]:
+    """Every process of this machine and its ``/proc/PID/stat`` fields (state, parent, process group...)."""
+    stats = {int(e.name): proc_stat(int(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit()}
+    return {pid: fields for pid, fields in stats.items() if fields}
+
+
 def _group_pids(pgid: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:  # field 5 of /proc/PID/stat: the process group
-                pids.add(int(entry.name))
-    return pids
+    return {pid for pid, fields in _processes().items() if int(fields[2]) == pgid}  # fields[2]: the process group
 
 
 def _start_worker(name: str, env: dict, log_dir: Path) -> subprocess.Popen:
@@ -164,17 +162,12 @@ class _OrphansUnreaped:
         if not self.active:
             return
         self._prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-        for entry in Path("/proc").iterdir():  # the workers were waited for: zombies left are adopted orphans
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
+        for pid, fields in _processes().items():  # the workers were waited for: zombies left are adopted orphans
             if fields[0] == "Z" and int(fields[1]) == os.getpid():
                 try:
-                    os.waitpid(int(entry.name), os.WNOHANG)
+                    os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
-
 
 
 def _wait(predicate, timeout: float, what: str, workers=()) -> None:

@@ -86,4 +86,3 @@ def test_the_worker_process_stops_when_the_server_that_started_it_dies(migrated)
     finally:
         parent.kill()
     assert child_pid not in _heartbeat_pids()
-
