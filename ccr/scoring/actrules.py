@@ -40,6 +40,10 @@ HOLD_LOOKBACK_S = 20.0
 # passed in silence. Most calls already wait in « À revoir » for other reasons, so the queue barely grows.
 RUDE_REVIEW_BAND = 0.35
 DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
+# A reviewer is pointed at a few doubtful lines, likeliest first, not at one: the model's likeliest line is
+# often a polite lookalike while the impolite one sits just below it, and a reviewer who hears only the
+# lookalike validates a rude call.
+LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
 HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 ACT_LABELS = {
@@ -453,15 +457,24 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
             f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
             h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
+    # Zeroing a polite agent costs more than a late catch: doubtful lines are heard by a human instead.
+    band = float(p.get("review_band", RUDE_REVIEW_BAND))
+    doubtful = sorted((h for h in (best(call, p, [s], acts) for s in segs)
+                       if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band), key=lambda h: -h.p)
     if objected:
         h, reaction_seg = objected[0]
+        others = [d for d in doubtful if d.seg.idx != h.seg.idx][:LINES_TO_HEAR - 1]
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
-            f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})",
-            h.seg.start), must_review=True)
-    band = float(p.get("review_band", RUDE_REVIEW_BAND))
-    if near.seg is not None and near.p >= act_threshold(p, near.act, near.seg) - band:
-        # Zeroing a polite agent costs more than a late catch: a doubtful line is heard by a human instead.
+            f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})"
+            + (" ; aussi " + _lines_fr(others) if others else ""), h.seg.start), must_review=True)
+    if doubtful:
+        shown = doubtful[:LINES_TO_HEAR]
         return Outcome("pass", [], text, min(conf, DOUBTFUL), Doubt(
-            f"ligne à écouter : {_quote(near.seg)}, {ACT_LABELS[near.act]} possible", near.seg.start),
+            f"{'lignes' if len(shown) > 1 else 'ligne'} à écouter : {_lines_fr(shown)}", shown[0].seg.start),
                        must_review=True)
     return Outcome("pass", [], text, conf, doubt or _doubt_on(near.act, near.seg))
+
+
+def _lines_fr(found: Sequence[Hit]) -> str:
+    """Doubtful lines for a reviewer, each with the act it may carry, likeliest first."""
+    return " ; ".join(f"{_quote(h.seg)}, {ACT_LABELS[h.act]} possible" for h in found)
