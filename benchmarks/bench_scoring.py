@@ -63,6 +63,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
     per_tag: dict[str, list[int]] = {}
     rude = [0, 0]  # rude agents caught, rude agents in the set
     rude_heard = 0  # rude agents caught or sent to a human with the line to hear
+    rude_lines = load_rude_lines(directory)
+    rude_on_line = [0, 0, 0]  # (zeroed on the rude line, sent to review with it named, annotated rude calls)
     false_zero = [0, 0]  # polite calls zeroed, polite calls
     crit_total = crit_ok = 0
     per_crit: dict[str, list[int]] = {}
@@ -121,6 +123,14 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
                 rude[1] += 1
                 crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
                 rude_heard += crit.get("verdict") == "fail" or bool(crit.get("needs_review"))
+                marked = rude_lines.get(tr.get("call_id") or path.stem)
+                if marked is not None:
+                    rude_on_line[2] += 1
+                    if crit.get("verdict") == "fail":
+                        rude_on_line[0] += any(_segment_index(tr, e) in marked for e in crit.get("evidence", []))
+                    elif crit.get("needs_review"):
+                        reason = crit.get("review_reason", "")
+                        rude_on_line[1] += any(tr["segments"][i]["text"].strip() in reason for i in marked)
             else:
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
@@ -154,6 +164,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         "ms_max": max(times, default=0.0),
         "rude_caught": tuple(rude),
         "rude_heard": rude_heard,
+        "rude_on_line": tuple(rude_on_line),
         "polite_zeroed": tuple(false_zero),
         "per_tag": {k: (v[0], v[1]) for k, v in sorted(per_tag.items())},
         "mistakes": mistakes,
@@ -175,6 +186,15 @@ def load_evidence(directory: Path) -> dict[tuple[str, str], set[int]]:
             row = json.loads(line)
             out[(row["call_id"], row["criterion"])] = {i for idx in row["lines"].values() for i in idx}
     return out
+
+
+def load_rude_lines(directory: Path) -> dict[str, set[int]]:
+    """Hand-marked impolite agent lines of the rude calls: call id -> segment indices (empty without a file)."""
+    path = directory / "rude_lines.jsonl"
+    if not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {row["call_id"]: set(row["lines"]) for row in rows}
 
 
 def _segment_index(tr: dict, evidence: dict) -> int:
@@ -202,6 +222,10 @@ def print_report(name: str, r: dict, details: bool) -> None:
     if rude:
         print(f"  agents impolis repérés  : {caught}/{rude} ({100 * caught / rude:.0f} %) ; repérés ou envoyés "
               f"en revue : {r['rude_heard']}/{rude}")
+    zeroed_on, named, marked = r["rude_on_line"]
+    if marked:
+        print(f"  ligne impolie annotée   : mise à zéro sur elle {zeroed_on}/{marked} ; envoyée en revue en la "
+              f"citant {named}/{marked} ; ni l'un ni l'autre {marked - zeroed_on - named}/{marked}")
     if polite:
         print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100)")
     for name, (ok, total) in (("signalés « à vérifier »", r["flagged"]), ("non signalés", r["unflagged"])):

@@ -8,6 +8,7 @@ evaluated here, without running the benchmark, and must name something that exis
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,15 @@ def test_a_moved_file_is_caught(tmp_path):
     found = _path_constants(bench)
     assert found["DATA"] == tmp_path / "data" / "gone.json" and not found["DATA"].exists()
     assert found["HERE"] == tmp_path
+
+
+def test_the_hand_marked_rude_lines_are_agent_lines_of_exactly_the_rude_calls():
+    eval_dir = Path(__file__).resolve().parent / "fixtures" / "eval" / "public-d"
+    labels = [json.loads(x) for x in (eval_dir / "labels.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    marked = [json.loads(x) for x in (eval_dir / "rude_lines.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    assert {r["call_id"] for r in marked} == {r["call_id"] for r in labels if r["criteria"]["politesse"] == "fail"}
+    for row in marked:
+        segments = json.loads((eval_dir / "transcripts" / f"{row['call_id']}.json").read_text(encoding="utf-8"))[
+            "segments"]
+        assert row["lines"] and all(segments[i]["speaker"] == "agent" for i in row["lines"])
+        assert [segments[i]["text"] for i in row["lines"]] == row["texts"]
