@@ -38,6 +38,21 @@ LOOP_COMPRESSION_RATIO = 2.4
 NO_ACTS = LineActs(frozenset(), {})
 
 
+# Vocal fillers and interjections. A line made of nothing else (« Hm. », « Ah bon. », « Bon. ») holds the
+# floor or reacts; it greets, asks, closes or answers nothing. The classifiers learnt from lines with words
+# in them and still lean one way or the other on two letters (« Hm. » read as a name given, « Bon. » as a
+# leave-taking), so such a line carries no agent act and is no customer reply. The customer's own acts keep
+# reading it: « hm hm » may well confirm a reformulation.
+FILLERS = frozenset({"hm", "hmm", "hum", "mm", "mmh", "mmm", "euh", "heu", "hein", "ah", "oh", "eh", "bah", "ben",
+                     "bon", "ouf", "tiens", "bref"})
+
+
+def only_fillers(text: str) -> bool:
+    """True when ``text`` has words and every one is a vocal filler or interjection (:data:`FILLERS`)."""
+    words = normalize(text).split()
+    return bool(words) and all(w in FILLERS for w in words)
+
+
 def is_recognition_loop(text: str) -> bool:
     """True when ``text`` compresses like a speech recogniser stuck repeating itself, not like speech."""
     raw = text.encode("utf-8")
@@ -194,8 +209,8 @@ class Call:
             speaker = seg.speaker
             if speaker == "inconnu" and seg.idx == 0:
                 speaker = "agent"  # the agent picks up and speaks first
-            self._acts[seg.idx] = (NO_ACTS if is_recognition_loop(seg.text)
-                                   else line_acts(seg.text, speaker, heard=seg.asr is not None))
+            empty = is_recognition_loop(seg.text) or (speaker == "agent" and only_fillers(seg.text))
+            self._acts[seg.idx] = NO_ACTS if empty else line_acts(seg.text, speaker, heard=seg.asr is not None)
         return self._acts[seg.idx]
 
     def act_probability(self, seg: Seg, act: str) -> float:
@@ -207,7 +222,7 @@ class Call:
 
     def reply_probability(self, seg: Seg, reply: str) -> float:
         """Probability that ``seg`` is the customer's ``reply`` (:mod:`ccr.scoring.replies`); 0 on agent lines."""
-        if self.likely_speaker(seg) == "agent" or is_recognition_loop(seg.text):
+        if self.likely_speaker(seg) == "agent" or is_recognition_loop(seg.text) or only_fillers(seg.text):
             return 0.0
         key = (seg.idx, reply)
         if key not in self._replies:
