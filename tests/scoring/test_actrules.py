@@ -267,6 +267,8 @@ MISHEARD_CHECK = ("agent", "Émile ôte chaussure pour la fer, mon sieur ?")
     ("Non merci, j'ai eu toutes les réponses qu'il me fallait.", True),
     ("Non, je n'ai toujours pas reçu le courrier de confirmation.", False),  # a « non » to something else
     ("Merci pour votre aide, bonne fin de journée.", False),  # thanks alone answer no question
+    ("Bah bon.", False),  # interjections answer nothing
+    ("Bon bon.", False),
 ])
 def test_a_misheard_check_for_another_need_is_read_in_the_customers_answer(answer, credited):
     turns = [*GOOD[:8], MISHEARD_CHECK, ("customer", answer), GOOD[10]]
@@ -316,6 +318,21 @@ def test_a_name_given_unasked_when_the_call_opens_is_no_identification():
     opening = ("customer", "Bonjour, Gérard Lemarchand, client chez vous, mon compteur d'eau s'emballe.")
     turns = [GOOD[0], opening, ("agent", "Je regarde ce qui se passe."), *GOOD[4:]]
     assert item(score_transcript(call(*turns)), "identification")["verdict"] == "fail"
+
+
+@pytest.mark.parametrize("filler", ["Hm.", "Mmh...", "Euh... hein ?"])
+def test_a_filler_from_the_customer_shows_no_question_was_asked(filler):
+    # Two letters leave the reply classifier guessing from its bank's balance; a grunt gives no name.
+    turns = [*GOOD[:2], ("agent", "Je regarde ce qui se passe."), ("customer", filler), *GOOD[4:]]
+    c = item(score_transcript(call(*turns)), "identification")
+    assert c["verdict"] == "fail" and filler not in [e["text"] for e in c["evidence"]]
+
+
+@pytest.mark.parametrize("last", ["Bon.", "Ben... bon.", "Ah."])
+def test_a_filler_as_the_agents_last_words_is_no_leave_taking(last):
+    c = item(score_transcript(call(*GOOD[:10], ("agent", last))), "conclusion")
+    assert c["verdict"] == "fail" and last not in [e["text"] for e in c["evidence"]]
+    assert item(score_transcript(call(*GOOD)), "conclusion")["verdict"] == "pass"
 
 
 def test_a_grid_naming_an_unknown_reply_is_refused():

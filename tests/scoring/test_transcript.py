@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ccr.scoring.transcript import LOOP_COMPRESSION_RATIO, Call, is_recognition_loop, validate_transcript
+from ccr.scoring.transcript import (
+    LOOP_COMPRESSION_RATIO,
+    Call,
+    is_recognition_loop,
+    only_fillers,
+    validate_transcript,
+)
 from ccr.speech import transcription
 
 
@@ -96,3 +102,13 @@ def test_a_speaker_confidence_outside_0_1_is_refused_in_french(bad):
 
     with pytest.raises(InvalidInput, match="speaker_confidence"):
         validate_transcript(_separated(bad))
+
+
+@pytest.mark.parametrize(("text", "empty"), [
+    ("Hm.", True), ("Ah bon ?", True), ("Euh... ben, bon.", True), ("HEIN ?!", True),
+    ("", False), ("...", False),  # nothing said is not a filler either
+    ("Non.", False), ("Oui.", False), ("Allô ?", False),  # short, but they answer or greet
+    ("Bon, au revoir.", False), ("Durand.", False), ("Ah, c'est noté.", False),
+])
+def test_a_line_of_fillers_alone_is_told_from_a_short_line_with_words(text, empty):
+    assert only_fillers(text) is empty
