@@ -222,11 +222,11 @@ class Call:
 
     def reply_probability(self, seg: Seg, reply: str) -> float:
         """Probability that ``seg`` is the customer's ``reply`` (:mod:`ccr.scoring.replies`); 0 on agent lines."""
-        if self.likely_speaker(seg) == "agent" or is_recognition_loop(seg.text) or only_fillers(seg.text):
+        if self.likely_speaker(seg) == "agent" or is_recognition_loop(seg.text):
             return 0.0
         key = (seg.idx, reply)
         if key not in self._replies:
-            self._replies[key] = replies.probability(seg.text, reply)
+            self._replies[key] = 0.0 if only_fillers(seg.text) else replies.probability(seg.text, reply)
         return self._replies[key]
 
     def likely_speaker(self, seg: Seg) -> str:
