@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ccr.core.errors import InvalidInput
+from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import replies
 from ccr.scoring.acts import ACTS, RUDE_ACTS, default_model
@@ -319,10 +320,10 @@ def _where_fr(c, at_end: dict, missing: dict) -> str:
         n = max(int(at_end[g]) for g in missing if g in at_end)
         return "dans le dernier tour de parole de l'agent" if n == 1 else f"dans les {n} derniers tours de l'agent"
     if c.window_end_s is not None:
-        return f"dans les {c.window_end_s:g} premières secondes"
+        return f"dans les {fr_number(c.window_end_s, trim=True)} premières secondes"
     if c.params.get("last_fraction"):
-        return f"dans la dernière partie de l'appel ({float(c.params['last_fraction']):.0%} finaux)".replace(
-            "%", " %")
+        share = fr_number(float(c.params["last_fraction"]) * 100, 0, unit="%")
+        return f"dans la dernière partie de l'appel ({share} finaux)"
     if c.params.get("after_customer"):
         return "après la première prise de parole du client"
     return "dans l'appel"
@@ -387,12 +388,13 @@ def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
 def _hold(c, call: Call) -> Outcome:
     p = c.params
     min_gap = float(p.get("min_gap_s", 10))
+    longer_than = fr_number(min_gap, trim=True, unit="s")
     lookback = float(p.get("lookback_s", HOLD_LOOKBACK_S))
     announce = act_names(p.get("announce", ["hold_announce"]), f"Critère « {c.id} », annonce")
     thanks = act_names(p.get("thanks", ["hold_thanks"]), f"Critère « {c.id} », remerciement")
     gaps = call.gaps(min_gap)
     if not gaps:
-        return Outcome("na", [], f"{c.label} : aucun silence de plus de {min_gap:g} s, critère sans objet.")
+        return Outcome("na", [], f"{c.label} : aucun silence de plus de {longer_than}, critère sans objet.")
     agent = call.channel(c.speaker)
     evidence: list[Seg] = []
     problems: list[str] = []
@@ -410,7 +412,7 @@ def _hold(c, call: Call) -> Outcome:
                 confidences.append((conf, doubt or _doubt_on(near.act, near.seg)))
         evidence += [ann[-1].seg] if ann else before[-1:]
         evidence += after
-        where = f"silence de {g1 - g0:.1f} s à {clock(g0)}"
+        where = f"silence de {fr_number(g1 - g0, unit='s')} à {clock(g0)}"
         if not ann and not thx:
             problems.append(f"{where} ni annoncé ni suivi d'un remerciement")
         elif not ann:
@@ -420,7 +422,7 @@ def _hold(c, call: Call) -> Outcome:
     conf, doubt = min(confidences, key=lambda x: x[0])
     if problems:
         return Outcome("fail", evidence, f"{c.label} : " + " ; ".join(problems) + ".", conf, doubt)
-    return Outcome("pass", evidence, f"{c.label} : chaque silence de plus de {min_gap:g} s est annoncé puis le "
+    return Outcome("pass", evidence, f"{c.label} : chaque silence de plus de {longer_than} est annoncé puis le "
                    "client est remercié à la reprise.", conf, doubt)
 
 

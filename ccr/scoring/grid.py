@@ -40,7 +40,15 @@ METHODS = {
 }
 METRICS = ("duration_s", "longest_silence_s", "agent_talk_ratio", "customer_talk_ratio", "agent_words",
            "customer_words", "segments")
+# How a supervisor reads each measure: its French name and unit ("%" for the ratios, stored as fractions).
+METRIC_LABELS = {
+    "duration_s": ("durée de l'appel", "s"), "longest_silence_s": ("plus long silence", "s"),
+    "agent_talk_ratio": ("part de parole de l'agent", "%"), "customer_talk_ratio": ("part de parole du client", "%"),
+    "agent_words": ("mots de l'agent", ""), "customer_words": ("mots du client", ""),
+    "segments": ("prises de parole", ""),
+}
 METRIC_OPS = ("<", "<=", ">", ">=", "==", "!=")
+OP_SIGNS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 # Grid and criterion ids are slugs (they key stored rows and evaluation results): lowercase, digits, - and _.
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 

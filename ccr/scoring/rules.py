@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 
 from ccr.core.errors import InvalidInput
+from ccr.core.formats import fr_number
 from ccr.core.textnorm import match_form, normalize, stems
 from ccr.scoring import actrules, categories, reliability
 from ccr.scoring.evaluation import compute_score, recommendations, review_reasons
-from ccr.scoring.grid import Criterion, Grid, Taxonomy
+from ccr.scoring.grid import METRIC_LABELS, OP_SIGNS, Criterion, Grid, Taxonomy
 from ccr.scoring.lexicon import DEFAULT_FUZZY, compile_lexicon, count_cues, find_in, match_text
 from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_order
 
@@ -151,7 +152,7 @@ def _threshold(c: Criterion) -> float:
 
 
 def _quote(s: Seg) -> str:
-    return f"« {s.text.strip()} » ({s.start:.1f} s)"
+    return f"« {s.text.strip()} » ({fr_number(s.start, unit='s')})"
 
 
 def _method_phrases(c: Criterion, call: Call, segs: list[Seg]) -> Outcome:
@@ -214,7 +215,7 @@ def _revealed_by_reply(c: Criterion, call: Call, reply: dict) -> Seg | None:
 
 def _window_fr(c: Criterion) -> str:
     if c.window_end_s is not None:
-        return f" dans les {c.window_end_s:g} premières secondes"
+        return f" dans les {fr_number(c.window_end_s, trim=True)} premières secondes"
     return ""
 
 
@@ -293,11 +294,12 @@ def _method_hold(c: Criterion, call: Call) -> Outcome:
     p = c.params
     thr = _threshold(c)
     min_gap = float(p.get("min_gap_s", 10))
+    longer_than = fr_number(min_gap, trim=True, unit="s")
     lookback = float(p.get("lookback_s", 20))
     ntok = int(p.get("lookahead_tokens", 14))
     gaps = call.gaps(min_gap)
     if not gaps:
-        return Outcome("na", [], f"{c.label} : aucun silence de plus de {min_gap:g} s, critère sans objet.")
+        return Outcome("na", [], f"{c.label} : aucun silence de plus de {longer_than}, critère sans objet.")
     agent = call.channel(c.speaker)
     ann_lex = compile_lexicon(tuple(p["announce"]))
     thx_lex = compile_lexicon(tuple(p["thanks"]))
@@ -314,7 +316,7 @@ def _method_hold(c: Criterion, call: Call) -> Outcome:
         thanked = bool(after) and match_text(thx_lex, head_mf, head_st, thr)[1] is not None
         evidence += [ann] if ann else before[-1:]
         evidence += after[:1]
-        where = f"silence de {g1 - g0:.1f} s à {g0:.1f} s"
+        where = f"silence de {fr_number(g1 - g0, unit='s')} à {fr_number(g0, unit='s')}"
         if ann is None and not thanked:
             problems.append(f"{where} ni annoncé ni suivi d'un remerciement")
         elif ann is None:
@@ -323,7 +325,7 @@ def _method_hold(c: Criterion, call: Call) -> Outcome:
             problems.append(f"{where} annoncé mais sans remerciement à la reprise")
     if problems:
         return Outcome("fail", evidence, f"{c.label} : " + " ; ".join(problems) + ".")
-    return Outcome("pass", evidence, f"{c.label} : chaque silence de plus de {min_gap:g} s est annoncé puis "
+    return Outcome("pass", evidence, f"{c.label} : chaque silence de plus de {longer_than} est annoncé puis "
                    "le client est remercié à la reprise.")
 
 
@@ -358,7 +360,10 @@ def _method_metric(c: Criterion, call: Call) -> Outcome:
     p = c.params
     value = call_metrics(call)[p["metric"]]
     ok = _OPS[p["op"]](value, float(p["value"]))
-    text = f"{c.label} : {p['metric']} = {value:.2f} (condition {p['op']} {p['value']})."
+    name, unit = METRIC_LABELS[p["metric"]]
+    scale, digits = (100.0, 0) if unit == "%" else (1.0, 1 if unit else 0)
+    shown, bar = (fr_number(v * scale, digits, trim=True, unit=unit) for v in (value, float(p["value"])))
+    text = f"{c.label} : {name} {shown} (attendu {OP_SIGNS[p['op']]} {bar})."
     return Outcome("pass" if ok else "fail", [], text)
 
 

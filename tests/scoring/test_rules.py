@@ -41,7 +41,21 @@ def test_a_metric_criterion_compares_a_measure_and_says_so():
                   params={"metric": "longest_silence_s", "op": "<=", "value": 10})
     out = rules.evaluate_criterion(c, _call(), [])
     assert (out.verdict, out.evidence) == ("fail", [])
-    assert out.explanation == "Silences : longest_silence_s = 13.00 (condition <= 10)."
+    assert out.explanation == "Silences : plus long silence 13\u00a0s (attendu ≤ 10\u00a0s)."
+
+
+def test_a_ratio_is_explained_as_a_french_percentage():
+    c = Criterion(id="ecoute", label="Écoute", weight=10, method="metric",
+                  params={"metric": "agent_talk_ratio", "op": "<", "value": 0.5})
+    out = rules.evaluate_criterion(c, _call(), [])
+    assert out.verdict == "fail"  # the agent speaks 6.5 s of 10
+    assert out.explanation == "Écoute : part de parole de l'agent 65\u00a0% (attendu < 50\u00a0%)."
+
+
+def test_a_silence_is_told_with_a_decimal_comma():
+    c = default_grid().criterion("attente")
+    out = rules.evaluate_criterion(c, _call(), [])
+    assert (out.verdict, out.explanation.split(" à ")[0]) == ("fail", "Gestion des mises en attente : silence de 13,0\u00a0s")
 
 
 def test_an_unknown_method_is_refused_in_french():
