@@ -25,6 +25,10 @@ from ccr.scoring.grid import METRIC_LABELS, OP_SIGNS, Criterion, Grid, Taxonomy
 from ccr.scoring.lexicon import DEFAULT_FUZZY, compile_lexicon, count_cues, find_in, match_text
 from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_order
 
+# A customer line read as this share of an irritant's bar still voices it when the agent answers it with empathy:
+# lowered alone, the bars found 57 false irritants on the tuning calls for 8 true ones; with the agent's
+# acknowledgement, 4 true ones and no false one.
+ACKNOWLEDGED_SHARE = 0.7
 CATEGORY_HEAD_MIN_TOKENS = 6  # the customer's first full sentence states the reason for calling
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
 # Cue weights by where they are said: the opening request states the reason, the agent's later words echo it,
@@ -374,18 +378,36 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
     """(label, segment) pairs of customer irritants, in time order (customer channel only).
 
     An irritant tied to a dialogue act is recognised by the act model, which reads negation (« ce n'est
-    pas la première fois » is a repeated contact, « c'est la première fois » is not); one without an act
-    is found by its phrases."""
+    pas la première fois » is a repeated contact, « c'est la première fois » is not), or nearly recognised
+    and answered by the agent with empathy; one without an act is found by its phrases."""
     cust = call.channel("customer")
     out = []
     for irr in taxonomy.irritants:
         if irr.act:
-            out.extend((irr.id, s) for s in cust
-                       if call.act_probability(s, irr.act) >= actrules.act_threshold({}, irr.act, s))
+            out.extend((irr.id, s) for s in cust if _irritant_line(call, s, irr.act))
         else:
             out.extend((irr.id, s) for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold))
     out.sort(key=lambda x: (x[1].start, x[0]))
     return out
+
+
+def _irritant_line(call: Call, seg: Seg, act: str) -> bool:
+    """Whether the customer line ``seg`` voices the irritant ``act``: clearly enough on its own, or nearly so
+    and answered by the agent with empathy, the agent's reaction telling how the line was meant."""
+    p = call.act_probability(seg, act)
+    bar = actrules.act_threshold({}, act, seg)
+    if p >= bar:
+        return True
+    if p < ACKNOWLEDGED_SHARE * bar:
+        return False
+    reply = _agent_reply(call, seg)
+    return reply is not None and call.act_probability(reply, "empathy") >= actrules.act_threshold({}, "empathy", reply)
+
+
+def _agent_reply(call: Call, seg: Seg) -> Seg | None:
+    """The agent's first line after ``seg``, when it comes within the next two lines of the call."""
+    later = [s for s in in_time_order(call.segs) if s.start > seg.start and s.idx != seg.idx][:2]
+    return next((s for s in later if call.likely_speaker(s) == "agent"), None)
 
 
 def detect_category(call: Call, taxonomy: Taxonomy) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring import rules
+from ccr.scoring import acts, rules
 from ccr.scoring.grid import Criterion, default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
@@ -68,3 +68,45 @@ def test_the_category_is_decided_from_the_customer_s_request():
     category, line = rules.category_verdict(_call(), default_taxonomy())
     assert category == rules.detect_category(_call(), default_taxonomy()) == "facturation"
     assert line is not None and line.speaker == "customer"
+
+
+LONG_WAIT = "Franchement, ça commence à faire long, cette histoire."
+
+
+def _waiting_call(reply: str) -> Call:
+    return Call.from_transcript(validate_transcript({"call_id": "t-ack", "duration_s": 20.0, "segments": [
+        {"speaker": "agent", "start": 0.5, "end": 3.0, "text": "Bonjour, service client Vélia, Bastien à l'appareil."},
+        {"speaker": "customer", "start": 3.5, "end": 6.0, "text": "Bonjour, c'est pour ma commande de chaises."},
+        {"speaker": "customer", "start": 6.5, "end": 9.0, "text": LONG_WAIT},
+        {"speaker": "agent", "start": 9.5, "end": 13.0, "text": reply},
+    ]}))
+
+
+@pytest.fixture
+def wait_bar():
+    """A setter installing the shipped model with the waiting irritant's bar placed so the line reads at a
+    given share of it (the other irritants out of reach)."""
+    model = acts.default_model()
+    p = float(model.probabilities(LONG_WAIT)[acts.ACTS.index("irritant_wait")])
+    others = {a: 0.999 for a in acts.ACTS if a.startswith("irritant_") and a != "irritant_wait"}
+
+    def at_share(share: float) -> None:
+        acts.install_model(model.with_thresholds({**others, "irritant_wait": p / share}))
+    yield at_share
+    acts.install_model(None)
+
+
+def test_a_nearly_recognised_irritant_counts_once_the_agent_answers_it_with_empathy(wait_bar):
+    wait_bar(0.85)
+    taxonomy = default_taxonomy()
+    acknowledged = rules.detect_irritants(_waiting_call("Je comprends, je suis vraiment navrée pour ce contretemps."),
+                                          taxonomy)
+    assert [(label, s.text) for label, s in acknowledged] == [("attente_delai", LONG_WAIT)]
+    # The same words answered with a plain question stay under the bar: the agent's reply is the only witness.
+    assert rules.detect_irritants(_waiting_call("Quel est votre numéro de client ?"), taxonomy) == []
+
+
+def test_empathy_does_not_turn_a_line_far_from_the_bar_into_an_irritant(wait_bar):
+    wait_bar(0.5)
+    call = _waiting_call("Je comprends, je suis vraiment navrée pour ce contretemps.")
+    assert rules.detect_irritants(call, default_taxonomy()) == []
