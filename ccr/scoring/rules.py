@@ -381,27 +381,33 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
     pas la première fois » is a repeated contact, « c'est la première fois » is not), or nearly recognised
     and answered by the agent with empathy; one without an act is found by its phrases."""
     cust = call.channel("customer")
+    kinds = [irr.act for irr in taxonomy.irritants if irr.act]
+    vouched = {s.idx: _acknowledged_irritant(call, s, kinds) for s in cust}
     out = []
     for irr in taxonomy.irritants:
         if irr.act:
-            out.extend((irr.id, s) for s in cust if _irritant_line(call, s, irr.act))
+            out.extend((irr.id, s) for s in cust if call.act_probability(s, irr.act)
+                       >= actrules.act_threshold({}, irr.act, s) or vouched[s.idx] == irr.act)
         else:
             out.extend((irr.id, s) for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold))
     out.sort(key=lambda x: (x[1].start, x[0]))
     return out
 
 
-def _irritant_line(call: Call, seg: Seg, act: str) -> bool:
-    """Whether the customer line ``seg`` voices the irritant ``act``: clearly enough on its own, or nearly so
-    and answered by the agent with empathy, the agent's reaction telling how the line was meant."""
-    p = call.act_probability(seg, act)
-    bar = actrules.act_threshold({}, act, seg)
-    if p >= bar:
-        return True
-    if p < ACKNOWLEDGED_SHARE * bar:
-        return False
+def _acknowledged_irritant(call: Call, seg: Seg, kinds: list[str]) -> str | None:
+    """The irritant act the customer line ``seg`` nearly carries and the agent answers with empathy, the agent's
+    reaction telling how the line was meant; None when the line carries none clearly enough to need it.
+
+    One reply vouches for one irritant: the likeliest of those the line does not already voice clearly."""
+    share = {a: call.act_probability(seg, a) / max(actrules.act_threshold({}, a, seg), 1e-6) for a in kinds}
+    near = [a for a in kinds if ACKNOWLEDGED_SHARE <= share[a] < 1.0]
+    if not near:
+        return None
+    top = max(near, key=share.get)
     reply = _agent_reply(call, seg)
-    return reply is not None and call.act_probability(reply, "empathy") >= actrules.act_threshold({}, "empathy", reply)
+    if reply is None or call.act_probability(reply, "empathy") < actrules.act_threshold({}, "empathy", reply):
+        return None
+    return top
 
 
 def _agent_reply(call: Call, seg: Seg) -> Seg | None:

@@ -83,30 +83,42 @@ def _waiting_call(reply: str) -> Call:
 
 
 @pytest.fixture
-def wait_bar():
-    """A setter installing the shipped model with the waiting irritant's bar placed so the line reads at a
-    given share of it (the other irritants out of reach)."""
+def bars_at():
+    """A setter installing the shipped model with irritant bars placed so the line reads at the given share of
+    each (``{act: share}``); the irritants not named are out of reach."""
     model = acts.default_model()
-    p = float(model.probabilities(LONG_WAIT)[acts.ACTS.index("irritant_wait")])
-    others = {a: 0.999 for a in acts.ACTS if a.startswith("irritant_") and a != "irritant_wait"}
+    probs = model.probabilities(LONG_WAIT)
 
-    def at_share(share: float) -> None:
-        acts.install_model(model.with_thresholds({**others, "irritant_wait": p / share}))
-    yield at_share
+    def at_shares(shares: dict[str, float]) -> None:
+        bars = {a: 0.999 for a in acts.ACTS if a.startswith("irritant_")}
+        bars.update({a: float(probs[acts.ACTS.index(a)]) / share for a, share in shares.items()})
+        acts.install_model(model.with_thresholds(bars))
+    yield at_shares
     acts.install_model(None)
 
 
-def test_a_nearly_recognised_irritant_counts_once_the_agent_answers_it_with_empathy(wait_bar):
-    wait_bar(0.85)
-    taxonomy = default_taxonomy()
-    acknowledged = rules.detect_irritants(_waiting_call("Je comprends, je suis vraiment navrée pour ce contretemps."),
-                                          taxonomy)
-    assert [(label, s.text) for label, s in acknowledged] == [("attente_delai", LONG_WAIT)]
+EMPATHY = "Je comprends, je suis vraiment navrée pour ce contretemps."
+
+
+def _labels(call: Call) -> list[tuple[str, str]]:
+    return [(label, s.text) for label, s in rules.detect_irritants(call, default_taxonomy())]
+
+
+def test_a_nearly_recognised_irritant_counts_once_the_agent_answers_it_with_empathy(bars_at):
+    bars_at({"irritant_wait": 0.85})
+    assert _labels(_waiting_call(EMPATHY)) == [("attente_delai", LONG_WAIT)]
     # The same words answered with a plain question stay under the bar: the agent's reply is the only witness.
-    assert rules.detect_irritants(_waiting_call("Quel est votre numéro de client ?"), taxonomy) == []
+    assert _labels(_waiting_call("Quel est votre numéro de client ?")) == []
 
 
-def test_empathy_does_not_turn_a_line_far_from_the_bar_into_an_irritant(wait_bar):
-    wait_bar(0.5)
-    call = _waiting_call("Je comprends, je suis vraiment navrée pour ce contretemps.")
-    assert rules.detect_irritants(call, default_taxonomy()) == []
+def test_empathy_does_not_turn_a_line_far_from_the_bar_into_an_irritant(bars_at):
+    bars_at({"irritant_wait": 0.5})
+    assert _labels(_waiting_call(EMPATHY)) == []
+
+
+def test_one_empathetic_reply_vouches_for_one_irritant_the_likeliest_not_yet_clear(bars_at):
+    bars_at({"irritant_wait": 0.85, "irritant_discontent": 0.8})
+    assert _labels(_waiting_call(EMPATHY)) == [("attente_delai", LONG_WAIT)]
+    # A customer may voice two irritants in one breath: the clear one counts alone, the reply vouches for the other.
+    bars_at({"irritant_wait": 0.85, "irritant_discontent": 1.1, "irritant_repeat": 0.75})
+    assert _labels(_waiting_call(EMPATHY)) == [("attente_delai", LONG_WAIT), ("mecontentement", LONG_WAIT)]
