@@ -122,3 +122,14 @@ def test_one_empathetic_reply_vouches_for_one_irritant_the_likeliest_not_yet_cle
     # A customer may voice two irritants in one breath: the clear one counts alone, the reply vouches for the other.
     bars_at({"irritant_wait": 0.85, "irritant_discontent": 1.1, "irritant_repeat": 0.75})
     assert _labels(_waiting_call(EMPATHY)) == [("attente_delai", LONG_WAIT), ("mecontentement", LONG_WAIT)]
+
+
+def test_an_acknowledged_irritant_is_reported_in_the_customer_s_words_and_the_empathy_is_credited(bars_at):
+    bars_at({"irritant_wait": 0.85})
+    call = _waiting_call(EMPATHY)
+    tr = {"call_id": "t-ack", "duration_s": call.duration,
+          "segments": [{"speaker": s.speaker, "start": s.start, "end": s.end, "text": s.text} for s in call.segs]}
+    ev = score_transcript(tr)
+    assert [(i["label"], i["text"]) for i in ev["irritants"]] == [("attente_delai", LONG_WAIT)]
+    empathy = next(c for c in ev["criteria"] if c["id"] == "empathie")
+    assert empathy["verdict"] == "pass" and [e["text"] for e in empathy["evidence"]] == [EMPATHY]
