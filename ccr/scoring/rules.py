@@ -396,7 +396,7 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
 
 def _acknowledged_irritant(call: Call, seg: Seg, kinds: list[str]) -> str | None:
     """The irritant act the customer line ``seg`` nearly carries and the agent answers with empathy, the agent's
-    reaction telling how the line was meant; None when the line carries none clearly enough to need it.
+    reaction telling how the line was meant; None when no irritant is that near or the agent shows no empathy.
 
     One reply vouches for one irritant: the likeliest of those the line does not already voice clearly."""
     share = {a: call.act_probability(seg, a) / max(actrules.act_threshold({}, a, seg), 1e-6) for a in kinds}
