@@ -382,38 +382,34 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
     and answered by the agent with empathy; one without an act is found by its phrases."""
     cust = call.channel("customer")
     kinds = [irr.act for irr in taxonomy.irritants if irr.act]
-    vouched = {s.idx: _acknowledged_irritant(call, s, kinds) for s in cust}
+    voiced = {s.idx: _voiced_irritants(call, s, kinds) for s in cust}
     out = []
     for irr in taxonomy.irritants:
         if irr.act:
-            out.extend((irr.id, s) for s in cust if call.act_probability(s, irr.act)
-                       >= actrules.act_threshold({}, irr.act, s) or vouched[s.idx] == irr.act)
+            out.extend((irr.id, s) for s in cust if irr.act in voiced[s.idx])
         else:
             out.extend((irr.id, s) for s, _, _ in find_in(cust, irr.phrases, taxonomy.fuzzy_threshold))
     out.sort(key=lambda x: (x[1].start, x[0]))
     return out
 
 
-def _acknowledged_irritant(call: Call, seg: Seg, kinds: list[str]) -> str | None:
-    """The irritant act the customer line ``seg`` nearly carries and the agent answers with empathy, the agent's
-    reaction telling how the line was meant; None when no irritant is that near or the agent shows no empathy.
+def _voiced_irritants(call: Call, seg: Seg, kinds: list[str]) -> set[str]:
+    """The irritant acts the customer line ``seg`` voices: those it carries clearly, plus the one it nearly
+    carries when the agent answers it with empathy, the agent's reaction telling how the line was meant.
 
     One reply vouches for one irritant: the likeliest of those the line does not already voice clearly."""
-    share = {a: call.act_probability(seg, a) / max(actrules.act_threshold({}, a, seg), 1e-6) for a in kinds}
-    near = [a for a in kinds if ACKNOWLEDGED_SHARE <= share[a] < 1.0]
-    if not near:
-        return None
-    top = max(near, key=share.get)
-    reply = _agent_reply(call, seg)
-    if reply is None or call.act_probability(reply, "empathy") < actrules.act_threshold({}, "empathy", reply):
-        return None
-    return top
+    read = {a: (call.act_probability(seg, a), actrules.act_threshold({}, a, seg)) for a in kinds}
+    voiced = {a for a, (p, bar) in read.items() if p >= bar}
+    near = [a for a, (p, bar) in read.items() if ACKNOWLEDGED_SHARE * bar <= p < bar]
+    if near and _answered_with_empathy(call, seg):
+        voiced.add(max(near, key=lambda a: read[a][0] / read[a][1]))
+    return voiced
 
 
-def _agent_reply(call: Call, seg: Seg) -> Seg | None:
-    """The agent's first line after ``seg``, when it comes within the next two lines of the call."""
-    later = [s for s in in_time_order(call.segs) if s.start > seg.start and s.idx != seg.idx][:2]
-    return next((s for s in later if call.likely_speaker(s) == "agent"), None)
+def _answered_with_empathy(call: Call, seg: Seg) -> bool:
+    """Whether the agent's first line among the next two of the call (segments are in time order) is empathy."""
+    reply = next((s for s in call.segs[seg.idx + 1:seg.idx + 3] if call.likely_speaker(s) == "agent"), None)
+    return reply is not None and call.act_probability(reply, "empathy") >= actrules.act_threshold({}, "empathy", reply)
 
 
 def detect_category(call: Call, taxonomy: Taxonomy) -> str:
