@@ -7,7 +7,8 @@ verdict is right. Each act's threshold is chosen by coordinate ascent on the agr
 verdicts and irritants with the labels of the tuning calls only (``d21-000``…``d21-079``). The shared bars
 are tuned on the calls clean (counted twice) and as a speech recogniser heard them; then the bars for heard
 lines start from those and move only where the recognised calls ask for it: a recogniser garbles acts, and a
-bar low enough to find them there lets lookalikes through on clean text. Tuned alone on 80 clean calls, the
+bar low enough to find them there lets lookalikes through on clean text (a line heard clearly is read
+against bars between the two, see ``acts.heard_weight``). Tuned alone on 80 clean calls, the
 clean bars fitted those calls and lost irritants on the held-out ones, so typed text keeps the shared bars.
 The held-out calls are scored once at the end and reported beside; they never steer a choice. The file
 records the model's fingerprint: thresholds fitted to one model are ignored by another (retrain, then

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ccr.core.config import Settings
-from ccr.scoring.acts import line_acts
+from ccr.scoring.acts import line_acts, words_heard_weight
 from ccr.scoring.channel_check import AGENT_MARKERS, CUSTOMER_MARKERS
 from ccr.scoring.transcript import is_recognition_loop
 from ccr.speech import diarization
@@ -59,7 +59,7 @@ def agent_scores(segments: Sequence[dict], *, direction: str = "entrant") -> dic
         text = str(seg["text"])
         if not is_recognition_loop(text):
             # Both sides' acts, whoever spoke: the point is to see which voice performs the agent's.
-            found[seg["speaker"]] |= line_acts(text, UNKNOWN, heard=bool(seg.get("words"))).acts
+            found[seg["speaker"]] |= line_acts(text, UNKNOWN, heard=words_heard_weight(seg.get("words"))).acts
     scores = {}
     for voice, acts in found.items():
         agent = sum(SELF_INTRO_WEIGHT if a == "self_intro" else 1.0 for a in AGENT_MARKERS if a in acts)

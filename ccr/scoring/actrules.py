@@ -20,7 +20,7 @@ from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import replies
-from ccr.scoring.acts import ACTS, RUDE_ACTS, default_model
+from ccr.scoring.acts import ACTS, HEARD_BADLY, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
 IRRITANT_ACTS = tuple(a for a in ACTS if a.startswith("irritant_"))
@@ -46,7 +46,6 @@ DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
 # lookalike validates a rude call.
 LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
-HEARD_BADLY = 0.6  # a deciding line whose words the recogniser gave under this on average is heard by a human
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
     "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
@@ -102,7 +101,7 @@ def act_threshold(params: dict, act: str, seg: Seg | None = None) -> float:
     custom = (params.get("min_probability") or {}).get(act)
     if custom is not None:
         return float(custom)
-    return default_model().threshold(act, heard=seg is not None and seg.asr is not None)
+    return default_model().threshold(act, heard=heard_weight(seg.asr) if seg is not None else 0.0)
 
 
 def _cue_hit(params: dict, act: str, seg: Seg) -> bool:

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccr.scoring.actrules import ACT_LABELS, clock
-from ccr.scoring.acts import line_acts
+from ccr.scoring.acts import line_acts, words_heard_weight
 from ccr.scoring.transcript import is_recognition_loop
 
 AGENT, CUSTOMER = "agent", "customer"
@@ -105,7 +105,7 @@ def check_channels(segments: Iterable[dict[str, Any]]) -> ChannelCheck:
             continue
         words[speaker] += len(text.split())
         # Read for every act whoever spoke ("inconnu" keeps both sides' acts): the point is to find them astray.
-        sides[speaker].append((seg, line_acts(text, "inconnu", heard=bool(seg.get("words"))).acts))
+        sides[speaker].append((seg, line_acts(text, "inconnu", heard=words_heard_weight(seg.get("words"))).acts))
     if not sides[AGENT] and not sides[CUSTOMER]:
         return ChannelCheck(None, "Enregistrement mono ou sans parole : pas de canaux à comparer.")
     if min(words.values()) < MIN_SIDE_WORDS:

@@ -17,7 +17,7 @@ from typing import Any
 from ccr.core.errors import InvalidInput
 from ccr.core.textnorm import match_form, normalize, stems
 from ccr.scoring import replies
-from ccr.scoring.acts import SPEAKER_OF, LineActs, line_acts
+from ccr.scoring.acts import SPEAKER_OF, LineActs, heard_weight, line_acts
 
 SPEAKER_VALUES = ("agent", "customer", "inconnu")
 LOW_WORD_PROBABILITY = 0.5  # below this a recognised word is as likely wrong as right
@@ -210,7 +210,7 @@ class Call:
             if speaker == "inconnu" and seg.idx == 0:
                 speaker = "agent"  # the agent picks up and speaks first
             empty = is_recognition_loop(seg.text) or (speaker == "agent" and only_fillers(seg.text))
-            self._acts[seg.idx] = NO_ACTS if empty else line_acts(seg.text, speaker, heard=seg.asr is not None)
+            self._acts[seg.idx] = NO_ACTS if empty else line_acts(seg.text, speaker, heard=heard_weight(seg.asr))
         return self._acts[seg.idx]
 
     def act_probability(self, seg: Seg, act: str) -> float:

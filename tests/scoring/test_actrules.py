@@ -251,12 +251,15 @@ def strict_on_text_lenient_on_speech():
     acts.install_model(None)
 
 
-def test_a_recognised_line_is_held_to_the_bar_for_speech_and_a_typed_one_to_the_bar_for_text(
+def test_a_badly_heard_line_is_held_to_the_bar_for_speech_and_a_clearly_heard_one_to_the_bar_for_text(
         strict_on_text_lenient_on_speech):
     typed = item(score_transcript(call(*GOOD)), "accueil")
-    heard = item(score_transcript(call(*GOOD, words=dict.fromkeys(range(len(GOOD)), 0.97))), "accueil")
+    garbled = item(score_transcript(call(*GOOD, words=dict.fromkeys(range(len(GOOD)), 0.5))), "accueil")
+    clear = item(score_transcript(call(*GOOD, words=dict.fromkeys(range(len(GOOD)), 0.97))), "accueil")
     assert typed["verdict"] == "fail" and "salutation" in typed["explanation"]
-    assert heard["verdict"] == "pass"
+    assert garbled["verdict"] == "pass"
+    # Heard almost word for word, the line reads like typed text: the lenient bar would let lookalikes through.
+    assert clear["verdict"] == "fail" and "salutation" in clear["explanation"]
 
 
 # The agent's check for another need as the recogniser may mangle it: no act can be read in it.

@@ -217,6 +217,20 @@ def test_a_line_heard_by_speech_recognition_is_read_against_the_heard_bar():
     assert "greeting" not in acts.line_acts(line, "agent", bars.with_thresholds({}), heard=True).acts
 
 
+@pytest.mark.parametrize(("asr", "weight"), [
+    (None, 0.0), (0.99, 0.0), (acts.HEARD_CLEARLY, 0.0), (0.75, 0.5), (acts.HEARD_BADLY, 1.0), (0.2, 1.0)])
+def test_the_heard_bars_apply_in_proportion_to_how_badly_the_line_was_heard(asr, weight):
+    assert acts.heard_weight(asr) == pytest.approx(weight)
+    bars = raw_model().with_thresholds({"greeting": 0.8}, heard={"greeting": 0.4})
+    assert bars.threshold("greeting", heard=acts.heard_weight(asr)) == pytest.approx(0.8 - 0.4 * weight)
+
+
+def test_a_segment_s_words_give_its_heard_weight():
+    assert acts.words_heard_weight(None) == acts.words_heard_weight([]) == 0.0
+    assert acts.words_heard_weight([{"probability": 0.95}, {"probability": 0.97}]) == 0.0
+    assert acts.words_heard_weight([{"probability": 0.3}, {"probability": 0.6}]) == 1.0
+
+
 def test_an_act_said_in_one_sentence_of_a_long_turn_is_not_diluted_by_the_others():
     model = raw_model().with_head(None)  # piece_probabilities is the n-gram reader's
     i = model.acts.index("irritant_churn")
