@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,8 @@ from ccr.core.errors import InvalidInput
 from ccr.scoring import acts, replies
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml, validate_criterion
 from ccr.scoring.score import score_transcript
+
+EVAL = Path(__file__).resolve().parent.parent / "fixtures" / "eval"
 
 
 def call(*turns, gap_after: dict[int, float] | None = None, words: dict[int, float] | None = None) -> dict:
@@ -345,3 +350,20 @@ def test_a_grid_naming_an_unknown_reply_is_refused():
         validate_criterion(replace(c, params={**c.params, "answered_by": {"other_need": ["peut_etre"]}}))
     with pytest.raises(InvalidInput, match="answered_by"):
         validate_criterion(replace(c, params={**c.params, "answered_by": {"greeting": ["no_other_need"]}}))
+
+
+@pytest.mark.parametrize("call_id", ["d21-000", "d21-013", "d21-021"])
+def test_a_call_heard_word_for_word_is_scored_as_its_typed_text(call_id):
+    # Calls whose greeting carries no self-introduction: read against the bars for garbled speech, a clearly
+    # heard « bonjour, la ligne est bonne » passed for one.
+    typed = json.loads((EVAL / "public-d" / "transcripts" / f"{call_id}.json").read_text(encoding="utf-8"))
+    heard = copy.deepcopy(typed)
+    for seg in heard["segments"]:
+        words = seg["text"].split()
+        step = (seg["end"] - seg["start"]) / len(words)
+        seg["words"] = [{"word": w, "start": seg["start"] + k * step, "end": seg["start"] + (k + 1) * step,
+                         "probability": 0.95} for k, w in enumerate(words)]
+    a, b = score_transcript(typed), score_transcript(heard)
+    assert verdicts(b) == verdicts(a) and verdicts(a)["accueil"] == "fail"
+    assert [i["label"] for i in b["irritants"]] == [i["label"] for i in a["irritants"]]
+    assert b["category"] == a["category"]
