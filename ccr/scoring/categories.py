@@ -1,6 +1,7 @@
 """The category of a call, read from the customer's own reasons for calling.
 
-A line classifier (the same hashed n-gram features and trainer as the dialogue acts, ``ccr.scoring.acts``) is
+A line classifier, built as the dialogue acts' (``ccr.scoring.acts``: hashed n-grams averaged with a small network
+on the line's sentence embedding, so a wording the bank never held lands near the reasons that mean the same), is
 trained on a bank of reasons for calling written for it (``ccr/scoring/data/categories/bank.jsonl``, one category
 per line). In a call, the customer's lines that state a reason (act ``reason``) vote for a category, the
 first one (the main reason) above later ones: a cancellation that mentions a bill is still a cancellation.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ccr.scoring import acts
 from ccr.scoring.acts import ActModel, Example
+from ccr.scoring.encoder import default_encoder
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "categories"
 BANK_PATH = DATA_DIR / "bank.jsonl"
@@ -74,8 +76,10 @@ def read_openers(path: Path = OPENERS_PATH) -> list[Example]:
 
 
 def training_lines() -> list[Example]:
-    """What the shipped classifier is trained on: the reasons bank, the openers, then the topicless lines."""
-    return read_bank() + read_openers() + topicless_lines()
+    """What the shipped classifier is trained on: the reasons bank and the openers, a speech-recognition-like
+    copy of each, then the topicless lines."""
+    written = read_bank() + read_openers()
+    return written + acts.noisy_copies(written) + topicless_lines()
 
 
 def training_hash() -> str:
@@ -85,9 +89,12 @@ def training_hash() -> str:
 
 
 def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:
-    """Fit the category classifier (one logistic regression per category)."""
-    return acts.train(examples, labels=CATEGORIES, speaker_of=dict.fromkeys(CATEGORIES, "customer"),
-                      bank_hash=bank_hash)
+    """Fit the category classifier as the act model is built: a logistic regression per category on n-grams,
+    and a small network on the lines' sentence embeddings, averaged."""
+    speaker_of = dict.fromkeys(CATEGORIES, "customer")
+    ngram = acts.train(examples, labels=CATEGORIES, speaker_of=speaker_of, bank_hash=bank_hash)
+    x = default_encoder().embed([e.text for e in examples])
+    return ngram.with_head(acts.train_head(x, examples, labels=CATEGORIES, speaker_of=speaker_of))
 
 
 _loaded: list[ActModel | None] = []

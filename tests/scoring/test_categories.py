@@ -22,8 +22,8 @@ def test_the_shipped_model_was_trained_on_the_current_bank():
 
 def test_held_out_reasons_are_classified_well():
     overall, per = accuracy(categories.default_model(), categories.read_bank(HELDOUT))
-    assert overall >= 0.84, per  # measured 0.864 when the model was shipped
-    assert min(per.values()) >= 0.7, per
+    assert overall >= 0.91, per  # measured 0.936 with the embedding reader (0.900 with n-grams alone)
+    assert min(per.values()) >= 0.85, per
 
 
 def test_held_out_openers_name_no_topic_and_named_ones_keep_theirs():
@@ -31,8 +31,8 @@ def test_held_out_openers_name_no_topic_and_named_ones_keep_theirs():
     vague, named = read_openers_heldout()
     model = categories.default_model()
     assert len(vague) >= 80 and len(named) >= 80
-    assert topicless_share(model, vague) >= 0.9  # measured 0.933 when the model was shipped (0.922 without openers)
-    assert accuracy(model, named)[0] >= 0.88  # measured 0.933
+    assert topicless_share(model, vague) >= 0.95  # measured 1.000 (0.933 with n-grams alone, 0.922 without openers)
+    assert accuracy(model, named)[0] >= 0.92  # measured 0.956 (0.933 with n-grams alone)
 
 
 def test_an_opener_does_not_become_the_main_reason():
