@@ -18,6 +18,7 @@ def test_the_shipped_model_was_trained_on_the_current_bank():
     assert model is not None
     assert model.bank_sha256 == categories.training_hash(), "retrain: python -m scripts.train_categories"
     assert model.acts == categories.CATEGORIES
+    assert model.head is not None, "the embedding reader is part of the shipped classifier"
 
 
 def test_held_out_reasons_are_classified_well():
