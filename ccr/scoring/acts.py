@@ -623,6 +623,15 @@ def train_head(x: np.ndarray, examples: Sequence[Example], *, epochs: int = HEAD
                      weights=params["w"], bias=params["b"])
 
 
+def train_customer_classifier(examples: Sequence[Example], labels: tuple[str, ...], bank_hash: str = "") -> ActModel:
+    """A classifier of customer lines (replies, categories) built as the act model is: a logistic regression per
+    label on n-grams, and the embedding head, averaged."""
+    speaker_of = dict.fromkeys(labels, "customer")
+    ngram = train(examples, labels=labels, speaker_of=speaker_of, bank_hash=bank_hash)
+    x = default_encoder().embed([e.text for e in examples])
+    return ngram.with_head(train_head(x, examples, labels=labels, speaker_of=speaker_of))
+
+
 def evaluate(model: ActModel, examples: Iterable[Example]) -> dict[str, dict[str, float]]:
     """Precision, recall and F1 of each act on labelled lines (speaker rules applied)."""
     tp: dict[str, int] = dict.fromkeys(ACTS, 0)

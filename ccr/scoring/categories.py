@@ -23,7 +23,6 @@ from pathlib import Path
 
 from ccr.scoring import acts
 from ccr.scoring.acts import ActModel, Example
-from ccr.scoring.encoder import default_encoder
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "categories"
 BANK_PATH = DATA_DIR / "bank.jsonl"
@@ -89,12 +88,8 @@ def training_hash() -> str:
 
 
 def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:
-    """Fit the category classifier as the act model is built: a logistic regression per category on n-grams,
-    and a small network on the lines' sentence embeddings, averaged."""
-    speaker_of = dict.fromkeys(CATEGORIES, "customer")
-    ngram = acts.train(examples, labels=CATEGORIES, speaker_of=speaker_of, bank_hash=bank_hash)
-    x = default_encoder().embed([e.text for e in examples])
-    return ngram.with_head(acts.train_head(x, examples, labels=CATEGORIES, speaker_of=speaker_of))
+    """Fit the category classifier as the act model is built: n-grams and sentence embeddings, averaged."""
+    return acts.train_customer_classifier(examples, CATEGORIES, bank_hash)
 
 
 _loaded: list[ActModel | None] = []

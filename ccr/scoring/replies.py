@@ -23,7 +23,6 @@ from pathlib import Path
 
 from ccr.scoring import acts
 from ccr.scoring.acts import ActModel, Example
-from ccr.scoring.encoder import default_encoder
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "replies"
 BANK_PATH = DATA_DIR / "bank.jsonl"
@@ -73,12 +72,8 @@ def training_hash() -> str:
 
 
 def train(examples: list[Example], bank_hash: str = "") -> ActModel:
-    """Fit the reply classifier as the act model is built: a logistic regression per reply on n-grams, and a
-    small network on the lines' sentence embeddings, averaged."""
-    speaker_of = dict.fromkeys(REPLIES, "customer")
-    ngram = acts.train(examples, labels=REPLIES, speaker_of=speaker_of, bank_hash=bank_hash)
-    x = default_encoder().embed([e.text for e in examples])
-    return ngram.with_head(acts.train_head(x, examples, labels=REPLIES, speaker_of=speaker_of))
+    """Fit the reply classifier as the act model is built: n-grams and sentence embeddings, averaged."""
+    return acts.train_customer_classifier(examples, REPLIES, bank_hash)
 
 
 _loaded: list[ActModel | None] = []

@@ -303,3 +303,20 @@ def test_identification_requests_and_irritants_in_another_style_are_recognised()
     scores = acts.evaluate(raw_model(), rows)
     got = {a: round(scores[a]["f1"], 2) for a in IDENT_IRRITANT_FLOORS}
     assert all(got[a] >= floor for a, floor in IDENT_IRRITANT_FLOORS.items()), got
+
+
+def test_a_customer_classifier_reads_letters_and_meaning_and_generalises_to_new_wordings():
+    parcels = ["Mon colis n'est jamais arrivé.", "Le livreur est passé sans sonner.", "Le paquet a été déposé chez "
+               "le voisin.", "J'attends ma commande depuis deux semaines.", "Le carton est arrivé tout abîmé."]
+    bills = ["On m'a prélevé deux fois ce mois-ci.", "Le montant de ma facture a doublé.", "Je ne comprends pas ces "
+             "frais sur mon relevé.", "Vous m'avez facturé une option que je n'ai pas.", "Le remboursement promis "
+             "n'est pas sur mon compte."]
+    labels = ("livraison", "facturation")
+    examples = [acts.Example(t, "customer", frozenset({lab})) for lab, lines in zip(labels, (parcels, bills),
+                                                                                     strict=True) for t in lines]
+    model = acts.train_customer_classifier(examples, labels, bank_hash="test")
+    assert model.head is not None and model.acts == labels and model.bank_sha256 == "test"
+    for text, want in [("La marchandise commandée lundi reste introuvable.", "livraison"),
+                       ("Votre prélèvement est beaucoup plus élevé que prévu.", "facturation")]:
+        p = model.probabilities(text)
+        assert labels[int(np.argmax(p))] == want, (text, p)
