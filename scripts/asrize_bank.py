@@ -14,6 +14,8 @@ its midpoint is. A line whose words are all lost is not written.
 
 Output: one compact JSON object a line, appended and flushed after each chunk, so a partial run is usable:
   {"text": <whisper text>, "speaker", "acts", "register": "asr", "source": <original text>}
+The category bank works too (``--bank ccr/scoring/data/categories/bank.jsonl --out
+ccr/scoring/data/categories/bank-asr.jsonl``): its lines are the customer's, and each keeps its category.
 
 usage: python -m scripts.asrize_bank [--bank FILE] [--out FILE] [--model-dir DIR] [--threads N] [--until HH:MM]
 Lines already in the output (keyed by exact source text + speaker) are skipped, so an interrupted run
@@ -235,6 +237,7 @@ def main() -> None:
         done = done_keys(args.out) | lost
         pending, seen = [], set()
         for row in read_jsonl(args.bank):
+            row.setdefault("speaker", "customer")  # the category bank holds only what customers say
             if key(row) not in done and key(row) not in seen:
                 seen.add(key(row))
                 pending.append(row)
@@ -251,8 +254,9 @@ def main() -> None:
             for row, words in zip(chunk, per_line, strict=True):
                 text = "".join(w.word for w in words).strip()
                 if text:
-                    out_rows.append({"text": text, "speaker": row["speaker"], "acts": row["acts"],
-                                     "register": "asr", "source": row["text"]})
+                    # The source's labels (acts, or a category) travel with the recognised text.
+                    labels = {k: v for k, v in row.items() if k not in ("text", "register")}
+                    out_rows.append({"text": text, **labels, "register": "asr", "source": row["text"]})
                 else:
                     lost_rows.append(row)
                     lost.add(key(row))

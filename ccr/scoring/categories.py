@@ -28,6 +28,10 @@ DATA_DIR = Path(__file__).resolve().parent / "data" / "categories"
 BANK_PATH = DATA_DIR / "bank.jsonl"
 # Customers' openers that announce a call without its topic (« j'ai une petite question »), taught as no category.
 OPENERS_PATH = DATA_DIR / "openers.jsonl"
+# The same reasons and openers spoken by a synthetic voice and transcribed by CCR's own speech recognition
+# (``scripts.asrize_bank``): what a garbled reason really looks like, which made-up slips only approximate.
+BANK_ASR_PATH = DATA_DIR / "bank-asr.jsonl"
+OPENERS_ASR_PATH = DATA_DIR / "openers-asr.jsonl"
 MODEL_PATH = DATA_DIR / "model.npz"
 CATEGORIES = ("facturation", "livraison", "resiliation", "support_technique", "information")
 MAIN_REASON_WEIGHT = 3.0  # the first reason stated is why the customer called; later ones are side topics
@@ -76,14 +80,16 @@ def read_openers(path: Path = OPENERS_PATH) -> list[Example]:
 
 def training_lines() -> list[Example]:
     """What the shipped classifier is trained on: the reasons bank and the openers, a speech-recognition-like
-    copy of each, then the topicless lines."""
+    copy of each, the same lines as CCR's speech recognition heard them, then the topicless lines."""
     written = read_bank() + read_openers()
-    return written + acts.noisy_copies(written) + topicless_lines()
+    heard = read_bank(BANK_ASR_PATH) + read_openers(OPENERS_ASR_PATH)
+    return written + acts.noisy_copies(written) + heard + topicless_lines()
 
 
 def training_hash() -> str:
     """A digest of the banks the classifier learns from, recorded in the model to detect a stale one."""
-    parts = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(OPENERS_PATH) + acts.bank_sha256(acts.BANK_PATH)
+    files = (BANK_PATH, OPENERS_PATH, BANK_ASR_PATH, OPENERS_ASR_PATH, acts.BANK_PATH)
+    parts = "".join(acts.bank_sha256(p) for p in files)
     return hashlib.sha256(parts.encode("ascii")).hexdigest()
 
 

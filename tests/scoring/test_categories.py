@@ -24,23 +24,18 @@ def test_the_shipped_model_was_trained_on_the_current_bank():
 
 def test_held_out_reasons_are_classified_well():
     overall, per = accuracy(categories.default_model(), categories.read_bank(HELDOUT))
-    assert overall >= 0.91, per  # measured 0.936 with the embedding reader (0.900 with n-grams alone)
+    assert overall >= 0.91, per  # measured 0.945 (0.936 before the third pass, 0.900 with n-grams alone)
     assert min(per.values()) >= 0.85, per
 
 
-@pytest.mark.parametrize(("name", "floor", "per_floor"), [
-    # Sectors the bank barely has (after-sales, garages, public services, clinics, schools, streaming...),
-    # written by two writers who read the bank but no call; tried as a bank pass and not kept (see the README).
-    ("sectors-bank-style.jsonl", 0.82, 0.75),  # measured 0.852 (facturation 0.78, support_technique 0.81)
-    # The same sectors by a third writer who read only the category definitions.
-    ("sectors-other-writer.jsonl", 0.87, 0.82),  # measured 0.900 (support_technique 0.86)
-])
-def test_reasons_from_sectors_the_bank_barely_has_are_classified(name, floor, per_floor):
-    examples = categories.read_bank(FIXTURES / name)
+def test_reasons_from_the_newer_sectors_by_another_writer_are_classified():
+    # After-sales, garages, public services, clinics, schools, streaming...: the bank's third pass; these lines
+    # are by a writer who read only the category definitions, never the bank.
+    examples = categories.read_bank(FIXTURES / "sectors-other-writer.jsonl")
     assert len(examples) >= 250
     overall, per = accuracy(categories.default_model(), examples)
-    assert overall >= floor, per
-    assert min(per.values()) >= per_floor, per
+    assert overall >= 0.91, per  # measured 0.944 (0.900 before the third pass)
+    assert min(per.values()) >= 0.85, per  # support_technique 0.90
 
 
 def test_held_out_openers_name_no_topic_and_named_ones_keep_theirs():
@@ -48,8 +43,8 @@ def test_held_out_openers_name_no_topic_and_named_ones_keep_theirs():
     vague, named = read_openers_heldout()
     model = categories.default_model()
     assert len(vague) >= 80 and len(named) >= 80
-    assert topicless_share(model, vague) >= 0.95  # measured 1.000 (0.933 with n-grams alone, 0.922 without openers)
-    assert accuracy(model, named)[0] >= 0.92  # measured 0.956 (0.933 with n-grams alone)
+    assert topicless_share(model, vague) >= 0.95  # measured 0.978 (1.000 before the third pass, 0.922 without openers)
+    assert accuracy(model, named)[0] >= 0.92  # measured 0.978 (0.956 before the third pass)
 
 
 def test_an_opener_does_not_become_the_main_reason():
