@@ -51,13 +51,10 @@ def topicless_share(model: acts.ActModel, texts: list[str]) -> float:
 
 def report(model: acts.ActModel) -> None:
     """Print the accuracy on the held-out reasons and how the held-out openers are read."""
-    if HELDOUT.exists():
-        overall, per = accuracy(model, categories.read_bank(HELDOUT))
-        print(f"jeu tenu à l'écart : exactitude {overall:.3f} ; " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
-    if SECTORS.exists():
-        overall, per = accuracy(model, categories.read_bank(SECTORS))
-        print(f"secteurs de la troisième passe, autre auteur : exactitude {overall:.3f} ; "
-              + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
+    for title, path in (("jeu tenu à l'écart", HELDOUT), ("secteurs de la troisième passe, autre auteur", SECTORS)):
+        if path.exists():
+            overall, per = accuracy(model, categories.read_bank(path))
+            print(f"{title} : exactitude {overall:.3f} ; " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
     if OPENERS_HELDOUT.exists():
         vague, named = read_openers_heldout()
         print(f"entrées en matière tenues à l'écart : {topicless_share(model, vague):.3f} sans sujet sûr "
