@@ -220,6 +220,10 @@ def _error_message(err: BaseException) -> str:
 
 def _record_failure(call_id: int, *, owner: str, err: BaseException, settings: Settings) -> str:
     """Count a failed attempt (with the traceback of an unexpected error) and requeue or fail the call."""
+    if _interrupt.is_set():
+        # A native library turned the Ctrl-C into its own error: this is a clean stop, not a failed attempt.
+        release_lease(call_id, owner, settings)
+        raise KeyboardInterrupt from err
     if not isinstance(err, CcrError):
         log.exception("Appel %s : erreur inattendue du traitement", call_id)
     message = _error_message(err)

@@ -72,6 +72,30 @@ def test_a_ctrl_c_swallowed_by_the_decoder_still_stops_the_step_and_gives_the_ca
     assert count_rows(Transcript, call_id=call_id) == 0 and steps.interrupt_requested()
 
 
+def test_a_ctrl_c_turned_into_another_error_by_a_library_is_still_a_clean_stop(tenants, monkeypatch):
+    # The decoder may raise its own error when the interrupt lands inside it: the attempt must not count.
+    monkeypatch.setattr(steps, "_interrupt", type(steps._interrupt)())
+    alpha, _ = tenants
+    batch = ingest_files(actor=alpha.actor("supervisor"), files=[("appel.wav", cut_wav("a01-000.wav", 2))])
+    call_id = batch.results[0].call_id
+
+    def interrupted_decoder(*args, **kwargs):
+        steps.request_interrupt()
+        raise RuntimeError("decoding interrupted")
+
+    monkeypatch.setattr(steps, "transcribe_step", interrupted_decoder)
+    assert claim("hote:1:w0") == call_id
+    with pytest.raises(KeyboardInterrupt):
+        steps.process_call(call_id, owner="hote:1:w0")
+    call = call_row(call_id)
+    assert (call.status, call.lease_owner, call.attempts, call.last_error) == ("transcribing", None, 0, None)
+    with pytest.raises(KeyboardInterrupt):  # the Celery stage claims the call itself
+        steps.run_stage(call_id, stage="asr", owner="hote:1:w1")
+    call = call_row(call_id)
+    assert (call.status, call.lease_owner, call.attempts, call.last_error) == ("transcribing", None, 0, None)
+    assert claim("hote:1:w2") == call_id  # given back at once, with no retry delay
+
+
 def test_a_transcribed_call_is_scored_with_the_organisations_active_grid(tenants):
     alpha, _ = tenants
     call_id = transcribed_call(alpha.org_id)
