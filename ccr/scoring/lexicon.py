@@ -6,6 +6,7 @@ slips and inflections still match; fuzzy matching is kept for phrases long enoug
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,12 +14,17 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from ccr.core.textnorm import match_form, normalize, stems
+from ccr.scoring.acts import NEGATORS, SCOPE_BREAKS
 from ccr.scoring.transcript import Seg
 
 FUZZY_CANDIDATES = 4  # best partial-ratio candidates re-checked on word boundaries
 FUZZY_MIN_CHARS = 9  # below this, a 1-letter ASR slip already changes the word: exact/stem only
 DEFAULT_FUZZY = 86  # partial-ratio floor tuned on the public-asr set (WER 0.3-0.6)
 EXACT_SCORE, STEM_SCORE = 100.0, 96.0
+# A negation governs a phrase said within a few words after it (« pas du tout mécontent », « jamais reçu de
+# facture erronée »); further on it is mostly rhetorical (« vous n'imaginez pas à quel point ça m'agace »).
+NEGATION_REACH = 4
+_CLAUSE_SPLIT = re.compile(r"[.!?;:,…]")  # a negation does not reach past a clause's end
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,37 @@ def match_text(lex: Lexicon, mf: str, st: str, threshold: float) -> tuple[float,
                 best = (score, lex.texts[lex.fuzzy_idx[i]])
         return best
     return 0.0, None
+
+
+def plain_phrase(lex: Lexicon, text: str) -> str | None:
+    """The first phrase of ``lex`` said in ``text`` word for word or by stems, not negated just before it in
+    the same clause; else None. A phrase carrying its own negation (« ce n'est pas normal ») is taken as
+    written. No fuzzy matching: a near spelling changes a short cue's meaning."""
+    clauses = [(match_form(c).split(), stems(c).split()) for c in _CLAUSE_SPLIT.split(text)]
+    for phrase, pmf, pst in zip(lex.texts, lex.mfs, lex.sts, strict=True):
+        own_negation = any(w in NEGATORS for w in pmf.split())
+        for words, word_stems in clauses:
+            for said, target in ((words, pmf.split()), (word_stems, pst.split())):
+                if any(own_negation or not _negated_before(words, i) for i in _occurrences(said, target)):
+                    return phrase
+    return None
+
+
+def _occurrences(words: list[str], phrase: list[str]) -> list[int]:
+    n = len(phrase)
+    if not n:
+        return []
+    return [i for i in range(len(words) - n + 1) if words[i:i + n] == phrase]
+
+
+def _negated_before(words: list[str], i: int) -> bool:
+    """Whether a negator stands within NEGATION_REACH words before position ``i``, in the same clause."""
+    for w in reversed(words[max(0, i - NEGATION_REACH):i]):
+        if w in NEGATORS:
+            return True
+        if w in SCOPE_BREAKS:
+            return False
+    return False
 
 
 def _word_aligned_ratio(phrase: str, text: str) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ccr.core.textnorm import match_form, stems
 from ccr.scoring.lexicon import (
     DEFAULT_FUZZY,
@@ -11,6 +13,7 @@ from ccr.scoring.lexicon import (
     count_cues,
     find_in,
     match_text,
+    plain_phrase,
 )
 from ccr.scoring.transcript import Call, validate_transcript
 
@@ -55,3 +58,21 @@ def test_cues_are_counted_once_each_and_a_fuzzy_one_counts_half():
                       stems("ma facture, encore ma facture et le prélèvement"), 88) == 2.0
     assert count_cues(lex, match_form("un prélevemen"), stems("un prélevemen"), 80) == 0.5
     assert count_cues(lex, "", "", 88) == 0.0
+
+
+FEELINGS = ("furieux", "en colère", "déçu", "ce n'est pas sérieux", "toujours rien")
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("Franchement, je suis furieuse.", "furieux"),  # on stems
+    ("Je suis en colère, je ne vais pas vous le cacher.", "en colère"),  # the negation comes after it
+    ("Vous n'imaginez pas à quel point je suis déçue par tout ça.", "déçu"),  # too far to govern it
+    ("Rien à voir, mais je suis déçu.", "déçu"),  # the negation stays in its own clause
+    ("Alors là, ce n'est pas sérieux.", "ce n'est pas sérieux"),  # the phrase carries its own negation
+    ("Je ne suis pas en colère, je voulais juste savoir.", None),
+    ("Non, pas du tout déçu, au contraire.", None),
+    ("Je n'ai jamais été déçue jusqu'ici.", None),
+    ("Toujours en ligne, oui.", None),  # no fuzzy reading: a near spelling is another meaning
+])
+def test_a_plain_phrase_is_said_word_for_word_and_not_negated_just_before(text, said):
+    assert plain_phrase(compile_lexicon(FEELINGS), text) == said
