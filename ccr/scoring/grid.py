@@ -454,11 +454,27 @@ def upgrade_grid(grid: Grid) -> Grid | None:
     return out
 
 
+# Phrases the standard discontent list once held and dropped: a word of feeling now lets a line voice discontent
+# at half the act model's bar, and these exclamations also praise or ask (« c'est fou comme c'est pratique »,
+# « ce n'est pas normal que… ? »). A taxonomy saved with the old list loses them when read.
+RETIRED_PHRASES = {"mecontentement": frozenset({
+    "n'importe quoi", "ça suffit", "c'est incroyable", "c'est pas normal", "ce n'est pas normal", "pas normal",
+    "franchement c'est", "j'hallucine", "c'est dingue", "c'est fou"})}
+
+
 def upgrade_taxonomy(tax: Taxonomy) -> Taxonomy | None:
-    """The taxonomy with the standard irritants tied to their dialogue act, or None when nothing changes."""
+    """The taxonomy with the standard irritants tied to their dialogue act and without the standard phrases
+    since retired, or None when nothing changes."""
     acts = {i.id: i.act for i in default_taxonomy().irritants}
-    irritants = tuple(replace(i, act=acts[i.id]) if not i.act and acts.get(i.id) else i for i in tax.irritants)
-    return None if irritants == tax.irritants else replace(tax, irritants=irritants)
+    irritants = []
+    for i in tax.irritants:
+        if not i.act and acts.get(i.id):
+            i = replace(i, act=acts[i.id])
+        retired = RETIRED_PHRASES.get(i.id, frozenset())
+        if any(p in retired for p in i.phrases):
+            i = replace(i, phrases=tuple(p for p in i.phrases if p not in retired))
+        irritants.append(i)
+    return None if tuple(irritants) == tax.irritants else replace(tax, irritants=tuple(irritants))
 
 
 # --- taxonomies ----------------------------------------------------------------------

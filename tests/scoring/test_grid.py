@@ -8,6 +8,7 @@ import pytest
 
 from ccr.core.errors import InvalidInput
 from ccr.scoring.grid import (
+    RETIRED_PHRASES,
     default_grid,
     default_taxonomy,
     dump_grid_yaml,
@@ -20,6 +21,7 @@ from ccr.scoring.grid import (
     taxonomy_from_dict,
     taxonomy_to_dict,
     upgrade_grid,
+    upgrade_taxonomy,
 )
 from tests.scoring.griddata import v1_edited
 
@@ -133,6 +135,9 @@ def test_default_taxonomy_has_the_standard_categories_and_irritants():
     assert [i.id for i in t.irritants] == ["attente_delai", "relances", "erreur_facturation", "menace_depart",
                                            "mecontentement"]
     assert load_taxonomy_yaml(dump_taxonomy_yaml(t)) == t
+    # The built-in list never holds a phrase it retired, so reading it changes nothing.
+    assert upgrade_taxonomy(t) is None
+    assert not any(p in RETIRED_PHRASES.get(i.id, ()) for i in t.irritants for p in i.phrases)
 
 
 @pytest.mark.parametrize(("mutate", "message"), [

@@ -293,6 +293,19 @@ def test_a_saved_taxonomy_without_acts_reads_its_standard_irritants_with_the_act
     assert {i.id: i.act for i in tax.irritants}["relances"] == "irritant_repeat"
 
 
+def test_a_saved_taxonomy_loses_the_retired_exclamations_and_keeps_the_organisations_own_words(tenants):
+    a, _ = tenants
+    d = taxonomy_to_dict(default_taxonomy())
+    d["irritants"]["mecontentement"]["phrases"] += ["c'est fou", "ce n'est pas normal", "c'est la cata"]
+    with session() as s:
+        save_taxonomy(session=s, actor=a.actor("supervisor"), taxonomy=taxonomy_from_dict(d))
+    with session() as s:
+        tax = active_taxonomy(session=s, org_id=a.org_id)
+    words = {i.id: i.phrases for i in tax.irritants}["mecontentement"]
+    assert "c'est la cata" in words and "en colère" in words
+    assert "c'est fou" not in words and "ce n'est pas normal" not in words
+
+
 def test_a_stored_version_is_loaded_by_id_as_stored_and_for_its_organisation_only(tenants):
     a, b = tenants
     v1_id = _store_v1(a.org_id, stock_v1())
