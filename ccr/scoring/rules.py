@@ -386,8 +386,9 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
     """(label, segment) pairs of customer irritants, in time order (customer channel only).
 
     An irritant tied to a dialogue act is recognised by the act model, which reads negation (« ce n'est
-    pas la première fois » is a repeated contact, « c'est la première fois » is not), or nearly recognised
-    and answered by the agent with empathy; one without an act is found by its phrases."""
+    pas la première fois » is a repeated contact, « c'est la première fois » is not), said in one of its words
+    of feeling with half the model's bar (discontent), or nearly recognised and answered by the agent with
+    empathy; one without an act is found by its phrases."""
     cust = call.channel("customer")
     kinds = [irr.act for irr in taxonomy.irritants if irr.act]
     phrases = {irr.act: compile_lexicon(irr.phrases) for irr in taxonomy.irritants if irr.act in PHRASE_CONFIRMED_ACTS}

@@ -196,3 +196,12 @@ def test_discontent_said_in_words_of_feeling_is_heard_and_its_lookalikes_are_not
     model = acts.default_model()
     bar = model.thresholds[acts.ACTS.index("irritant_discontent")]
     assert sum(model.probabilities(line)[acts.ACTS.index("irritant_discontent")] < bar for line in SAID_IN_WORDS) >= 3
+
+
+def test_an_agent_naming_the_customer_s_feeling_on_a_mono_recording_is_no_irritant():
+    lines = ["Bonjour, régie des eaux, Paul à l'appareil.", "Bonjour, ma facture d'eau a doublé ce trimestre.",
+             "Je comprends tout à fait que vous soyez en colère, madame.", "Oui.",
+             "Je comprends que vous soyez déçue, je regarde tout de suite."]
+    call = Call.from_transcript(validate_transcript({"call_id": "t-mono", "duration_s": 12.0, "segments": [
+        {"speaker": "inconnu", "start": 2.0 * i, "end": 2.0 * i + 1.5, "text": t} for i, t in enumerate(lines)]}))
+    assert "mecontentement" not in {label for label, _ in _labels(call)}
