@@ -1,6 +1,8 @@
 """Calibrate the dialogue-act thresholds on whole calls and write ``ccr/scoring/data/acts/calibration.json``.
 
-    python -m scripts.calibrate_acts   # tune on the first 80 calls of public-d and public-d-asr, report the rest
+    python -m scripts.calibrate_acts               # tune on the first 80 calls of public-d and public-d-asr,
+                                                   # report the rest
+    python -m scripts.calibrate_acts --keep-bars   # a retrain that only corrected labels: keep the bars
 
 The act model's probabilities are fitted on single lines; in a call, what matters is whether a criterion's
 verdict is right. Each act's threshold is chosen by coordinate ascent on the agreement of the default grid's
@@ -112,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heard-from", choices=("shared", "shipped"), default="shared",
                         help="where the heard bars' ascent starts: the shared bars just tuned, or the heard bars "
                              "of the calibration file in place (how the shipped ones were last tuned)")
+    parser.add_argument("--keep-bars", action="store_true",
+                        help="no ascent: give the bars of the calibration file in place to the retrained model "
+                             "and report its figures (a retrain that only corrects labels)")
     args = parser.parse_args(argv)
     base = acts.ActModel.load(args.model)
     cache: dict[str, np.ndarray] = {}
@@ -128,16 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     sets = {args.clean: load_set(EVAL_DIR / args.clean), args.heard: load_set(EVAL_DIR / args.heard)}
     tune, hold = slice(None, HOLDOUT_FROM), slice(HOLDOUT_FROM, None)
     default = dict.fromkeys(used_acts(), acts.DEFAULT_THRESHOLD)
-    # Clean calls count twice: most text CCR is judged on is clean or well recognised.
-    shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
-    start = shared
-    if args.heard_from == "shipped":
-        start = {**shared, **{a: v for a, v in (acts.read_calibration().get("heard_thresholds") or {}).items()
-                              if a in shared}}
-    heard = ascend(base, sets[args.heard][tune], start, heard=True)
-    out: dict = {"model": base.fingerprint(), "figures": {},
-                 "tuned_on": f"{args.clean} (poids 2) et {args.heard} (poids 1), puis {args.heard} seul pour "
-                             "les lignes entendues ; 80 premiers appels de chacun"}
+    in_place = acts.read_calibration()
+    if args.keep_bars:
+        shared = {**default, **{a: v for a, v in (in_place.get("thresholds") or {}).items() if a in default}}
+        heard = {**shared, **{a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in shared}}
+        tuned_on = f"seuils repris du modèle précédent ({in_place.get('tuned_on', 'réglage inconnu')})"
+    else:
+        # Clean calls count twice: most text CCR is judged on is clean or well recognised.
+        shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
+        start = shared
+        if args.heard_from == "shipped":
+            start = {**shared, **{a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in shared}}
+        heard = ascend(base, sets[args.heard][tune], start, heard=True)
+        tuned_on = (f"{args.clean} (poids 2) et {args.heard} (poids 1), puis {args.heard} seul pour les lignes "
+                    "entendues ; 80 premiers appels de chacun")
+    out: dict = {"model": base.fingerprint(), "figures": {}, "tuned_on": tuned_on}
     for name, calls in sets.items():
         before = [score(base, default, default, calls[part], False) for part in (tune, hold)]
         after = [score(base, shared, heard, calls[part], True) for part in (tune, hold)]

@@ -67,6 +67,9 @@ def test_accueil_greeting_after_30_seconds_fails():
     ("Quelle est l'adresse e-mail associée à votre compte ?", "pass"),
     ("Pourriez-vous me rappeler votre nom et votre date de naissance ?", "pass"),
     ("Quel est votre code postal ?", "pass"),
+    # asking who is on the line is asking for the name
+    ("Puis-je vous demander qui vous êtes, madame ?", "pass"),
+    ("Je n'ai pas retenu votre nom, vous êtes... ?", "pass"),
     ("D'accord, je regarde.", "fail"),
     ("Je vous envoie le détail par e-mail.", "fail"),
 ])
@@ -82,6 +85,8 @@ def test_identification_is_a_request_for_an_identifier(ask, expected):
     ([("a", "D'accord."), ("a", "Je vous rembourse le trop-perçu.")], "fail"),
     # the greeting's "que puis-je faire pour vous" comes before the need: it is not discovery
     ([("a", "Je vous souhaite une bonne journée.")], "fail"),
+    # asking who is calling is identification, not exploring the need
+    ([("a", "Puis-je vous demander qui vous êtes, madame ?")], "fail"),
 ])
 def test_decouverte_open_question_or_reformulation(turns, expected):
     assert verdict([GREETING, REQUEST, *turns], "decouverte") == expected
@@ -121,6 +126,14 @@ def test_solution_concrete_step_or_alternative(turns, expected):
     # a hold announced, then the agent goes on as if nothing happened (no thanks, no sign of the return)
     ([("a", "Je vous mets en attente."), ("gap", 25), ("a", "Alors, votre colis est parti de l'entrepôt mardi.")],
      "fail"),
+    # the agent only says it is back: the grid asks for thanks, a return signal is not one
+    ([("a", "Un petit instant, je consulte l'historique."), ("gap", 30),
+      ("a", "Me revoilà, alors."), ("a", "Le prélèvement date du trois.")], "fail"),
+    ([("a", "Je me renseigne auprès du service, ne quittez pas."), ("gap", 40),
+      ("a", "C'est bon, me voilà de retour.")], "fail"),
+    # thanks in an old-fashioned formal wording
+    ([("a", "Un petit instant, je consulte l'historique."), ("gap", 30),
+      ("a", "Je vous suis bien obligée d'avoir patienté tout ce temps.")], "pass"),
     # a silence never announced
     ([("a", "D'accord."), ("gap", 18), ("a", "Merci de votre patience.")], "fail"),
     ([("a", "Je vous mets en attente."), ("gap", 8), ("a", "Voilà.")], "na"),
