@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_bars:
         shared = {**default, **{a: v for a, v in (in_place.get("thresholds") or {}).items() if a in default}}
         heard = {**shared, **{a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in shared}}
-        tuned_on = f"seuils repris du modèle précédent ({in_place.get('tuned_on', 'réglage inconnu')})"
+        tuned_on = f"seuils gardés du fichier en place ({in_place.get('tuned_on', 'réglage inconnu')})"
     else:
         # Clean calls count twice: most text CCR is judged on is clean or well recognised.
         shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
