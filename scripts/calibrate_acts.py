@@ -134,16 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     tune, hold = slice(None, HOLDOUT_FROM), slice(HOLDOUT_FROM, None)
     default = dict.fromkeys(used_acts(), acts.DEFAULT_THRESHOLD)
     in_place = acts.read_calibration()
+    in_place_heard = {a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in default}
     if args.keep_bars:
         shared = {**default, **{a: v for a, v in (in_place.get("thresholds") or {}).items() if a in default}}
-        heard = {**shared, **{a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in shared}}
+        heard = {**shared, **in_place_heard}
         tuned_on = f"seuils gardés du fichier en place ({in_place.get('tuned_on', 'réglage inconnu')})"
     else:
         # Clean calls count twice: most text CCR is judged on is clean or well recognised.
         shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
         start = shared
         if args.heard_from == "shipped":
-            start = {**shared, **{a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in shared}}
+            start = {**shared, **in_place_heard}
         heard = ascend(base, sets[args.heard][tune], start, heard=True)
         tuned_on = (f"{args.clean} (poids 2) et {args.heard} (poids 1), puis {args.heard} seul pour les lignes "
                     "entendues ; 80 premiers appels de chacun")

@@ -83,9 +83,10 @@ def plain_phrase(lex: Lexicon, text: str) -> str | None:
     written. No fuzzy matching: a near spelling changes a short cue's meaning."""
     clauses = [(match_form(c).split(), stems(c).split()) for c in _CLAUSE_SPLIT.split(text)]
     for phrase, pmf, pst in zip(lex.texts, lex.mfs, lex.sts, strict=True):
-        own_negation = any(w in NEGATORS for w in pmf.split())
+        forms = pmf.split(), pst.split()
+        own_negation = any(w in NEGATORS for w in forms[0])
         for words, word_stems in clauses:
-            for said, target in ((words, pmf.split()), (word_stems, pst.split())):
+            for said, target in zip((words, word_stems), forms, strict=True):
                 if any(own_negation or not _negated_before(words, i) for i in _occurrences(said, target)):
                     return phrase
     return None
