@@ -69,6 +69,9 @@ def test_acts_only_count_for_their_speaker():
 # first model's known misses: they fail the suite as soon as a retrained model gets them right.
 @pytest.mark.parametrize(("speaker", "text", "present", "absent"), [
     ("agent", "Oui bonsoir, Margaux de l'assistance Domivolt, je vous écoute.", {"greeting", "self_intro"}, set()),
+    pytest.param("agent", "Bonsoir, le transfert a fonctionné, on peut commencer quand vous voulez.", {"greeting"},
+                 {"self_intro"}, marks=pytest.mark.xfail(strict=True, reason="known gap: « transfert » (a mid-call word) outweighs the opening « bonsoir »")),
+    ("agent", "Bonjour, vous me recevez correctement ? Je suis à vous.", {"greeting"}, {"self_intro"}),
     ("agent", "Pour retrouver votre dossier, vous pouvez me rappeler le code postal de l'installation ?",
      {"ident_request"}, set()),
     ("agent", "Alors je ne vais pas vous faire patienter, j'ai la réponse sous les yeux.", set(),
@@ -295,6 +298,29 @@ def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes():
     assert (pos[:, None] > neg[None, :]).mean() >= 0.90  # ranking AUC, measured 0.917 (0.921 before the seventh pass)
     assert (neg >= 0.85).mean() <= 0.005  # the bar for a zero: no polite line, measured 0 / 319
     assert (pos >= 0.5).mean() >= 0.54 and (neg >= 0.5).mean() <= 0.06  # the review bar: 57 % / 4.1 % (58 % / 3.8 % before)
+
+
+def test_greetings_that_introduce_no_one_are_told_from_introductions():
+    # Agent openings written as a bank pass, measured on whole calls and not kept (acts README), so never trained
+    # on: greetings with talk about the line, a transfer or an invitation to speak and no name, against the same
+    # situations with a name, a company or a service. Floors are the shipped model's figures minus a margin.
+    rows = acts.read_bank(FIXTURES / "acts" / "heldout-greetings.jsonl")
+    bank = {loose(e.text) for e in acts.read_bank()}
+    assert not [e.text for e in rows if loose(e.text) in bank]  # never trained on
+    model = acts.default_model()
+    model.prepare([e.text for e in rows])
+    i = model.acts.index("self_intro")
+    score = np.array([model.probabilities(e.text)[i] for e in rows])
+    intro = np.array(["self_intro" in e.acts for e in rows])
+    bare = np.array(["greeting" in e.acts and "self_intro" not in e.acts for e in rows])
+    assert intro.sum() >= 25 and bare.sum() >= 55
+    pos, neg = score[intro], score[bare]
+    assert (pos[:, None] > neg[None, :]).mean() >= 0.89  # ranking AUC, measured 0.916
+    typed, heard = model.threshold("self_intro"), model.threshold("self_intro", heard=1.0)
+    assert (pos >= typed).mean() >= 0.62 and (neg >= typed).mean() <= 0.18  # measured 19/28 and 9/61
+    # Recognised speech is read with a lower bar, where a bare greeting still passes for an introduction
+    # (measured 28/28 and 40/61): the known weakness this set was written for.
+    assert (pos >= heard).mean() >= 0.95 and (neg >= heard).mean() <= 0.70
 
 
 # Per-act F1 with the trained thresholds (0.5), measured minus a margin. Before the seventh pass the model read

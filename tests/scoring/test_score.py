@@ -52,6 +52,10 @@ def verdict(turns: list[tuple], criterion: str) -> str:
     ("Allô, j'écoute.", "fail"),
     ("Bonjour.", "fail"),
     ("Oui ?", "fail"),
+    # a greeting with talk about the line or a transfer still names no one
+    ("Bonjour, la communication est bien passée, je suis à votre disposition.", "fail"),
+    ("Bonjour monsieur, mon collègue de l'accueil vient de me basculer votre appel, allez-y.", "fail"),
+    ("Bonjour ! Gaëlle, pôle abonnements d'Optima, la ligne vous convient ?", "pass"),
 ])
 def test_accueil_needs_greeting_and_introduction(opening, expected):
     assert verdict([("a", opening), REQUEST], "accueil") == expected
