@@ -4,8 +4,9 @@
 
 Run it after ``scripts.calibrate_acts`` (thresholds change which verdicts are given). The default grid
 scores the tuning calls of public-d and of public-d-asr (the same calls after speech recognition) with raw
-confidences; a logistic model learns, from the raw confidence, the call's recognition quality and the
-kind of verdict, the probability that the verdict agrees with the label. The held-out calls are scored
+confidences; two logistic models learn the probability that the verdict agrees with the label, one for typed
+text from the raw confidence alone, one for recognised text from the raw confidence, the call's recognition
+quality and the kind of verdict (``ccr.scoring.reliability``). The held-out calls are scored
 once at the end: how well the confidence ranks errors (AUC, raw and calibrated), and at the grid's review
 threshold the share of criteria flagged, the errors they hold and the agreement on each side. It also
 suggests a review threshold: the lowest that sends at least half the tuning errors of every set to a human.
@@ -24,7 +25,7 @@ from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
 from scripts.calibrate_acts import EVAL_DIR, HOLDOUT_FROM, load_set
 
-Row = tuple[str, str, str, float, float, bool]
+Row = reliability.Row
 ERRORS_TO_HOLD = 0.5  # « À revoir » should hold at least half the scorer's errors
 
 

@@ -28,7 +28,7 @@ from tests.scoring.griddata import v1_edited
 
 def test_default_grid_is_ccr_standard_fr_v2_on_dialogue_acts():
     g = default_grid()
-    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.85)
+    assert (g.id, g.version, g.pass_threshold, g.review_threshold) == ("ccr-standard-fr", 2, 70.0, 0.89)
     assert all(c.method.startswith("acts") for c in g.criteria)
     assert [(c.id, c.weight, c.critical) for c in g.criteria] == [
         ("accueil", 15, False), ("identification", 10, False), ("decouverte", 15, False), ("empathie", 10, False),

@@ -3,35 +3,67 @@
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 
 from ccr.scoring import acts, reliability
+from ccr.scoring.grid import default_grid, default_taxonomy
+from ccr.scoring.score import score_transcript
+from ccr.scoring.transcript import Call, validate_transcript
+
+# Thirty calls by a writer who saw neither the engine nor any other set; never used to fit anything.
+OTHER_WRITER = Path(__file__).resolve().parents[1] / "fixtures" / "eval" / "heldout-b"
 
 
-def _rows(n: int = 200) -> list[tuple]:
+def _rows(n: int = 200, call_asr: float = 0.7) -> list[tuple]:
     """Greeting passes are right; empathy « na » verdicts are wrong one time in two; low raw confidence is
-    wrong more often than high."""
+    wrong more often than high. ``call_asr`` 1 makes the calls typed text."""
     rows = []
     for i in range(n):
         raw = (i % 10) / 10
-        rows.append(("accueil", "acts", "pass", raw, 1.0, raw >= 0.2 or i % 3 == 0))
-        rows.append(("empathie", "acts_empathy", "na", raw, 1.0, i % 2 == 0 and raw >= 0.3))
+        rows.append(("accueil", "acts", "pass", raw, call_asr, raw >= 0.2 or i % 3 == 0))
+        rows.append(("empathie", "acts_empathy", "na", raw, call_asr, i % 2 == 0 and raw >= 0.3))
     return rows
 
 
-def test_a_kind_of_verdict_that_is_often_wrong_gets_a_lower_probability():
+def test_on_recognised_text_a_kind_of_verdict_that_is_often_wrong_gets_a_lower_probability():
     rel = reliability.fit(_rows())
-    assert rel.probability("empathie", "acts_empathy", "na", 0.8, 1.0) < rel.probability(
-        "accueil", "acts", "pass", 0.8, 1.0) - 0.2
+    assert rel.probability("empathie", "acts_empathy", "na", 0.8, 0.7) < rel.probability(
+        "accueil", "acts", "pass", 0.8, 0.7) - 0.2
 
 
-def test_the_probability_rises_with_the_raw_confidence_and_stays_in_0_1():
-    rel = reliability.fit(_rows())
-    got = [rel.probability("accueil", "acts", "pass", r / 10, 1.0) for r in range(11)]
+@pytest.mark.parametrize("call_asr", [0.7, 1.0])
+def test_the_probability_rises_with_the_raw_confidence_and_stays_in_0_1(call_asr):
+    rel = reliability.fit(_rows(call_asr=call_asr))
+    got = [rel.probability("accueil", "acts", "pass", r / 10, call_asr) for r in range(11)]
     assert got == sorted(got) and got[0] < got[-1] and all(0.0 < p < 1.0 for p in got)
     # An unknown criterion falls back on its method's and the common weights.
-    assert 0.0 < rel.probability("ma_regle", "acts", "pass", 0.9, 1.0) < 1.0
+    assert 0.0 < rel.probability("ma_regle", "acts", "pass", 0.9, call_asr) < 1.0
+
+
+def test_on_typed_text_the_calibration_keeps_the_raw_ranking_whatever_the_kind():
+    # Kinds fitted on tuning calls reordered typed verdicts in a way other calls did not bear out: on typed
+    # text only the raw confidence counts, so two verdicts of any kinds keep the order of their raw confidence.
+    rel = reliability.fit(_rows(call_asr=1.0) + _rows(call_asr=0.7))
+    assert rel.probability("empathie", "acts_empathy", "na", 0.8, 1.0) == rel.probability(
+        "accueil", "acts", "pass", 0.8, 1.0)
+    assert rel.probability("empathie", "acts_empathy", "na", 0.6, 1.0) < rel.probability(
+        "accueil", "acts", "pass", 0.7, 1.0)
+    # Typed greetings at raw 0 are right one time in three, all those from 0.2 up right: the fit says so.
+    greetings = reliability.fit([r for r in _rows(call_asr=1.0) if r[0] == "accueil"])
+    assert greetings.probability("accueil", "acts", "pass", 0.0, 1.0) < 0.5 < 0.95 < greetings.probability(
+        "accueil", "acts", "pass", 0.9, 1.0)
+
+
+def test_without_rows_of_a_kind_of_text_its_model_is_neutral():
+    typed_only = reliability.fit(_rows(call_asr=1.0))
+    # Nothing learned about recognised text: an even chance, under any review bar, so a human checks it.
+    assert typed_only.probability("accueil", "acts", "pass", 0.95, 0.9) == 0.5
+    heard_only = reliability.fit(_rows(call_asr=0.7))
+    # No typed calls to learn from: a typed verdict keeps its raw confidence.
+    assert heard_only.probability("accueil", "acts", "pass", 0.73, 1.0) == pytest.approx(0.73)
 
 
 def test_the_fit_is_deterministic():
@@ -62,3 +94,46 @@ def test_an_unreadable_calibration_gives_a_french_error(tmp_path):
     path.write_text('{"model": "x", "bias": "beaucoup"}', encoding="utf-8")
     with pytest.raises(acts.ActModelError, match="Calibration de la confiance illisible"):
         reliability.read(path)
+
+
+def _auc(scores: list[float], right: list[bool]) -> float:
+    pos = [x for x, r in zip(scores, right, strict=True) if r]
+    neg = [x for x, r in zip(scores, right, strict=True) if not r]
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+def test_on_calls_by_another_writer_the_shipped_calibration_ranks_errors_and_beats_the_raw_number():
+    labels = {json.loads(x)["call_id"]: json.loads(x) for x in
+              (OTHER_WRITER / "labels.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()}
+    grid, taxonomy = default_grid(), default_taxonomy()
+    methods = {c.id: c.method for c in grid.criteria}
+    rows = []
+    reliability.use_raw(True)
+    try:
+        for path in sorted((OTHER_WRITER / "transcripts").glob("*.json")):
+            tr = json.loads(path.read_text(encoding="utf-8"))
+            label = labels[tr.get("call_id") or path.stem]
+            quality = Call.from_transcript(validate_transcript(tr)).asr_quality
+            for c in score_transcript(tr, grid=grid, taxonomy=taxonomy)["criteria"]:
+                rows.append((c["id"], methods[c["id"]], c["verdict"], c["confidence"], quality,
+                             c["verdict"] == label["criteria"][c["id"]]))
+    finally:
+        reliability.use_raw(False)
+    rel = reliability.default_reliability()
+    assert rel is not None and len(rows) == 240 and all(r[4] == reliability.TYPED for r in rows)
+    right = [r[5] for r in rows]
+    raw = [r[3] for r in rows]
+    calibrated = [rel.probability(*r[:5]) for r in rows]
+    # The calibration ranks this writer's errors as well as the raw confidence (one model for both kinds of
+    # text ranked them at 0.69 against 0.82)...
+    assert _auc(calibrated, right) >= _auc(raw, right) - 0.01
+    # ...and, read as a probability, it is closer to the truth than the raw number.
+    def log_loss(p: list[float]) -> float:
+        return -sum(math.log(x if r else 1.0 - x) for x, r in zip(p, right, strict=True)) / len(right)
+
+    assert log_loss(calibrated) < log_loss(raw) - 0.02
+    # The verdicts sent to a human are wrong far more often than the others.
+    threshold = grid.review_threshold
+    flagged = [r for r, p in zip(right, calibrated, strict=True) if p < threshold]
+    kept = [r for r, p in zip(right, calibrated, strict=True) if p >= threshold]
+    assert flagged and sum(flagged) / len(flagged) < sum(kept) / len(kept) - 0.1
