@@ -77,6 +77,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
     flagged = [0, 0]  # (right, total) of criteria flagged needs_review
     unflagged = [0, 0]
     calls_flagged = 0
+    # Calls with a wrong criterion and calls with a wrong pass/fail: (held by a flagged call, in all)
+    wrong_calls, wrong_results = [0, 0], [0, 0]
     evidence_truth = load_evidence(directory)
     ev_ok = ev_total = 0
     n = 0
@@ -138,6 +140,10 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         if ev["category"] != label["category"]:
             mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
         pass_ok += ev["passed"] == label["passed"]
+        for tally, wrong in ((wrong_calls, any(got.get(k, "na") != v for k, v in label["criteria"].items())),
+                             (wrong_results, ev["passed"] != label["passed"])):
+            tally[0] += wrong and bool(ev.get("needs_review"))
+            tally[1] += wrong
         want_irr = set(label["irritants"])
         have_irr = {i["label"] for i in ev["irritants"]}
         tp += len(want_irr & have_irr)
@@ -171,6 +177,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         "flagged": tuple(flagged),
         "unflagged": tuple(unflagged),
         "calls_flagged": calls_flagged,
+        "wrong_calls": tuple(wrong_calls),
+        "wrong_results": tuple(wrong_results),
         "evidence": (ev_ok, ev_total),
     }
 
@@ -231,7 +239,9 @@ def print_report(name: str, r: dict, details: bool) -> None:
     for name, (ok, total) in (("signalés « à vérifier »", r["flagged"]), ("non signalés", r["unflagged"])):
         if total:
             print(f"  accord, critères {name:23s}: {100 * ok / total:.1f} % ({ok}/{total})")
-    print(f"  appels signalés à revoir: {r['calls_flagged']}/{r['calls']}")
+    print(f"  appels signalés à revoir: {r['calls_flagged']}/{r['calls']} ; parmi eux, appels à un critère faux "
+          f"{r['wrong_calls'][0]}/{r['wrong_calls'][1]}, à réussi/échoué faux {r['wrong_results'][0]}/"
+          f"{r['wrong_results'][1]}")
     ok, total = r["evidence"]
     if total:
         print(f"  précision des preuves   : {100 * ok / total:.1f} % ({ok}/{total} verdicts « pass » annotés)")

@@ -61,8 +61,10 @@ def assert_contract(ev: dict, *, engine: str, extra_allowed: bool = False) -> No
             assert set(e) == EVIDENCE_KEYS
             assert type(e["start"]) in (int, float) and e["speaker"] in ("agent", "customer", "inconnu")
             assert isinstance(e["text"], str) and e["text"]
-    assert type(ev["needs_review"]) is bool and ev["needs_review"] == any(c["needs_review"] for c in ev["criteria"])
     assert isinstance(ev["review_reasons"], list) and all(isinstance(r, str) for r in ev["review_reasons"])
+    # A call goes to review for each unsure verdict, and also when its result hangs on verdicts unsure together.
+    assert type(ev["needs_review"]) is bool and ev["needs_review"] == bool(ev["review_reasons"])
+    assert len(ev["review_reasons"]) >= sum(c["needs_review"] for c in ev["criteria"])
     assert ev["category"] in CATEGORIES
     assert ev["category_evidence"] is None or set(ev["category_evidence"]) == EVIDENCE_KEYS
     for irr in ev["irritants"]:

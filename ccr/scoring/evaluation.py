@@ -6,9 +6,11 @@ the score, the review flags and the recommendations when verdicts change (the LL
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ccr.core.errors import InvalidInput
+from ccr.core.formats import fr_number
 from ccr.scoring.grid import Grid
 
 VERDICTS = ("pass", "fail", "na")  # na: the criterion does not apply to this call, its weight leaves the total
@@ -50,10 +52,48 @@ def evaluation_from_verdicts(base: dict, verdicts: Mapping[str, dict], grid: Gri
 
 
 def review_reasons(criteria: list[dict], grid: Grid) -> list[str]:
-    """Why a human should check this evaluation: one French line per flagged criterion."""
+    """Why a human should check this evaluation: one French line per flagged criterion, and one more when the
+    call's result hangs on verdicts that are not sure enough together (:func:`result_doubt`)."""
     labels = {c.id: c.label for c in grid.criteria}
-    return [f"{labels.get(x['id'], x['id'])} : {x.get('review_reason') or 'verdict incertain'}"
-            for x in criteria if x.get("needs_review")]
+    out = [f"{labels.get(x['id'], x['id'])} : {x.get('review_reason') or 'verdict incertain'}"
+           for x in criteria if x.get("needs_review")]
+    doubt = result_doubt(criteria, grid)
+    return [*out, doubt] if doubt else out
+
+
+def result_doubt(criteria: list[dict], grid: Grid) -> str:
+    """A French reason when the call's pass or fail is less likely right than the grid's review bar; "" if not.
+
+    A verdict is pivotal when changing it alone (pass and fail swapped, « na » read as either) changes the
+    result; the result is right only if every pivotal verdict is, so their confidences multiply. Each may
+    clear the bar while together they do not: three verdicts at 0.95 leave the result right at 0.86."""
+    verdicts = {x.get("id"): x.get("verdict") for x in criteria}
+    known = {c.id for c in grid.criteria}
+    if any(v not in VERDICTS for v in verdicts.values()):
+        return ""
+    _, passed, _ = compute_score(verdicts, grid)
+    pivots: list[tuple[str, float]] = []
+    chance = 1.0
+    for x in criteria:
+        conf = x.get("confidence")
+        # A flagged verdict already goes to a human with its own reason.
+        if x["id"] not in known or x.get("needs_review") or not isinstance(conf, int | float):
+            continue
+        others = ("pass", "fail") if x["verdict"] == "na" else ("fail" if x["verdict"] == "pass" else "pass",)
+        if any(compute_score({**verdicts, x["id"]: other}, grid)[1] != passed for other in others):
+            pivots.append((grid.criterion(x["id"]).label, float(conf)))
+            chance *= float(conf)
+    if not pivots or chance >= grid.review_threshold:
+        return ""
+    shown = math.floor(chance * 100) / 100  # rounded down: a product just under the bar never reads as the bar
+    # Least sure first; a verdict shown as « 1,00 » would only lengthen the list.
+    names = ", ".join(f"{label} ({fr_number(conf, 2)})" for label, conf in sorted(pivots, key=lambda p: p[1])
+                      if round(conf, 2) < 1.0)
+    if passed:
+        return (f"Réussite de l'appel incertaine ({fr_number(shown, 2)}) : un seul de ces verdicts faux la "
+                f"changerait : {names}.")
+    return (f"Échec de l'appel incertain ({fr_number(shown, 2)}) : un seul de ces verdicts faux le "
+            f"changerait : {names}.")
 
 
 def recommendations(grid: Grid, criteria: list[dict]) -> list[str]:

@@ -2,7 +2,8 @@
 
 ``score_transcript`` returns the evaluation contract: per criterion a verdict, its weight, the quoted
 evidence, a French explanation, a ``confidence`` (0..1) and ``needs_review`` with its reason; the score,
-category, customer irritants, summary and recommendations. The offline ``rules`` engine
+category, customer irritants, summary and recommendations, and at the top ``needs_review`` with its reasons
+(an unsure verdict, or a result that hangs on verdicts unsure together). The offline ``rules`` engine
 (``ccr.scoring.rules``) always runs; the ``llm`` engine (``ccr.scoring.llm``) starts from its evaluation,
 checks the model's verdicts against it and falls back to it when the model cannot answer.
 """

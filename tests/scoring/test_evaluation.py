@@ -70,6 +70,43 @@ def test_review_reasons_name_the_criterion_and_default_to_an_uncertain_verdict()
                                               "inconnu : ligne mal entendue"]
 
 
+def _items(verdicts: dict[str, str], confidences: dict[str, float], flagged: tuple[str, ...] = ()) -> list[dict]:
+    return [{"id": c, "verdict": v, "confidence": confidences.get(c, 0.999), "needs_review": c in flagged,
+             "review_reason": "détection incertaine" if c in flagged else ""} for c, v in verdicts.items()]
+
+
+def test_a_result_that_hangs_on_verdicts_not_sure_enough_together_goes_to_a_human():
+    grid = default_grid()
+    label = grid.criterion
+    # 70 of 90 points: any pass turned to a fail (or the politeness failed) sinks the call; solution's fail and
+    # the na of empathy can change without changing the result.
+    verdicts = _verdicts(empathie="na", solution="fail")
+    assert compute_score(verdicts, grid)[1] is True
+    # Each pivotal verdict clears the bar (0.89) alone, not together: 0.93 × 0.95 × 0.999⁴ = 0.8799, shown 0,87.
+    got = review_reasons(_items(verdicts, {"decouverte": 0.95, "conclusion": 0.93, "solution": 0.5}), grid)
+    assert got == [f"Réussite de l'appel incertaine (0,87) : un seul de ces verdicts faux la changerait : "
+                   f"{label('conclusion').label} (0,93), {label('decouverte').label} (0,95)."]
+    # Surer verdicts leave the result sure enough.
+    assert review_reasons(_items(verdicts, {"decouverte": 0.97, "conclusion": 0.97}), grid) == []
+    # A flagged verdict goes to a human with its own reason and leaves the product: 0.93 alone clears the bar.
+    got = review_reasons(_items(verdicts, {"decouverte": 0.95, "conclusion": 0.93}, flagged=("decouverte",)), grid)
+    assert got == [f"{label('decouverte').label} : détection incertaine"]
+
+
+def test_a_fail_that_one_unsure_verdict_would_turn_into_a_pass_is_named_too():
+    grid = default_grid()
+    verdicts = _verdicts(empathie="na", solution="fail", decouverte="fail")  # 55 of 90: failed
+    got = review_reasons(_items(verdicts, {"solution": 0.92, "decouverte": 0.94, "accueil": 0.5}), grid)
+    assert got == [f"Échec de l'appel incertain (0,86) : un seul de ces verdicts faux le changerait : "
+                   f"{grid.criterion('solution').label} (0,92), {grid.criterion('decouverte').label} (0,94)."]
+
+
+def test_a_result_stored_without_confidences_gets_no_result_reason():
+    grid = default_grid()
+    items = [{"id": c, "verdict": v, "needs_review": False} for c, v in _verdicts(solution="fail").items()]
+    assert review_reasons(items, grid) == []
+
+
 def test_recommendations_fall_back_to_a_generic_french_advice():
     data = grid_to_dict(default_grid())
     data["sections"][0]["criteria"][0]["recommendation"] = ""

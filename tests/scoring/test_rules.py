@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from ccr.core.errors import InvalidInput
 from ccr.scoring import acts, rules
+from ccr.scoring.evaluation import compute_score
 from ccr.scoring.grid import Criterion, default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
@@ -205,3 +210,30 @@ def test_an_agent_naming_the_customer_s_feeling_on_a_mono_recording_is_no_irrita
     call = Call.from_transcript(validate_transcript({"call_id": "t-mono", "duration_s": 12.0, "segments": [
         {"speaker": "inconnu", "start": 2.0 * i, "end": 2.0 * i + 1.5, "text": t} for i, t in enumerate(lines)]}))
     assert "mecontentement" not in {label for label, _ in _labels(call)}
+
+
+def test_calls_whose_result_hangs_on_unsure_verdicts_go_to_review_with_those_verdicts_named():
+    # Our own calls, never tuned on: wherever the scorer says a result is unsure, the verdicts it names are
+    # each able to change the result alone, and their confidences multiply to less than the grid's bar.
+    grid = default_grid()
+    labels = {c.label: c.id for c in grid.criteria}
+    found = 0
+    for path in sorted((Path(__file__).resolve().parents[1] / "fixtures" / "eval" / "heldout" / "transcripts")
+                       .glob("*.json")):
+        ev = score_transcript(json.loads(path.read_text(encoding="utf-8")))
+        doubts = [r for r in ev["review_reasons"] if "de l'appel incertain" in r]
+        if not doubts:
+            continue
+        found += 1
+        assert ev["needs_review"] and len(doubts) == 1
+        (head, named), = re.findall(r"\(([0-9,]+)\) : un seul de ces verdicts faux l[ae] changerait : (.*)\.$",
+                                    doubts[0])
+        verdicts = {c["id"]: c["verdict"] for c in ev["criteria"]}
+        confidence = {c["id"]: c["confidence"] for c in ev["criteria"]}
+        assert float(head.replace(",", ".")) < grid.review_threshold
+        for label, shown in re.findall(r"([^,(]+?) \(([0-9,]+)\)", named):
+            cid = labels[label.strip()]
+            assert abs(confidence[cid] - float(shown.replace(",", "."))) < 0.006
+            others = ("pass", "fail") if verdicts[cid] == "na" else ("fail" if verdicts[cid] == "pass" else "pass",)
+            assert any(compute_score({**verdicts, cid: o}, grid)[1] != ev["passed"] for o in others), cid
+    assert found >= 1
