@@ -86,9 +86,10 @@ def result_doubt(criteria: list[dict], grid: Grid) -> str:
     if not pivots or chance >= grid.review_threshold:
         return ""
     shown = math.floor(chance * 100) / 100  # rounded down: a product just under the bar never reads as the bar
-    # Least sure first; a verdict shown as « 1,00 » would only lengthen the list.
-    names = ", ".join(f"{label} ({fr_number(conf, 2)})" for label, conf in sorted(pivots, key=lambda p: p[1])
-                      if round(conf, 2) < 1.0)
+    # Least sure first; a verdict shown as « 1,00 » would only lengthen the list (unless all of them are).
+    ranked = sorted(pivots, key=lambda p: p[1])
+    names = ", ".join(f"{label} ({fr_number(conf, 2)})" for label, conf in
+                      ([p for p in ranked if round(p[1], 2) < 1.0] or ranked))
     if passed:
         return (f"Réussite de l'appel incertaine ({fr_number(shown, 2)}) : un seul de ces verdicts faux la "
                 f"changerait : {names}.")

@@ -101,6 +101,19 @@ def test_a_fail_that_one_unsure_verdict_would_turn_into_a_pass_is_named_too():
                    f"{grid.criterion('solution').label} (0,92), {grid.criterion('decouverte').label} (0,94)."]
 
 
+def test_a_result_unsure_only_through_many_nearly_sure_verdicts_still_names_them():
+    # A grid of 25 criteria of 4 points, all passed, where any fail (96 points) sinks the call: 0.9952²⁵ = 0.887.
+    data = grid_to_dict(default_grid())
+    data["pass_threshold"] = 97
+    base = data["sections"][0]["criteria"][0]
+    data["sections"] = [{"id": "s", "label": "S", "criteria": [
+        {**base, "id": f"c{i}", "label": f"Critère {i}", "weight": 4, "critical": False} for i in range(25)]}]
+    grid = grid_from_dict(data)
+    items = [{"id": f"c{i}", "verdict": "pass", "confidence": 0.9952, "needs_review": False} for i in range(25)]
+    (got,) = review_reasons(items, grid)
+    assert got.startswith("Réussite de l'appel incertaine (0,88) :") and got.count("(1,00)") == 25
+
+
 def test_a_result_stored_without_confidences_gets_no_result_reason():
     grid = default_grid()
     items = [{"id": c, "verdict": v, "needs_review": False} for c, v in _verdicts(solution="fail").items()]
