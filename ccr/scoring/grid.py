@@ -27,6 +27,9 @@ TOTAL_WEIGHT = 100  # weights are shares of the score: they total 100
 DEFAULT_PASS_THRESHOLD = 70.0  # a call passes at 70 and above
 # A verdict whose confidence is below this is flagged for a human (« À revoir »); grids may set their own.
 DEFAULT_REVIEW_THRESHOLD = 0.6  # grids that set none (phrase grids: raw confidence)
+# Review bars the standard act grid shipped with before its confidence calibration changed. An act grid still
+# holding one never had its bar set by its organisation: its successor takes the standard grid's.
+FORMER_ACT_REVIEW_THRESHOLDS = frozenset({0.85})
 SPEAKERS = ("agent", "customer", "any")
 # Detection methods the rules engine implements (see ccr.scoring.rules); anything else is refused.
 METHODS = {
@@ -420,7 +423,8 @@ def upgrade_grid(grid: Grid) -> Grid | None:
 
     Criteria the standard grid knows (same id, a v1 phrase method) take the standard v2 rule and keep the
     organisation's label, weight, critical flag, window, texts and the wordings it added, as cues of the
-    act; its own criteria (other ids, metrics) are kept as they are."""
+    act; its own criteria (other ids, metrics) are kept as they are. An act grid whose review bar is still
+    one the standard grid shipped with before also gets a successor, with the standard grid's bar."""
     stock_v1 = {c.id: c for c in load_grid_yaml(read_data_text(V1_GRID_FILE)).criteria}
     stock_v2 = {c.id: c for c in default_grid().criteria}
     changed = False
@@ -444,11 +448,14 @@ def upgrade_grid(grid: Grid) -> Grid | None:
             criteria.append(replace(c, method=stock_v2[c.id].method, params=params))
             changed = True
         sections.append(replace(section, criteria=tuple(criteria)))
-    if not changed:
-        return None
     # Act rules give calibrated confidences: an untouched review threshold follows the standard grid's.
-    review = default_grid().review_threshold if grid.review_threshold == DEFAULT_REVIEW_THRESHOLD \
-        else grid.review_threshold
+    standard = default_grid().review_threshold
+    untouched = grid.review_threshold == DEFAULT_REVIEW_THRESHOLD or (
+        grid.review_threshold in FORMER_ACT_REVIEW_THRESHOLDS and any(c.method in actrules.METHODS
+                                                                     for c in grid.criteria))
+    if not changed and not (untouched and grid.review_threshold != standard):
+        return None
+    review = standard if untouched else grid.review_threshold
     out = replace(grid, version=grid.version + 1, sections=tuple(sections), review_threshold=review)
     validate_grid(out)
     return out

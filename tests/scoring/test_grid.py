@@ -171,3 +171,15 @@ def test_upgrading_a_v1_grid_keeps_the_organisation_s_choices_and_wordings():
     assert up.review_threshold == default_grid().review_threshold
     chosen = grid_from_dict({**grid_to_dict(v1_edited()), "review_threshold": 0.4})
     assert upgrade_grid(chosen).review_threshold == 0.4
+
+
+def test_an_act_grid_still_on_the_former_standard_review_bar_follows_the_standard_grid_s():
+    # The standard grid's bar moved when its confidence was recalibrated; a grid still holding the former bar
+    # never had it set by its organisation. Its successor changes the bar and nothing else.
+    former = grid_from_dict({**grid_to_dict(default_grid()), "review_threshold": 0.85, "version": 4})
+    up = upgrade_grid(former)
+    assert up is not None and (up.version, up.review_threshold) == (5, default_grid().review_threshold)
+    assert up.criteria == former.criteria and up.pass_threshold == former.pass_threshold
+    assert upgrade_grid(up) is None
+    # A bar the organisation chose is its own.
+    assert upgrade_grid(grid_from_dict({**grid_to_dict(default_grid()), "review_threshold": 0.8})) is None

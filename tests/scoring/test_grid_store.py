@@ -263,6 +263,24 @@ def test_an_organisation_s_v1_grid_is_upgraded_once_and_can_be_reactivated(tenan
     assert [r.version for r in _rows(a.org_id)] == [1, 2] and _rows(b.org_id) == []
 
 
+def test_an_organisation_s_standard_grid_on_the_former_review_bar_gets_the_new_bar_once(tenants):
+    a, b = tenants
+    old_id = _store_v1(a.org_id, replace(default_grid(), review_threshold=0.85))
+    with session() as s:
+        row, grid = active_grid(session=s, org_id=a.org_id)
+    assert (row.version, row.is_active, grid.review_threshold) == (2, True, default_grid().review_threshold)
+    assert grid.criteria == default_grid().criteria
+    with session() as s:
+        again, _ = active_grid(session=s, org_id=a.org_id)
+        events = audit.list_events(session=s, org_id=a.org_id, action="grid_upgraded")
+    assert again.id == row.id and len(events) == 1
+    with session() as s:  # the supervisor may go back to the former bar, and keeps it
+        activate_grid(session=s, actor=a.actor("supervisor"), grid_id=old_id)
+    with session() as s:
+        kept, grid = active_grid(session=s, org_id=a.org_id)
+    assert kept.id == old_id and grid.review_threshold == 0.85 and _rows(b.org_id) == []
+
+
 def test_an_evaluation_scored_with_a_v1_grid_still_opens_and_rescores_with_it(tenants):
     a, _ = tenants
     v1_id = _store_v1(a.org_id, stock_v1())
