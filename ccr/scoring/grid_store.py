@@ -89,7 +89,8 @@ def active_grid(*, session: Session, org_id: int) -> tuple[GridRow, Grid]:
 
 
 def _upgraded(session: Session, org_id: int, row: GridRow, grid: Grid) -> tuple[GridRow, Grid]:
-    """Store once the act-based successor of an organisation's v1-style active grid, and make it active.
+    """Store once the successor of an organisation's active grid (:func:`ccr.scoring.grid.upgrade_grid`: a
+    v1-style grid, or an act grid on the former standard review bar), and make it active.
 
     Once a later version of the same grid exists, a supervisor who re-activates the old one keeps it."""
     newer = session.exec(select(func.count()).select_from(GridRow).where(
