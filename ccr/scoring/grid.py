@@ -426,7 +426,8 @@ def upgrade_grid(grid: Grid) -> Grid | None:
     act; its own criteria (other ids, metrics) are kept as they are. An act grid whose review bar is still
     one the standard grid shipped with before also gets a successor, with the standard grid's bar."""
     stock_v1 = {c.id: c for c in load_grid_yaml(read_data_text(V1_GRID_FILE)).criteria}
-    stock_v2 = {c.id: c for c in default_grid().criteria}
+    stock = default_grid()
+    stock_v2 = {c.id: c for c in stock.criteria}
     changed = False
     sections = []
     for section in grid.sections:
@@ -449,7 +450,7 @@ def upgrade_grid(grid: Grid) -> Grid | None:
             changed = True
         sections.append(replace(section, criteria=tuple(criteria)))
     # Act rules give calibrated confidences: an untouched review threshold follows the standard grid's.
-    standard = default_grid().review_threshold
+    standard = stock.review_threshold
     untouched = grid.review_threshold == DEFAULT_REVIEW_THRESHOLD or (
         grid.review_threshold in FORMER_ACT_REVIEW_THRESHOLDS and any(c.method in actrules.METHODS
                                                                      for c in grid.criteria))
