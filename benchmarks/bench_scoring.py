@@ -102,6 +102,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
             if truth is not None and c["verdict"] == "pass" and c["evidence"]:
                 ev_total += 1
                 ev_ok += _segment_index(tr, c["evidence"][0]) in truth
+        wrong_criterion = False
         for cid, want in label["criteria"].items():
             have = got.get(cid, "na")
             crit_total += 1
@@ -111,6 +112,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
                 crit_ok += 1
                 stats[0] += 1
             else:
+                wrong_criterion = True
                 confusions.setdefault(cid, Counter())[f"{want}->{have}"] += 1
                 mistakes.append(f"{path.stem} {cid}: attendu {want}, obtenu {have}")
         for tag in label.get("hard_cases", []):
@@ -140,8 +142,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
         if ev["category"] != label["category"]:
             mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
         pass_ok += ev["passed"] == label["passed"]
-        for tally, wrong in ((wrong_calls, any(got.get(k, "na") != v for k, v in label["criteria"].items())),
-                             (wrong_results, ev["passed"] != label["passed"])):
+        for tally, wrong in ((wrong_calls, wrong_criterion), (wrong_results, ev["passed"] != label["passed"])):
             tally[0] += wrong and bool(ev.get("needs_review"))
             tally[1] += wrong
         want_irr = set(label["irritants"])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ccr.scoring import acts, reliability
-from ccr.scoring.grid import default_grid, default_taxonomy
-from ccr.scoring.score import score_transcript
-from ccr.scoring.transcript import Call, validate_transcript
+from ccr.scoring.grid import default_grid
+from scripts.calibrate_acts import load_set
+from scripts.calibrate_confidence import auc, rows_of
 
 # Thirty calls by a writer who saw neither the engine nor any other set; never used to fit anything.
 OTHER_WRITER = Path(__file__).resolve().parents[1] / "fixtures" / "eval" / "heldout-b"
@@ -96,27 +96,11 @@ def test_an_unreadable_calibration_gives_a_french_error(tmp_path):
         reliability.read(path)
 
 
-def _auc(scores: list[float], right: list[bool]) -> float:
-    pos = [x for x, r in zip(scores, right, strict=True) if r]
-    neg = [x for x, r in zip(scores, right, strict=True) if not r]
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
-
-
 def test_on_calls_by_another_writer_the_shipped_calibration_ranks_errors_and_beats_the_raw_number():
-    labels = {json.loads(x)["call_id"]: json.loads(x) for x in
-              (OTHER_WRITER / "labels.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()}
-    grid, taxonomy = default_grid(), default_taxonomy()
-    methods = {c.id: c.method for c in grid.criteria}
-    rows = []
+    # The calibration script's own rows: every criterion of every call, scored with raw confidences.
     reliability.use_raw(True)
     try:
-        for path in sorted((OTHER_WRITER / "transcripts").glob("*.json")):
-            tr = json.loads(path.read_text(encoding="utf-8"))
-            label = labels[tr.get("call_id") or path.stem]
-            quality = Call.from_transcript(validate_transcript(tr)).asr_quality
-            for c in score_transcript(tr, grid=grid, taxonomy=taxonomy)["criteria"]:
-                rows.append((c["id"], methods[c["id"]], c["verdict"], c["confidence"], quality,
-                             c["verdict"] == label["criteria"][c["id"]]))
+        rows = rows_of(load_set(OTHER_WRITER))
     finally:
         reliability.use_raw(False)
     rel = reliability.default_reliability()
@@ -126,14 +110,14 @@ def test_on_calls_by_another_writer_the_shipped_calibration_ranks_errors_and_bea
     calibrated = [rel.probability(*r[:5]) for r in rows]
     # The calibration ranks this writer's errors as well as the raw confidence (one model for both kinds of
     # text ranked them at 0.69 against 0.82)...
-    assert _auc(calibrated, right) >= _auc(raw, right) - 0.01
+    assert auc(calibrated, right) >= auc(raw, right) - 0.01
     # ...and, read as a probability, it is closer to the truth than the raw number.
     def log_loss(p: list[float]) -> float:
         return -sum(math.log(x if r else 1.0 - x) for x, r in zip(p, right, strict=True)) / len(right)
 
     assert log_loss(calibrated) < log_loss(raw) - 0.02
     # The verdicts sent to a human are wrong far more often than the others.
-    threshold = grid.review_threshold
+    threshold = default_grid().review_threshold
     flagged = [r for r, p in zip(right, calibrated, strict=True) if p < threshold]
     kept = [r for r, p in zip(right, calibrated, strict=True) if p >= threshold]
     assert flagged and sum(flagged) / len(flagged) < sum(kept) / len(kept) - 0.1
