@@ -1,11 +1,13 @@
 """Accuracy and speed of the scorer on a labelled set.
 
-Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details]
+Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
 A set whose labels carry ``hard_cases`` (public-d) is reported in two parts, the part we may tune on and
 the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the agreement per hard case.
+``--unpunctuated`` also scores every set as a transcriber who neither punctuates nor capitalises writes it
+(``ccr.core.textnorm.unpunctuated``): the same calls and labels, so any difference is the punctuation's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ccr.core.textnorm import unpunctuated
 from ccr.scoring.encoder import default_encoder
 from ccr.scoring.score import score_transcript
 
@@ -51,8 +54,9 @@ def load_hard_cases(directory: Path) -> dict[str, str]:
     return {tag: v["criterion"] for tag, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
-def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> dict:
-    """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels."""
+def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False) -> dict:
+    """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
+    each line without punctuation or capitals first."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
@@ -85,6 +89,9 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all") -> d
     paths = sorted((directory / "transcripts").glob("*.json"))
     for path in paths:
         tr = json.loads(path.read_text(encoding="utf-8"))
+        if flat:
+            for seg in tr["segments"]:
+                seg["text"] = unpunctuated(seg["text"])
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
@@ -263,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default="rules", choices=["rules", "llm"])
     ap.add_argument("--heldout", action="store_true", help="also report the held-out calls apart")
     ap.add_argument("--details", action="store_true", help="list every disagreement")
+    ap.add_argument("--unpunctuated", action="store_true",
+                    help="also score each set without punctuation or capitals")
     args = ap.parse_args(argv)
     dirs = list(args.dirs)
     if args.heldout:
@@ -277,12 +286,14 @@ def main(argv: list[str] | None = None) -> int:
           f"et premier appel {1000 * (time.perf_counter() - t1):.0f} ms ; "
           f"{os.environ['OMP_NUM_THREADS']} fil(s) de calcul")
     for d in dirs:
-        if load_hard_cases(d):
-            for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
-                print_report(f"{d} [{name}]", evaluate_dir(d, args.engine, part), args.details)
-            continue
-        label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
-        print_report(label, evaluate_dir(d, args.engine), args.details)
+        for flat in (False, True) if args.unpunctuated else (False,):
+            suffix = " [sans ponctuation]" if flat else ""
+            if load_hard_cases(d):
+                for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
+                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat), args.details)
+                continue
+            label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
+            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat), args.details)
     return 0
 
 

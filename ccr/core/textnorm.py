@@ -8,6 +8,10 @@ Two forms are produced for a piece of text:
   on telephone French (object pronouns and possessives, "merci" heard as "même si"). Both the
   lexicon phrases and the transcript go through it, so the folding is symmetric.
 
+``unpunctuated`` writes a line as a transcriber who neither punctuates nor capitalises would (words, accents,
+apostrophes and hyphens kept): transcripts arrive in that form from other tools, and the benchmarks and tests
+read every labelled set in it too.
+
 ``strip_bidi`` removes the invisible bidirectional controls from names typed or imported by people:
 a right-to-left override in an agent or team name would reverse what every screen shows after it.
 """
@@ -70,6 +74,14 @@ MIN_STEM = 3  # shorter stems collide too much ("mes"/"met")
 # able to reorder the text displayed after them. Names never need them; Arabic or Hebrew letters do not.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _BIDI_TABLE = dict.fromkeys(map(ord, BIDI_CONTROLS))
+
+
+_PUNCTUATION = re.compile(r"[.,;:!?…«»\"“”()\[\]]|(?<!\w)-(?!\w)")
+
+
+def unpunctuated(text: str) -> str:
+    """``text`` in lowercase without punctuation marks, words and their accents, apostrophes and hyphens kept."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
 def strip_bidi(text: str) -> str:

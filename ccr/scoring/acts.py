@@ -86,6 +86,12 @@ _CLAUSE_SPLIT = re.compile(r"[.!?;:,]")
 # A long turn often does several things; an act said in one sentence must not be diluted by the others.
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;…])\s+")
 MIN_SENTENCE_WORDS = 3  # shorter pieces (« Ah. », « Bon. ») carry too little to be read on their own
+_SENTENCE_MARK = re.compile(r"[.!?;…]")
+# A long turn with no sentence marks (written by a transcriber or a recogniser that does not punctuate) is cut
+# into windows of about one sentence: the median length of a one-act line of the bank, half-overlapping so that
+# any stretch of half a window lies whole inside one.
+WINDOW_WORDS = 10
+WINDOW_STEP = WINDOW_WORDS // 2
 # Weight of the embedding head in a line's probabilities: a plain average, fixed before measuring, as the two
 # readers err on different lines (letters against meaning) and neither is the better one everywhere.
 HEAD_BLEND = 0.5
@@ -195,10 +201,28 @@ class DenseHead:
         return cls(**{f.name: np.asarray(arrays[f.name], dtype=np.float32) for f in fields(cls)})
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of a line that are long enough to be read on their own (three words or more), in order."""
+    return [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
+
+
 def reading_pieces(text: str) -> list[str]:
     """What a line is read as: the whole line, and each of its sentences of three words or more."""
-    pieces = [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
+    pieces = sentences(text)
     return [text, *pieces] if len(pieces) > 1 else [text]
+
+
+def stretches(text: str) -> list[str]:
+    """A line cut into what its speaker said one after the other: its sentences, or, when a long line has no
+    sentence marks at all, overlapping windows of about a sentence; the line itself when it is one sentence."""
+    if _SENTENCE_MARK.search(text):
+        pieces = sentences(text)
+        return pieces if len(pieces) > 1 else [text]
+    words = text.split()
+    if len(words) <= WINDOW_WORDS + WINDOW_STEP:
+        return [text]
+    starts = [*range(0, len(words) - WINDOW_WORDS, WINDOW_STEP), len(words) - WINDOW_WORDS]
+    return [" ".join(words[i:i + WINDOW_WORDS]) for i in starts]
 
 
 @dataclass(frozen=True)

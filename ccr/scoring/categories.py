@@ -5,6 +5,9 @@ on the line's sentence embedding, so a wording the bank never held lands near th
 trained on a bank of reasons for calling written for it (``ccr/scoring/data/categories/bank.jsonl``, one category
 per line). In a call, the customer's lines that state a reason (act ``reason``) vote for a category, the
 first one (the main reason) above later ones: a cancellation that mentions a bill is still a cancellation.
+A line is read stretch by stretch (``acts.stretches``: its sentences, or windows of an unpunctuated turn), in
+the order they were said, so a request followed in the same turn by a side remark still comes first, and a
+request lost in a long unpunctuated turn is not diluted by the words around it.
 Negation is in the features, so « je ne veux surtout pas résilier » does not vote for a cancellation.
 The customer lines of the act bank that state no reason (confirmations, back-channels, complaints about the
 wait) are trained as naming no category: without them any line, a garbled one included, was sure of some topic.
@@ -116,7 +119,8 @@ def line_scores(text: str, model: ActModel) -> dict[str, float]:
 
 def decide(lines: Sequence[tuple[int, str, float]], allowed: Sequence[str], default: str,
            model: ActModel | None = None) -> Verdict | None:
-    """The category of a call from its customer lines (index, text, probability the line states a reason).
+    """The category of a call from its customer lines (index, text, probability the line states a reason),
+    each read stretch by stretch in order.
 
     Only ``allowed`` categories compete; None when the classifier is missing or knows none of them."""
     model = model or default_model()
@@ -126,7 +130,8 @@ def decide(lines: Sequence[tuple[int, str, float]], allowed: Sequence[str], defa
     votes = dict.fromkeys(known, 0.0)
     best_line: dict[str, tuple[float, int]] = {}
     main_given = False
-    for idx, text, reason in lines:
+    said = [(idx, piece, reason) for idx, text, reason in lines for piece in acts.stretches(text)]
+    for idx, text, reason in said:
         if reason < REASON_FLOOR:
             continue  # the classifier knows reasons for calling; on other lines its output is noise
         scores = {c: p for c, p in line_scores(text, model).items() if c in votes}

@@ -35,7 +35,10 @@ def score_transcript(
     grid = grid or _builtin_grid()
     taxonomy = taxonomy or _builtin_taxonomy()
     tr = validate_transcript(transcript)
-    acts.default_model().prepare([seg["text"] for seg in tr["segments"]])
+    lines = [seg["text"] for seg in tr["segments"]]
+    # The category reader reads customers' turns stretch by stretch: their windows join the same batch.
+    lines += [x for seg in tr["segments"] if seg["speaker"] != "agent" for x in acts.stretches(seg["text"])]
+    acts.default_model().prepare(lines)
     rules_eval = rules.rules_evaluation(tr, grid, taxonomy)
     if engine == "rules":
         return rules_eval

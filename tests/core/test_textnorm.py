@@ -2,7 +2,7 @@
 
 import pytest
 
-from ccr.core.textnorm import BIDI_CONTROLS, strip_bidi
+from ccr.core.textnorm import BIDI_CONTROLS, strip_bidi, unpunctuated
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,12 @@ def test_strip_bidi_removes_every_bidirectional_control(raw, clean):
 def test_bidi_controls_are_the_unicode_explicit_formatting_characters():
     expected = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
     assert {ord(c) for c in BIDI_CONTROLS} == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Bonjour, Mme Adèle Roux ? Qu'est-ce qui vous amène…", "bonjour mme adèle roux qu'est-ce qui vous amène"),
+    ("« Le code, c'est : E15 » (voyant rouge) - et le week-end ?!", "le code c'est e15 voyant rouge et le week-end"),
+    ("Paris-Bordeaux, le 12/03 ; voilà.", "paris-bordeaux le 12/03 voilà"),
+])
+def test_unpunctuated_keeps_words_accents_apostrophes_and_hyphens(text, expected):
+    assert unpunctuated(text) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -257,6 +258,25 @@ def test_pieces_too_short_to_read_alone_do_not_count():
     model = raw_model().with_head(None)
     for line in ("Ah. Bon.", "Ah. Bon. Je vérifie tout de suite votre dossier."):  # at most one piece to read
         assert model.probabilities(line).tolist() == model.piece_probabilities(line).tolist()
+
+
+def test_a_line_is_cut_into_what_was_said_one_after_the_other():
+    assert acts.stretches("Bonjour. Je voudrais fermer mon livret. Et aussi, une question sur les frais.") == [
+        "Je voudrais fermer mon livret.", "Et aussi, une question sur les frais."]  # « Bonjour. » is too short
+    assert acts.stretches("Je voudrais fermer mon livret, s'il vous plaît.") == [
+        "Je voudrais fermer mon livret, s'il vous plaît."]
+    assert acts.stretches("oui bonjour je voudrais fermer mon livret") == ["oui bonjour je voudrais fermer mon livret"]
+
+
+def test_a_long_unpunctuated_turn_is_read_in_overlapping_windows():
+    words = [f"mot{i}" for i in range(23)]
+    windows = acts.stretches(" ".join(words))
+    assert all(len(w.split()) == acts.WINDOW_WORDS for w in windows)
+    starts = [words.index(w.split()[0]) for w in windows]
+    assert starts[0] == 0 and windows[-1].split()[-1] == words[-1]  # every word is read, in order
+    assert all(0 < b - a <= acts.WINDOW_STEP for a, b in pairwise(starts))
+    # A line already cut into sentences is never windowed, however long its sentences.
+    assert acts.stretches(" ".join(words) + ".") == [" ".join(words) + "."]
 
 
 def test_preparing_a_call_embeds_its_lines_once_and_reads_them_the_same():

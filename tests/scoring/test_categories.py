@@ -82,6 +82,30 @@ def test_the_main_reason_outweighs_a_side_topic():
     assert (verdict.category, verdict.line) == ("resiliation", 0)
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # Punctuated: the request, then a side remark about a bill in the same turn.
+    ("Bonjour. Je voudrais clôturer mon compte joint, maintenant que nous sommes séparés. Et j'ai vu qu'on "
+     "m'avait prélevé des frais de tenue de compte deux fois ce trimestre.", "resiliation"),
+    ("Bonjour. Je pars m'installer à Montréal en juin, je voudrais mettre fin à mon forfait avant le départ. Au "
+     "fait, ma dernière facture comptait deux fois l'option internationale.", "resiliation"),
+    ("Bonjour monsieur. Mon lave-vaisselle affiche une erreur E15 depuis hier, il ne vidange plus du tout. Le "
+     "livreur l'a pourtant installé il y a une semaine à peine.", "support_technique"),
+    # The same kind of turns as a transcriber who does not punctuate writes them.
+    ("bonjour monsieur mon lave-vaisselle affiche une erreur e quinze depuis hier et il ne vidange plus du tout "
+     "alors que le livreur l'a installé il y a une semaine à peine", "support_technique"),
+    ("oui bonjour alors je souhaite arrêter mon contrat d'électricité parce que je vends l'appartement et puis au "
+     "passage la dernière mensualité a encore augmenté de quinze euros sans qu'on me prévienne", "resiliation"),
+    ("bonsoir je vous appelle parce que je voudrais savoir si votre offre famille inclut les appels vers le "
+     "portugal vu que toute ma famille est là-bas et que ma facture actuelle est trop élevée avec les options",
+     "information"),
+])
+def test_a_request_comes_before_the_side_remark_said_after_it_in_the_same_turn(text, expected):
+    # Read as a whole, a turn naming two topics leaned to whichever was named more surely; the first one said wins.
+    verdict = categories.decide([(0, text, 0.9), (1, "D'accord, merci.", 0.05)], categories.CATEGORIES,
+                                "information")
+    assert verdict.category == expected
+
+
 def test_lines_that_state_no_reason_do_not_vote_and_unknown_categories_fall_back():
     lines = [(0, "Oui, oui.", 0.05), (1, "D'accord, merci.", 0.02)]
     assert categories.decide(lines, categories.CATEGORIES, "information").category == "information"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ccr.core.errors import InvalidInput
+from ccr.core.textnorm import unpunctuated
 from ccr.scoring.grid import default_grid
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import validate_transcript
@@ -290,7 +291,7 @@ def test_scoring_is_deterministic_and_fast():
 # --- agreement floors on the labelled sets -----------------------------------------------------
 
 
-def _agreement(directory: Path) -> tuple[float, float]:
+def _agreement(directory: Path, flat: bool = False) -> tuple[float, float]:
     labels = {}
     for line in (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -298,6 +299,9 @@ def _agreement(directory: Path) -> tuple[float, float]:
     ok = total = cat = 0
     for path in sorted((directory / "transcripts").glob("*.json")):
         tr = json.loads(path.read_text(encoding="utf-8"))
+        if flat:
+            for seg in tr["segments"]:
+                seg["text"] = unpunctuated(seg["text"])
         ev = score_transcript(tr)
         label = labels[tr["call_id"]]
         got = {c["id"]: c["verdict"] for c in ev["criteria"]}
@@ -315,14 +319,14 @@ def _agreement(directory: Path) -> tuple[float, float]:
     ("public", 0.97, 0.97),  # measured 0.981 / 1.0 (0.978 before identifying answers, 0.984 before the seventh pass)
     # Categories read by meaning too: better on reasons worded in another style and after ASR, 2 calls lost on
     # public-asr and 1 on heldout (0.950 and 0.909 with the letters alone).
-    ("public-asr", 0.87, 0.87),  # measured 0.894 / 0.900 (0.675 category before the categories learnt topicless lines)
+    ("public-asr", 0.87, 0.87),  # measured 0.878 / 0.900 (0.925 category before turns were read stretch by stretch) (0.675 category before the categories learnt topicless lines)
     ("heldout", 0.94, 0.88),  # measured 0.972 / 0.909 (0.966 before words of discontent, 0.943 before identifying answers)
     # heldout-b: 30 calls by another writer who saw neither the scorer nor any other set; never tuned on.
-    ("heldout-b", 0.90, 0.83),  # measured 0.921 / 0.867
-    ("heldout-b-asr", 0.75, 0.70),  # measured 0.775 / 0.767
+    ("heldout-b", 0.90, 0.83),  # measured 0.946 / 0.900
+    ("heldout-b-asr", 0.75, 0.70),  # measured 0.796 / 0.800
     # heldout-c: 30 calls by a third writer, written and scored after the scorer's last change; never tuned on.
     ("heldout-c", 0.92, 0.85),  # measured 0.942 / 0.900
-    ("heldout-c-asr", 0.76, 0.75),  # measured 0.796 / 0.800
+    ("heldout-c-asr", 0.76, 0.73),  # measured 0.796 / 0.767 (0.800 before turns were read stretch by stretch)
     # public-d: two thirds of it tuned the thresholds and the openers. The category bank's third pass (new
     # sectors, recognised versions) lost 3 tuning calls and gained 1 held-out call: 0.933 before.
     ("public-d", 0.91, 0.90),  # measured 0.938 / 0.917 (0.935 before words of discontent, 0.919 before identifying answers)
@@ -332,5 +336,17 @@ def _agreement(directory: Path) -> tuple[float, float]:
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)
+    assert crit >= crit_floor
+    assert cat >= cat_floor
+
+
+# The same calls as a transcriber who neither punctuates nor capitalises writes them (never tuned on either).
+# Categories were 0.833 and 0.867 before a turn was read stretch by stretch.
+@pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
+    ("heldout-b", 0.88, 0.86),  # measured 0.904 / 0.900
+    ("heldout-c", 0.86, 0.93),  # measured 0.888 / 0.967
+])
+def test_agreement_without_punctuation_stays_above_measured_floor(name, crit_floor, cat_floor):
+    crit, cat = _agreement(EVAL / name, flat=True)
     assert crit >= crit_floor
     assert cat >= cat_floor
