@@ -74,6 +74,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     per_crit: dict[str, list[int]] = {}
     confusions: dict[str, Counter] = {}
     cat_ok = pass_ok = 0
+    cat_doubted = [0, 0]  # (right, total) categories the scorer sent to a human
     tp = fp = fn = 0
     abs_err = 0.0
     times = []
@@ -146,6 +147,9 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
         cat_ok += ev["category"] == label["category"]
+        if ev.get("category_needs_review"):
+            cat_doubted[0] += ev["category"] == label["category"]
+            cat_doubted[1] += 1
         if ev["category"] != label["category"]:
             mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
         pass_ok += ev["passed"] == label["passed"]
@@ -169,6 +173,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         "per_criterion": {k: v[0] / v[1] for k, v in per_crit.items()},
         "confusions": {k: v.most_common(3) for k, v in confusions.items()},
         "category_accuracy": cat_ok / n if n else 0.0,
+        "category_doubted": tuple(cat_doubted),
+        "category_sure": (cat_ok - cat_doubted[0], n - cat_doubted[1]),
         "irritant_precision": precision,
         "irritant_recall": recall,
         "irritant_f1": f1,
@@ -229,6 +235,9 @@ def print_report(name: str, r: dict, details: bool) -> None:
         conf = ", ".join(f"{k} x{v}" for k, v in r["confusions"].get(cid, []))
         print(f"    {cid:15s} {100 * acc:5.1f} %  {conf}")
     print(f"  catégorie               : {100 * r['category_accuracy']:.1f} %")
+    (dr, dn), (sr, sn) = r["category_doubted"], r["category_sure"]
+    print(f"    signalée incertaine   : {dr}/{dn} juste(s) ; les autres : {sr}/{sn} ; erreurs signalées : "
+          f"{dn - dr}/{dn - dr + sn - sr}")
     print(f"  irritants P / R / F1    : {r['irritant_precision']:.2f} / {r['irritant_recall']:.2f} / "
           f"{r['irritant_f1']:.2f}")
     print(f"  erreur absolue moyenne  : {r['score_mae']:.1f} points")

@@ -17,7 +17,8 @@ from tests.scoring.test_llm import good_answer
 
 TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
-                 "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence"}
+                 "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence",
+                 "category_confidence", "category_needs_review", "category_review_reason"}
 CRITERION_KEYS = {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review", "review_reason", "review_at"}
 EVIDENCE_KEYS = {"start", "speaker", "text"}
 IRRITANT_KEYS = {"label", "start", "text"}
@@ -67,6 +68,11 @@ def assert_contract(ev: dict, *, engine: str, extra_allowed: bool = False) -> No
     assert len(ev["review_reasons"]) >= sum(c["needs_review"] for c in ev["criteria"])
     assert ev["category"] in CATEGORIES
     assert ev["category_evidence"] is None or set(ev["category_evidence"]) == EVIDENCE_KEYS
+    conf = ev["category_confidence"]
+    assert conf is None or (type(conf) in (int, float) and 0 <= conf <= 1)
+    assert type(ev["category_needs_review"]) is bool and isinstance(ev["category_review_reason"], str)
+    assert ev["category_needs_review"] == bool(ev["category_review_reason"])
+    assert not ev["category_needs_review"] or f"Catégorie : {ev['category_review_reason']}" in ev["review_reasons"]
     for irr in ev["irritants"]:
         assert set(irr) == IRRITANT_KEYS
         assert irr["label"] in IRRITANT_LABELS and type(irr["start"]) in (int, float) and isinstance(irr["text"], str)

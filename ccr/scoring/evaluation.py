@@ -45,20 +45,21 @@ def evaluation_from_verdicts(base: dict, verdicts: Mapping[str, dict], grid: Gri
     out["criteria"] = criteria
     score, passed, critical = compute_score({x["id"]: x["verdict"] for x in criteria}, grid)
     out.update(score=score, passed=passed, critical_failed=critical)
-    out["review_reasons"] = review_reasons(criteria, grid)
+    out["review_reasons"] = review_reasons(criteria, grid, str(out.get("category_review_reason") or ""))
     out["needs_review"] = bool(out["review_reasons"])
     out["recommendations"] = recommendations(grid, criteria)
     return out
 
 
-def review_reasons(criteria: list[dict], grid: Grid) -> list[str]:
-    """Why a human should check this evaluation: one French line per flagged criterion, and one more when the
-    call's result hangs on verdicts that are not sure enough together (:func:`result_doubt`)."""
+def review_reasons(criteria: list[dict], grid: Grid, category_reason: str = "") -> list[str]:
+    """Why a human should check this evaluation: one French line per flagged criterion, one more when the
+    call's result hangs on verdicts that are not sure enough together (:func:`result_doubt`), and the
+    category's doubt when there is one."""
     labels = {c.id: c.label for c in grid.criteria}
     out = [f"{labels.get(x['id'], x['id'])} : {x.get('review_reason') or 'verdict incertain'}"
            for x in criteria if x.get("needs_review")]
     doubt = result_doubt(criteria, grid)
-    return [*out, doubt] if doubt else out
+    return [*out, *([doubt] if doubt else []), *([f"Catégorie : {category_reason}"] if category_reason else [])]
 
 
 def result_doubt(criteria: list[dict], grid: Grid) -> str:

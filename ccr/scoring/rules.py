@@ -15,6 +15,7 @@ prohibits emotion recognition of employees at the workplace.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
@@ -61,8 +62,10 @@ def rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
     irritants = detect_irritants(call, taxonomy)
     criteria = [_criterion_item(c, evaluate_criterion(c, call, irritants), call, grid) for c in grid.criteria]
     score, passed, critical = compute_score({x["id"]: x["verdict"] for x in criteria}, grid)
-    reasons = review_reasons(criteria, grid)
-    category, category_seg = category_verdict(call, taxonomy)
+    picked = category_verdict(call, taxonomy)
+    category_reason = category_doubt(picked, taxonomy)
+    reasons = review_reasons(criteria, grid, category_reason)
+    category, category_seg = picked.category, picked.line
     return {
         "grid": grid.id,
         "grid_version": grid.version,
@@ -75,6 +78,9 @@ def rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
         "criteria": criteria,
         "category": category,
         "category_evidence": category_seg.evidence() if category_seg is not None else None,
+        "category_confidence": round(picked.confidence, 3) if picked.confidence is not None else None,
+        "category_needs_review": bool(category_reason),
+        "category_review_reason": category_reason,
         "irritants": [{"label": label, "start": round(s.start, 2), "text": s.text} for label, s in irritants],
         "summary": _summary(call, grid, criteria, category_seg),
         "recommendations": recommendations(grid, criteria),
@@ -431,15 +437,40 @@ def detect_category(call: Call, taxonomy: Taxonomy) -> str:
     return category_verdict(call, taxonomy)[0]
 
 
-def category_verdict(call: Call, taxonomy: Taxonomy) -> tuple[str, Seg | None]:
-    """(category, the customer line that decided it, when the classifier decided)."""
+class CategoryPick(NamedTuple):
+    """A call's category, the customer line that decided it, and, when the classifier decided, its share of the
+    votes and the category that came second (cues give neither)."""
+
+    category: str
+    line: Seg | None
+    confidence: float | None = None
+    second: str | None = None
+
+
+def category_verdict(call: Call, taxonomy: Taxonomy) -> CategoryPick:
+    """The call's category and what decided it: the classifier when it knows the taxonomy's categories, else cues."""
     cust = call.channel("customer")
     ids = [c.id for c in taxonomy.categories]
     lines = [(s.idx, s.text, call.act_probability(s, "reason")) for s in cust]
     verdict = categories.decide(lines, ids, taxonomy.default_category)
     if verdict is not None and set(ids) <= set(categories.CATEGORIES):
-        return verdict.category, (call.segs[verdict.line] if verdict.line is not None else None)
-    return _category_by_cues(call, taxonomy), None
+        line = call.segs[verdict.line] if verdict.line is not None else None
+        return CategoryPick(verdict.category, line, verdict.confidence, verdict.second)
+    return CategoryPick(_category_by_cues(call, taxonomy), None)
+
+
+def category_doubt(pick: CategoryPick, taxonomy: Taxonomy) -> str:
+    """Why a human should check the category (French), or "" when the classifier was sure enough or did not decide."""
+    if pick.confidence is None or pick.confidence >= categories.REVIEW_BELOW:
+        return ""
+    labels = {c.id: c.label for c in taxonomy.categories}
+    name = labels.get(pick.category, pick.category)
+    if pick.line is None:
+        return f"aucun motif d'appel net dans les paroles du client, « {name} » par défaut"
+    text = f"« {name} » incertaine ({fr_number(pick.confidence, 2)})"
+    if pick.second is not None:
+        text += f", de peu devant « {labels.get(pick.second, pick.second)} »"
+    return text
 
 
 def _category_by_cues(call: Call, taxonomy: Taxonomy) -> str:

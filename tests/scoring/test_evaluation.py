@@ -61,6 +61,16 @@ def test_changed_verdicts_rebuild_score_review_flags_and_recommendations():
     assert base["score"] == 75.0 and base["criteria"][1]["verdict"] == "fail"  # the base is not modified
 
 
+def test_an_unsure_category_stays_a_reason_when_the_verdicts_are_rebuilt():
+    grid = default_grid()
+    base = {**contract(), "category_needs_review": True,
+            "category_review_reason": "« Facturation » incertaine (0,41), de peu devant « Résiliation »"}
+    out = evaluation_from_verdicts(base, {}, grid)
+    assert out["needs_review"] is True
+    assert out["review_reasons"] == ["Catégorie : « Facturation » incertaine (0,41), de peu devant « Résiliation »"]
+    assert evaluation_from_verdicts(contract(), {}, grid)["review_reasons"] == []  # older results: no such reason
+
+
 def test_review_reasons_name_the_criterion_and_default_to_an_uncertain_verdict():
     grid = default_grid()
     criteria = [{"id": "accueil", "needs_review": True, "review_reason": ""},

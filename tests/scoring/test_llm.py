@@ -86,6 +86,19 @@ def test_well_formed_answer_gives_a_verified_llm_evaluation(server):
     assert "identification" in body["messages"][1]["content"]
 
 
+def test_the_engines_disagreeing_on_the_category_send_it_to_a_human(server):
+    rules = score_transcript(transcript())
+    assert rules["category"] == "facturation" and not rules["category_needs_review"]
+    server.completion(good_answer())  # the same category: the rules' confidence stands
+    agreed = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert agreed["category_confidence"] == rules["category_confidence"] and not agreed["category_needs_review"]
+    server.completion(good_answer(category="resiliation"))
+    ev = score_transcript(transcript(), engine="llm", llm_settings=settings_for(server))
+    assert (ev["category"], ev["category_confidence"], ev["category_needs_review"]) == ("resiliation", 0.5, True)
+    assert ev["category_review_reason"] == "le modèle de langue dit « Résiliation », les règles « Facturation »"
+    assert ev["needs_review"] and ev["review_reasons"][-1] == f"Catégorie : {ev['category_review_reason']}"
+
+
 def test_invented_quotes_are_rejected_and_fall_back_to_rules(server):
     answer = good_answer()
     answer["criteria"][4] = {"id": "solution", "verdict": "pass",

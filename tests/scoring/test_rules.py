@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring import acts, rules
+from ccr.core.formats import fr_number
+from ccr.scoring import acts, categories, rules
 from ccr.scoring.evaluation import compute_score
 from ccr.scoring.grid import Criterion, default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
@@ -70,9 +72,47 @@ def test_an_unknown_method_is_refused_in_french():
 
 
 def test_the_category_is_decided_from_the_customer_s_request():
-    category, line = rules.category_verdict(_call(), default_taxonomy())
-    assert category == rules.detect_category(_call(), default_taxonomy()) == "facturation"
-    assert line is not None and line.speaker == "customer"
+    pick = rules.category_verdict(_call(), default_taxonomy())
+    assert pick.category == rules.detect_category(_call(), default_taxonomy()) == "facturation"
+    assert pick.line is not None and pick.line.speaker == "customer"
+    assert pick.confidence >= categories.REVIEW_BELOW and rules.category_doubt(pick, default_taxonomy()) == ""
+
+
+def _customer_call(*lines: str) -> Call:
+    turns = [("agent", "Bonjour, service clients Velora, Inès à l'appareil.")]
+    for text in lines:
+        turns += [("customer", text), ("agent", "D'accord, je regarde.")]
+    segments = [{"speaker": who, "start": 4.0 * i, "end": 4.0 * i + 3.5, "text": text}
+                for i, (who, text) in enumerate(turns)]
+    return Call.from_transcript(validate_transcript({"call_id": "t-cat", "duration_s": 4.0 * len(turns),
+                                                     "segments": segments}))
+
+
+def test_a_category_decided_by_a_hair_is_sent_to_a_human_with_the_runner_up():
+    # Two requests of equal weight in one call: whichever wins, it wins by little.
+    call = _customer_call("Bonjour, je voudrais résilier mon abonnement box, et on m'a aussi facturé deux fois "
+                          "l'option télévision ce mois-ci.", "Donc voilà : la résiliation, et le double prélèvement.")
+    pick = rules.category_verdict(call, default_taxonomy())
+    assert pick.confidence < categories.REVIEW_BELOW and pick.second is not None
+    names = {c.id: c.label for c in default_taxonomy().categories}
+    assert rules.category_doubt(pick, default_taxonomy()) == (
+        f"« {names[pick.category]} » incertaine ({fr_number(pick.confidence, 2)}), de peu devant « "
+        f"{names[pick.second]} »")
+
+
+def test_a_call_with_no_reason_for_calling_says_its_category_is_a_default():
+    call = _customer_call("Oui.", "D'accord, merci.")
+    pick = rules.category_verdict(call, default_taxonomy())
+    assert (pick.category, pick.confidence, pick.line) == ("information", 0.0, None)
+    assert rules.category_doubt(pick, default_taxonomy()) == (
+        "aucun motif d'appel net dans les paroles du client, « Information » par défaut")
+
+
+def test_an_organisation_s_own_categories_decided_by_cues_carry_no_confidence_and_no_doubt():
+    tax = default_taxonomy()
+    own = replace(tax, categories=(replace(tax.categories[0], id="garantie", label="Garantie"),), default_category="garantie")
+    pick = rules.category_verdict(_call(), own)
+    assert (pick.category, pick.confidence) == ("garantie", None) and rules.category_doubt(pick, own) == ""
 
 
 LONG_WAIT = "Franchement, ça commence à faire long, cette histoire."
