@@ -118,8 +118,9 @@ else:
         st.warning("Certains verdicts du modèle de langue n'ont pas pu être vérifiés : relisez-les avec attention.")
     if view.needs_review:
         doubts = "".join(f"  \n- {md_escape(r)}" for r in view.review_reasons)
-        st.warning(f"**Verdict incertain à vérifier** : vérifiez les verdicts nommés ci-dessous et écoutez les "
-                   f"passages indiqués dans la grille (critères marqués « À vérifier »).{doubts}", icon="⚠️")
+        st.warning(f"**Verdict incertain à vérifier** : vérifiez ce qui est nommé ci-dessous (verdicts, résultat, "
+                   f"catégorie) et écoutez les passages indiqués dans la grille (critères marqués « À vérifier »)."
+                   f"{doubts}", icon="⚠️")
 
 # A stereo call whose agent seems to be on the customer's channel: the warning, and the supervisor's swap.
 channel_notes(actor, call_id, view.segments, flash_key=FLASH_KEY, jump=recording.jump)

@@ -9,8 +9,8 @@ Two forms are produced for a piece of text:
   lexicon phrases and the transcript go through it, so the folding is symmetric.
 
 ``unpunctuated`` writes a line as a transcriber who neither punctuates nor capitalises would (words, accents,
-apostrophes and hyphens kept): transcripts arrive in that form from other tools, and the benchmarks and tests
-read every labelled set in it too.
+apostrophes and hyphens kept): transcripts arrive in that form from other tools, so the scoring benchmark and
+tests also score labelled calls written that way.
 
 ``strip_bidi`` removes the invisible bidirectional controls from names typed or imported by people:
 a right-to-left override in an agent or team name would reverse what every screen shows after it.
