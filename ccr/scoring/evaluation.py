@@ -59,7 +59,11 @@ def review_reasons(criteria: list[dict], grid: Grid, category_reason: str = "") 
     out = [f"{labels.get(x['id'], x['id'])} : {x.get('review_reason') or 'verdict incertain'}"
            for x in criteria if x.get("needs_review")]
     doubt = result_doubt(criteria, grid)
-    return [*out, *([doubt] if doubt else []), *([f"Catégorie : {category_reason}"] if category_reason else [])]
+    if doubt:
+        out.append(doubt)
+    if category_reason:
+        out.append(f"Catégorie : {category_reason}")
+    return out
 
 
 def result_doubt(criteria: list[dict], grid: Grid) -> str:

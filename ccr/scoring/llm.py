@@ -21,7 +21,7 @@ from ccr.core.config import get_settings
 from ccr.core.errors import ScoringError
 from ccr.core.textnorm import normalize
 from ccr.scoring.actrules import ACT_LABELS
-from ccr.scoring.evaluation import evaluation_from_verdicts, review_reasons
+from ccr.scoring.evaluation import evaluation_from_verdicts
 from ccr.scoring.grid import Grid, Taxonomy
 from ccr.scoring.transcript import Call, validate_transcript
 
@@ -181,16 +181,16 @@ def score_with_llm(transcript: dict, grid: Grid, taxonomy: Taxonomy, rules_eval:
             "review_at": (found[0]["start"] if found else None) if flagged and not agree
             else rules_item.get("review_at") if flagged else None,
         }
-    out = evaluation_from_verdicts(rules_eval, verdicts, grid)
-    out["engine"] = "llm"
+    base = rules_eval
     names = {c.id: c.label for c in taxonomy.categories}
-    if answer.get("category") in names and answer["category"] != out["category"]:
+    if answer.get("category") in names and answer["category"] != rules_eval["category"]:
         # As for a verdict: two engines that disagree on the category leave it to a human.
-        ours, theirs = names.get(out["category"], out["category"]), names[answer["category"]]
-        out.update(category=answer["category"], category_confidence=0.5, category_needs_review=True,
-                   category_review_reason=f"le modèle de langue dit « {theirs} », les règles « {ours} »")
-        out["review_reasons"] = review_reasons(out["criteria"], grid, out["category_review_reason"])
-        out["needs_review"] = True
+        ours, theirs = names.get(rules_eval["category"], rules_eval["category"]), names[answer["category"]]
+        base = {**rules_eval, "category": answer["category"], "category_confidence": 0.5,
+                "category_needs_review": True,
+                "category_review_reason": f"le modèle de langue dit « {theirs} », les règles « {ours} »"}
+    out = evaluation_from_verdicts(base, verdicts, grid)  # the review reasons include the category's
+    out["engine"] = "llm"
     irritants = []
     labels = {i.id for i in taxonomy.irritants}
     for irr in answer.get("irritants") or []:

@@ -65,7 +65,6 @@ def rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
     picked = category_verdict(call, taxonomy)
     category_reason = category_doubt(picked, taxonomy)
     reasons = review_reasons(criteria, grid, category_reason)
-    category, category_seg = picked.category, picked.line
     return {
         "grid": grid.id,
         "grid_version": grid.version,
@@ -76,13 +75,13 @@ def rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
         "needs_review": bool(reasons),
         "review_reasons": reasons,
         "criteria": criteria,
-        "category": category,
-        "category_evidence": category_seg.evidence() if category_seg is not None else None,
+        "category": picked.category,
+        "category_evidence": picked.line.evidence() if picked.line is not None else None,
         "category_confidence": round(picked.confidence, 3) if picked.confidence is not None else None,
         "category_needs_review": bool(category_reason),
         "category_review_reason": category_reason,
         "irritants": [{"label": label, "start": round(s.start, 2), "text": s.text} for label, s in irritants],
-        "summary": _summary(call, grid, criteria, category_seg),
+        "summary": _summary(call, grid, criteria, picked.line),
         "recommendations": recommendations(grid, criteria),
     }
 
