@@ -81,7 +81,10 @@ _field(cols[3], "Durée", fmt_ts(view.duration_s) if view.duration_s else None)
 cols = st.columns(4)
 _field(cols[0], "Sens", label_of(DIRECTION_LABELS, view.direction, missing=""))
 _field(cols[1], "Campagne", view.campaign)
-_field(cols[2], "Catégorie", label_of(lab.categories, view.category, missing=""))
+category_name = label_of(lab.categories, view.category, missing="")
+if view.category != view.ai_category and view.ai_category:
+    category_name += f" (corrigée ; IA : {label_of(lab.categories, view.ai_category, missing='')})"
+_field(cols[2], "Catégorie", category_name)
 _field(cols[3], "Statut", label_of(CALL_STATUS_LABELS, view.status, missing=""))
 
 if not view.scored:
@@ -183,6 +186,25 @@ if view.blind:
                 st.error(str(err))
     st.stop()
 
+# --- category ---------------------------------------------------------------------------------------
+st.subheader("Catégorie de l'appel")
+with st.container(border=True):
+    st.caption(f"Catégorie IA : {md_escape(label_of(lab.categories, view.ai_category, missing='Aucune'))}")
+    if view.category_doubt:
+        st.warning(f"**À vérifier** — {md_escape(view.category_doubt)}", icon="⚠️")
+    category_key = f"cat_{view.evaluation_id}"
+    if can_validate:
+        # The organisation's categories, plus the scorer's and the kept one should the taxonomy have dropped them.
+        options = list(dict.fromkeys([*lab.categories, *(c for c in (view.ai_category, view.category) if c)]))
+        if options:
+            st.selectbox("Catégorie retenue", options, key=category_key,
+                         index=options.index(view.category) if view.category in options else 0,
+                         format_func=lambda c: label_of(lab.categories, c, missing=""),
+                         help="Corrige le motif d'appel compté dans les tableaux de bord ; la catégorie de l'IA "
+                              "reste consultable.")
+    else:
+        st.markdown(f"Catégorie retenue : **{md_escape(label_of(lab.categories, view.category, missing='—'))}**")
+
 # --- scorecard ------------------------------------------------------------------------------------
 st.subheader("Grille d'évaluation")
 live = st.container()
@@ -276,7 +298,7 @@ if can_validate:
                 saved = reviews.validate_review(
                     session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
                     summary=summary, recommendations=recos_text.splitlines(), coaching_note=note,
-                    publish=publish and not view.published_at)
+                    publish=publish and not view.published_at, category=st.session_state.get(category_key))
             cache.clear_after_write()  # dashboards and the calls list show the validated score at once
             st.session_state[FLASH_KEY] = (f"Évaluation validée : score {fr_score(saved.final_score)} "
                                            f"(score IA initial : {fr_score(saved.ai_score)}).")

@@ -62,7 +62,7 @@ def _review(session: Session, ev: Evaluation) -> dict[str, Any] | None:
     finals = dict(session.exec(select(CriterionResult.criterion_id, CriterionResult.final_verdict).where(
         CriterionResult.evaluation_id == ev.id, CriterionResult.org_id == ev.org_id)).all())
     return {"validated_at": _iso(review.created_at), "final_score": review.final_score,
-            "final_passed": review.final_passed, "final_verdicts": finals,
+            "final_passed": review.final_passed, "final_category": ev.category, "final_verdicts": finals,
             "changed_criteria": sorted(json.loads(review.overrides_json or "{}"))}
 
 

@@ -203,7 +203,8 @@ class Evaluation(SQLModel, table=True):
     """One scoring of a call by an engine with a grid version; the current one feeds dashboards.
 
     Dashboard columns are denormalised from the call so aggregation needs no join.
-    ``final_*`` equal the AI values until a human review validates other ones.
+    ``final_*`` equal the AI values until a human review validates other ones. ``category`` is the one the
+    dashboards count: the scorer's until a review corrects it (the scorer's stays in ``result_json``).
     """
 
     __table_args__ = (
@@ -317,6 +318,8 @@ class Review(SQLModel, table=True):
     summary: str | None = Field(default=None, sa_column=Column(Text))
     recommendations_json: str | None = Field(default=None, sa_column=Column(Text))
     coaching_note: str | None = Field(default=None, sa_column=Column(Text))
+    # The category the review kept (the scorer's or a correction); None on reviews older than the choice.
+    category: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

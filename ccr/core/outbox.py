@@ -119,10 +119,10 @@ def call_failed(session: Session, call: Call, message: str) -> None:
 
 
 def review_validated(session: Session, call: Call, ev: Evaluation, review: Review, changed: list[str]) -> None:
-    """``review.validated``: a supervisor's final score and the criteria whose verdict they changed."""
+    """``review.validated``: a supervisor's final score and category, and the criteria whose verdict they changed."""
     emit(session, org_id=call.org_id, kind="review.validated", call_id=call.id, data=_call_data(call) | {
         "evaluation_id": ev.id, "review_id": review.id, "ai_score": ev.ai_score, "final_score": ev.final_score,
-        "final_passed": ev.final_passed, "changed_criteria": sorted(changed)})
+        "final_passed": ev.final_passed, "final_category": ev.category, "changed_criteria": sorted(changed)})
 
 
 # --- forgetting -----------------------------------------------------------------------------------

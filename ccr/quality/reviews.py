@@ -34,6 +34,7 @@ from ccr.quality.evaluations import result_of
 from ccr.quality.publication import mark_published
 from ccr.scoring.evaluation import VERDICTS, compute_score
 from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
+from ccr.scoring.grid_store import active_taxonomy
 from ccr.scoring.triage import ORDER, REASONS, SAMPLE, grid_thresholds, review_codes
 
 MAX_REVIEW_REASONS = 20  # one per criterion at most; a longer list is a malformed result, cut for the screen
@@ -82,7 +83,9 @@ class CallView:
     evaluation_id: int | None = None
     grid_id: int | None = None
     grid_label: str | None = None
-    category: str | None = None
+    category: str | None = None  # the one kept: the scorer's, or a reviewer's correction
+    ai_category: str | None = None
+    category_doubt: str = ""  # why the scorer was unsure of its category, when it was
     ai_score: float | None = None
     ai_passed: bool | None = None
     ai_critical_failed: bool | None = None
@@ -288,7 +291,8 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True,
     return CallView(
         **base,
         evaluation_id=ev.id, grid_id=ev.grid_id, grid_label=f"{grid.name} v{ev.grid_version}",
-        category=ev.category, ai_score=ev.ai_score, ai_passed=ev.ai_passed,
+        category=ev.category, ai_category=ai_category(result), category_doubt=category_doubt_of(result),
+        ai_score=ev.ai_score, ai_passed=ev.ai_passed,
         ai_critical_failed=ev.ai_critical_failed, final_score=ev.final_score, final_passed=ev.final_passed,
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
         needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
@@ -318,6 +322,13 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
     return None
+
+
+def category_doubt_of(result: dict[str, Any]) -> str:
+    """The scorer's French reason for doubting its category, or "" when it was sure (or older results)."""
+    if result.get("category_needs_review") is not True:
+        return ""
+    return _text(result.get("category_review_reason"))
 
 
 def confidence_of(criterion: dict[str, Any]) -> float | None:
@@ -377,14 +388,17 @@ def validate_review(
     recommendations: list[str] | None = None,
     coaching_note: str | None = None,
     publish: bool = False,
+    category: str | None = None,
 ) -> Review:
     """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards.
 
-    With ``publish``, the evaluation is also published to its agent (validated by a human)."""
+    ``category`` corrects the call's category (None keeps the current one). With ``publish``, the evaluation
+    is also published to its agent (validated by a human)."""
     call, ev = _scored_call(session, actor, call_id, "validate_reviews", "valident les évaluations",
                             "il n'y a rien à valider")
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
+    kept_category = _kept_category(session, ev, result, category)
     changed = changed_verdicts(result, overrides)
     score, passed, critical = recompute(result, changed, grid)
     clean_comments = {cid: c for cid, c in ((k, _clean_text(v, MAX_COMMENT_CHARS)) for k, v in comments.items())
@@ -402,10 +416,12 @@ def validate_review(
         summary=_clean_text(summary, MAX_NOTE_CHARS),
         recommendations_json=json.dumps(recos, ensure_ascii=False),
         coaching_note=_clean_text(coaching_note, MAX_NOTE_CHARS),
+        category=kept_category,
         created_at=utcnow(),
     )
     session.add(review)
     ev.final_score, ev.final_passed, ev.final_critical_failed, ev.validated = score, passed, critical, True
+    ev.category = kept_category
     mark_dirty(session, ev.org_id, [ev.started_at])  # dashboard rollups of that day (ccr.dashboards.rollups)
     session.add(ev)
     for row in session.exec(select(CriterionResult).where(CriterionResult.evaluation_id == ev.id,
@@ -417,14 +433,36 @@ def validate_review(
     ai = {c["id"]: c["verdict"] for c in result.get("criteria") or []}
     # Comments stay out of the audit log: they may quote the call; the log keeps who changed what.
     changes = {k: [ai.get(k, "na"), v] for k, v in changed.items()}
+    detail = {"evaluation_id": ev.id, "review_id": review.id, "score_ia": ev.ai_score, "score_final": score,
+              "modifications": changes}
+    if kept_category != ai_category(result):
+        detail["categorie"] = [ai_category(result), kept_category]
     audit.log_event(session=session, who=actor.who, action="call_validated", target_type="call",
-                    target_id=call.id,
-                    detail={"evaluation_id": ev.id, "review_id": review.id, "score_ia": ev.ai_score,
-                            "score_final": score, "modifications": changes})
+                    target_id=call.id, detail=detail)
     outbox.review_validated(session, call, ev, review, list(changed))
     if publish:
         mark_published(session=session, actor=actor, evaluation=ev)
     return review
+
+
+def ai_category(result: dict[str, Any]) -> str | None:
+    """The category the scorer gave, as stored in its result (None when it gave none)."""
+    value = result.get("category")
+    return value if isinstance(value, str) and value else None
+
+
+def _kept_category(session: Session, ev: Evaluation, result: dict[str, Any], chosen: str | None) -> str | None:
+    """The category a review keeps: the current one when none is chosen, else one the organisation has."""
+    if chosen is None:
+        return ev.category
+    chosen = chosen.strip()
+    if chosen == ai_category(result) or chosen == ev.category:
+        return chosen
+    known = {c.id for c in active_taxonomy(session=session, org_id=ev.org_id).categories}
+    if chosen not in known:
+        raise InvalidInput(f"Catégorie inconnue : « {chosen[:80]} ». Choisissez une catégorie de la taxonomie "
+                           "de votre organisation.")
+    return chosen
 
 
 def _scored_call(session: Session, actor: Actor, call_id: int, action: str, what: str,

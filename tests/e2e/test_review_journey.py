@@ -79,7 +79,7 @@ def test_supervisor_reviews_a_call_from_the_queue(page, review_server):
     page.wait_for_function("() => { const a = document.querySelector('audio'); return a && a.currentTime >= 11.9; }")
 
     # Override "Identification du client" (AI: non conforme) with a comment; the score is recomputed live.
-    page.get_by_test_id("stSelectbox").nth(1).click()
+    page.get_by_test_id("stSelectbox").nth(2).click()  # after the category and « Accueil »
     page.get_by_role("option", name="Conforme", exact=True).click()
     page.get_by_text("Score recalculé : 87,5").wait_for()
     comment = page.get_by_test_id("stTextInput").nth(1).locator("input")

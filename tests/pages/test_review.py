@@ -64,7 +64,7 @@ def test_review_page_by_role_and_link(calls, role, target, expect):
     assert "\\[CARTE\\]" in text  # the redaction placeholder is shown as such
     assert "Irritant client" in text
     if expect == "edit":
-        assert len(at.selectbox) == 8 and any(b.label == "Valider" for b in at.button)
+        assert len(at.selectbox) == 9 and any(b.label == "Valider" for b in at.button)  # category + 8 verdicts
     else:
         assert not at.selectbox and not any(b.label == "Valider" for b in at.button)
         assert any("Lecture seule" in i.value for i in at.info)
@@ -99,7 +99,7 @@ def test_a_result_without_confidence_fields_opens_without_markers(calls):
     at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
     assert not at.exception, [e.value for e in at.exception]
     assert not any("vérifier" in w for w in _warnings(at))
-    assert len(at.selectbox) == 8
+    assert len(at.selectbox) == 9
 
 
 def test_hostile_review_reasons_render_as_text(tenants):
@@ -142,6 +142,29 @@ def test_override_with_comment_validates_and_keeps_ai_score_visible(calls):
         assert [e.action for e in audit.list_events(session=s, org_id=a.org_id)][:3] == [
             "evaluation_published", "call_validated", "call_opened"]
         assert ev.published_at is not None and not ev.published_ai_only
+
+
+def test_a_supervisor_corrects_a_doubtful_category_and_the_scorers_stays_shown(tenants):
+    a, _ = tenants
+    doubt = "Catégorie : « Facturation » incertaine (0,45), de peu devant « Résiliation »"
+    result = contract() | {"category_needs_review": True, "category_review_reason": doubt}
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=result)
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(cid)})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(w.startswith("**À vérifier** — Catégorie \\: « Facturation » incertaine") for w in _warnings(at))
+    ev_id = next(b.key for b in at.selectbox).split("_")[1]
+    box = at.selectbox(key=f"cat_{ev_id}")
+    assert (box.value, box.label) == ("facturation", "Catégorie retenue")
+    assert {"Facturation", "Résiliation", "Livraison"} <= set(box.options)  # the organisation's, in French
+    box.set_value("resiliation").run()
+    _button(at, "Valider").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Résiliation \\(corrigée ; IA \\: Facturation\\)" in m.value for m in at.markdown)
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == cid)).one()
+    assert (ev.category, ev.validated) == ("resiliation", True)
+    lead = run_page("pages/review.py", a.users["team_lead"], query={"call_id": str(cid)})
+    assert not lead.selectbox and any("Catégorie retenue : **Résiliation**" in m.value for m in lead.markdown)
 
 
 def test_review_page_shows_french_numbers_and_labels(tenants):
@@ -356,7 +379,7 @@ def test_a_suspect_channel_check_warns_with_its_times_and_only_a_supervisor_may_
     assert any("Canal du client : « Je procède tout de suite" in m.value for m in at.markdown)
     assert any(t.label == "Motif de l'inversion" for t in at.text_input) is form
     assert any(b.label == "Inverser les canaux" for b in at.button) is form
-    assert len(at.selectbox) == (8 if form else 0)  # the scorecard is unchanged by the form
+    assert len(at.selectbox) == (9 if form else 0)  # the scorecard is unchanged by the form
     assert any("Un superviseur ou un administrateur peut inverser" in c.value for c in at.caption) is not form
 
 

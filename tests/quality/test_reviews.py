@@ -228,6 +228,64 @@ def test_second_review_can_revert_an_override(scored):
     assert (ev.final_score, ev.final_critical_failed, row.final_verdict) == (75.0, False, "pass")
 
 
+def _category_rows(cid):
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == cid)).one()
+        kept = [r.category for r in s.exec(select(Review).where(Review.call_id == cid).order_by(Review.id))]
+    return ev, kept
+
+
+def test_a_corrected_category_is_what_the_dashboards_count_and_the_scorers_stays_visible(scored):
+    a, _, calls = scored
+    sup = a.actor("supervisor")
+    cid = calls["team1"]
+    _validate(sup, cid, category="resiliation")
+    ev, kept = _category_rows(cid)
+    assert (ev.category, kept, json.loads(ev.result_json)["category"]) == ("resiliation", ["resiliation"],
+                                                                            "facturation")
+    view = _open(sup, cid, log=False)
+    assert (view.category, view.ai_category) == ("resiliation", "facturation")
+    with session() as s:
+        entry = list_events(session=s, org_id=a.org_id, action="call_validated")[0]
+    assert json.loads(entry.detail_json)["categorie"] == ["facturation", "resiliation"]
+    from ccr.core.db import utcnow
+    from ccr.dashboards.figures import category_breakdown
+    from ccr.dashboards.filters import Filters
+
+    today = utcnow().date()
+    with session() as s:
+        counted = {r["category"]: r["calls"] for r in category_breakdown(
+            session=s, actor=sup, filters=Filters(start=today - timedelta(days=7), end=today))}
+    assert counted == {"resiliation": 1, "facturation": 1}  # the other call of the organisation is unchanged
+    # A later validation without a category (a dispute's, a calibration's) keeps the correction...
+    _validate(sup, cid, {"solution": "fail"}, {"solution": "Pas de solution."})
+    assert _category_rows(cid)[0].category == "resiliation"
+    # ...and choosing the scorer's category again reverts it, without a "categorie" change in the log.
+    _validate(sup, cid, category="facturation")
+    ev, kept = _category_rows(cid)
+    assert (ev.category, kept) == ("facturation", ["resiliation", "resiliation", "facturation"])
+    with session() as s:
+        last = list_events(session=s, org_id=a.org_id, action="call_validated")[0]
+    assert "categorie" not in json.loads(last.detail_json)
+
+
+@pytest.mark.parametrize("category", ["inconnue", "Résiliation", "=HYPERLINK(\"x\")"])
+def test_a_category_outside_the_organisations_taxonomy_is_refused_and_nothing_stored(scored, category):
+    a, _, calls = scored
+    with pytest.raises(InvalidInput, match="Catégorie inconnue"):
+        _validate(a.actor("supervisor"), calls["team1"], category=category)
+    ev, kept = _category_rows(calls["team1"])
+    assert (ev.category, ev.validated, kept) == ("facturation", False, [])
+
+
+def test_the_scorers_category_doubt_is_shown_only_when_it_flagged_one():
+    reason = "Catégorie : « Facturation » incertaine (0,45), de peu devant « Résiliation »"
+    assert reviews.category_doubt_of({"category_needs_review": True, "category_review_reason": reason}) == reason
+    assert reviews.category_doubt_of({"category_needs_review": False, "category_review_reason": reason}) == ""
+    assert reviews.category_doubt_of({"category_review_reason": reason}) == ""  # stored before the field existed
+    assert reviews.category_doubt_of({"category_needs_review": True, "category_review_reason": ["x"]}) == ""
+
+
 def test_dashboards_use_the_validated_score(scored):
     """Dashboards aggregate the current evaluations' final_* columns: they must carry the human score."""
     a, _, calls = scored
