@@ -150,3 +150,21 @@ def stem(word: str) -> str:
 def stems(text: str) -> str:
     """Space-joined stems of the match form of ``text``."""
     return " ".join(stem(w) for w in match_form(text).split(" ") if w)
+
+
+# Words of four letters or more that say nothing of what a call is about: pronouns, articles, prepositions,
+# conjunctions, auxiliaries and the politeness and fillers of any conversation (normalised: no accents).
+FUNCTION_WORDS = frozenset("""
+    alors aussi autre autres avant avec avez avoir avons bien bonjour bonsoir cela celle celui cette ceux
+    chez comme comment dans depuis deja donc elle elles encore entre est etait etes etre fait faire faut
+    juste leur leurs madame mais merci meme moins monsieur notre nous oui parce pendant peut peux plus pour
+    pourquoi puis quand quel quelle quelque rien sans sera sont sous suis tout toute tous tres vais veut
+    voila voici votre vous vraiment avais avait ceci quoi
+""".split())
+
+
+def content_stems(text: str) -> frozenset[str]:
+    """The stems of the words of ``text`` that carry its subject (four letters or more, not function words or
+    numbers): « vos factures » and « mes factures » share « factur »."""
+    return frozenset(stem(w) for w in normalize(text).split(" ")
+                     if len(w) >= 4 and w not in FUNCTION_WORDS and not w.isdigit())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
-from ccr.core.textnorm import normalize
+from ccr.core.textnorm import content_stems, normalize
 from ccr.scoring import replies
 from ccr.scoring.acts import ACTS, HEARD_BADLY, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
@@ -46,6 +46,13 @@ DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
 # lookalike validates a rude call.
 LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
+# A reformulation restates the customer's problem in the agent's words: the model reads the framing (« en
+# clair », « si je comprends bien »), the call tells whether the content is the customer's. A line the model
+# reads as nearly one (this share of the bar) counts at the bar when several of its subject words, and a good
+# part of them, were the customer's; at the bar, the verdict is doubtful enough for a human to confirm.
+RESTATE_SHARE = 0.6
+RESTATED_WORDS = 3
+RESTATED_SHARE = 0.4
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
     "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
@@ -111,11 +118,33 @@ def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
 
 
 def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
-    """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain."""
+    """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
+    and a line close to reading as a reformulation counting at the bar when it restates the customer."""
     p = call.act_probability(seg, act)
     if _cue_hit(params, act, seg):
         p = max(p, CUE_PROBABILITY)
+    if act == "reformulation" and p > 0.0:
+        bar = act_threshold(params, act, seg)
+        if RESTATE_SHARE * bar <= p < bar and restates_customer(call, params, seg):
+            p = bar
     return p
+
+
+def restates_customer(call: Call, params: dict, seg: Seg) -> bool:
+    """Whether the agent's ``seg`` puts back to the customer what the customer said before it: addressed to
+    them, most of its subject words already theirs, and not an answer (a solution or a refusal also repeats
+    the customer's words, to act on them)."""
+    if not {"vous", "votre", "vos"} & set(normalize(seg.text).split()):
+        return False
+    said = content_stems(seg.text)
+    theirs: set[str] = set()
+    for s in call.segs[:seg.idx]:
+        if call.likely_speaker(s) == "customer":
+            theirs |= content_stems(s.text)
+    shared = len(said & theirs)
+    if shared < RESTATED_WORDS or shared < RESTATED_SHARE * len(said):
+        return False
+    return all(call.act_probability(seg, a) < act_threshold(params, a, seg) for a in ("solution", "refusal"))
 
 
 def best(call: Call, params: dict, segs: Iterable[Seg], acts: Sequence[str]) -> Hit:

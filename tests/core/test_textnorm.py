@@ -2,7 +2,7 @@
 
 import pytest
 
-from ccr.core.textnorm import BIDI_CONTROLS, strip_bidi, unpunctuated
+from ccr.core.textnorm import BIDI_CONTROLS, content_stems, strip_bidi, unpunctuated
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,10 @@ def test_bidi_controls_are_the_unicode_explicit_formatting_characters():
 ])
 def test_unpunctuated_keeps_words_accents_apostrophes_and_hyphens(text, expected):
     assert unpunctuated(text) == expected
+
+
+def test_content_stems_keep_what_a_line_is_about_across_inflections():
+    assert content_stems("Mes factures sont à l'ancien nom de ma société.") == content_stems(
+        "votre facture est à l'ancien nom de la société")
+    assert content_stems("Bonjour, vous avez bien fait, merci, c'est tout pour aujourd'hui ?") <= {"aujourd"}
+    assert content_stems("trois cent vingt euros") == {"euro"}  # numbers say nothing of the subject

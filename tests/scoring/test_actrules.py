@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring import acts, replies
+from ccr.scoring import actrules, acts, replies
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml, validate_criterion
 from ccr.scoring.score import score_transcript
+from ccr.scoring.transcript import Call, validate_transcript
 
 EVAL = Path(__file__).resolve().parent.parent / "fixtures" / "eval"
 
@@ -367,3 +368,42 @@ def test_a_call_heard_word_for_word_is_scored_as_its_typed_text(call_id):
     assert verdicts(b) == verdicts(a) and verdicts(a)["accueil"] == "fail"
     assert [i["label"] for i in b["irritants"]] == [i["label"] for i in a["irritants"]]
     assert b["category"] == a["category"]
+
+
+BOX = ("customer", "Bonjour, ma box redémarre toute seule plusieurs fois chaque soir depuis le changement de forfait.")
+RESTATED = "Bon, votre box redémarre toute seule le soir depuis le changement de forfait."
+
+
+def _prepared(*turns) -> Call:
+    return Call.from_transcript(validate_transcript(call(("agent", "Service clients, je vous écoute."), *turns)))
+
+
+@pytest.mark.parametrize(("share", "lifted"), [(0.8, True), (0.5, False)])
+def test_a_line_nearly_read_as_a_reformulation_counts_at_the_bar_when_it_restates_the_customer(share, lifted):
+    c = _prepared(BOX, ("agent", RESTATED))
+    seg = c.segs[2]
+    p = c.act_probability(seg, "reformulation")
+    bar = p / share  # the criterion's own bar, set so that the line reads at ``share`` of it
+    params = {"min_probability": {"reformulation": bar}}
+    assert actrules.probability(c, params, seg, "reformulation") == pytest.approx(bar if lifted else p)
+
+
+@pytest.mark.parametrize("turns", [
+    # the customer spoke of something else: the framing alone is no reformulation
+    [("customer", "Bonjour, je voudrais changer l'adresse de livraison de ma commande."), ("agent", RESTATED)],
+    # the agent acts on the customer's words: a solution repeats them too
+    [BOX, ("agent", "Je redémarre votre box à distance et je remets votre ancien forfait dès ce soir.")],
+    # not put back to the customer: a statement about the box, addressed to no one
+    [BOX, ("agent", "Ah, une box qui redémarre toute seule le soir depuis un changement de forfait.")],
+    # the customer's words come after the line, not before it
+    [("agent", RESTATED), BOX],
+])
+def test_a_line_that_does_not_put_the_customers_words_back_to_them_is_no_restatement(turns):
+    c = _prepared(*turns)
+    seg = next(s for s in c.segs[1:] if s.speaker == "agent")
+    assert not actrules.restates_customer(c, {}, seg)
+
+
+def test_a_restatement_in_the_agents_words_is_one():
+    c = _prepared(BOX, ("agent", RESTATED))
+    assert actrules.restates_customer(c, {}, c.segs[2])
