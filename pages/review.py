@@ -186,8 +186,8 @@ if view.blind:
                 st.error(str(err))
     st.stop()
 
-# --- category ---------------------------------------------------------------------------------------
-st.subheader("Catégorie de l'appel")
+# --- category and irritants -----------------------------------------------------------------------
+st.subheader("Catégorie et irritants")
 with st.container(border=True):
     st.caption(f"Catégorie IA : {md_escape(label_of(lab.categories, view.ai_category, missing='Aucune'))}")
     if view.category_doubt:
@@ -204,6 +204,19 @@ with st.container(border=True):
                               "reste consultable.")
     else:
         st.markdown(f"Catégorie retenue : **{md_escape(label_of(lab.categories, view.category, missing='—'))}**")
+    ai_irritants = reviews.ai_irritants(view.result or {})
+    st.caption("Irritants IA : " + (", ".join(md_escape(label_of(lab.irritants, i)) for i in ai_irritants)
+                                    or "aucun"))
+    irritants_key = f"irr_{view.evaluation_id}"
+    if can_validate:
+        irritant_options = list(dict.fromkeys([*lab.irritants, *ai_irritants, *view.irritants]))
+        st.multiselect("Irritants retenus (client)", irritant_options, default=view.irritants, key=irritants_key,
+                       format_func=lambda i: label_of(lab.irritants, i, missing=""),
+                       help="Corrige les irritants du client comptés dans les tableaux de bord ; ceux de l'IA "
+                            "restent consultables.")
+    else:
+        kept = ", ".join(md_escape(label_of(lab.irritants, i)) for i in view.irritants) or "aucun"
+        st.markdown(f"Irritants retenus : **{kept}**")
 
 # --- scorecard ------------------------------------------------------------------------------------
 st.subheader("Grille d'évaluation")
@@ -298,7 +311,8 @@ if can_validate:
                 saved = reviews.validate_review(
                     session=s, actor=actor, call_id=call_id, overrides=overrides, comments=comments,
                     summary=summary, recommendations=recos_text.splitlines(), coaching_note=note,
-                    publish=publish and not view.published_at, category=st.session_state.get(category_key))
+                    publish=publish and not view.published_at, category=st.session_state.get(category_key),
+                    irritants=st.session_state.get(irritants_key))
             cache.clear_after_write()  # dashboards and the calls list show the validated score at once
             st.session_state[FLASH_KEY] = (f"Évaluation validée : score {fr_score(saved.final_score)} "
                                            f"(score IA initial : {fr_score(saved.ai_score)}).")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from ccr.core import audit, outbox, storage
 from ccr.core.access import may
@@ -25,7 +25,18 @@ from ccr.core.config import get_settings
 from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput
-from ccr.core.models import Agent, BlindScore, Call, CriterionResult, Evaluation, Review, Team, Transcript, User
+from ccr.core.models import (
+    Agent,
+    BlindScore,
+    Call,
+    CriterionResult,
+    Evaluation,
+    IrritantHit,
+    Review,
+    Team,
+    Transcript,
+    User,
+)
 from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
@@ -86,6 +97,7 @@ class CallView:
     category: str | None = None  # the one kept: the scorer's, or a reviewer's correction
     ai_category: str | None = None
     category_doubt: str = ""  # why the scorer was unsure of its category, when it was
+    irritants: list[str] = field(default_factory=list)  # the labels counted now: the scorer's or a correction
     ai_score: float | None = None
     ai_passed: bool | None = None
     ai_critical_failed: bool | None = None
@@ -292,6 +304,7 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True,
         **base,
         evaluation_id=ev.id, grid_id=ev.grid_id, grid_label=f"{grid.name} v{ev.grid_version}",
         category=ev.category, ai_category=ai_category(result), category_doubt=category_doubt_of(result),
+        irritants=kept_irritants(session=session, evaluation=ev),
         ai_score=ev.ai_score, ai_passed=ev.ai_passed,
         ai_critical_failed=ev.ai_critical_failed, final_score=ev.final_score, final_passed=ev.final_passed,
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
@@ -389,16 +402,18 @@ def validate_review(
     coaching_note: str | None = None,
     publish: bool = False,
     category: str | None = None,
+    irritants: list[str] | None = None,
 ) -> Review:
     """Store a supervisor's review of the current evaluation; its final score then feeds the dashboards.
 
-    ``category`` corrects the call's category (None keeps the current one). With ``publish``, the evaluation
-    is also published to its agent (validated by a human)."""
+    ``category`` corrects the call's category and ``irritants`` the customer irritants' labels (None keeps
+    the current ones). With ``publish``, the evaluation is also published to its agent (validated by a human)."""
     call, ev = _scored_call(session, actor, call_id, "validate_reviews", "valident les évaluations",
                             "il n'y a rien à valider")
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
     kept_category = _kept_category(session, ev, result, category)
+    kept_irritants = None if irritants is None else _kept_irritants(session, ev, result, irritants)
     changed = changed_verdicts(result, overrides)
     score, passed, critical = recompute(result, changed, grid)
     clean_comments = {cid: c for cid, c in ((k, _clean_text(v, MAX_COMMENT_CHARS)) for k, v in comments.items())
@@ -417,11 +432,14 @@ def validate_review(
         recommendations_json=json.dumps(recos, ensure_ascii=False),
         coaching_note=_clean_text(coaching_note, MAX_NOTE_CHARS),
         category=kept_category,
+        irritants_json=None if kept_irritants is None else json.dumps(kept_irritants, ensure_ascii=False),
         created_at=utcnow(),
     )
     session.add(review)
     ev.final_score, ev.final_passed, ev.final_critical_failed, ev.validated = score, passed, critical, True
     ev.category = kept_category
+    if kept_irritants is not None:
+        ev.irritant_count = _replace_irritant_hits(session, call, ev, result, kept_irritants)
     mark_dirty(session, ev.org_id, [ev.started_at])  # dashboard rollups of that day (ccr.dashboards.rollups)
     session.add(ev)
     for row in session.exec(select(CriterionResult).where(CriterionResult.evaluation_id == ev.id,
@@ -437,6 +455,8 @@ def validate_review(
               "modifications": changes}
     if kept_category != ai_category(result):
         detail["categorie"] = [ai_category(result), kept_category]
+    if kept_irritants is not None and kept_irritants != ai_irritants(result):
+        detail["irritants"] = [ai_irritants(result), kept_irritants]
     audit.log_event(session=session, who=actor.who, action="call_validated", target_type="call",
                     target_id=call.id, detail=detail)
     outbox.review_validated(session, call, ev, review, list(changed))
@@ -463,6 +483,48 @@ def _kept_category(session: Session, ev: Evaluation, result: dict[str, Any], cho
         raise InvalidInput(f"Catégorie inconnue : « {chosen[:80]} ». Choisissez une catégorie de la taxonomie "
                            "de votre organisation.")
     return chosen
+
+
+def ai_irritants(result: dict[str, Any]) -> list[str]:
+    """The distinct irritant labels the scorer found, sorted."""
+    return sorted({i["label"] for i in result.get("irritants") or []
+                   if isinstance(i, dict) and isinstance(i.get("label"), str) and i["label"]})
+
+
+def kept_irritants(*, session: Session, evaluation: Evaluation) -> list[str]:
+    """The distinct irritant labels an evaluation counts now (the scorer's, or a review's correction), sorted."""
+    return sorted(set(session.exec(select(IrritantHit.label).where(
+        IrritantHit.evaluation_id == evaluation.id, IrritantHit.org_id == evaluation.org_id)).all()))
+
+
+def _kept_irritants(session: Session, ev: Evaluation, result: dict[str, Any], chosen: list[str]) -> list[str]:
+    """The irritant labels a review keeps: each one the scorer found, counts now or the organisation has."""
+    labels = sorted({str(x).strip() for x in chosen if str(x).strip()})
+    allowed = set(ai_irritants(result)) | set(kept_irritants(session=session, evaluation=ev))
+    unknown = [x for x in labels if x not in allowed]
+    if unknown:
+        allowed |= {i.id for i in active_taxonomy(session=session, org_id=ev.org_id).irritants}
+        unknown = [x for x in labels if x not in allowed]
+    if unknown:
+        raise InvalidInput(f"Irritant inconnu : « {unknown[0][:80]} ». Choisissez des irritants de la taxonomie "
+                           "de votre organisation.")
+    return labels
+
+
+def _replace_irritant_hits(session: Session, call: Call, ev: Evaluation, result: dict[str, Any],
+                           labels: list[str]) -> int:
+    """Rewrite the evaluation's irritant rows, which the dashboards count, to the kept labels: the scorer's
+    hits of a kept label keep their time in the call, a label a human added counts once. Returns the count."""
+    session.exec(delete(IrritantHit).where(IrritantHit.evaluation_id == ev.id, IrritantHit.org_id == ev.org_id))
+    times: dict[str, list[float]] = {}
+    for irr in result.get("irritants") or []:
+        if isinstance(irr, dict) and irr.get("label") in labels:
+            times.setdefault(irr["label"], []).append(float(irr.get("start") or 0.0))
+    hits = [(label, start) for label in labels for start in times.get(label, [0.0])]
+    for label, start in hits:
+        session.add(IrritantHit(org_id=ev.org_id, evaluation_id=ev.id, call_id=call.id, label=label, start_s=start,
+                                team_id=ev.team_id, agent_id=ev.agent_id, started_at=ev.started_at))
+    return len(hits)
 
 
 def _scored_call(session: Session, actor: Actor, call_id: int, action: str, what: str,

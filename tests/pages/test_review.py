@@ -144,7 +144,7 @@ def test_override_with_comment_validates_and_keeps_ai_score_visible(calls):
         assert ev.published_at is not None and not ev.published_ai_only
 
 
-def test_a_supervisor_corrects_a_doubtful_category_and_the_scorers_stays_shown(tenants):
+def test_a_supervisor_corrects_category_and_irritants_and_the_scorers_stay_shown(tenants):
     a, _ = tenants
     doubt = "Catégorie : « Facturation » incertaine (0,45), de peu devant « Résiliation »"
     result = contract() | {"category_needs_review": True, "category_review_reason": doubt}
@@ -156,15 +156,20 @@ def test_a_supervisor_corrects_a_doubtful_category_and_the_scorers_stays_shown(t
     box = at.selectbox(key=f"cat_{ev_id}")
     assert (box.value, box.label) == ("facturation", "Catégorie retenue")
     assert {"Facturation", "Résiliation", "Livraison"} <= set(box.options)  # the organisation's, in French
-    box.set_value("resiliation").run()
+    box.set_value("resiliation")
+    irritants = at.multiselect(key=f"irr_{ev_id}")
+    assert irritants.value == ["rappels répétés"]  # the scorer's, as the evaluation counts them now
+    irritants.set_value(["mecontentement"]).run()
     _button(at, "Valider").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Résiliation \\(corrigée ; IA \\: Facturation\\)" in m.value for m in at.markdown)
     with session() as s:
         ev = s.exec(select(Evaluation).where(Evaluation.call_id == cid)).one()
-    assert (ev.category, ev.validated) == ("resiliation", True)
+    assert (ev.category, ev.irritant_count, ev.validated) == ("resiliation", 1, True)
     lead = run_page("pages/review.py", a.users["team_lead"], query={"call_id": str(cid)})
-    assert not lead.selectbox and any("Catégorie retenue : **Résiliation**" in m.value for m in lead.markdown)
+    assert not lead.selectbox and not lead.multiselect
+    assert any("Catégorie retenue : **Résiliation**" in m.value for m in lead.markdown)
+    assert any("Irritants retenus : **Mécontentement**" in m.value for m in lead.markdown)
 
 
 def test_review_page_shows_french_numbers_and_labels(tenants):

@@ -278,6 +278,58 @@ def test_a_category_outside_the_organisations_taxonomy_is_refused_and_nothing_st
     assert (ev.category, ev.validated, kept) == ("facturation", False, [])
 
 
+def _irritant_rows(cid):
+    from ccr.core.models import IrritantHit
+
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == cid)).one()
+        hits = sorted((h.label, h.start_s) for h in s.exec(select(IrritantHit).where(IrritantHit.call_id == cid)))
+    return ev, hits
+
+
+def test_corrected_irritants_are_what_the_dashboards_count_and_the_scorers_stay_in_the_result(scored):
+    a, _, calls = scored
+    sup = a.actor("supervisor")
+    cid = calls["team1"]
+    assert _irritant_rows(cid)[1] == [("rappels répétés", 4.5)]
+    # The supervisor removes the scorer's irritant and adds one it missed.
+    _validate(sup, cid, irritants=["attente_delai", "attente_delai", " "])
+    ev, hits = _irritant_rows(cid)
+    assert (hits, ev.irritant_count) == ([("attente_delai", 0.0)], 1)
+    assert [i["label"] for i in json.loads(ev.result_json)["irritants"]] == ["rappels répétés"]
+    with session() as s:
+        entry = list_events(session=s, org_id=a.org_id, action="call_validated")[0]
+        stored = s.exec(select(Review).where(Review.call_id == cid)).one()
+    assert json.loads(entry.detail_json)["irritants"] == [["rappels répétés"], ["attente_delai"]]
+    assert json.loads(stored.irritants_json) == ["attente_delai"]
+    assert _open(sup, cid, log=False).irritants == ["attente_delai"]
+    from ccr.core.db import utcnow
+    from ccr.dashboards.figures import irritants_over_time
+    from ccr.dashboards.filters import Filters
+
+    today = utcnow().date()
+    with session() as s:
+        counted = {k: n for k, _, n in irritants_over_time(
+            session=s, actor=sup, filters=Filters(start=today - timedelta(days=7), end=today))["irritants"]}
+    assert counted == {"attente_delai": 1, "rappels répétés": 1}  # the other call keeps the scorer's
+    # A validation that says nothing of irritants keeps the correction; keeping the scorer's restores its time.
+    _validate(sup, cid)
+    assert _irritant_rows(cid)[1] == [("attente_delai", 0.0)]
+    _validate(sup, cid, irritants=["rappels répétés"])
+    ev, hits = _irritant_rows(cid)
+    assert (hits, ev.irritant_count) == ([("rappels répétés", 4.5)], 1)
+    _validate(sup, cid, irritants=[])
+    assert _irritant_rows(cid)[0].irritant_count == 0
+
+
+def test_an_irritant_outside_the_organisations_taxonomy_is_refused_and_nothing_changed(scored):
+    a, _, calls = scored
+    with pytest.raises(InvalidInput, match="Irritant inconnu"):
+        _validate(a.actor("supervisor"), calls["team1"], irritants=["attente_delai", "=cmd|' /C calc'!A0"])
+    ev, hits = _irritant_rows(calls["team1"])
+    assert (hits, ev.validated) == ([("rappels répétés", 4.5)], False)
+
+
 def test_the_scorers_category_doubt_is_shown_only_when_it_flagged_one():
     reason = "Catégorie : « Facturation » incertaine (0,45), de peu devant « Résiliation »"
     assert reviews.category_doubt_of({"category_needs_review": True, "category_review_reason": reason}) == reason
