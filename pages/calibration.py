@@ -10,7 +10,7 @@ import streamlit as st
 from ccr.core.config import get_settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import CcrError
-from ccr.core.formats import fr_score
+from ccr.core.formats import fr_percent, fr_score, label_of
 from ccr.core.vocab import SPEAKER_LABELS, VERDICT_LABELS
 from ccr.quality import calibration, reviews
 from ccr.scoring.evaluation import VERDICTS
@@ -79,6 +79,22 @@ with tab_ai:
             for d in cal["disagreements"]:
                 st.markdown(f"**{md_escape(d['label'])}** — IA : {VERDICT_LABELS[d['ai']]} → superviseur : "
                             f"{VERDICT_LABELS[d['human']]} ({d['count']} appel{'s' if d['count'] > 1 else ''})")
+                link_cols = st.columns(min(len(d["call_ids"]), 6) or 1)
+                for k, cid in enumerate(d["call_ids"][:12]):
+                    with link_cols[k % len(link_cols)]:
+                        page_link("review", f"Appel n° {cid}", query_params={"call_id": cid})
+        st.subheader("Catégorie de l'appel")
+        cats = cal["categories"]
+        if not cats["n"]:
+            st.info("Aucune revue sur la période n'a encore donné de catégorie retenue.")
+        else:
+            names = cache.labels(actor).categories
+            st.metric("Catégorie de l'IA gardée par le superviseur", fr_percent(cats["rate"], 1, ratio=True),
+                      help=f"Sur {cats['n']} appels validés dont la revue a retenu une catégorie.")
+            for d in cats["corrections"]:
+                st.markdown(f"IA : **{md_escape(label_of(names, d['ai']))}** → superviseur : "
+                            f"**{md_escape(label_of(names, d['human']))}** ({d['count']} appel"
+                            f"{'s' if d['count'] > 1 else ''})")
                 link_cols = st.columns(min(len(d["call_ids"]), 6) or 1)
                 for k, cid in enumerate(d["call_ids"][:12]):
                     with link_cols[k % len(link_cols)]:

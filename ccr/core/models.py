@@ -320,6 +320,7 @@ class Review(SQLModel, table=True):
     coaching_note: str | None = Field(default=None, sa_column=Column(Text))
     # The category the review kept (the scorer's or a correction); None on reviews older than the choice.
     category: str | None = None
+    ai_category: str | None = None  # the scorer's, beside it: what the calibration page compares
     # The irritant labels the review kept (JSON list); None when it left them as they were.
     irritants_json: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)

@@ -25,7 +25,7 @@ from ccr.core.access import may
 from ccr.core.calls import scope_calls
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
-from ccr.core.models import BlindScore, CalibrationSession, CriterionResult, Evaluation, User
+from ccr.core.models import BlindScore, CalibrationSession, CriterionResult, Evaluation, Review, User
 from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.quality import reviews
@@ -137,7 +137,29 @@ def ai_agreement(*, session: Session, actor: Actor,
                    for r in blind_rows for cid, human in json.loads(r.verdicts_json).items()
                    if (r.evaluation_id, cid) in ai_of]
     out["blind"] = _agreement(blind_pairs, labels)
+    kept = {}  # evaluation -> (scorer's category, the one its latest review kept, call)
+    for ev_id, call_id, ai, human in session.exec(_period(
+            select(Review.evaluation_id, Review.call_id, Review.ai_category, Review.category)
+            .join(Evaluation, Evaluation.id == Review.evaluation_id)
+            .where(Evaluation.is_current == True, Evaluation.validated == True,  # noqa: E712
+                   Review.org_id == actor.org_id)).order_by(Review.id)).all():
+        kept[ev_id] = (ai, human, call_id)
+    out["categories"] = category_agreement([v for v in kept.values() if v[0] and v[1]])
     return out
+
+
+def category_agreement(pairs: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """How often reviewers kept the scorer's category, from (scorer's, kept, call) triples of reviews that
+    chose one; the most frequent corrections first, each with its calls."""
+    changed: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for ai, human, call_id in pairs:
+        if ai != human:
+            changed[(ai, human)].append(call_id)
+    agree = len(pairs) - sum(len(v) for v in changed.values())
+    top = sorted(changed.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_DISAGREEMENTS]
+    return {"n": len(pairs), "agree": agree, "rate": round(agree / len(pairs), 4) if pairs else None,
+            "corrections": [{"ai": a, "human": h, "count": len(ids), "call_ids": sorted(set(ids))}
+                            for (a, h), ids in top]}
 
 
 # --- between humans: calibration sessions -------------------------------------------------------------

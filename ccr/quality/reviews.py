@@ -431,7 +431,7 @@ def validate_review(
         summary=_clean_text(summary, MAX_NOTE_CHARS),
         recommendations_json=json.dumps(recos, ensure_ascii=False),
         coaching_note=_clean_text(coaching_note, MAX_NOTE_CHARS),
-        category=kept_category,
+        category=kept_category, ai_category=ai_category(result),
         irritants_json=None if kept_irritants is None else json.dumps(kept_irritants, ensure_ascii=False),
         created_at=utcnow(),
     )

@@ -2,7 +2,8 @@
 
 - ``review.category``: the category the review kept (the scorer's, or the one the supervisor chose); null on
   reviews stored before this column, which never changed it. The evaluation's ``category`` column, read by
-  the dashboards, then holds the kept one; the scorer's stays in the evaluation's result.
+  the dashboards, then holds the kept one; the scorer's stays in the evaluation's result, and in
+  ``review.ai_category`` beside the kept one, so the calibration page counts agreements without reading results.
 - ``review.irritants_json``: the irritant labels the review kept, as a JSON list; null when the review left
   them as they were. The evaluation's irritant rows, read by the dashboards, follow it.
 
@@ -23,9 +24,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("review", sa.Column("category", sa.String(), nullable=True))
+    op.add_column("review", sa.Column("ai_category", sa.String(), nullable=True))
     op.add_column("review", sa.Column("irritants_json", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("review", "irritants_json")
+    op.drop_column("review", "ai_category")
     op.drop_column("review", "category")

@@ -300,12 +300,15 @@ def test_calibration_page_counts_a_validated_disagreement(calls):
     a, _, ids = calls
     with session() as s:
         reviews.validate_review(session=s, actor=a.actor("supervisor"), call_id=ids["team1"],
-                                overrides={"identification": "pass"}, comments={"identification": "demandé"})
+                                overrides={"identification": "pass"}, comments={"identification": "demandé"},
+                                category="livraison")
     at = run_page("pages/calibration.py", a.users["supervisor"])
     table = at.dataframe[0].value
     row = table[table["Critère"] == "Identification du client"].iloc[0]
     assert (row["Verdicts"], row["Accord (%)"], row["IA NC → humain C"]) == (1, 0.0, 1)
     assert f"(/review?call_id={ids['team1']})" in _texts(at)
+    assert at.metric[-1].value == "0,0\u00a0%"  # the one validated call's category was corrected
+    assert "IA : **Facturation** → superviseur : **Livraison** (1 appel)" in _texts(at)
 
 
 def test_rescore_queues_the_call_with_the_chosen_grid_version(calls):

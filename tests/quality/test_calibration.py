@@ -67,6 +67,28 @@ def test_ai_agreement_counts_agreement_and_disagreements_exactly(tenants):
     assert unvalidated not in {cid for d in cal["disagreements"] for cid in d["call_ids"]}
 
 
+def test_category_agreement_counts_the_latest_review_of_each_call_that_chose_one(tenants):
+    a, b = tenants
+    sup = a.actor("supervisor")
+    kept, corrected, twice, silent = _call(a), _call(a), _call(a), _call(a)
+    other = _call(b)
+    _validate(sup, kept, category="facturation")  # the scorer's category (contract(): facturation)
+    _validate(sup, corrected, category="resiliation")
+    _validate(sup, twice, category="livraison")
+    _validate(sup, twice, category="resiliation")  # the latest review counts, not the first
+    _validate(sup, silent)  # validated without choosing: the category it kept is the scorer's
+    _validate(b.actor("supervisor"), other, category="information")
+    with session() as s:
+        cats = calibration.ai_agreement(session=s, actor=sup)["categories"]
+    assert (cats["n"], cats["agree"], cats["rate"]) == (4, 2, 0.5)
+    assert cats["corrections"] == [{"ai": "facturation", "human": "resiliation", "count": 2,
+                                    "call_ids": sorted([corrected, twice])}]
+
+
+def test_category_agreement_of_nothing_has_no_rate():
+    assert calibration.category_agreement([]) == {"n": 0, "agree": 0, "rate": None, "corrections": []}
+
+
 def test_ai_agreement_period_filters_on_call_date(tenants):
     from ccr.core.db import utcnow
 
