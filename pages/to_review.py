@@ -9,6 +9,8 @@ from ccr.core.db import session
 from ccr.core.errors import CcrError
 from ccr.core.formats import fr_number, fr_percent, fr_score
 from ccr.quality import reviews
+from ccr.scoring.triage import REASONS
+from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
 from ccr.ui.text import md_escape
@@ -27,14 +29,23 @@ st.caption(
     f"échantillon aléatoire de {fr_percent(settings.review_sample_rate, 1, ratio=True, trim=True)} des appels "
     "pour la calibration."
 )
+lab = cache.labels(actor)
+f_reason, f_team = st.columns(2)
+reason = f_reason.selectbox("Motif", [None, *REASONS], format_func=lambda r: "Tous" if r is None else REASONS[r])
+team_id = f_team.selectbox("Équipe", [None, *lab.teams], format_func=lambda t: "Toutes" if t is None else lab.teams[t])
 try:
     with session() as s:
-        items = reviews.review_queue(session=s, actor=actor, limit=QUEUE_SHOWN)
+        items = reviews.review_queue(session=s, actor=actor, limit=QUEUE_SHOWN + 1, reason=reason, team_id=team_id)
 except CcrError as err:
     st.error(str(err))
     items = []
 if not items:
-    st.success("Rien à revoir pour le moment.")
+    st.success("Rien à revoir pour le moment." if reason is None and team_id is None
+               else "Aucun appel à revoir pour ce motif ou cette équipe.")
+elif len(items) > QUEUE_SHOWN:
+    items = items[:QUEUE_SHOWN]
+    st.caption(f"Les {QUEUE_SHOWN} appels les plus urgents sont affichés : validez-les, ou choisissez un motif ou "
+               "une équipe, pour voir les suivants.")
 for item in items:
     c_date, c_agent, c_score, c_reason, c_link = st.columns([2, 3, 1, 4, 2], vertical_alignment="center")
     c_date.write(item.started_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))

@@ -616,14 +616,18 @@ def _names(session: Session, model, ids: set[int], org_id: int) -> dict[int, str
 
 
 def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_LIMIT,
-                 since: datetime | None = None) -> list[QueueItem]:
-    """Unvalidated calls most worth a human look, each with its reasons, most urgent first.
+                 since: datetime | None = None, reason: str | None = None,
+                 team_id: int | None = None) -> list[QueueItem]:
+    """Unvalidated calls most worth a human look, each with its reasons, most urgent first; ``reason`` keeps
+    the calls with that reason among theirs, ``team_id`` one team's.
 
     The reasons are :mod:`ccr.scoring.triage`'s « à revoir » rule, the calls list's too; the calibration
     sample (:func:`in_calibration_sample`, a keyed draw SQL cannot compute) is added here only: it is the
     single, deliberate difference between this queue and the calls list's « À revoir » filter.
     """
     _require_queue_role(actor)
+    if reason is not None and reason not in REASONS:
+        raise InvalidInput(f"Motif inconnu : « {str(reason)[:40]} » (motifs : {', '.join(REASONS.values())}).")
     settings = get_settings()
     stmt = select(Evaluation.id, Evaluation.call_id, Evaluation.grid_id, Evaluation.final_score,
                   Evaluation.final_passed, Evaluation.final_critical_failed, Evaluation.unverified,
@@ -633,6 +637,8 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
     stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
     if since is not None:
         stmt = stmt.where(Evaluation.started_at >= since)
+    if team_id is not None:
+        stmt = stmt.where(Evaluation.team_id == team_id)
     rows = session.exec(stmt).all()
     thresholds = grid_thresholds(session, actor.org_id, {r.grid_id for r in rows if r.grid_id is not None})
     key = settings.secret().encode("utf-8")  # read once: secret() may read a file
@@ -641,7 +647,7 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
         codes = review_codes(r, thresholds, settings.review_margin)
         if in_calibration_sample(actor.org_id, r.call_id, settings.review_sample_rate, key=key):
             codes += (SAMPLE,)  # the last reason in the queue's order: the codes stay sorted
-        if codes:
+        if codes and (reason is None or reason in codes):
             picked.append((r, codes))
     picked.sort(key=lambda p: (ORDER.index(p[1][0]), -p[0].started_at.timestamp()))
     picked = picked[:limit]

@@ -264,6 +264,9 @@ def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
     assert f"(/review?call_id={ids['team1']})" in text  # 75 is near the 70 threshold
     assert f"call_id={ids['other_org']})" not in text
     assert "Échec" in text and "Proche du seuil de réussite" in text
+    next(b for b in at.selectbox if b.label == "Motif").set_value("failed").run()
+    text = _texts(at)
+    assert f"(/review?call_id={failed})" in text and f"call_id={ids['team1']})" not in text
     at = run_page("pages/calibration.py", a.users["supervisor"])
     assert not at.exception, [e.value for e in at.exception]
     assert [m.value for m in at.metric] == ["0", "0"]  # calibration: nothing reviewed blind, nothing validated

@@ -403,6 +403,27 @@ def test_review_queue_lists_calls_worth_a_look_with_reasons(tenants, no_sample):
     assert items[0].agent_name == "alpha agent 0"
 
 
+def test_the_queue_narrows_to_one_reason_or_one_team(tenants, no_sample):
+    a, _ = tenants
+
+    def mk(team=0, **kw):
+        return make_call(org_id=a.org_id, team_id=a.team_ids[team], agent_id=a.agent_ids[team],
+                         result=contract(**kw))
+
+    failed, critical, near = mk(verdicts={"solution": "fail"}), mk(verdicts={"politesse": "fail"}), mk()
+    failed_2 = mk(team=1, verdicts={"solution": "fail"})
+    sup = a.actor("supervisor")
+    with session() as s:
+        only_failed = reviews.review_queue(session=s, actor=sup, reason="failed")
+        team_2 = reviews.review_queue(session=s, actor=sup, team_id=a.team_ids[1])
+        both = reviews.review_queue(session=s, actor=sup, reason="near_threshold", team_id=a.team_ids[0])
+        with pytest.raises(InvalidInput, match="Motif inconnu"):
+            reviews.review_queue(session=s, actor=sup, reason="drop table")
+    assert {i.call_id for i in only_failed} == {failed, failed_2}  # a critical failure has its own reason
+    assert [i.call_id for i in team_2] == [failed_2]
+    assert [i.call_id for i in both] == [near]
+
+
 ALL_PASS = {"identification": "pass", "conclusion": "pass"}  # 100: passes, far from the threshold
 DOUBT = "transcription peu fiable à 00:12"
 
