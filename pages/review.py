@@ -199,7 +199,7 @@ with st.container(border=True):
         if options:
             st.selectbox("Catégorie retenue", options, key=category_key,
                          index=options.index(view.category) if view.category in options else 0,
-                         format_func=lambda c: label_of(lab.categories, c, missing=""),
+                         format_func=lambda c: plain(label_of(lab.categories, c, missing="")),
                          help="Corrige le motif d'appel compté dans les tableaux de bord ; la catégorie de l'IA "
                               "reste consultable.")
     else:
@@ -211,7 +211,7 @@ with st.container(border=True):
     if can_validate:
         irritant_options = list(dict.fromkeys([*lab.irritants, *ai_irritants, *view.irritants]))
         st.multiselect("Irritants retenus (client)", irritant_options, default=view.irritants, key=irritants_key,
-                       format_func=lambda i: label_of(lab.irritants, i, missing=""),
+                       format_func=lambda i: plain(label_of(lab.irritants, i, missing="")),
                        help="Corrige les irritants du client comptés dans les tableaux de bord ; ceux de l'IA "
                             "restent consultables.")
     else:

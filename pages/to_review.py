@@ -13,7 +13,7 @@ from ccr.scoring.triage import REASONS
 from ccr.ui import dashboard_cache as cache
 from ccr.ui.guard import require_page
 from ccr.ui.links import page_link
-from ccr.ui.text import md_escape
+from ccr.ui.text import md_escape, plain
 
 actor = require_page("to_review")
 
@@ -32,7 +32,8 @@ st.caption(
 lab = cache.labels(actor)
 f_reason, f_team = st.columns(2)
 reason = f_reason.selectbox("Motif", [None, *REASONS], format_func=lambda r: "Tous" if r is None else REASONS[r])
-team_id = f_team.selectbox("Équipe", [None, *lab.teams], format_func=lambda t: "Toutes" if t is None else lab.teams[t])
+team_id = f_team.selectbox("Équipe", [None, *lab.teams],
+                           format_func=lambda t: "Toutes" if t is None else plain(lab.teams[t]))
 try:
     with session() as s:
         items = reviews.review_queue(session=s, actor=actor, limit=QUEUE_SHOWN + 1, reason=reason, team_id=team_id)

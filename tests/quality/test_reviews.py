@@ -415,11 +415,13 @@ def test_the_queue_narrows_to_one_reason_or_one_team(tenants, no_sample):
     sup = a.actor("supervisor")
     with session() as s:
         only_failed = reviews.review_queue(session=s, actor=sup, reason="failed")
+        only_critical = reviews.review_queue(session=s, actor=sup, reason="critical")
         team_2 = reviews.review_queue(session=s, actor=sup, team_id=a.team_ids[1])
         both = reviews.review_queue(session=s, actor=sup, reason="near_threshold", team_id=a.team_ids[0])
         with pytest.raises(InvalidInput, match="Motif inconnu"):
             reviews.review_queue(session=s, actor=sup, reason="drop table")
     assert {i.call_id for i in only_failed} == {failed, failed_2}  # a critical failure has its own reason
+    assert [i.call_id for i in only_critical] == [critical]
     assert [i.call_id for i in team_2] == [failed_2]
     assert [i.call_id for i in both] == [near]
 
