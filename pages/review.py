@@ -195,11 +195,12 @@ with st.container(border=True):
     category_key = f"cat_{view.evaluation_id}"
     if can_validate:
         # The organisation's categories, plus the scorer's and the kept one should the taxonomy have dropped them.
-        options = list(dict.fromkeys([*lab.categories, *(c for c in (view.ai_category, view.category) if c)]))
+        # A call the scorer left unclassified stays so unless the supervisor picks a category (None keeps it).
+        options = list(dict.fromkeys([*([None] if view.category is None else []), *lab.categories,
+                                      *(c for c in (view.ai_category, view.category) if c)]))
         if options:
-            st.selectbox("Catégorie retenue", options, key=category_key,
-                         index=options.index(view.category) if view.category in options else 0,
-                         format_func=lambda c: plain(label_of(lab.categories, c, missing="")),
+            st.selectbox("Catégorie retenue", options, key=category_key, index=options.index(view.category),
+                         format_func=lambda c: plain(label_of(lab.categories, c, missing="Non classé")),
                          help="Corrige le motif d'appel compté dans les tableaux de bord ; la catégorie de l'IA "
                               "reste consultable.")
     else:

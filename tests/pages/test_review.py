@@ -172,6 +172,20 @@ def test_a_supervisor_corrects_category_and_irritants_and_the_scorers_stay_shown
     assert any("Irritants retenus : **Mécontentement**" in m.value for m in lead.markdown)
 
 
+def test_validating_a_call_the_scorer_left_unclassified_keeps_it_unclassified(tenants):
+    a, _ = tenants
+    cid = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                    result=contract() | {"category": None})
+    at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(cid)})
+    ev_id = next(b.key for b in at.selectbox).split("_")[1]
+    assert at.selectbox(key=f"cat_{ev_id}").value is None
+    _button(at, "Valider").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == cid)).one()
+    assert (ev.category, ev.validated) == (None, True)
+
+
 def test_review_page_shows_french_numbers_and_labels(tenants):
     a, _ = tenants
     result = contract(score=77.75) | {"irritants": [{"label": "relances", "start": 4.5, "text": "Troisième appel."}]}
