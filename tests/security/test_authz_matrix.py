@@ -315,6 +315,20 @@ def failed_call(tenant, team_idx: int, agent_id: int | None = None) -> int:
     return make_call(tenant, team_idx, status="failed", agent_id=agent_id)
 
 
+def team_with_queued_call(tenant, team_idx: int) -> int:
+    """A team with a failed, unvalidated call: one the « À revoir » queue lists."""
+    from sqlmodel import select
+
+    from ccr.core.models import Evaluation
+
+    call_id = make_call(tenant, team_idx, audio=False)
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == call_id)).one()
+        ev.final_score, ev.final_passed = 40.0, False
+        s.add(ev)
+    return tenant.team_ids[team_idx]
+
+
 # --- the recipes ----------------------------------------------------------------------------------
 
 
@@ -455,6 +469,9 @@ RECIPES: dict[str, Recipe] = {
     "quality.disputes.resolve_dispute": R(frozenset({"supervisor", "admin"}), False, make_dispute,
                                           lambda s, a, i, w: _imp("quality.disputes.resolve_dispute")(
                                               session=s, actor=a, dispute_id=i, accepted=[], reason="non")),
+    "quality.reviews.review_queue": R(frozenset({"supervisor", "admin"}), True, team_with_queued_call,
+                                      lambda s, a, i, w: _imp("quality.reviews.review_queue")(
+                                          session=s, actor=a, team_id=i), empty_is_refusal=True),
     "quality.reviews.publish_evaluation": R(frozenset({"supervisor", "admin"}), True, make_call,
                                             lambda s, a, i, w: _imp("quality.reviews.publish_evaluation")(
                                                 session=s, actor=a, call_id=i)),
