@@ -198,11 +198,10 @@ with st.container(border=True):
         # A call the scorer left unclassified stays so unless the supervisor picks a category (None keeps it).
         options = list(dict.fromkeys([*([None] if view.category is None else []), *lab.categories,
                                       *(c for c in (view.ai_category, view.category) if c)]))
-        if options:
-            st.selectbox("Catégorie retenue", options, key=category_key, index=options.index(view.category),
-                         format_func=lambda c: plain(label_of(lab.categories, c, missing="Non classé")),
-                         help="Corrige le motif d'appel compté dans les tableaux de bord ; la catégorie de l'IA "
-                              "reste consultable.")
+        st.selectbox("Catégorie retenue", options, key=category_key, index=options.index(view.category),
+                     format_func=lambda c: plain(label_of(lab.categories, c, missing="Non classé")),
+                     help="Corrige le motif d'appel compté dans les tableaux de bord ; la catégorie de l'IA "
+                          "reste consultable.")
     else:
         st.markdown(f"Catégorie retenue : **{md_escape(label_of(lab.categories, view.category, missing='—'))}**")
     ai_irritants = reviews.ai_irritants(view.result or {})

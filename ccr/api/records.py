@@ -23,9 +23,10 @@ from ccr.core import audit
 from ccr.core.api_tokens import ApiClient
 from ccr.core.db import as_utc, utcnow
 from ccr.core.errors import InvalidInput, NotFound
-from ccr.core.models import Agent, Call, CriterionResult, Evaluation, IrritantHit, Review, Team
+from ccr.core.models import Agent, Call, CriterionResult, Evaluation, Review, Team
 from ccr.core.vocab import CALL_STATUS_LABELS, CALL_STATUSES
 from ccr.quality.evaluations import result_of
+from ccr.quality.reviews import kept_irritants
 
 SETTLE_S = 5  # far longer than the few milliseconds between a change's stamp and its commit
 
@@ -63,8 +64,7 @@ def _review(session: Session, ev: Evaluation) -> dict[str, Any] | None:
         CriterionResult.evaluation_id == ev.id, CriterionResult.org_id == ev.org_id)).all())
     return {"validated_at": _iso(review.created_at), "final_score": review.final_score,
             "final_passed": review.final_passed, "final_category": ev.category,
-            "final_irritants": sorted(set(session.exec(select(IrritantHit.label).where(
-                IrritantHit.evaluation_id == ev.id, IrritantHit.org_id == ev.org_id)).all())),
+            "final_irritants": kept_irritants(session=session, evaluation=ev),
             "final_verdicts": finals,
             "changed_criteria": sorted(json.loads(review.overrides_json or "{}"))}
 
