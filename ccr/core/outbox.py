@@ -118,11 +118,14 @@ def call_failed(session: Session, call: Call, message: str) -> None:
          data=_call_data(call) | {"status": "failed", "error": message})
 
 
-def review_validated(session: Session, call: Call, ev: Evaluation, review: Review, changed: list[str]) -> None:
-    """``review.validated``: a supervisor's final score and category, and the criteria whose verdict they changed."""
+def review_validated(session: Session, call: Call, ev: Evaluation, review: Review, changed: list[str],
+                     irritants: list[str]) -> None:
+    """``review.validated``: a supervisor's final score, category and irritant labels, and the criteria whose
+    verdict they changed."""
     emit(session, org_id=call.org_id, kind="review.validated", call_id=call.id, data=_call_data(call) | {
         "evaluation_id": ev.id, "review_id": review.id, "ai_score": ev.ai_score, "final_score": ev.final_score,
-        "final_passed": ev.final_passed, "final_category": ev.category, "changed_criteria": sorted(changed)})
+        "final_passed": ev.final_passed, "final_category": ev.category, "final_irritants": sorted(irritants),
+        "changed_criteria": sorted(changed)})
 
 
 # --- forgetting -----------------------------------------------------------------------------------

@@ -413,7 +413,7 @@ def validate_review(
     result = result_of(ev)
     grid = grid_of(session=session, evaluation=ev)
     kept_category = _kept_category(session, ev, result, category)
-    kept_irritants = None if irritants is None else _kept_irritants(session, ev, result, irritants)
+    chosen_irritants = None if irritants is None else _kept_irritants(session, ev, result, irritants)
     changed = changed_verdicts(result, overrides)
     score, passed, critical = recompute(result, changed, grid)
     clean_comments = {cid: c for cid, c in ((k, _clean_text(v, MAX_COMMENT_CHARS)) for k, v in comments.items())
@@ -432,14 +432,14 @@ def validate_review(
         recommendations_json=json.dumps(recos, ensure_ascii=False),
         coaching_note=_clean_text(coaching_note, MAX_NOTE_CHARS),
         category=kept_category, ai_category=ai_category(result),
-        irritants_json=None if kept_irritants is None else json.dumps(kept_irritants, ensure_ascii=False),
+        irritants_json=None if chosen_irritants is None else json.dumps(chosen_irritants, ensure_ascii=False),
         created_at=utcnow(),
     )
     session.add(review)
     ev.final_score, ev.final_passed, ev.final_critical_failed, ev.validated = score, passed, critical, True
     ev.category = kept_category
-    if kept_irritants is not None:
-        ev.irritant_count = _replace_irritant_hits(session, call, ev, result, kept_irritants)
+    if chosen_irritants is not None:
+        ev.irritant_count = _replace_irritant_hits(session, call, ev, result, chosen_irritants)
     mark_dirty(session, ev.org_id, [ev.started_at])  # dashboard rollups of that day (ccr.dashboards.rollups)
     session.add(ev)
     for row in session.exec(select(CriterionResult).where(CriterionResult.evaluation_id == ev.id,
@@ -455,11 +455,11 @@ def validate_review(
               "modifications": changes}
     if kept_category != ai_category(result):
         detail["categorie"] = [ai_category(result), kept_category]
-    if kept_irritants is not None and kept_irritants != ai_irritants(result):
-        detail["irritants"] = [ai_irritants(result), kept_irritants]
+    if chosen_irritants is not None and chosen_irritants != ai_irritants(result):
+        detail["irritants"] = [ai_irritants(result), chosen_irritants]
     audit.log_event(session=session, who=actor.who, action="call_validated", target_type="call",
                     target_id=call.id, detail=detail)
-    outbox.review_validated(session, call, ev, review, list(changed))
+    outbox.review_validated(session, call, ev, review, list(changed), kept_irritants(session=session, evaluation=ev))
     if publish:
         mark_published(session=session, actor=actor, evaluation=ev)
     return review

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
-from ccr.core.textnorm import content_stems, normalize
+from ccr.core.textnorm import normalize
 from ccr.scoring import replies
 from ccr.scoring.acts import ACTS, HEARD_BADLY, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
@@ -53,6 +53,12 @@ ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them,
 RESTATE_SHARE = 0.6
 RESTATED_WORDS = 3
 RESTATED_SHARE = 0.4
+# A question asks one thing. A line the model reads only faintly as exploring the need (under this) but clearly
+# as asking who the customer is or whether they need anything else is that other question: « avec qui ai-je le
+# plaisir de parler ? » identifies, « il vous reste une question ? » closes. Both questions in one line read
+# clearly as both.
+OPEN_CLEARLY = 0.5
+QUESTION_RIVALS = ("ident_request", "other_need")
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
     "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
@@ -121,6 +127,11 @@ def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
     """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
     and a line close to reading as a reformulation counting at the bar when it restates the customer."""
     p = call.act_probability(seg, act)
+    if act == "open_question" and 0.0 < p < OPEN_CLEARLY:
+        for rival in QUESTION_RIVALS:
+            q = call.act_probability(seg, rival)
+            if q > p and q >= act_threshold(params, rival, seg):
+                p *= 1.0 - q  # read as exploring, and not as the rival question
     if _cue_hit(params, act, seg):
         p = max(p, CUE_PROBABILITY)
     if act == "reformulation" and p > 0.0:
@@ -136,12 +147,8 @@ def restates_customer(call: Call, params: dict, seg: Seg) -> bool:
     the customer's words, to act on them)."""
     if not {"vous", "votre", "vos"} & set(normalize(seg.text).split()):
         return False
-    said = content_stems(seg.text)
-    theirs: set[str] = set()
-    for s in call.segs[:seg.idx]:
-        if call.likely_speaker(s) == "customer":
-            theirs |= content_stems(s.text)
-    shared = len(said & theirs)
+    said = call.subject_words(seg)
+    shared = len(said & call.said_before(seg, "customer"))
     if shared < RESTATED_WORDS or shared < RESTATED_SHARE * len(said):
         return False
     return all(call.act_probability(seg, a) < act_threshold(params, a, seg) for a in ("solution", "refusal"))

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from ccr.core.errors import InvalidInput
-from ccr.core.textnorm import match_form, normalize, stems
+from ccr.core.textnorm import content_stems, match_form, normalize, stems
 from ccr.scoring import replies
 from ccr.scoring.acts import SPEAKER_OF, LineActs, heard_weight, line_acts
 
@@ -165,6 +165,7 @@ class Call:
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
     _replies: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
+    _subjects: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_transcript(cls, tr: dict) -> Call:
@@ -228,6 +229,20 @@ class Call:
         if key not in self._replies:
             self._replies[key] = 0.0 if only_fillers(seg.text) else replies.probability(seg.text, reply)
         return self._replies[key]
+
+    def subject_words(self, seg: Seg) -> frozenset[str]:
+        """The subject words of one segment (:func:`ccr.core.textnorm.content_stems`), computed once per call."""
+        if seg.idx not in self._subjects:
+            self._subjects[seg.idx] = frozenset(content_stems(seg.text))
+        return self._subjects[seg.idx]
+
+    def said_before(self, seg: Seg, role: str) -> set[str]:
+        """Every subject word ``role`` said in the lines before ``seg``."""
+        out: set[str] = set()
+        for s in self.segs[:seg.idx]:
+            if self.likely_speaker(s) == role:
+                out |= self.subject_words(s)
+        return out
 
     def likely_speaker(self, seg: Seg) -> str:
         """The segment's speaker; on mono lines, the side whose acts the line most clearly performs.

@@ -322,6 +322,24 @@ def test_corrected_irritants_are_what_the_dashboards_count_and_the_scorers_stay_
     assert _irritant_rows(cid)[0].irritant_count == 0
 
 
+def test_the_review_webhook_carries_the_kept_category_and_irritants(scored):
+    from ccr.core import outbox
+    from ccr.core.integration_models import WebhookEndpoint, WebhookEvent
+
+    a, _, calls = scored
+    with session() as s:
+        s.add(WebhookEndpoint(org_id=a.org_id, url="https://crm.example/hook", events="review.validated",
+                              active=True, secret_sealed=outbox.seal_secret("whsec-essai-0123456789")))
+    cid = calls["team1"]
+    _validate(a.actor("supervisor"), cid, category="resiliation", irritants=["attente_delai"])
+    _validate(a.actor("supervisor"), cid, overrides={"conclusion": "na"}, comments={"conclusion": "Hors sujet."})
+    with session() as s:
+        sent = [json.loads(e.payload_json)["data"] for e in s.exec(
+            select(WebhookEvent).where(WebhookEvent.call_id == cid).order_by(WebhookEvent.id)).all()]
+    assert [(d["final_category"], d["final_irritants"], d["changed_criteria"]) for d in sent] == [
+        ("resiliation", ["attente_delai"], []), ("resiliation", ["attente_delai"], ["conclusion"])]
+
+
 def test_an_irritant_outside_the_organisations_taxonomy_is_refused_and_nothing_changed(scored):
     a, _, calls = scored
     with pytest.raises(InvalidInput, match="Irritant inconnu"):

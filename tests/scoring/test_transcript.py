@@ -112,3 +112,17 @@ def test_a_speaker_confidence_outside_0_1_is_refused_in_french(bad):
 ])
 def test_a_line_of_fillers_alone_is_told_from_a_short_line_with_words(text, empty):
     assert only_fillers(text) is empty
+
+
+def test_the_words_said_before_a_line_are_gathered_from_one_side_only():
+    c = _call({"speaker": "customer", "start": 0.0, "end": 2.0, "text": "Ma livraison de meubles est bloquée."},
+              {"speaker": "agent", "start": 2.5, "end": 4.0, "text": "Votre commande de chaises, c'est noté."},
+              {"speaker": "customer", "start": 4.5, "end": 6.0, "text": "Le transporteur ne répond jamais."},
+              {"speaker": "agent", "start": 6.5, "end": 8.0, "text": "Je regarde."})
+    before_last = c.said_before(c.segs[3], "customer")
+    assert before_last == set(c.subject_words(c.segs[0])) | set(c.subject_words(c.segs[2]))
+    agent_only = c.subject_words(c.segs[1]) - c.subject_words(c.segs[0]) - c.subject_words(c.segs[2])
+    assert agent_only and not agent_only & before_last
+    assert c.said_before(c.segs[1], "customer") == set(c.subject_words(c.segs[0]))
+    assert c.said_before(c.segs[0], "customer") == set()
+    assert c.subject_words(c.segs[1]) is c.subject_words(c.segs[1])  # computed once per call
