@@ -466,15 +466,24 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     acts = act_names(p.get("acts", list(RUDE_ACTS)), f"Critère « {c.id} », actes interdits")
     reaction = act_names(p.get("reaction", ["tone_reaction"]), f"Critère « {c.id} », réaction du client")
     flagged = {h.seg.idx: h for h in hits(call, p, segs, acts)}
-    # A customer objecting to the tone points at the agent's line just before: a reason to listen to it,
-    # not proof enough to zero the call.
+    # A customer objecting to the tone points at the agent's line just before. Alone, or on a line the model
+    # barely reads as impolite, it is a reason to listen to that line. On a line the model already reads as
+    # more likely impolite than not (the review level), two independent readings agree: the line counts as
+    # impolite, at the bar, so the call is zeroed and a human still confirms it. Only where both lines read as
+    # typed text (typed, or heard clearly): two readings of garbled words agree by chance.
     floor = float(p.get("reaction_floor", REACTION_FLOOR))
+    band = float(p.get("review_band", RUDE_REVIEW_BAND))
     objected: list[tuple[Hit, Seg]] = []
+    confirmed: dict[int, Seg] = {}
     for r in hits(call, p, call.channel("customer"), reaction):
         before = [s for s in segs if s.start < r.seg.start and s.idx != r.seg.idx]
         if before and before[-1].idx not in flagged:
             h = best(call, p, before[-1:], acts)
-            if h.p >= floor:
+            bar = act_threshold(p, h.act, h.seg)
+            if h.p >= bar - band and not heard_weight(h.seg.asr) and not heard_weight(r.seg.asr):
+                flagged[h.seg.idx] = Hit(h.seg, h.act, bar)
+                confirmed[h.seg.idx] = r.seg
+            elif h.p >= floor:
                 objected.append((h, r.seg))
     # Zeroing a call is a decision about a person: it never rests on words the recogniser itself barely heard.
     # Such a line is sent to a human to listen to, the call is not zeroed on it.
@@ -483,7 +492,9 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     if flagged:
         found = sorted(flagged.values(), key=lambda h: h.seg.start)
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
-        reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}" for h in found]
+        reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}"
+                   + (f", le client relève aussitôt le ton ({_quote(confirmed[h.seg.idx])})"
+                      if h.seg.idx in confirmed else "") for h in found]
         return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
                        doubt or _doubt_on(found[0].act, found[0].seg))
     near = best(call, p, segs, acts)
@@ -495,7 +506,6 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
             f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
             h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
     # Zeroing a polite agent costs more than a late catch: doubtful lines are heard by a human instead.
-    band = float(p.get("review_band", RUDE_REVIEW_BAND))
     doubtful = sorted((h for h in (best(call, p, [s], acts) for s in segs)
                        if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band), key=lambda h: -h.p)
     if objected:

@@ -452,3 +452,60 @@ def test_need_discovery_is_not_passed_by_asking_for_a_name_or_for_other_needs():
     asked = [*turns[:3], ("agent", "Qu'est-ce qui se passe quand vous le branchez ?"), *turns[3:]]
     found = {c["id"]: c for c in score_transcript(call(*asked))["criteria"]}["decouverte"]
     assert found["verdict"] == "pass" and "branchez" in found["evidence"][0]["text"]
+
+
+DOUBTFUL_RUDE = "Bah voilà, il suffisait de chercher un peu, hein."
+OBJECTION = "Dites donc, vous pourriez être plus aimable."
+
+
+def _politeness_params() -> dict:
+    return next(c for c in default_grid().criteria if c.id == "politesse").params
+
+
+def _politeness(*turns) -> tuple[dict, dict]:
+    opening = [("agent", "Bonjour, Maëlle, service clients de Bibliodom, je vous écoute."),
+               ("customer", "Bonjour, je ne trouve plus mon numéro d'abonné sur le site.")]
+    closing = [("agent", "Je vous le renvoie par courriel. Bonne journée, au revoir.")]
+    result = score_transcript(call(*opening, *turns, *closing))
+    return result, next(c for c in result["criteria"] if c["id"] == "politesse")
+
+
+def test_a_doubtful_impolite_line_the_customer_objects_to_at_once_zeroes_the_call_for_a_human_to_confirm():
+    c = _prepared(("agent", DOUBTFUL_RUDE), ("customer", OBJECTION))
+    line, reaction = c.segs[1], c.segs[2]
+    rude = max(c.act_probability(line, a) for a in acts.RUDE_ACTS)
+    zero_bar = min(_politeness_params()["min_probability"].values())
+    assert zero_bar - actrules.RUDE_REVIEW_BAND <= rude < zero_bar  # doubtful: short of a zero on its own
+    assert c.act_probability(reaction, "tone_reaction") >= actrules.act_threshold({}, "tone_reaction")
+    result, politeness = _politeness(("customer", "C'est dans quel menu ?"), ("agent", DOUBTFUL_RUDE),
+                                     ("customer", OBJECTION))
+    assert politeness["verdict"] == "fail" and result["critical_failed"] and result["score"] == 0
+    assert [e["text"] for e in politeness["evidence"]] == [DOUBTFUL_RUDE]
+    assert "relève aussitôt le ton" in politeness["explanation"] and OBJECTION in politeness["explanation"]
+    assert politeness["needs_review"] and result["needs_review"]
+
+
+def test_a_doubtful_line_nobody_objects_to_and_an_objection_to_a_polite_line_are_heard_not_zeroed():
+    _, unobjected = _politeness(("customer", "C'est dans quel menu ?"), ("agent", DOUBTFUL_RUDE),
+                                ("customer", "D'accord, merci pour l'information."))
+    assert unobjected["verdict"] == "pass" and unobjected["needs_review"]
+    assert DOUBTFUL_RUDE in unobjected["review_reason"]
+    polite = "Je regarde tout de suite dans votre espace abonné."
+    c = _prepared(("agent", polite))
+    zero_bar = min(_politeness_params()["min_probability"].values())
+    assert max(c.act_probability(c.segs[1], a) for a in acts.RUDE_ACTS) < zero_bar - actrules.RUDE_REVIEW_BAND
+    _, objected = _politeness(("agent", polite), ("customer", OBJECTION))
+    assert objected["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(("heard", "zeroed"), [(0.95, True), (0.75, False)])
+def test_two_readings_of_garbled_speech_do_not_zero_a_call(heard, zeroed):
+    opening = [("agent", "Bonjour, Maëlle, service clients de Bibliodom, je vous écoute."),
+               ("customer", "Bonjour, je ne trouve plus mon numéro d'abonné sur le site."),
+               ("customer", "C'est dans quel menu ?")]
+    tr = call(*opening, ("agent", DOUBTFUL_RUDE), ("customer", OBJECTION),
+              ("agent", "Je vous le renvoie par courriel. Bonne journée, au revoir."), words={3: heard, 4: heard})
+    result = score_transcript(tr)
+    politeness = next(c for c in result["criteria"] if c["id"] == "politesse")
+    assert (politeness["verdict"] == "fail", result["critical_failed"]) == (zeroed, zeroed)
+    assert politeness["needs_review"]  # zeroed for a human to confirm, or sent to one with the line to hear
