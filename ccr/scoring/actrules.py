@@ -55,8 +55,8 @@ RESTATED_WORDS = 3
 RESTATED_SHARE = 0.4
 # A question asks one thing. A line the model reads only faintly as exploring the need (under this) but clearly
 # as asking who the customer is or whether they need anything else is that other question: « avec qui ai-je le
-# plaisir de parler ? » identifies, « il vous reste une question ? » closes. Both questions in one line read
-# clearly as both.
+# plaisir de parler ? » identifies, « il vous reste une question ? » closes. A line asking both at once that
+# the model reads faintly as exploring loses that reading too; the agent's next question still counts.
 OPEN_CLEARLY = 0.5
 QUESTION_RIVALS = ("ident_request", "other_need")
 ACT_LABELS = {
@@ -125,7 +125,8 @@ def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
 
 def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
     """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
-    and a line close to reading as a reformulation counting at the bar when it restates the customer."""
+    a faint open question that reads clearly as another question counting as that one, and a line close to
+    reading as a reformulation counting at the bar when it restates the customer."""
     p = call.act_probability(seg, act)
     if act == "open_question" and 0.0 < p < OPEN_CLEARLY:
         for rival in QUESTION_RIVALS:

@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from ccr.core import outbox
 from ccr.core.audit import count_events, list_events
 from ccr.core.config import get_settings
 from ccr.core.db import session
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
+from ccr.core.integration_models import WebhookEndpoint, WebhookEvent
 from ccr.core.models import CriterionResult, Evaluation, Review
 from ccr.quality import reviews
 from tests.reviewdata import GRID, contract, make_call
@@ -323,9 +325,6 @@ def test_corrected_irritants_are_what_the_dashboards_count_and_the_scorers_stay_
 
 
 def test_the_review_webhook_carries_the_kept_category_and_irritants(scored):
-    from ccr.core import outbox
-    from ccr.core.integration_models import WebhookEndpoint, WebhookEvent
-
     a, _, calls = scored
     with session() as s:
         s.add(WebhookEndpoint(org_id=a.org_id, url="https://crm.example/hook", events="review.validated",
