@@ -253,8 +253,8 @@ class ActModel:
         return p.max(0)
 
     def prepare(self, lines: Sequence[str]) -> None:
-        """Embed every piece of ``lines`` in one batch, ahead of reading them one by one: a call's lines
-        embedded together cost about half as much as one at a time, and the encoder's cache keeps them."""
+        """Embed every piece of ``lines`` ahead of reading them one by one, a few at a time (faster than one by
+        one), and keep them in the encoder's cache."""
         if self.head is not None:
             texts = list(dict.fromkeys(x for line in lines for x in reading_pieces(line)))
             if texts:

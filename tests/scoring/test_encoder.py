@@ -34,6 +34,14 @@ def test_a_batch_gives_the_vectors_of_one_text_at_a_time():
     assert np.array_equal(batch, one_by_one)
 
 
+def test_more_texts_than_one_engine_batch_come_back_in_their_order():
+    fresh = encoder.Encoder(cache_size=0)
+    texts = [f"Votre colis numéro {n} part demain matin." for n in range(2 * encoder.BATCH + 1)] + [LINES[0]] * 2
+    x = fresh.embed(texts)
+    assert fresh.encoded == 2 * encoder.BATCH + 2  # the repeated line once
+    assert np.array_equal(x, np.stack([fresh.embed([t])[0] for t in texts]))
+
+
 def test_repeated_texts_are_embedded_once_and_the_cache_stays_bounded(model):
     before = model.encoded
     x = model.embed([LINES[0], LINES[0], LINES[1]])
