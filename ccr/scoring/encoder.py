@@ -98,7 +98,8 @@ class Encoder:
                     self._cache.move_to_end(k)
                     out[i] = row
             if missing:
-                # A batch gives the same vectors as one text at a time (checked in the tests), only faster.
+                # A batch gives the same vectors as one text at a time (checked in the tests); batches of BATCH
+                # texts are the fastest.
                 _one_thread()
                 pending = list(missing.items())
                 for start in range(0, len(pending), BATCH):
