@@ -59,6 +59,14 @@ RESTATED_SHARE = 0.4
 # the model reads faintly as exploring loses that reading too; the agent's next question still counts.
 OPEN_CLEARLY = 0.5
 QUESTION_RIVALS = ("ident_request", "other_need")
+# An introduction says who answers: a line made only of greetings, forms of address and fillers (« oui,
+# bonjour madame ! », « allô ? ») introduces no one, however the model reads it. The model reads a bare
+# greeting at about 0.5 as an introduction, under the bar for typed text but over the lower one for heard
+# lines, where an agent who only said « bonjour » then passed the introduction. Letters on their own are
+# recognition debris (« allô, oui, bonjour D »).
+GREETING_ONLY_WORDS = frozenset(
+    "bonjour bonsoir salut hello rebonjour re allo oui ouais euh madame monsieur mademoiselle messieurs dames "
+    "a vous et".split())
 ACT_LABELS = {
     "greeting": "salutation", "self_intro": "présentation", "ident_request": "demande d'identification",
     "open_question": "question ouverte", "reformulation": "reformulation", "empathy": "marque d'empathie",
@@ -125,9 +133,12 @@ def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
 
 def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
     """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
-    a faint open question that reads clearly as another question counting as that one, and a line close to
-    reading as a reformulation counting at the bar when it restates the customer."""
+    a faint open question that reads clearly as another question counting as that one, a bare greeting
+    introducing no one, and a line close to reading as a reformulation counting at the bar when it restates
+    the customer."""
     p = call.act_probability(seg, act)
+    if act == "self_intro" and greeting_only(seg):
+        p = 0.0
     if act == "open_question" and 0.0 < p < OPEN_CLEARLY:
         for rival in QUESTION_RIVALS:
             q = call.act_probability(seg, rival)
@@ -140,6 +151,11 @@ def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
         if RESTATE_SHARE * bar <= p < bar and restates_customer(call, params, seg):
             p = bar
     return p
+
+
+def greeting_only(seg: Seg) -> bool:
+    """Whether ``seg`` holds nothing but greetings, forms of address and fillers (no name, no service)."""
+    return all(w in GREETING_ONLY_WORDS or len(w) < 2 for w in seg.nf.split())
 
 
 def restates_customer(call: Call, params: dict, seg: Seg) -> bool:

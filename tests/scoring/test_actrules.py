@@ -509,3 +509,34 @@ def test_two_readings_of_garbled_speech_do_not_zero_a_call(heard, zeroed):
     politeness = next(c for c in result["criteria"] if c["id"] == "politesse")
     assert (politeness["verdict"] == "fail", result["critical_failed"]) == (zeroed, zeroed)
     assert politeness["needs_review"]  # zeroed for a human to confirm, or sent to one with the line to hear
+
+
+@pytest.mark.parametrize(("line", "bare"), [
+    ("Allô, oui, bonjour madame !", True),
+    ("Euh, bonjour à vous.", True),
+    ("Oui allô ? B", True),  # a stray letter is recognition debris, not a name
+    ("Bonjour, Maëlle à l'appareil.", False),
+    ("Bonsoir, société Lumicar, Yannick pour vous servir.", False),
+])
+def test_a_bare_greeting_introduces_no_one(line, bare):
+    c = _prepared(("customer", "Oui ?"), ("agent", line))
+    seg = c.segs[2]
+    assert actrules.greeting_only(seg) is bare
+    p = c.act_probability(seg, "self_intro")
+    assert actrules.probability(c, {}, seg, "self_intro") == (0.0 if bare else p)
+
+
+@pytest.mark.parametrize(("opening", "passed"), [
+    ("Allô, oui, bonjour madame !", False),
+    ("Bonjour, Maëlle du service clients de Lumicar, je vous écoute.", True),
+])
+def test_an_agent_heard_saying_only_hello_has_not_introduced_themself(opening, passed):
+    # Heard at 0.5, the line is held to the low bar for speech, which a bare greeting reads over.
+    turns = [("agent", opening), ("customer", "Bonjour, ma voiture de location ne démarre plus ce matin."),
+             ("agent", "D'accord, je regarde votre dossier tout de suite."), *GOOD[5:]]
+    c = Call.from_transcript(validate_transcript(call(*turns, words={0: 0.5})))
+    assert c.act_probability(c.segs[0], "self_intro") >= actrules.act_threshold({}, "self_intro", c.segs[0])
+    accueil = item(score_transcript(call(*turns, words={0: 0.5})), "accueil")
+    assert (accueil["verdict"] == "pass") is passed
+    if not passed:
+        assert "présentation" in accueil["explanation"]
