@@ -84,6 +84,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     calls_flagged = 0
     # Calls with a wrong criterion and calls with a wrong pass/fail: (held by a flagged call, in all)
     wrong_calls, wrong_results = [0, 0], [0, 0]
+    risks: list[tuple[float, bool]] = []  # (result_risk, pass/fail wrong) per call
     evidence_truth = load_evidence(directory)
     ev_ok = ev_total = 0
     n = 0
@@ -153,6 +154,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         if ev["category"] != label["category"]:
             mistakes.append(f"{path.stem} category: attendu {label['category']}, obtenu {ev['category']}")
         pass_ok += ev["passed"] == label["passed"]
+        risks.append((float(ev.get("result_risk") or 0.0), ev["passed"] != label["passed"]))
         for tally, wrong in ((wrong_calls, wrong_criterion), (wrong_results, ev["passed"] != label["passed"])):
             tally[0] += wrong and bool(ev.get("needs_review"))
             tally[1] += wrong
@@ -194,6 +196,24 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         "wrong_calls": tuple(wrong_calls),
         "wrong_results": tuple(wrong_results),
         "evidence": (ev_ok, ev_total),
+        "risk": risk_ranking(risks),
+    }
+
+
+def risk_ranking(risks: list[tuple[float, bool]]) -> dict:
+    """How well ``result_risk`` orders calls by a wrong pass/fail: the errors among the riskiest quarter and
+    half, the errors expected (sum of the risks) against those made, and the chance that a call with a wrong
+    result is ranked above one with a right result (ties count half)."""
+    ranked = sorted(risks, key=lambda x: -x[0])
+    wrong = [r for r, bad in risks if bad]
+    right = [r for r, bad in risks if not bad]
+    above = sum((a > b) + 0.5 * (a == b) for a in wrong for b in right)
+    return {
+        "quarter": sum(bad for _, bad in ranked[:len(ranked) // 4]),
+        "half": sum(bad for _, bad in ranked[:len(ranked) // 2]),
+        "wrong": len(wrong),
+        "expected": sum(r for r, _ in risks),
+        "auc": above / (len(wrong) * len(right)) if wrong and right else None,
     }
 
 
@@ -259,6 +279,12 @@ def print_report(name: str, r: dict, details: bool) -> None:
     print(f"  appels signalés à revoir: {r['calls_flagged']}/{r['calls']} ; parmi eux, appels à un critère faux "
           f"{r['wrong_calls'][0]}/{r['wrong_calls'][1]}, à réussi/échoué faux {r['wrong_results'][0]}/"
           f"{r['wrong_results'][1]}")
+    risk = r["risk"]
+    if risk["wrong"]:
+        auc = "" if risk["auc"] is None else f" ; rang d'un appel faux au-dessus d'un juste {risk['auc']:.2f}"
+        print(f"  risque réussi/échoué    : appels faux parmi le quart le plus risqué {risk['quarter']}/"
+              f"{risk['wrong']}, la moitié {risk['half']}/{risk['wrong']} ; attendus {risk['expected']:.1f}, "
+              f"faits {risk['wrong']}{auc}")
     ok, total = r["evidence"]
     if total:
         print(f"  précision des preuves   : {100 * ok / total:.1f} % ({ok}/{total} verdicts « pass » annotés)")

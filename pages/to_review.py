@@ -27,7 +27,8 @@ st.caption(
     "formule douteuse), verdicts du modèle de langue non vérifiés, "
     f"scores à moins de {fr_number(settings.review_margin, 1, trim=True)} points du seuil de réussite, et un "
     f"échantillon aléatoire de {fr_percent(settings.review_sample_rate, 1, ratio=True, trim=True)} des appels "
-    "pour la calibration."
+    "pour la calibration. Pour chaque motif, les appels dont la réussite ou l'échec a le plus de chances d'être "
+    "faux viennent en premier."
 )
 lab = cache.labels(actor)
 f_reason, f_team = st.columns(2)
@@ -54,6 +55,8 @@ for item in items:
     c_agent.markdown(f"{agent}  \n{md_escape(item.team_name or '')}")
     c_score.markdown(f"**{fr_score(item.score)}**")
     c_reason.markdown(" · ".join(item.reasons))
+    if item.result_risk is not None:
+        c_reason.caption(f"Risque que réussi/échoué soit faux : {fr_percent(item.result_risk, 0, ratio=True)}")
     if item.review_reasons:
         c_reason.caption("  \n".join(md_escape(r) for r in item.review_reasons))
     with c_link:

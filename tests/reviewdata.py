@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from ccr.scoring.evaluation import compute_score
+from ccr.scoring.evaluation import compute_score, result_risk
 from ccr.scoring.grid import default_grid
 
 GRID = default_grid()
@@ -59,6 +59,7 @@ def contract(verdicts: dict[str, str] | None = None, *, unverified: bool = False
             item.update(confidence=confidence, needs_review=bool(reason), review_reason=reason)
         result["needs_review"] = bool(unsure)
         result["review_reasons"] = [f"{GRID.criterion(cid).label} : {reason}" for cid, (_, reason) in unsure.items()]
+        result["result_risk"] = result_risk(criteria, GRID)
     return result
 
 

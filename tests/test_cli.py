@@ -18,7 +18,7 @@ from tests.scoring.test_llm import good_answer
 TRANSCRIPTS = FIXTURES / "eval" / "public" / "transcripts"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
                  "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence",
-                 "category_confidence", "category_needs_review", "category_review_reason"}
+                 "category_confidence", "category_needs_review", "category_review_reason", "result_risk"}
 CRITERION_KEYS = {"id", "verdict", "weight", "evidence", "explanation", "confidence", "needs_review", "review_reason", "review_at"}
 EVIDENCE_KEYS = {"start", "speaker", "text"}
 IRRITANT_KEYS = {"label", "start", "text"}

@@ -239,6 +239,9 @@ class Evaluation(SQLModel, table=True):
     # The scorer was unsure of a verdict (doubtful speech recognition or dialogue act): the call goes to
     # "À revoir". The server default keeps rows written without the column (older code) unflagged.
     needs_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The scorer's chance that its pass or fail is wrong (ccr.scoring.evaluation.result_risk): the « À revoir »
+    # queue shows the calls whose result is most at stake first. Null on results scored before it existed.
+    result_risk: float | None = None
     # Publication to the agent (ccr.quality.publication): drafts are never shown to the agent. AI-only =
     # published without a human review, with that mention on the agent's screen.
     published_at: datetime | None = None

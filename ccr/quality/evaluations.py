@@ -18,6 +18,13 @@ from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
 
 
+def unit_share(value: Any) -> float | None:
+    """``value`` as a share between 0 and 1, or None when it is not one (a result that does not say)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        return None
+    return float(value)
+
+
 def store_evaluation(*, session: Session, call: Call, result: dict[str, Any], grid_id: int | None) -> Evaluation:
     """Save ``result`` (the scoring contract object) as the call's current evaluation, in the caller's transaction."""
     mark_dirty(session, call.org_id, [call.started_at])  # dashboard rollups of that day (ccr.dashboards.rollups)
@@ -45,6 +52,7 @@ def store_evaluation(*, session: Session, call: Call, result: dict[str, Any], gr
         irritant_count=len(result.get("irritants") or []),
         unverified=bool(extra.get("unverified")),
         needs_review=bool(result.get("needs_review")),  # results scored before the flag existed: False
+        result_risk=unit_share(result.get("result_risk")),
         result_json=json.dumps(result, ensure_ascii=False),
         usage_json=json.dumps(extra["usage"]) if extra.get("usage") else None,
         team_id=call.team_id,

@@ -41,7 +41,7 @@ from ccr.core.models import Grid as GridRow
 from ccr.core.users import Actor
 from ccr.dashboards.rollups import mark_dirty
 from ccr.quality.blind import blind_pending, own_blind_score, verdicts_of
-from ccr.quality.evaluations import result_of
+from ccr.quality.evaluations import result_of, unit_share
 from ccr.quality.publication import mark_published
 from ccr.scoring.evaluation import VERDICTS, compute_score
 from ccr.scoring.grid import Grid, default_grid, load_grid_yaml
@@ -139,6 +139,7 @@ class QueueItem:
     critical_failed: bool
     codes: tuple[str, ...]
     review_reasons: tuple[str, ...] = ()  # the scorer's own French reasons, when it flagged a verdict as unsure
+    result_risk: float | None = None  # the scorer's chance that its pass or fail is wrong; None: not said
 
     @property
     def reasons(self) -> list[str]:
@@ -346,10 +347,7 @@ def category_doubt_of(result: dict[str, Any]) -> str:
 
 def confidence_of(criterion: dict[str, Any]) -> float | None:
     """How sure the scorer is of a criterion's verdict (0 to 1), or None when the result does not say."""
-    value = criterion.get("confidence")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        return None
-    return float(value)
+    return unit_share(criterion.get("confidence"))
 
 
 def review_reasons_of(result: dict[str, Any]) -> list[str]:
@@ -632,7 +630,7 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
     stmt = select(Evaluation.id, Evaluation.call_id, Evaluation.grid_id, Evaluation.final_score,
                   Evaluation.final_passed, Evaluation.final_critical_failed, Evaluation.unverified,
                   Evaluation.needs_review, Evaluation.validated, Evaluation.started_at, Evaluation.agent_id,
-                  Evaluation.team_id).where(
+                  Evaluation.team_id, Evaluation.result_risk).where(
         Evaluation.is_current == True, Evaluation.validated == False)  # noqa: E712
     stmt = scope_calls(stmt, actor, model=Evaluation, include_restricted=False)
     if since is not None:
@@ -649,7 +647,9 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
             codes += (SAMPLE,)  # the last reason in the queue's order: the codes stay sorted
         if codes and (reason is None or reason in codes):
             picked.append((r, codes))
-    picked.sort(key=lambda p: (ORDER.index(p[1][0]), -p[0].started_at.timestamp()))
+    # Within a reason, the calls whose pass or fail is most likely wrong first: on recognised speech nearly
+    # every call has a doubtful verdict, and the doubt alone no longer tells which to hear first.
+    picked.sort(key=lambda p: (ORDER.index(p[1][0]), -(p[0].result_risk or 0.0), -p[0].started_at.timestamp()))
     picked = picked[:limit]
     agents = _names(session, Agent, {r.agent_id for r, _ in picked if r.agent_id}, actor.org_id)
     teams = _names(session, Team, {r.team_id for r, _ in picked if r.team_id}, actor.org_id)
@@ -657,7 +657,7 @@ def review_queue(*, session: Session, actor: Actor, limit: int = DEFAULT_QUEUE_L
     return [QueueItem(call_id=r.call_id, evaluation_id=r.id, started_at=r.started_at,
                       agent_name=agents.get(r.agent_id), team_name=teams.get(r.team_id), score=r.final_score,
                       passed=r.final_passed, critical_failed=r.final_critical_failed, codes=codes,
-                      review_reasons=tuple(doubts.get(r.id, ())))
+                      review_reasons=tuple(doubts.get(r.id, ())), result_risk=r.result_risk)
             for r, codes in picked]
 
 

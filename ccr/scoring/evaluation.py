@@ -6,6 +6,7 @@ the score, the review flags and the recommendations when verdicts change (the LL
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 
@@ -14,6 +15,9 @@ from ccr.core.formats import fr_number
 from ccr.scoring.grid import Grid
 
 VERDICTS = ("pass", "fail", "na")  # na: the criterion does not apply to this call, its weight leaves the total
+# result_risk weighs every combination of right and wrong verdicts among the least sure ones (2**12 cases at
+# most); a surer verdict beyond them counts only when it alone changes the result.
+RISK_VERDICTS = 12
 
 
 def compute_score(criteria_verdicts: Mapping[str, str], grid: Grid) -> tuple[float, bool, bool]:
@@ -47,6 +51,7 @@ def evaluation_from_verdicts(base: dict, verdicts: Mapping[str, dict], grid: Gri
     out.update(score=score, passed=passed, critical_failed=critical)
     out["review_reasons"] = review_reasons(criteria, grid, str(out.get("category_review_reason") or ""))
     out["needs_review"] = bool(out["review_reasons"])
+    out["result_risk"] = result_risk(criteria, grid)
     out["recommendations"] = recommendations(grid, criteria)
     return out
 
@@ -100,6 +105,45 @@ def result_doubt(criteria: list[dict], grid: Grid) -> str:
                 f"changerait : {names}.")
     return (f"Échec de l'appel incertain ({fr_number(shown, 2)}) : un seul de ces verdicts faux le "
             f"changerait : {names}.")
+
+
+def result_risk(criteria: list[dict], grid: Grid) -> float | None:
+    """The chance that the call's pass or fail is wrong, each verdict being right with its confidence (the
+    calibrated chance it is right), independently; None when no verdict carries a confidence.
+
+    Every verdict counts, flagged ones included: where most verdicts of a call are doubtful (garbled speech)
+    the flag tells nothing, and this tells which calls' result is most at stake. A wrong pass is a fail and
+    the other way round; a wrong « na » is a pass or a fail, equally likely."""
+    verdicts = {x.get("id"): x.get("verdict") for x in criteria}
+    known = {c.id for c in grid.criteria}
+    if any(v not in VERDICTS for v in verdicts.values()):
+        return None
+    confs = {x["id"]: float(x["confidence"]) for x in criteria if x.get("id") in known
+             and isinstance(x.get("confidence"), int | float) and not isinstance(x.get("confidence"), bool)}
+    if not confs:
+        return None
+    _, passed, _ = compute_score(verdicts, grid)
+    ranked = sorted(confs, key=confs.get)
+    exact, rest = ranked[:RISK_VERDICTS], ranked[RISK_VERDICTS:]
+    risk = 0.0
+    for wrong in itertools.product((False, True), repeat=len(exact)):
+        chance = math.prod(1.0 - confs[cid] if w else confs[cid] for cid, w in zip(exact, wrong, strict=True))
+        changed = [cid for cid, w in zip(exact, wrong, strict=True) if w]
+        alternatives = list(itertools.product(*(_others(verdicts[cid]) for cid in changed)))
+        flips = sum(compute_score({**verdicts, **dict(zip(changed, alt, strict=True))}, grid)[1] != passed
+                    for alt in alternatives)
+        risk += chance * flips / len(alternatives)
+    # The surer verdicts beyond those: each changes the result alone or not at all, as far as it matters.
+    right = 1.0 - risk
+    for cid in rest:
+        others = _others(verdicts[cid])
+        flips = sum(compute_score({**verdicts, cid: other}, grid)[1] != passed for other in others)
+        right *= 1.0 - (1.0 - confs[cid]) * flips / len(others)
+    return round(min(1.0, max(0.0, 1.0 - right)), 3)
+
+
+def _others(verdict: str) -> tuple[str, ...]:
+    return ("pass", "fail") if verdict == "na" else ("fail" if verdict == "pass" else "pass",)
 
 
 def recommendations(grid: Grid, criteria: list[dict]) -> list[str]:

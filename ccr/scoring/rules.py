@@ -21,7 +21,7 @@ from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.textnorm import match_form, normalize, stems
 from ccr.scoring import actrules, categories, reliability
-from ccr.scoring.evaluation import compute_score, recommendations, review_reasons
+from ccr.scoring.evaluation import compute_score, recommendations, result_risk, review_reasons
 from ccr.scoring.grid import METRIC_LABELS, OP_SIGNS, Criterion, Grid, Taxonomy
 from ccr.scoring.lexicon import DEFAULT_FUZZY, Lexicon, compile_lexicon, count_cues, find_in, match_text, plain_phrase
 from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_order
@@ -74,6 +74,7 @@ def rules_evaluation(tr: dict, grid: Grid, taxonomy: Taxonomy) -> dict:
         "critical_failed": critical,
         "needs_review": bool(reasons),
         "review_reasons": reasons,
+        "result_risk": result_risk(criteria, grid),
         "criteria": criteria,
         "category": picked.category,
         "category_evidence": picked.line.evidence() if picked.line is not None else None,

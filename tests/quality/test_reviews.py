@@ -11,7 +11,7 @@ from sqlmodel import select
 from ccr.core import outbox
 from ccr.core.audit import count_events, list_events
 from ccr.core.config import get_settings
-from ccr.core.db import session
+from ccr.core.db import session, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput, NotFound
 from ccr.core.integration_models import WebhookEndpoint, WebhookEvent
 from ccr.core.models import CriterionResult, Evaluation, Review
@@ -477,6 +477,30 @@ def test_an_unsure_verdict_enters_the_queue_with_the_scorers_reasons(tenants, no
     assert by_id[unsure_failed].review_reasons == ("Accueil et présentation : formule d'accueil douteuse",)
     assert by_id[failed].review_reasons == ()
     assert not {sure, old, checked} & set(by_id)
+
+
+def test_within_a_reason_the_calls_whose_result_is_most_likely_wrong_come_first(tenants, no_sample):
+    a, _ = tenants
+    hour = timedelta(hours=1)
+
+    def mk(age_h, **kw):
+        return make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=contract(**kw),
+                         started_at=utcnow() - age_h * hour)
+
+    # Passed at 100: a doubt on one verdict leaves it passed (risk 0); at 80, a doubtful accueil sinks it.
+    safe = mk(1, verdicts=ALL_PASS, unsure={"solution": (0.42, DOUBT)})
+    at_stake = mk(5, verdicts={"identification": "pass"}, unsure={"accueil": (0.6, DOUBT)})
+    old = mk(3, verdicts=ALL_PASS)  # scored before the risk existed, and sure: not in the queue
+    older_style = contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)})
+    del older_style["result_risk"]  # scored before the risk existed, but flagged
+    unknown = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0], result=older_style,
+                        started_at=utcnow() - 2 * hour)
+    with session() as s:
+        items = reviews.review_queue(session=s, actor=a.actor("supervisor"), reason="needs_review")
+    assert [i.call_id for i in items] == [at_stake, safe, unknown]  # then the most recent first, as before
+    by_id = {i.call_id: i for i in items}
+    assert by_id[at_stake].result_risk == pytest.approx(0.4) and by_id[safe].result_risk == 0.0
+    assert by_id[unknown].result_risk is None and old not in by_id
 
 
 def test_open_call_shows_which_criterion_to_verify_and_why(tenants):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from ccr.core.errors import InvalidInput
-from ccr.scoring.evaluation import compute_score, evaluation_from_verdicts, recommendations, review_reasons
+from ccr.scoring.evaluation import (
+    compute_score,
+    evaluation_from_verdicts,
+    recommendations,
+    result_risk,
+    review_reasons,
+)
 from ccr.scoring.grid import default_grid, grid_from_dict, grid_to_dict
 from tests.reviewdata import contract
 
@@ -128,6 +134,66 @@ def test_a_result_stored_without_confidences_gets_no_result_reason():
     grid = default_grid()
     items = [{"id": c, "verdict": v, "needs_review": False} for c, v in _verdicts(solution="fail").items()]
     assert review_reasons(items, grid) == []
+
+
+# --- the chance that the result is wrong ------------------------------------------------------
+
+
+def test_the_result_risk_is_the_chance_that_a_verdict_that_changes_the_result_is_wrong():
+    grid = default_grid()
+    # 70 of 90 points, passed: a wrong politeness (critical) sinks it, and so does a wrong découverte (15),
+    # unless solution's fail was wrong too (then 70 of 90 again): 0.1 + 0.9 × 0.2 × 0.6 = 0.208.
+    verdicts = _verdicts(empathie="na", solution="fail")
+    sure = dict.fromkeys(verdicts, 1.0)
+    assert result_risk(_items(verdicts, sure), grid) == 0.0
+    assert result_risk(_items(verdicts, {**sure, "decouverte": 0.8, "solution": 0.6, "politesse": 0.9}),
+                       grid) == pytest.approx(0.208)
+    # Flagged or not, a verdict counts with its confidence.
+    assert result_risk(_items(verdicts, {**sure, "decouverte": 0.8}, flagged=("decouverte",)),
+                       grid) == pytest.approx(0.2)
+
+
+def test_verdicts_that_change_the_result_only_together_count_together():
+    grid = default_grid()
+    # 50 of 100, failed: accueil or découverte alone turned into a pass gives 65, both give 80.
+    verdicts = _verdicts(solution="fail", accueil="fail", decouverte="fail")
+    confidences = {**dict.fromkeys(verdicts, 1.0), "accueil": 0.5, "decouverte": 0.5}
+    assert result_risk(_items(verdicts, confidences), grid) == pytest.approx(0.25)
+    assert review_reasons(_items(verdicts, confidences), grid) == []  # no single verdict changes it
+
+
+def test_a_wrong_na_is_a_pass_or_a_fail_equally_likely():
+    grid = default_grid()
+    # 60 of 90, failed: empathy applying and passed gives 70 of 100 (passed), applying and failed 60 of 100.
+    verdicts = _verdicts(solution="fail", empathie="na", conclusion="fail")
+    confidences = {**dict.fromkeys(verdicts, 1.0), "empathie": 0.6}
+    assert result_risk(_items(verdicts, confidences), grid) == pytest.approx(0.4 * 0.5)
+
+
+def test_the_result_risk_of_many_nearly_sure_verdicts_adds_them_all_up():
+    # 25 criteria of 4 points, all passed, any fail sinking the call: beyond the least sure ones weighed in
+    # every combination, the others still count: 1 − 0.9952²⁵ = 0.113.
+    data = grid_to_dict(default_grid())
+    data["pass_threshold"] = 97
+    base = data["sections"][0]["criteria"][0]
+    data["sections"] = [{"id": "s", "label": "S", "criteria": [
+        {**base, "id": f"c{i}", "label": f"Critère {i}", "weight": 4, "critical": False} for i in range(25)]}]
+    grid = grid_from_dict(data)
+    items = [{"id": f"c{i}", "verdict": "pass", "confidence": 0.9952, "needs_review": False} for i in range(25)]
+    assert result_risk(items, grid) == pytest.approx(1 - 0.9952 ** 25, abs=1e-3)
+
+
+def test_a_result_without_confidences_has_no_result_risk_and_a_rebuilt_one_has_it():
+    grid = default_grid()
+    items = [{"id": c, "verdict": v, "needs_review": False} for c, v in _verdicts(solution="fail").items()]
+    assert result_risk(items, grid) is None
+    verdicts = _verdicts(empathie="na", solution="fail")
+    base = contract(verdicts, unsure={"decouverte": (0.8, "détection incertaine")})
+    assert base["result_risk"] == pytest.approx(0.2)
+    # A changed verdict rebuilds the risk with the rest: découverte now failed sinks the call, surely.
+    rebuilt = evaluation_from_verdicts(base, {"decouverte": {**base["criteria"][2], "verdict": "fail",
+                                                             "confidence": 1.0}}, grid)
+    assert rebuilt["passed"] is False and rebuilt["result_risk"] == 0.0
 
 
 def test_recommendations_fall_back_to_a_generic_french_advice():

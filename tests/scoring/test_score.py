@@ -18,7 +18,7 @@ from ccr.scoring.transcript import validate_transcript
 EVAL = Path(__file__).resolve().parents[1] / "fixtures" / "eval"
 CONTRACT_KEYS = {"grid", "grid_version", "engine", "score", "passed", "critical_failed", "criteria", "category",
                  "irritants", "summary", "recommendations", "needs_review", "review_reasons", "category_evidence",
-                 "category_confidence", "category_needs_review", "category_review_reason"}
+                 "category_confidence", "category_needs_review", "category_review_reason", "result_risk"}
 
 GREETING = ("a", "Bonjour, service client Optima, Camille à votre écoute.")
 REQUEST = ("c", "Bonjour, je vous appelle pour ma facture du mois dernier.")
