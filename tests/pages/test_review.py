@@ -300,6 +300,25 @@ def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, mon
     assert f"(/review?call_id={unsure})" in text
     assert "Verdict incertain à vérifier" in text
     assert "Solution ou étape suivante \\: transcription peu fiable à 00\\:12" in text  # escaped: data
+    assert "Risque que réussi/échoué soit faux : 0\xa0%" in text  # passed at 100: one doubt cannot sink it
+
+
+def test_to_review_page_shows_first_the_call_whose_result_is_most_at_stake(calls, monkeypatch):
+    from ccr.core.config import get_settings
+
+    monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
+    get_settings.cache_clear()
+    a, _, _ = calls
+    at_stake = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                         result=contract({"identification": "pass"}, unsure={"accueil": (0.6, DOUBT)}))
+    safe = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
+                     result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    at = run_page("pages/to_review.py", a.users["supervisor"])
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    # 70 of 80 points: a wrong « accueil » (15) sinks it, 4 chances in 10; the later call is safe.
+    assert text.index(f"(/review?call_id={at_stake})") < text.index(f"(/review?call_id={safe})")
+    assert "Risque que réussi/échoué soit faux : 40\xa0%" in text
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("supervisor", True), ("admin", True), ("team_lead", False),
