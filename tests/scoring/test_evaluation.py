@@ -117,15 +117,20 @@ def test_a_fail_that_one_unsure_verdict_would_turn_into_a_pass_is_named_too():
                    f"{grid.criterion('solution').label} (0,92), {grid.criterion('decouverte').label} (0,94)."]
 
 
-def test_a_result_unsure_only_through_many_nearly_sure_verdicts_still_names_them():
-    # A grid of 25 criteria of 4 points, all passed, where any fail (96 points) sinks the call: 0.9952²⁵ = 0.887.
+def _nearly_sure_flat_grid() -> tuple:
+    """A grid of 25 criteria of 4 points passing at 97, and its 25 verdicts passed, each sure at 0.9952."""
     data = grid_to_dict(default_grid())
     data["pass_threshold"] = 97
     base = data["sections"][0]["criteria"][0]
     data["sections"] = [{"id": "s", "label": "S", "criteria": [
         {**base, "id": f"c{i}", "label": f"Critère {i}", "weight": 4, "critical": False} for i in range(25)]}]
-    grid = grid_from_dict(data)
     items = [{"id": f"c{i}", "verdict": "pass", "confidence": 0.9952, "needs_review": False} for i in range(25)]
+    return grid_from_dict(data), items
+
+
+def test_a_result_unsure_only_through_many_nearly_sure_verdicts_still_names_them():
+    # A grid of 25 criteria of 4 points, all passed, where any fail (96 points) sinks the call: 0.9952²⁵ = 0.887.
+    grid, items = _nearly_sure_flat_grid()
     (got,) = review_reasons(items, grid)
     assert got.startswith("Réussite de l'appel incertaine (0,88) :") and got.count("(1,00)") == 25
 
@@ -173,13 +178,7 @@ def test_a_wrong_na_is_a_pass_or_a_fail_equally_likely():
 def test_the_result_risk_of_many_nearly_sure_verdicts_adds_them_all_up():
     # 25 criteria of 4 points, all passed, any fail sinking the call: beyond the least sure ones weighed in
     # every combination, the others still count: 1 − 0.9952²⁵ = 0.113.
-    data = grid_to_dict(default_grid())
-    data["pass_threshold"] = 97
-    base = data["sections"][0]["criteria"][0]
-    data["sections"] = [{"id": "s", "label": "S", "criteria": [
-        {**base, "id": f"c{i}", "label": f"Critère {i}", "weight": 4, "critical": False} for i in range(25)]}]
-    grid = grid_from_dict(data)
-    items = [{"id": f"c{i}", "verdict": "pass", "confidence": 0.9952, "needs_review": False} for i in range(25)]
+    grid, items = _nearly_sure_flat_grid()
     assert result_risk(items, grid) == pytest.approx(1 - 0.9952 ** 25, abs=1e-3)
 
 
