@@ -15,9 +15,10 @@ from ccr.core.formats import fr_number
 from ccr.scoring.grid import Grid
 
 VERDICTS = ("pass", "fail", "na")  # na: the criterion does not apply to this call, its weight leaves the total
-# result_risk weighs every combination of right and wrong verdicts among the least sure ones (2**12 cases at
-# most); a surer verdict beyond them counts only when it alone changes the result.
-RISK_VERDICTS = 12
+# result_risk weighs every combination of right and wrong verdicts among the least sure ones, up to this many
+# cases (twelve doubtful pass or fail verdicts, each « na » counting as three cases: itself, pass, fail); a
+# surer verdict beyond them counts only when it alone changes the result.
+RISK_CASES = 2 ** 12
 
 
 def compute_score(criteria_verdicts: Mapping[str, str], grid: Grid) -> tuple[float, bool, bool]:
@@ -118,27 +119,32 @@ def result_risk(criteria: list[dict], grid: Grid) -> float | None:
     known = {c.id for c in grid.criteria}
     if any(v not in VERDICTS for v in verdicts.values()):
         return None
-    confs = {x["id"]: float(x["confidence"]) for x in criteria if x.get("id") in known
+    confs = {x["id"]: min(1.0, max(0.0, float(x["confidence"]))) for x in criteria if x.get("id") in known
              and isinstance(x.get("confidence"), int | float) and not isinstance(x.get("confidence"), bool)}
     if not confs:
         return None
     _, passed, _ = compute_score(verdicts, grid)
-    ranked = sorted(confs, key=confs.get)
-    exact, rest = ranked[:RISK_VERDICTS], ranked[RISK_VERDICTS:]
+    # Each verdict's possible truths with their chances: itself, or each of the others.
+    truths = {cid: [(verdicts[cid], conf)] + [(o, (1.0 - conf) / len(_others(verdicts[cid])))
+                                                for o in _others(verdicts[cid])] for cid, conf in confs.items()}
+    exact, cases = [], 1
+    for cid in sorted(confs, key=confs.get):  # the least sure first, as many as RISK_CASES allows
+        if cases * len(truths[cid]) > RISK_CASES:
+            break
+        exact.append(cid)
+        cases *= len(truths[cid])
     risk = 0.0
-    for wrong in itertools.product((False, True), repeat=len(exact)):
-        chance = math.prod(1.0 - confs[cid] if w else confs[cid] for cid, w in zip(exact, wrong, strict=True))
-        changed = [cid for cid, w in zip(exact, wrong, strict=True) if w]
-        alternatives = list(itertools.product(*(_others(verdicts[cid]) for cid in changed)))
-        flips = sum(compute_score({**verdicts, **dict(zip(changed, alt, strict=True))}, grid)[1] != passed
-                    for alt in alternatives)
-        risk += chance * flips / len(alternatives)
+    for combo in itertools.product(*(truths[cid] for cid in exact)):
+        chance = math.prod(p for _, p in combo)
+        if chance and compute_score({**verdicts, **{cid: v for cid, (v, _) in zip(exact, combo, strict=True)}},
+                                    grid)[1] != passed:
+            risk += chance
     # The surer verdicts beyond those: each changes the result alone or not at all, as far as it matters.
     right = 1.0 - risk
-    for cid in rest:
-        others = _others(verdicts[cid])
-        flips = sum(compute_score({**verdicts, cid: other}, grid)[1] != passed for other in others)
-        right *= 1.0 - (1.0 - confs[cid]) * flips / len(others)
+    for cid in confs.keys() - set(exact):
+        for other, p in truths[cid][1:]:
+            if compute_score({**verdicts, cid: other}, grid)[1] != passed:
+                right *= 1.0 - p
     return round(min(1.0, max(0.0, 1.0 - right)), 3)
 
 
