@@ -117,6 +117,8 @@ else:
                            f"({kind}).")
     else:
         origin_col.caption("Non publiée à l'agent (brouillon).")
+    if view.result_risk is not None and not view.validated:
+        origin_col.caption(reviews.result_risk_label(view.result_risk))
     if view.unverified:
         st.warning("Certains verdicts du modèle de langue n'ont pas pu être vérifiés : relisez-les avec attention.")
     if view.needs_review:

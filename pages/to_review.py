@@ -56,7 +56,7 @@ for item in items:
     c_score.markdown(f"**{fr_score(item.score)}**")
     c_reason.markdown(" · ".join(item.reasons))
     if item.result_risk is not None:
-        c_reason.caption(f"Risque que réussi/échoué soit faux : {fr_percent(item.result_risk, 0, ratio=True)}")
+        c_reason.caption(reviews.result_risk_label(item.result_risk))
     if item.review_reasons:
         c_reason.caption("  \n".join(md_escape(r) for r in item.review_reasons))
     with c_link:

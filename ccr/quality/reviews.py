@@ -25,6 +25,7 @@ from ccr.core.config import get_settings
 from ccr.core.db import session as db_session
 from ccr.core.db import utcnow
 from ccr.core.errors import AccessDenied, InvalidInput
+from ccr.core.formats import fr_percent
 from ccr.core.models import (
     Agent,
     BlindScore,
@@ -108,6 +109,7 @@ class CallView:
     unverified: bool = False
     needs_review: bool = False
     review_reasons: list[str] = field(default_factory=list)
+    result_risk: float | None = None  # the scorer's chance that its pass or fail is wrong; None: not said
     result: dict[str, Any] | None = None
     grid: Grid | None = None
     criteria: list[dict[str, Any]] = field(default_factory=list)
@@ -309,7 +311,7 @@ def open_call(*, session: Session, actor: Actor, call_id: int, log: bool = True,
         ai_score=ev.ai_score, ai_passed=ev.ai_passed,
         ai_critical_failed=ev.ai_critical_failed, final_score=ev.final_score, final_passed=ev.final_passed,
         final_critical_failed=ev.final_critical_failed, validated=ev.validated, unverified=ev.unverified,
-        needs_review=ev.needs_review, review_reasons=review_reasons_of(result),
+        needs_review=ev.needs_review, review_reasons=review_reasons_of(result), result_risk=ev.result_risk,
         result=result, grid=grid, criteria=criteria,
         latest_review=latest, published_at=ev.published_at, published_ai_only=ev.published_ai_only,
         blind_verdicts=verdicts_of(mine) if mine else None,
@@ -343,6 +345,11 @@ def category_doubt_of(result: dict[str, Any]) -> str:
     if result.get("category_needs_review") is not True:
         return ""
     return _text(result.get("category_review_reason"))
+
+
+def result_risk_label(risk: float) -> str:
+    """The French line saying how likely the scorer's pass or fail is wrong (« … : 40 % »)."""
+    return f"Risque que la réussite ou l'échec donné par l'IA soit faux : {fr_percent(risk, 0, ratio=True)}"
 
 
 def confidence_of(criterion: dict[str, Any]) -> float | None:

@@ -92,6 +92,8 @@ def test_an_unsure_criterion_is_marked_to_verify_with_its_confidence_and_reason(
     (banner,) = [w for w in warnings if "Verdict incertain à vérifier" in w]
     assert "Solution ou étape suivante \\: transcription peu fiable à 00\\:12" in banner
     assert any(b.label == "⏱ 00:12" for b in at.button)  # the evidence line, still listenable
+    # Passed at 100 with one doubtful verdict: nothing it could change would sink the call.
+    assert "Risque que la réussite ou l'échec donné par l'IA soit faux : 0\xa0%" in [c.value for c in at.caption]
 
 
 def test_a_result_without_confidence_fields_opens_without_markers(calls):
@@ -99,6 +101,7 @@ def test_a_result_without_confidence_fields_opens_without_markers(calls):
     at = run_page("pages/review.py", a.users["supervisor"], query={"call_id": str(ids["team1"])})
     assert not at.exception, [e.value for e in at.exception]
     assert not any("vérifier" in w for w in _warnings(at))
+    assert not any(c.value.startswith("Risque que") for c in at.caption)
     assert len(at.selectbox) == 9
 
 
@@ -300,7 +303,8 @@ def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, mon
     assert f"(/review?call_id={unsure})" in text
     assert "Verdict incertain à vérifier" in text
     assert "Solution ou étape suivante \\: transcription peu fiable à 00\\:12" in text  # escaped: data
-    assert "Risque que réussi/échoué soit faux : 0\xa0%" in text  # passed at 100: one doubt cannot sink it
+    # Passed at 100: one doubt cannot sink it.
+    assert "Risque que la réussite ou l'échec donné par l'IA soit faux : 0\xa0%" in text
 
 
 def test_to_review_page_shows_first_the_call_whose_result_is_most_at_stake(calls, monkeypatch):
@@ -318,7 +322,7 @@ def test_to_review_page_shows_first_the_call_whose_result_is_most_at_stake(calls
     text = _texts(at)
     # 70 of 80 points: a wrong « accueil » (15) sinks it, 4 chances in 10; the later call is safe.
     assert text.index(f"(/review?call_id={at_stake})") < text.index(f"(/review?call_id={safe})")
-    assert "Risque que réussi/échoué soit faux : 40\xa0%" in text
+    assert "Risque que la réussite ou l'échec donné par l'IA soit faux : 40\xa0%" in text
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("supervisor", True), ("admin", True), ("team_lead", False),
