@@ -105,10 +105,12 @@ def _call_data(call: Call) -> dict[str, Any]:
 
 
 def call_scored(session: Session, call: Call, ev: Evaluation) -> None:
-    """``call.scored``: the AI's score of a call, with whether a human should look at it."""
+    """``call.scored``: the AI's score of a call, with whether a human should look at it and the chance that its
+    pass or fail is wrong."""
     emit(session, org_id=call.org_id, kind="call.scored", call_id=call.id, data=_call_data(call) | {
         "status": "done", "evaluation_id": ev.id, "score": ev.ai_score, "passed": ev.ai_passed,
-        "critical_failed": ev.ai_critical_failed, "needs_review": ev.needs_review, "category": ev.category,
+        "critical_failed": ev.ai_critical_failed, "needs_review": ev.needs_review, "result_risk": ev.result_risk,
+        "category": ev.category,
         "grid": ev.grid_slug, "grid_version": ev.grid_version, "engine": ev.engine})
 
 

@@ -13,8 +13,9 @@ from ccr.core.config import Settings
 from ccr.core.db import session, utcnow
 from ccr.core.errors import ConfigError
 from ccr.core.integration_models import WebhookAttempt, WebhookEndpoint, WebhookEvent
-from ccr.core.models import Call
+from ccr.core.models import Call, Evaluation
 from tests.conftest import count_rows
+from tests.reviewdata import contract, make_call
 
 LONG_AGO = utcnow() - timedelta(days=400)
 
@@ -108,6 +109,21 @@ def test_a_payload_carries_ids_and_statuses_never_names_or_phone_numbers(tenants
         [row] = s.exec(select(WebhookEvent)).all()
     assert json.loads(row.payload_json)["data"]["external_id"] == "PBX-1"
     assert "0612345678" not in row.payload_json and "agent" not in row.payload_json
+
+
+def test_a_scored_call_event_says_whether_to_look_and_how_likely_its_result_is_wrong(tenants):
+    alpha, _ = tenants
+    _endpoint(alpha.org_id)
+    # 70 of 80 points with a doubtful « accueil » (15) at 0.6: 4 chances in 10 that the pass is wrong.
+    call_id = make_call(org_id=alpha.org_id, team_id=alpha.team_ids[0], agent_id=alpha.agent_ids[0],
+                        result=contract({"identification": "pass"}, unsure={"accueil": (0.6, "douteux")}))
+    with session() as s:
+        ev = s.exec(select(Evaluation).where(Evaluation.call_id == call_id)).one()
+        outbox.call_scored(s, s.get(Call, call_id), ev)
+    with session() as s:
+        [row] = s.exec(select(WebhookEvent).where(WebhookEvent.kind == "call.scored")).all()
+    data = json.loads(row.payload_json)["data"]
+    assert (data["passed"], data["needs_review"], data["result_risk"]) == (True, True, 0.4)
 
 
 def _event_with_attempts(org_id: int, call_id: int | None, *, status: str = "pending", age_days: float = 0,
