@@ -266,14 +266,25 @@ def test_hostile_transcript_and_agent_name_render_as_text(tenants):
     assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in shown
 
 
-def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
+@pytest.fixture
+def no_sample(monkeypatch):
+    """No calibration draw: the queue holds only the calls with a reason of their own."""
     from ccr.core.config import get_settings
 
     monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
     get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _in_team(tenant, result: dict) -> int:
+    """A call of the tenant's first team and agent, scored with ``result``."""
+    return make_call(org_id=tenant.org_id, team_id=tenant.team_ids[0], agent_id=tenant.agent_ids[0], result=result)
+
+
+def test_to_review_page_lists_the_queue_with_links(calls, no_sample):
     a, _, ids = calls
-    failed = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
-                       result=contract({"solution": "fail"}))
+    failed = _in_team(a, contract({"solution": "fail"}))
     at = run_page("pages/to_review.py", a.users["supervisor"])
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
@@ -289,14 +300,9 @@ def test_to_review_page_lists_the_queue_with_links(calls, monkeypatch):
     assert [m.value for m in at.metric] == ["0", "0"]  # calibration: nothing reviewed blind, nothing validated
 
 
-def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, monkeypatch):
-    from ccr.core.config import get_settings
-
-    monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
-    get_settings.cache_clear()
+def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, no_sample):
     a, _, _ = calls
-    unsure = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
-                       result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    unsure = _in_team(a, contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
     at = run_page("pages/to_review.py", a.users["supervisor"])
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
@@ -307,16 +313,10 @@ def test_to_review_page_shows_an_unsure_call_with_the_scorers_reasons(calls, mon
     assert "Risque que la réussite ou l'échec donné par l'IA soit faux : 0\xa0%" in text
 
 
-def test_to_review_page_shows_first_the_call_whose_result_is_most_at_stake(calls, monkeypatch):
-    from ccr.core.config import get_settings
-
-    monkeypatch.setenv("CCR_REVIEW_SAMPLE_RATE", "0")
-    get_settings.cache_clear()
+def test_to_review_page_shows_first_the_call_whose_result_is_most_at_stake(calls, no_sample):
     a, _, _ = calls
-    at_stake = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
-                         result=contract({"identification": "pass"}, unsure={"accueil": (0.6, DOUBT)}))
-    safe = make_call(org_id=a.org_id, team_id=a.team_ids[0], agent_id=a.agent_ids[0],
-                     result=contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
+    at_stake = _in_team(a, contract({"identification": "pass"}, unsure={"accueil": (0.6, DOUBT)}))
+    safe = _in_team(a, contract(ALL_PASS, unsure={"solution": (0.42, DOUBT)}))
     at = run_page("pages/to_review.py", a.users["supervisor"])
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
