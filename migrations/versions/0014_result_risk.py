@@ -1,8 +1,8 @@
 """The « À revoir » queue shows first the calls whose pass or fail is most likely wrong
 
 - ``evaluation.result_risk``: the scorer's chance that its pass or fail is wrong
-  (``ccr.scoring.evaluation.result_risk``); null on evaluations stored before this column, which sort after
-  the others of their reason, most recent first, as before.
+  (``ccr.scoring.evaluation.result_risk``); null on evaluations stored before this column, which the queue
+  ranks with the calls at no risk, behind those at some risk of their reason, most recent first as before.
 
 Plain ADD COLUMN on both databases; the downgrade drops it.
 
