@@ -90,8 +90,7 @@ def result_doubt(criteria: list[dict], grid: Grid) -> str:
         # A flagged verdict already goes to a human with its own reason.
         if x["id"] not in known or x.get("needs_review") or not isinstance(conf, int | float):
             continue
-        others = ("pass", "fail") if x["verdict"] == "na" else ("fail" if x["verdict"] == "pass" else "pass",)
-        if any(compute_score({**verdicts, x["id"]: other}, grid)[1] != passed for other in others):
+        if any(compute_score({**verdicts, x["id"]: other}, grid)[1] != passed for other in _others(x["verdict"])):
             pivots.append((grid.criterion(x["id"]).label, float(conf)))
             chance *= float(conf)
     if not pivots or chance >= grid.review_threshold:
@@ -125,10 +124,13 @@ def result_risk(criteria: list[dict], grid: Grid) -> float | None:
         return None
     _, passed, _ = compute_score(verdicts, grid)
     # Each verdict's possible truths with their chances: itself, or each of the others.
-    truths = {cid: [(verdicts[cid], conf)] + [(o, (1.0 - conf) / len(_others(verdicts[cid])))
-                                                for o in _others(verdicts[cid])] for cid, conf in confs.items()}
+    truths = {}
+    for cid, conf in confs.items():
+        others = _others(verdicts[cid])
+        truths[cid] = [(verdicts[cid], conf), *((o, (1.0 - conf) / len(others)) for o in others)]
+    ranked = sorted(confs, key=confs.get)  # the least sure first
     exact, cases = [], 1
-    for cid in sorted(confs, key=confs.get):  # the least sure first, as many as RISK_CASES allows
+    for cid in ranked:  # as many as RISK_CASES allows
         if cases * len(truths[cid]) > RISK_CASES:
             break
         exact.append(cid)
@@ -141,7 +143,7 @@ def result_risk(criteria: list[dict], grid: Grid) -> float | None:
             risk += chance
     # The surer verdicts beyond those: each changes the result alone or not at all, as far as it matters.
     right = 1.0 - risk
-    for cid in confs.keys() - set(exact):
+    for cid in ranked[len(exact):]:
         for other, p in truths[cid][1:]:
             if compute_score({**verdicts, cid: other}, grid)[1] != passed:
                 right *= 1.0 - p
@@ -149,6 +151,7 @@ def result_risk(criteria: list[dict], grid: Grid) -> float | None:
 
 
 def _others(verdict: str) -> tuple[str, ...]:
+    # What a wrong verdict really was: the other of pass and fail, and either for a « na ».
     return ("pass", "fail") if verdict == "na" else ("fail" if verdict == "pass" else "pass",)
 
 
