@@ -304,20 +304,31 @@ def test_preparing_without_embedding_reader_does_nothing(monkeypatch):
     model.prepare(["Bonjour, je vous écoute."])
 
 
-def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes():
-    # Lines written after the model, never trained on: impoliteness polite on the surface against polite lines
-    # sharing its words. Floors are the figures measured when the set was written, minus a small margin.
-    rows = acts.read_bank(FIXTURES / "acts" / "heldout-politeness.jsonl")
+@pytest.mark.parametrize(("name", "auc", "zeroed", "caught", "reviewed"), [
+    # The sixth bank pass, written by helpers who had read the bank: AUC 0.917 when written (0.913 now), at the
+    # bar for a zero 12 % of the impolite lines and 1 polite line in 319, at the review bar 58 % and 4.4 %.
+    ("heldout-politeness.jsonl", 0.90, 0.005, 0.11, (0.54, 0.06)),
+    # Written later by a helper who read nothing of the project (no bank, no call, no README), in sectors the bank
+    # never has: AUC 0.853, 13.5 % and 1 in 279 at the bar for a zero, 57 % and 11.5 % at the review bar.
+    ("heldout-politeness-2.jsonl", 0.83, 0.008, 0.11, (0.53, 0.14)),
+])
+def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes(name, auc, zeroed, caught, reviewed):
+    # Impoliteness polite on the surface against polite lines sharing its words, never trained on. Floors are
+    # the shipped model's figures minus a small margin: a retrained model that loses them fails here.
+    rows = acts.read_bank(FIXTURES / "acts" / name)
+    bank = {loose(e.text) for e in acts.read_bank()}
+    assert not [e.text for e in rows if loose(e.text) in bank]  # never trained on
     model = acts.default_model()
     model.prepare([e.text for e in rows])
     rude = [i for i, a in enumerate(acts.ACTS) if a in acts.RUDE_ACTS]
     score = np.array([model.probabilities(e.text)[rude].max() for e in rows])
     is_rude = np.array([bool(e.acts & set(acts.RUDE_ACTS)) for e in rows])
     pos, neg = score[is_rude], score[~is_rude]
-    assert len(pos) >= 250 and len(neg) >= 300
-    assert (pos[:, None] > neg[None, :]).mean() >= 0.90  # ranking AUC, measured 0.917 (0.921 before the seventh pass)
-    assert (neg >= 0.85).mean() <= 0.005  # the bar for a zero: no polite line, measured 0 / 319
-    assert (pos >= 0.5).mean() >= 0.54 and (neg >= 0.5).mean() <= 0.06  # the review bar: 57 % / 4.1 % (58 % / 3.8 % before)
+    assert len(pos) >= 240 and len(neg) >= 270
+    assert (pos[:, None] > neg[None, :]).mean() >= auc  # ranking AUC
+    bar = min(default_grid().criterion("politesse").params["min_probability"].values())  # the bar for a zero
+    assert (neg >= bar).mean() <= zeroed and (pos >= bar).mean() >= caught
+    assert (pos >= 0.5).mean() >= reviewed[0] and (neg >= 0.5).mean() <= reviewed[1]  # the review bar
 
 
 def test_greetings_that_introduce_no_one_are_told_from_introductions():
