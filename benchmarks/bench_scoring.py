@@ -70,6 +70,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     rude_lines = load_rude_lines(directory)
     rude_on_line = [0, 0, 0]  # (zeroed on the rude line, sent to review with it named, annotated rude calls)
     false_zero = [0, 0]  # polite calls zeroed, polite calls
+    polite_heard = 0  # polite calls sent to a human for their politeness: what « never silent » costs
     crit_total = crit_ok = 0
     per_crit: dict[str, list[int]] = {}
     confusions: dict[str, Counter] = {}
@@ -147,6 +148,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
             else:
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
+                crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
+                polite_heard += crit.get("verdict") != "fail" and bool(crit.get("needs_review"))
         cat_ok += ev["category"] == label["category"]
         if ev.get("category_needs_review"):
             cat_doubted[0] += ev["category"] == label["category"]
@@ -188,6 +191,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         "rude_heard": rude_heard,
         "rude_on_line": tuple(rude_on_line),
         "polite_zeroed": tuple(false_zero),
+        "polite_heard": polite_heard,
         "per_tag": {k: (v[0], v[1]) for k, v in sorted(per_tag.items())},
         "mistakes": mistakes,
         "flagged": tuple(flagged),
@@ -272,7 +276,8 @@ def print_report(name: str, r: dict, details: bool) -> None:
         print(f"  ligne impolie annotée   : mise à zéro sur elle {zeroed_on}/{marked} ; envoyée en revue en la "
               f"citant {named}/{marked} ; ni l'un ni l'autre {marked - zeroed_on - named}/{marked}")
     if polite:
-        print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100)")
+        print(f"  appels polis mis à zéro : {zeroed}/{polite} ({100 * zeroed / polite:.1f} pour 100) ; envoyés en "
+              f"revue pour leur politesse : {r['polite_heard']}/{polite}")
     for name, (ok, total) in (("signalés « à vérifier »", r["flagged"]), ("non signalés", r["unflagged"])):
         if total:
             print(f"  accord, critères {name:23s}: {100 * ok / total:.1f} % ({ok}/{total})")
