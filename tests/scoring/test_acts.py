@@ -307,7 +307,7 @@ def test_preparing_without_embedding_reader_does_nothing(monkeypatch):
 @pytest.mark.parametrize(("name", "auc", "zeroed", "caught", "reviewed"), [
     # The sixth bank pass, written by helpers who had read the bank: AUC 0.917 when written (0.913 now), at the
     # bar for a zero 12 % of the impolite lines and 1 polite line in 319, at the review bar 58 % and 4.4 %.
-    ("heldout-politeness.jsonl", 0.90, 0.005, 0.11, (0.54, 0.06)),
+    ("heldout-politeness.jsonl", 0.90, 0.005, 0.10, (0.54, 0.06)),
     # Written later by a helper who read nothing of the project (no bank, no call, no README), in sectors the bank
     # never has: AUC 0.853, 13.5 % and 1 in 279 at the bar for a zero, 57 % and 11.5 % at the review bar.
     ("heldout-politeness-2.jsonl", 0.83, 0.008, 0.11, (0.53, 0.14)),
