@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from ccr.scoring import acts
+from ccr.scoring import actrules, acts
 from ccr.scoring.encoder import default_encoder
 from ccr.scoring.grid import default_grid
 from scripts.acts_bank_stats import loose
@@ -328,7 +328,8 @@ def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes(na
     assert (pos[:, None] > neg[None, :]).mean() >= auc  # ranking AUC
     bar = min(default_grid().criterion("politesse").params["min_probability"].values())  # the bar for a zero
     assert (neg >= bar).mean() <= zeroed and (pos >= bar).mean() >= caught
-    assert (pos >= 0.5).mean() >= reviewed[0] and (neg >= 0.5).mean() <= reviewed[1]  # the review bar
+    review = bar - actrules.RUDE_REVIEW_BAND  # from here a line is sent to a human (0.5)
+    assert (pos >= review).mean() >= reviewed[0] and (neg >= review).mean() <= reviewed[1]
 
 
 def test_greetings_that_introduce_no_one_are_told_from_introductions():
