@@ -132,10 +132,10 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
                 stats[0] += got.get(cid, "na") == label["criteria"][cid]
                 stats[1] += 1
         if CRITICAL in label["criteria"]:
+            crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
             if label["criteria"][CRITICAL] == "fail":
                 rude[0] += got.get(CRITICAL) == "fail"
                 rude[1] += 1
-                crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
                 rude_heard += crit.get("verdict") == "fail" or bool(crit.get("needs_review"))
                 marked = rude_lines.get(tr.get("call_id") or path.stem)
                 if marked is not None:
@@ -148,7 +148,6 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
             else:
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
-                crit = next((c for c in ev["criteria"] if c["id"] == CRITICAL), {})
                 polite_heard += crit.get("verdict") != "fail" and bool(crit.get("needs_review"))
         cat_ok += ev["category"] == label["category"]
         if ev.get("category_needs_review"):
