@@ -3,6 +3,8 @@
     python -m scripts.calibrate_acts               # tune on the first 80 calls of public-d and public-d-asr,
                                                    # report the rest
     python -m scripts.calibrate_acts --keep-bars   # a retrain that only corrected labels: keep the bars
+    python -m scripts.calibrate_acts --only reformulation   # a bank pass aimed at one act: tune its bars
+                                                            # alone, the others kept from the file in place
 
 The act model's probabilities are fitted on single lines; in a call, what matters is whether a criterion's
 verdict is right. Each act's threshold is chosen by coordinate ascent on the agreement of the default grid's
@@ -23,6 +25,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +77,20 @@ def used_acts() -> list[str]:
     return [a for a in acts.ACTS if f'"{a}"' in text]
 
 
-def ascend(base: acts.ActModel, tuned: list, start: dict[str, float], heard: bool) -> dict[str, float]:
-    """Coordinate ascent of the used acts' thresholds on the tuning calls, from ``start``: the bars for both
-    kinds of line, or (``heard``) those for recognised lines alone, typed lines keeping ``start``."""
+def ascend(base: acts.ActModel, tuned: list, start: dict[str, float], heard: bool,
+           only: Sequence[str] = (), typed: dict[str, float] | None = None) -> dict[str, float]:
+    """Coordinate ascent of the used acts' thresholds (or of ``only`` those) on the tuning calls, from
+    ``start``: the bars for both kinds of line, or (``heard``) those for recognised lines alone, typed lines
+    keeping ``typed`` (``start`` when not given)."""
+    typed = start if typed is None else typed
     thresholds = dict(start)
-    best = score(base, start, thresholds, tuned, heard)[0]
+    best = score(base, typed, thresholds, tuned, heard)[0]
     t0 = time.perf_counter()
     for sweep in range(SWEEPS):
-        for act in list(thresholds):
+        for act in [a for a in thresholds if not only or a in only]:
             for v in CANDIDATES:
                 trial = {**thresholds, act: v}
-                got = score(base, start, trial, tuned, heard)[0]
+                got = score(base, typed, trial, tuned, heard)[0]
                 if got > best + 1e-9:
                     best, thresholds = got, trial
         print(f"{'à l’écoute' if heard else 'communs'}, passe {sweep + 1} : objectif {best:.4f} "
@@ -117,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-bars", action="store_true",
                         help="no ascent: give the bars of the calibration file in place to the retrained model "
                              "and report its figures (a retrain that only corrects labels)")
+    parser.add_argument("--only", nargs="+", default=(), metavar="ACT",
+                        help="tune these acts' bars alone, from the bars of the calibration file in place (a bank "
+                             "pass aimed at these acts)")
     args = parser.parse_args(argv)
     base = acts.ActModel.load(args.model)
     cache: dict[str, np.ndarray] = {}
@@ -135,10 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     default = dict.fromkeys(used_acts(), acts.DEFAULT_THRESHOLD)
     in_place = acts.read_calibration()
     in_place_heard = {a: v for a, v in (in_place.get("heard_thresholds") or {}).items() if a in default}
-    if args.keep_bars:
+    unknown = [a for a in args.only if a not in default]
+    if unknown:
+        parser.error(f"actes inconnus ou non lus par la grille : {', '.join(unknown)}")
+    if args.keep_bars or args.only:
         shared = {**default, **{a: v for a, v in (in_place.get("thresholds") or {}).items() if a in default}}
         heard = {**shared, **in_place_heard}
         tuned_on = f"seuils gardés du fichier en place ({in_place.get('tuned_on', 'réglage inconnu')})"
+        if args.only:
+            shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), shared, heard=False,
+                            only=args.only)
+            start = {**shared, **{a: v for a, v in heard.items() if a not in args.only}}
+            heard = ascend(base, sets[args.heard][tune], start, heard=True, only=args.only, typed=shared)
+            tuned_on = (f"{', '.join(args.only)} réglé(s) sur les 80 premiers appels de {args.clean} (poids 2) et "
+                        f"{args.heard} (poids 1), puis {args.heard} seul pour les lignes entendues ; autres "
+                        + tuned_on)
     else:
         # Clean calls count twice: most text CCR is judged on is clean or well recognised.
         shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
