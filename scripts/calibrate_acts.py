@@ -120,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heard-from", choices=("shared", "shipped"), default="shared",
                         help="where the heard bars' ascent starts: the shared bars just tuned, or the heard bars "
                              "of the calibration file in place (how the shipped ones were last tuned)")
-    parser.add_argument("--keep-bars", action="store_true",
-                        help="no ascent: give the bars of the calibration file in place to the retrained model "
-                             "and report its figures (a retrain that only corrects labels)")
-    parser.add_argument("--only", nargs="+", default=(), metavar="ACT",
-                        help="tune these acts' bars alone, from the bars of the calibration file in place (a bank "
-                             "pass aimed at these acts)")
+    kept = parser.add_mutually_exclusive_group()  # --only retunes some bars, --keep-bars none
+    kept.add_argument("--keep-bars", action="store_true",
+                      help="no ascent: give the bars of the calibration file in place to the retrained model "
+                           "and report its figures (a retrain that only corrects labels)")
+    kept.add_argument("--only", nargs="+", default=(), metavar="ACT",
+                      help="tune these acts' bars alone, from the bars of the calibration file in place (a bank "
+                           "pass aimed at these acts)")
     args = parser.parse_args(argv)
     base = acts.ActModel.load(args.model)
     cache: dict[str, np.ndarray] = {}

@@ -47,6 +47,22 @@ def raw_model() -> acts.ActModel:
     return acts.ActModel.load(acts.MODEL_PATH)
 
 
+@lru_cache(maxsize=1)
+def bank_texts() -> frozenset[str]:
+    """The bank's lines, lowercased and stripped of punctuation, to check a held-out line was never trained on."""
+    return frozenset(loose(e.text) for e in acts.read_bank())
+
+
+def in_bank(texts) -> list[str]:
+    """Those of ``texts`` that are bank lines once lowercased and stripped of punctuation."""
+    return [t for t in texts if loose(t) in bank_texts()]
+
+
+def ranking_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Share of (positive, negative) pairs the positive one scores above."""
+    return float((pos[:, None] > neg[None, :]).mean())
+
+
 def test_the_shipped_model_was_trained_on_the_current_bank():
     model = acts.default_model()
     assert model.acts == acts.ACTS
@@ -131,8 +147,7 @@ POLITE_PHATIC_AGENT_LINES = (
 
 
 def test_the_polite_phatic_lines_are_not_in_the_bank():
-    bank = {loose(e.text) for e in acts.read_bank()}
-    assert not [t for t in POLITE_PHATIC_AGENT_LINES if loose(t) in bank]
+    assert not in_bank(POLITE_PHATIC_AGENT_LINES)
 
 
 def test_no_polite_phatic_line_is_read_as_impolite():
@@ -337,8 +352,7 @@ def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes(na
     # Impoliteness polite on the surface against polite lines sharing its words, never trained on. Floors are
     # the shipped model's figures minus a small margin: a retrained model that loses them fails here.
     rows = acts.read_bank(FIXTURES / "acts" / name)
-    bank = {loose(e.text) for e in acts.read_bank()}
-    assert not [e.text for e in rows if loose(e.text) in bank]  # never trained on
+    assert not in_bank(e.text for e in rows)  # never trained on
     model = acts.default_model()
     model.prepare([e.text for e in rows])
     rude = [i for i, a in enumerate(acts.ACTS) if a in acts.RUDE_ACTS]
@@ -346,7 +360,7 @@ def test_implicit_rudeness_never_trained_on_is_ranked_above_polite_lookalikes(na
     is_rude = np.array([bool(e.acts & set(acts.RUDE_ACTS)) for e in rows])
     pos, neg = score[is_rude], score[~is_rude]
     assert len(pos) >= 240 and len(neg) >= 270
-    assert (pos[:, None] > neg[None, :]).mean() >= auc  # ranking AUC
+    assert ranking_auc(pos, neg) >= auc
     bar = min(default_grid().criterion("politesse").params["min_probability"].values())  # the bar for a zero
     assert (neg >= bar).mean() <= zeroed and (pos >= bar).mean() >= caught
     review = bar - actrules.RUDE_REVIEW_BAND  # from here a line is sent to a human (0.5)
@@ -358,8 +372,7 @@ def test_greetings_that_introduce_no_one_are_told_from_introductions():
     # on: greetings with talk about the line, a transfer or an invitation to speak and no name, against the same
     # situations with a name, a company or a service. Floors are the shipped model's figures minus a margin.
     rows = acts.read_bank(FIXTURES / "acts" / "heldout-greetings.jsonl")
-    bank = {loose(e.text) for e in acts.read_bank()}
-    assert not [e.text for e in rows if loose(e.text) in bank]  # never trained on
+    assert not in_bank(e.text for e in rows)  # never trained on
     model = acts.default_model()
     model.prepare([e.text for e in rows])
     i = model.acts.index("self_intro")
@@ -368,7 +381,7 @@ def test_greetings_that_introduce_no_one_are_told_from_introductions():
     bare = np.array(["greeting" in e.acts and "self_intro" not in e.acts for e in rows])
     assert intro.sum() >= 25 and bare.sum() >= 55
     pos, neg = score[intro], score[bare]
-    assert (pos[:, None] > neg[None, :]).mean() >= 0.89  # ranking AUC, measured 0.916
+    assert ranking_auc(pos, neg) >= 0.89  # measured 0.916
     typed, heard = model.threshold("self_intro"), model.threshold("self_intro", heard=1.0)
     assert (pos >= typed).mean() >= 0.62 and (neg >= typed).mean() <= 0.18  # measured 19/28 and 9/61
     # Recognised speech is read with a lower bar, where a bare greeting still passes for an introduction
@@ -392,16 +405,16 @@ def test_reformulations_without_a_framing_phrase_against_readbacks_and_solution_
     # count only for their speaker. The known weakness these sets were written for: fewer than half are found
     # on typed text. Floors are the shipped model's figures minus a margin, so a retrained model cannot lose more.
     rows = acts.read_bank(FIXTURES / "acts" / name)
-    bank = {loose(e.text) for e in acts.read_bank()}
-    assert not [e.text for e in rows if loose(e.text) in bank]  # never trained on
+    assert not in_bank(e.text for e in rows)  # never trained on
+    agent = [e for e in rows if e.speaker == "agent"]
     model = acts.default_model()
-    model.prepare([e.text for e in rows if e.speaker == "agent"])
+    model.prepare([e.text for e in agent])
     i = model.acts.index("reformulation")
-    score = np.array([model.probabilities(e.text)[i] for e in rows if e.speaker == "agent"])
-    restates = np.array(["reformulation" in e.acts for e in rows if e.speaker == "agent"])
+    score = np.array([model.probabilities(e.text)[i] for e in agent])
+    restates = np.array(["reformulation" in e.acts for e in agent])
     pos, neg = score[restates], score[~restates]
     assert len(pos) >= 150 and len(neg) >= 160
-    assert (pos[:, None] > neg[None, :]).mean() >= auc  # ranking AUC
+    assert ranking_auc(pos, neg) >= auc
     for heard, (found, lookalikes) in ((0.0, typed_floor), (1.0, heard_floor)):
         bar = model.threshold("reformulation", heard=heard)
         assert (pos >= bar).mean() >= found and (neg >= bar).mean() <= lookalikes, (heard, bar)
