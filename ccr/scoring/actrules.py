@@ -47,10 +47,15 @@ DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
 LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
 # A reformulation restates the customer's problem in the agent's words: the model reads the framing (« en
-# clair », « si je comprends bien »), the call tells whether the content is the customer's. A line the model
-# reads as nearly one (this share of the bar) counts at the bar when several of its subject words, and a good
-# part of them, were the customer's; at the bar, the verdict is doubtful enough for a human to confirm.
-RESTATE_SHARE = 0.6
+# clair », « si je comprends bien »), the call tells whether the content is the customer's. A line whose subject
+# words are several of the customer's, and a good part of its own, counts at the bar (doubtful enough for a
+# human to confirm) when the model reads it as nearly one (RESTATE_CLOSE of the bar), or when it puts those
+# words back as a question and the model reads it at all as one (RESTATE_ASKED of the bar): many agents check
+# their understanding with no framing phrase (« plus d'eau chaude depuis mardi, c'est ça ? »). Stated flatly and
+# read so faintly, the customer's words are as often the agent's finding (« le colis est parti au mauvais point
+# relais »). Figures in ccr/scoring/data/acts/README.md, « A reformulation is also read from the call ».
+RESTATE_CLOSE = 0.6
+RESTATE_ASKED = 0.25
 RESTATED_WORDS = 3
 RESTATED_SHARE = 0.4
 # A question asks one thing. A line the model reads only faintly as exploring the need (under this) but clearly
@@ -134,8 +139,8 @@ def _cue_hit(params: dict, act: str, seg: Seg) -> bool:
 def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
     """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
     a faint open question that reads clearly as another question counting as that one, a bare greeting
-    introducing no one, and a line close to reading as a reformulation counting at the bar when it restates
-    the customer."""
+    introducing no one, and a line close to reading as a reformulation, or asking the customer's words back,
+    counting at the bar when it restates the customer."""
     p = call.act_probability(seg, act)
     if act == "self_intro" and greeting_only(seg):
         p = 0.0
@@ -148,7 +153,8 @@ def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
         p = max(p, CUE_PROBABILITY)
     if act == "reformulation" and p > 0.0:
         bar = act_threshold(params, act, seg)
-        if RESTATE_SHARE * bar <= p < bar and restates_customer(call, params, seg):
+        floor = RESTATE_CLOSE * bar if "?" not in seg.text else RESTATE_ASKED * bar
+        if floor <= p < bar and restates_customer(call, params, seg):
             p = bar
     return p
 
@@ -159,11 +165,9 @@ def greeting_only(seg: Seg) -> bool:
 
 
 def restates_customer(call: Call, params: dict, seg: Seg) -> bool:
-    """Whether the agent's ``seg`` puts back to the customer what the customer said before it: addressed to
-    them, most of its subject words already theirs, and not an answer (a solution or a refusal also repeats
-    the customer's words, to act on them)."""
-    if not {"vous", "votre", "vos"} & set(normalize(seg.text).split()):
-        return False
+    """Whether the agent's ``seg`` says again what the customer said before it: several of its subject words,
+    and a good part of them, already theirs, and not an answer (a solution or a refusal also repeats the
+    customer's words, to act on them)."""
     said = call.subject_words(seg)
     shared = len(said & call.said_before(seg, "customer"))
     if shared < RESTATED_WORDS or shared < RESTATED_SHARE * len(said):

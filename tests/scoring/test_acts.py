@@ -11,10 +11,10 @@ import pytest
 from ccr.scoring import actrules, acts
 from ccr.scoring.encoder import default_encoder
 from ccr.scoring.grid import default_grid
-from scripts.acts_bank_stats import loose
 from scripts.calibrate_acts import CANDIDATES, EVAL_DIR, ascend, load_set, objective
 from scripts.train_acts import macro_f1
 from tests.conftest import FIXTURES
+from tests.scoring.bankdata import in_bank
 
 HELDOUT = FIXTURES / "acts" / "heldout.jsonl"
 # Macro F1 of the shipped model on the held-out set written in another style (0.83 when first trained, 0.85
@@ -45,17 +45,6 @@ def raw_model() -> acts.ActModel:
     """The shipped model with its trained thresholds (0.5): line-level figures are a property of the model;
     the thresholds calibrated on whole calls serve the scorer's verdicts (tests/scoring/test_actrules.py)."""
     return acts.ActModel.load(acts.MODEL_PATH)
-
-
-@lru_cache(maxsize=1)
-def bank_texts() -> frozenset[str]:
-    """The bank's lines, lowercased and stripped of punctuation, to check a held-out line was never trained on."""
-    return frozenset(loose(e.text) for e in acts.read_bank())
-
-
-def in_bank(texts) -> list[str]:
-    """Those of ``texts`` that are bank lines once lowercased and stripped of punctuation."""
-    return [t for t in texts if loose(t) in bank_texts()]
 
 
 def ranking_auc(pos: np.ndarray, neg: np.ndarray) -> float:
