@@ -416,13 +416,18 @@ def _solution(c, call: Call, segs: list[Seg]) -> Outcome:
     alternative = act_names(p.get("alternative", ["alternative", "solution"]), f"Critère « {c.id} », alternative")
     follow = int(p.get("alternative_turns", 2))
     bare: list[Hit] = []
-    offered: list[Hit] = []  # alternatives that answer a refusal: the next step the customer is given
+    offered: list[Hit] = []  # alternatives offered: the next step the customer is given instead
     for h in hits(call, p, segs, refusal):
         pos = segs.index(h.seg)
         answer = hits(call, p, segs[pos:pos + 1 + follow], alternative)
         offered.extend(answer)
         if not answer:
             bare.append(h)
+    # An alternative is a next step even where the refusal it answers went unread: « le groupe est complet pour
+    # septembre ; par contre je peux l'inscrire sur la liste d'attente » reads 0.12 as a refusal, 0.67 as this.
+    seen = {h.seg.idx for h in offered}
+    offered.extend(h for h in hits(call, p, segs, [a for a in alternative if a not in solution])
+                   if h.seg.idx not in seen)
     if bare:
         conf, doubt = with_asr(min(found_confidence(p, h) for h in bare), bare[0].seg)
         return Outcome("fail", [h.seg for h in bare], f"{c.label} : refus sans alternative, "

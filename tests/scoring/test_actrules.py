@@ -588,3 +588,17 @@ def test_an_agent_heard_saying_only_hello_has_not_introduced_themself(opening, p
     assert (accueil["verdict"] == "pass") is passed
     if not passed:
         assert "présentation" in accueil["explanation"]
+
+
+FULL_TUESDAY = "Pour mardi c'est plein. En revanche, jeudi matin j'ai une place."
+
+
+@pytest.mark.parametrize(("line", "verdict"), [(FULL_TUESDAY, "pass"), ("Pour mardi c'est plein.", "fail")])
+def test_an_alternative_is_a_next_step_even_where_the_refusal_went_unread(line, verdict):
+    # « c'est plein » reads far under the refusal bar; « en revanche, jeudi matin j'ai une place » is the step
+    turns = [("agent", "Cabinet dentaire des Tilleuls, bonjour, Inès à l'appareil."),
+             ("customer", "Bonjour, je voudrais un rendez-vous mardi pour un détartrage."), ("agent", line),
+             ("customer", "D'accord."), ("agent", "Au revoir, bonne journée.")]
+    c = item(score_transcript(call(*turns)), "solution")
+    assert c["verdict"] == verdict
+    assert [e["text"] for e in c["evidence"]] == ([line] if verdict == "pass" else [])
