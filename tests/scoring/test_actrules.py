@@ -435,12 +435,12 @@ def _restatements_found(name: str) -> tuple[float, float, float]:
     for row in rows:
         c = Call.from_transcript(validate_transcript(call(*((t["speaker"], t["text"]) for t in row["turns"]))))
         seg = c.segs[-1]
-        counted = actrules.probability(c, params, seg, "reformulation") >= actrules.act_threshold(
-            params, "reformulation", seg)
+        bar = actrules.act_threshold(params, "reformulation", seg)
+        counted = actrules.probability(c, params, seg, "reformulation") >= bar
         if row["label"] == "reformulation":
             n_ref += 1
             found += counted
-            alone += c.act_probability(seg, "reformulation") >= actrules.act_threshold(params, "reformulation", seg)
+            alone += c.act_probability(seg, "reformulation") >= bar
         elif row["label"] in LOOKALIKES:
             n_look += 1
             wrong += counted
@@ -459,6 +459,8 @@ def test_restatements_without_a_framing_phrase_are_read_from_the_call(name, floo
     alone, found, wrong = _restatements_found(name)
     assert found >= floors[0] and found >= alone + 0.1
     assert wrong <= floors[1]
+
+
 NAME_ASKED = "Pour commencer, c'est à quel nom, le dossier ?"
 ANYTHING_ELSE = "Et sinon, c'est tout bon pour vous, d'autres questions peut-être ?"
 
