@@ -56,6 +56,12 @@ ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them,
 # relais »). Figures in ccr/scoring/data/acts/README.md, « A reformulation is also read from the call ».
 RESTATE_CLOSE = 0.6
 RESTATE_ASKED = 0.25
+# A line asks its words back with a question mark, or, where the transcriber wrote none (speech recognition
+# often does not), with a check tag at its end (« …depuis mardi, c'est bien ça », « …cassée, non »), before at most
+# a form of address or a filler. Normalised forms (``textnorm.normalize``).
+CHECK_TAGS = ("ce est ca", "ce est bien ca", "ce est cela", "ce est bien cela", "ne est ce pas", "je me trompe",
+              "ce est exact", "ce est bien exact", "ce est juste", "ce est correct", "non")
+TAG_TRAILERS = frozenset({"hein", "madame", "monsieur", "alors", "donc", "oui"})
 RESTATED_WORDS = 3
 RESTATED_SHARE = 0.4
 # A question asks one thing. A line the model reads only faintly as exploring the need (under this) but clearly
@@ -153,10 +159,22 @@ def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
         p = max(p, CUE_PROBABILITY)
     if act == "reformulation" and p > 0.0:
         bar = act_threshold(params, act, seg)
-        floor = RESTATE_CLOSE * bar if "?" not in seg.text else RESTATE_ASKED * bar
+        floor = RESTATE_ASKED * bar if asks_back(seg) else RESTATE_CLOSE * bar
         if floor <= p < bar and restates_customer(call, params, seg):
             p = bar
     return p
+
+
+def asks_back(seg: Seg) -> bool:
+    """Whether ``seg`` is put as a question: a question mark, or a check tag (« c'est bien ça », « non ») ending
+    it, so that an unpunctuated transcript asks as a punctuated one does."""
+    if "?" in seg.text:
+        return True
+    words = seg.nf.split()
+    while words and words[-1] in TAG_TRAILERS:
+        words.pop()
+    ending = " ".join(words[-5:])
+    return any(ending == tag or ending.endswith(" " + tag) for tag in CHECK_TAGS)
 
 
 def greeting_only(seg: Seg) -> bool:
