@@ -378,16 +378,22 @@ def test_greetings_that_introduce_no_one_are_told_from_introductions():
     assert (pos >= heard).mean() >= 0.95 and (neg >= heard).mean() <= 0.70
 
 
-@pytest.mark.parametrize(("name", "auc", "typed_floor", "heard_floor"), [
+@pytest.mark.parametrize(("name", "auc", "typed_floor", "heard_floor", "sizes"), [
     # Written by a helper who read nothing of the project: AUC 0.914; found 42.1 % at the typed bar (1.8 % of the
     # lookalikes), 68.4 % at the heard bar (9.7 %).
-    ("heldout-reformulation.jsonl", 0.89, (0.38, 0.04), (0.64, 0.13)),
+    ("heldout-reformulation.jsonl", 0.89, (0.38, 0.04), (0.64, 0.13), (150, 160)),
     # The eleventh bank pass, written by another helper who had read the bank, measured trained in and not kept
     # (acts README): AUC 0.910; 40.0 % (4.7 %) and 74.4 % (11.3 %).
-    ("pass-reformulation.jsonl", 0.88, (0.36, 0.07), (0.70, 0.15)),
+    ("pass-reformulation.jsonl", 0.88, (0.36, 0.07), (0.70, 0.15), (150, 160)),
+    # Framing phrases the bank never had (« sous réserve de bien vous avoir suivie », « en substance »), against
+    # the agent's own checks, notes and summaries: the twelfth pass and its held-out set, by a helper who read
+    # nothing of the project, measured trained in and not kept (acts README). Pass: AUC 0.984; 86.7 % (2.5 %)
+    # and 97.1 % (19.1 %). Held out: AUC 0.942; 72.0 % (6.3 %) and 91.0 % (19.0 %).
+    ("pass-reformulation-framed.jsonl", 0.96, (0.83, 0.05), (0.94, 0.22), (230, 150)),
+    ("heldout-reformulation-framed.jsonl", 0.92, (0.68, 0.09), (0.87, 0.23), (95, 75)),
 ])
 def test_reformulations_without_a_framing_phrase_against_readbacks_and_solution_checks(name, auc, typed_floor,
-                                                                                       heard_floor):
+                                                                                       heard_floor, sizes):
     # Agent lines putting the customer's problem back to them, most with no « si je comprends bien » or « donc »
     # (the content and a check tag, a plain question), against agent lines of the same shape that read back an
     # identifier, check the agent's own solution, explore, close or agree; customer lines are left out, acts
@@ -402,7 +408,7 @@ def test_reformulations_without_a_framing_phrase_against_readbacks_and_solution_
     score = np.array([model.probabilities(e.text)[i] for e in agent])
     restates = np.array(["reformulation" in e.acts for e in agent])
     pos, neg = score[restates], score[~restates]
-    assert len(pos) >= 150 and len(neg) >= 160
+    assert len(pos) >= sizes[0] and len(neg) >= sizes[1]
     assert ranking_auc(pos, neg) >= auc
     for heard, (found, lookalikes) in ((0.0, typed_floor), (1.0, heard_floor)):
         bar = model.threshold("reformulation", heard=heard)
