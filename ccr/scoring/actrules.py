@@ -56,9 +56,9 @@ ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them,
 # relais »). Figures in ccr/scoring/data/acts/README.md, « A reformulation is also read from the call ».
 RESTATE_CLOSE = 0.6
 RESTATE_ASKED = 0.25
-# A line asks its words back with a question mark, or, where the transcriber wrote none (speech recognition
-# often does not), with a check tag at its end (« …depuis mardi, c'est bien ça », « …cassée, non »), before at most
-# a form of address or a filler. Normalised forms (``textnorm.normalize``).
+# A line asks its words back with a question mark, or, where the transcriber wrote none (some transcribers and
+# recognisers never punctuate), with a check tag at its end (« …depuis mardi, c'est bien ça », « …cassée, non »),
+# before at most a form of address or a filler. Normalised forms (``textnorm.normalize``).
 CHECK_TAGS = ("ce est ca", "ce est bien ca", "ce est cela", "ce est bien cela", "ne est ce pas", "je me trompe",
               "ce est exact", "ce est bien exact", "ce est juste", "ce est correct", "non")
 TAG_TRAILERS = frozenset({"hein", "madame", "monsieur", "alors", "donc", "oui"})
