@@ -300,11 +300,16 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
     answered = {g: reply_names(r, f"Critère « {c.id} », answered_by « {g} »")
                 for g, r in (p.get("answered_by") or {}).items()}
     replied: dict[str, tuple[Seg, str]] = {}  # groups found through the customer's reply: that reply, its kind
+    reopened: dict[str, tuple[Seg, Hit | None]] = {}  # the customer's new request, and the act said before it
     for gname, acts in _groups(c).items():
         where = _in_last_turns(call, c, int(at_end[gname])) if gname in at_end else segs
         where = [s for s in where if s in segs] if gname in at_end else where
         if gname in after_act:
-            where = _after_last(call, p, where, act_names(after_act[gname], f"Critère « {c.id} »"))
+            mark = _last_mark(call, p, act_names(after_act[gname], f"Critère « {c.id} »"))
+            if mark is not None:
+                earlier = hits(call, p, [s for s in where if s.start <= mark.start], acts)
+                reopened[gname] = (mark, earlier[-1] if earlier else None)
+                where = [s for s in where if s.start > mark.start]
         got = hits(call, p, where, acts)
         answer = None if got or gname not in answered else _answered(call, c, where, answered[gname], acts[0])
         if got:
@@ -328,7 +333,7 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
         quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
     missing = ", ".join(" ou ".join(ACT_LABELS[a] for a in _groups(c)[g]) for g in closest)
-    where = _where_fr(c, at_end, closest)
+    where = _where_fr(c, at_end, closest) + _reopened_fr([reopened[g] for g in closest if g in reopened])
     if evidence:
         text = (f"{c.label} : incomplet, aucune {missing} {where} ; seul "
                 + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
@@ -383,10 +388,21 @@ def _replied_confidence(call: Call, hit: Hit, reply: Seg, kind: str) -> tuple[fl
                            heard=True)
 
 
-def _after_last(call: Call, params: dict, segs: list[Seg], acts: Sequence[str]) -> list[Seg]:
-    """The segments after the customer's last line carrying one of ``acts`` (a new topic resets a check)."""
+def _last_mark(call: Call, params: dict, acts: Sequence[str]) -> Seg | None:
+    """The customer's last line carrying one of ``acts``: a new request there reopens the call, so a check for
+    another need said before it no longer closes it."""
     marks = hits(call, params, call.channel("customer"), acts)
-    return [s for s in segs if s.start > marks[-1].seg.start] if marks else segs
+    return marks[-1].seg if marks else None
+
+
+def _reopened_fr(reopened: list[tuple[Seg, Hit | None]]) -> str:
+    """Why a group said earlier no longer counts: the customer's new request came after it."""
+    if not reopened:
+        return ""
+    mark, earlier = reopened[0]
+    if earlier is None:
+        return f" après la dernière demande du client {_quote(mark)}"
+    return f" après la dernière demande du client {_quote(mark)}, {_quote(earlier.seg)} venant avant elle"
 
 
 def _where_fr(c, at_end: dict, missing: dict) -> str:

@@ -18,6 +18,7 @@ import yaml
 
 from ccr.core.errors import InvalidInput
 from ccr.scoring import actrules
+from ccr.scoring.acts import SPEAKER_OF
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_GRID_FILE = DATA_DIR / "grids" / "ccr-standard-fr.yaml"
@@ -262,8 +263,12 @@ def _validate_act_params(c: Criterion, where: str) -> None:
     ends = p.get("at_end") or {}
     if not isinstance(after, dict) or not isinstance(ends, dict):
         raise InvalidInput(f"{where} : « after_customer_act » et « at_end » associent un groupe à une valeur.")
+    if not set(after) <= set(p.get("require") or {}):
+        raise InvalidInput(f"{where} : « after_customer_act » associe un groupe de « require » à des actes du client.")
     for gname, acts in after.items():
-        actrules.act_names(acts, f"{where}, after_customer_act « {gname} »")
+        for act in actrules.act_names(acts, f"{where}, after_customer_act « {gname} »"):
+            if SPEAKER_OF[act] != "customer":
+                raise InvalidInput(f"{where}, after_customer_act « {gname} » : « {act} » n'est pas un acte du client.")
     answered = p.get("answered_by") or {}
     if not isinstance(answered, dict) or not set(answered) <= set(p.get("require") or {}):
         raise InvalidInput(f"{where} : « answered_by » associe un groupe de « require » à des réponses du client.")

@@ -346,6 +346,44 @@ def test_a_filler_as_the_agents_last_words_is_no_leave_taking(last):
     assert item(score_transcript(call(*GOOD)), "conclusion")["verdict"] == "pass"
 
 
+# The customer answers the check for another need with a new request: the check came before it and does not
+# close the call; asked again after the new request, it does.
+REOPENED = [
+    ("agent", "Puis-je vous aider pour autre chose ?"),
+    ("customer", "Oui, justement : je voudrais aussi changer l'adresse de facturation, nous avons déménagé."),
+    ("agent", "C'est modifié, la prochaine facture partira à la nouvelle adresse."),
+    ("customer", "Merci."),
+    ("agent", "Merci de votre appel, bonne journée, au revoir."),
+]
+
+
+def test_a_check_for_another_need_before_the_customers_new_request_does_not_close_the_call():
+    c = item(score_transcript(call(*GOOD[:8], *REOPENED)), "conclusion")
+    assert c["verdict"] == "fail"
+    assert "après la dernière demande du client « Oui, justement" in c["explanation"]
+    assert "« Puis-je vous aider pour autre chose ? » (00:24) venant avant elle" in c["explanation"]
+    assert [e["text"] for e in c["evidence"]] == [REOPENED[-1][1]]  # the goodbye found; nothing quoted for the check
+    asked_again = [*REOPENED[:3], ("agent", "Y a-t-il autre chose que je puisse faire pour vous ?"),
+                   ("customer", "Non, ce sera tout."), REOPENED[-1]]
+    c = item(score_transcript(call(*GOOD[:8], *asked_again)), "conclusion")
+    assert c["verdict"] == "pass" and c["evidence"][0]["text"].startswith("Y a-t-il autre chose")
+    # A grid that leaves the rule out counts the early check.
+    grid = default_grid()
+    sections = tuple(replace(s, criteria=tuple(
+        replace(x, params={k: v for k, v in x.params.items() if k != "after_customer_act"}) if x.id == "conclusion"
+        else x for x in s.criteria)) for s in grid.sections)
+    c = item(score_transcript(call(*GOOD[:8], *REOPENED), grid=replace(grid, sections=sections)), "conclusion")
+    assert c["verdict"] == "pass" and c["evidence"][0]["text"] == REOPENED[0][1]
+
+
+def test_a_grid_reopening_a_group_on_an_agent_act_or_an_unknown_group_is_refused():
+    c = next(x for x in default_grid().criteria if x.id == "conclusion")
+    with pytest.raises(InvalidInput, match="acte du client"):
+        validate_criterion(replace(c, params={**c.params, "after_customer_act": {"other_need": ["solution"]}}))
+    with pytest.raises(InvalidInput, match="after_customer_act"):
+        validate_criterion(replace(c, params={**c.params, "after_customer_act": {"merci": ["reason"]}}))
+
+
 def test_a_grid_naming_an_unknown_reply_is_refused():
     grid = default_grid()
     c = next(c for c in grid.criteria if c.id == "conclusion")

@@ -320,20 +320,24 @@ def _agreement(directory: Path, flat: bool = False) -> tuple[float, float]:
     ("public", 0.97, 0.97),  # measured 0.981 / 1.0 (0.978 before identifying answers, 0.984 before the seventh pass)
     # Categories read by meaning too: better on reasons worded in another style and after ASR, 2 calls lost on
     # public-asr and 1 on heldout (0.950 and 0.909 with the letters alone).
-    ("public-asr", 0.87, 0.87),  # measured 0.878 / 0.900 (0.925 category before turns were read stretch by stretch) (0.675 category before the categories learnt topicless lines)
+    ("public-asr", 0.87, 0.87),  # measured 0.881 / 0.925 (0.900 before the fourth category pass; 0.925 category before turns were read stretch by stretch) (0.675 category before the categories learnt topicless lines)
     ("heldout", 0.94, 0.88),  # measured 0.972 / 0.909 (0.966 before words of discontent, 0.943 before identifying answers)
     # heldout-b: 30 calls by another writer who saw neither the scorer nor any other set; never tuned on.
     ("heldout-b", 0.90, 0.83),  # measured 0.946 / 0.900
     ("heldout-b-asr", 0.75, 0.70),  # measured 0.796 / 0.800
     # heldout-c: 30 calls by a third writer, written and scored after the scorer's last change; never tuned on.
-    ("heldout-c", 0.92, 0.85),  # measured 0.942 / 0.900
-    ("heldout-c-asr", 0.76, 0.73),  # measured 0.796 / 0.767 (0.800 before turns were read stretch by stretch)
+    ("heldout-c", 0.92, 0.90),  # measured 0.954 / 0.967 (category 0.900 before the fourth category pass)
+    ("heldout-c-asr", 0.76, 0.80),  # measured 0.796 / 0.867 (0.767 before the fourth category pass)
+    # heldout-d: 30 calls by a fourth writer, in sectors no other set or bank pass has; never tuned on. Category
+    # 0.767 / 0.567 after ASR when first scored, before the category bank's fourth pass (forty other sectors).
+    ("heldout-d", 0.88, 0.80),  # measured 0.912 / 0.867
+    ("heldout-d-asr", 0.73, 0.50),  # measured 0.767 / 0.567
     # public-d: two thirds of it tuned the thresholds and the openers. The category bank's third pass (new
     # sectors, recognised versions) lost 3 tuning calls and gained 1 held-out call: 0.933 before.
-    ("public-d", 0.91, 0.90),  # measured 0.938 / 0.917 (0.935 before words of discontent, 0.919 before identifying answers)
+    ("public-d", 0.92, 0.90),  # measured 0.948 / 0.925 (0.938 / 0.917 before the reopening rule and the fourth category pass; 0.935 before words of discontent, 0.919 before identifying answers)
     # public-d-asr: 0.755 before a customer's « nothing else » could stand in for a misheard check.
     # Heard bars in proportion to how badly a line was heard: 0.770 criteria with them in full on every line.
-    ("public-d-asr", 0.75, 0.75),  # measured 0.775 / 0.775 (0.752 / 0.725 before the bars for heard lines)
+    ("public-d-asr", 0.75, 0.75),  # measured 0.785 / 0.800 (0.752 / 0.725 before the bars for heard lines)
 ])
 def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name)
@@ -345,7 +349,8 @@ def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
 # Categories were 0.833 and 0.867 before a turn was read stretch by stretch.
 @pytest.mark.parametrize(("name", "crit_floor", "cat_floor"), [
     ("heldout-b", 0.88, 0.86),  # measured 0.904 / 0.900
-    ("heldout-c", 0.86, 0.93),  # measured 0.888 / 0.967
+    ("heldout-c", 0.86, 0.93),  # measured 0.900 / 0.967 (0.888 before a new request reopened the call)
+    ("heldout-d", 0.87, 0.80),  # measured 0.900 / 0.867 (category 0.833 before the fourth category pass)
 ])
 def test_agreement_without_punctuation_stays_above_measured_floor(name, crit_floor, cat_floor):
     crit, cat = _agreement(EVAL / name, flat=True)
