@@ -20,10 +20,9 @@ from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import replies
-from ccr.scoring.acts import ACTS, HEARD_BADLY, RUDE_ACTS, default_model, heard_weight
+from ccr.scoring.acts import ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
-IRRITANT_ACTS = tuple(a for a in ACTS if a.startswith("irritant_"))
 METHODS = {
     "acts": "actes de dialogue attendus (chaque groupe doit être trouvé)",
     "acts_empathy": "reconnaissance par l'agent d'un irritant exprimé par le client (na sans irritant)",

@@ -62,6 +62,7 @@ CUSTOMER_ACTS = (
 )
 ACTS = AGENT_ACTS + CUSTOMER_ACTS
 RUDE_ACTS = tuple(a for a in AGENT_ACTS if a.startswith("rude_"))
+IRRITANT_ACTS = tuple(a for a in CUSTOMER_ACTS if a.startswith("irritant_"))
 SPEAKER_OF = {**dict.fromkeys(AGENT_ACTS, "agent"), **dict.fromkeys(CUSTOMER_ACTS, "customer")}
 
 CHAR_NGRAMS = (2, 5)  # shortest and longest character n-gram: 2 catches « pa(s) », 5 most word stems
@@ -418,12 +419,35 @@ def line_acts(text: str, speaker: str, model: ActModel | None = None, heard: flo
     ``heard``: how far it reads as recognised speech (:func:`heard_weight`)."""
     model = model or default_model()
     p = model.probabilities(text)
+    if speaker != "agent":
+        p = _with_windows(p, text, model)
     bars = model.bars(heard)
     found: dict[str, float] = {}
     for i, act in enumerate(model.acts):
         if p[i] >= bars[i] and speaker in (SPEAKER_OF[act], "inconnu"):
             found[act] = float(p[i])
     return LineActs(acts=frozenset(found), probs={a: float(p[i]) for i, a in enumerate(model.acts)})
+
+
+def _with_windows(p: np.ndarray, text: str, model: ActModel) -> np.ndarray:
+    """``p`` with the irritants of a long line that has no sentence marks also read window by window.
+
+    A complaint said in passing in a long unpunctuated turn is drowned by the words around it when the line is
+    read whole (a punctuated line is read sentence by sentence already). A window, read out of its context,
+    meets lookalikes more often than a whole line (a bill mentioned calmly, « j'ai attendu le livreur »), so
+    it only counts half: an irritant reads as the higher of the whole line and the mean of the whole line and
+    its best window. Read at full weight, windows found more irritants and more false ones on the tuning calls."""
+    if _SENTENCE_MARK.search(text):
+        return p
+    pieces = stretches(text)
+    if len(pieces) < 2:
+        return p
+    best = np.max([model.probabilities(x) for x in pieces], axis=0)
+    out = p.copy()
+    for i, act in enumerate(model.acts):
+        if act in IRRITANT_ACTS:
+            out[i] = max(p[i], (p[i] + best[i]) / 2)
+    return out
 
 
 # --- training ------------------------------------------------------------------------------------

@@ -304,6 +304,24 @@ def test_a_long_unpunctuated_turn_is_read_in_overlapping_windows():
     assert acts.stretches(" ".join(words) + ".") == [" ".join(words) + "."]
 
 
+def test_a_complaint_in_a_long_unpunctuated_turn_is_read_window_by_window_at_half_weight():
+    model = acts.default_model()
+    turn = ("oui bonjour alors je vous appelle pour le portail de la maison de ma sœur à côté de la gare et "
+            "franchement ça commence à bien faire trois techniciens sont venus et il ne s'ouvre toujours pas")
+    whole = model.probabilities(turn)
+    best = np.max([model.probabilities(w) for w in acts.stretches(turn)], axis=0)
+    read = acts.line_acts(turn, "customer").probs
+    for i, act in enumerate(model.acts):
+        expected = max(whole[i], (whole[i] + best[i]) / 2) if act in acts.IRRITANT_ACTS else whole[i]
+        assert read[act] == pytest.approx(float(expected), abs=1e-6)
+    assert any(read[a] > float(whole[model.acts.index(a)]) + 0.02 for a in acts.IRRITANT_ACTS)
+    # The agent's lines, and lines with sentence marks (already read sentence by sentence), are read whole.
+    assert acts.line_acts(turn, "agent").probs == {a: float(whole[i]) for i, a in enumerate(model.acts)}
+    punctuated = turn.replace(" et franchement", ". Et franchement")
+    assert acts.line_acts(punctuated, "customer").probs == {
+        a: float(v) for a, v in zip(model.acts, model.probabilities(punctuated), strict=True)}
+
+
 def test_preparing_a_call_embeds_its_lines_once_and_reads_them_the_same():
     model = acts.default_model()
     # Unusual wordings, so the shared encoder's cache cannot already hold them from another test.
