@@ -430,13 +430,8 @@ def line_acts(text: str, speaker: str, model: ActModel | None = None, heard: flo
 
 
 def _with_windows(p: np.ndarray, text: str, model: ActModel) -> np.ndarray:
-    """``p`` with the irritants of a long line that has no sentence marks also read window by window.
-
-    A complaint said in passing in a long unpunctuated turn is drowned by the words around it when the line is
-    read whole (a punctuated line is read sentence by sentence already). A window, read out of its context,
-    meets lookalikes more often than a whole line (a bill mentioned calmly, « j'ai attendu le livreur »), so
-    it only counts half: an irritant reads as the higher of the whole line and the mean of the whole line and
-    its best window. Read at full weight, windows found more irritants and more false ones on the tuning calls."""
+    """``p`` with the irritants of a long line without sentence marks also read in windows, at half weight: a
+    complaint said in passing is not drowned by the rest of the turn, nor a window's lookalike taken alone."""
     if _SENTENCE_MARK.search(text):
         return p
     pieces = stretches(text)
