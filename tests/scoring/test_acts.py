@@ -450,6 +450,35 @@ def test_identification_requests_and_irritants_in_another_style_are_recognised()
     assert all(got[a] >= floor for a, floor in IDENT_IRRITANT_FLOORS.items()), got
 
 
+@pytest.mark.parametrize(("name", "floors"), [
+    # The thirteenth bank pass, written by three helpers who read the bank but no call, measured trained in and
+    # not kept (acts README). Shipped model: AUC 0.898, 0.828, 0.885, 0.930, 0.977, 0.915 and 0.892.
+    ("pass-wordings.jsonl", {"hold_thanks": 0.87, "empathy": 0.80, "irritant_wait": 0.86, "irritant_repeat": 0.90,
+                             "irritant_billing_error": 0.95, "irritant_churn": 0.89, "irritant_discontent": 0.87}),
+    # Its held-out set, by the same helpers in another style: 0.864, 0.775, 0.878, 0.888, 0.983, 0.917 and 0.859.
+    ("heldout-wordings.jsonl", {"hold_thanks": 0.84, "empathy": 0.75, "irritant_wait": 0.85, "irritant_repeat": 0.86,
+                                "irritant_billing_error": 0.96, "irritant_churn": 0.89, "irritant_discontent": 0.83}),
+])
+def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(name, floors):
+    # Thanks for waiting without « patience » or « patienté », sympathy without « je comprends » or « désolé »,
+    # irritants in idioms, dates, irony and veiled threats, against lines sharing their words that perform none
+    # (a planned call back, a calm question about a bill, thanks for something else). Ranking AUC of each act
+    # against the other lines of its speaker; floors are the shipped model's figures minus a margin. The known
+    # weakness these sets were written for: at the typed bars, 8 to 30 % of these irritants are found.
+    rows = acts.read_bank(FIXTURES / "acts" / name)
+    assert len(rows) >= 230 and not in_bank(e.text for e in rows)  # never trained on
+    model = acts.default_model()
+    model.prepare([e.text for e in rows])
+    got = {}
+    for act in floors:
+        mine = [e for e in rows if e.speaker == acts.SPEAKER_OF[act]]
+        score = np.array([model.probabilities(e.text)[model.acts.index(act)] for e in mine])
+        has = np.array([act in e.acts for e in mine])
+        assert has.sum() >= 15 and (~has).sum() >= 50
+        got[act] = round(ranking_auc(score[has], score[~has]), 3)
+    assert all(got[a] >= floor for a, floor in floors.items()), got
+
+
 def test_a_customer_classifier_reads_letters_and_meaning_and_generalises_to_new_wordings():
     parcels = ["Mon colis n'est jamais arrivé.", "Le livreur est passé sans sonner.", "Le paquet a été déposé chez "
                "le voisin.", "J'attends ma commande depuis deux semaines.", "Le carton est arrivé tout abîmé."]
