@@ -481,6 +481,29 @@ def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(
     assert all(got[a] >= floor for a, floor in floors.items()), got
 
 
+@pytest.mark.parametrize(("name", "auc", "found", "lookalikes"), [
+    # Written by a helper who read the bank but no call: news on resuming a hold that commits to nothing (still
+    # in progress, another service is aware, it should sort itself out) beside the same shapes that do commit.
+    # Shipped model: AUC 0.976, 94 % found at the typed bar, 14 % of the lookalikes over it.
+    ("pass-solutions.jsonl", 0.95, 0.88, 0.20),
+    # Written apart by another helper who read neither the bank nor that pass: 0.970, 94 % and 12 %.
+    ("heldout-solutions.jsonl", 0.95, 0.88, 0.18),
+])
+def test_a_solution_is_told_from_news_that_commits_to_nothing(name, auc, found, lookalikes):
+    # A solution commits to a date, an amount or a concrete step; « le dossier suit son cours » does not, even
+    # when it names the refund or the technician. Never trained on; floors under the shipped model's figures.
+    rows = [e for e in acts.read_bank(FIXTURES / "acts" / name) if e.speaker == "agent"]
+    assert len(rows) >= 150 and not in_bank(e.text for e in rows)
+    model = acts.default_model()
+    model.prepare([e.text for e in rows])
+    score = np.array([model.probabilities(e.text)[model.acts.index("solution")] for e in rows])
+    has = np.array(["solution" in e.acts for e in rows])
+    assert has.sum() >= 80 and (~has).sum() >= 80
+    bar = model.threshold("solution")
+    got = (ranking_auc(score[has], score[~has]), (score[has] >= bar).mean(), (score[~has] >= bar).mean())
+    assert got[0] >= auc and got[1] >= found and got[2] <= lookalikes, got
+
+
 def test_a_customer_classifier_reads_letters_and_meaning_and_generalises_to_new_wordings():
     parcels = ["Mon colis n'est jamais arrivé.", "Le livreur est passé sans sonner.", "Le paquet a été déposé chez "
                "le voisin.", "J'attends ma commande depuis deux semaines.", "Le carton est arrivé tout abîmé."]
