@@ -52,6 +52,20 @@ def ranking_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((pos[:, None] > neg[None, :]).mean())
 
 
+def agent_readings(name: str, act: str) -> tuple[acts.ActModel, np.ndarray, np.ndarray]:
+    """The shipped model, and its reading of ``act`` on the agent lines of a never-trained-on fixture that carry
+    the act and on those that do not."""
+    rows = acts.read_bank(FIXTURES / "acts" / name)
+    assert not in_bank(e.text for e in rows)  # never trained on
+    agent = [e for e in rows if e.speaker == "agent"]
+    model = acts.default_model()
+    model.prepare([e.text for e in agent])
+    i = model.acts.index(act)
+    score = np.array([model.probabilities(e.text)[i] for e in agent])
+    has = np.array([act in e.acts for e in agent])
+    return model, score[has], score[~has]
+
+
 def test_the_shipped_model_was_trained_on_the_current_bank():
     model = acts.default_model()
     assert model.acts == acts.ACTS
@@ -417,15 +431,7 @@ def test_reformulations_without_a_framing_phrase_against_readbacks_and_solution_
     # identifier, check the agent's own solution, explore, close or agree; customer lines are left out, acts
     # count only for their speaker. The known weakness these sets were written for: fewer than half are found
     # on typed text. Floors are the shipped model's figures minus a margin, so a retrained model cannot lose more.
-    rows = acts.read_bank(FIXTURES / "acts" / name)
-    assert not in_bank(e.text for e in rows)  # never trained on
-    agent = [e for e in rows if e.speaker == "agent"]
-    model = acts.default_model()
-    model.prepare([e.text for e in agent])
-    i = model.acts.index("reformulation")
-    score = np.array([model.probabilities(e.text)[i] for e in agent])
-    restates = np.array(["reformulation" in e.acts for e in agent])
-    pos, neg = score[restates], score[~restates]
+    model, pos, neg = agent_readings(name, "reformulation")
     assert len(pos) >= sizes[0] and len(neg) >= sizes[1]
     assert ranking_auc(pos, neg) >= auc
     for heard, (found, lookalikes) in ((0.0, typed_floor), (1.0, heard_floor)):
@@ -492,15 +498,10 @@ def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(
 def test_a_solution_is_told_from_news_that_commits_to_nothing(name, auc, found, lookalikes):
     # A solution commits to a date, an amount or a concrete step; « le dossier suit son cours » does not, even
     # when it names the refund or the technician. Never trained on; floors under the shipped model's figures.
-    rows = [e for e in acts.read_bank(FIXTURES / "acts" / name) if e.speaker == "agent"]
-    assert len(rows) >= 150 and not in_bank(e.text for e in rows)
-    model = acts.default_model()
-    model.prepare([e.text for e in rows])
-    score = np.array([model.probabilities(e.text)[model.acts.index("solution")] for e in rows])
-    has = np.array(["solution" in e.acts for e in rows])
-    assert has.sum() >= 80 and (~has).sum() >= 80
+    model, pos, neg = agent_readings(name, "solution")
+    assert len(pos) + len(neg) >= 150 and len(pos) >= 80 and len(neg) >= 80
     bar = model.threshold("solution")
-    got = (ranking_auc(score[has], score[~has]), (score[has] >= bar).mean(), (score[~has] >= bar).mean())
+    got = (ranking_auc(pos, neg), (pos >= bar).mean(), (neg >= bar).mean())
     assert got[0] >= auc and got[1] >= found and got[2] <= lookalikes, got
 
 
