@@ -1,5 +1,5 @@
 """A small network that reads sentence embeddings: one hidden layer of rectified units, one logistic output per
-label, trained as several members from different random starts whose probabilities are averaged.
+label; trained as one network, or as several from different random starts whose probabilities are averaged.
 
 Why several members: a network's readings depend on where its hidden layer started. Retrained on the same
 lines from another start, one network moved the readings of the evaluation calls' lines by 0.04 at the 95th
