@@ -90,15 +90,15 @@ def _fit_member(xs: np.ndarray, y: np.ndarray, sample_w: np.ndarray, *, seed: in
                 hidden: int, lr: float) -> dict[str, np.ndarray]:
     n, k = y.shape
     rng = np.random.default_rng(seed)
-    params = {"w1": (rng.standard_normal((xs.shape[1], hidden)) / np.sqrt(xs.shape[1])).astype(np.float32),
-              "b1": np.zeros(hidden, dtype=np.float32), "w": np.zeros((hidden, k), dtype=np.float32),
-              "b": np.zeros(k, dtype=np.float32)}
-    adam = Adam(params, lr)
+    p = {"hidden_weights": (rng.standard_normal((xs.shape[1], hidden)) / np.sqrt(xs.shape[1])).astype(np.float32),
+         "hidden_bias": np.zeros(hidden, dtype=np.float32), "weights": np.zeros((hidden, k), dtype=np.float32),
+         "bias": np.zeros(k, dtype=np.float32)}
+    adam = Adam(p, lr)
     for _ in range(epochs):
-        h = np.maximum(xs @ params["w1"] + params["b1"], 0.0)
-        p = 1.0 / (1.0 + np.exp(-(h @ params["w"] + params["b"])))
-        err = ((p - y) * sample_w / n).astype(np.float32)
-        err_h = (err @ params["w"].T) * (h > 0)
-        adam.step({"w1": xs.T @ err_h + l2 * params["w1"], "b1": err_h.sum(0),
-                   "w": h.T @ err + l2 * params["w"], "b": err.sum(0)})
-    return {"hidden_weights": params["w1"], "hidden_bias": params["b1"], "weights": params["w"], "bias": params["b"]}
+        h = np.maximum(xs @ p["hidden_weights"] + p["hidden_bias"], 0.0)
+        prob = 1.0 / (1.0 + np.exp(-(h @ p["weights"] + p["bias"])))
+        err = ((prob - y) * sample_w / n).astype(np.float32)
+        err_h = (err @ p["weights"].T) * (h > 0)
+        adam.step({"hidden_weights": xs.T @ err_h + l2 * p["hidden_weights"], "hidden_bias": err_h.sum(0),
+                   "weights": h.T @ err + l2 * p["weights"], "bias": err.sum(0)})
+    return p
