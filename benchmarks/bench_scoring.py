@@ -54,9 +54,10 @@ def load_hard_cases(directory: Path) -> dict[str, str]:
     return {tag: v["criterion"] for tag, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
-def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False) -> dict:
+def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
+                 names: bool = True) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
-    each line without punctuation or capitals first."""
+    each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
@@ -98,6 +99,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
+        if names and label.get("agent_name"):
+            tr["agent_name"] = label["agent_name"]  # metadata of the call, as an upload records it
         t0 = time.perf_counter()
         ev = score_transcript(tr, engine=engine)
         times.append((time.perf_counter() - t0) * 1000)
@@ -311,12 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--details", action="store_true", help="list every disagreement")
     ap.add_argument("--unpunctuated", action="store_true",
                     help="also score each set without punctuation or capitals")
+    ap.add_argument("--without-agent-names", action="store_true",
+                    help="score without the agent's name (calls whose metadata names no agent)")
     args = ap.parse_args(argv)
     dirs = list(args.dirs)
     if args.heldout:
         dirs.append(HELDOUT_DIR)
     if not dirs:
         ap.error("indiquez au moins un dossier, ou --heldout")
+    names = not args.without_agent_names
     t0 = time.perf_counter()
     default_encoder()
     t1 = time.perf_counter()
@@ -329,10 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             suffix = " [sans ponctuation]" if flat else ""
             if load_hard_cases(d):
                 for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
-                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat), args.details)
+                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat, names), args.details)
                 continue
             label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
-            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat), args.details)
+            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names),
+                         args.details)
     return 0
 
 

@@ -24,7 +24,7 @@ from ccr.core.config import Settings, get_settings
 from ccr.core.db import as_utc, utcnow
 from ccr.core.db import session as db_session
 from ccr.core.errors import CcrError, NotFound
-from ccr.core.models import Call, Transcript
+from ccr.core.models import Agent, Call, Transcript
 from ccr.pipeline.lease import (
     PENDING,
     LeaseKeeper,
@@ -183,7 +183,9 @@ def score_step(call_id: int, *, owner: str, settings: Settings, started: float |
         grid_id = grid_row.id
         taxonomy = grid_store.active_taxonomy(session=s, org_id=call.org_id)
         stereo = (call.channels or 0) >= 2
+        agent = s.get(Agent, call.agent_id) if call.agent_id else None
         tr = transcript_dict(call, row) | {
+            "agent_name": agent.name if agent else None,  # an agent who says their own name introduced themselves
             "channels": call.channels,
             "speaker_confidence": row.speaker_confidence,
             "metrics": {k: getattr(call, k) for k in ("agent_talk_s", "customer_talk_s", "silence_s",

@@ -21,6 +21,7 @@ from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import replies
 from ccr.scoring.acts import ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
+from ccr.scoring.agent_name import says_name
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
 METHODS = {
@@ -145,10 +146,13 @@ def probability(call: Call, params: dict, seg: Seg, act: str) -> float:
     """Probability that ``seg`` carries ``act`` for its speaker, an organisation's cue counting as near-certain,
     a faint open question that reads clearly as another question counting as that one, a bare greeting
     introducing no one, and a line close to reading as a reformulation, or asking the customer's words back,
-    counting at the bar when it restates the customer."""
+    counting at the bar when it restates the customer, and an agent's line saying their own name introducing
+    them."""
     p = call.act_probability(seg, act)
     if act == "self_intro" and greeting_only(seg):
         p = 0.0
+    if act == "self_intro" and call.agent_first_name and call.likely_speaker(seg) != "customer":
+        p = max(p, says_name(call.agent_first_name, seg.text))
     if act == "open_question" and 0.0 < p < OPEN_CLEARLY:
         for rival in QUESTION_RIVALS:
             q = call.act_probability(seg, rival)

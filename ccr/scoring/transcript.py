@@ -18,6 +18,7 @@ from ccr.core.errors import InvalidInput
 from ccr.core.textnorm import content_stems, match_form, normalize, stems
 from ccr.scoring import replies
 from ccr.scoring.acts import SPEAKER_OF, LineActs, heard_weight, line_acts
+from ccr.scoring.agent_name import first_name
 
 SPEAKER_VALUES = ("agent", "customer", "inconnu")
 LOW_WORD_PROBABILITY = 0.5  # below this a recognised word is as likely wrong as right
@@ -73,6 +74,8 @@ def validate_transcript(obj: Any) -> dict:
     if confidence is not None and (not isinstance(confidence, (int, float)) or isinstance(confidence, bool)
                                    or not 0 <= confidence <= 1):
         raise InvalidInput("« speaker_confidence » doit être un nombre entre 0 et 1.")
+    if not isinstance(obj.get("agent_name") or "", str):
+        raise InvalidInput("« agent_name » doit être le nom de l'agent, en texte.")
     clean = [_valid_segment(seg, i) for i, seg in enumerate(segments, 1)]
     clean.sort(key=lambda s: (s["start"], s["end"]))
     out = dict(obj)
@@ -163,6 +166,7 @@ class Call:
     segs: list[Seg]
     first_customer_start: float
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
+    agent_first_name: str = ""  # the scored agent's first name when the call's metadata names them
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
     _replies: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
     _subjects: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
@@ -186,7 +190,7 @@ class Call:
             first_customer = segs[1].start if len(segs) > 1 else 0.0
         confidence = tr.get("speaker_confidence")
         return cls(tr.get("call_id", ""), duration, segs, first_customer,
-                   float(confidence) if confidence is not None else None)
+                   float(confidence) if confidence is not None else None, first_name(tr.get("agent_name")))
 
     @cached_property
     def asr_quality(self) -> float:

@@ -17,13 +17,13 @@ from sqlmodel import select
 from ccr.core import storage
 from ccr.core.db import session, utcnow
 from ccr.core.errors import AccessDenied, InvalidInput
-from ccr.core.models import AuditLog, Evaluation, Grid, Transcript
+from ccr.core.models import Agent, AuditLog, Evaluation, Grid, Transcript
 from ccr.pipeline import queue, steps, worker
 from ccr.pipeline.ingest import ingest_files
 from ccr.scoring import grid
 from tests.audiodata import cut_wav
 from tests.conftest import count_rows
-from tests.pipeline.calldata import REPO, call_row, claim, transcribed_call
+from tests.pipeline.calldata import REPO, call_row, claim, queued_call, transcribed_call
 
 
 def test_three_failed_attempts_mark_the_call_failed_with_a_french_reason_then_retry(tenants):
@@ -211,3 +211,29 @@ def test_a_worker_killed_mid_job_leaves_the_call_to_be_processed_exactly_once(as
     assert (call.status, call.attempts, call.lease_owner) == ("done", 2, None)
     assert count_rows(Transcript, call_id=call_id) == 1
     assert count_rows(Evaluation, call_id=call_id) == 1 and count_rows(Evaluation, call_id=call_id, is_current=True) == 1
+
+
+def test_the_worker_scores_with_the_agent_the_call_is_filed_under(tenants):
+    alpha, _ = tenants
+    with session() as s:
+        agent = Agent(org_id=alpha.org_id, team_id=alpha.team_ids[0], name="Gwenaëlle Le Bihan")
+        s.add(agent)
+        s.flush()
+        agent_id = agent.id
+    segments = [
+        {"speaker": "agent", "start": 0.5, "end": 2.0, "text": "Bonjour, Gwenaëlle, oui ?"},
+        {"speaker": "customer", "start": 3.0, "end": 7.0, "text": "Bonjour, j'appelle pour ma facture d'eau."},
+        {"speaker": "agent", "start": 8.0, "end": 11.0, "text": "Je regarde votre dossier tout de suite."},
+    ]
+    verdicts = []
+    for filed_under in (agent_id, None):
+        call_id = queued_call(alpha.org_id, status="scoring", duration_s=12.0, channels=2, agent_id=filed_under)
+        with session() as s:
+            s.add(Transcript(org_id=alpha.org_id, call_id=call_id, segments_json=json.dumps(segments), text=""))
+        assert claim("hote:1:w0") == call_id
+        assert steps.process_call(call_id, owner="hote:1:w0") == "done"
+        with session() as s:
+            ev = s.exec(select(Evaluation).where(Evaluation.call_id == call_id)).one()
+        verdicts.append(next(c["verdict"] for c in json.loads(ev.result_json)["criteria"] if c["id"] == "accueil"))
+    # Saying her own first name is her introduction; with no agent on file, that line is only a greeting.
+    assert verdicts == ["pass", "fail"]
