@@ -246,7 +246,7 @@ def seed_demo(*, calls: int = 2500, days: int = 90, seed: int = 42, if_empty: bo
         segments, counts = redaction.redact_segments(transcript["segments"])
         transcript["segments"] = segments
         m = metrics.conversation_metrics(segments, transcript["duration_s"])
-        result = score.score_transcript(transcript, grid=grid)
+        result = score.score_transcript(transcript | {"agent_name": first}, grid=grid)  # as the worker does
         started = now - timedelta(days=rng.uniform(0, days), hours=rng.uniform(0, 2))
         started = started.replace(hour=rng.randint(8, 18))
         batch.append((agent_id, team_id, started, transcript, counts, m, result, i))

@@ -475,17 +475,35 @@ RETIRED_PHRASES = {"mecontentement": frozenset({
     "franchement c'est", "j'hallucine", "c'est dingue", "c'est fou"})}
 
 
+# Words of feeling the standard discontent list gained on 2026-12-06: judgements (« ridicule »), feelings said
+# as verbs (« ça m'énerve ») and weariness (« lassé »). A taxonomy still holding the whole list as it stood
+# before, and none of these, gets them; one whose list an organisation pruned, or that already has some of
+# them, is left as it is.
+ADDED_PHRASES = {"mecontentement": (
+    "ridicule", "absurde", "aberrant", "c'est désolant", "c'est navrant", "consternant", "affligeant",
+    "c'est minable", "grotesque", "amateurisme", "inconcevable", "un scandale", "du grand n'importe quoi",
+    "ça m'énerve", "ça m'agace", "ça m'exaspère", "ça me saoule", "ça me gonfle", "ça me rend fou",
+    "ça me rend folle", "pas content", "pas contente", "pas satisfait", "pas satisfaite", "insatisfait",
+    "insatisfaite", "agaçant", "énervant", "exaspérant", "fâché", "fâchée", "je suis remonté", "je suis remontée",
+    "j'en ai ma claque", "j'en ai plein le dos", "ça commence à bien faire", "c'est pénible", "lassé", "lassée",
+    "mécontentement")}
+
+
 def upgrade_taxonomy(tax: Taxonomy) -> Taxonomy | None:
-    """The taxonomy with the standard irritants tied to their dialogue act and without the standard phrases
-    since retired, or None when nothing changes."""
-    acts = {i.id: i.act for i in default_taxonomy().irritants}
+    """The taxonomy with the standard irritants tied to their dialogue act, without the standard phrases since
+    retired and with those since added (:data:`ADDED_PHRASES`), or None when nothing changes."""
+    stock = {i.id: i for i in default_taxonomy().irritants}
     irritants = []
     for i in tax.irritants:
-        if not i.act and acts.get(i.id):
-            i = replace(i, act=acts[i.id])
+        if not i.act and i.id in stock and stock[i.id].act:
+            i = replace(i, act=stock[i.id].act)
         retired = RETIRED_PHRASES.get(i.id, frozenset())
         if any(p in retired for p in i.phrases):
             i = replace(i, phrases=tuple(p for p in i.phrases if p not in retired))
+        added = ADDED_PHRASES.get(i.id, ())
+        before = {p for p in stock[i.id].phrases if p not in added} if i.id in stock else set()
+        if added and before <= set(i.phrases) and not set(added) & set(i.phrases):
+            i = replace(i, phrases=(*i.phrases, *added))
         irritants.append(i)
     return None if tuple(irritants) == tax.irritants else replace(tax, irritants=tuple(irritants))
 

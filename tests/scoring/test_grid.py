@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
 from ccr.core.errors import InvalidInput
 from ccr.scoring.grid import (
+    ADDED_PHRASES,
     RETIRED_PHRASES,
     default_grid,
     default_taxonomy,
@@ -138,6 +140,27 @@ def test_default_taxonomy_has_the_standard_categories_and_irritants():
     # The built-in list never holds a phrase it retired, so reading it changes nothing.
     assert upgrade_taxonomy(t) is None
     assert not any(p in RETIRED_PHRASES.get(i.id, ()) for i in t.irritants for p in i.phrases)
+
+
+def _discontent_list(t):
+    return next(i for i in t.irritants if i.id == "mecontentement").phrases
+
+
+def _with_discontent_list(t, phrases):
+    return replace(t, irritants=tuple(replace(i, phrases=tuple(phrases)) if i.id == "mecontentement" else i
+                                      for i in t.irritants))
+
+
+def test_a_taxonomy_with_the_former_discontent_list_gains_the_words_added_since():
+    standard = default_taxonomy()
+    added = ADDED_PHRASES["mecontentement"]
+    assert set(added) <= set(_discontent_list(standard))
+    former = [p for p in _discontent_list(standard) if p not in added]
+    up = upgrade_taxonomy(_with_discontent_list(standard, [*former, "c'est du grand guignol"]))
+    assert up is not None and set(_discontent_list(up)) == {*_discontent_list(standard), "c'est du grand guignol"}
+    # A list an organisation pruned, or one already holding some of the new words, stays as it was chosen.
+    assert upgrade_taxonomy(_with_discontent_list(standard, former[1:])) is None
+    assert upgrade_taxonomy(_with_discontent_list(standard, [*former, added[0]])) is None
 
 
 @pytest.mark.parametrize(("mutate", "message"), [

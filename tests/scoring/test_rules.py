@@ -208,6 +208,11 @@ ANGRY = "Je suis en colère, on m'a coupé l'eau deux jours sans prévenir."
     (ANGRY, 0.4, False),  # the model reads too little of it: a word said in passing
     ("Je ne suis pas en colère, on m'a coupé l'eau deux jours sans prévenir.", 0.6, False),  # negated
     ("On m'a coupé l'eau deux jours sans prévenir, voilà.", 0.6, False),  # no word of feeling
+    # Words of feeling said as verbs, judgements and weariness, not only as « je suis … »
+    ("Honnêtement, ça m'énerve qu'on me redemande la même pièce justificative.", 0.6, True),
+    ("C'est ridicule, on m'envoie trois factures pour le même trimestre.", 0.6, True),
+    ("Je commence à être lassée de rappeler pour la même panne.", 0.6, True),
+    ("Ce n'est pas ridicule comme idée, le prélèvement au quinze du mois.", 0.6, False),
 ])
 def test_a_word_of_discontent_needs_half_the_model_s_bar(discontent_read_at, line, share, voiced):
     discontent_read_at(line, share)
@@ -231,6 +236,11 @@ LOOKALIKES = [
     "Je n'ai jamais été déçue par vos services jusqu'ici.",
     "C'est fou comme le site est pratique maintenant.",
     "Ce n'est pas normal que la box clignote orange ? Je demande juste.",
+    # Words sharing a stem with a word of feeling: a customer's own apology, passing information on.
+    "Désolé de vous déranger, c'est pour une petite question sur mon contrat.",
+    "Je suis navrée, je n'ai pas mon numéro client sous la main.",
+    "Je vais faire remonter l'information au syndic de l'immeuble.",
+    "Non, ça ne m'énerve pas, je voulais juste savoir où en est le dossier.",
 ]
 
 
