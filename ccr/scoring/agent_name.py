@@ -6,8 +6,8 @@ recogniser mangled (« J'essicare la paix » for « Jessica à la paix… », «
 
 Only the first name is looked for: surnames are often ordinary words (« Petit », « Blanc ») that an opening
 line may hold for another reason. A long first name may be heard with a few letters wrong, missing or extra,
-across word boundaries; a short one must stand as a whole word, as four letters or fewer are too often part
-of another word (« Léa » in « liée », « Marc » in « marche »).
+across word boundaries; a shorter one must stand as a whole word, as one slip in five letters or fewer makes
+another word too often (« Marie » and « mairie », « Julie » and « jolie »).
 """
 
 from __future__ import annotations
