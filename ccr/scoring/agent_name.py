@@ -2,7 +2,7 @@
 
 A call scored in the app knows its agent. An agent who says their own name in the opening has introduced
 themselves, however the rest of the line reads to the act model: a service name it never met, or words the
-recogniser mangled (« J'essicare la paix » for « Jessica à la paix… », « c'est bastion » for « Sébastien »).
+recogniser mangled (« ma tilde pour vous » for « Mathilde pour vous », « la lentin » for « Valentin »).
 
 Only the first name is looked for: surnames are often ordinary words (« Petit », « Blanc ») that an opening
 line may hold for another reason. A long first name may be heard with a few letters wrong, missing or extra,
