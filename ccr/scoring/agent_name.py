@@ -21,13 +21,16 @@ LETTERS_PER_SLIP = 4  # a longer name may be heard with one letter wrong, missin
 MAX_NAME_CHARS = 200
 EXACT_PROBABILITY = 0.95  # the name as written: an introduction, like an organisation's own cue
 HEARD_PROBABILITY = 0.85  # a name heard within a few letters: still well above the introduction bar
+TITLES = frozenset({"m", "mme", "mlle", "mr", "mrs", "ms", "dr", "me", "monsieur", "madame", "mademoiselle"})
 _WORD = re.compile(r"[a-z]+")
 
 
 def first_name(agent_name: str | None) -> str:
     """The first name to look for in an agent's name as the organisation recorded it (« Inès Moreau » →
-    « ines »), or "" when there is none: a word written all in capitals is a surname (« MOREAU Inès »)."""
-    words = [w for w in re.split(r"[\s,;]+", (agent_name or "")[:MAX_NAME_CHARS].strip()) if w]
+    « ines »), or "" when there is none: a word written all in capitals is a surname (« MOREAU Inès »), and a
+    title is no name (« Mme Inès Moreau »)."""
+    words = [w for w in re.split(r"[\s,;]+", (agent_name or "")[:MAX_NAME_CHARS].strip())
+             if w and w.lower().rstrip(".") not in TITLES]
     given = [w for w in words if not (w.isupper() and len(w) > 1)] or words
     return "".join(_WORD.findall(strip_accents(given[0].lower()))) if given else ""
 

@@ -12,6 +12,8 @@ from ccr.scoring.score import score_transcript
     ("MOREAU Inès", "ines"),  # a surname in capitals comes first in some directories
     ("Jean-Baptiste Roux", "jeanbaptiste"),
     ("  Gaëlle  ", "gaelle"),
+    ("Mme Gaëlle Robin", "gaelle"),  # a title is no name
+    ("M. DUVAL Théo", "theo"),
     ("", ""),
     (None, ""),
 ])
