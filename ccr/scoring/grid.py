@@ -423,6 +423,13 @@ def _phrase_lists(c: Criterion) -> dict[str, list[str]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _standard_grids() -> tuple[Grid, Grid]:
+    # The standard v1 and current grids, parsed once per process: every active grid is compared with them each
+    # time it is read, and the comparison only reads them (what it keeps is deep-copied).
+    return load_grid_yaml(read_data_text(V1_GRID_FILE)), default_grid()
+
+
 def upgrade_grid(grid: Grid) -> Grid | None:
     """The act-based successor of a grid built on the standard v1, or None when it has nothing to upgrade.
 
@@ -430,8 +437,8 @@ def upgrade_grid(grid: Grid) -> Grid | None:
     organisation's label, weight, critical flag, window, texts and the wordings it added, as cues of the
     act; its own criteria (other ids, metrics) are kept as they are. An act grid whose review bar is still
     one the standard grid shipped with before also gets a successor, with the standard grid's bar."""
-    stock_v1 = {c.id: c for c in load_grid_yaml(read_data_text(V1_GRID_FILE)).criteria}
-    stock = default_grid()
+    former, stock = _standard_grids()
+    stock_v1 = {c.id: c for c in former.criteria}
     stock_v2 = {c.id: c for c in stock.criteria}
     changed = False
     sections = []
@@ -568,8 +575,10 @@ def dump_taxonomy_yaml(tax: Taxonomy) -> str:
     return yaml.safe_dump(taxonomy_to_dict(tax), allow_unicode=True, sort_keys=False, width=110)
 
 
+@lru_cache(maxsize=1)
 def default_taxonomy() -> Taxonomy:
-    """The built-in French taxonomy (5 categories, 5 customer irritants)."""
+    """The built-in French taxonomy (5 categories, 5 customer irritants), parsed once per process: a taxonomy is
+    immutable, and every stored one is compared with it when read (:func:`upgrade_taxonomy`)."""
     return load_taxonomy_yaml(read_data_text(DEFAULT_TAXONOMY_FILE))
 
 

@@ -33,7 +33,7 @@ def score_transcript(
     if engine not in ENGINES:
         raise InvalidInput(f"Moteur de notation inconnu « {engine} » (rules ou llm).")
     grid = grid or _builtin_grid()
-    taxonomy = taxonomy or _builtin_taxonomy()
+    taxonomy = taxonomy or default_taxonomy()
     tr = validate_transcript(transcript)
     lines = [seg["text"] for seg in tr["segments"]]
     # The category reader reads customers' turns stretch by stretch: their windows join the same batch.
@@ -49,8 +49,3 @@ def score_transcript(
 def _builtin_grid() -> Grid:
     # Parsed once per process: YAML parsing costs more than scoring a call. Never mutated here.
     return default_grid()
-
-
-@lru_cache(maxsize=1)
-def _builtin_taxonomy() -> Taxonomy:
-    return default_taxonomy()
