@@ -1,6 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
+       [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -8,6 +9,8 @@ A set whose labels carry ``hard_cases`` (public-d) is reported in two parts, the
 the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the agreement per hard case.
 ``--unpunctuated`` also scores every set as a transcriber who neither punctuates nor capitalises writes it
 (``ccr.core.textnorm.unpunctuated``): the same calls and labels, so any difference is the punctuation's.
+``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
+``--upgraded`` with the successor CCR stores for it when it is read (``ccr.scoring.grid_upgrade``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ccr.core.textnorm import unpunctuated
 from ccr.scoring.encoder import default_encoder
+from ccr.scoring.grid import Grid, load_grid_yaml
+from ccr.scoring.grid_upgrade import upgrade_grid
 from ccr.scoring.score import score_transcript
 
 HELDOUT_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eval" / "heldout"
@@ -55,7 +60,7 @@ def load_hard_cases(directory: Path) -> dict[str, str]:
 
 
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
-                 names: bool = True) -> dict:
+                 names: bool = True, grid: Grid | None = None) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it."""
     labels = load_labels(directory)
@@ -102,7 +107,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
         if names and label.get("agent_name"):
             tr["agent_name"] = label["agent_name"]  # metadata of the call, as an upload records it
         t0 = time.perf_counter()
-        ev = score_transcript(tr, engine=engine)
+        ev = score_transcript(tr, engine=engine, grid=grid)
         times.append((time.perf_counter() - t0) * 1000)
         n += 1
         got = {c["id"]: c["verdict"] for c in ev["criteria"]}
@@ -316,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each set without punctuation or capitals")
     ap.add_argument("--without-agent-names", action="store_true",
                     help="score without the agent's name (calls whose metadata names no agent)")
+    ap.add_argument("--grid", type=Path, help="score with this grid (YAML) instead of the standard one")
+    ap.add_argument("--upgraded", action="store_true",
+                    help="with --grid: score with the successor CCR stores for it (ccr.scoring.grid_upgrade)")
     args = ap.parse_args(argv)
     dirs = list(args.dirs)
     if args.heldout:
@@ -323,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     if not dirs:
         ap.error("indiquez au moins un dossier, ou --heldout")
     names = not args.without_agent_names
+    grid = load_grid_yaml(args.grid.read_text(encoding="utf-8")) if args.grid else None
+    if grid is not None and args.upgraded:
+        grid = upgrade_grid(grid) or grid
+    if grid is not None:
+        print(f"grille : {args.grid} ({'mise à niveau, ' if args.upgraded else ''}version {grid.version})")
     t0 = time.perf_counter()
     default_encoder()
     t1 = time.perf_counter()
@@ -335,10 +348,11 @@ def main(argv: list[str] | None = None) -> int:
             suffix = " [sans ponctuation]" if flat else ""
             if load_hard_cases(d):
                 for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
-                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat, names), args.details)
+                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat, names, grid),
+                                 args.details)
                 continue
             label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
-            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names),
+            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names, grid=grid),
                          args.details)
     return 0
 

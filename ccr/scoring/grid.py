@@ -8,6 +8,8 @@ organisation is :mod:`ccr.scoring.grid_store`; the Grilles page's table rows are
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -28,9 +30,6 @@ TOTAL_WEIGHT = 100  # weights are shares of the score: they total 100
 DEFAULT_PASS_THRESHOLD = 70.0  # a call passes at 70 and above
 # A verdict whose confidence is below this is flagged for a human (« À revoir »); grids may set their own.
 DEFAULT_REVIEW_THRESHOLD = 0.6  # grids that set none (phrase grids: raw confidence)
-# Review bars the standard act grid shipped with before its confidence calibration changed. An act grid still
-# holding one never had its bar set by its organisation: its successor takes the standard grid's.
-FORMER_ACT_REVIEW_THRESHOLDS = frozenset({0.85})
 SPEAKERS = ("agent", "customer", "any")
 # Detection methods the rules engine implements (see ccr.scoring.rules); anything else is refused.
 METHODS = {
@@ -94,6 +93,9 @@ class Grid:
     pass_threshold: float = DEFAULT_PASS_THRESHOLD
     description: str = ""
     review_threshold: float = DEFAULT_REVIEW_THRESHOLD
+    # The standard grid revision (:func:`standard_revision`) its parameters were copied from; empty when unknown
+    # (grids stored before it was recorded, grids written elsewhere).
+    based_on: str = ""
 
     @property
     def criteria(self) -> tuple[Criterion, ...]:
@@ -160,6 +162,9 @@ def grid_from_dict(data: Any) -> Grid:
     if not isinstance(raw_sections, list) or not raw_sections:
         raise InvalidInput("La grille doit contenir au moins une section avec des critères.")
     sections = tuple(_section_from_dict(s, i) for i, s in enumerate(raw_sections, 1))
+    based_on = data.get("based_on") or ""
+    if not isinstance(based_on, str):
+        raise InvalidInput("La révision d'origine de la grille (based_on) doit être un texte.")
     grid = Grid(
         id=gid,
         name=str(data.get("name") or gid),
@@ -168,6 +173,7 @@ def grid_from_dict(data: Any) -> Grid:
         pass_threshold=float(threshold),
         description=str(data.get("description") or ""),
         review_threshold=float(review),
+        based_on=based_on,
     )
     validate_grid(grid)
     return grid
@@ -347,7 +353,7 @@ def criterion_from_dict(data: Any, section_id: str) -> Criterion:
 
 def grid_to_dict(grid: Grid) -> dict[str, Any]:
     """Plain-data form of a grid (the inverse of :func:`grid_from_dict`)."""
-    return {
+    out = {
         "id": grid.id,
         "name": grid.name,
         "version": grid.version,
@@ -363,6 +369,9 @@ def grid_to_dict(grid: Grid) -> dict[str, Any]:
             for s in grid.sections
         ],
     }
+    if grid.based_on:
+        out["based_on"] = grid.based_on
+    return out
 
 
 def _criterion_to_dict(c: Criterion) -> dict[str, Any]:
@@ -396,123 +405,17 @@ def new_version(grid: Grid, **changes: Any) -> Grid:
     return out
 
 
+def standard_revision(grid: Grid) -> str:
+    """A short fingerprint of a grid's criteria rules (id, method, parameters), naming a standard grid version."""
+    rules = [[c.id, c.method, c.params] for c in grid.criteria]
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:12]
+
+
 def default_grid() -> Grid:
-    """The built-in grid « ccr-standard-fr » in its current version (a fresh copy, safe to edit)."""
-    return load_grid_yaml(read_data_text(DEFAULT_GRID_FILE))
-
-
-# The act each phrase list of the standard v1 grid stood for: wordings an organisation added to a list
-# become its own cues for that act when the grid is upgraded.
-V1_LIST_ACTS = {
-    ("accueil", "greeting"): "greeting", ("accueil", "intro"): "self_intro",
-    ("identification", "identifier"): "ident_request", ("decouverte", "explore"): "open_question",
-    ("empathie", "phrases"): "empathy", ("solution", "expected"): "solution", ("solution", "refusal"): "refusal",
-    ("attente", "announce"): "hold_announce", ("attente", "thanks"): "hold_thanks",
-    ("politesse", "phrases"): "rude_insult", ("conclusion", "other_need"): "other_need",
-    ("conclusion", "close"): "closing",
-}
-V1_METHODS = frozenset({"phrases", "forbidden", "empathy", "solution", "hold"})
-
-
-def _phrase_lists(c: Criterion) -> dict[str, list[str]]:
-    """The named phrase lists of a v1 criterion (groups and method lists)."""
-    out = dict(c.params.get("groups") or {})
-    for key in ("phrases", "expected", "refusal", "announce", "thanks"):
-        if isinstance(c.params.get(key), list):
-            out[key] = c.params[key]
-    return out
-
-
-@lru_cache(maxsize=1)
-def _standard_grids() -> tuple[Grid, Grid]:
-    # The standard v1 and current grids, parsed once per process: every active grid is compared with them each
-    # time it is read, and the comparison only reads them (what it keeps is deep-copied).
-    return load_grid_yaml(read_data_text(V1_GRID_FILE)), default_grid()
-
-
-def upgrade_grid(grid: Grid) -> Grid | None:
-    """The act-based successor of a grid built on the standard v1, or None when it has nothing to upgrade.
-
-    Criteria the standard grid knows (same id, a v1 phrase method) take the standard v2 rule and keep the
-    organisation's label, weight, critical flag, window, texts and the wordings it added, as cues of the
-    act; its own criteria (other ids, metrics) are kept as they are. An act grid whose review bar is still
-    one the standard grid shipped with before also gets a successor, with the standard grid's bar."""
-    former, stock = _standard_grids()
-    stock_v1 = {c.id: c for c in former.criteria}
-    stock_v2 = {c.id: c for c in stock.criteria}
-    changed = False
-    sections = []
-    for section in grid.sections:
-        criteria = []
-        for c in section.criteria:
-            if c.id not in stock_v2 or c.method not in V1_METHODS:
-                criteria.append(c)
-                continue
-            params = copy.deepcopy(stock_v2[c.id].params)
-            old = _phrase_lists(stock_v1[c.id]) if c.id in stock_v1 else {}
-            cues: dict[str, list[str]] = {}
-            for name, phrases in _phrase_lists(c).items():
-                act = V1_LIST_ACTS.get((c.id, name))
-                added = [x for x in phrases if x not in set(old.get(name, []))]
-                if act and added:
-                    cues.setdefault(act, []).extend(added)
-            if cues:
-                params["cues"] = cues
-            criteria.append(replace(c, method=stock_v2[c.id].method, params=params))
-            changed = True
-        sections.append(replace(section, criteria=tuple(criteria)))
-    # Act rules give calibrated confidences: an untouched review threshold follows the standard grid's.
-    standard = stock.review_threshold
-    untouched = grid.review_threshold == DEFAULT_REVIEW_THRESHOLD or (
-        grid.review_threshold in FORMER_ACT_REVIEW_THRESHOLDS and any(c.method in actrules.METHODS
-                                                                     for c in grid.criteria))
-    if not changed and not (untouched and grid.review_threshold != standard):
-        return None
-    review = standard if untouched else grid.review_threshold
-    out = replace(grid, version=grid.version + 1, sections=tuple(sections), review_threshold=review)
-    validate_grid(out)
-    return out
-
-
-# Phrases the standard discontent list once held and dropped: a word of feeling now lets a line voice discontent
-# at half the act model's bar, and these exclamations also praise or ask (« c'est fou comme c'est pratique »,
-# « ce n'est pas normal que… ? »). A taxonomy saved with the old list loses them when read.
-RETIRED_PHRASES = {"mecontentement": frozenset({
-    "n'importe quoi", "ça suffit", "c'est incroyable", "c'est pas normal", "ce n'est pas normal", "pas normal",
-    "franchement c'est", "j'hallucine", "c'est dingue", "c'est fou"})}
-
-
-# Words of feeling the standard discontent list gained on 2026-12-06: judgements (« ridicule »), feelings said
-# as verbs (« ça m'énerve ») and weariness (« lassé »). A taxonomy still holding the whole list as it stood
-# before, and none of these, gets them; one whose list an organisation pruned, or that already has some of
-# them, is left as it is.
-ADDED_PHRASES = {"mecontentement": (
-    "ridicule", "absurde", "aberrant", "c'est désolant", "c'est navrant", "consternant", "affligeant",
-    "c'est minable", "grotesque", "amateurisme", "inconcevable", "un scandale", "du grand n'importe quoi",
-    "ça m'énerve", "ça m'agace", "ça m'exaspère", "ça me saoule", "ça me gonfle", "ça me rend fou",
-    "ça me rend folle", "pas content", "pas contente", "pas satisfait", "pas satisfaite", "insatisfait",
-    "insatisfaite", "agaçant", "énervant", "exaspérant", "fâché", "fâchée", "je suis remonté", "je suis remontée",
-    "j'en ai ma claque", "j'en ai plein le dos", "ça commence à bien faire", "c'est pénible", "lassé", "lassée",
-    "mécontentement")}
-
-
-def upgrade_taxonomy(tax: Taxonomy) -> Taxonomy | None:
-    """The taxonomy with the standard irritants tied to their dialogue act, without the standard phrases since
-    retired and with those since added (:data:`ADDED_PHRASES`), or None when nothing changes."""
-    stock = {i.id: i for i in default_taxonomy().irritants}
-    irritants = []
-    for i in tax.irritants:
-        if not i.act and i.id in stock and stock[i.id].act:
-            i = replace(i, act=stock[i.id].act)
-        retired = RETIRED_PHRASES.get(i.id, frozenset())
-        if any(p in retired for p in i.phrases):
-            i = replace(i, phrases=tuple(p for p in i.phrases if p not in retired))
-        added = ADDED_PHRASES.get(i.id, ())
-        before = {p for p in stock[i.id].phrases if p not in added} if i.id in stock else set()
-        if added and before <= set(i.phrases) and not set(added) & set(i.phrases):
-            i = replace(i, phrases=(*i.phrases, *added))
-        irritants.append(i)
-    return None if tuple(irritants) == tax.irritants else replace(tax, irritants=tuple(irritants))
+    """The built-in grid « ccr-standard-fr » in its current version (a fresh copy, safe to edit), marked as based
+    on itself: an organisation's copy then knows which standard version it started from."""
+    grid = load_grid_yaml(read_data_text(DEFAULT_GRID_FILE))
+    return replace(grid, based_on=standard_revision(grid))
 
 
 # --- taxonomies ----------------------------------------------------------------------
@@ -578,7 +481,7 @@ def dump_taxonomy_yaml(tax: Taxonomy) -> str:
 @lru_cache(maxsize=1)
 def default_taxonomy() -> Taxonomy:
     """The built-in French taxonomy (5 categories, 5 customer irritants), parsed once per process: a taxonomy is
-    immutable, and every stored one is compared with it when read (:func:`upgrade_taxonomy`)."""
+    immutable, and every stored one is compared with it when read (``grid_upgrade.upgrade_taxonomy``)."""
     return load_taxonomy_yaml(read_data_text(DEFAULT_TAXONOMY_FILE))
 
 

@@ -25,10 +25,10 @@ from ccr.scoring.grid import (
     parse_yaml,
     read_data_text,
     taxonomy_from_dict,
-    upgrade_taxonomy,
     validate_criterion,
     validate_grid,
 )
+from ccr.scoring.grid_upgrade import upgrade_taxonomy
 from ccr.scoring.score import score_transcript
 
 PHRASE_SEPARATOR = ";"  # French phrases often hold commas, hardly ever semicolons
@@ -123,7 +123,7 @@ def grid_from_editor(
                      for sid, cs in by_section.items())
     grid = Grid(id=gid, name=(name or "").strip() or base.name, version=base.version, sections=sections,
                 pass_threshold=float(threshold), description=base.description,
-                review_threshold=base.review_threshold)
+                review_threshold=base.review_threshold, based_on=base.based_on)
     try:
         validate_grid(grid)
     except InvalidInput as e:  # anything the row checks above did not see (e.g. a bad section id)

@@ -29,10 +29,9 @@ from ccr.scoring.grid import (
     load_taxonomy_yaml,
     taxonomy_from_dict,
     taxonomy_to_dict,
-    upgrade_grid,
-    upgrade_taxonomy,
     validate_grid,
 )
+from ccr.scoring.grid_upgrade import upgrade_grid, upgrade_taxonomy
 
 GRID_LOCK_BASE = 0x0CC3_0000  # advisory-lock namespace of the first storing of an organisation's grid (audit: 0x0CC2)
 
@@ -89,8 +88,9 @@ def active_grid(*, session: Session, org_id: int) -> tuple[GridRow, Grid]:
 
 
 def _upgraded(session: Session, org_id: int, row: GridRow, grid: Grid) -> tuple[GridRow, Grid]:
-    """Store once the successor of an organisation's active grid (:func:`ccr.scoring.grid.upgrade_grid`: a
-    v1-style grid, or an act grid on the former standard review bar), and make it active.
+    """Store once the successor of an organisation's active grid (:func:`ccr.scoring.grid_upgrade.upgrade_grid`: a
+    v1-style grid, an act grid missing standard parameters shipped since it was stored, or one on the former
+    standard review bar), and make it active.
 
     Once a later version of the same grid exists, a supervisor who re-activates the old one keeps it."""
     newer = session.exec(select(func.count()).select_from(GridRow).where(

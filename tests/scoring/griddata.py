@@ -1,9 +1,11 @@
-"""Shared grid test data: the editor rows of a grid, and the stock and an organisation's phrase-list (v1) grid."""
+"""Shared grid test data: the editor rows of a grid, the stock and an organisation's phrase-list (v1) grid, and
+the standard act grid as its first copies held it."""
 
 from __future__ import annotations
 
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, grid_from_dict, grid_to_dict, load_grid_yaml
 from ccr.scoring.grid_editor import criteria_rows, params_yaml
+from ccr.scoring.grid_upgrade import criterion_history
 
 
 def editor_inputs(grid=None):
@@ -25,4 +27,15 @@ def v1_edited():
     first["params"]["groups"]["intro"].append("Aquavéo à votre écoute")
     d["sections"][0]["criteria"].append({"id": "duree", "label": "Durée", "weight": 5, "method": "metric",
                                          "params": {"metric": "duration_s", "op": "<=", "value": 900}})
+    return grid_from_dict(d)
+
+
+def first_act_copy():
+    """The standard act grid as an organisation stored it the day act grids shipped: each criterion's
+    parameters as first shipped, everything else as now, and no record of the version it was copied from."""
+    d = grid_to_dict(default_grid())
+    del d["based_on"]
+    for section in d["sections"]:
+        for c in section["criteria"]:
+            c["params"] = criterion_history(c["id"])[0]["params"]
     return grid_from_dict(d)

@@ -1,16 +1,13 @@
-"""Grids and taxonomies as values: validation errors (French), YAML round trip, versions, upgrades."""
+"""Grids and taxonomies as values: validation errors (French), YAML round trip, versions."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 
 import pytest
 
 from ccr.core.errors import InvalidInput
 from ccr.scoring.grid import (
-    ADDED_PHRASES,
-    RETIRED_PHRASES,
     default_grid,
     default_taxonomy,
     dump_grid_yaml,
@@ -22,10 +19,7 @@ from ccr.scoring.grid import (
     new_version,
     taxonomy_from_dict,
     taxonomy_to_dict,
-    upgrade_grid,
-    upgrade_taxonomy,
 )
-from tests.scoring.griddata import v1_edited
 
 
 def test_default_grid_is_ccr_standard_fr_v2_on_dialogue_acts():
@@ -137,30 +131,6 @@ def test_default_taxonomy_has_the_standard_categories_and_irritants():
     assert [i.id for i in t.irritants] == ["attente_delai", "relances", "erreur_facturation", "menace_depart",
                                            "mecontentement"]
     assert load_taxonomy_yaml(dump_taxonomy_yaml(t)) == t
-    # The built-in list never holds a phrase it retired, so reading it changes nothing.
-    assert upgrade_taxonomy(t) is None
-    assert not any(p in RETIRED_PHRASES.get(i.id, ()) for i in t.irritants for p in i.phrases)
-
-
-def _discontent_list(t):
-    return next(i for i in t.irritants if i.id == "mecontentement").phrases
-
-
-def _with_discontent_list(t, phrases):
-    return replace(t, irritants=tuple(replace(i, phrases=tuple(phrases)) if i.id == "mecontentement" else i
-                                      for i in t.irritants))
-
-
-def test_a_taxonomy_with_the_former_discontent_list_gains_the_words_added_since():
-    standard = default_taxonomy()
-    added = ADDED_PHRASES["mecontentement"]
-    assert set(added) <= set(_discontent_list(standard))
-    former = [p for p in _discontent_list(standard) if p not in added]
-    up = upgrade_taxonomy(_with_discontent_list(standard, [*former, "c'est du grand guignol"]))
-    assert up is not None and set(_discontent_list(up)) == {*_discontent_list(standard), "c'est du grand guignol"}
-    # A list an organisation pruned, or one already holding some of the new words, stays as it was chosen.
-    assert upgrade_taxonomy(_with_discontent_list(standard, former[1:])) is None
-    assert upgrade_taxonomy(_with_discontent_list(standard, [*former, added[0]])) is None
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -175,34 +145,3 @@ def test_invalid_taxonomies_are_refused(mutate, message):
     mutate(data)
     with pytest.raises(InvalidInput, match=message):
         taxonomy_from_dict(data)
-
-
-# --- upgrading phrase-list (v1) grids to dialogue acts ---------------------------------------------------
-
-
-def test_upgrading_a_v1_grid_keeps_the_organisation_s_choices_and_wordings():
-    up = upgrade_grid(v1_edited())
-    assert up is not None and up.version == 2
-    accueil = up.criterion("accueil")
-    assert (accueil.method, accueil.weight, accueil.label) == ("acts", 10, "Accueil maison")
-    assert accueil.params["cues"] == {"self_intro": ["Aquavéo à votre écoute"]}  # only what it added
-    assert up.criterion("duree").method == "metric"  # its own criterion is kept as it was
-    assert all(c.method.startswith("acts") for c in up.criteria if c.id != "duree")
-    assert upgrade_grid(up) is None and upgrade_grid(default_grid()) is None
-    # Act verdicts carry calibrated confidences: the untouched review threshold follows the standard grid's,
-    # one the organisation chose is kept.
-    assert up.review_threshold == default_grid().review_threshold
-    chosen = grid_from_dict({**grid_to_dict(v1_edited()), "review_threshold": 0.4})
-    assert upgrade_grid(chosen).review_threshold == 0.4
-
-
-def test_an_act_grid_still_on_the_former_standard_review_bar_follows_the_standard_grid_s():
-    # The standard grid's bar moved when its confidence was recalibrated; a grid still holding the former bar
-    # never had it set by its organisation. Its successor changes the bar and nothing else.
-    former = grid_from_dict({**grid_to_dict(default_grid()), "review_threshold": 0.85, "version": 4})
-    up = upgrade_grid(former)
-    assert up is not None and (up.version, up.review_threshold) == (5, default_grid().review_threshold)
-    assert up.criteria == former.criteria and up.pass_threshold == former.pass_threshold
-    assert upgrade_grid(up) is None
-    # A bar the organisation chose is its own.
-    assert upgrade_grid(grid_from_dict({**grid_to_dict(default_grid()), "review_threshold": 0.8})) is None

@@ -31,7 +31,7 @@ from ccr.scoring.grid_store import (
 from ccr.scoring.score import score_transcript
 from tests.conftest import FIXTURES
 from tests.reviewdata import make_call
-from tests.scoring.griddata import editor_inputs, stock_v1, v1_edited
+from tests.scoring.griddata import editor_inputs, first_act_copy, stock_v1, v1_edited
 
 
 def _reweighted(grid, **weights):
@@ -279,6 +279,21 @@ def test_an_organisation_s_standard_grid_on_the_former_review_bar_gets_the_new_b
     with session() as s:
         kept, grid = active_grid(session=s, org_id=a.org_id)
     assert kept.id == old_id and grid.review_threshold == 0.85 and _rows(b.org_id) == []
+
+
+def test_an_organisation_s_early_act_grid_gets_the_parameters_shipped_since_once(tenants):
+    a, b = tenants
+    old_id = _store_v1(a.org_id, first_act_copy())
+    with session() as s:
+        row, grid = active_grid(session=s, org_id=a.org_id)
+    assert (row.version, row.is_active) == (2, True) and grid.criteria == default_grid().criteria
+    with session() as s:
+        again, _ = active_grid(session=s, org_id=a.org_id)
+        events = audit.list_events(session=s, org_id=a.org_id, action="grid_upgraded")
+    assert again.id == row.id and len(events) == 1
+    with session() as s:  # the evaluations scored with the first copy keep it, readable as stored
+        _, kept = grid_by_id(session=s, org_id=a.org_id, grid_id=old_id)
+    assert "answered_by" not in kept.criterion("identification").params and _rows(b.org_id) == []
 
 
 def test_an_evaluation_scored_with_a_v1_grid_still_opens_and_rescores_with_it(tenants):
