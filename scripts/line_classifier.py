@@ -1,4 +1,4 @@
-"""What the training scripts of the line classifiers (categories, customer replies) share: train on the bank,
+"""What the training scripts of the line classifiers (categories, customer replies, feelings) share: train on the bank,
 say how long it took, optionally report held-out figures, write the model."""
 
 from __future__ import annotations

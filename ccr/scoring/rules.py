@@ -22,6 +22,7 @@ from ccr.core.formats import fr_number
 from ccr.core.textnorm import match_form, normalize, stems
 from ccr.scoring import actrules, categories, reliability
 from ccr.scoring.evaluation import compute_score, recommendations, result_risk, review_reasons
+from ccr.scoring.feelings import voices_discontent
 from ccr.scoring.grid import METRIC_LABELS, OP_SIGNS, Criterion, Grid, Taxonomy
 from ccr.scoring.lexicon import DEFAULT_FUZZY, Lexicon, compile_lexicon, count_cues, find_in, match_text, plain_phrase
 from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_order
@@ -30,13 +31,12 @@ from ccr.scoring.transcript import SPEAKER_DOUBT, Call, Outcome, Seg, in_time_or
 # lowered alone, the bars found 57 false irritants on the tuning calls for 8 true ones; with the agent's
 # acknowledgement, 4 true ones and no false one.
 ACKNOWLEDGED_SHARE = 0.7
-# A customer line that says one of the discontent irritant's own phrases, not negated, voices it once the act
-# model reads half its bar: the model alone missed plain anger worded unlike its bank (« je suis en colère, je
-# ne vais pas vous le cacher » at 0.38 against 0.7), and the half bar keeps a word used in passing out. The
-# share is fixed at a half, never tuned on calls. Only discontent: its phrases are words of feeling that mean
-# it on their own (« scandaleux », « en colère »), while the other irritants' phrases are pieces of a situation
-# that a lookalike shares (« fois que j'appelle » in « c'est la première fois que j'appelle »).
-PHRASE_SHARE = 0.5
+# A customer line that says one of the discontent irritant's own phrases, not negated, voices it when the
+# classifier of words of feeling (ccr.scoring.feelings) reads the word as meant: the act model alone missed
+# plain anger worded unlike its bank (« je suis en colère, je ne vais pas vous le cacher » at 0.38 against 0.7),
+# and a word used in passing (« ce serait ridicule de payer deux fois ») must stay out. Only discontent: its
+# phrases are words of feeling, while the other irritants' phrases are pieces of a situation that a lookalike
+# shares (« fois que j'appelle » in « c'est la première fois que j'appelle »).
 PHRASE_CONFIRMED_ACTS = frozenset({"irritant_discontent"})
 CATEGORY_HEAD_MIN_TOKENS = 6  # the customer's first full sentence states the reason for calling
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
@@ -393,7 +393,7 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
 
     An irritant tied to a dialogue act is recognised by the act model, which reads negation (« ce n'est
     pas la première fois » is a repeated contact, « c'est la première fois » is not), said in one of its words
-    of feeling with half the model's bar (discontent), or nearly recognised and answered by the agent with
+    of feeling meant as such (discontent), or nearly recognised and answered by the agent with
     empathy; one without an act is found by its phrases."""
     cust = call.channel("customer")
     kinds = [irr.act for irr in taxonomy.irritants if irr.act]
@@ -411,14 +411,14 @@ def detect_irritants(call: Call, taxonomy: Taxonomy) -> list[tuple[str, Seg]]:
 
 def _voiced_irritants(call: Call, seg: Seg, kinds: list[str], phrases: dict[str, Lexicon]) -> set[str]:
     """The irritant acts the customer line ``seg`` voices: those it carries clearly, those whose own words of
-    feeling (``phrases``) it says unnegated with half the model's bar, plus the one it nearly carries when the
-    agent answers it with empathy, the agent's reaction telling how the line was meant.
+    feeling (``phrases``) it says unnegated and means (:mod:`ccr.scoring.feelings`), plus the one it nearly
+    carries when the agent answers it with empathy, the agent's reaction telling how the line was meant.
 
     One reply vouches for one irritant: the likeliest of those the model does not read clearly, even when the
     line's words already voiced it, as the reply answers what the customer felt most."""
     read = {a: (call.act_probability(seg, a), actrules.act_threshold({}, a, seg)) for a in kinds}
     voiced = {a for a, (p, bar) in read.items()
-              if p >= bar or (a in phrases and p >= PHRASE_SHARE * bar and plain_phrase(phrases[a], seg.text))}
+              if p >= bar or (a in phrases and plain_phrase(phrases[a], seg.text) and voices_discontent(seg.text))}
     near = [a for a, (p, bar) in read.items() if ACKNOWLEDGED_SHARE * bar <= p < bar]
     if near and _answered_with_empathy(call, seg):
         voiced.add(max(near, key=lambda a: read[a][0] / read[a][1]))
