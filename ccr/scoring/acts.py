@@ -37,7 +37,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -323,6 +323,13 @@ def default_model() -> ActModel:
     if not _installed:
         _installed.append(_load_shipped())
     return _installed[0]
+
+
+@cache
+def shipped_classifier(path: Path) -> ActModel | None:
+    """A line classifier shipped at ``path`` (categories, customer replies, words of feeling), loaded once per
+    process; None when it was never trained."""
+    return ActModel.load(path) if path.exists() else None
 
 
 _fingerprint: list[tuple[ActModel, str]] = []

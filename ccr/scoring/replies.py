@@ -76,14 +76,9 @@ def train(examples: list[Example], bank_hash: str = "") -> ActModel:
     return acts.train_customer_classifier(examples, REPLIES, bank_hash)
 
 
-_loaded: list[ActModel | None] = []
-
-
 def default_model() -> ActModel | None:
     """The shipped classifier, loaded once; None when it was never trained."""
-    if not _loaded:
-        _loaded.append(ActModel.load(MODEL_PATH) if MODEL_PATH.exists() else None)
-    return _loaded[0]
+    return acts.shipped_classifier(MODEL_PATH)
 
 
 def probability(text: str, reply: str, model: ActModel | None = None) -> float:

@@ -69,5 +69,5 @@ def test_a_bank_line_with_an_unknown_reply_is_refused(tmp_path):
 
 
 def test_without_a_trained_classifier_no_line_is_a_reply(monkeypatch):
-    monkeypatch.setattr(replies, "_loaded", [None])
+    monkeypatch.setattr(replies, "default_model", lambda: None)
     assert replies.probability("Non, ce sera tout.", "no_other_need") == 0.0
