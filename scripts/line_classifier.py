@@ -1,5 +1,5 @@
-"""What the training scripts of the line classifiers (categories, customer replies, feelings) share: train on the bank,
-say how long it took, optionally report held-out figures, write the model."""
+"""What the training scripts of the line classifiers (categories, customer replies, feelings, courtesy) share:
+train on the bank, say how long it took, optionally report held-out figures, write the model."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
-from ccr.scoring import replies
+from ccr.scoring import courtesy, replies
 from ccr.scoring.acts import ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.agent_name import says_name
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
@@ -548,6 +548,22 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
                 confirmed[h.seg.idx] = r.seg
             elif h.p >= floor:
                 objected.append((h, r.seg))
+    # The courtesy classifier (ccr.scoring.courtesy), trained on that one question over every impolite family,
+    # ranks implicit rudeness far better than the act model, which reads the families one by one. A line the
+    # act model reads at the review level and that classifier at the bar for a zero (as sure as the act model
+    # alone must be) is a second pair of independent readings that agree: the line counts as impolite, at the
+    # bar, so the call is zeroed and a human still confirms it. Typed or clearly heard lines only, as above.
+    # A lower bar, 0.8, was measured first: two short polite lines of calls held out from tuning, read 0.80 and
+    # 0.81, zeroed their calls (ccr/scoring/data/courtesy/README.md).
+    seconded: set[int] = set()
+    for s in segs:
+        if s.idx in flagged or heard_weight(s.asr):
+            continue
+        h = best(call, p, [s], acts)
+        bar = act_threshold(p, h.act, s)
+        if h.p >= bar - band and courtesy.probability(s.text) >= float(p.get("courtesy_bar", bar)):
+            flagged[s.idx] = Hit(s, h.act, bar)
+            seconded.add(s.idx)
     # Zeroing a call is a decision about a person: it never rests on words the recogniser itself barely heard.
     # Such a line is sent to a human to listen to, the call is not zeroed on it.
     misheard = sorted((h for h in flagged.values() if heard_badly(h.seg)), key=lambda h: h.seg.start)
@@ -557,7 +573,9 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
         reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}"
                    + (f", le client relève aussitôt le ton ({_quote(confirmed[h.seg.idx])})"
-                      if h.seg.idx in confirmed else "") for h in found]
+                      if h.seg.idx in confirmed else "")
+                   + (", ton discourtois confirmé par une seconde lecture" if h.seg.idx in seconded else "")
+                   for h in found]
         return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
                        doubt or _doubt_on(found[0].act, found[0].seg))
     near = best(call, p, segs, acts)

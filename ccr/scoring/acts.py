@@ -466,6 +466,11 @@ def bank_sha256(path: Path = BANK_PATH) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def banks_sha256(*paths: Path) -> str:
+    """One digest of several bank files, recorded in a model trained from all of them to detect a stale one."""
+    return hashlib.sha256("".join(bank_sha256(p) for p in paths).encode("ascii")).hexdigest()
+
+
 def pairs(examples: Sequence[Example], step: int = 7) -> list[Example]:
     """Lines of one speaker joined two by two into one turn, without punctuation, as ASR writes long turns.
 
@@ -617,10 +622,11 @@ def train_head(x: np.ndarray, examples: Sequence[Example], *, epochs: int = HEAD
     return dense_head.fit(x, y, sample_w, seeds=seeds, epochs=epochs, l2=l2, hidden=hidden, lr=lr)
 
 
-def train_customer_classifier(examples: Sequence[Example], labels: tuple[str, ...], bank_hash: str = "") -> ActModel:
-    """A classifier of customer lines (replies, categories) built as the act model is: a logistic regression per
-    label on n-grams, and the embedding head, averaged."""
-    speaker_of = dict.fromkeys(labels, "customer")
+def train_line_classifier(examples: Sequence[Example], labels: tuple[str, ...], bank_hash: str = "",
+                          speaker: str = "customer") -> ActModel:
+    """A classifier of one speaker's lines (customer replies, categories, an agent's courtesy) built as the act
+    model is: a logistic regression per label on n-grams, and the embedding head, averaged."""
+    speaker_of = dict.fromkeys(labels, speaker)
     ngram = train(examples, labels=labels, speaker_of=speaker_of, bank_hash=bank_hash)
     x = default_encoder().embed([e.text for e in examples])
     return ngram.with_head(train_head(x, examples, labels=labels, speaker_of=speaker_of))

@@ -19,7 +19,6 @@ the main reason is then the first line that really names a topic.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,14 +96,12 @@ def training_lines() -> list[Example]:
 
 def training_hash() -> str:
     """A digest of the banks the classifier learns from, recorded in the model to detect a stale one."""
-    files = (BANK_PATH, OPENERS_PATH, BANK_ASR_PATH, OPENERS_ASR_PATH, acts.BANK_PATH)
-    parts = "".join(acts.bank_sha256(p) for p in files)
-    return hashlib.sha256(parts.encode("ascii")).hexdigest()
+    return acts.banks_sha256(BANK_PATH, OPENERS_PATH, BANK_ASR_PATH, OPENERS_ASR_PATH, acts.BANK_PATH)
 
 
 def train(examples: Sequence[Example], bank_hash: str = "") -> ActModel:
     """Fit the category classifier as the act model is built: n-grams and sentence embeddings, averaged."""
-    return acts.train_customer_classifier(examples, CATEGORIES, bank_hash)
+    return acts.train_line_classifier(examples, CATEGORIES, bank_hash)
 
 
 def default_model() -> ActModel | None:

@@ -18,7 +18,6 @@ unlabelled among them.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ccr.scoring import acts
@@ -67,13 +66,12 @@ def training_lines() -> list[Example]:
 
 def training_hash() -> str:
     """A digest of both banks the classifier learns from, recorded in the model to detect a stale one."""
-    both = acts.bank_sha256(BANK_PATH) + acts.bank_sha256(acts.BANK_PATH)
-    return hashlib.sha256(both.encode("ascii")).hexdigest()
+    return acts.banks_sha256(BANK_PATH, acts.BANK_PATH)
 
 
 def train(examples: list[Example], bank_hash: str = "") -> ActModel:
     """Fit the reply classifier as the act model is built: n-grams and sentence embeddings, averaged."""
-    return acts.train_customer_classifier(examples, REPLIES, bank_hash)
+    return acts.train_line_classifier(examples, REPLIES, bank_hash)
 
 
 def default_model() -> ActModel | None:

@@ -514,7 +514,7 @@ def test_a_customer_classifier_reads_letters_and_meaning_and_generalises_to_new_
     labels = ("livraison", "facturation")
     examples = [acts.Example(t, "customer", frozenset({lab})) for lab, lines in zip(labels, (parcels, bills),
                                                                                      strict=True) for t in lines]
-    model = acts.train_customer_classifier(examples, labels, bank_hash="test")
+    model = acts.train_line_classifier(examples, labels, bank_hash="test")
     assert model.head is not None and model.acts == labels and model.bank_sha256 == "test"
     for text, want in [("La marchandise commandée lundi reste introuvable.", "livraison"),
                        ("Votre prélèvement est beaucoup plus élevé que prévu.", "facturation")]:
