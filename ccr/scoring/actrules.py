@@ -551,8 +551,9 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # The courtesy classifier (ccr.scoring.courtesy), trained on that one question over every impolite family,
     # ranks implicit rudeness far better than the act model, which reads the families one by one. A line the
     # act model reads at the review level and that classifier at the bar for a zero (as sure as the act model
-    # alone must be) is a second pair of independent readings that agree: the line counts as impolite, at the
-    # bar, so the call is zeroed and a human still confirms it. Typed or clearly heard lines only, as above.
+    # alone must be) is read as impolite twice, by models asked different questions: the line counts as
+    # impolite, at the bar, so the call is zeroed and a human still confirms it. Typed or clearly heard lines
+    # only, as above.
     # A lower bar, 0.8, was measured first: two short polite lines of calls held out from tuning, read 0.80 and
     # 0.81, zeroed their calls (ccr/scoring/data/courtesy/README.md).
     seconded: set[int] = set()

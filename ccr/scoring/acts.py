@@ -461,6 +461,18 @@ def read_bank(path: Path = BANK_PATH) -> list[Example]:
     return out
 
 
+def read_yes_no_bank(path: Path, field: str, label: str, speaker: str) -> list[Example]:
+    """Lines of one speaker, each with ``field`` true or false (JSON lines): ``label`` where it is true."""
+    out = []
+    for n, row in jsonl_rows(path):
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise ActModelError(f"{path.name}, ligne {n} : texte manquant")
+        if not isinstance(row.get(field), bool):
+            raise ActModelError(f"{path.name}, ligne {n} : « {field} » doit valoir true ou false")
+        out.append(Example(text=row["text"], speaker=speaker, acts=frozenset({label} if row[field] else ())))
+    return out
+
+
 def bank_sha256(path: Path = BANK_PATH) -> str:
     """The hash of a bank file, recorded in the model trained from it."""
     return hashlib.sha256(path.read_bytes()).hexdigest()

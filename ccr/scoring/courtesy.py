@@ -29,15 +29,7 @@ DISCOURTEOUS = "agent_discourteous"
 
 def read_bank(path: Path = BANK_PATH) -> list[Example]:
     """Agent lines labelled courteous or not (JSON lines: text, impolite = true or false, kind)."""
-    out = []
-    for n, row in acts.jsonl_rows(path):
-        if not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise acts.ActModelError(f"{path.name}, ligne {n} : texte manquant")
-        if not isinstance(row.get("impolite"), bool):
-            raise acts.ActModelError(f"{path.name}, ligne {n} : « impolite » doit valoir true ou false")
-        out.append(Example(text=row["text"], speaker="agent",
-                           acts=frozenset({DISCOURTEOUS} if row["impolite"] else ())))
-    return out
+    return acts.read_yes_no_bank(path, "impolite", DISCOURTEOUS, "agent")
 
 
 def act_bank_lines(path: Path = acts.BANK_PATH) -> list[Example]:

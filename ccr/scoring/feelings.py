@@ -34,15 +34,7 @@ THRESHOLD = 0.5
 
 def read_bank(path: Path = BANK_PATH) -> list[Example]:
     """Customer lines holding a word of feeling (JSON lines: text, discontent = true or false)."""
-    out = []
-    for n, row in acts.jsonl_rows(path):
-        if not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise acts.ActModelError(f"{path.name}, ligne {n} : texte manquant")
-        if not isinstance(row.get("discontent"), bool):
-            raise acts.ActModelError(f"{path.name}, ligne {n} : « discontent » doit valoir true ou false")
-        out.append(Example(text=row["text"], speaker="customer",
-                           acts=frozenset({DISCONTENT} if row["discontent"] else ())))
-    return out
+    return acts.read_yes_no_bank(path, "discontent", DISCONTENT, "customer")
 
 
 def act_bank_lines(path: Path = acts.BANK_PATH) -> list[Example]:

@@ -296,6 +296,13 @@ def _validate_act_params(c: Criterion, where: str) -> None:
     review = p.get("review_below")
     if review is not None and (not isinstance(review, (int, float)) or not 0 <= review <= 1):
         raise InvalidInput(f"{where} : « review_below » doit être un nombre entre 0 et 1.")
+    # The politeness criterion's readings: a share of the bar, a reaction's floor, the second reading's bar
+    # (above 1, the act model alone decides).
+    for key, top in (("review_band", 1.0), ("reaction_floor", 1.0), ("courtesy_bar", None)):
+        v = p.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                              or (top is not None and v > top)):
+            raise InvalidInput(f"{where} : « {key} » doit être un nombre positif" + (" (au plus 1)." if top else "."))
 
 
 def _phrase_list(value: Any, where: str) -> list[str]:
