@@ -332,6 +332,15 @@ def shipped_classifier(path: Path) -> ActModel | None:
     return ActModel.load(path) if path.exists() else None
 
 
+def label_probability(path: Path, label: str, text: str, model: ActModel | None = None) -> float:
+    """Probability of ``label`` for ``text`` by ``model``, or by the classifier shipped at ``path`` (0 when it
+    was never trained)."""
+    model = model or shipped_classifier(path)
+    if model is None:
+        return 0.0
+    return float(model.probabilities(text)[model.acts.index(label)])
+
+
 _fingerprint: list[tuple[ActModel, str]] = []
 
 

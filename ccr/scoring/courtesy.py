@@ -62,7 +62,4 @@ def default_model() -> ActModel | None:
 
 def probability(text: str, model: ActModel | None = None) -> float:
     """Probability that an agent's ``text`` is discourteous to the customer (0 when never trained)."""
-    model = model or default_model()
-    if model is None:
-        return 0.0
-    return float(model.probabilities(text)[model.acts.index(DISCOURTEOUS)])
+    return acts.label_probability(MODEL_PATH, DISCOURTEOUS, text, model)

@@ -67,10 +67,7 @@ def default_model() -> ActModel | None:
 
 def probability(text: str, model: ActModel | None = None) -> float:
     """Probability that a customer's ``text``, holding a word of feeling, voices discontent (0 untrained)."""
-    model = model or default_model()
-    if model is None:
-        return 0.0
-    return float(model.probabilities(text)[model.acts.index(DISCONTENT)])
+    return acts.label_probability(MODEL_PATH, DISCONTENT, text, model)
 
 
 def voices_discontent(text: str) -> bool:
