@@ -556,11 +556,13 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # only, as above.
     # A lower bar, 0.8, was measured first: two short polite lines of calls held out from tuning, read 0.80 and
     # 0.81, zeroed their calls (ccr/scoring/data/courtesy/README.md).
+    # Each line's likeliest impolite act, read once for this second reading and for the lines to hear below.
+    line_best = {s.idx: best(call, p, [s], acts) for s in segs}
     seconded: set[int] = set()
     for s in segs:
         if s.idx in flagged or heard_weight(s.asr):
             continue
-        h = best(call, p, [s], acts)
+        h = line_best[s.idx]
         bar = act_threshold(p, h.act, s)
         if h.p >= bar - band and courtesy.probability(s.text) >= float(p.get("courtesy_bar", bar)):
             flagged[s.idx] = Hit(s, h.act, bar)
@@ -588,7 +590,7 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
             f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
             h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
     # Zeroing a polite agent costs more than a late catch: doubtful lines are heard by a human instead.
-    doubtful = sorted((h for h in (best(call, p, [s], acts) for s in segs)
+    doubtful = sorted((h for h in (line_best[s.idx] for s in segs)
                        if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band), key=lambda h: -h.p)
     if objected:
         h, reaction_seg = objected[0]

@@ -99,7 +99,8 @@ def upgrade_grid(grid: Grid) -> Grid | None:
             cues: dict[str, list[str]] = {}
             for name, phrases in _phrase_lists(c).items():
                 act = V1_LIST_ACTS.get((c.id, name))
-                added = [x for x in phrases if x not in set(old.get(name, []))]
+                shipped = set(old.get(name, []))
+                added = [x for x in phrases if x not in shipped]
                 if act and added:
                     cues.setdefault(act, []).extend(added)
             if cues:  # the organisation's wordings join the standard's own cues for the act, if any
@@ -130,14 +131,16 @@ def standard_history() -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(read_data_text(HISTORY_FILE))["versions"])
 
 
-def criterion_history(criterion_id: str) -> list[dict[str, Any]]:
-    """A standard criterion's distinct rules as shipped, oldest first: ``{"method": …, "params": {…}}``."""
+@lru_cache(maxsize=64)
+def criterion_history(criterion_id: str) -> tuple[dict[str, Any], ...]:
+    """A standard criterion's distinct rules as shipped, oldest first: ``{"method": …, "params": {…}}``; built
+    once per criterion and process, as every read of an organisation's active grid consults it."""
     out: list[dict[str, Any]] = []
     for version in standard_history():
         rule = version["criteria"].get(criterion_id)
         if rule is not None and rule not in out:
             out.append(rule)
-    return out
+    return tuple(out)
 
 
 def _base(c: Criterion, based_on: str) -> dict[str, Any] | None:
@@ -191,9 +194,9 @@ def follow_standard(c: Criterion, stock: Criterion, based_on: str = "") -> dict[
     return None if out == c.params else out
 
 
-# Phrases the standard discontent list once held and dropped: a word of feeling now lets a line voice discontent
-# at half the act model's bar, and these exclamations also praise or ask (« c'est fou comme c'est pratique »,
-# « ce n'est pas normal que… ? »). A taxonomy saved with the old list loses them when read.
+# Phrases the standard discontent list once held and dropped: a word of feeling lets a line voice discontent
+# (ccr.scoring.feelings reads whether it is meant), and these exclamations also praise or ask (« c'est fou
+# comme c'est pratique », « ce n'est pas normal que… ? »). A taxonomy saved with the old list loses them when read.
 RETIRED_PHRASES = {"mecontentement": frozenset({
     "n'importe quoi", "ça suffit", "c'est incroyable", "c'est pas normal", "ce n'est pas normal", "pas normal",
     "franchement c'est", "j'hallucine", "c'est dingue", "c'est fou"})}
