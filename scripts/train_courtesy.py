@@ -17,10 +17,11 @@ from scripts import line_classifier
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 # Agent lines, discourteous or not, never trained on: the act bank's sixth pass, a helper who read nothing of the
-# project, and another who wrote for this classifier alone.
+# project, another who wrote for this classifier alone, and a third, mostly implicit rudeness and its lookalikes.
 HELDOUT = {"sixth pass": FIXTURES / "acts" / "heldout-politeness.jsonl",
            "other writer": FIXTURES / "acts" / "heldout-politeness-2.jsonl",
-           "written for courtesy": FIXTURES / "courtesy" / "heldout.jsonl"}
+           "written for courtesy": FIXTURES / "courtesy" / "heldout.jsonl",
+           "implicit, third writer": FIXTURES / "courtesy" / "heldout-2.jsonl"}
 
 
 def read_lines(path: Path) -> list[tuple[str, bool]]:

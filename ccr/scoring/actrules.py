@@ -20,7 +20,7 @@ from ccr.core.errors import InvalidInput
 from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import courtesy, replies
-from ccr.scoring.acts import ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
+from ccr.scoring.acts import ACTS, AGENT_ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
 from ccr.scoring.agent_name import says_name
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
@@ -41,9 +41,11 @@ HOLD_LOOKBACK_S = 20.0
 # passed in silence. Most calls already wait in « À revoir » for other reasons, so the queue barely grows.
 RUDE_REVIEW_BAND = 0.35
 DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
-# A reviewer is pointed at a few doubtful lines, likeliest first, not at one: the model's likeliest line is
-# often a polite lookalike while the impolite one sits just below it, and a reviewer who hears only the
-# lookalike validates a rude call.
+# A reviewer is pointed at a few lines, not at one: the model's likeliest line is often a polite lookalike while
+# the impolite one sits below it, even under the review level, and a reviewer who hears only the lookalike
+# validates a rude call. Lines are ranked by both readings of rudeness, less the work each line does
+# (``_to_hear``): on the tuning calls sent to review, ranked by the act model alone the three lines named held
+# the rude one in 7 of 12, ranked this way in 12 of 12.
 LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
 # A reformulation restates the customer's problem in the agent's words: the model reads the framing (« en
@@ -589,21 +591,32 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
             f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
             h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
-    # Zeroing a polite agent costs more than a late catch: doubtful lines are heard by a human instead.
-    doubtful = sorted((h for h in (line_best[s.idx] for s in segs)
-                       if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band), key=lambda h: -h.p)
+    # Zeroing a polite agent costs more than a late catch: a call with a doubtful line is heard by a human instead.
+    doubtful = [h for h in (line_best[s.idx] for s in segs)
+                if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band]
+    to_hear = _to_hear(call, [h for h in line_best.values() if h.seg is not None])
     if objected:
         h, reaction_seg = objected[0]
-        others = [d for d in doubtful if d.seg.idx != h.seg.idx][:LINES_TO_HEAR - 1]
+        others = [d for d in to_hear if d.seg.idx != h.seg.idx][:LINES_TO_HEAR - 1]
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
             f"ligne à écouter : {_quote(h.seg)}, le client relève le ton juste après ({_quote(reaction_seg)})"
             + (" ; aussi " + _lines_fr(others) if others else ""), h.seg.start), must_review=True)
     if doubtful:
-        shown = doubtful[:LINES_TO_HEAR]
+        shown = to_hear[:LINES_TO_HEAR]
         return Outcome("pass", [], text, min(conf, DOUBTFUL), Doubt(
             f"{'lignes' if len(shown) > 1 else 'ligne'} à écouter : {_lines_fr(shown)}", shown[0].seg.start),
                        must_review=True)
     return Outcome("pass", [], text, conf, doubt or _doubt_on(near.act, near.seg))
+
+
+def _to_hear(call: Call, found: Sequence[Hit]) -> list[Hit]:
+    """Agent lines in the order a reviewer should hear them: most suspect first, by both readings of rudeness,
+    less the likeliest act of the call's work the line carries (a question, a solution, a hold...)."""
+    def suspicion(h: Hit) -> float:
+        probs = call.acts(h.seg).probs
+        work = max((probs.get(a, 0.0) for a in AGENT_ACTS if a not in RUDE_ACTS), default=0.0)
+        return h.p + courtesy.probability(h.seg.text) - work
+    return sorted(found, key=suspicion, reverse=True)
 
 
 def _lines_fr(found: Sequence[Hit]) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from ccr.core.errors import InvalidInput
 from ccr.core.textnorm import unpunctuated
-from ccr.scoring import actrules, acts, replies
+from ccr.scoring import actrules, acts, courtesy, replies
 from ccr.scoring.grid import V1_GRID_FILE, default_grid, load_grid_yaml, validate_criterion
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
@@ -174,24 +174,32 @@ def with_politeness(grid, **params):
     return replace(grid, sections=sections)
 
 
-def test_every_doubtful_line_is_named_to_the_reviewer_likeliest_first():
-    # The likeliest line is often a polite lookalike and the impolite one sits just below it: a reviewer who
-    # hears only the first validates a rude call. Bars are set from the model's own reading of the lines, so
-    # the test checks the listing, not one model's probabilities.
+def readings(text: str) -> tuple[float, float, float]:
+    """An agent line's likeliest impolite act, its courtesy reading, and its likeliest act of the call's work."""
+    probs = acts.default_model().probabilities(text)
+    rude = max(probs[acts.ACTS.index(a)] for a in acts.RUDE_ACTS)
+    work = max(probs[acts.ACTS.index(a)] for a in acts.AGENT_ACTS if a not in acts.RUDE_ACTS)
+    return rude, courtesy.probability(text), work
+
+
+def test_the_most_suspect_lines_are_named_to_the_reviewer_most_suspect_first():
+    # The act model's likeliest line is often a polite lookalike and the impolite one sits below it: a reviewer
+    # who hears only the first validates a rude call. Bars are set from the model's own reading of the lines,
+    # so the test checks the listing, not one model's probabilities.
     lines = ["Je vous l'ai déjà expliqué deux fois, écoutez un peu.",
              "Bon, on va faire simple, pour que ce soit à votre portée.",
              "Vous avez de la chance, ce n'est pas souvent aussi rapide.",
              "Je vous remercie pour votre patience, c'est noté."]
     turns = [*GOOD[:6], *(("agent", line) for line in lines), *GOOD[6:]]
-    model = acts.default_model()
-    rude = {text: max(model.probabilities(text)[acts.ACTS.index(a)] for a in acts.RUDE_ACTS)
-            for speaker, text in turns if speaker == "agent"}
-    ranked = sorted(rude, key=rude.get, reverse=True)
-    bar = rude[ranked[0]] + 0.01
-    floor = (rude[ranked[3]] + rude[ranked[4]]) / 2  # four lines in the band, one more than a reviewer is given
-    assert rude[ranked[3]] > rude[ranked[4]], "two lines read alike at the band's floor: pick others"
-    grid = with_politeness(default_grid(), review_band=bar - floor,
-                           min_probability=dict.fromkeys(acts.RUDE_ACTS, bar), cues={})
+    agent = [text for speaker, text in turns if speaker == "agent"]
+    read = {text: readings(text) for text in agent}
+    rude = {text: r[0] for text, r in read.items()}
+    bar = max(rude.values()) + 0.01
+    grid = with_politeness(default_grid(), review_band=bar - min(rude[line] for line in lines) + 0.001,
+                           min_probability=dict.fromkeys(acts.RUDE_ACTS, bar), cues={}, courtesy_bar=1.01)
+    suspicion = {text: r[0] + r[1] - r[2] for text, r in read.items()}
+    ranked = sorted(agent, key=suspicion.get, reverse=True)
+    assert suspicion[ranked[2]] > suspicion[ranked[3]] + 0.01, "two lines read alike at the third place: pick others"
     ev = score_transcript(call(*turns), grid=grid)
     pol = item(ev, "politesse")
     assert pol["verdict"] == "pass" and pol["needs_review"] and ev["needs_review"]
@@ -201,6 +209,25 @@ def test_every_doubtful_line_is_named_to_the_reviewer_likeliest_first():
     assert named == ranked[:3], reason
     assert [reason.index(text) for text in named] == sorted(reason.index(text) for text in named)
     assert pol["review_at"] == 0.5 + 3.0 * [t for _, t in turns].index(ranked[0])
+
+
+def test_a_remark_under_the_review_level_is_named_before_a_working_line_above_it():
+    # A rude remark that does no work (« on avance à grands pas ») may read under the review level while a firm
+    # refusal that sent the call to review reads above it: the reviewer is sent to the remark first.
+    working, remark = ("Je ne peux pas modifier ce montant, il faut passer par votre agence.",
+                       "Eh bien, on avance à grands pas, dites donc.")
+    (w_rude, w_courtesy, w_work), (r_rude, r_courtesy, r_work) = readings(working), readings(remark)
+    assert r_rude < w_rude and r_rude + r_courtesy - r_work > w_rude + w_courtesy - w_work + 0.3, "pick other lines"
+    floor = (w_rude + r_rude) / 2
+    grid = with_politeness(default_grid(), review_band=0.5, min_probability=dict.fromkeys(acts.RUDE_ACTS, floor + 0.5),
+                           cues={}, courtesy_bar=1.01)
+    turns = [*GOOD[:6], ("agent", working), ("customer", "Ah bon ? Même par téléphone ?"), ("agent", remark),
+             *GOOD[6:]]
+    pol = item(score_transcript(call(*turns), grid=grid), "politesse")
+    assert pol["verdict"] == "pass" and pol["needs_review"]
+    reason = pol["review_reason"]
+    assert reason.startswith("lignes à écouter : « " + remark), reason
+    assert pol["review_at"] == 0.5 + 3.0 * [t for _, t in turns].index(remark)
 
 
 @pytest.mark.parametrize("heard", [0.3, 0.55])
