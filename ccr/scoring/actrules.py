@@ -21,6 +21,7 @@ from ccr.core.formats import fr_number
 from ccr.core.textnorm import normalize
 from ccr.scoring import courtesy, replies
 from ccr.scoring.acts import ACTS, AGENT_ACTS, HEARD_BADLY, IRRITANT_ACTS, RUDE_ACTS, default_model, heard_weight
+from ccr.scoring.address import addresses_as_tu
 from ccr.scoring.agent_name import says_name
 from ccr.scoring.transcript import NO_DOUBT, Call, Doubt, Outcome, Seg, in_time_order
 
@@ -560,14 +561,22 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # 0.81, zeroed their calls (ccr/scoring/data/courtesy/README.md).
     # Each line's likeliest impolite act, read once for this second reading and for the lines to hear below.
     line_best = {s.idx: best(call, p, [s], acts) for s in segs}
+    # Speaking to the customer as « tu » is over-familiar, unless the organisation has chosen it
+    # (``familiar_address: false``): a grammatical fact that seconds the act model like the courtesy classifier.
+    # Alone it proves nothing: speech recognition hears « patientez » as « passion t'es ». Read on typed or
+    # clearly heard lines, and only on lines the recording gives the agent: on a mono line, the customer's « tu
+    # peux aller chercher la facture ? » to someone in the room reads as an agent's to the act model.
+    tutoyed = {s.idx for s in segs if p.get("familiar_address", True) is not False and not heard_weight(s.asr)
+               and s.speaker == "agent" and addresses_as_tu(s.text)}
     seconded: set[int] = set()
     for s in segs:
         if s.idx in flagged or heard_weight(s.asr):
             continue
         h = line_best[s.idx]
         bar = act_threshold(p, h.act, s)
-        if h.p >= bar - band and courtesy.probability(s.text) >= float(p.get("courtesy_bar", bar)):
-            flagged[s.idx] = Hit(s, h.act, bar)
+        second_bar = float(p.get("courtesy_bar", bar))
+        if h.p >= bar - band and (s.idx in tutoyed or courtesy.probability(s.text) >= second_bar):
+            flagged[s.idx] = Hit(s, "rude_familiar" if s.idx in tutoyed else h.act, bar)
             seconded.add(s.idx)
     # Zeroing a call is a decision about a person: it never rests on words the recogniser itself barely heard.
     # Such a line is sent to a human to listen to, the call is not zeroed on it.
@@ -579,7 +588,8 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}"
                    + (f", le client relève aussitôt le ton ({_quote(confirmed[h.seg.idx])})"
                       if h.seg.idx in confirmed else "")
-                   + (", ton discourtois confirmé par une seconde lecture" if h.seg.idx in seconded else "")
+                   + (", le client est tutoyé" if h.seg.idx in seconded and h.seg.idx in tutoyed else
+                      ", ton discourtois confirmé par une seconde lecture" if h.seg.idx in seconded else "")
                    for h in found]
         return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
                        doubt or _doubt_on(found[0].act, found[0].seg))

@@ -303,6 +303,8 @@ def _validate_act_params(c: Criterion, where: str) -> None:
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
                               or (top is not None and v > top)):
             raise InvalidInput(f"{where} : « {key} » doit être un nombre positif" + (" (au plus 1)." if top else "."))
+    if not isinstance(p.get("familiar_address", True), bool):
+        raise InvalidInput(f"{where} : « familiar_address » vaut true (tutoyer le client est trop familier) ou false.")
 
 
 def _phrase_list(value: Any, where: str) -> list[str]:

@@ -230,6 +230,47 @@ def test_a_remark_under_the_review_level_is_named_before_a_working_line_above_it
     assert pol["review_at"] == 0.5 + 3.0 * [t for _, t in turns].index(remark)
 
 
+def test_an_agent_who_speaks_to_the_customer_as_tu_is_zeroed_when_the_act_model_doubts_the_line():
+    # Read at the review level by the act model, a line that says « tu » to the customer counts as impolite; read
+    # lower, the « tu » alone proves nothing (speech recognition writes « passion t'es » for « patientez »). An
+    # organisation that chose « tu » turns it off.
+    curt, mild = "Écoute, je t'envoie le lien par SMS.", "Je te rappelle demain pour le technicien."
+    (curt_rude, curt_courtesy, _), (mild_rude, _, _) = readings(curt), readings(mild)
+    bar = min(default_grid().criterion("politesse").params["min_probability"].values())
+    assert bar - actrules.RUDE_REVIEW_BAND <= curt_rude < bar and curt_courtesy < bar, "pick another line"
+    assert mild_rude < bar - actrules.RUDE_REVIEW_BAND, "pick another line"
+
+    ev = score_transcript(call(*GOOD[:6], ("agent", curt), *GOOD[6:]))
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "fail" and ev["score"] == 0 and pol["needs_review"]
+    assert [e["text"] for e in pol["evidence"]] == [curt] and "tutoyé" in pol["explanation"]
+
+    pol = item(score_transcript(call(*GOOD[:6], ("agent", mild), *GOOD[6:])), "politesse")
+    assert pol["verdict"] == "pass" and "tutoyé" not in pol["explanation"]
+
+    chosen = with_politeness(default_grid(), familiar_address=False)
+    pol = item(score_transcript(call(*GOOD[:6], ("agent", curt), *GOOD[6:]), grid=chosen), "politesse")
+    assert pol["verdict"] == "pass" and "tutoyé" not in pol["explanation"]
+    assert pol["needs_review"] and curt in pol["review_reason"]  # still heard: the act model's review level
+
+
+def test_a_tu_the_recogniser_barely_heard_or_not_known_to_be_the_agents_is_not_read():
+    # Speech recognition writes a stray « tu » for a swallowed « vous »: only typed or clearly heard lines count.
+    line = "Écoute, je t'envoie le lien par SMS."
+    pol = item(score_transcript(call(*GOOD[:6], ("agent", line), *GOOD[6:], words={6: 0.4})), "politesse")
+    assert pol["verdict"] == "pass" and "tutoyé" not in pol["explanation"]
+    # On a mono recording, a customer's words to someone in the room may read as an agent's line: the recording
+    # does not say whose it is, so it is not read.
+    aside = "Chérie, tu peux aller chercher la facture dans le tiroir ?"
+    mono = call(*GOOD[:6], ("customer", aside), *GOOD[6:])
+    for seg in mono["segments"]:
+        seg["speaker"] = "inconnu"
+    prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
+    assert prepared.likely_speaker(prepared.segs[6]) == "agent", "pick a line the act model reads as the agent's"
+    pol = item(score_transcript(mono), "politesse")
+    assert pol["verdict"] == "pass" and "tutoyé" not in pol["explanation"]
+
+
 @pytest.mark.parametrize("heard", [0.3, 0.55])
 def test_an_impolite_line_the_recogniser_barely_heard_is_listened_to_not_zeroed(heard):
     line = "Espèce d'abruti, vous comprenez rien à rien."

@@ -62,6 +62,7 @@ def _first(data):
     (lambda d: d.update(review_threshold=2), "seuil de revue"),
     (lambda d: _first(d)["params"].update(courtesy_bar="haut"), "courtesy_bar"),
     (lambda d: _first(d)["params"].update(review_band=1.5), "review_band.*au plus 1"),
+    (lambda d: _first(d)["params"].update(familiar_address="non"), "familiar_address.*true.*false"),
     (lambda d: _first(d)["params"].update(fuzzy_threshold=20), "fuzzy_threshold"),
     (lambda d: d.update(id="Grille Standard!"), "Identifiant de grille invalide"),
     (lambda d: d.update(version=0), "version"),
