@@ -45,8 +45,8 @@ DOUBTFUL = 0.5  # the confidence given to a verdict a human must confirm
 # A reviewer is pointed at a few lines, not at one: the model's likeliest line is often a polite lookalike while
 # the impolite one sits below it, even under the review level, and a reviewer who hears only the lookalike
 # validates a rude call. Lines are ranked by both readings of rudeness, less the work each line does
-# (``_to_hear``): on the tuning calls sent to review, ranked by the act model alone the three lines named held
-# the rude one in 7 of 12, ranked this way in 12 of 12.
+# (``_to_hear``): of public-d's rude calls not zeroed, ranked by the act model alone the lines named held the rude
+# one in 5 of 12 (tuning part) and 1 of 5 (held out), ranked this way in 9 of 12 and 4 of 5.
 LINES_TO_HEAR = 3
 ECHO_SHARE = 0.5  # a reply whose words are mostly the agent's own repeats them, it does not answer them
 # A reformulation restates the customer's problem in the agent's words: the model reads the framing (« en
@@ -604,7 +604,7 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # Zeroing a polite agent costs more than a late catch: a call with a doubtful line is heard by a human instead.
     doubtful = [h for h in (line_best[s.idx] for s in segs)
                 if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band]
-    to_hear = _to_hear(call, [h for h in line_best.values() if h.seg is not None])
+    to_hear = _to_hear(call, [h for h in line_best.values() if h.seg is not None]) if objected or doubtful else []
     if objected:
         h, reaction_seg = objected[0]
         others = [d for d in to_hear if d.seg.idx != h.seg.idx][:LINES_TO_HEAR - 1]
