@@ -3,6 +3,8 @@ the second reading it gives the politeness criterion in a call."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ccr.scoring import actrules, acts, courtesy
@@ -10,7 +12,7 @@ from ccr.scoring.acts import ActModelError
 from ccr.scoring.grid import default_grid
 from ccr.scoring.score import score_transcript
 from ccr.scoring.transcript import Call, validate_transcript
-from scripts.train_courtesy import HELDOUT, figures, read_lines
+from scripts.train_courtesy import FIXTURES, HELDOUT, figures, read_lines
 from tests.scoring.bankdata import in_bank
 from tests.scoring.test_actrules import GOOD, call, item
 from tests.scoring.test_actrules import with_politeness as with_params
@@ -106,3 +108,28 @@ def test_a_bank_line_without_its_verdict_is_refused(tmp_path):
     bank.write_text('{"text": "Bon, abrégez.", "impolite": "oui"}\n', encoding="utf-8")
     with pytest.raises(ActModelError, match="impolite"):
         courtesy.read_bank(bank)
+
+
+CALLS = FIXTURES / "courtesy" / "calls"
+
+
+def test_whole_calls_written_apart_rude_agents_are_zeroed_or_heard_and_polite_ones_never_zeroed():
+    # 24 calls by a helper who read nothing of the project, scored once as they came: 12 agents rude in one or
+    # two lines, mostly implicitly, and 12 polite agents who refuse, give bad news or explain something simple.
+    # Measured then: 7 rude agents zeroed on their rude line (6 before « tu » seconded the act model), 2 more
+    # sent to review with that line named, 3 missed; no polite agent zeroed, 3 sent to review.
+    labels = [json.loads(line) for line in (CALLS / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sum(lab["rude"] for lab in labels) == 12 and len(labels) == 24
+    zeroed = heard = polite_zeroed = 0
+    for lab in labels:
+        tr = json.loads((CALLS / "transcripts" / f"{lab['call_id']}.json").read_text(encoding="utf-8"))
+        pol = item(score_transcript(tr), "politesse")
+        rude_lines = [tr["segments"][i]["text"].strip() for i in lab["rude_lines"]]
+        if not lab["rude"]:
+            polite_zeroed += pol["verdict"] == "fail"
+        elif pol["verdict"] == "fail":
+            zeroed += any(e["text"].strip() in rude_lines for e in pol["evidence"])
+        else:
+            heard += pol["needs_review"] and any(t in pol["review_reason"] for t in rude_lines)
+    assert polite_zeroed == 0
+    assert zeroed >= 6 and zeroed + heard >= 8, (zeroed, heard)
