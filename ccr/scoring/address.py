@@ -4,8 +4,9 @@ customer is « vous » unless the organisation has chosen otherwise (the politen
 
 A grammatical fact, read on the words: the pronouns « tu », « toi », « te » and « t' » before a vowel, and the
 possessives « ta » and « tes ». « Ton » is left out, as it is also a noun (« sur ce ton », « un ton plus clair »).
-Words between quotation marks are someone else's (« il m'a dit "tu verras" ») and do not count. Only typed or
-clearly heard lines are read: speech recognition writes a stray « tu » for a swallowed « vous » too often.
+Words between quotation marks are someone else's (« il m'a dit "tu verras" ») and do not count. The politeness
+criterion reads it only on the agent's typed or clearly heard lines, and only to second the act model: speech
+recognition writes a stray « tu » too often (« passion t'es » for « patientez »).
 """
 
 from __future__ import annotations
