@@ -566,18 +566,22 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # Alone it proves nothing: speech recognition hears « patientez » as « passion t'es ». Read on typed or
     # clearly heard lines, and only on lines the recording gives the agent: on a mono line, the customer's « tu
     # peux aller chercher la facture ? » to someone in the room reads as an agent's to the act model.
-    tutoyed = {s.idx for s in segs if p.get("familiar_address", True) is not False and not heard_weight(s.asr)
-               and s.speaker == "agent" and addresses_as_tu(s.text)}
-    seconded: set[int] = set()
+    familiar_address = p.get("familiar_address", True) is not False
+    # Each seconded line, with what seconded it, for the explanation.
+    seconded: dict[int, str] = {}
     for s in segs:
         if s.idx in flagged or heard_weight(s.asr):
             continue
         h = line_best[s.idx]
         bar = act_threshold(p, h.act, s)
-        second_bar = float(p.get("courtesy_bar", bar))
-        if h.p >= bar - band and (s.idx in tutoyed or courtesy.probability(s.text) >= second_bar):
-            flagged[s.idx] = Hit(s, "rude_familiar" if s.idx in tutoyed else h.act, bar)
-            seconded.add(s.idx)
+        if h.p < bar - band:
+            continue
+        if familiar_address and s.speaker == "agent" and addresses_as_tu(s.text):
+            flagged[s.idx] = Hit(s, "rude_familiar", bar)
+            seconded[s.idx] = "le client est tutoyé"
+        elif courtesy.probability(s.text) >= float(p.get("courtesy_bar", bar)):
+            flagged[s.idx] = Hit(s, h.act, bar)
+            seconded[s.idx] = "ton discourtois confirmé par une seconde lecture"
     # Zeroing a call is a decision about a person: it never rests on words the recogniser itself barely heard.
     # Such a line is sent to a human to listen to, the call is not zeroed on it.
     misheard = sorted((h for h in flagged.values() if heard_badly(h.seg)), key=lambda h: h.seg.start)
@@ -588,8 +592,7 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}"
                    + (f", le client relève aussitôt le ton ({_quote(confirmed[h.seg.idx])})"
                       if h.seg.idx in confirmed else "")
-                   + (", le client est tutoyé" if h.seg.idx in seconded and h.seg.idx in tutoyed else
-                      ", ton discourtois confirmé par une seconde lecture" if h.seg.idx in seconded else "")
+                   + (f", {seconded[h.seg.idx]}" if h.seg.idx in seconded else "")
                    for h in found]
         return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
                        doubt or _doubt_on(found[0].act, found[0].seg))
@@ -630,5 +633,5 @@ def _to_hear(call: Call, found: Sequence[Hit]) -> list[Hit]:
 
 
 def _lines_fr(found: Sequence[Hit]) -> str:
-    """Doubtful lines for a reviewer, each with the act it may carry, likeliest first."""
+    """Lines for a reviewer, each with the impolite act it may carry, in the order given."""
     return " ; ".join(f"{_quote(h.seg)}, {ACT_LABELS[h.act]} possible" for h in found)
