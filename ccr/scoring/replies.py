@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ccr.core.textnorm import normalize
 from ccr.scoring import acts
 from ccr.scoring.acts import ActModel, Example
 
@@ -36,6 +37,11 @@ PROVE_THE_QUESTION = frozenset({"gives_identity"})
 # The plain logistic decision, fixed before measuring: a reply stands in for a line nobody could read, so it
 # must be more likely than not.
 THRESHOLD = 0.5
+# Calls are scored on their redacted transcript, where « [EMAIL] » or « [TELEPHONE] » stands for what the
+# customer said (``ccr.speech.redaction``; payment numbers identify no one); the classifier never saw these, and
+# read « [EMAIL]. » at 0.14, as it read a spelt-out address (« martin point paul arobase… ») at 0.12.
+IDENTITY_PLACEHOLDERS = ("[EMAIL]", "[TELEPHONE]", "[NIR]")
+STATED = 0.95
 
 
 def read_bank(path: Path = BANK_PATH) -> list[Example]:
@@ -80,8 +86,19 @@ def default_model() -> ActModel | None:
 
 
 def probability(text: str, reply: str, model: ActModel | None = None) -> float:
-    """Probability that a customer's ``text`` is ``reply`` (0 without a trained classifier)."""
+    """Probability that a customer's ``text`` is ``reply`` (0 without a trained classifier); a line stating an
+    e-mail address, or what redaction left of an identifier, gives an identity whatever the classifier reads."""
     model = model or default_model()
     if model is None or reply not in model.acts:
         return 0.0
-    return float(model.probabilities(text)[model.acts.index(reply)])
+    p = float(model.probabilities(text)[model.acts.index(reply)])
+    if reply == "gives_identity" and states_identifier(text):
+        return max(p, STATED)
+    return p
+
+
+def states_identifier(text: str) -> bool:
+    """Whether ``text`` holds an e-mail address (written, or said with « arobase ») or a placeholder that the
+    call's redaction put where an identifying number or address was said."""
+    upper = text.upper()
+    return any(mark in upper for mark in IDENTITY_PLACEHOLDERS) or "@" in text or "arobase" in normalize(text).split()

@@ -399,6 +399,54 @@ def test_a_name_given_unasked_when_the_call_opens_is_no_identification():
     assert item(score_transcript(call(*turns)), "identification")["verdict"] == "fail"
 
 
+# Statements of our own that name an identifier without asking for one; the act model reads each of them as a
+# request (0.56 to 0.81 when written), over the bar for typed text.
+MENTIONS = [
+    "Je vous renvoie par SMS le lien de paiement avec votre numéro de contrat.",
+    "Pour cette démarche, il faut simplement le nom du titulaire et un justificatif de domicile.",
+    "Donc vous souhaitez que le nom de votre association apparaisse sur les factures.",
+    "Le changement de titulaire demande la date de naissance du nouveau titulaire et une pièce d'identité.",
+    "Vous recevrez un courrier à votre nom avec le nouveau code client.",
+]
+NO_REQUEST = ("agent", "Je regarde ce qui se passe.")
+
+
+def with_mention(line: str, reply: str, words: dict[int, float] | None = None) -> dict:
+    """The good call with no request for an identifier, and ``line`` answered by ``reply`` after the solution."""
+    turns = [*GOOD[:2], NO_REQUEST, ("customer", "D'accord."), *GOOD[4:7], ("agent", line), ("customer", reply),
+             *GOOD[8:]]
+    return item(score_transcript(call(*turns, words=words)), "identification")
+
+
+@pytest.mark.parametrize("line", MENTIONS)
+def test_a_statement_naming_an_identifier_that_gets_no_identity_back_asked_for_nothing(line):
+    bar = actrules.act_threshold({}, "ident_request")
+    assert acts.line_acts(line, "agent").probs["ident_request"] >= bar
+    c = with_mention(line, "Très bien, merci.")
+    assert c["verdict"] == "fail" and c["evidence"] == [] and c["needs_review"]
+    assert f"« {line} »" in c["explanation"] and "n'est pas une question" in c["explanation"]
+
+
+@pytest.mark.parametrize("reply", ["Bernard, Lucie Bernard.", "C'est le [TELEPHONE].",
+                                   "Alors... lucie point bernard arobase orange point fr."])
+def test_a_request_put_as_a_statement_counts_when_the_customer_gives_an_identity(reply):
+    line = "Il me faut le nom du titulaire du contrat, ou son numéro de portable, ou son e-mail."
+    assert not actrules.asks_back(actrules.Call.from_transcript(call(("agent", line))).segs[0])
+    c = with_mention(line, reply)
+    assert c["verdict"] == "pass" and c["evidence"][0]["text"] == line
+
+
+def test_a_mention_put_as_a_question_or_badly_heard_still_counts():
+    for asked in ("Vous avez le numéro de contrat sous les yeux ?", "auriez-vous le numéro de contrat",
+                  "est-ce que vous avez le numéro de contrat"):
+        assert acts.line_acts(asked, "agent").probs["ident_request"] >= actrules.act_threshold({}, "ident_request")
+        assert with_mention(asked, "Non, pas sur moi, désolé.")["verdict"] == "pass", asked
+    # A badly heard line may have been a question, and a badly heard answer an identity: neither tells.
+    assert with_mention(MENTIONS[0], "Très bien, merci.", words={7: 0.5})["verdict"] == "pass"
+    assert with_mention(MENTIONS[0], "Très bien, merci.", words={8: 0.5})["verdict"] == "pass"
+    assert with_mention(MENTIONS[0], "Très bien, merci.", words={7: 0.95, 8: 0.95})["verdict"] == "fail"
+
+
 @pytest.mark.parametrize("filler", ["Hm.", "Mmh...", "Euh... hein ?"])
 def test_a_filler_from_the_customer_shows_no_question_was_asked(filler):
     # Two letters leave the reply classifier guessing from its bank's balance; a grunt gives no name.

@@ -6,6 +6,7 @@ import pytest
 
 from ccr.scoring import replies
 from ccr.scoring.acts import ActModelError
+from ccr.speech import redaction
 from scripts.train_replies import HELDOUT, precision_recall, read_heldout
 
 # Held-out floors, a little under what the shipped model measured (precision, recall at the bar of 0.5):
@@ -58,6 +59,27 @@ def test_lines_of_our_own(text, expected):
 ])
 def test_identifying_elements_of_our_own(text, expected):
     assert (replies.probability(text, "gives_identity") >= replies.THRESHOLD) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[EMAIL].", True),
+    ("Oui, c'est le [TELEPHONE], celui de la maison.", True),
+    ("mon numéro de sécu c'est le [nir]", True),  # a transcriber that writes everything in lower case
+    ("Euh, marc.aubry@laposte.net, sans accent.", True),
+    ("Alors c'est jeanne tiret roux arobase free point fr", True),
+    ("Le prélèvement est parti de mon [IBAN], deux fois.", False),  # a payment number identifies no one
+    ("J'ai payé avec la carte [CARTE], ça n'a pas marché.", False),
+    ("Vous pouvez m'écrire par mail si c'est plus simple.", False),
+])
+def test_an_address_or_what_redaction_left_of_an_identifier_gives_an_identity(text, expected):
+    assert replies.states_identifier(text) is expected
+    assert (replies.probability(text, "gives_identity") >= replies.THRESHOLD) is expected
+
+
+def test_the_identity_placeholders_are_those_redaction_writes():
+    assert {p.strip("[]") for p in replies.IDENTITY_PLACEHOLDERS} <= set(redaction.LABELS)
+    redacted, _ = redaction.redact_text("Mon mail, c'est paul.roy@free.fr, et mon portable le 06 12 34 56 78.")
+    assert replies.states_identifier(redacted)
 
 
 def test_a_bank_line_with_an_unknown_reply_is_refused(tmp_path):

@@ -333,7 +333,10 @@ def _agreement(directory: Path, flat: bool = False) -> Agreement:
     ("public", 0.97, 0.97),  # measured 0.981 / 1.0 (0.978 before identifying answers, 0.984 before the seventh pass)
     # Categories read by meaning too: better on reasons worded in another style and after ASR, 2 calls lost on
     # public-asr and 1 on heldout (0.950 and 0.909 with the letters alone).
-    ("public-asr", 0.87, 0.87),  # measured 0.881 / 0.925 (0.900 before the fourth category pass; 0.925 category before turns were read stretch by stretch) (0.675 category before the categories learnt topicless lines)
+    # public-asr carries no word probabilities, so its garbled lines read as typed: five requests for an
+    # identifier whose answers the recogniser turned into nonsense count as statements nobody answered (sent
+    # to a human), since a typed statement naming an identifier must get one back.
+    ("public-asr", 0.86, 0.87),  # measured 0.869 / 0.925 (0.881 before unanswered statements stopped counting) (0.900 before the fourth category pass; 0.925 category before turns were read stretch by stretch) (0.675 category before the categories learnt topicless lines)
     ("heldout", 0.94, 0.88),  # measured 0.972 / 0.909 (0.966 before words of discontent, 0.943 before identifying answers)
     # heldout-b: 30 calls by another writer who saw neither the scorer nor any other set; never tuned on.
     ("heldout-b", 0.90, 0.83),  # measured 0.946 / 0.900
