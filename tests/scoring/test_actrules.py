@@ -431,7 +431,7 @@ def test_a_statement_naming_an_identifier_that_gets_no_identity_back_asked_for_n
                                    "Alors... lucie point bernard arobase orange point fr."])
 def test_a_request_put_as_a_statement_counts_when_the_customer_gives_an_identity(reply):
     line = "Il me faut le nom du titulaire du contrat, ou son numéro de portable, ou son e-mail."
-    assert not actrules.asks_back(actrules.Call.from_transcript(call(("agent", line))).segs[0])
+    assert not actrules.asks_back(Call.from_transcript(call(("agent", line))).segs[0])
     c = with_mention(line, reply)
     assert c["verdict"] == "pass" and c["evidence"][0]["text"] == line
 
