@@ -329,8 +329,9 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
                 reopened[gname] = (mark, earlier[-1] if earlier else None)
                 where = [s for s in where if s.start > mark.start]
         got = hits(call, p, where, acts)
-        if gname in answered:
-            unasked[gname] = [h for h in got if _unanswered(call, h, answered[gname])]
+        proving = [k for k in answered.get(gname, ()) if k in replies.PROVE_THE_QUESTION]
+        if proving:
+            unasked[gname] = [h for h in got if _unanswered(call, h, proving)]
             got = [h for h in got if h not in unasked[gname]]
         answer = None if got or gname not in answered else _answered(call, c, where, answered[gname], acts[0])
         if got:
@@ -389,12 +390,11 @@ def _answered(call: Call, c, where: list[Seg], kinds: Sequence[str], act: str) -
     return None
 
 
-def _unanswered(call: Call, hit: Hit, kinds: Sequence[str]) -> bool:
+def _unanswered(call: Call, hit: Hit, proving: Sequence[str]) -> bool:
     """Whether the agent's ``hit`` is a typed or clearly heard statement, not a question, after which none of the
-    customer's next turns reads even faintly as one of the replies of ``kinds`` that prove their question."""
-    proving = [k for k in kinds if k in replies.PROVE_THE_QUESTION]
+    customer's next turns reads even faintly as one of the replies ``proving`` (those that prove their question)."""
     line = hit.seg
-    if not proving or line is None or asks_back(line) or QUESTION_FORM.search(line.text) or heard_weight(line.asr):
+    if line is None or asks_back(line) or QUESTION_FORM.search(line.text) or heard_weight(line.asr):
         return False
     after = [r for r in call.channel("customer") if r.start > line.start][:UNANSWERED_TURNS]
     # Garbled answers, or none at all, tell nothing.
@@ -405,8 +405,6 @@ def _unanswered(call: Call, hit: Hit, kinds: Sequence[str]) -> bool:
 
 def _unanswered_fr(unasked: list[Hit], kinds: Sequence[str]) -> str:
     """Why lines read as the act do not count: not questions, and the customer's answer gives nothing asked."""
-    if not unasked:
-        return ""
     quotes = ", ".join(_quote(h.seg) for h in unasked)
     said = next(replies.REPLY_LABELS[k] for k in kinds if k in replies.PROVE_THE_QUESTION)
     return f" ; {quotes} n'est pas une question, et ne reçoit en réponse aucun {said}"
