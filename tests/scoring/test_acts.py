@@ -456,22 +456,23 @@ def test_identification_requests_and_irritants_in_another_style_are_recognised()
     assert all(got[a] >= floor for a, floor in IDENT_IRRITANT_FLOORS.items()), got
 
 
-@pytest.mark.parametrize(("name", "floors"), [
+@pytest.mark.parametrize(("name", "least", "floors"), [
     # The thirteenth bank pass, written by three helpers who read the bank but no call, measured trained in and
     # not kept (acts README). Shipped model: AUC 0.898, 0.828, 0.885, 0.930, 0.977, 0.915 and 0.892.
-    ("pass-wordings.jsonl", {"hold_thanks": 0.87, "empathy": 0.80, "irritant_wait": 0.86, "irritant_repeat": 0.90,
-                             "irritant_billing_error": 0.95, "irritant_churn": 0.89, "irritant_discontent": 0.87}),
+    ("pass-wordings.jsonl", 15, {"hold_thanks": 0.87, "empathy": 0.80, "irritant_wait": 0.86, "irritant_repeat": 0.90,
+                                 "irritant_billing_error": 0.95, "irritant_churn": 0.89, "irritant_discontent": 0.87}),
     # Its held-out set, by the same helpers in another style: 0.864, 0.775, 0.878, 0.888, 0.983, 0.917 and 0.859.
-    ("heldout-wordings.jsonl", {"hold_thanks": 0.84, "empathy": 0.75, "irritant_wait": 0.85, "irritant_repeat": 0.86,
-                                "irritant_billing_error": 0.96, "irritant_churn": 0.89, "irritant_discontent": 0.83}),
+    ("heldout-wordings.jsonl", 15, {"hold_thanks": 0.84, "empathy": 0.75, "irritant_wait": 0.85, "irritant_repeat": 0.86,
+                                    "irritant_billing_error": 0.96, "irritant_churn": 0.89, "irritant_discontent": 0.83}),
     # The fifteenth pass's held-out set (acts README), by a helper who read neither the pass nor any call: thanks
     # for waiting said formally or with no word of thanks, solutions told as a procedure, irritants told by a
     # broken promise, a flat delay, a competitor's offer or an idiom, half of it near-misses. Shipped model:
-    # 0.946, 0.880, 0.906, 0.958, 0.947 and 0.972; at the typed bars it finds 27 to 42 % of these irritants.
-    ("heldout-indirect.jsonl", {"hold_thanks": 0.92, "solution": 0.85, "irritant_wait": 0.88, "irritant_repeat": 0.93,
-                                "irritant_churn": 0.92, "irritant_discontent": 0.94}),
+    # 0.946, 0.880, 0.906, 0.958, 0.947 and 0.972; at the typed bars it finds 27 to 42 % of these irritants. Its
+    # churn and discontent complaints are 11 and 12, the other acts 16 to 58.
+    ("heldout-indirect.jsonl", 10, {"hold_thanks": 0.92, "solution": 0.85, "irritant_wait": 0.88,
+                                    "irritant_repeat": 0.93, "irritant_churn": 0.92, "irritant_discontent": 0.94}),
 ])
-def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(name, floors):
+def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(name, least, floors):
     # Thanks for waiting without « patience » or « patienté », sympathy without « je comprends » or « désolé »,
     # irritants in idioms, dates, irony and veiled threats, against lines sharing their words that perform none
     # (a planned call back, a calm question about a bill, thanks for something else). Ranking AUC of each act
@@ -488,7 +489,7 @@ def test_acts_said_in_wordings_the_bank_rarely_uses_are_ranked_above_lookalikes(
         mine = speakers == acts.SPEAKER_OF[act]
         score = probs[mine, model.acts.index(act)]
         has = np.array([act in e.acts for e in rows])[mine]
-        assert has.sum() >= 10 and (~has).sum() >= 50
+        assert has.sum() >= least and (~has).sum() >= 50
         got[act] = round(ranking_auc(score[has], score[~has]), 3)
     assert all(got[a] >= floor for a, floor in floors.items()), got
 
