@@ -45,7 +45,7 @@ import numpy as np
 
 from ccr.core.errors import CcrError
 from ccr.core.textnorm import normalize
-from ccr.scoring import dense_head
+from ccr.scoring import boundaries, dense_head
 from ccr.scoring.dense_head import Adam, DenseHead
 from ccr.scoring.encoder import default_encoder
 
@@ -90,7 +90,7 @@ _CLAUSE_SPLIT = re.compile(r"[.!?;:,]")
 # A long turn often does several things; an act said in one sentence must not be diluted by the others.
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;…])\s+")
 MIN_SENTENCE_WORDS = 3  # shorter pieces (« Ah. », « Bon. ») carry too little to be read on their own
-_SENTENCE_MARK = re.compile(r"[.!?;…]")
+_SENTENCE_MARK = boundaries.SENTENCE_MARK
 # A long turn with no sentence marks (written by a transcriber or a recogniser that does not punctuate) is cut
 # into windows of about one sentence: the median length of a one-act line of the bank, half-overlapping so that
 # any stretch of half a window lies whole inside one.
@@ -181,8 +181,10 @@ def hashed_features(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of a line that are long enough to be read on their own (three words or more), in order."""
-    return [x for x in _SENTENCE_SPLIT.split(text.strip()) if len(x.split()) >= MIN_SENTENCE_WORDS]
+    """The sentences of a line that are long enough to be read on their own (three words or more), in order; a
+    line written without any sentence mark is cut where its sentences most likely end (``boundaries``)."""
+    text = boundaries.with_sentence_marks(text.strip())
+    return [x for x in _SENTENCE_SPLIT.split(text) if len(x.split()) >= MIN_SENTENCE_WORDS]
 
 
 def reading_pieces(text: str) -> list[str]:
@@ -425,10 +427,11 @@ def line_acts(text: str, speaker: str, model: ActModel | None = None, heard: flo
 
 
 def _with_windows(p: np.ndarray, text: str, model: ActModel) -> np.ndarray:
-    """``p`` with the irritants of a long line without sentence marks also read in windows, at half weight: a
-    complaint said in passing is not drowned by the rest of the turn, nor a window's lookalike taken alone."""
-    if _SENTENCE_MARK.search(text):
-        return p
+    """``p`` with the irritants of a long line without sentence marks, where no sentence end was found either,
+    also read in windows, at half weight: a complaint said in passing is not drowned by the rest of the turn,
+    nor a window's lookalike taken alone."""
+    if _SENTENCE_MARK.search(text) or len(sentences(text)) > 1:
+        return p  # read sentence by sentence already, as a punctuated line is
     pieces = stretches(text)
     if len(pieces) < 2:
         return p

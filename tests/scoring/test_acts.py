@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from ccr.scoring import actrules, acts
+from ccr.scoring import actrules, acts, boundaries
 from ccr.scoring.encoder import default_encoder
 from ccr.scoring.grid import default_grid
 from scripts.calibrate_acts import CANDIDATES, EVAL_DIR, ascend, load_set, objective
@@ -318,7 +318,16 @@ def test_a_long_unpunctuated_turn_is_read_in_overlapping_windows():
     assert acts.stretches(" ".join(words) + ".") == [" ".join(words) + "."]
 
 
-def test_a_complaint_in_a_long_unpunctuated_turn_is_read_window_by_window_at_half_weight():
+@pytest.fixture
+def no_sentence_ends_found(monkeypatch):
+    """Unpunctuated turns read as when no sentence end can be put back into them (``ccr.scoring.boundaries``)."""
+    boundaries.with_sentence_marks.cache_clear()
+    monkeypatch.setattr(boundaries, "default_model", lambda: None)
+    yield
+    boundaries.with_sentence_marks.cache_clear()
+
+
+def test_a_complaint_in_a_long_unpunctuated_turn_is_read_window_by_window_at_half_weight(no_sentence_ends_found):
     model = acts.default_model()
     turn = ("oui bonjour alors je vous appelle pour le portail de la maison de ma sœur à côté de la gare et "
             "franchement ça commence à bien faire trois techniciens sont venus et il ne s'ouvre toujours pas")
