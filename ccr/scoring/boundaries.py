@@ -112,7 +112,7 @@ class BoundaryModel:
         return _sigmoid(np.where(known, self.weights[pos], 0.0).sum(axis=1))
 
     def save(self, path: Path) -> None:
-        """Write the model as a compressed ``.npz`` (weights in float16: about a megabyte)."""
+        """Write the model as a compressed ``.npz`` (weights in float16: under two megabytes)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, feature_ids=self.feature_ids, weights=self.weights.astype(np.float16),
                             bank_sha256=np.array(self.bank_sha256))
@@ -135,13 +135,18 @@ def default_model() -> BoundaryModel | None:
     return BoundaryModel.load(MODEL_PATH) if MODEL_PATH.exists() else None
 
 
-@lru_cache(maxsize=20_000)
 def with_sentence_marks(text: str, model: BoundaryModel | None = None) -> str:
     """``text`` with a full stop after each word that most likely ends a sentence, when it has no sentence mark
-    at all and at least ``MIN_WORDS`` words; otherwise ``text`` as it is."""
+    at all and at least ``MIN_WORDS`` words; otherwise ``text`` as it is (also when no model is shipped)."""
     model = model or default_model()
     if model is None or SENTENCE_MARK.search(text):
         return text
+    return _with_marks(text, model)
+
+
+@lru_cache(maxsize=20_000)
+def _with_marks(text: str, model: BoundaryModel) -> str:
+    # Keyed by the model too, so that another model (a test's, a retrained one) never gets a cached reading.
     tokens = words_of(text)
     if len(tokens) < MIN_WORDS:
         return text
@@ -189,6 +194,8 @@ def gap_examples(turns: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
 def train(turns: Sequence[str], bank_hash: str = "", epochs: int = EPOCHS, seed: int = SEED) -> BoundaryModel:
     """Fit the model on ``turns`` by stochastic gradient descent on the log loss (deterministic for a seed)."""
     x, y = gap_examples(turns)
+    # Each batch's gradients are summed, not averaged: a feature's step grows with how often it occurs in the
+    # batch, so rare words still learn in six passes; the learning rate's decay settles the frequent ones.
     w = np.zeros(N_BUCKETS, dtype=np.float32)
     rng = np.random.default_rng(seed)
     lr = LEARNING_RATE

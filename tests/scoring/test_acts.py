@@ -321,10 +321,7 @@ def test_a_long_unpunctuated_turn_is_read_in_overlapping_windows():
 @pytest.fixture
 def no_sentence_ends_found(monkeypatch):
     """Unpunctuated turns read as when no sentence end can be put back into them (``ccr.scoring.boundaries``)."""
-    boundaries.with_sentence_marks.cache_clear()
     monkeypatch.setattr(boundaries, "default_model", lambda: None)
-    yield
-    boundaries.with_sentence_marks.cache_clear()
 
 
 def test_a_complaint_in_a_long_unpunctuated_turn_is_read_window_by_window_at_half_weight(no_sentence_ends_found):

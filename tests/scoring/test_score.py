@@ -365,9 +365,10 @@ def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
 # Categories were 0.833 and 0.867 before a turn was read stretch by stretch; irritant F1 0.85, 0.73 and 0.54
 # before a long unpunctuated turn's irritants were also read window by window. Criteria were 0.933, 0.908 and
 # 0.904, F1 0.929, 0.766 and 0.594, category 0.867 on heldout-d, before sentence ends were put back into
-# unpunctuated turns (ccr.scoring.boundaries).
+# unpunctuated turns (ccr.scoring.boundaries). Scored here without the agent's name, so figures differ a little
+# from the benchmark's, which gives it.
 @pytest.mark.parametrize(("name", "crit_floor", "cat_floor", "f1_floor"), [
-    ("heldout-b", 0.91, 0.86, 0.85),  # measured 0.946 / 0.933, F1 0.893
+    ("heldout-b", 0.91, 0.86, 0.87),  # measured 0.946 / 0.933, F1 0.893
     ("heldout-c", 0.90, 0.93, 0.83),  # measured 0.942 / 0.967, F1 0.880
     ("heldout-d", 0.90, 0.80, 0.60),  # measured 0.938 / 0.833, F1 0.657
 ])
