@@ -5,6 +5,8 @@
     python -m scripts.calibrate_acts --keep-bars   # a retrain that only corrected labels: keep the bars
     python -m scripts.calibrate_acts --only reformulation   # a bank pass aimed at one act: tune its bars
                                                             # alone, the others kept from the file in place
+    python -m scripts.calibrate_acts --heard-only  # a change in how recognised lines are read: typed bars
+                                                   # kept, the heard ones tuned again from those in place
 
 The act model's probabilities are fitted on single lines; in a call, what matters is whether a criterion's
 verdict is right. Each act's threshold is chosen by coordinate ascent on the agreement of the default grid's
@@ -16,7 +18,9 @@ against bars between the two, see ``acts.heard_weight``). Tuned alone on 80 clea
 clean bars fitted those calls and lost irritants on the held-out ones, so typed text keeps the shared bars.
 The held-out calls are scored once at the end and reported beside; they never steer a choice. The file
 records the model's fingerprint: thresholds fitted to one model are ignored by another (retrain, then
-recalibrate).
+recalibrate). It also records the fingerprint of the model that puts sentence ends back into unpunctuated
+turns (``ccr.scoring.boundaries``), under whose reading the bars were tuned: a test fails when that model is
+retrained and the bars are not tuned again (``--heard-only`` is enough, typed text being punctuated).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ccr.scoring import acts
+from ccr.scoring import acts, boundaries
 from ccr.scoring.grid import default_grid, default_taxonomy
 from ccr.scoring.score import score_transcript
 
@@ -127,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     kept.add_argument("--only", nargs="+", default=(), metavar="ACT",
                       help="tune these acts' bars alone, from the bars of the calibration file in place (a bank "
                            "pass aimed at these acts)")
+    kept.add_argument("--heard-only", action="store_true",
+                      help="keep the typed bars of the calibration file in place and tune the bars for heard "
+                           "lines again, from those in place (a change that only moves recognised lines)")
     args = parser.parse_args(argv)
     base = acts.ActModel.load(args.model)
     cache: dict[str, np.ndarray] = {}
@@ -148,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [a for a in args.only if a not in default]
     if unknown:
         parser.error(f"actes inconnus ou non lus par la grille : {', '.join(unknown)}")
-    if args.keep_bars or args.only:
+    if args.keep_bars or args.only or args.heard_only:
         shared = {**default, **{a: v for a, v in (in_place.get("thresholds") or {}).items() if a in default}}
         heard = {**shared, **in_place_heard}
         tuned_on = f"seuils gardés du fichier en place ({in_place.get('tuned_on', 'réglage inconnu')})"
@@ -160,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             tuned_on = (f"{', '.join(args.only)} réglé(s) sur les 80 premiers appels de {args.clean} (poids 2) et "
                         f"{args.heard} (poids 1), puis {args.heard} seul pour les lignes entendues ; autres "
                         + tuned_on)
+        elif args.heard_only:
+            heard = ascend(base, sets[args.heard][tune], heard, heard=True, typed=shared)
+            tuned_on = (f"seuils du texte gardés, seuils des lignes entendues réglés de nouveau sur les 80 premiers "
+                        f"appels de {args.heard} ; " + tuned_on)
     else:
         # Clean calls count twice: most text CCR is judged on is clean or well recognised.
         shared = ascend(base, weighted(sets, {args.clean: 2, args.heard: 1}, tune), default, heard=False)
@@ -169,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         heard = ascend(base, sets[args.heard][tune], start, heard=True)
         tuned_on = (f"{args.clean} (poids 2) et {args.heard} (poids 1), puis {args.heard} seul pour les lignes "
                     "entendues ; 80 premiers appels de chacun")
-    out: dict = {"model": base.fingerprint(), "figures": {}, "tuned_on": tuned_on}
+    reading = boundaries.default_model()  # the sentence ends put back shape what the bars were tuned on
+    out: dict = {"model": base.fingerprint(), "reading": reading.fingerprint() if reading else None,
+                 "figures": {}, "tuned_on": tuned_on}
     for name, calls in sets.items():
         before = [score(base, default, default, calls[part], False) for part in (tune, hold)]
         after = [score(base, shared, heard, calls[part], True) for part in (tune, hold)]

@@ -13,6 +13,7 @@ stored text, the quotes and everything shown stay as the transcriber wrote them.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import zlib
@@ -110,6 +111,13 @@ class BoundaryModel:
         pos = np.clip(np.searchsorted(self.feature_ids, ids), 0, len(self.feature_ids) - 1)
         known = self.feature_ids[pos] == ids
         return _sigmoid(np.where(known, self.weights[pos], 0.0).sum(axis=1))
+
+    def fingerprint(self) -> str:
+        """A hash of the weights as stored, recorded beside the act bars tuned under this model's reading."""
+        h = hashlib.sha256()
+        for a in (self.feature_ids.astype(np.int64), self.weights.astype(np.float16)):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
 
     def save(self, path: Path) -> None:
         """Write the model as a compressed ``.npz`` (weights in float16: under two megabytes)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from ccr.scoring import actrules, acts, boundaries
 from ccr.scoring.encoder import default_encoder
 from ccr.scoring.grid import default_grid
+from scripts import calibrate_acts
 from scripts.calibrate_acts import CANDIDATES, EVAL_DIR, ascend, load_set, objective
 from scripts.train_acts import macro_f1
 from tests.conftest import FIXTURES
@@ -238,6 +242,38 @@ def test_a_pass_aimed_at_one_act_tunes_that_act_s_bars_alone():
         ("open_question", "empathy", "solution"), 0.9)
 
 
+def _small_set(src: Path, dst: Path, n: int) -> None:
+    """The first ``n`` calls of the labelled set ``src``, copied to ``dst``."""
+    (dst / "transcripts").mkdir(parents=True)
+    rows = sorted((json.loads(x) for x in (src / "labels.jsonl").read_text(encoding="utf-8").splitlines() if x),
+                  key=lambda r: r["call_id"])[:n]
+    (dst / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    for r in rows:
+        shutil.copy(src / "transcripts" / f"{r['call_id']}.json", dst / "transcripts")
+
+
+def test_a_change_to_the_reading_of_heard_lines_retunes_their_bars_and_keeps_the_typed_ones(tmp_path, monkeypatch):
+    # calibrate_acts --heard-only: after a change that only moves recognised lines (sentence ends put back into
+    # unpunctuated turns), the typed bars stay those in place and the file records the reading they were tuned
+    # under. The script swaps in a probability cache; the test puts the real method back afterwards.
+    monkeypatch.setattr(acts.ActModel, "probabilities", acts.ActModel.probabilities)
+    for name in ("public-d", "public-d-asr"):
+        _small_set(EVAL_DIR / name, tmp_path / "sets" / name, 3)
+    monkeypatch.setattr(calibrate_acts, "EVAL_DIR", tmp_path / "sets")
+    monkeypatch.setattr(calibrate_acts, "HOLDOUT_FROM", 2)
+    out = tmp_path / "calibration.json"
+    try:
+        assert calibrate_acts.main(["--heard-only", "--out", str(out)]) == 0
+    finally:
+        acts.install_model(None)
+    got, in_place = json.loads(out.read_text(encoding="utf-8")), acts.read_calibration()
+    assert got["thresholds"] == in_place["thresholds"] and got["model"] == in_place["model"]
+    assert got["reading"] == boundaries.default_model().fingerprint()
+    assert all(v in CANDIDATES or v == in_place["heard_thresholds"].get(a)
+               for a, v in got["heard_thresholds"].items())
+    assert got["tuned_on"].startswith("seuils du texte gardés")
+
+
 def test_a_missing_or_unreadable_model_gives_a_french_error(tmp_path):
     broken = tmp_path / "model.npz"
     broken.write_bytes(b"pas un modele")
@@ -248,6 +284,9 @@ def test_a_missing_or_unreadable_model_gives_a_french_error(tmp_path):
 def test_the_calibrated_thresholds_belong_to_the_shipped_model():
     calibration = acts.read_calibration()
     assert calibration["model"] == raw_model().fingerprint(), "modèle réentraîné : python -m scripts.calibrate_acts"
+    # The bars were tuned under the shipped reading of unpunctuated turns, whose sentence ends are put back.
+    assert calibration["reading"] == boundaries.default_model().fingerprint(), (
+        "modèle des fins de phrase réentraîné : python -m scripts.calibrate_acts --heard-only")
     model = acts.default_model()
     assert all(model.threshold(a) == pytest.approx(v) for a, v in calibration["thresholds"].items())
     heard = calibration["heard_thresholds"]
