@@ -261,6 +261,7 @@ def test_a_change_to_the_reading_of_heard_lines_retunes_their_bars_and_keeps_the
         _small_set(EVAL_DIR / name, tmp_path / "sets" / name, 3)
     monkeypatch.setattr(calibrate_acts, "EVAL_DIR", tmp_path / "sets")
     monkeypatch.setattr(calibrate_acts, "HOLDOUT_FROM", 2)
+    monkeypatch.setattr(calibrate_acts, "SWEEPS", 1)  # one sweep is enough to exercise the path
     out = tmp_path / "calibration.json"
     try:
         assert calibrate_acts.main(["--heard-only", "--out", str(out)]) == 0
