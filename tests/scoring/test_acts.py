@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -243,13 +242,12 @@ def test_a_pass_aimed_at_one_act_tunes_that_act_s_bars_alone():
 
 
 def _small_set(src: Path, dst: Path, n: int) -> None:
-    """The first ``n`` calls of the labelled set ``src``, copied to ``dst``."""
+    """The first ``n`` calls of the labelled set ``src`` (as the script reads them), written to ``dst``."""
     (dst / "transcripts").mkdir(parents=True)
-    rows = sorted((json.loads(x) for x in (src / "labels.jsonl").read_text(encoding="utf-8").splitlines() if x),
-                  key=lambda r: r["call_id"])[:n]
-    (dst / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    for r in rows:
-        shutil.copy(src / "transcripts" / f"{r['call_id']}.json", dst / "transcripts")
+    calls = load_set(src)[:n]
+    (dst / "labels.jsonl").write_text("".join(json.dumps(label) + "\n" for _, label in calls), encoding="utf-8")
+    for transcript, label in calls:
+        (dst / "transcripts" / f"{label['call_id']}.json").write_text(json.dumps(transcript), encoding="utf-8")
 
 
 def test_a_change_to_the_reading_of_heard_lines_retunes_their_bars_and_keeps_the_typed_ones(tmp_path, monkeypatch):
