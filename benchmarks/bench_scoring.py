@@ -1,7 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
-       [--grid FILE [--upgraded]]
+       [--mono] [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -9,6 +9,8 @@ A set whose labels carry ``hard_cases`` (public-d) is reported in two parts, the
 the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the agreement per hard case.
 ``--unpunctuated`` also scores every set as a transcriber who neither punctuates nor capitalises writes it
 (``ccr.core.textnorm.unpunctuated``): the same calls and labels, so any difference is the punctuation's.
+``--mono`` also scores every set as a mono recording not separated into voices: every speaker « inconnu », so
+who said each line is read from its acts, as CCR does when the speaker-separation extra is not installed.
 ``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
 ``--upgraded`` with the successor CCR stores for it when it is read (``ccr.scoring.grid_upgrade``).
 """
@@ -60,9 +62,10 @@ def load_hard_cases(directory: Path) -> dict[str, str]:
 
 
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
-                 names: bool = True, grid: Grid | None = None) -> dict:
+                 names: bool = True, grid: Grid | None = None, mono: bool = False) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
-    each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it."""
+    each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
+    ``mono``: every speaker unknown, as a mono recording not separated into voices."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
@@ -98,9 +101,11 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     paths = sorted((directory / "transcripts").glob("*.json"))
     for path in paths:
         tr = json.loads(path.read_text(encoding="utf-8"))
-        if flat:
-            for seg in tr["segments"]:
+        for seg in tr["segments"]:
+            if flat:
                 seg["text"] = unpunctuated(seg["text"])
+            if mono:
+                seg["speaker"] = "inconnu"
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
@@ -319,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--details", action="store_true", help="list every disagreement")
     ap.add_argument("--unpunctuated", action="store_true",
                     help="also score each set without punctuation or capitals")
+    ap.add_argument("--mono", action="store_true",
+                    help="also score each set as a mono recording not separated into voices")
     ap.add_argument("--without-agent-names", action="store_true",
                     help="score without the agent's name (calls whose metadata names no agent)")
     ap.add_argument("--grid", type=Path, help="score with this grid (YAML) instead of the standard one")
@@ -343,16 +350,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chargement : modèle de phrases {1000 * (t1 - t0):.0f} ms ; grille, modèles d'actes et de catégories "
           f"et premier appel {1000 * (time.perf_counter() - t1):.0f} ms ; "
           f"{os.environ['OMP_NUM_THREADS']} fil(s) de calcul")
+    variants = [("", False, False)]
+    if args.unpunctuated:
+        variants.append((" [sans ponctuation]", True, False))
+    if args.mono:
+        variants.append((" [mono, voix non séparées]", False, True))
     for d in dirs:
-        for flat in (False, True) if args.unpunctuated else (False,):
-            suffix = " [sans ponctuation]" if flat else ""
+        for suffix, flat, mono in variants:
             if load_hard_cases(d):
                 for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
-                    print_report(f"{d} [{name}]{suffix}", evaluate_dir(d, args.engine, part, flat, names, grid),
-                                 args.details)
+                    print_report(f"{d} [{name}]{suffix}",
+                                 evaluate_dir(d, args.engine, part, flat, names, grid, mono), args.details)
                 continue
             label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
-            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names, grid=grid),
+            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names, grid=grid, mono=mono),
                          args.details)
     return 0
 

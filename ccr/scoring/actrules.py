@@ -259,6 +259,11 @@ def with_asr(confidence: float, seg: Seg | None) -> tuple[float, Doubt]:
     return seg.asr, Doubt(f"transcription peu fiable à {clock(at)}", at, heard=True)
 
 
+def unattributed(call: Call, seg: Seg) -> bool:
+    """True for a mono line whose acts other than the impolite ones do not tell that the agent said it."""
+    return seg.speaker == "inconnu" and call.likely_speaker(seg, RUDE_ACTS) != "agent"
+
+
 def heard_badly(seg: Seg | None) -> bool:
     """True when the recogniser gave ``seg``'s words a mean probability under :data:`HEARD_BADLY`."""
     return seg is not None and seg.asr is not None and seg.asr < HEARD_BADLY
@@ -578,8 +583,11 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     band = float(p.get("review_band", RUDE_REVIEW_BAND))
     objected: list[tuple[Hit, Seg]] = []
     confirmed: dict[int, Seg] = {}
+    answered: dict[int, Seg] = {}  # lines the customer clearly objects to, so said by the other side: the agent
     for r in hits(call, p, call.channel("customer"), reaction):
         before = [s for s in segs if s.start < r.seg.start and s.idx != r.seg.idx]
+        if before and call.likely_speaker(r.seg) == "customer":
+            answered[before[-1].idx] = r.seg
         if before and before[-1].idx not in flagged:
             h = best(call, p, before[-1:], acts)
             bar = act_threshold(p, h.act, h.seg)
@@ -623,12 +631,21 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # Such a line is sent to a human to listen to, the call is not zeroed on it.
     misheard = sorted((h for h in flagged.values() if heard_badly(h.seg)), key=lambda h: h.seg.start)
     flagged = {i: h for i, h in flagged.items() if not heard_badly(h.seg)}
+    # Nor on words nobody knows the agent said. On a mono recording not separated into voices, the impolite
+    # reading would itself make a line the agent's: a customer's « encore bravo pour le suivi » reads as
+    # sarcasm, an agent act. Such a line is the agent's when its other acts say so, or when the customer
+    # clearly objects to it; else a human listens.
+    whose_unknown = sorted((h for i, h in flagged.items() if i not in answered and unattributed(call, h.seg)),
+                           key=lambda h: h.seg.start)
+    flagged = {i: h for i, h in flagged.items() if i in answered or not unattributed(call, h.seg)}
     if flagged:
         found = sorted(flagged.values(), key=lambda h: h.seg.start)
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)
+        # The customer's objection, where it made the line impolite or, on a mono line, the agent's.
+        objections = {i: r for i, r in answered.items() if call.segs[i].speaker == "inconnu"} | confirmed
         reasons = [f"{ACT_LABELS[h.act]} dans {_quote(h.seg)}"
-                   + (f", le client relève aussitôt le ton ({_quote(confirmed[h.seg.idx])})"
-                      if h.seg.idx in confirmed else "")
+                   + (f", le client relève aussitôt le ton ({_quote(objections[h.seg.idx])})"
+                      if h.seg.idx in objections else "")
                    + (f", {seconded[h.seg.idx]}" if h.seg.idx in seconded else "")
                    for h in found]
         return Outcome("fail", [h.seg for h in found], f"{c.label} : " + " ; ".join(reasons) + ".", conf,
@@ -641,6 +658,11 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
         return Outcome("pass", [], text, DOUBTFUL, Doubt(
             f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible mais transcription peu fiable",
             h.seg.doubt_at if h.seg.doubt_at is not None else h.seg.start, heard=True), must_review=True)
+    if whose_unknown:
+        h = whose_unknown[0]
+        return Outcome("pass", [], text, DOUBTFUL, Doubt(
+            f"ligne à écouter : {_quote(h.seg)}, {ACT_LABELS[h.act]} possible, mais l'enregistrement mono ne dit pas "
+            "si l'agent ou le client l'a prononcée", h.seg.start), must_review=True)
     # Zeroing a polite agent costs more than a late catch: a call with a doubtful line is heard by a human instead.
     doubtful = [h for h in (line_best[s.idx] for s in segs)
                 if h.seg is not None and h.p >= act_threshold(p, h.act, h.seg) - band]

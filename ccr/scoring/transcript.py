@@ -9,7 +9,7 @@ probabilities. The prepared :class:`Call` computes each segment's matching forms
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -248,8 +248,9 @@ class Call:
                 out |= self.subject_words(s)
         return out
 
-    def likely_speaker(self, seg: Seg) -> str:
-        """The segment's speaker; on mono lines, the side whose acts the line most clearly performs.
+    def likely_speaker(self, seg: Seg, ignoring: Collection[str] = ()) -> str:
+        """The segment's speaker; on mono lines, the side whose acts (other than ``ignoring``) the line most
+        clearly performs.
 
         The first line is the agent's (the agent picks up); a line that performs no act clearly enough
         stays ``inconnu`` and may count for either side."""
@@ -260,7 +261,8 @@ class Call:
         probs = self.acts(seg).probs
         side = {"agent": 0.0, "customer": 0.0}
         for act, p in probs.items():
-            side[SPEAKER_OF[act]] = max(side[SPEAKER_OF[act]], p)
+            if act not in ignoring:
+                side[SPEAKER_OF[act]] = max(side[SPEAKER_OF[act]], p)
         top = max(side, key=side.get)
         return top if side[top] >= MONO_SIDE_FLOOR and side[top] - min(side.values()) >= MONO_SIDE_MARGIN else "inconnu"
 

@@ -285,6 +285,56 @@ def test_an_impolite_line_the_recogniser_barely_heard_is_listened_to_not_zeroed(
     assert pol["review_at"] is not None and ev["needs_review"]
 
 
+def test_an_impolite_line_a_mono_recording_does_not_give_the_agent_is_listened_to_not_zeroed():
+    # Unseparated mono: who said a line is read from its acts, and the impolite reading would itself make the
+    # line the agent's. The same insult zeroes the call on the agent's channel.
+    insult = "Espèce d'abruti, vous comprenez rien à rien."
+    turns = [*GOOD[:6], ("agent", insult), *GOOD[6:]]
+    assert item(score_transcript(call(*turns)), "politesse")["verdict"] == "fail"
+    mono = call(*turns)
+    for seg in mono["segments"]:
+        seg["speaker"] = "inconnu"
+    prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
+    assert prepared.likely_speaker(prepared.segs[6]) == "agent"  # read as the agent's for its insult alone
+    assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) == "inconnu"
+    ev = score_transcript(mono)
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "pass" and ev["score"] > 0 and not ev["critical_failed"]
+    assert pol["needs_review"] and ev["needs_review"]
+    assert insult in pol["review_reason"] and "mono" in pol["review_reason"]
+    assert pol["review_at"] == mono["segments"][6]["start"]
+
+
+def test_an_impolite_line_a_mono_recording_gives_the_agent_by_its_other_acts_still_zeroes_the_call():
+    # A hold announced with a pet name: announcing a hold is the agent's act, so the line is the agent's.
+    line = "Ne quittez pas, mon lapin, je vous mets en attente deux minutes."
+    mono = call(*GOOD[:6], ("agent", line), *GOOD[6:])
+    for seg in mono["segments"]:
+        seg["speaker"] = "inconnu"
+    prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
+    assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) == "agent", "pick a line with another act"
+    ev = score_transcript(mono)
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "fail" and ev["score"] == 0
+    assert [e["text"] for e in pol["evidence"]] == [line]
+
+
+def test_an_impolite_line_the_customer_objects_to_on_a_mono_recording_is_the_agents():
+    # Someone who objects to the tone of the line before answers the other side: on a mono recording, a
+    # customer's clear objection tells whose the line was.
+    insult, objection = "Espèce d'abruti, vous comprenez rien à rien.", "Pardon ? Je ne vous permets pas de me parler sur ce ton !"
+    mono = call(*GOOD[:6], ("agent", insult), ("customer", objection), *GOOD[6:])
+    for seg in mono["segments"]:
+        seg["speaker"] = "inconnu"
+    prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
+    assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) != "agent", "pick a line with no other act"
+    assert prepared.likely_speaker(prepared.segs[7]) == "customer"
+    ev = score_transcript(mono)
+    pol = item(ev, "politesse")
+    assert pol["verdict"] == "fail" and ev["score"] == 0
+    assert [e["text"] for e in pol["evidence"]] == [insult] and objection in pol["explanation"]
+
+
 def test_low_asr_word_probabilities_flag_the_deciding_criterion_with_its_time():
     turns = list(GOOD)
     clean = score_transcript(call(*turns))

@@ -361,6 +361,29 @@ def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
     assert cat >= cat_floor
 
 
+# The same calls as a mono recording that was not separated into voices (every speaker « inconnu »): before an
+# impolite line had to be the agent's by its other acts, 17 of 216 polite calls of the typed sets were zeroed on
+# a customer's line (heldout-b 3 of 23, heldout-d 7 of 22).
+# Rude agents left silent: as many as on the agents' own channel, where the act model reads their line low.
+@pytest.mark.parametrize(("name", "silent_most"), [("heldout-b", 0), ("heldout-d", 0), ("public-d", 2)])
+def test_a_mono_recording_never_zeroes_a_polite_agent_nor_silences_a_rude_one_more(name, silent_most):
+    directory = EVAL / name
+    labels = {json.loads(line)["call_id"]: json.loads(line) for line in
+              (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines()}
+    zeroed = silent = 0
+    for path in sorted((directory / "transcripts").glob("*.json"))[:40]:
+        tr = json.loads(path.read_text(encoding="utf-8"))
+        for seg in tr["segments"]:
+            seg["speaker"] = "inconnu"
+        pol = next(c for c in score_transcript(tr)["criteria"] if c["id"] == "politesse")
+        if labels[tr["call_id"]]["criteria"]["politesse"] == "pass":
+            zeroed += pol["verdict"] == "fail"
+        else:
+            silent += pol["verdict"] == "pass" and not pol["needs_review"]
+    assert zeroed == 0
+    assert silent <= silent_most
+
+
 # The same calls as a transcriber who neither punctuates nor capitalises writes them (never tuned on either).
 # Categories were 0.833 and 0.867 before a turn was read stretch by stretch; irritant F1 0.85, 0.73 and 0.54
 # before a long unpunctuated turn's irritants were also read window by window. Criteria were 0.933, 0.908 and
