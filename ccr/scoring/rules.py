@@ -6,7 +6,8 @@ grids of the first generation (phrase lists, ``ccr-standard-fr-v1.yaml``) still 
 below, matched by ``ccr.scoring.lexicon``.
 
 Speakers: ``agent``, ``customer`` or ``inconnu`` (mono recordings): a mono line counts for the side
-whose acts it clearly performs, the first line for the agent (``ccr.scoring.transcript``).
+whose acts it clearly performs, the first line for the agent (``ccr.scoring.transcript``); an impolite mono
+line zeroes the call only when more than its impolite reading gives it to the agent (``ccr.scoring.actrules``).
 
 Irritants and any sentiment measure concern the customer only: the EU AI Act, art. 5(1)(f),
 prohibits emotion recognition of employees at the workplace.
