@@ -635,9 +635,9 @@ def _forbidden(c, call: Call, segs: list[Seg]) -> Outcome:
     # reading would itself make a line the agent's: a customer's « encore bravo pour le suivi » reads as
     # sarcasm, an agent act. Such a line is the agent's when its other acts say so, or when the customer
     # clearly objects to it; else a human listens.
-    whose_unknown = sorted((h for i, h in flagged.items() if i not in answered and unattributed(call, h.seg)),
-                           key=lambda h: h.seg.start)
-    flagged = {i: h for i, h in flagged.items() if i in answered or not unattributed(call, h.seg)}
+    unknown = {i for i, h in flagged.items() if i not in answered and unattributed(call, h.seg)}
+    whose_unknown = sorted((flagged[i] for i in unknown), key=lambda h: h.seg.start)
+    flagged = {i: h for i, h in flagged.items() if i not in unknown}
     if flagged:
         found = sorted(flagged.values(), key=lambda h: h.seg.start)
         conf, doubt = with_asr(max(found_confidence(p, h) for h in found), found[0].seg)

@@ -55,6 +55,13 @@ def verdicts(ev: dict) -> dict[str, str]:
     return {c["id"]: c["verdict"] for c in ev["criteria"]}
 
 
+def as_mono(tr: dict) -> dict:
+    """``tr`` as a mono recording not separated into voices: every speaker unknown."""
+    for seg in tr["segments"]:
+        seg["speaker"] = "inconnu"
+    return tr
+
+
 def item(ev: dict, cid: str) -> dict:
     return next(c for c in ev["criteria"] if c["id"] == cid)
 
@@ -262,9 +269,7 @@ def test_a_tu_the_recogniser_barely_heard_or_not_known_to_be_the_agents_is_not_r
     # On a mono recording, a customer's words to someone in the room may read as an agent's line: the recording
     # does not say whose it is, so it is not read.
     aside = "Chérie, tu peux aller chercher la facture dans le tiroir ?"
-    mono = call(*GOOD[:6], ("customer", aside), *GOOD[6:])
-    for seg in mono["segments"]:
-        seg["speaker"] = "inconnu"
+    mono = as_mono(call(*GOOD[:6], ("customer", aside), *GOOD[6:]))
     prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
     assert prepared.likely_speaker(prepared.segs[6]) == "agent", "pick a line the act model reads as the agent's"
     pol = item(score_transcript(mono), "politesse")
@@ -291,9 +296,7 @@ def test_an_impolite_line_a_mono_recording_does_not_give_the_agent_is_listened_t
     insult = "Espèce d'abruti, vous comprenez rien à rien."
     turns = [*GOOD[:6], ("agent", insult), *GOOD[6:]]
     assert item(score_transcript(call(*turns)), "politesse")["verdict"] == "fail"
-    mono = call(*turns)
-    for seg in mono["segments"]:
-        seg["speaker"] = "inconnu"
+    mono = as_mono(call(*turns))
     prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
     assert prepared.likely_speaker(prepared.segs[6]) == "agent"  # read as the agent's for its insult alone
     assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) == "inconnu"
@@ -308,9 +311,7 @@ def test_an_impolite_line_a_mono_recording_does_not_give_the_agent_is_listened_t
 def test_an_impolite_line_a_mono_recording_gives_the_agent_by_its_other_acts_still_zeroes_the_call():
     # A hold announced with a pet name: announcing a hold is the agent's act, so the line is the agent's.
     line = "Ne quittez pas, mon lapin, je vous mets en attente deux minutes."
-    mono = call(*GOOD[:6], ("agent", line), *GOOD[6:])
-    for seg in mono["segments"]:
-        seg["speaker"] = "inconnu"
+    mono = as_mono(call(*GOOD[:6], ("agent", line), *GOOD[6:]))
     prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
     assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) == "agent", "pick a line with another act"
     ev = score_transcript(mono)
@@ -322,10 +323,9 @@ def test_an_impolite_line_a_mono_recording_gives_the_agent_by_its_other_acts_sti
 def test_an_impolite_line_the_customer_objects_to_on_a_mono_recording_is_the_agents():
     # Someone who objects to the tone of the line before answers the other side: on a mono recording, a
     # customer's clear objection tells whose the line was.
-    insult, objection = "Espèce d'abruti, vous comprenez rien à rien.", "Pardon ? Je ne vous permets pas de me parler sur ce ton !"
-    mono = call(*GOOD[:6], ("agent", insult), ("customer", objection), *GOOD[6:])
-    for seg in mono["segments"]:
-        seg["speaker"] = "inconnu"
+    insult = "Espèce d'abruti, vous comprenez rien à rien."
+    objection = "Pardon ? Je ne vous permets pas de me parler sur ce ton !"
+    mono = as_mono(call(*GOOD[:6], ("agent", insult), ("customer", objection), *GOOD[6:]))
     prepared = Call.from_transcript(validate_transcript(copy.deepcopy(mono)))
     assert prepared.likely_speaker(prepared.segs[6], acts.RUDE_ACTS) != "agent", "pick a line with no other act"
     assert prepared.likely_speaker(prepared.segs[7]) == "customer"

@@ -368,8 +368,8 @@ def test_agreement_stays_above_measured_floor(name, crit_floor, cat_floor):
 @pytest.mark.parametrize(("name", "silent_most"), [("heldout-b", 0), ("heldout-d", 0), ("public-d", 2)])
 def test_a_mono_recording_never_zeroes_a_polite_agent_nor_silences_a_rude_one_more(name, silent_most):
     directory = EVAL / name
-    labels = {json.loads(line)["call_id"]: json.loads(line) for line in
-              (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines()}
+    rows = [json.loads(line) for line in (directory / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    labels = {row["call_id"]: row for row in rows}
     zeroed = silent = 0
     for path in sorted((directory / "transcripts").glob("*.json"))[:40]:
         tr = json.loads(path.read_text(encoding="utf-8"))
