@@ -1,7 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
-       [--mono] [--grid FILE [--upgraded]]
+       [--mono] [--cut] [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -11,6 +11,8 @@ the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the a
 (``ccr.core.textnorm.unpunctuated``): the same calls and labels, so any difference is the punctuation's.
 ``--mono`` also scores every set as a mono recording not separated into voices: every speaker « inconnu », so
 who said each line is read from its acts, as CCR does when the speaker-separation extra is not installed.
+``--cut`` also scores every set as a recogniser that cuts speech at every pause writes it: each line in pieces,
+after each comma and every ``CUT_WORDS`` words, with a short silence between pieces (``cut_at_pauses``).
 ``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
 ``--upgraded`` with the successor CCR stores for it when it is read (``ccr.scoring.grid_upgrade``).
 """
@@ -61,11 +63,40 @@ def load_hard_cases(directory: Path) -> dict[str, str]:
     return {tag: v["criterion"] for tag, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
+CUT_WORDS = 8  # Whisper's pieces of conversational speech cut at 0.6 s pauses run to a few words each
+CUT_PAUSE_S = 0.8  # the silence between two pieces of one line: longer than the transcriber's cut (0.6 s)
+
+
+def cut_at_pauses(seg: dict) -> list[dict]:
+    """One line as a recogniser cutting at pauses gives it: pieces after each comma and every ``CUT_WORDS``
+    words, timed in proportion to their words within the line's span, ``CUT_PAUSE_S`` apart."""
+    pieces: list[list[str]] = [[]]
+    for word in seg["text"].split():
+        if len(pieces[-1]) == CUT_WORDS:
+            pieces.append([])
+        pieces[-1].append(word)
+        if word.endswith(","):
+            pieces.append([])
+    pieces = [p for p in pieces if p]
+    if len(pieces) < 2:
+        return [seg]
+    pause = min(CUT_PAUSE_S, (seg["end"] - seg["start"]) / (4 * len(pieces)))
+    per_word = (seg["end"] - seg["start"] - pause * (len(pieces) - 1)) / sum(len(p) for p in pieces)
+    out, t = [], seg["start"]
+    for p in pieces:
+        out.append({"speaker": seg["speaker"], "start": round(t, 3), "end": round(t + per_word * len(p), 3),
+                    "text": " ".join(p)})
+        t += per_word * len(p) + pause
+    out[-1]["end"] = seg["end"]
+    return out
+
+
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
-                 names: bool = True, grid: Grid | None = None, mono: bool = False) -> dict:
+                 names: bool = True, grid: Grid | None = None, mono: bool = False, cut: bool = False) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
-    ``mono``: every speaker unknown, as a mono recording not separated into voices."""
+    ``mono``: every speaker unknown, as a mono recording not separated into voices; ``cut``: each line in the
+    pieces a recogniser cutting at pauses gives (the hand-marked rude lines are then not counted)."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
@@ -76,7 +107,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     per_tag: dict[str, list[int]] = {}
     rude = [0, 0]  # rude agents caught, rude agents in the set
     rude_heard = 0  # rude agents caught or sent to a human with the line to hear
-    rude_lines = load_rude_lines(directory)
+    rude_lines = {} if cut else load_rude_lines(directory)
     rude_on_line = [0, 0, 0]  # (zeroed on the rude line, sent to review with it named, annotated rude calls)
     false_zero = [0, 0]  # polite calls zeroed, polite calls
     polite_heard = 0  # polite calls sent to a human for their politeness: what « never silent » costs
@@ -106,6 +137,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
                 seg["text"] = unpunctuated(seg["text"])
             if mono:
                 seg["speaker"] = "inconnu"
+        if cut:
+            tr["segments"] = [piece for seg in tr["segments"] for piece in cut_at_pauses(seg)]
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
@@ -258,7 +291,8 @@ def load_rude_lines(directory: Path) -> dict[str, set[int]]:
 def _segment_index(tr: dict, evidence: dict) -> int:
     """Index, in file order, of the segment an evidence item quotes (-1 when none matches)."""
     for i, seg in enumerate(tr["segments"]):
-        if seg["text"] == evidence["text"] and abs(float(seg["start"]) - float(evidence["start"])) < 0.01:
+        # A sentence cut at a pause is quoted whole, from its first piece's start.
+        if evidence["text"].startswith(seg["text"]) and abs(float(seg["start"]) - float(evidence["start"])) < 0.01:
             return i
     return -1
 
@@ -326,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each set without punctuation or capitals")
     ap.add_argument("--mono", action="store_true",
                     help="also score each set as a mono recording not separated into voices")
+    ap.add_argument("--cut", action="store_true",
+                    help="also score each set with every line cut into pieces at its pauses, as a recogniser gives it")
     ap.add_argument("--without-agent-names", action="store_true",
                     help="score without the agent's name (calls whose metadata names no agent)")
     ap.add_argument("--grid", type=Path, help="score with this grid (YAML) instead of the standard one")
@@ -350,21 +386,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chargement : modèle de phrases {1000 * (t1 - t0):.0f} ms ; grille, modèles d'actes et de catégories "
           f"et premier appel {1000 * (time.perf_counter() - t1):.0f} ms ; "
           f"{os.environ['OMP_NUM_THREADS']} fil(s) de calcul")
-    variants = [("", False, False)]
+    variants = [("", {})]
     if args.unpunctuated:
-        variants.append((" [sans ponctuation]", True, False))
+        variants.append((" [sans ponctuation]", {"flat": True}))
     if args.mono:
-        variants.append((" [mono, voix non séparées]", False, True))
+        variants.append((" [mono, voix non séparées]", {"mono": True}))
+    if args.cut:
+        variants.append((" [phrases coupées aux pauses]", {"cut": True}))
     for d in dirs:
-        for suffix, flat, mono in variants:
+        for suffix, how in variants:
             if load_hard_cases(d):
                 for part, name in (("tuned", "partie de réglage"), ("heldout", "partie tenue à l'écart")):
                     print_report(f"{d} [{name}]{suffix}",
-                                 evaluate_dir(d, args.engine, part, flat, names, grid, mono), args.details)
+                                 evaluate_dir(d, args.engine, part, names=names, grid=grid, **how), args.details)
                 continue
             label = f"{d} [held-out]" if d.resolve() == HELDOUT_DIR else str(d)
-            print_report(label + suffix, evaluate_dir(d, args.engine, flat=flat, names=names, grid=grid, mono=mono),
-                         args.details)
+            print_report(label + suffix, evaluate_dir(d, args.engine, names=names, grid=grid, **how), args.details)
     return 0
 
 

@@ -23,7 +23,7 @@ from ccr.core.textnorm import normalize
 from ccr.scoring.actrules import ACT_LABELS
 from ccr.scoring.evaluation import evaluation_from_verdicts
 from ccr.scoring.grid import Grid, Taxonomy
-from ccr.scoring.transcript import Call, validate_transcript
+from ccr.scoring.transcript import Call, rejoined, validate_transcript
 
 QUOTE_MIN_RATIO = 90  # a quote may differ from the transcript by punctuation or a typo, not by content
 SYSTEM_PROMPT = (
@@ -140,7 +140,7 @@ def _evidence(seg: dict) -> dict:
 def score_with_llm(transcript: dict, grid: Grid, taxonomy: Taxonomy, rules_eval: dict, settings: Any) -> dict:
     """Score with the LLM endpoint and verify its quotes; raise ScoringError when the call fails."""
     answer, usage = _request(transcript, grid, taxonomy, settings)
-    segments = transcript["segments"]
+    segments = rejoined(transcript["segments"])  # the lines as the prompt showed them
     rules_by_id = {c["id"]: c for c in rules_eval["criteria"]}
     verdicts: dict[str, dict] = {}
     unverified: list[str] = []

@@ -352,10 +352,10 @@ def call_metrics(call: Call) -> dict[str, float]:
     """Measures used by ``metric`` criteria: duration, silences, talk ratios, words."""
     talk = {"agent": 0.0, "customer": 0.0}
     words = {"agent": 0, "customer": 0}
+    for speaker, start, end in call.spans:
+        talk[speaker if speaker in talk else "agent"] += end - start
     for s in call.segs:
-        role = s.speaker if s.speaker in talk else "agent"
-        talk[role] += s.end - s.start
-        words[role] += s.ntok
+        words[s.speaker if s.speaker in words else "agent"] += s.ntok
     total = sum(talk.values()) or 1.0
     gaps = call.gaps(0.0)
     return {
@@ -365,7 +365,7 @@ def call_metrics(call: Call) -> dict[str, float]:
         "customer_talk_ratio": talk["customer"] / total,
         "agent_words": float(words["agent"]),
         "customer_words": float(words["customer"]),
-        "segments": float(len(call.segs)),
+        "segments": float(len(call.spans)),
     }
 
 

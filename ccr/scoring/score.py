@@ -16,7 +16,7 @@ from typing import Any
 from ccr.core.errors import InvalidInput
 from ccr.scoring import acts, llm, rules
 from ccr.scoring.grid import Grid, Taxonomy, default_grid, default_taxonomy
-from ccr.scoring.transcript import validate_transcript
+from ccr.scoring.transcript import rejoined, validate_transcript
 
 ENGINES = ("rules", "llm")  # rules: offline, always computed; llm: optional, checked against the rules
 
@@ -35,9 +35,10 @@ def score_transcript(
     grid = grid or _builtin_grid()
     taxonomy = taxonomy or default_taxonomy()
     tr = validate_transcript(transcript)
-    lines = [seg["text"] for seg in tr["segments"]]
+    said = rejoined(tr["segments"])  # the lines as the scorers read them
+    lines = [seg["text"] for seg in said]
     # The category reader reads customers' turns stretch by stretch: their windows join the same batch.
-    lines += [x for seg in tr["segments"] if seg["speaker"] != "agent" for x in acts.stretches(seg["text"])]
+    lines += [x for seg in said if seg["speaker"] != "agent" for x in acts.stretches(seg["text"])]
     acts.default_model().prepare(lines)
     rules_eval = rules.rules_evaluation(tr, grid, taxonomy)
     if engine == "rules":

@@ -30,6 +30,12 @@ MONO_SIDE_MARGIN = 0.15  # ...when the other side's most likely act is clearly l
 # below this floor who said each line is a guess, and speaker-dependent verdicts go to a human.
 SPEAKER_CONFIDENCE_FLOOR = 0.7
 SPEAKER_DOUBT = "locuteurs séparés automatiquement, attribution incertaine"
+# Speech recognition cuts a segment wherever the voice pauses (CCR's own transcriber at 0.6 s), so one sentence
+# may arrive in several pieces. A piece with no closing mark, in a transcript that has marks, is such a cut when
+# the same voice goes on within this pause; the scorer reads it joined to what follows (a longer silence is a
+# turn of its own, and a hold is far longer).
+FRAGMENT_PAUSE_S = 2.0
+SENTENCE_CLOSERS = ".?!…"
 
 
 # Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
@@ -131,7 +137,7 @@ def _valid_words(words: Any, i: int) -> list[dict]:
 class Seg:
     """A transcript segment with its matching forms and speech-recognition confidence."""
 
-    idx: int
+    idx: int  # position among the call's lines, a sentence cut at a pause counting once
     speaker: str
     start: float
     end: float
@@ -167,15 +173,17 @@ class Call:
     first_customer_start: float
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
     agent_first_name: str = ""  # the scored agent's first name when the call's metadata names them
+    recognised: list[tuple[str, float, float]] = field(default_factory=list)  # (speaker, start, end) per piece
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
     _replies: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
     _subjects: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_transcript(cls, tr: dict) -> Call:
-        """Prepare a transcript already checked by :func:`validate_transcript`."""
+        """Prepare a transcript already checked by :func:`validate_transcript`; a sentence recognised in pieces
+        becomes one line (:func:`rejoined`), while timings keep every piece."""
         segs = []
-        for i, s in enumerate(tr["segments"]):
+        for i, s in enumerate(rejoined(tr["segments"])):
             nf = normalize(s["text"])
             asr, doubt = _asr_confidence(s.get("words"))
             segs.append(Seg(i, s["speaker"], s["start"], s["end"], s["text"], match_form(s["text"]),
@@ -190,7 +198,13 @@ class Call:
             first_customer = segs[1].start if len(segs) > 1 else 0.0
         confidence = tr.get("speaker_confidence")
         return cls(tr.get("call_id", ""), duration, segs, first_customer,
-                   float(confidence) if confidence is not None else None, first_name(tr.get("agent_name")))
+                   float(confidence) if confidence is not None else None, first_name(tr.get("agent_name")),
+                   [(s["speaker"], s["start"], s["end"]) for s in tr["segments"]])
+
+    @property
+    def spans(self) -> list[tuple[str, float, float]]:
+        """(speaker, start, end) of every piece of speech as transcribed, before cut sentences were joined."""
+        return self.recognised or [(s.speaker, s.start, s.end) for s in self.segs]
 
     @cached_property
     def asr_quality(self) -> float:
@@ -277,11 +291,35 @@ class Call:
         """Silences longer than ``min_gap`` between consecutive speech, as (start, end)."""
         out = []
         reach = None
-        for s in self.segs:
-            if reach is not None and s.start - reach > min_gap:
-                out.append((reach, s.start))
-            reach = s.end if reach is None else max(reach, s.end)
+        for _, start, end in self.spans:
+            if reach is not None and start - reach > min_gap:
+                out.append((reach, start))
+            reach = end if reach is None else max(reach, end)
         return out
+
+
+def rejoined(segments: list[dict]) -> list[dict]:
+    """The segments with each sentence cut at a short pause put back together: a piece that ends with no closing
+    mark is joined to the same speaker's next piece when it follows within ``FRAGMENT_PAUSE_S``.
+
+    Only in a punctuated transcript (in one without marks every line would look cut) and only for a known
+    speaker (two mono pieces may be two voices). Joined pieces keep their words, so their confidence holds."""
+    if not any(mark in s["text"] for s in segments for mark in SENTENCE_CLOSERS + ","):
+        return segments
+    out: list[dict] = []
+    for seg in segments:
+        prev = out[-1] if out else None
+        if (prev is not None and seg["speaker"] == prev["speaker"] != "inconnu"
+                and seg["start"] - prev["end"] < FRAGMENT_PAUSE_S
+                and not prev["text"].rstrip().endswith(tuple(SENTENCE_CLOSERS))):
+            joined = dict(prev, text=f"{prev['text'].rstrip()} {seg['text'].lstrip()}",
+                          end=max(prev["end"], seg["end"]))
+            if prev.get("words") or seg.get("words"):
+                joined["words"] = (prev.get("words") or []) + (seg.get("words") or [])
+            out[-1] = joined
+        else:
+            out.append(seg)
+    return out
 
 
 def in_time_order(segs: Iterable[Seg]) -> list[Seg]:

@@ -122,6 +122,20 @@ def test_quote_from_the_agent_cannot_be_a_customer_irritant(server):
     assert ev["irritants"] == []
 
 
+def test_a_quote_across_the_pieces_of_a_sentence_cut_at_a_pause_is_verified_on_the_whole_sentence(server):
+    tr = transcript()
+    i, seg = next((i, s) for i, s in enumerate(tr["segments"]) if s["text"].startswith("Je ne peux rien faire"))
+    head, tail = seg["text"].split(", ", 1)
+    middle = (seg["start"] + seg["end"]) / 2
+    tr["segments"][i:i + 1] = [dict(seg, end=middle - 0.4, text=head + ","), dict(seg, start=middle, text=tail)]
+    server.completion(good_answer())
+    ev = score_transcript(tr, engine="llm", llm_settings=settings_for(server))
+    assert "solution" not in ev["extra"]["unverified"]
+    assert "Je ne peux rien faire de plus pour vous, il faudra rappeler" in server.requests[0]["body"]["messages"][1]["content"]
+    solution = next(c for c in ev["criteria"] if c["id"] == "solution")
+    assert solution["evidence"] == [{"start": round(seg["start"], 2), "speaker": "agent", "text": seg["text"]}]
+
+
 def test_pass_without_any_quote_is_unverified(server):
     answer = good_answer()
     answer["criteria"][0]["quotes"] = []

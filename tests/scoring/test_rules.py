@@ -43,6 +43,18 @@ def test_call_measures_cover_duration_silences_and_talk():
     assert (m["agent_words"], m["customer_words"]) == (20.0, 14.0)
 
 
+def test_call_measures_count_the_pieces_of_a_sentence_recognised_in_pieces():
+    tr = validate_transcript({"call_id": "p", "duration_s": 12.0, "language": "fr", "segments": [
+        {"speaker": "agent", "start": 0.0, "end": 2.0, "text": "Bonjour, service client,"},
+        {"speaker": "agent", "start": 3.5, "end": 5.0, "text": "je vous écoute."},
+        {"speaker": "customer", "start": 6.0, "end": 10.0, "text": "Ma facture est fausse."}]})
+    call = Call.from_transcript(tr)
+    m = rules.call_metrics(call)
+    assert len(call.segs) == 2
+    assert (m["segments"], m["longest_silence_s"]) == (3.0, 1.5)
+    assert m["agent_talk_ratio"] == pytest.approx(3.5 / 7.5)
+
+
 def test_a_metric_criterion_compares_a_measure_and_says_so():
     c = Criterion(id="silences", label="Silences", weight=10, method="metric",
                   params={"metric": "longest_silence_s", "op": "<=", "value": 10})

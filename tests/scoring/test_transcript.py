@@ -126,3 +126,46 @@ def test_the_words_said_before_a_line_are_gathered_from_one_side_only():
     assert c.said_before(c.segs[1], "customer") == set(c.subject_words(c.segs[0]))
     assert c.said_before(c.segs[0], "customer") == set()
     assert c.subject_words(c.segs[1]) is c.subject_words(c.segs[1])  # computed once per call
+
+
+def _piece(speaker: str, start: float, end: float, text: str, probs: list[float] | None = None) -> dict:
+    seg = {"speaker": speaker, "start": start, "end": end, "text": text}
+    if probs is not None:
+        seg["words"] = [{"start": start, "end": end, "probability": p} for p in probs]
+    return seg
+
+
+def test_a_sentence_recognised_in_pieces_is_read_as_one_line_with_its_words():
+    call = _call(_piece("customer", 0.0, 1.5, "Bonjour, je vous appelle parce que", [0.9, 0.8]),
+                 _piece("customer", 2.2, 4.0, "ma facture de mars est fausse.", [0.4, 0.6]),
+                 _piece("agent", 4.5, 6.0, "Je regarde ça."))
+    assert [s.text for s in call.segs] == ["Bonjour, je vous appelle parce que ma facture de mars est fausse.",
+                                           "Je regarde ça."]
+    assert (call.segs[0].start, call.segs[0].end, call.segs[1].idx) == (0.0, 4.0, 1)
+    assert call.segs[0].asr == pytest.approx((0.9 + 0.8 + 0.4 + 0.6) / 4)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    # the first piece closed its sentence
+    ("Bonjour, je vous appelle.", _piece("customer", 2.2, 4.0, "Ma facture de mars est fausse.")),
+    ("Bonjour, je vous appelle", _piece("agent", 2.2, 4.0, "d'accord.")),  # another voice
+    # a pause long enough to be a new turn
+    ("Bonjour, je vous appelle", _piece("customer", 4.5, 6.0, "ma facture de mars est fausse.")),
+])
+def test_pieces_stay_apart_when_a_sentence_ended_another_voice_spoke_or_the_pause_was_long(first, second):
+    assert len(_call(_piece("customer", 0.0, 1.5, first), second).segs) == 2
+
+
+def test_unpunctuated_or_mono_pieces_are_never_joined():
+    unpunctuated = _call(_piece("customer", 0.0, 1.5, "bonjour je vous appelle"),
+                         _piece("customer", 2.0, 3.0, "pour ma facture"))
+    mono = _call(_piece("inconnu", 0.0, 1.5, "Bonjour, je vous appelle"),
+                 _piece("inconnu", 2.0, 3.0, "pour ma facture."))
+    assert len(unpunctuated.segs) == 2 and len(mono.segs) == 2
+
+
+def test_timings_keep_every_piece_when_sentences_are_joined():
+    call = _call(_piece("agent", 0.0, 2.0, "Bonjour, Paul,"), _piece("agent", 3.5, 5.0, "service client."),
+                 _piece("customer", 20.0, 22.0, "Bonjour."))
+    assert len(call.segs) == 2
+    assert call.gaps(1.0) == [(2.0, 3.5), (5.0, 20.0)]
