@@ -36,6 +36,7 @@ SPEAKER_DOUBT = "locuteurs séparés automatiquement, attribution incertaine"
 # turn of its own, and a hold is far longer).
 FRAGMENT_PAUSE_S = 2.0
 SENTENCE_CLOSERS = ".?!…"
+QUOTE_CLOSERS = "»\"')”’"  # a sentence may end inside a quotation or brackets: « … fausse. »
 
 
 # Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
@@ -311,7 +312,7 @@ def rejoined(segments: list[dict]) -> list[dict]:
         prev = out[-1] if out else None
         if (prev is not None and seg["speaker"] == prev["speaker"] != "inconnu"
                 and seg["start"] - prev["end"] < FRAGMENT_PAUSE_S
-                and not prev["text"].rstrip().endswith(tuple(SENTENCE_CLOSERS))):
+                and not prev["text"].rstrip().rstrip(QUOTE_CLOSERS).rstrip().endswith(tuple(SENTENCE_CLOSERS))):
             joined = dict(prev, text=f"{prev['text'].rstrip()} {seg['text'].lstrip()}",
                           end=max(prev["end"], seg["end"]))
             if prev.get("words") or seg.get("words"):

@@ -148,6 +148,7 @@ def test_a_sentence_recognised_in_pieces_is_read_as_one_line_with_its_words():
 @pytest.mark.parametrize(("first", "second"), [
     # the first piece closed its sentence
     ("Bonjour, je vous appelle.", _piece("customer", 2.2, 4.0, "Ma facture de mars est fausse.")),
+    ("On m'a dit « c'est réglé. »", _piece("customer", 2.2, 4.0, "Ma facture de mars est fausse.")),
     ("Bonjour, je vous appelle", _piece("agent", 2.2, 4.0, "d'accord.")),  # another voice
     # a pause long enough to be a new turn
     ("Bonjour, je vous appelle", _piece("customer", 4.5, 6.0, "ma facture de mars est fausse.")),
