@@ -65,7 +65,11 @@ def test_supervisor_imports_two_calls_and_a_corrupt_file_and_watches_them_proces
     done = page.get_by_text("2 terminé(s), 0 en échec sur 2")
     done.wait_for(timeout=PROCESSING_TIMEOUT_MS)
     wait_idle(page)
-    done.scroll_into_view_if_needed()
+    # The fragment may redraw the line between finding it and scrolling to it: find and scroll in one step.
+    page.wait_for_function(
+        "t => { const el = [...document.querySelectorAll('p')].find(p => p.innerText.trim() === t);"
+        " if (el) el.scrollIntoView({block: 'center'}); return Boolean(el); }",
+        arg="2 terminé(s), 0 en échec sur 2")
     assert page.get_by_test_id("stProgress").count() == 1
     screenshot(page, "import-termine")
 
