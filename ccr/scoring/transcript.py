@@ -174,7 +174,8 @@ class Call:
     first_customer_start: float
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
     agent_first_name: str = ""  # the scored agent's first name when the call's metadata names them
-    recognised: list[tuple[str, float, float]] = field(default_factory=list)  # (speaker, start, end) per piece
+    # (speaker, start, end) of every piece of speech as transcribed, before cut sentences were joined
+    spans: list[tuple[str, float, float]] = field(default_factory=list)
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
     _replies: dict[tuple[int, str], float] = field(default_factory=dict, repr=False)
     _subjects: dict[int, frozenset[str]] = field(default_factory=dict, repr=False)
@@ -201,11 +202,6 @@ class Call:
         return cls(tr.get("call_id", ""), duration, segs, first_customer,
                    float(confidence) if confidence is not None else None, first_name(tr.get("agent_name")),
                    [(s["speaker"], s["start"], s["end"]) for s in tr["segments"]])
-
-    @property
-    def spans(self) -> list[tuple[str, float, float]]:
-        """(speaker, start, end) of every piece of speech as transcribed, before cut sentences were joined."""
-        return self.recognised or [(s.speaker, s.start, s.end) for s in self.segs]
 
     @cached_property
     def asr_quality(self) -> float:
