@@ -1,7 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
-       [--mono] [--cut] [--grid FILE [--upgraded]]
+       [--mono] [--cut] [--listener] [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -13,6 +13,11 @@ the part held out (calls from ``HOLDOUT_FROM`` on, in call-id order), with the a
 who said each line is read from its acts, as CCR does when the speaker-separation extra is not installed.
 ``--cut`` also scores every set as a recogniser that cuts speech at every pause writes it: each line in pieces,
 after each comma and every ``CUT_WORDS`` words, with a short silence between pieces (``cut_at_pauses``).
+``--listener`` also scores every set as a stereo recording of two people who acknowledge each other gives it:
+on every second long line the other voice says « oui », « d'accord »…, alternately over the line left whole and
+in a pause where the recogniser cut it (``with_listener``).
+The time per call of a variant reads lines the sentence model has mostly embedded already (it keeps recent
+lines): quote the first figure of each set for speed.
 ``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
 ``--upgraded`` with the successor CCR stores for it when it is read (``ccr.scoring.grid_upgrade``).
 """
@@ -85,18 +90,53 @@ def cut_at_pauses(seg: dict) -> list[dict]:
     out, t = [], seg["start"]
     for p in pieces:
         out.append({"speaker": seg["speaker"], "start": round(t, 3), "end": round(t + per_word * len(p), 3),
-                    "text": " ".join(p)})
+                    "text": " ".join(p), **({"line": seg["line"]} if "line" in seg else {})})
         t += per_word * len(p) + pause
     out[-1]["end"] = seg["end"]
     return out
 
 
+# What a listener slips in while the other speaks, by who listens.
+LISTENER_SAYS = {"customer": ("Oui.", "D'accord.", "Hm hm.", "Oui oui.", "Ah, d'accord."),
+                 "agent": ("Oui.", "D'accord.", "Hm.", "Je vois.", "Oui, oui.")}
+LISTENER_MIN_WORDS = 10  # a line this long leaves the listener time to acknowledge it
+LISTENER_SAY_S = 0.4
+
+
+def with_listener(segments: list[dict]) -> list[dict]:
+    """The segments with the other voice acknowledging every second line of ``LISTENER_MIN_WORDS`` words or more:
+    alternately over the middle of the line, left whole, and in the first pause where the recogniser cut it."""
+    other = {"agent": "customer", "customer": "agent"}
+    out: list[dict] = []
+    long_lines = 0
+    for seg in segments:
+        if seg["speaker"] not in other or len(seg["text"].split()) < LISTENER_MIN_WORDS:
+            out.append(seg)
+            continue
+        long_lines += 1
+        if long_lines % 2:
+            out.append(seg)
+            continue
+        listener = other[seg["speaker"]]
+        pieces = cut_at_pauses(seg) if long_lines % 4 == 0 else [seg]
+        if len(pieces) > 1:
+            at = (pieces[0]["end"] + pieces[1]["start"] - LISTENER_SAY_S) / 2
+        else:
+            at = (seg["start"] + seg["end"]) / 2
+        says = LISTENER_SAYS[listener][long_lines // 2 % len(LISTENER_SAYS[listener])]
+        out.extend(pieces)
+        out.append({"speaker": listener, "start": round(at, 3), "end": round(at + LISTENER_SAY_S, 3), "text": says})
+    return sorted(out, key=lambda s: s["start"])
+
+
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
-                 names: bool = True, grid: Grid | None = None, mono: bool = False, cut: bool = False) -> dict:
+                 names: bool = True, grid: Grid | None = None, mono: bool = False, cut: bool = False,
+                 listener: bool = False) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
     ``mono``: every speaker unknown, as a mono recording not separated into voices; ``cut``: each line in the
-    pieces a recogniser cutting at pauses gives (the hand-marked rude lines are then not counted)."""
+    pieces a recogniser cutting at pauses gives; ``listener``: with the other voice's acknowledgements
+    (``with_listener``). Labelled lines are found by their place in the file as written."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
@@ -107,7 +147,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     per_tag: dict[str, list[int]] = {}
     rude = [0, 0]  # rude agents caught, rude agents in the set
     rude_heard = 0  # rude agents caught or sent to a human with the line to hear
-    rude_lines = {} if cut else load_rude_lines(directory)
+    rude_lines = load_rude_lines(directory)
     rude_on_line = [0, 0, 0]  # (zeroed on the rude line, sent to review with it named, annotated rude calls)
     false_zero = [0, 0]  # polite calls zeroed, polite calls
     polite_heard = 0  # polite calls sent to a human for their politeness: what « never silent » costs
@@ -132,13 +172,17 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     paths = sorted((directory / "transcripts").glob("*.json"))
     for path in paths:
         tr = json.loads(path.read_text(encoding="utf-8"))
-        for seg in tr["segments"]:
+        for i, seg in enumerate(tr["segments"]):
+            seg["line"] = i  # the line as written, which evidence and rude-line labels name
             if flat:
                 seg["text"] = unpunctuated(seg["text"])
             if mono:
                 seg["speaker"] = "inconnu"
+        written = [seg["text"].strip() for seg in tr["segments"]]
         if cut:
             tr["segments"] = [piece for seg in tr["segments"] for piece in cut_at_pauses(seg)]
+        if listener:
+            tr["segments"] = with_listener(tr["segments"])
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
@@ -190,7 +234,7 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
                         rude_on_line[0] += any(_segment_index(tr, e) in marked for e in crit.get("evidence", []))
                     elif crit.get("needs_review"):
                         reason = crit.get("review_reason", "")
-                        rude_on_line[1] += any(tr["segments"][i]["text"].strip() in reason for i in marked)
+                        rude_on_line[1] += any(written[i] in reason for i in marked)
             else:
                 false_zero[0] += got.get(CRITICAL) == "fail"
                 false_zero[1] += 1
@@ -289,11 +333,11 @@ def load_rude_lines(directory: Path) -> dict[str, set[int]]:
 
 
 def _segment_index(tr: dict, evidence: dict) -> int:
-    """Index, in file order, of the segment an evidence item quotes (-1 when none matches)."""
-    for i, seg in enumerate(tr["segments"]):
+    """Index, in the file as written, of the line an evidence item quotes (-1 when none matches)."""
+    for seg in tr["segments"]:
         # A sentence cut at a pause is quoted whole, from its first piece's start.
         if evidence["text"].startswith(seg["text"]) and abs(float(seg["start"]) - float(evidence["start"])) < 0.01:
-            return i
+            return seg.get("line", -1)
     return -1
 
 
@@ -362,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each set as a mono recording not separated into voices")
     ap.add_argument("--cut", action="store_true",
                     help="also score each set with every line cut into pieces at its pauses, as a recogniser gives it")
+    ap.add_argument("--listener", action="store_true",
+                    help="also score each set with the other voice's « oui », « d'accord » while one speaks")
     ap.add_argument("--without-agent-names", action="store_true",
                     help="score without the agent's name (calls whose metadata names no agent)")
     ap.add_argument("--grid", type=Path, help="score with this grid (YAML) instead of the standard one")
@@ -393,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         variants.append((" [mono, voix non séparées]", {"mono": True}))
     if args.cut:
         variants.append((" [phrases coupées aux pauses]", {"cut": True}))
+    if args.listener:
+        variants.append((" [« oui » de l'autre voix]", {"listener": True}))
     for d in dirs:
         for suffix, how in variants:
             if load_hard_cases(d):

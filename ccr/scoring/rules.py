@@ -427,9 +427,23 @@ def _voiced_irritants(call: Call, seg: Seg, kinds: list[str], phrases: dict[str,
 
 
 def _answered_with_empathy(call: Call, seg: Seg) -> bool:
-    """Whether the agent's first line among the next two of the call (segments are in time order) is empathy."""
-    reply = next((s for s in call.segs[seg.idx + 1:seg.idx + 3] if call.likely_speaker(s) == "agent"), None)
-    return reply is not None and call.act_probability(reply, "empathy") >= actrules.act_threshold({}, "empathy", reply)
+    """Whether the agent answers the customer line ``seg`` with empathy: in the agent's first line among the next
+    two turns, or in words slipped in while the customer was still speaking (« je comprends »). A listener's « oui »
+    said over the customer is no turn: the answer comes after it."""
+    turns = 0
+    for s in call.segs[seg.idx + 1:]:
+        agent = call.likely_speaker(s) == "agent"
+        empathy = agent and call.act_probability(s, "empathy") >= actrules.act_threshold({}, "empathy", s)
+        if call.said_over(s):
+            if empathy:
+                return True
+            continue
+        if agent:
+            return empathy
+        turns += 1
+        if turns == 2:
+            return False
+    return False
 
 
 def detect_category(call: Call, taxonomy: Taxonomy) -> str:

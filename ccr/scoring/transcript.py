@@ -36,7 +36,17 @@ SPEAKER_DOUBT = "locuteurs séparés automatiquement, attribution incertaine"
 # turn of its own, and a hold is far longer).
 FRAGMENT_PAUSE_S = 2.0
 SENTENCE_CLOSERS = ".?!…"
+# Punctuated transcripts of spoken French run to 6-13 words per closing mark (the labelled sets' medians, typed
+# or recognised; 43 at most), transcripts that leave whole turns unpunctuated to 75 and more. In those, a line
+# left open says nothing about a cut.
+WORDS_PER_SENTENCE_MARK = 50
 QUOTE_CLOSERS = "»\"')”’"  # a sentence may end inside a quotation or brackets: « … fausse. »
+# The listener's acknowledgements (« oui », « d'accord », « hm hm », « ah oui, d'accord ») run to a few words; a
+# line this short that the other voice begins while one is still speaking is not a turn taken from them.
+INTERJECTION_WORDS = 3
+# Recognisers time words to a few tenths of a second: a reply timed to start just before the question's end
+# was not said over it.
+SAID_OVER_MARGIN_S = 0.5
 
 
 # Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
@@ -53,6 +63,12 @@ NO_ACTS = LineActs(frozenset(), {})
 # reading it: « hm hm » may well confirm a reformulation.
 FILLERS = frozenset({"hm", "hmm", "hum", "mm", "mmh", "mmm", "euh", "heu", "hein", "ah", "oh", "eh", "bah", "ben",
                      "bon", "ouf", "tiens", "bref"})
+
+
+# The words a listener follows with (« oui », « d'accord » read « de accord », « ok », « entendu », « très bien »,
+# « je vois ») besides the fillers. « Non » is not one of them: it answers.
+ACKNOWLEDGEMENT_WORDS = FILLERS | {"oui", "ouais", "ok", "okay", "de", "accord", "entendu", "voila", "tres", "bien",
+                                   "je", "vois"}
 
 
 def only_fillers(text: str) -> bool:
@@ -193,7 +209,8 @@ class Call:
         duration = float(tr["duration_s"])
         if segs:
             duration = max(duration, segs[-1].end)
-        cust = [s for s in segs if s.speaker == "customer"]
+        # A « oui » the customer slips in while the agent greets is not their first turn.
+        cust = [s for s in segs if s.speaker == "customer" and not said_over(segs, s)]
         if cust:
             first_customer = cust[0].start
         else:
@@ -284,6 +301,10 @@ class Call:
         return [s for s in self.segs
                 if s.speaker == role or (s.speaker == "inconnu" and self.likely_speaker(s) in (role, "inconnu"))]
 
+    def said_over(self, seg: Seg) -> bool:
+        """True when ``seg`` is a listener's acknowledgement said over the other voice (:func:`said_over`)."""
+        return said_over(self.segs, seg)
+
     def gaps(self, min_gap: float) -> list[tuple[float, float]]:
         """Silences longer than ``min_gap`` between consecutive speech, as (start, end)."""
         out = []
@@ -297,26 +318,64 @@ class Call:
 
 def rejoined(segments: list[dict]) -> list[dict]:
     """The segments with each sentence cut at a short pause put back together: a piece that ends with no closing
-    mark is joined to the same speaker's next piece when it follows within ``FRAGMENT_PAUSE_S``.
+    mark is joined to the same speaker's next piece when it follows within ``FRAGMENT_PAUSE_S``, even when the
+    other voice acknowledged in the pause (:func:`only_acknowledges`); that then follows the joined line. A
+    « non », a question or any other words from the other voice answer the piece: it stays as it is.
 
-    Only in a punctuated transcript (in one without marks every line would look cut) and only for a known
-    speaker (two mono pieces may be two voices). Joined pieces keep their words, so their confidence holds."""
-    if not any(mark in s["text"] for s in segments for mark in SENTENCE_CLOSERS + ","):
+    Only in a transcript that marks its sentences' ends (:func:`marks_sentence_ends`: in one that does not,
+    every line would look cut) and only for a known speaker (two mono pieces may be two voices). Joined pieces
+    keep their words, so their confidence holds."""
+    if not marks_sentence_ends(segments):
         return segments
     out: list[dict] = []
+    open_piece: dict[str, int] = {}  # each known voice's piece left unfinished: its place in ``out``
     for seg in segments:
-        prev = out[-1] if out else None
-        if (prev is not None and seg["speaker"] == prev["speaker"] != "inconnu"
-                and seg["start"] - prev["end"] < FRAGMENT_PAUSE_S
-                and not prev["text"].rstrip().rstrip(QUOTE_CLOSERS).rstrip().endswith(tuple(SENTENCE_CLOSERS))):
+        at = open_piece.get(seg["speaker"])
+        if (at is not None and seg["start"] - out[at]["end"] < FRAGMENT_PAUSE_S
+                and all(only_acknowledges(said["text"]) for said in out[at + 1:])):
+            prev = out[at]
             joined = dict(prev, text=f"{prev['text'].rstrip()} {seg['text'].lstrip()}",
                           end=max(prev["end"], seg["end"]))
             if prev.get("words") or seg.get("words"):
                 joined["words"] = (prev.get("words") or []) + (seg.get("words") or [])
-            out[-1] = joined
+            out[at] = joined
+            if not _unfinished(joined):
+                del open_piece[seg["speaker"]]
+            continue
+        out.append(seg)
+        if seg["speaker"] != "inconnu" and _unfinished(seg):
+            open_piece[seg["speaker"]] = len(out) - 1
         else:
-            out.append(seg)
+            open_piece.pop(seg["speaker"], None)
     return out
+
+
+def said_over(segs: list[Seg], seg: Seg) -> bool:
+    """True when ``seg`` (one of ``segs``, in time order) is a few words of a known voice begun before the other
+    voice's last line ended: a listener's « oui » or « hm hm », not a turn that answers or opens anything."""
+    if seg.speaker == "inconnu" or len(seg.text.split()) > INTERJECTION_WORDS:
+        return False
+    other = next((s for s in reversed(segs[:seg.idx]) if s.speaker not in ("inconnu", seg.speaker)), None)
+    return other is not None and seg.start < other.end - SAID_OVER_MARGIN_S
+
+
+def marks_sentence_ends(segments: list[dict]) -> bool:
+    """True when the transcript closes its sentences (. ? ! …) often enough that a line left open was cut."""
+    words = sum(len(s["text"].split()) for s in segments)
+    marks = sum(s["text"].count(mark) for s in segments for mark in SENTENCE_CLOSERS)
+    return marks > 0 and words / marks <= WORDS_PER_SENTENCE_MARK
+
+
+def _unfinished(seg: dict) -> bool:
+    """True when the segment's text ends with no closing mark (a closing quote or bracket aside)."""
+    return not seg["text"].rstrip().rstrip(QUOTE_CLOSERS).rstrip().endswith(tuple(SENTENCE_CLOSERS))
+
+
+def only_acknowledges(text: str) -> bool:
+    """True when ``text`` is a listener's few words that follow without taking the floor: « oui », « d'accord »,
+    « hm hm », « très bien », « je vois » (:data:`ACKNOWLEDGEMENT_WORDS`)."""
+    words = normalize(text).split()
+    return bool(words) and len(text.split()) <= INTERJECTION_WORDS and all(w in ACKNOWLEDGEMENT_WORDS for w in words)
 
 
 def in_time_order(segs: Iterable[Seg]) -> list[Seg]:

@@ -130,11 +130,15 @@ def test_an_organisation_s_own_categories_decided_by_cues_carry_no_confidence_an
 LONG_WAIT = "Franchement, ça commence à faire long, cette histoire."
 
 
-def _waiting_call(reply: str) -> Call:
+def _waiting_call(reply: str, said_over: str = "") -> Call:
+    """The customer complains of the wait and the agent replies; ``said_over``: what the agent slips in while the
+    customer is still speaking."""
+    over = [{"speaker": "agent", "start": 7.5, "end": 8.0, "text": said_over}] if said_over else []
     return Call.from_transcript(validate_transcript({"call_id": "t-ack", "duration_s": 20.0, "segments": [
         {"speaker": "agent", "start": 0.5, "end": 3.0, "text": "Bonjour, service client Vélia, Bastien à l'appareil."},
         {"speaker": "customer", "start": 3.5, "end": 6.0, "text": "Bonjour, c'est pour ma commande de chaises."},
         {"speaker": "customer", "start": 6.5, "end": 9.0, "text": LONG_WAIT},
+        *over,
         {"speaker": "agent", "start": 9.5, "end": 13.0, "text": reply},
     ]}))
 
@@ -166,6 +170,19 @@ def test_a_nearly_recognised_irritant_counts_once_the_agent_answers_it_with_empa
     assert _labels(_waiting_call(EMPATHY)) == [("attente_delai", LONG_WAIT)]
     # The same words answered with a plain question stay under the bar: the agent's reply is the only witness.
     assert _labels(_waiting_call("Quel est votre numéro de client ?")) == []
+
+
+@pytest.mark.parametrize("said_over", ["Oui.", "Hm hm.", "D'accord, oui."])
+def test_the_agent_s_acknowledgement_said_over_the_customer_is_not_the_reply_to_the_irritant(bars_at, said_over):
+    bars_at({"irritant_wait": 0.85})
+    assert _labels(_waiting_call(EMPATHY, said_over)) == [("attente_delai", LONG_WAIT)]
+    assert _labels(_waiting_call("Quel est votre numéro de client ?", said_over)) == []
+
+
+def test_empathy_said_over_the_customer_s_complaint_answers_it(bars_at):
+    bars_at({"irritant_wait": 0.85})
+    assert _labels(_waiting_call("Quel est votre numéro de client ?", "Je comprends.")) == [
+        ("attente_delai", LONG_WAIT)]
 
 
 def test_empathy_does_not_turn_a_line_far_from_the_bar_into_an_irritant(bars_at):

@@ -165,6 +165,70 @@ def test_unpunctuated_or_mono_pieces_are_never_joined():
     assert len(unpunctuated.segs) == 2 and len(mono.segs) == 2
 
 
+@pytest.mark.parametrize("slipped_in", ["Oui.", "Hm hm.", "Ah oui, d'accord."])
+def test_a_sentence_goes_on_across_the_other_voice_s_acknowledgement_in_its_pause(slipped_in):
+    call = _call(_piece("agent", 0.0, 2.0, "Je vais vérifier votre dossier,"),
+                 _piece("customer", 2.1, 2.6, slipped_in),
+                 _piece("agent", 2.8, 5.0, "et je vous rappelle demain matin."),
+                 _piece("customer", 5.5, 6.5, "Très bien, merci."))
+    assert [(s.speaker, s.text) for s in call.segs] == [
+        ("agent", "Je vais vérifier votre dossier, et je vous rappelle demain matin."),
+        ("customer", slipped_in), ("customer", "Très bien, merci.")]
+    assert [s.idx for s in call.segs] == [0, 1, 2]
+    assert call.said_over(call.segs[1]) and not call.said_over(call.segs[2])
+
+
+@pytest.mark.parametrize("taken", [
+    "Non, attendez, ce n'est pas ça.",  # a turn of its own: the first voice stopped to let it be said
+    "Non.",  # an answer, not an acknowledgement
+    "Combien ?",
+    "Oui.",  # ...unless the first voice does not go on within the pause
+])
+def test_a_sentence_does_not_go_on_across_a_turn_or_after_a_long_pause(taken):
+    later = 3.0 if taken != "Oui." else 5.0
+    call = _call(_piece("agent", 0.0, 2.0, "Je vais vérifier votre dossier,"),
+                 _piece("customer", 2.1, 2.8, taken),
+                 _piece("agent", later, later + 2.0, "et je vous rappelle demain matin."))
+    assert len(call.segs) == 3
+
+
+def test_a_listener_who_goes_on_after_their_oui_takes_the_floor():
+    call = _call(_piece("agent", 0.0, 2.0, "Je vais vérifier votre dossier,"),
+                 _piece("customer", 2.1, 2.4, "Oui,"),
+                 _piece("customer", 2.9, 5.0, "mais je vous l'ai déjà envoyé hier."),
+                 _piece("agent", 5.4, 7.0, "et je vous rappelle demain."))
+    assert [s.text for s in call.segs] == ["Je vais vérifier votre dossier,",
+                                           "Oui, mais je vous l'ai déjà envoyé hier.", "et je vous rappelle demain."]
+
+
+def test_a_transcript_that_rarely_closes_its_sentences_is_not_read_as_cut():
+    # A recogniser that lets whole turns run on: the agent's question is left open, the customer's « oui »
+    # answers it and the agent goes on with a new sentence. Nothing there was cut.
+    call = _call(_piece("agent", 0.0, 6.0, "Bonjour et bienvenue chez Ondéa je m'appelle Rémi. Je vous écoute"),
+                 _piece("customer", 6.5, 12.0, "oui bonjour j'ai été prélevée deux fois ce mois ci pour la même "
+                        "facture et je voudrais comprendre pourquoi"),
+                 _piece("agent", 12.6, 16.0, "alors si je résume vous avez été prélevée deux fois c'est bien ça"),
+                 _piece("customer", 16.6, 17.1, "oui"),
+                 _piece("agent", 17.6, 21.0, "je lance le remboursement du second prélèvement aujourd'hui"))
+    assert len(call.segs) == 5
+
+
+def test_only_a_few_words_begun_while_the_other_voice_speaks_are_said_over_it():
+    call = _call(_piece("agent", 0.0, 6.0, "Je comprends, je vais regarder ce qui s'est passé sur votre compte."),
+                 _piece("customer", 3.0, 3.4, "D'accord."),  # over the agent
+                 _piece("customer", 6.5, 7.0, "Merci."),  # after the agent: an answer
+                 _piece("agent", 7.2, 12.0, "Alors je vois deux prélèvements le même jour sur votre compte."),
+                 _piece("customer", 9.0, 11.0, "Oui, c'est exactement ce que je disais tout à l'heure."))  # long
+    assert [call.said_over(s) for s in call.segs] == [False, True, False, False, False]
+
+
+def test_the_customer_s_first_turn_is_not_a_oui_slipped_into_the_agent_s_greeting():
+    call = _call(_piece("agent", 0.0, 4.0, "Bonjour, Léa du service client, que puis-je pour vous ?"),
+                 _piece("customer", 1.0, 1.3, "Oui."),
+                 _piece("customer", 4.5, 8.0, "Bonjour, j'appelle pour mon abonnement."))
+    assert call.first_customer_start == 4.5
+
+
 def test_timings_keep_every_piece_when_sentences_are_joined():
     call = _call(_piece("agent", 0.0, 2.0, "Bonjour, Paul,"), _piece("agent", 3.5, 5.0, "service client."),
                  _piece("customer", 20.0, 22.0, "Bonjour."))
