@@ -322,6 +322,9 @@ def _worker(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         done = -1
     stop.set()
+    # From here on the worker is only leaving: a further Ctrl-C, or one the system delivers late, must not kill
+    # it halfway through giving its call back. Ignored (not default) also outlives the interpreter's shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if done < 0 or steps.interrupt_requested():  # also when a library swallowed the KeyboardInterrupt
         lease.give_back_leases(settings)
         print("Arrêt du worker : l'appel en cours est remis en file.", file=sys.stderr)
@@ -335,6 +338,8 @@ def _interrupt_handler(stop):
     from ccr.pipeline import steps
 
     def handler(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: the first one is already stopping the worker
+            return
         stop.set()
         steps.request_interrupt()
         raise KeyboardInterrupt
