@@ -1,7 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
-       [--mono] [--cut] [--listener] [--grid FILE [--upgraded]]
+       [--mono] [--cut] [--listener] [--digits] [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -16,6 +16,8 @@ after each comma and every ``CUT_WORDS`` words, with a short silence between pie
 ``--listener`` also scores every set as a stereo recording of two people who acknowledge each other gives it:
 on every second long line the other voice says « oui », « d'accord »…, alternately over the line left whole and
 in a pause where the recogniser cut it (``with_listener``).
+``--digits`` also scores every set with its numbers in digits (« 3 semaines », « 30 euros »), as Whisper writes
+them where typists spell them out (``in_digits``).
 The time per call of a variant reads lines the sentence model has mostly embedded already (it keeps recent
 lines): quote the first figure of each set for speed.
 ``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -129,9 +132,55 @@ def with_listener(segments: list[dict]) -> list[dict]:
     return sorted(out, key=lambda s: s["start"])
 
 
+# Number words as a speech recogniser writes them in digits: « trois semaines » -> « 3 semaines ». Written apart
+# from ccr.core.textnorm.spoken_numbers (the reverse), so the variant does not test that code against itself.
+_SMALL = {"deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
+          "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16}
+_TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+_NUMBER_WORD = (r"(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize|"
+                r"vingts?|trente|quarante|cinquante|soixante|cents?|mille|un|une)")
+# Starts on a word that can only be a number (never on « un », « une »: articles more often than numbers).
+_NUMBER_RUN = re.compile(rf"\b(?!une?\b){_NUMBER_WORD}(?:(?:-|-et-|\s+et\s+|\s+){_NUMBER_WORD})*\b", re.I)
+
+
+def _run_value(run: str) -> list[int]:
+    """The numbers a run of number words says: « quatre cinq sept » is three, « quatre-vingt-dix-sept » one."""
+    out: list[int] = []
+    total = cur = 0
+    last = ""
+    for w, word in enumerate(re.split(r"\s+(?:et\s+)?", run.lower())):
+        for i, part in enumerate(p for p in word.split("-") if p != "et"):
+            alone = i == 0 and w > 0
+            if part in ("cent", "cents"):
+                cur, last = (cur or 1) * 100, "hundred"
+            elif part == "mille":
+                total, cur, last = total + (cur or 1) * 1000, 0, "thousand"
+            elif part in ("vingt", "vingts") and last == "unit" and cur % 100 == 4 and not alone:
+                cur, last = cur + 76, "tens"
+            elif part in _TENS:
+                if alone and last in ("tens", "unit"):
+                    out.append(total + cur)
+                    total = cur = 0
+                cur, last = cur + _TENS[part], "tens"
+            else:
+                if alone and last == "unit":
+                    out.append(total + cur)
+                    total = cur = 0
+                cur, last = cur + (1 if part in ("un", "une") else _SMALL[part]), "unit"
+    return [*out, total + cur]
+
+
+def in_digits(text: str) -> str:
+    """``text`` with its number words (other than « un », « une » alone) in digits, as Whisper writes them."""
+    def digits(m: re.Match) -> str:
+        return " ".join(str(n) for n in _run_value(m.group(0)))
+
+    return _NUMBER_RUN.sub(digits, text)
+
+
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
                  names: bool = True, grid: Grid | None = None, mono: bool = False, cut: bool = False,
-                 listener: bool = False) -> dict:
+                 listener: bool = False, numbers_in_digits: bool = False) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
     ``mono``: every speaker unknown, as a mono recording not separated into voices; ``cut``: each line in the
@@ -178,6 +227,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
                 seg["text"] = unpunctuated(seg["text"])
             if mono:
                 seg["speaker"] = "inconnu"
+            if numbers_in_digits:
+                seg["text"] = in_digits(seg["text"])
         written = [seg["text"].strip() for seg in tr["segments"]]
         if cut:
             tr["segments"] = [piece for seg in tr["segments"] for piece in cut_at_pauses(seg)]
@@ -406,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each set as a mono recording not separated into voices")
     ap.add_argument("--cut", action="store_true",
                     help="also score each set with every line cut into pieces at its pauses, as a recogniser gives it")
+    ap.add_argument("--digits", action="store_true",
+                    help="also score every set with its numbers written in digits, as speech recognisers write them")
     ap.add_argument("--listener", action="store_true",
                     help="also score each set with the other voice's « oui », « d'accord » while one speaks")
     ap.add_argument("--without-agent-names", action="store_true",
@@ -441,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         variants.append((" [phrases coupées aux pauses]", {"cut": True}))
     if args.listener:
         variants.append((" [« oui » de l'autre voix]", {"listener": True}))
+    if args.digits:
+        variants.append((" [nombres en chiffres]", {"numbers_in_digits": True}))
     for d in dirs:
         for suffix, how in variants:
             if load_hard_cases(d):

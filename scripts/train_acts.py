@@ -45,7 +45,8 @@ def training_lines(examples: list[acts.Example], asr: list[acts.Example] | None 
 
 def embed(texts: Sequence[str], cache: Path | None) -> np.ndarray:
     """Embeddings of bank texts, read from and added to ``cache`` (an ``.npz`` of texts and vectors)."""
-    path = cache / "query.npz" if cache else None
+    # Named after the encoder's reading of its input: vectors cached before numbers were read in words are stale.
+    path = cache / "query-spoken-numbers.npz" if cache else None
     known: dict[str, np.ndarray] = {}
     if path and path.exists():
         with np.load(path, allow_pickle=False) as z:

@@ -84,6 +84,87 @@ def unpunctuated(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
+# Numbers said in words, as the typed calls and the acts bank write them (spelling of 1990 kept out: the
+# traditional one is what French writers use), for readers that must not depend on how a number was written.
+_UNITS_FR = ("zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze",
+             "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf")
+_TENS_FR = {2: "vingt", 3: "trente", 4: "quarante", 5: "cinquante", 6: "soixante"}
+_ORDINAL_STEMS = {"un": "unième", "cinq": "cinquième", "neuf": "neuvième"}
+SPELLED_MAX = 999_999  # longer runs of digits are identifiers, read digit by digit
+_MONEY = re.compile(r"(?<![\w,.])(\d+)(?:[,.](\d{1,2}))?\s?(?:€|euros?\b)", re.IGNORECASE)
+_PERCENT = re.compile(r"(?<![\w,.])(\d+)(?:,(\d+))?\s?%")
+_HOUR = re.compile(r"(?<![\w,.])([01]?\d|2[0-3])\s?h(?:\s?([0-5]\d))?\b", re.IGNORECASE)
+_ORDINAL_DIGITS = re.compile(r"(?<![\w,.])(\d+)\s?(er|re|ère|e|è|ème|eme|ième)\b", re.IGNORECASE)
+_DECIMAL = re.compile(r"(?<![\w,.])(\d+),(\d+)(?![\w,])")
+_DIGITS = re.compile(r"(?<![\w])\d+(?![\w])")
+
+
+def number_in_words(n: int) -> str:
+    """``n`` (0 to 999 999) written in French words: « vingt et un », « quatre-vingt-dix », « deux cents »."""
+    if n < 20:
+        return _UNITS_FR[n]
+    if n < 100:
+        tens, unit = divmod(n, 10)
+        if tens in (7, 9):  # soixante-dix, quatre-vingt-dix: counted on from the ten below
+            tens, unit = tens - 1, unit + 10
+        word = "quatre-vingt" if tens == 8 else _TENS_FR[tens]
+        if unit == 0:
+            return "quatre-vingts" if tens == 8 else word
+        if unit in (1, 11) and tens != 8:
+            return f"{word} et {_UNITS_FR[unit]}"
+        return f"{word}-{_UNITS_FR[unit]}"
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        head = "cent" if hundreds == 1 else f"{_UNITS_FR[hundreds]} cent{'s' if rest == 0 else ''}"
+        return head if rest == 0 else f"{head} {number_in_words(rest)}"
+    thousands, rest = divmod(n, 1000)
+    head = "mille" if thousands == 1 else f"{number_in_words(thousands).removesuffix('s')} mille"
+    return head if rest == 0 else f"{head} {number_in_words(rest)}"
+
+
+def _digits_in_words(digits: str) -> str:
+    if len(digits) > len(str(SPELLED_MAX)) or (len(digits) > 1 and digits.startswith("0")):
+        return " ".join(_UNITS_FR[int(d)] for d in digits)  # an identifier or a phone number: digit by digit
+    return number_in_words(int(digits))
+
+
+def _ordinal(digits: str, suffix: str) -> str:
+    if digits == "1":
+        return "première" if suffix.lower() in ("re", "ère") else "premier"
+    words = _digits_in_words(digits)
+    last = words.rsplit("-", 1)[-1].rsplit(" ", 1)[-1]
+    if last in ("vingts", "cents"):  # quatre-vingtième, deux centième
+        last, words = last[:-1], words[:-1]
+    stem = _ORDINAL_STEMS.get(last) or (last[:-1] if last.endswith("e") else last) + "ième"
+    return words[: len(words) - len(last)] + stem
+
+
+def spoken_numbers(text: str) -> str:
+    """``text`` with its numbers in words, as said: « 30 € » -> « trente euros », « 8h30 » -> « huit heures
+    trente », « 3e » -> « troisième », « 06 12 » -> « zéro six douze ». Speech recognisers write digits."""
+    if not any(ch.isdigit() for ch in text):
+        return text
+
+    def money(m: re.Match) -> str:
+        cents = f" {_digits_in_words(m.group(2).ljust(2, '0'))}" if m.group(2) else ""
+        return f"{_digits_in_words(m.group(1))} euros{cents}"
+
+    def percent(m: re.Match) -> str:
+        decimals = f" virgule {_digits_in_words(m.group(2))}" if m.group(2) else ""
+        return f"{_digits_in_words(m.group(1))}{decimals} pour cent"
+
+    def hour(m: re.Match) -> str:
+        minutes = f" {_digits_in_words(m.group(2))}" if m.group(2) and m.group(2) != "00" else ""
+        return f"{_digits_in_words(m.group(1))} heure{'s' if int(m.group(1)) > 1 else ''}{minutes}"
+
+    text = _MONEY.sub(money, text)
+    text = _PERCENT.sub(percent, text)
+    text = _HOUR.sub(hour, text)
+    text = _ORDINAL_DIGITS.sub(lambda m: _ordinal(m.group(1), m.group(2)), text)
+    text = _DECIMAL.sub(lambda m: f"{_digits_in_words(m.group(1))} virgule {_digits_in_words(m.group(2))}", text)
+    return _DIGITS.sub(lambda m: _digits_in_words(m.group(0)), text)
+
+
 def strip_bidi(text: str) -> str:
     """``text`` without bidirectional control characters (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C)."""
     return text.translate(_BIDI_TABLE)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ccr.core.errors import ScoringError
+from ccr.core.textnorm import spoken_numbers
 
 CACHE_SIZE = 20_000  # distinct lines kept (1.5 KB each, 30 MB): a day of calls repeats many of them
 PREFIX_QUERY = True  # e5's « query: » prefix, the one the act head was trained with
@@ -85,7 +86,11 @@ class Encoder:
         self.encoded = 0  # texts actually run through the model (the cache's misses)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings of ``texts``, one row each (float32, ``dim`` columns)."""
+        """Unit-length embeddings of ``texts``, one row each (float32, ``dim`` columns); numbers are read in words.
+
+        Speech recognisers write « 5 minutes » where typists and the acts bank write « cinq minutes », and the
+        model places the two apart: enough to move a reading across its bar."""
+        texts = [spoken_numbers(t) for t in texts]
         keys = [_key(t) for t in texts]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         with self._lock:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ccr.core.textnorm import BIDI_CONTROLS, content_stems, strip_bidi, unpunctuated
+from ccr.core.textnorm import BIDI_CONTROLS, content_stems, number_in_words, spoken_numbers, strip_bidi, unpunctuated
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,29 @@ def test_content_stems_keep_what_a_line_is_about_across_inflections():
         "votre facture est à l'ancien nom de la société")
     assert content_stems("Bonjour, vous avez bien fait, merci, c'est tout pour aujourd'hui ?") <= {"aujourd"}
     assert content_stems("trois cent vingt euros") == {"euro"}  # numbers say nothing of the subject
+
+
+@pytest.mark.parametrize(("n", "words"), [
+    (0, "zéro"), (7, "sept"), (17, "dix-sept"), (21, "vingt et un"), (38, "trente-huit"), (61, "soixante et un"),
+    (70, "soixante-dix"), (71, "soixante et onze"), (79, "soixante-dix-neuf"), (80, "quatre-vingts"),
+    (81, "quatre-vingt-un"), (91, "quatre-vingt-onze"), (100, "cent"), (105, "cent cinq"), (300, "trois cents"),
+    (320, "trois cent vingt"), (1000, "mille"), (1980, "mille neuf cent quatre-vingts"),
+    (80_000, "quatre-vingt mille"), (400_000, "quatre cent mille"), (2027, "deux mille vingt-sept"),
+])
+def test_numbers_are_written_in_words_as_french_spells_them(n, words):
+    assert number_in_words(n) == words
+
+
+@pytest.mark.parametrize(("heard", "said"), [
+    ("Je patiente depuis 12 jours.", "Je patiente depuis douze jours."),
+    ("On vous a prélevé 47,20 € de trop.", "On vous a prélevé quarante-sept euros vingt de trop."),
+    ("Un technicien passe entre 9h et 11 h 45.", "Un technicien passe entre neuf heures et onze heures quarante-cinq."),
+    ("C'est mon 4e appel et ma 1re réclamation.", "C'est mon quatrième appel et ma première réclamation."),
+    ("Une baisse de 15 % sur 6 mois.", "Une baisse de quinze pour cent sur six mois."),
+    ("Rappelez le 07 81 22 90 13.", "Rappelez le zéro sept quatre-vingt-un vingt-deux quatre-vingt-dix treize."),
+    ("Dossier 90817265, modèle X3.", "Dossier neuf zéro huit un sept deux six cinq, modèle X3."),
+    ("Aucun chiffre ici.", "Aucun chiffre ici."),
+])
+def test_numbers_written_in_digits_are_read_as_said(heard, said):
+    assert spoken_numbers(heard) == said
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -453,6 +454,39 @@ def test_the_listener_s_acknowledgements_change_nothing_in_the_verdicts(name):
                 == [(c["id"], c["verdict"]) for c in whole["criteria"]]), path.stem
         assert ((acknowledged["category"], acknowledged["irritants"], acknowledged["score"])
                 == (whole["category"], whole["irritants"], whole["score"])), path.stem
+
+
+def _bench_in_digits():
+    """The bench's writer of numbers in digits (written apart from the scorer's reading of them)."""
+    benchmarks = str(EVAL.parents[2] / "benchmarks")
+    sys.path.insert(0, benchmarks)
+    try:
+        from bench_scoring import in_digits
+    finally:
+        sys.path.remove(benchmarks)
+    return in_digits
+
+
+# Whisper writes « 3 semaines », « 30 euros » where typists spell the numbers out, and the sentence model read the
+# two apart: in the bench's digits variant public-d's tuning part lost a reformulation and a solution (criteria
+# 95.6 → 95.3 %). A long line's reading windows still move when « deux cent trente » becomes one word, so an
+# irritant may come or go there: one call of the twenty here.
+@pytest.mark.parametrize("name", ["heldout-b", "heldout-d"])
+def test_numbers_written_in_digits_change_no_verdict(name):
+    in_digits = _bench_in_digits()
+    paths = sorted((EVAL / name / "transcripts").glob("*.json"))[2::3]
+    rewritten = irritants_moved = 0
+    for path in paths:
+        tr = json.loads(path.read_text(encoding="utf-8"))
+        heard = [dict(seg, text=in_digits(seg["text"])) for seg in tr["segments"]]
+        rewritten += heard != tr["segments"]
+        typed, digits = score_transcript(tr), score_transcript(dict(tr, segments=heard))
+        assert ([(c["id"], c["verdict"]) for c in digits["criteria"]]
+                == [(c["id"], c["verdict"]) for c in typed["criteria"]]), path.stem
+        assert (digits["category"], digits["score"]) == (typed["category"], typed["score"]), path.stem
+        irritants_moved += {i["label"] for i in digits["irritants"]} != {i["label"] for i in typed["irritants"]}
+    assert rewritten >= len(paths) // 2  # the calls do carry numbers to rewrite
+    assert irritants_moved <= 1
 
 
 # The same calls as a transcriber who neither punctuates nor capitalises writes them (never tuned on either).
