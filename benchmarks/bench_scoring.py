@@ -1,7 +1,7 @@
 """Accuracy and speed of the scorer on a labelled set.
 
 Usage: python benchmarks/bench_scoring.py DIR [DIR ...] [--engine rules|llm] [--heldout] [--details] [--unpunctuated]
-       [--mono] [--cut] [--listener] [--digits] [--grid FILE [--upgraded]]
+       [--mono] [--cut] [--listener] [--digits] [--announcement] [--grid FILE [--upgraded]]
 
 DIR holds transcripts/*.json and labels.jsonl. ``--heldout`` adds tests/fixtures/eval/heldout (calls
 written by us in other wordings and never used to tune the lexicons) and prints its figures apart.
@@ -18,6 +18,8 @@ on every second long line the other voice says « oui », « d'accord »…, alt
 in a pause where the recogniser cut it (``with_listener``).
 ``--digits`` also scores every set with its numbers in digits (« 3 semaines », « 30 euros »), as Whisper writes
 them where typists spell them out (``in_digits``).
+``--announcement`` also scores every set as a recording started when the customer dialled gives it: a recorded
+welcome, notice or menu on the agent's channel, then 8, 20 or 45 s of queue before the call (``with_announcement``).
 The time per call of a variant reads lines the sentence model has mostly embedded already (it keeps recent
 lines): quote the first figure of each set for speed.
 ``--grid FILE`` scores with a grid as an organisation stored it (YAML) instead of the standard one, and
@@ -132,6 +134,39 @@ def with_listener(segments: list[dict]) -> list[dict]:
     return sorted(out, key=lambda s: s["start"])
 
 
+# What a recording may hold before the agent answers, on the agent's channel: a welcome, the notice that the call
+# is recorded, a menu or the queue's message; then the queue itself, silent or music that the recogniser drops.
+ANNOUNCEMENTS = (
+    ("Bienvenue au service clients.",
+     "Afin d'améliorer la qualité de nos services, cette conversation peut être enregistrée.",
+     "Pour une question sur votre facture, tapez 1. Pour un problème technique, tapez 2. Pour toute autre "
+     "demande, tapez 3.",
+     "Votre appel va être transmis à un conseiller, merci de patienter."),
+    ("Bonjour et bienvenue.",
+     "Tous nos conseillers sont actuellement en ligne. Votre temps d'attente est estimé à moins de deux minutes.",
+     "Nous vous remercions de bien vouloir rester en ligne."),
+    ("Vous êtes en relation avec notre centre de contact.",
+     "Les appels sont susceptibles d'être enregistrés, vous pouvez vous y opposer auprès de votre conseiller.",
+     "Appuyez sur la touche étoile pour réécouter ce message."),
+)
+QUEUE_S = (8.0, 20.0, 45.0)  # from the message's end to the agent's answer
+ANNOUNCED_WORD_S = 0.4  # a recorded voice's pace
+
+
+def with_announcement(segments: list[dict], which: int) -> list[dict]:
+    """The segments after a recorded message (``ANNOUNCEMENTS``) and a queue (``QUEUE_S``), both chosen by
+    ``which``: every line comes that much later, as in a recording started when the customer dialled."""
+    out: list[dict] = []
+    at = 0.5
+    for text in ANNOUNCEMENTS[which % len(ANNOUNCEMENTS)]:
+        said = ANNOUNCED_WORD_S * len(text.split())
+        out.append({"speaker": "agent", "start": round(at, 3), "end": round(at + said, 3), "text": text})
+        at += said + 0.8
+    shift = at + QUEUE_S[which // len(ANNOUNCEMENTS) % len(QUEUE_S)]
+    return out + [dict(seg, start=round(seg["start"] + shift, 3), end=round(seg["end"] + shift, 3))
+                  for seg in segments]
+
+
 # Number words as a speech recogniser writes them in digits: « trois semaines » -> « 3 semaines ». Written apart
 # from ccr.core.textnorm.spoken_numbers (the reverse), so the variant does not test that code against itself.
 _SMALL = {"deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8, "neuf": 9, "dix": 10,
@@ -180,7 +215,7 @@ def in_digits(text: str) -> str:
 
 def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat: bool = False,
                  names: bool = True, grid: Grid | None = None, mono: bool = False, cut: bool = False,
-                 listener: bool = False, numbers_in_digits: bool = False) -> dict:
+                 listener: bool = False, numbers_in_digits: bool = False, announced: bool = False) -> dict:
     """Score the transcripts of ``directory`` (``part``: all, tuned or heldout) against their labels; ``flat``:
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
     ``mono``: every speaker unknown, as a mono recording not separated into voices; ``cut``: each line in the
@@ -234,6 +269,8 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
             tr["segments"] = [piece for seg in tr["segments"] for piece in cut_at_pauses(seg)]
         if listener:
             tr["segments"] = with_listener(tr["segments"])
+        if announced:
+            tr["segments"] = with_announcement(tr["segments"], n)
         label = labels.get(tr.get("call_id") or path.stem)
         if label is None:
             continue
@@ -457,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also score each set as a mono recording not separated into voices")
     ap.add_argument("--cut", action="store_true",
                     help="also score each set with every line cut into pieces at its pauses, as a recogniser gives it")
+    ap.add_argument("--announcement", action="store_true",
+                    help="also score every set as recorded from the dialling: a recorded message, then the queue")
     ap.add_argument("--digits", action="store_true",
                     help="also score every set with its numbers written in digits, as speech recognisers write them")
     ap.add_argument("--listener", action="store_true",
@@ -496,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         variants.append((" [« oui » de l'autre voix]", {"listener": True}))
     if args.digits:
         variants.append((" [nombres en chiffres]", {"numbers_in_digits": True}))
+    if args.announcement:
+        variants.append((" [message enregistré et file d'attente avant l'agent]", {"announced": True}))
     for d in dirs:
         for suffix, how in variants:
             if load_hard_cases(d):

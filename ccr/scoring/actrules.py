@@ -360,7 +360,8 @@ def _required(c, call: Call, segs: list[Seg]) -> Outcome:
         quotes = ", ".join(_quote(s) for s in in_time_order(evidence))
         return Outcome("pass", evidence, f"{c.label} : trouvé dans {quotes}.", conf, doubt)
     missing = ", ".join(" ou ".join(ACT_LABELS[a] for a in _groups(c)[g]) for g in closest)
-    where = (_where_fr(c, at_end, closest) + _reopened_fr([reopened[g] for g in closest if g in reopened])
+    where = (_where_fr(c, at_end, closest, call.answered)
+             + _reopened_fr([reopened[g] for g in closest if g in reopened])
              + "".join(_unanswered_fr(unasked[g], answered[g]) for g in closest if unasked.get(g)))
     if evidence:
         text = (f"{c.label} : incomplet, aucune {missing} {where} ; seul "
@@ -453,12 +454,14 @@ def _reopened_fr(reopened: list[tuple[Seg, Hit | None]]) -> str:
     return f" après la dernière demande du client {_quote(mark)}, {_quote(earlier.seg)} venant avant elle"
 
 
-def _where_fr(c, at_end: dict, missing: dict) -> str:
+def _where_fr(c, at_end: dict, missing: dict, answered: float = 0.0) -> str:
     if any(g in at_end for g in missing):
         n = max(int(at_end[g]) for g in missing if g in at_end)
         return "dans le dernier tour de parole de l'agent" if n == 1 else f"dans les {n} derniers tours de l'agent"
     if c.window_end_s is not None:
-        return f"dans les {fr_number(c.window_end_s, trim=True)} premières secondes"
+        # After a recorded message and the queue the window counts from the answer, which the reader must know.
+        since = f" après la prise d'appel ({clock(answered)})" if answered else ""
+        return f"dans les {fr_number(c.window_end_s, trim=True)} premières secondes{since}"
     if c.params.get("last_fraction"):
         share = fr_number(float(c.params["last_fraction"]) * 100, 0, unit="%")
         return f"dans la dernière partie de l'appel ({share} finaux)"

@@ -101,7 +101,9 @@ def build_messages(transcript: dict, grid: Grid, taxonomy: Taxonomy) -> list[dic
         "categories": {c.id: c.label for c in taxonomy.categories},
         "irritants_client": {i.id: i.label for i in taxonomy.irritants},
         "transcription": [
-            {"debut": round(s.start, 1), "locuteur": s.speaker, "texte": _redact(s.text),
+            # Counted from the agent's answer, as the rules count the opening's window: a recorded message and
+            # the queue before it are not shown.
+            {"debut": round(s.start - call.answered, 1), "locuteur": s.speaker, "texte": _redact(s.text),
              "actes": [ACT_LABELS[a] for a in sorted(call.acts(s).acts)]}
             for s in call.segs
         ],

@@ -155,11 +155,11 @@ def _candidates(c: Criterion, call: Call) -> list[Seg]:
     if c.window_start_s is not None:
         segs = [s for s in segs if s.end >= c.window_start_s]
     if c.window_end_s is not None:
-        segs = [s for s in segs if s.start <= c.window_end_s]
+        segs = [s for s in segs if s.start - call.answered <= c.window_end_s]
     if p.get("after_customer"):
         segs = [s for s in segs if s.start >= call.first_customer_start - 0.05]
     if p.get("last_fraction"):
-        since = call.duration * (1.0 - float(p["last_fraction"]))
+        since = call.answered + (call.duration - call.answered) * (1.0 - float(p["last_fraction"]))
         segs = [s for s in segs if s.start >= since]
     if p.get("first_turns"):
         segs = segs[: int(p["first_turns"])]
@@ -210,7 +210,7 @@ def _method_phrases(c: Criterion, call: Call, segs: list[Seg]) -> Outcome:
     if evidence:
         return Outcome("fail", evidence, f"{c.label} : incomplet, élément manquant ({groups_fr}) ; seul "
                        + ", ".join(_quote(s) for s in in_time_order(evidence)) + " a été trouvé.")
-    where = _window_fr(c)
+    where = _window_fr(c, call.answered)
     return Outcome("fail", [], f"{c.label} : aucune expression attendue n'a été trouvée{where}.")
 
 
@@ -232,9 +232,10 @@ def _revealed_by_reply(c: Criterion, call: Call, reply: dict) -> Seg | None:
     return None
 
 
-def _window_fr(c: Criterion) -> str:
+def _window_fr(c: Criterion, answered: float = 0.0) -> str:
     if c.window_end_s is not None:
-        return f" dans les {fr_number(c.window_end_s, trim=True)} premières secondes"
+        since = f" après la prise d'appel ({actrules.clock(answered)})" if answered else ""
+        return f" dans les {fr_number(c.window_end_s, trim=True)} premières secondes{since}"
     return ""
 
 

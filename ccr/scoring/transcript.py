@@ -48,6 +48,22 @@ INTERJECTION_WORDS = 3
 # was not said over it.
 SAID_OVER_MARGIN_S = 0.5
 
+# A recording may start before the agent answers: a welcome message, the notice that calls are recorded, a
+# menu, then the queue. In a live call nobody greets and then stays silent this long while the customer has
+# said nothing; a hold comes later, once the customer has spoken.
+PICKUP_SILENCE_S = 6.0
+# What a customer waiting in the queue says (« allô ? », « oui, allô ? ») before anyone answers.
+WAITING_WORDS = 3
+# Once answered, the customer speaks within this time: without them, the silence says nothing (a recording whose
+# customer channel is lost is silent on that side from start to end).
+PICKUP_REPLY_S = 30.0
+# A live greeting the customer did not hear is a sentence or two; a welcome, a notice and a menu run longer. After
+# that many words the agent's next words answer the call even when they open nothing (cut short, misheard).
+RECORDED_WORDS = 20
+# A message says at least a sentence: an agent's « allô ? » or « bonjour ? » before a silence is a live pickup,
+# and the call starts there however late the greeting comes.
+MESSAGE_WORDS = 6
+
 
 # Whisper's loop test: speech compresses to about 1.2-2, a phrase repeated over and over far better. CCR's
 # transcriber drops such segments (transcription.MAX_COMPRESSION_RATIO); transcripts made elsewhere may keep
@@ -190,6 +206,9 @@ class Call:
     first_customer_start: float
     speaker_confidence: float | None = None  # set on mono calls whose voices were separated automatically
     agent_first_name: str = ""  # the scored agent's first name when the call's metadata names them
+    # When the agent answered (:func:`answered_at`): the opening's window counts from here, 0 when the
+    # recording starts with the conversation.
+    answered: float = 0.0
     # (speaker, start, end) of every piece of speech as transcribed, before cut sentences were joined
     spans: list[tuple[str, float, float]] = field(default_factory=list)
     _acts: dict[int, LineActs] = field(default_factory=dict, repr=False)
@@ -200,8 +219,12 @@ class Call:
     def from_transcript(cls, tr: dict) -> Call:
         """Prepare a transcript already checked by :func:`validate_transcript`; a sentence recognised in pieces
         becomes one line (:func:`rejoined`), while timings keep every piece."""
+        lines = rejoined(tr["segments"])
+        # What the recording holds before the agent answers was said by no one in the conversation.
+        pickup = answered_at(lines)
+        answered = lines[pickup]["start"] if pickup else 0.0
         segs = []
-        for i, s in enumerate(rejoined(tr["segments"])):
+        for i, s in enumerate(lines[pickup:]):
             nf = normalize(s["text"])
             asr, doubt = _asr_confidence(s.get("words"))
             segs.append(Seg(i, s["speaker"], s["start"], s["end"], s["text"], match_form(s["text"]),
@@ -218,7 +241,8 @@ class Call:
         confidence = tr.get("speaker_confidence")
         return cls(tr.get("call_id", ""), duration, segs, first_customer,
                    float(confidence) if confidence is not None else None, first_name(tr.get("agent_name")),
-                   [(s["speaker"], s["start"], s["end"]) for s in tr["segments"]])
+                   answered, [(s["speaker"], s["start"], s["end"]) for s in tr["segments"]
+                              if s["start"] >= answered])
 
     @cached_property
     def asr_quality(self) -> float:
@@ -314,6 +338,49 @@ class Call:
                 out.append((reach, start))
             reach = end if reach is None else max(reach, end)
         return out
+
+
+def answered_at(lines: list[dict]) -> int:
+    """Where the call is answered: the place of the line after the agent's channel first falls silent for
+    ``PICKUP_SILENCE_S`` or more, when the customer said no more than « allô ? » before it. An agent line there
+    answers when a message of ``MESSAGE_WORDS`` or more came before it, it opens a conversation (a greeting or an
+    introduction; any line after ``RECORDED_WORDS`` words of message) and the customer speaks soon after; a
+    customer line, when the message was ``RECORDED_WORDS`` long and the agent speaks soon after. What comes before
+    is the recording's announcements and queue. 0 when there is no such line, or when who speaks is not known (a
+    mono recording)."""
+    agent_end: float | None = None
+    said = 0  # words on the agent's channel so far
+    for i, line in enumerate(lines):
+        if line["speaker"] not in ("agent", "customer"):
+            return 0
+        waiting = line["speaker"] == "customer" and len(line["text"].split()) <= WAITING_WORDS
+        if waiting:
+            continue
+        if agent_end is None or line["start"] - agent_end < PICKUP_SILENCE_S:
+            if line["speaker"] == "customer":
+                return 0  # the customer is talking to someone: the conversation has begun
+            agent_end = line["end"] if agent_end is None else max(agent_end, line["end"])
+            said += len(line["text"].split())
+            continue
+        # A recording holds one queue: the first long silence is it, or there is none.
+        if line["speaker"] == "agent":
+            answers = (said >= MESSAGE_WORDS and (said >= RECORDED_WORDS or _opens(line))
+                       and _replied(lines, i, "customer"))
+        else:
+            answers = said >= RECORDED_WORDS and _replied(lines, i, "agent")
+        return i if answers else 0
+    return 0
+
+
+def _replied(lines: list[dict], at: int, by: str) -> bool:
+    """Whether ``by`` says more than a few words within ``PICKUP_REPLY_S`` of line ``at``."""
+    reply = next((x for x in lines[at + 1:] if x["speaker"] == by and len(x["text"].split()) > WAITING_WORDS), None)
+    return reply is not None and reply["start"] - lines[at]["start"] <= PICKUP_REPLY_S
+
+
+def _opens(line: dict) -> bool:
+    found = line_acts(line["text"], "agent", heard=heard_weight(_asr_confidence(line.get("words"))[0]))
+    return found.has("greeting") or found.has("self_intro")
 
 
 def rejoined(segments: list[dict]) -> list[dict]:

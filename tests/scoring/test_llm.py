@@ -136,6 +136,24 @@ def test_a_quote_across_the_pieces_of_a_sentence_cut_at_a_pause_is_verified_on_t
     assert solution["evidence"] == [{"start": round(seg["start"], 2), "speaker": "agent", "text": seg["text"]}]
 
 
+def test_the_model_sees_the_call_from_the_agent_s_answer_and_its_quotes_keep_the_recording_s_time(server):
+    tr = transcript()
+    message = [{"speaker": "agent", "start": 0.5, "end": 6.0, "text": "Bienvenue chez votre assureur. Les échanges "
+                "peuvent être conservés afin de former nos équipes. Merci de rester en ligne, un chargé de "
+                "clientèle va vous répondre."}]
+    shift = 40.0
+    tr["segments"] = message + [dict(s, start=s["start"] + shift, end=s["end"] + shift) for s in tr["segments"]]
+    tr["duration_s"] += shift
+    server.completion(good_answer())
+    ev = score_transcript(tr, engine="llm", llm_settings=settings_for(server))
+    shown = json.loads(server.requests[0]["body"]["messages"][1]["content"])["transcription"]
+    assert "assureur" not in json.dumps(shown, ensure_ascii=False)
+    first, second = transcript()["segments"][:2]
+    assert [x["debut"] for x in shown[:2]] == [0.0, round(second["start"] - first["start"], 1)]  # from the answer
+    accueil = next(c for c in ev["criteria"] if c["id"] == "accueil")
+    assert accueil["verdict"] == "pass" and accueil["evidence"][0]["start"] == round(first["start"] + shift, 2)
+
+
 def test_pass_without_any_quote_is_unverified(server):
     answer = good_answer()
     answer["criteria"][0]["quotes"] = []

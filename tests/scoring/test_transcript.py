@@ -234,3 +234,70 @@ def test_timings_keep_every_piece_when_sentences_are_joined():
                  _piece("customer", 20.0, 22.0, "Bonjour."))
     assert len(call.segs) == 2
     assert call.gaps(1.0) == [(2.0, 3.5), (5.0, 20.0)]
+
+
+# A recording started when the customer dialled: a recorded voice on the agent's channel, then the queue.
+def _recorded_then_answered(queue_s: float, *, customer_talks: bool = True, greets: bool = True) -> list[dict]:
+    lines = [_piece("agent", 0.5, 4.0, "Merci d'avoir contacté l'assistance de votre fournisseur d'énergie, "
+                    "cette conversation peut être écoutée pour la formation."),
+             _piece("agent", 4.5, 9.0, "Un conseiller prendra votre appel dans un instant, ne raccrochez pas."),
+             _piece("customer", 12.0, 12.6, "Allô ?")]
+    at = 9.0 + queue_s
+    opening = "Bonjour, Mathis à l'appareil, je vous écoute." if greets else "Donc le technicien passera jeudi matin."
+    lines.append(_piece("agent", at, at + 3.0, opening))
+    if customer_talks:
+        lines.append(_piece("customer", at + 3.5, at + 8.0, "Bonjour, ma facture de mars est deux fois trop élevée."))
+    return lines
+
+
+def test_the_call_starts_where_the_agent_answers_after_a_recorded_message_and_the_queue():
+    call = _call(*_recorded_then_answered(25.0))
+    assert call.answered == 34.0
+    assert [s.text[:7] for s in call.segs] == ["Bonjour", "Bonjour"]  # the message and the « allô ? » are no turn
+    assert call.gaps(6.0) == []  # the queue is no hold
+    assert call.first_customer_start == 37.5
+
+
+@pytest.mark.parametrize(("queue_s", "customer_talks"), [
+    (3.0, True),  # a pause a live agent may leave: not a queue
+    (25.0, False),  # no one answers the « pickup »: a customer channel lost, not a queue
+])
+def test_without_a_queue_and_a_reply_the_call_starts_with_its_first_line(queue_s, customer_talks):
+    call = _call(*_recorded_then_answered(queue_s, customer_talks=customer_talks))
+    assert call.answered == 0.0 and call.segs[0].start == 0.5
+
+
+def test_after_a_long_message_the_agent_s_first_words_answer_even_when_they_open_nothing():
+    assert _call(*_recorded_then_answered(25.0, greets=False)).answered == 34.0
+
+
+def test_a_greeting_the_customer_did_not_hear_stays_the_agent_s_unless_the_agent_opens_again():
+    unheard = [_piece("agent", 0.5, 3.0, "Bonjour, Mathis à l'appareil, je vous écoute."),
+               _piece("customer", 5.0, 5.4, "Allô ?")]
+    reply = _piece("customer", 17.5, 21.0, "Oui pardon, je vous entends, c'est pour ma facture de mars.")
+    again = _call(*unheard, _piece("agent", 12.0, 17.0, "Bonjour, Mathis de l'assistance, vous m'entendez ?"), reply)
+    assert again.answered == 12.0
+    on = _call(*unheard, _piece("agent", 12.0, 17.0, "Je reprends votre dossier là où on en était."), reply)
+    assert on.answered == 0.0 and on.segs[0].text.startswith("Bonjour, Mathis à")
+
+
+def test_a_customer_who_speaks_before_the_pause_has_begun_the_conversation():
+    lines = _recorded_then_answered(25.0)
+    lines[2] = _piece("customer", 12.0, 14.0, "Allô, oui, je voudrais parler de ma facture.")
+    assert _call(*lines).answered == 0.0
+
+
+def test_after_a_long_message_a_customer_who_speaks_first_opens_the_call():
+    lines = _recorded_then_answered(25.0)
+    lines[2:] = [_piece("customer", 30.0, 34.0, "Allô ? Il y a quelqu'un ? Je n'entends plus la musique."),
+                 _piece("agent", 35.0, 38.0, "Oui, bonjour, excusez-moi, Mathis à l'appareil.")]
+    call = _call(*lines)
+    assert call.answered == 30.0 and call.first_customer_start == 30.0
+    short = [_piece("agent", 0.5, 3.0, "Bonjour, Mathis à l'appareil."), *lines[2:]]
+    assert _call(*short).answered == 0.0  # a live greeting unanswered, not a message
+
+
+def test_a_live_allo_before_a_silence_is_where_the_call_starts():
+    lines = [_piece("agent", 0.5, 1.0, "Allô ?"), _piece("agent", 20.0, 23.0, "Bonjour, Mathis à l'appareil."),
+             _piece("customer", 23.5, 27.0, "Bonjour, ma facture de mars est deux fois trop élevée.")]
+    assert _call(*lines).answered == 0.0
