@@ -12,6 +12,9 @@ Two forms are produced for a piece of text:
 apostrophes and hyphens kept): transcripts arrive in that form from other tools, so the scoring benchmark and
 tests also score labelled calls written that way.
 
+``spoken_numbers`` writes a line's numbers in words (« 30 € » -> « trente euros »), as typists and the acts bank
+spell them and speech recognisers do not: the sentence model reads every line that way.
+
 ``strip_bidi`` removes the invisible bidirectional controls from names typed or imported by people:
 a right-to-left override in an agent or team name would reverse what every screen shows after it.
 """
