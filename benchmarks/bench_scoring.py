@@ -220,7 +220,9 @@ def evaluate_dir(directory: Path, engine: str = "rules", part: str = "all", flat
     each line without punctuation or capitals first; ``names``: with the agent's name, as the app knows it;
     ``mono``: every speaker unknown, as a mono recording not separated into voices; ``cut``: each line in the
     pieces a recogniser cutting at pauses gives; ``listener``: with the other voice's acknowledgements
-    (``with_listener``). Labelled lines are found by their place in the file as written."""
+    (``with_listener``); ``numbers_in_digits``: numbers as Whisper writes them (``in_digits``); ``announced``:
+    after a recorded message and a queue (``with_announcement``). Labelled lines are found by their place in the
+    file as written."""
     labels = load_labels(directory)
     tags = load_hard_cases(directory)
     ids = sorted(labels)
