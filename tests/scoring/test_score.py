@@ -502,7 +502,7 @@ def _after_queue(segments: list[dict], queue_s: float) -> list[dict]:
 
 
 # A recording may start at the dialling. Read as the agent's, the message and the queue moved the greeting out of
-# the opening's window and made the queue a hold: in the bench's variant, criteria fell from 95.6 to 84.1 % on
+# the opening's window and made the queue a hold: in the bench's variant, criteria fell from 95.6 to 84.5 % on
 # public-d's tuning part and pass/fail from 92.5 to 81.2 %.
 @pytest.mark.parametrize(("name", "queue_s"), [("heldout-b", 9.0), ("heldout-d", 70.0)])
 def test_a_recorded_message_and_the_queue_before_the_agent_answers_change_no_verdict(name, queue_s):
