@@ -308,7 +308,7 @@ def _worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # A process started in the background by a non-interactive shell inherits SIGINT ignored, and Python then
     # never raises KeyboardInterrupt: Ctrl-C or ``kill -INT`` must still stop the worker and give its call back.
-    signal.signal(signal.SIGINT, _interrupt_handler(stop))
+    signal.signal(signal.SIGINT, worker.interrupt_handler(stop))
     if args.parent_pid:  # started by the server: stop, giving the call back, when the server is gone
         threading.Thread(target=worker.stop_with_parent, args=(args.parent_pid,), daemon=True).start()
     # Worker 0 runs in the main thread, so Ctrl-C interrupts it where it stands and gives its call back.
@@ -331,20 +331,6 @@ def _worker(args: argparse.Namespace) -> int:
         return 0
     print(f"{done} appel(s) traité(s) ; file vide." if args.once else "Worker arrêté.", file=sys.stderr)
     return 0
-
-
-def _interrupt_handler(stop):
-    """The worker's Ctrl-C: stop the loop, record the request for the current step, interrupt it here."""
-    from ccr.pipeline import steps
-
-    def handler(signum, frame):
-        if stop.is_set():  # a second Ctrl-C: the first one is already stopping the worker
-            return
-        stop.set()
-        steps.request_interrupt()
-        raise KeyboardInterrupt
-
-    return handler
 
 
 def _worker_args(parser: argparse.ArgumentParser) -> None:

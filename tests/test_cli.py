@@ -239,22 +239,3 @@ def test_create_token_prints_the_token_once_alone_on_its_last_line_and_stores_on
     twice = run_ccr(tmp_path, "create-token", "--org", "alpha", "--name", "Téléphonie")
     assert twice.returncode == 2 and "déjà" in twice.stderr
 
-
-def test_the_worker_s_ctrl_c_interrupts_once_and_a_second_one_changes_nothing(monkeypatch):
-    # The worker gives its call back after the first Ctrl-C; a second one (or one delivered late) must not
-    # raise again in the middle of that, which killed the process with the call half given back.
-    import threading
-
-    from ccr import cli
-    from ccr.pipeline import steps
-
-    monkeypatch.setattr(steps, "_interrupt", type(steps._interrupt)())
-    stop = threading.Event()
-    handler = cli._interrupt_handler(stop)
-    with pytest.raises(KeyboardInterrupt):
-        handler(2, None)
-    assert stop.is_set() and steps.interrupt_requested()
-    try:
-        handler(2, None)
-    except KeyboardInterrupt:  # not let through: pytest would take it for the user's own Ctrl-C
-        pytest.fail("un second Ctrl-C interrompt encore le worker pendant qu'il rend son appel")

@@ -20,7 +20,7 @@ from ccr.pipeline.lease import (
     worker_owner_id,
 )
 from ccr.pipeline.maintenance import release_held_calls
-from ccr.pipeline.steps import process_call
+from ccr.pipeline.steps import process_call, request_interrupt
 from ccr.pipeline.worker_process import WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,20 @@ def _refresh_dashboards(settings: Settings) -> None:
         refresh_pending(settings, first_builds=False)
     except Exception:  # the server's refresher catches up; the call itself is done and stored
         log.warning("Mise à jour des agrégats du tableau de bord reportée", exc_info=True)
+
+
+def interrupt_handler(stop: threading.Event):
+    """The headless worker's Ctrl-C: stop the loop, record the request for the current step, interrupt it here;
+    a second Ctrl-C while the first is handled changes nothing."""
+
+    def handler(signum, frame):
+        if stop.is_set():  # the first Ctrl-C is already stopping the worker
+            return
+        stop.set()
+        request_interrupt()
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def stop_with_parent(parent_pid: int, every_s: float = 1.0) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from sqlmodel import select
 from ccr import cli
 from ccr.core.db import session
 from ccr.core.models import Evaluation, Transcript
-from ccr.pipeline import lease, worker
+from ccr.pipeline import lease, steps, worker
 from ccr.pipeline.ingest import ingest_files
 from tests.audiodata import cut_wav
 from tests.conftest import count_rows
@@ -98,3 +99,18 @@ def test_ctrl_c_stops_the_headless_worker_cleanly_and_gives_the_call_back(asr_en
     assert (call.status, call.lease_owner, call.attempts) == ("transcribing", None, 0)
     assert count_rows(Transcript, call_id=call_id) == 0
     assert claim("suivant:1:w0") == call_id  # at once, without waiting for a lease to expire
+
+
+def test_the_worker_s_ctrl_c_interrupts_once_and_a_second_one_changes_nothing(monkeypatch):
+    # The worker gives its call back after the first Ctrl-C; a second one (or one delivered late) must not
+    # raise again in the middle of that, which killed the process with the call half given back.
+    monkeypatch.setattr(steps, "_interrupt", type(steps._interrupt)())
+    stop = threading.Event()
+    handler = worker.interrupt_handler(stop)
+    with pytest.raises(KeyboardInterrupt):
+        handler(2, None)
+    assert stop.is_set() and steps.interrupt_requested()
+    try:
+        handler(2, None)
+    except KeyboardInterrupt:  # not let through: pytest would take it for the user's own Ctrl-C
+        pytest.fail("un second Ctrl-C interrompt encore le worker pendant qu'il rend son appel")
